@@ -1,0 +1,4 @@
+// The Eigen CPU backend (target rlhf::eigen): include this to use rlhf::eigen_backend.
+#pragma once
+
+#include "rlhf/backends/eigen/eigen_backend.hpp"

@@ -1,0 +1,222 @@
+// rlhf::eigen_backend: the default CPU backend. Tensors are rlhf::host_tensor; the hot
+// ops (GEMM, row reductions, softmax) are Eigen expressions (SIMD), parallel with OpenMP
+// over rows or chunks when the work is large enough. Ops not overridden here use the
+// generic implementations in rlhf/ops/.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <span>
+
+#include <Eigen/Core>
+
+#include "rlhf/backends/eigen/detail/parallel.hpp"
+#include "rlhf/core/host_tensor.hpp"
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/ops/gemm.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+
+struct eigen_backend {
+  using backend_category = tensor_backend_tag;
+  using tensor = host_tensor<float>;
+  using index_tensor = host_tensor<std::int32_t>;
+  static constexpr bool host_accessible = true;
+  static constexpr const char* name = "eigen";
+
+  // ---- required primitives -------------------------------------------------------------
+
+  static float* data(tensor& t) noexcept { return t.data(); }
+  static const float* data(const tensor& t) noexcept { return t.data(); }
+  static std::int32_t* data(index_tensor& t) noexcept { return t.data(); }
+  static const std::int32_t* data(const index_tensor& t) noexcept { return t.data(); }
+
+  static void copy_from_host(std::span<const float> src, tensor& dst) {
+    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
+  }
+  static void copy_from_host(std::span<const std::int32_t> src, index_tensor& dst) {
+    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
+  }
+  static void copy_to_host(const tensor& src, std::span<float> dst) {
+    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
+  }
+  static void copy_to_host(const index_tensor& src, std::span<std::int32_t> dst) {
+    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
+  }
+
+  /// f(i) for i in [0, n); one OpenMP parallel loop (f must not throw).
+  template <class F>
+  static void parallel_for(index_t n, F f) {
+    eigen_detail::run_parallel(n, n * 64, f);
+  }
+
+  // ---- overrides -----------------------------------------------------------------------
+
+  static void fill(tensor& t, float value) {
+    float* p = t.data();
+    eigen_detail::run_chunks(t.size(), [&](index_t b, index_t e) {
+      std::fill(p + b, p + e, value);
+    });
+  }
+
+  template <class F, class... In>
+  static void transform(tensor& out, F f, const In&... in) {
+    float* o = out.data();
+    eigen_detail::run_chunks(out.size(), [&](index_t b, index_t e) {
+      for (index_t i = b; i < e; ++i) o[i] = f(in.data()[i]...);
+    });
+  }
+
+  template <class F>
+  static void transform_rows(tensor& out, F f, const tensor& x, const tensor& v) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    const float* vp = v.data();
+    float* o = out.data();
+    eigen_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+      const float vr = vp[r];
+      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vr);
+    });
+  }
+
+  template <class F>
+  static void transform_cols(tensor& out, F f, const tensor& x, const tensor& v) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    const float* vp = v.data();
+    float* o = out.data();
+    eigen_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vp[c]);
+    });
+  }
+
+  static void row_sum(const tensor& x, tensor& out) {
+    for_rows(x, [&](index_t r, const auto& row) { out.data()[r] = row.sum(); });
+  }
+
+  static void row_max(const tensor& x, tensor& out) {
+    for_rows(x, [&](index_t r, const auto& row) { out.data()[r] = max_of(row); });
+  }
+
+  static void row_logsumexp(const tensor& x, tensor& out) {
+    for_rows(x, [&](index_t r, const auto& row) { out.data()[r] = logsumexp_of(row); });
+  }
+
+  static void row_masked_mean(const tensor& x, const tensor& mask, tensor& out) {
+    const index_t cols = x.shape().cols();
+    for_rows(x, [&](index_t r, const auto& row) {
+      const Eigen::Map<const Eigen::ArrayXf> m(mask.data() + r * cols, cols);
+      // select() keeps a NaN at a masked-out position from reaching the sum.
+      const float num = (m != 0.0f).select(m * row, 0.0f).sum();
+      const float den = m.sum();
+      out.data()[r] = den != 0.0f ? num / den : 0.0f;
+    });
+  }
+
+  static void col_sum(const tensor& x, tensor& out) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    constexpr index_t block = 256;
+    const index_t blocks = (cols + block - 1) / block;
+    eigen_detail::run_parallel(blocks, rows * cols, [&](index_t bi) {
+      const index_t c0 = bi * block;
+      const index_t w = std::min(block, cols - c0);
+      Eigen::Map<Eigen::ArrayXf> acc(out.data() + c0, w);
+      acc.setZero();
+      for (index_t r = 0; r < rows; ++r) {
+        acc += Eigen::Map<const Eigen::ArrayXf>(x.data() + r * cols + c0, w);
+      }
+    });
+  }
+
+  static void softmax_rows(const tensor& x, tensor& out) {
+    const index_t cols = x.shape().cols();
+    for_rows(x, [&](index_t r, const auto& row) {
+      Eigen::Map<Eigen::ArrayXf> o(out.data() + r * cols, cols);
+      const float m = max_of(row);
+      o = (row - m).exp();
+      o *= 1.0f / o.sum();
+    });
+  }
+
+  static void log_softmax_rows(const tensor& x, tensor& out) {
+    const index_t cols = x.shape().cols();
+    for_rows(x, [&](index_t r, const auto& row) {
+      Eigen::Map<Eigen::ArrayXf> o(out.data() + r * cols, cols);
+      const float lse = logsumexp_of(row);
+      o = row - lse;
+    });
+  }
+
+  static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
+    // Small products of a batch run one per thread; large ones use Eigen's own threads.
+    const index_t flops = d.m * d.n * d.k;
+    if (d.batch > 1 && flops < 128 * 128 * 128) {
+      eigen_detail::run_parallel(d.batch, d.batch * flops,
+                                 [&](index_t q) { gemm_one(d, q, a, b, c); });
+    } else {
+      for (index_t q = 0; q < d.batch; ++q) gemm_one(d, q, a, b, c);
+    }
+  }
+
+ private:
+  using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using const_matrix_map = Eigen::Map<const row_major, Eigen::Unaligned, Eigen::OuterStride<>>;
+  using matrix_map = Eigen::Map<row_major, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+  /// body(r, row) with row an Eigen array map over row r of x, rows in parallel.
+  template <class F>
+  static void for_rows(const tensor& x, F&& body) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    eigen_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+      const Eigen::Map<const Eigen::ArrayXf> row(xp + r * cols, cols);
+      body(r, row);
+    });
+  }
+
+  template <class Row>
+  static float max_of(const Row& row) {
+    if (row.size() == 0) return -std::numeric_limits<float>::infinity();
+    return row.template maxCoeff<Eigen::PropagateNaN>();
+  }
+
+  template <class Row>
+  static float logsumexp_of(const Row& row) {
+    const float m = max_of(row);
+    if (std::isnan(m) || std::isinf(m)) return m;
+    return m + std::log((row - m).exp().sum());
+  }
+
+  static void gemm_one(const gemm_desc& d, index_t q, const tensor& a, const tensor& b,
+                       tensor& c) {
+    const index_t a_rows = d.trans_a ? d.k : d.m, a_cols = d.trans_a ? d.m : d.k;
+    const index_t b_rows = d.trans_b ? d.n : d.k, b_cols = d.trans_b ? d.k : d.n;
+    const const_matrix_map A(a.data() + d.a.offset + q * d.a.batch_stride, a_rows, a_cols,
+                             Eigen::OuterStride<>(d.a.ld));
+    const const_matrix_map B(b.data() + d.b.offset + q * d.b.batch_stride, b_rows, b_cols,
+                             Eigen::OuterStride<>(d.b.ld));
+    matrix_map C(c.data() + d.c.offset + q * d.c.batch_stride, d.m, d.n,
+                 Eigen::OuterStride<>(d.c.ld));
+    auto product = [&](const auto& opA, const auto& opB) {
+      if (d.k == 0) {
+        if (d.beta == 0.0f) C.setZero(); else C *= d.beta;
+      } else if (d.beta == 0.0f) {
+        C.noalias() = d.alpha * opA * opB;  // C is not read
+      } else {
+        if (d.beta != 1.0f) C *= d.beta;
+        C.noalias() += d.alpha * opA * opB;
+      }
+    };
+    if (!d.trans_a && !d.trans_b) product(A, B);
+    else if (d.trans_a && !d.trans_b) product(A.transpose(), B);
+    else if (!d.trans_a && d.trans_b) product(A, B.transpose());
+    else product(A.transpose(), B.transpose());
+  }
+};
+
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,25 @@
+// Compiler and platform glue shared by every header.
+#pragma once
+
+#include <cstdint>
+
+// Functions and lambdas that must run on a GPU as well as on the host.
+// Under nvcc they are __host__ __device__; elsewhere the macros vanish.
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define RLHF_HD __host__ __device__
+#else
+#define RLHF_HD
+#endif
+
+// A by-value lambda usable inside B::parallel_for on every backend
+// (nvcc needs --extended-lambda, which the rlhf::cuda target adds).
+#define RLHF_LAMBDA [=] RLHF_HD
+
+namespace rlhf {
+inline namespace v0 {
+
+/// Sizes and indices. Signed so that loops counting down and differences are safe.
+using index_t = std::int64_t;
+
+}  // namespace v0
+}  // namespace rlhf

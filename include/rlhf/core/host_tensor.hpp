@@ -1,0 +1,108 @@
+// rlhf::host_tensor<T>: an owning, 64-byte aligned, dense row-major tensor in host memory.
+// The CPU backends use it as their tensor type; third-party CPU backends may too.
+// Copies are deep (like std::vector); moves are cheap. New tensors are zero-filled.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <span>
+
+#include "rlhf/core/shape.hpp"
+#include "rlhf/core/validate.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+
+template <class T>
+class host_tensor {
+ public:
+  using value_type = T;
+  static constexpr std::size_t alignment = 64;
+
+  host_tensor() : host_tensor(empty_shape()) {}
+
+  explicit host_tensor(const shape& s) : shape_(s), data_(allocate(s.numel())) {
+    if (s.numel() > 0) std::memset(data_.get(), 0, bytes());
+  }
+
+  host_tensor(const host_tensor& other) : shape_(other.shape_), data_(allocate(other.size())) {
+    if (size() > 0) std::memcpy(data_.get(), other.data_.get(), bytes());
+  }
+  host_tensor& operator=(const host_tensor& other) {
+    if (this != &other) {
+      if (other.size() != size()) data_ = allocate(other.size());
+      shape_ = other.shape_;
+      if (size() > 0) std::memcpy(data_.get(), other.data_.get(), bytes());
+    }
+    return *this;
+  }
+  // A moved-from tensor is empty: shape (0), no storage.
+  host_tensor(host_tensor&& other) noexcept
+      : shape_(other.shape_), data_(std::move(other.data_)) {
+    other.shape_ = empty_shape();
+  }
+  host_tensor& operator=(host_tensor&& other) noexcept {
+    if (this != &other) {
+      shape_ = other.shape_;
+      data_ = std::move(other.data_);
+      other.shape_ = empty_shape();
+    }
+    return *this;
+  }
+  ~host_tensor() = default;
+
+  [[nodiscard]] const rlhf::shape& shape() const noexcept { return shape_; }
+  [[nodiscard]] index_t size() const noexcept { return shape_.numel(); }
+
+  /// Reinterpret the same elements with another shape of equal element count.
+  void reshape(const rlhf::shape& s) {
+    if (s.numel() != size()) {
+      throw shape_error(detail::concat("reshape: new shape ", s.str(), " has ", s.numel(),
+                                       " elements, tensor of shape ", shape_.str(), " has ",
+                                       size()));
+    }
+    shape_ = s;
+  }
+
+  [[nodiscard]] T* data() noexcept { return data_.get(); }
+  [[nodiscard]] const T* data() const noexcept { return data_.get(); }
+  [[nodiscard]] std::span<T> span() noexcept {
+    return {data_.get(), static_cast<std::size_t>(size())};
+  }
+  [[nodiscard]] std::span<const T> span() const noexcept {
+    return {data_.get(), static_cast<std::size_t>(size())};
+  }
+
+ private:
+  static rlhf::shape empty_shape() noexcept {
+    return rlhf::shape{0};  // cannot throw: rank 1, dimension 0
+  }
+
+  struct aligned_free {
+    void operator()(T* p) const noexcept { std::free(p); }
+  };
+  using storage = std::unique_ptr<T[], aligned_free>;
+
+  [[nodiscard]] std::size_t bytes() const noexcept {
+    return static_cast<std::size_t>(size()) * sizeof(T);
+  }
+
+  static storage allocate(index_t n) {
+    if (n == 0) return storage(nullptr);
+    const std::size_t raw = static_cast<std::size_t>(n) * sizeof(T);
+    const std::size_t rounded = (raw + alignment - 1) / alignment * alignment;
+    void* p = std::aligned_alloc(alignment, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+    return storage(static_cast<T*>(p));
+  }
+
+  rlhf::shape shape_;
+  storage data_;
+};
+
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,86 @@
+// rlhf::shape: the dimensions of a dense row-major tensor of rank 1..4.
+//
+// Row convention used by every row-wise op: a tensor of shape (d0, ..., dk) is seen as a
+// matrix of rows() = d0*...*d(k-1) rows and cols() = dk columns, so (B, T, V) logits are
+// B*T rows of V.
+#pragma once
+
+#include <array>
+#include <initializer_list>
+#include <string>
+
+#include "rlhf/core/config.hpp"
+#include "rlhf/core/errors.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+
+class shape {
+ public:
+  static constexpr int max_rank = 4;
+
+  /// Rank 1, one element.
+  constexpr shape() : dims_{1, 1, 1, 1}, rank_(1) {}
+
+  shape(std::initializer_list<index_t> dims) : dims_{1, 1, 1, 1}, rank_(0) {
+    if (dims.size() == 0 || dims.size() > max_rank) {
+      throw shape_error("shape: rank must be 1.." + std::to_string(max_rank) + ", got " +
+                        std::to_string(dims.size()));
+    }
+    for (index_t d : dims) {
+      if (d < 0) {
+        throw shape_error("shape: dimension " + std::to_string(rank_) +
+                          " must be >= 0, got " + std::to_string(d));
+      }
+      dims_[static_cast<std::size_t>(rank_++)] = d;
+    }
+  }
+
+  [[nodiscard]] constexpr int rank() const noexcept { return rank_; }
+  [[nodiscard]] constexpr index_t operator[](int axis) const noexcept {
+    return dims_[static_cast<std::size_t>(axis)];
+  }
+  /// Dimension from the end: back(0) is the last axis.
+  [[nodiscard]] constexpr index_t back(int from_end = 0) const noexcept {
+    return dims_[static_cast<std::size_t>(rank_ - 1 - from_end)];
+  }
+  [[nodiscard]] constexpr index_t numel() const noexcept {
+    index_t n = 1;
+    for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+    return n;
+  }
+  /// Number of rows when the tensor is seen as (rows, last dimension).
+  [[nodiscard]] constexpr index_t rows() const noexcept {
+    index_t n = 1;
+    for (int i = 0; i + 1 < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+    return n;
+  }
+  [[nodiscard]] constexpr index_t cols() const noexcept { return back(); }
+
+  friend constexpr bool operator==(const shape& a, const shape& b) noexcept {
+    if (a.rank_ != b.rank_) return false;
+    for (int i = 0; i < a.rank_; ++i) {
+      if (a.dims_[static_cast<std::size_t>(i)] != b.dims_[static_cast<std::size_t>(i)]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// "(2, 3, 4)"
+  [[nodiscard]] std::string str() const {
+    std::string s = "(";
+    for (int i = 0; i < rank_; ++i) {
+      if (i) s += ", ";
+      s += std::to_string(dims_[static_cast<std::size_t>(i)]);
+    }
+    return s + ")";
+  }
+
+ private:
+  std::array<index_t, max_rank> dims_;
+  int rank_;
+};
+
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,173 @@
+// Matrix products, row-major, in the BLAS sense C = alpha * op(A) * op(B) + beta * C.
+//
+//   gemm          2-D: tensors of any rank are seen as (rows, last dim), so (B, T, C)
+//                 activations times a (C_out, C) weight is one call with trans_b.
+//   gemm_batched  3-D: (batch, ., .) operands, one product per leading index.
+//   gemm_strided  the general form every backend overrides: explicit offsets, leading
+//                 dimensions and batch strides into the three buffers (cuBLAS's
+//                 SgemmStridedBatched in row-major terms), e.g. one head of a packed
+//                 (B, T, 3C) attention buffer.
+//
+// beta == 0 means C is not read (NaN or garbage in C does not leak). C must not be A or B.
+#pragma once
+
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/core/validate.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+
+enum class transpose : bool { no = false, yes = true };
+
+/// Where one operand's matrices live inside its buffer.
+struct matrix_layout {
+  index_t offset = 0;        ///< element offset of the first matrix
+  index_t ld = 0;            ///< leading dimension: distance between consecutive rows
+  index_t batch_stride = 0;  ///< distance between consecutive matrices of the batch
+};
+
+/// A (batched) product C_q = alpha op(A_q) op(B_q) + beta C_q, q = 0..batch-1, with op(A_q)
+/// of shape (m, k), op(B_q) of shape (k, n), C_q of shape (m, n).
+/// A_q is stored (m, k) if !trans_a else (k, m); B_q is stored (k, n) if !trans_b else (n, k).
+struct gemm_desc {
+  bool trans_a = false;
+  bool trans_b = false;
+  index_t m = 0, n = 0, k = 0;
+  index_t batch = 1;
+  float alpha = 1.0f;
+  float beta = 0.0f;
+  matrix_layout a, b, c;
+};
+
+namespace ops {
+namespace detail {
+
+inline void check_operand(std::string_view arg, index_t buffer_size, const matrix_layout& l,
+                          index_t rows, index_t cols, index_t batch) {
+  if (l.ld < cols || l.offset < 0 || l.batch_stride < 0) {
+    throw shape_error(rlhf::detail::concat("gemm: operand ", arg, " has ld ", l.ld,
+                                           ", offset ", l.offset, ", batch stride ",
+                                           l.batch_stride, "; expected ld >= ", cols,
+                                           " and non-negative offset and stride"));
+  }
+  if (rows == 0 || cols == 0 || batch == 0) return;
+  const index_t last = l.offset + (batch - 1) * l.batch_stride + (rows - 1) * l.ld + cols - 1;
+  if (last >= buffer_size) {
+    throw shape_error(rlhf::detail::concat("gemm: operand ", arg, " reaches element ", last,
+                                           " but its tensor has ", buffer_size,
+                                           " elements"));
+  }
+}
+
+inline void check_gemm_desc(const gemm_desc& d, index_t a_size, index_t b_size,
+                            index_t c_size) {
+  if (d.m < 0 || d.n < 0 || d.k < 0 || d.batch < 0) {
+    throw shape_error(rlhf::detail::concat("gemm: m, n, k, batch must be >= 0, got ", d.m,
+                                           ", ", d.n, ", ", d.k, ", ", d.batch));
+  }
+  check_operand("a", a_size, d.a, d.trans_a ? d.k : d.m, d.trans_a ? d.m : d.k, d.batch);
+  check_operand("b", b_size, d.b, d.trans_b ? d.n : d.k, d.trans_b ? d.k : d.n, d.batch);
+  check_operand("c", c_size, d.c, d.m, d.n, d.batch);
+}
+
+/// Reference-quality fallback: one dot product per output element.
+template <class B>
+void generic_gemm(const gemm_desc& d, const typename B::tensor& a, const typename B::tensor& b,
+                  typename B::tensor& c) {
+  const float* ap = B::data(a);
+  const float* bp = B::data(b);
+  float* cp = B::data(c);
+  const gemm_desc g = d;
+  B::parallel_for(d.batch * d.m * d.n, RLHF_LAMBDA(index_t e) {
+    const index_t q = e / (g.m * g.n);
+    const index_t i = (e / g.n) % g.m;
+    const index_t j = e % g.n;
+    const float* aq = ap + g.a.offset + q * g.a.batch_stride;
+    const float* bq = bp + g.b.offset + q * g.b.batch_stride;
+    float acc = 0.0f;
+    for (index_t p = 0; p < g.k; ++p) {
+      const float av = g.trans_a ? aq[p * g.a.ld + i] : aq[i * g.a.ld + p];
+      const float bv = g.trans_b ? bq[j * g.b.ld + p] : bq[p * g.b.ld + j];
+      acc += av * bv;
+    }
+    float& out = cp[g.c.offset + q * g.c.batch_stride + i * g.c.ld + j];
+    out = g.beta == 0.0f ? g.alpha * acc : g.alpha * acc + g.beta * out;
+  });
+}
+
+}  // namespace detail
+
+/// The general strided-batched product; see gemm_desc.
+template <class B>
+void gemm_strided(const gemm_desc& d, const typename B::tensor& a, const typename B::tensor& b,
+                  typename B::tensor& c) {
+  assert_tensor_backend<B>();
+  if (&c == &a || &c == &b) {
+    throw shape_error("gemm: output c must be a different tensor from a and b");
+  }
+  detail::check_gemm_desc(d, a.size(), b.size(), c.size());
+  if (d.batch == 0 || d.m == 0 || d.n == 0) return;
+  if constexpr (requires { B::gemm(d, a, b, c); }) {
+    B::gemm(d, a, b, c);
+  } else {
+    detail::generic_gemm<B>(d, a, b, c);
+  }
+}
+
+/// 2-D product on the row view of each tensor: c (M, N) = alpha op(a) op(b) + beta c.
+template <class B>
+void gemm(transpose ta, transpose tb, float alpha, const typename B::tensor& a,
+          const typename B::tensor& b, float beta, typename B::tensor& c) {
+  const shape& as = a.shape();
+  const shape& bs = b.shape();
+  gemm_desc d;
+  d.trans_a = ta == transpose::yes;
+  d.trans_b = tb == transpose::yes;
+  d.m = d.trans_a ? as.cols() : as.rows();
+  d.k = d.trans_a ? as.rows() : as.cols();
+  d.n = d.trans_b ? bs.rows() : bs.cols();
+  check_dim("gemm", "the inner dimension of op(b)", d.trans_b ? bs.cols() : bs.rows(), d.k);
+  check_dim("gemm", "c's row count (rows of op(a))", c.shape().rows(), d.m);
+  check_dim("gemm", "c's column count (columns of op(b))", c.shape().cols(), d.n);
+  d.alpha = alpha;
+  d.beta = beta;
+  d.a.ld = as.cols();
+  d.b.ld = bs.cols();
+  d.c.ld = c.shape().cols();
+  gemm_strided<B>(d, a, b, c);
+}
+
+/// Batched product over the leading axis of rank-3 tensors: c[q] = alpha op(a[q]) op(b[q])
+/// + beta c[q].
+template <class B>
+void gemm_batched(transpose ta, transpose tb, float alpha, const typename B::tensor& a,
+                  const typename B::tensor& b, float beta, typename B::tensor& c) {
+  check_rank("gemm_batched", "a", a.shape(), 3, 3);
+  check_rank("gemm_batched", "b", b.shape(), 3, 3);
+  check_rank("gemm_batched", "c", c.shape(), 3, 3);
+  const shape& as = a.shape();
+  const shape& bs = b.shape();
+  const shape& cs = c.shape();
+  check_dim("gemm_batched", "b's batch size", bs[0], as[0]);
+  check_dim("gemm_batched", "c's batch size", cs[0], as[0]);
+  gemm_desc d;
+  d.batch = as[0];
+  d.trans_a = ta == transpose::yes;
+  d.trans_b = tb == transpose::yes;
+  d.m = d.trans_a ? as[2] : as[1];
+  d.k = d.trans_a ? as[1] : as[2];
+  d.n = d.trans_b ? bs[1] : bs[2];
+  check_dim("gemm_batched", "the inner dimension of op(b)", d.trans_b ? bs[2] : bs[1], d.k);
+  check_dim("gemm_batched", "c's row count", cs[1], d.m);
+  check_dim("gemm_batched", "c's column count", cs[2], d.n);
+  d.alpha = alpha;
+  d.beta = beta;
+  d.a = {0, as[2], as[1] * as[2]};
+  d.b = {0, bs[2], bs[1] * bs[2]};
+  d.c = {0, cs[2], cs[1] * cs[2]};
+  gemm_strided<B>(d, a, b, c);
+}
+
+}  // namespace ops
+}  // namespace v0
+}  // namespace rlhf

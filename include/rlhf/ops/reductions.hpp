@@ -1,0 +1,151 @@
+// Row-wise reductions (and the column sum that bias gradients need).
+// x is seen as (R, C) by the row convention of rlhf::shape; row outputs have R elements.
+//
+//   row_sum          out[r] = sum_c x[r, c]                           (C = 0 gives 0)
+//   row_max          out[r] = max_c x[r, c], NaN propagates            (C = 0 gives -inf)
+//   row_logsumexp    out[r] = log sum_c exp x[r, c], max-subtracted    (all -inf gives -inf)
+//   row_masked_mean  out[r] = sum_c m x / sum_c m over m != 0; positions with m == 0 are
+//                    skipped entirely (a NaN there does not leak); sum m == 0 gives 0
+//   col_sum          out[c] = sum_r x[r, c]
+#pragma once
+
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/core/validate.hpp"
+#include "rlhf/ops/detail/row_kernels.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace ops {
+namespace detail {
+
+inline void check_row_output(std::string_view fn, const shape& x, const shape& out) {
+  check_dim(fn, "out's element count (one per row of x)", out.numel(), x.rows());
+}
+
+template <class B>
+void generic_row_sum(const typename B::tensor& x, typename B::tensor& out) {
+  const float* xp = B::data(x);
+  float* o = B::data(out);
+  const index_t cols = x.shape().cols();
+  B::parallel_for(x.shape().rows(), RLHF_LAMBDA(index_t r) {
+    float s = 0.0f;
+    for (index_t c = 0; c < cols; ++c) s += xp[r * cols + c];
+    o[r] = s;
+  });
+}
+
+template <class B>
+void generic_row_max(const typename B::tensor& x, typename B::tensor& out) {
+  const float* xp = B::data(x);
+  float* o = B::data(out);
+  const index_t cols = x.shape().cols();
+  B::parallel_for(x.shape().rows(),
+                  RLHF_LAMBDA(index_t r) { o[r] = row_max_kernel(xp + r * cols, cols); });
+}
+
+template <class B>
+void generic_row_logsumexp(const typename B::tensor& x, typename B::tensor& out) {
+  const float* xp = B::data(x);
+  float* o = B::data(out);
+  const index_t cols = x.shape().cols();
+  B::parallel_for(x.shape().rows(), RLHF_LAMBDA(index_t r) {
+    o[r] = row_logsumexp_kernel(xp + r * cols, cols);
+  });
+}
+
+template <class B>
+void generic_row_masked_mean(const typename B::tensor& x, const typename B::tensor& mask,
+                             typename B::tensor& out) {
+  const float* xp = B::data(x);
+  const float* mp = B::data(mask);
+  float* o = B::data(out);
+  const index_t cols = x.shape().cols();
+  B::parallel_for(x.shape().rows(), RLHF_LAMBDA(index_t r) {
+    float num = 0.0f, den = 0.0f;
+    for (index_t c = 0; c < cols; ++c) {
+      const float m = mp[r * cols + c];
+      if (m != 0.0f) {
+        num += m * xp[r * cols + c];
+        den += m;
+      }
+    }
+    o[r] = den != 0.0f ? num / den : 0.0f;
+  });
+}
+
+template <class B>
+void generic_col_sum(const typename B::tensor& x, typename B::tensor& out) {
+  const float* xp = B::data(x);
+  float* o = B::data(out);
+  const index_t rows = x.shape().rows();
+  const index_t cols = x.shape().cols();
+  B::parallel_for(cols, RLHF_LAMBDA(index_t c) {
+    float s = 0.0f;
+    for (index_t r = 0; r < rows; ++r) s += xp[r * cols + c];
+    o[c] = s;
+  });
+}
+
+}  // namespace detail
+
+template <class B>
+void row_sum(const typename B::tensor& x, typename B::tensor& out) {
+  assert_tensor_backend<B>();
+  detail::check_row_output("row_sum", x.shape(), out.shape());
+  if constexpr (requires { B::row_sum(x, out); }) {
+    B::row_sum(x, out);
+  } else {
+    detail::generic_row_sum<B>(x, out);
+  }
+}
+
+template <class B>
+void row_max(const typename B::tensor& x, typename B::tensor& out) {
+  assert_tensor_backend<B>();
+  detail::check_row_output("row_max", x.shape(), out.shape());
+  if constexpr (requires { B::row_max(x, out); }) {
+    B::row_max(x, out);
+  } else {
+    detail::generic_row_max<B>(x, out);
+  }
+}
+
+template <class B>
+void row_logsumexp(const typename B::tensor& x, typename B::tensor& out) {
+  assert_tensor_backend<B>();
+  detail::check_row_output("row_logsumexp", x.shape(), out.shape());
+  if constexpr (requires { B::row_logsumexp(x, out); }) {
+    B::row_logsumexp(x, out);
+  } else {
+    detail::generic_row_logsumexp<B>(x, out);
+  }
+}
+
+template <class B>
+void row_masked_mean(const typename B::tensor& x, const typename B::tensor& mask,
+                     typename B::tensor& out) {
+  assert_tensor_backend<B>();
+  check_same_shape("row_masked_mean", "x", x.shape(), "mask", mask.shape());
+  detail::check_row_output("row_masked_mean", x.shape(), out.shape());
+  if constexpr (requires { B::row_masked_mean(x, mask, out); }) {
+    B::row_masked_mean(x, mask, out);
+  } else {
+    detail::generic_row_masked_mean<B>(x, mask, out);
+  }
+}
+
+template <class B>
+void col_sum(const typename B::tensor& x, typename B::tensor& out) {
+  assert_tensor_backend<B>();
+  check_dim("col_sum", "out's element count (one per column of x)", out.size(),
+            x.shape().cols());
+  if constexpr (requires { B::col_sum(x, out); }) {
+    B::col_sum(x, out);
+  } else {
+    detail::generic_col_sum<B>(x, out);
+  }
+}
+
+}  // namespace ops
+}  // namespace v0
+}  // namespace rlhf

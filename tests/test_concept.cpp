@@ -1,0 +1,115 @@
+// What the tensor-backend concept accepts and rejects. The must-not-compile cases that
+// check the diagnostic text are in must_not_compile/ (run by ctest).
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <span>
+
+#include <rlhf/core/host_tensor.hpp>
+#include <rlhf/core/tensor_backend.hpp>
+#include <rlhf/testing/minimal_backend.hpp>
+
+namespace {
+
+// Everything a backend needs, parameterised by which piece to leave out.
+struct full {
+  using backend_category = rlhf::tensor_backend_tag;
+  using tensor = rlhf::host_tensor<float>;
+  using index_tensor = rlhf::host_tensor<std::int32_t>;
+  static constexpr bool host_accessible = true;
+  static float* data(tensor& t) { return t.data(); }
+  static const float* data(const tensor& t) { return t.data(); }
+  static std::int32_t* data(index_tensor& t) { return t.data(); }
+  static const std::int32_t* data(const index_tensor& t) { return t.data(); }
+  static void copy_from_host(std::span<const float>, tensor&) {}
+  static void copy_to_host(const tensor&, std::span<float>) {}
+  static void copy_from_host(std::span<const std::int32_t>, index_tensor&) {}
+  static void copy_to_host(const index_tensor&, std::span<std::int32_t>) {}
+  template <class F>
+  static void parallel_for(rlhf::index_t n, F f) {
+    for (rlhf::index_t i = 0; i < n; ++i) f(i);
+  }
+};
+
+struct no_opt_in : full {
+  using backend_category = void;
+};
+struct no_index_tensor {
+  using backend_category = rlhf::tensor_backend_tag;
+  using tensor = rlhf::host_tensor<float>;
+};
+struct non_owning_tensor : full {
+  struct view {
+    float* p;
+  };
+  using tensor = view;
+};
+struct no_memory_space {
+  using backend_category = rlhf::tensor_backend_tag;
+  using tensor = rlhf::host_tensor<float>;
+  using index_tensor = rlhf::host_tensor<std::int32_t>;
+};
+struct wrong_data_type : full {
+  static double* data(tensor&) { return nullptr; }
+};
+struct no_parallel_for {
+  using backend_category = rlhf::tensor_backend_tag;
+  using tensor = rlhf::host_tensor<float>;
+  using index_tensor = rlhf::host_tensor<std::int32_t>;
+  static constexpr bool host_accessible = true;
+  static float* data(tensor& t) { return t.data(); }
+  static const float* data(const tensor& t) { return t.data(); }
+  static std::int32_t* data(index_tensor& t) { return t.data(); }
+  static const std::int32_t* data(const index_tensor& t) { return t.data(); }
+  static void copy_from_host(std::span<const float>, tensor&) {}
+  static void copy_to_host(const tensor&, std::span<float>) {}
+  static void copy_from_host(std::span<const std::int32_t>, index_tensor&) {}
+  static void copy_to_host(const index_tensor&, std::span<std::int32_t>) {}
+};
+
+// Opt-in by specialisation, for a type that cannot be edited.
+struct third_party_untagged {
+  using tensor = rlhf::host_tensor<float>;
+  using index_tensor = rlhf::host_tensor<std::int32_t>;
+  static constexpr bool host_accessible = true;
+  static float* data(tensor& t) { return t.data(); }
+  static const float* data(const tensor& t) { return t.data(); }
+  static std::int32_t* data(index_tensor& t) { return t.data(); }
+  static const std::int32_t* data(const index_tensor& t) { return t.data(); }
+  static void copy_from_host(std::span<const float>, tensor&) {}
+  static void copy_to_host(const tensor&, std::span<float>) {}
+  static void copy_from_host(std::span<const std::int32_t>, index_tensor&) {}
+  static void copy_to_host(const index_tensor&, std::span<std::int32_t>) {}
+  template <class F>
+  static void parallel_for(rlhf::index_t, F) {}
+};
+
+}  // namespace
+
+template <>
+inline constexpr bool rlhf::enable_tensor_backend<third_party_untagged> = true;
+
+static_assert(rlhf::tensor_backend<full>);
+static_assert(rlhf::tensor_backend<rlhf::testing::minimal_backend>);
+static_assert(rlhf::tensor_backend<third_party_untagged>);
+static_assert(!rlhf::tensor_backend<int>);
+static_assert(!rlhf::tensor_backend<rlhf::host_tensor<float>>);
+static_assert(!rlhf::tensor_backend<no_opt_in>);
+static_assert(!rlhf::tensor_backend<no_index_tensor>);
+static_assert(!rlhf::tensor_backend<non_owning_tensor>);
+static_assert(!rlhf::tensor_backend<no_memory_space>);
+static_assert(!rlhf::tensor_backend<wrong_data_type>);
+static_assert(!rlhf::tensor_backend<no_parallel_for>);
+// Each rejection is attributed to the right requirement.
+static_assert(rlhf::backend_has_tensor_types<no_opt_in> && !rlhf::enable_tensor_backend<no_opt_in>);
+static_assert(!rlhf::backend_has_tensor_types<no_index_tensor>);
+static_assert(!rlhf::backend_tensors_are_owning<non_owning_tensor>);
+static_assert(!rlhf::backend_has_memory_space<no_memory_space>);
+static_assert(!rlhf::backend_has_data_access<wrong_data_type>);
+static_assert(!rlhf::backend_has_parallel_for<no_parallel_for>);
+static_assert(rlhf::backend_has_host_copies<no_parallel_for>);
+
+TEST_CASE("concept: the accepted and rejected types above are checked at compile time") {
+  rlhf::assert_tensor_backend<full>();  // compiles: no diagnostic fires
+  CHECK(rlhf::enable_tensor_backend<third_party_untagged>);
+}
