@@ -48,10 +48,12 @@ struct eigen_backend {
     if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
   }
 
-  /// f(i) for i in [0, n); one OpenMP parallel loop (f must not throw).
+  /// f(i) for i in [0, n); one OpenMP parallel loop (f must not throw). The cost of one
+  /// f(i) is unknown here (an element or a whole row), so any n >= 16 goes parallel; the
+  /// cheap elementwise ops are overridden below with their own grain.
   template <class F>
   static void parallel_for(index_t n, F f) {
-    eigen_detail::run_parallel(n, n * 64, f);
+    eigen_detail::run_parallel(n, n >= 16 ? eigen_detail::parallel_grain : 0, f);
   }
 
   // ---- overrides -----------------------------------------------------------------------

@@ -1,0 +1,32 @@
+// Consumer check: row log-sum-exp on the Eigen backend must match a plain std:: computation.
+#include <cmath>
+#include <cstdio>
+#include <span>
+#include <vector>
+
+#include <rlhf/backends/eigen.hpp>
+#include <rlhf/rlhf.hpp>
+
+int main() {
+  using B = rlhf::eigen_backend;
+  const std::vector<float> host{1.0f, 2.0f, 3.0f, -1.0f, 0.5f, 4.0f};
+
+  B::tensor x(rlhf::shape{2, 3});
+  rlhf::ops::copy_from_host<B>(std::span<const float>(host), x);
+  B::tensor out(rlhf::shape{2});
+  rlhf::ops::row_logsumexp<B>(x, out);
+  const std::vector<float> got = rlhf::ops::to_host<B>(out);
+
+  std::printf("rlhf++ %s (backend %s)\n", rlhf::version_string, B::name);
+  if (got.size() != 2) return 1;
+  int failures = 0;
+  for (std::size_t r = 0; r < 2; ++r) {
+    double sum = 0.0;
+    for (std::size_t c = 0; c < 3; ++c) sum += std::exp(static_cast<double>(host[r * 3 + c]));
+    const double want = std::log(sum);
+    std::printf("row %zu: logsumexp = %.6f (expected %.6f)\n", r, static_cast<double>(got[r]),
+                want);
+    if (std::abs(static_cast<double>(got[r]) - want) > 1e-5) ++failures;
+  }
+  return failures == 0 ? 0 : 1;
+}

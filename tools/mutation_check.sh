@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Shows that the tests can fail: applies one deliberate bug at a time to the library,
+# rebuilds the test binary that should notice, runs it, and expects it to fail.
+# Usage: tools/mutation_check.sh [build dir, default build/default]   (takes a few minutes)
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-$root/build/default}
+cd "$root"
+
+eigen=include/rlhf/backends/eigen/eigen_backend.hpp
+# file | perl substitution | test binary that must fail
+mutations=(
+  "$eigen|s/return m \+ std::log\(\(row - m\)\.exp\(\)\.sum\(\)\);/return std::log(row.exp().sum());/|test_conformance_eigen"
+  "$eigen|s/if \(d\.beta != 1\.0f\) C \*= d\.beta;/(void)0;/|test_conformance_eigen"
+  "$eigen|s/\(m != 0\.0f\)\.select\(m \* row, 0\.0f\)\.sum\(\)/(m * row).sum()/|test_conformance_eigen"
+  "$eigen|s/maxCoeff<Eigen::PropagateNaN>/maxCoeff<Eigen::PropagateNumbers>/|test_conformance_eigen"
+  "$eigen|s/product\(A\.transpose\(\), B\);/product(A, B.transpose());/|test_conformance_eigen"
+  "$eigen|s/const index_t w = std::min\(block, cols - c0\);/const index_t w = std::min(block - 1, cols - c0);/|test_conformance_eigen"
+  "include/rlhf/ops/scan.hpp|s/carry = bp\[i\] \+ ap\[i\] \* carry;/carry = bp[i] + ap[i] * carry * 0.5f;/|test_generic_ops"
+  "include/rlhf/ops/gather.hpp|s/\(j >= 0 && j < cols\)/(j >= 0 \&\& j <= cols)/|test_generic_ops"
+  "include/rlhf/ops/detail/elementwise_generic.hpp|s/vp\[i \/ cols\]/vp[i % cols]/|test_generic_ops"
+  "include/rlhf/ops/detail/row_kernels.hpp|s/if \(v != v\) return v;/if (v != v) continue;/|test_generic_ops"
+  "include/rlhf/ops/random.hpp|s/blocks_for_uniform\(static_cast/blocks_for_normal(static_cast/|test_generic_ops"
+  "include/rlhf/core/philox.hpp|s/0xCD9E8D57u/0xCD9E8D58u/|test_core"
+)
+
+survived=0
+for m in "${mutations[@]}"; do
+  IFS='|' read -r file sub target <<<"$m"
+  cp "$file" "$file.orig"
+  perl -0pi -e "$sub" "$file"
+  if cmp -s "$file" "$file.orig"; then
+    echo "NOT APPLIED  $file: $sub"
+    survived=1
+  elif ! cmake --build "$build" --target "$target" >/dev/null 2>&1; then
+    echo "caught (build)  $file: $sub"
+  elif out=$("$build/tests/$target" 2>&1); then
+    echo "SURVIVED     $file: $sub"
+    survived=1
+  else
+    failed=$(grep -o "TEST CASE:  .*" <<<"$out" | sort -u | sed 's/TEST CASE:  //' | paste -sd ';' -)
+    echo "caught       $file: $sub -> $failed"
+  fi
+  mv "$file.orig" "$file"
+  touch "$file"  # newer than the mutated build, so the next build recompiles
+done
+cmake --build "$build" >/dev/null 2>&1
+exit $survived
