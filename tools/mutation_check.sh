@@ -15,6 +15,8 @@ mutations=(
   "$eigen|s/\(m != 0\.0f\)\.select\(m \* row, 0\.0f\)\.sum\(\)/(m * row).sum()/|test_conformance_eigen"
   "$eigen|s/maxCoeff<Eigen::PropagateNaN>/maxCoeff<Eigen::PropagateNumbers>/|test_conformance_eigen"
   "$eigen|s/product\(A\.transpose\(\), B\);/product(A, B.transpose());/|test_conformance_eigen"
+  "$eigen|s/d\.trans_b \? CblasTrans : CblasNoTrans/CblasNoTrans/|test_conformance_eigen"
+  "$eigen|s/static_cast<blasint_t>\(d\.c\.ld\)\)/static_cast<blasint_t>(d.n))/|test_conformance_eigen"
   "$eigen|s/const index_t w = std::min\(block, cols - c0\);/const index_t w = std::min(block - 1, cols - c0);/|test_conformance_eigen"
   "include/rlhf/ops/scan.hpp|s/carry = bp\[i\] \+ ap\[i\] \* carry;/carry = bp[i] + ap[i] * carry * 0.5f;/|test_generic_ops"
   "include/rlhf/ops/gather.hpp|s/\(j >= 0 && j < cols\)/(j >= 0 \&\& j <= cols)/|test_generic_ops"

@@ -452,6 +452,25 @@ TEST_CASE_TEMPLATE_DEFINE("gemm: every transpose, alpha/beta, odd sizes", B, rlh
       }
     }
   }
+  // Padded leading dimensions and offsets on a single (unbatched) product, large enough
+  // that a backend may hand it to a BLAS.
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      gemm_desc d;
+      d.trans_a = ta;
+      d.trans_b = tb;
+      d.m = 150;
+      d.n = 140;
+      d.k = 130;
+      d.alpha = 1.5f;
+      d.beta = -1.0f;
+      d.a = {3, (ta ? d.m : d.k) + 5, 0};
+      d.b = {7, (tb ? d.k : d.n) + 2, 0};
+      d.c = {1, d.n + 9, 0};
+      detail::check_gemm<B>(d, 3 + (ta ? d.k : d.m) * d.a.ld, 7 + (tb ? d.n : d.k) * d.b.ld,
+                            1 + d.m * d.c.ld, seed++);
+    }
+  }
   // beta = 0: C is not read, so NaN in C must not leak.
   gemm_desc d;
   d.m = 5;
@@ -494,9 +513,11 @@ TEST_CASE_TEMPLATE_DEFINE("gemm_batched and gemm_strided (attention-head views)"
       const auto bv = random_values(static_cast<std::size_t>(batch * k * n), 31);
       const auto a = tensor_of<B>(av, ta ? shape{batch, k, m} : shape{batch, m, k});
       const auto b = tensor_of<B>(bv, tb ? shape{batch, n, k} : shape{batch, k, n});
-      typename B::tensor c(shape{batch, m, n});
+      const auto cv = random_values(static_cast<std::size_t>(batch * m * n), 32);
+      auto c = tensor_of<B>(cv, shape{batch, m, n});
+      const float alpha = ta ? -1.0f : 1.0f, beta = tb ? 0.5f : 0.0f;
       ops::gemm_batched<B>(ta ? transpose::yes : transpose::no,
-                           tb ? transpose::yes : transpose::no, 1.0f, a, b, 0.0f, c);
+                           tb ? transpose::yes : transpose::no, alpha, a, b, beta, c);
       gemm_desc d;
       d.trans_a = ta;
       d.trans_b = tb;
@@ -507,8 +528,10 @@ TEST_CASE_TEMPLATE_DEFINE("gemm_batched and gemm_strided (attention-head views)"
       d.a = {0, ta ? m : k, m * k};
       d.b = {0, tb ? k : n, k * n};
       d.c = {0, n, m * n};
+      d.alpha = alpha;
+      d.beta = beta;
       vec mag;
-      const vec want = ref::gemm(d, ref::widen(av), ref::widen(bv), vec(c.size(), 0.0), &mag);
+      const vec want = ref::gemm(d, ref::widen(av), ref::widen(bv), ref::widen(cv), &mag);
       expect_close(ops::to_host<B>(c), want, mag, 4e-6, 1e-6, "gemm_batched");
     }
   }

@@ -13,6 +13,10 @@
 
 #include <Eigen/Core>
 
+#if defined(RLHF_EIGEN_USE_CBLAS)
+#include <cblas.h>
+#endif
+
 #include "rlhf/backends/eigen/detail/parallel.hpp"
 #include "rlhf/core/host_tensor.hpp"
 #include "rlhf/core/tensor_backend.hpp"
@@ -154,13 +158,22 @@ struct eigen_backend {
   }
 
   static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
-    // Small products of a batch run one per thread; large ones use Eigen's own threads.
+    // Small products of a batch run one per thread; large ones use the BLAS's (or Eigen's)
+    // own threads.
     const index_t flops = d.m * d.n * d.k;
     if (d.batch > 1 && flops < 128 * 128 * 128) {
       eigen_detail::run_parallel(d.batch, d.batch * flops,
-                                 [&](index_t q) { gemm_one(d, q, a, b, c); });
-    } else {
-      for (index_t q = 0; q < d.batch; ++q) gemm_one(d, q, a, b, c);
+                                 [&](index_t q) { gemm_one_eigen(d, q, a, b, c); });
+      return;
+    }
+    for (index_t q = 0; q < d.batch; ++q) {
+#if defined(RLHF_EIGEN_USE_CBLAS)
+      if (d.k > 0) {
+        gemm_one_cblas(d, q, a, b, c);
+        continue;
+      }
+#endif
+      gemm_one_eigen(d, q, a, b, c);
     }
   }
 
@@ -193,7 +206,7 @@ struct eigen_backend {
     return m + std::log((row - m).exp().sum());
   }
 
-  static void gemm_one(const gemm_desc& d, index_t q, const tensor& a, const tensor& b,
+  static void gemm_one_eigen(const gemm_desc& d, index_t q, const tensor& a, const tensor& b,
                        tensor& c) {
     const index_t a_rows = d.trans_a ? d.k : d.m, a_cols = d.trans_a ? d.m : d.k;
     const index_t b_rows = d.trans_b ? d.n : d.k, b_cols = d.trans_b ? d.k : d.n;
@@ -218,6 +231,24 @@ struct eigen_backend {
     else if (!d.trans_a && d.trans_b) product(A, B.transpose());
     else product(A.transpose(), B.transpose());
   }
+
+#if defined(RLHF_EIGEN_USE_CBLAS)
+  using blasint_t = int;  // CBLAS dimensions
+
+  /// Row-major cblas_sgemm on the same operands (the target rlhf::eigen defines
+  /// RLHF_EIGEN_USE_CBLAS when CMake finds a CBLAS such as OpenBLAS; -DRLHF_EIGEN_BLAS=OFF
+  /// keeps Eigen's own kernel). beta == 0 overwrites C as the BLAS standard specifies.
+  static void gemm_one_cblas(const gemm_desc& d, index_t q, const tensor& a, const tensor& b,
+                             tensor& c) {
+    cblas_sgemm(CblasRowMajor, d.trans_a ? CblasTrans : CblasNoTrans,
+                d.trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint_t>(d.m),
+                static_cast<blasint_t>(d.n), static_cast<blasint_t>(d.k), d.alpha,
+                a.data() + d.a.offset + q * d.a.batch_stride, static_cast<blasint_t>(d.a.ld),
+                b.data() + d.b.offset + q * d.b.batch_stride, static_cast<blasint_t>(d.b.ld),
+                d.beta, c.data() + d.c.offset + q * d.c.batch_stride,
+                static_cast<blasint_t>(d.c.ld));
+  }
+#endif
 };
 
 }  // namespace v0
