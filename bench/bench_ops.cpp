@@ -3,8 +3,6 @@
 //   BM_gemm_eigen_raw   C.noalias() = A * B on plain row-major Eigen maps: Eigen's own peak,
 //                       the ceiling ops::gemm is measured against.
 //   BM_gemm_ops         rlhf::ops::gemm<eigen_backend>, same buffers, same sizes.
-//   BM_gemm_paired      both of the above alternating in one loop: ops::gemm's speed in %
-//                       of raw Eigen's, robust to machine noise.
 //   BM_gemm_ops_tb      ops::gemm with trans_b (x W^T, the linear-layer layout).
 //   BM_softmax_rows, BM_log_softmax_rows   on (rows, cols) logits.
 //
@@ -77,40 +75,6 @@ void BM_gemm_ops(benchmark::State& state) {
 // timed on its own. A burst of noise on a shared machine then hits both alike, so their
 // ratio is far steadier than the ratio of two separately run benchmarks. The order
 // alternates so that neither always runs with the other's data warm in cache.
-void BM_gemm_paired(benchmark::State& state) {
-  using clock = std::chrono::steady_clock;
-  const index_t n = state.range(0);
-  const tensor a = random_tensor(n, n, -1.f, 1.f, 1);
-  const tensor b = random_tensor(n, n, -1.f, 1.f, 2);
-  tensor c(rlhf::shape{n, n});
-  const Eigen::Map<const row_major> A(a.data(), n, n);
-  const Eigen::Map<const row_major> Bm(b.data(), n, n);
-  Eigen::Map<row_major> C(c.data(), n, n);
-  auto timed = [&](auto&& f) {
-    const auto t0 = clock::now();
-    f();
-    benchmark::ClobberMemory();
-    return std::chrono::duration<double>(clock::now() - t0).count();
-  };
-  auto raw = [&] { C.noalias() = A * Bm; };
-  auto ops = [&] {
-    rlhf::ops::gemm<B>(rlhf::transpose::no, rlhf::transpose::no, 1.f, a, b, 0.f, c);
-  };
-  double raw_s = 0.0, ops_s = 0.0;
-  bool raw_first = true;
-  for (auto _ : state) {
-    if (raw_first) {
-      raw_s += timed(raw);
-      ops_s += timed(ops);
-    } else {
-      ops_s += timed(ops);
-      raw_s += timed(raw);
-    }
-    raw_first = !raw_first;
-  }
-  // Percent of raw Eigen's speed that ops::gemm reaches (> 100: ops::gemm was faster).
-  state.counters["ops_vs_raw_pct"] = 100.0 * raw_s / ops_s;
-}
 
 void BM_gemm_ops_tb(benchmark::State& state) {
   const index_t n = state.range(0);
@@ -164,7 +128,6 @@ void softmax_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_gemm_eigen_raw)->Apply(gemm_sizes);
 BENCHMARK(BM_gemm_ops)->Apply(gemm_sizes);
-BENCHMARK(BM_gemm_paired)->Apply(gemm_sizes);
 BENCHMARK(BM_gemm_ops_tb)->ArgName("n")->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_rows<softmax>)->Name("BM_softmax_rows")->Apply(softmax_shapes);
 BENCHMARK(BM_rows<log_softmax>)->Name("BM_log_softmax_rows")->Apply(softmax_shapes);
