@@ -11,9 +11,8 @@
 
 namespace {
 
-// Everything a backend needs, parameterised by which piece to leave out.
-struct full {
-  using backend_category = rlhf::tensor_backend_tag;
+// Every requirement but the opt-in and parallel_for; the cases below add or break pieces.
+struct primitives {
   using tensor = rlhf::host_tensor<float>;
   using index_tensor = rlhf::host_tensor<std::int32_t>;
   static constexpr bool host_accessible = true;
@@ -25,13 +24,20 @@ struct full {
   static void copy_to_host(const tensor&, std::span<float>) {}
   static void copy_from_host(std::span<const std::int32_t>, index_tensor&) {}
   static void copy_to_host(const index_tensor&, std::span<std::int32_t>) {}
+};
+
+struct with_parallel_for : primitives {
   template <class F>
   static void parallel_for(rlhf::index_t n, F f) {
     for (rlhf::index_t i = 0; i < n; ++i) f(i);
   }
 };
 
-struct no_opt_in : full {
+struct full : with_parallel_for {
+  using backend_category = rlhf::tensor_backend_tag;
+};
+struct no_opt_in : with_parallel_for {};
+struct wrong_tag : with_parallel_for {
   using backend_category = void;
 };
 struct no_index_tensor {
@@ -52,37 +58,12 @@ struct no_memory_space {
 struct wrong_data_type : full {
   static double* data(tensor&) { return nullptr; }
 };
-struct no_parallel_for {
+struct no_parallel_for : primitives {
   using backend_category = rlhf::tensor_backend_tag;
-  using tensor = rlhf::host_tensor<float>;
-  using index_tensor = rlhf::host_tensor<std::int32_t>;
-  static constexpr bool host_accessible = true;
-  static float* data(tensor& t) { return t.data(); }
-  static const float* data(const tensor& t) { return t.data(); }
-  static std::int32_t* data(index_tensor& t) { return t.data(); }
-  static const std::int32_t* data(const index_tensor& t) { return t.data(); }
-  static void copy_from_host(std::span<const float>, tensor&) {}
-  static void copy_to_host(const tensor&, std::span<float>) {}
-  static void copy_from_host(std::span<const std::int32_t>, index_tensor&) {}
-  static void copy_to_host(const index_tensor&, std::span<std::int32_t>) {}
 };
 
 // Opt-in by specialisation, for a type that cannot be edited.
-struct third_party_untagged {
-  using tensor = rlhf::host_tensor<float>;
-  using index_tensor = rlhf::host_tensor<std::int32_t>;
-  static constexpr bool host_accessible = true;
-  static float* data(tensor& t) { return t.data(); }
-  static const float* data(const tensor& t) { return t.data(); }
-  static std::int32_t* data(index_tensor& t) { return t.data(); }
-  static const std::int32_t* data(const index_tensor& t) { return t.data(); }
-  static void copy_from_host(std::span<const float>, tensor&) {}
-  static void copy_to_host(const tensor&, std::span<float>) {}
-  static void copy_from_host(std::span<const std::int32_t>, index_tensor&) {}
-  static void copy_to_host(const index_tensor&, std::span<std::int32_t>) {}
-  template <class F>
-  static void parallel_for(rlhf::index_t, F) {}
-};
+struct third_party_untagged : with_parallel_for {};
 
 }  // namespace
 
@@ -95,6 +76,7 @@ static_assert(rlhf::tensor_backend<third_party_untagged>);
 static_assert(!rlhf::tensor_backend<int>);
 static_assert(!rlhf::tensor_backend<rlhf::host_tensor<float>>);
 static_assert(!rlhf::tensor_backend<no_opt_in>);
+static_assert(!rlhf::tensor_backend<wrong_tag>);
 static_assert(!rlhf::tensor_backend<no_index_tensor>);
 static_assert(!rlhf::tensor_backend<non_owning_tensor>);
 static_assert(!rlhf::tensor_backend<no_memory_space>);
