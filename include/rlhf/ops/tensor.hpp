@@ -13,8 +13,7 @@ inline namespace v0 {
 namespace ops {
 
 namespace detail {
-template <class T>
-void check_host_size(std::string_view fn, std::size_t host_size, index_t tensor_size) {
+inline void check_host_size(std::string_view fn, std::size_t host_size, index_t tensor_size) {
   if (static_cast<index_t>(host_size) != tensor_size) {
     throw shape_error(rlhf::detail::concat(fn, ": host buffer has ", host_size,
                                            " elements, tensor has ", tensor_size));
@@ -26,13 +25,13 @@ void check_host_size(std::string_view fn, std::size_t host_size, index_t tensor_
 template <class B>
 void copy_from_host(std::span<const float> host, typename B::tensor& t) {
   assert_tensor_backend<B>();
-  detail::check_host_size<float>("copy_from_host", host.size(), t.size());
+  detail::check_host_size("copy_from_host", host.size(), t.size());
   B::copy_from_host(host, t);
 }
 template <class B>
 void copy_from_host(std::span<const std::int32_t> host, typename B::index_tensor& t) {
   assert_tensor_backend<B>();
-  detail::check_host_size<std::int32_t>("copy_from_host", host.size(), t.size());
+  detail::check_host_size("copy_from_host", host.size(), t.size());
   B::copy_from_host(host, t);
 }
 
@@ -40,13 +39,13 @@ void copy_from_host(std::span<const std::int32_t> host, typename B::index_tensor
 template <class B>
 void copy_to_host(const typename B::tensor& t, std::span<float> host) {
   assert_tensor_backend<B>();
-  detail::check_host_size<float>("copy_to_host", host.size(), t.size());
+  detail::check_host_size("copy_to_host", host.size(), t.size());
   B::copy_to_host(t, host);
 }
 template <class B>
 void copy_to_host(const typename B::index_tensor& t, std::span<std::int32_t> host) {
   assert_tensor_backend<B>();
-  detail::check_host_size<std::int32_t>("copy_to_host", host.size(), t.size());
+  detail::check_host_size("copy_to_host", host.size(), t.size());
   B::copy_to_host(t, host);
 }
 
