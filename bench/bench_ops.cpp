@@ -58,36 +58,22 @@ void BM_gemm_eigen_raw(benchmark::State& state) {
   set_gemm_counters(state, n);
 }
 
-void BM_gemm_ops(benchmark::State& state) {
+// ops::gemm on n x n operands; trans_b is the linear-layer layout y = x w^T, w (out, in).
+void run_ops_gemm(benchmark::State& state, rlhf::transpose trans_b) {
   const index_t n = state.range(0);
   const tensor a = random_tensor(n, n, -1.f, 1.f, 1);
   const tensor b = random_tensor(n, n, -1.f, 1.f, 2);
   tensor c(rlhf::shape{n, n});
   for (auto _ : state) {
-    rlhf::ops::gemm<B>(rlhf::transpose::no, rlhf::transpose::no, 1.f, a, b, 0.f, c);
+    rlhf::ops::gemm<B>(rlhf::transpose::no, trans_b, 1.f, a, b, 0.f, c);
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
   set_gemm_counters(state, n);
 }
 
-// The acceptance number: raw Eigen and ops::gemm back to back in every iteration, each
-// timed on its own. A burst of noise on a shared machine then hits both alike, so their
-// ratio is far steadier than the ratio of two separately run benchmarks. The order
-// alternates so that neither always runs with the other's data warm in cache.
-
-void BM_gemm_ops_tb(benchmark::State& state) {
-  const index_t n = state.range(0);
-  const tensor x = random_tensor(n, n, -1.f, 1.f, 1);
-  const tensor w = random_tensor(n, n, -1.f, 1.f, 2);  // (out, in), used as w^T
-  tensor y(rlhf::shape{n, n});
-  for (auto _ : state) {
-    rlhf::ops::gemm<B>(rlhf::transpose::no, rlhf::transpose::yes, 1.f, x, w, 0.f, y);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  set_gemm_counters(state, n);
-}
+void BM_gemm_ops(benchmark::State& state) { run_ops_gemm(state, rlhf::transpose::no); }
+void BM_gemm_ops_tb(benchmark::State& state) { run_ops_gemm(state, rlhf::transpose::yes); }
 
 // Softmax traffic: every input element read once and every output element written once
 // (the nominal minimum; the kernels may touch a row more than once while it is in cache).

@@ -83,6 +83,11 @@ struct minimum {
     return (a != a || b != b) ? a + b : (a < b ? a : b);
   }
 };
+/// a * x + b
+struct affine {
+  float a, b;
+  RLHF_HD float operator()(float x) const { return a * x + b; }
+};
 /// a * x + y
 struct axpy {
   float a;

@@ -3,8 +3,10 @@
 // the same random_stream; the stream advances by the blocks a fill used.
 #pragma once
 
+#include "rlhf/core/functors.hpp"
 #include "rlhf/core/philox.hpp"
 #include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/ops/elementwise.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -54,10 +56,7 @@ void random_normal(typename B::tensor& t, random_stream& rs, float mean = 0.0f,
     detail::generic_random_normal<B>(t, rs.seed, rs.stream, rs.next_block);
   }
   rs.next_block += random_stream::blocks_for_normal(static_cast<std::uint64_t>(t.size()));
-  if (mean != 0.0f || stddev != 1.0f) {
-    float* p = B::data(t);
-    B::parallel_for(t.size(), RLHF_LAMBDA(index_t i) { p[i] = mean + stddev * p[i]; });
-  }
+  if (mean != 0.0f || stddev != 1.0f) transform<B>(t, fn::affine{stddev, mean}, t);
 }
 
 }  // namespace ops

@@ -73,7 +73,6 @@ inline void expect_close(const std::vector<float>& got, const vec& want, const v
       return;
     }
   }
-  CHECK(true);
 }
 
 inline vec abs_of(const vec& v) {
@@ -414,10 +413,7 @@ void check_gemm(const gemm_desc& d, index_t a_size, index_t b_size, index_t c_si
   ops::gemm_strided<B>(d, a, b, c);
   vec magnitude;
   const vec want = ref::gemm(d, ref::widen(av), ref::widen(bv), ref::widen(cv), &magnitude);
-  // Elements of C outside the product must be untouched.
-  for (std::size_t i = 0; i < magnitude.size(); ++i) {
-    if (magnitude[i] == 0 && !std::isnan(want[i])) magnitude[i] = std::fabs(want[i]);
-  }
+  // Elements of C outside the product have magnitude 0: they must stay as they were.
   expect_close(ops::to_host<B>(c), want, magnitude, 4e-6, 1e-6,
                rlhf::detail::concat("gemm m=", d.m, " n=", d.n, " k=", d.k, " batch=", d.batch,
                                     " ta=", d.trans_a, " tb=", d.trans_b, " alpha=", d.alpha,
