@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "rlhf/core/config.hpp"
+#include "rlhf/core/math.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -29,24 +30,15 @@ struct abs {
   RLHF_HD float operator()(float x) const { return std::fabs(x); }
 };
 struct sigmoid {
-  RLHF_HD float operator()(float x) const {
-    // Two branches so that exp never overflows.
-    if (x >= 0.0f) return 1.0f / (1.0f + std::exp(-x));
-    const float e = std::exp(x);
-    return e / (1.0f + e);
-  }
+  RLHF_HD float operator()(float x) const { return math::sigmoid(x); }
 };
 /// log(sigmoid(x)) = -softplus(-x), stable for |x| large.
 struct log_sigmoid {
-  RLHF_HD float operator()(float x) const {
-    return std::fmin(x, 0.0f) - std::log1p(std::exp(-std::fabs(x)));
-  }
+  RLHF_HD float operator()(float x) const { return math::log_sigmoid(x); }
 };
 /// log(1 + exp(x)), stable.
 struct softplus {
-  RLHF_HD float operator()(float x) const {
-    return std::fmax(x, 0.0f) + std::log1p(std::exp(-std::fabs(x)));
-  }
+  RLHF_HD float operator()(float x) const { return math::softplus(x); }
 };
 struct relu {
   RLHF_HD float operator()(float x) const { return x > 0.0f ? x : 0.0f; }

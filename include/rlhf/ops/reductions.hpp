@@ -7,7 +7,11 @@
 //   row_masked_mean  out[r] = sum_c m x / sum_c m over m != 0; positions with m == 0 are
 //                    skipped entirely (a NaN there does not leak); sum m == 0 gives 0
 //   col_sum          out[c] = sum_r x[r, c]
+//   sum, row_sums_to_host   totals returned to the host (loss values, metrics)
 #pragma once
+
+#include <span>
+#include <vector>
 
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -144,6 +148,37 @@ void col_sum(const typename B::tensor& x, typename B::tensor& out) {
   } else {
     detail::generic_col_sum<B>(x, out);
   }
+}
+
+/// Sum of every element, returned to the host (float32 accumulation in the backend's
+/// row_sum order). For loss values and metrics; a zero-element tensor sums to 0.
+template <class B>
+float sum(const typename B::tensor& x) {
+  assert_tensor_backend<B>();
+  if (x.size() == 0) return 0.0f;
+  typename B::tensor total(shape{1});
+  if (x.shape().rank() == 1) {
+    row_sum<B>(x, total);  // a rank-1 tensor is one row
+  } else {
+    typename B::tensor per_row(shape{x.shape().rows()});
+    row_sum<B>(x, per_row);
+    row_sum<B>(per_row, total);
+  }
+  float out = 0.0f;
+  B::copy_to_host(total, std::span<float>(&out, 1));
+  return out;
+}
+
+/// Row sums of a (K, N) tensor of per-example statistics, returned to the host: one
+/// device-to-host copy of K floats for all the metrics of a loss.
+template <class B>
+std::vector<float> row_sums_to_host(const typename B::tensor& stats) {
+  assert_tensor_backend<B>();
+  typename B::tensor sums(shape{stats.shape().rows()});
+  row_sum<B>(stats, sums);
+  std::vector<float> out(static_cast<std::size_t>(sums.size()));
+  B::copy_to_host(sums, std::span<float>(out));
+  return out;
 }
 
 }  // namespace ops

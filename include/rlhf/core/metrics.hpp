@@ -1,0 +1,23 @@
+// Metrics of a loss as (name, value) pairs, named as TRL logs them ("rewards/chosen",
+// "clipfrac", ...), so a trainer can log every loss the same way.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rlhf {
+inline namespace v0 {
+
+using named_metrics = std::vector<std::pair<std::string, float>>;
+
+/// The value of `name` in `m`, or `fallback` when absent.
+inline float metric_or(const named_metrics& m, const std::string& name, float fallback) {
+  for (const auto& [k, v] : m) {
+    if (k == name) return v;
+  }
+  return fallback;
+}
+
+}  // namespace v0
+}  // namespace rlhf

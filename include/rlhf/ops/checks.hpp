@@ -1,0 +1,77 @@
+// Input checks on backend tensors, for public entry points: every value finite, masks
+// made of finite non-negative weights. On a backend whose memory the host cannot read, the
+// values are copied to the host first (these checks run on per-example or per-token
+// tensors, never on (B, T, V) logits).
+#pragma once
+
+#include <cmath>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/core/validate.hpp"
+#include "rlhf/ops/tensor.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace ops {
+
+namespace detail {
+/// Calls f(span of t's values) without a copy where the host can read B's memory.
+template <class B, class F>
+void with_host_values(const typename B::tensor& t, F&& f) {
+  if constexpr (B::host_accessible) {
+    f(std::span<const float>(B::data(t), static_cast<std::size_t>(t.size())));
+  } else {
+    const std::vector<float> host = to_host<B>(t);
+    f(std::span<const float>(host));
+  }
+}
+}  // namespace detail
+
+/// data_error("fn: arg must be finite, got nan at flat index i") on the first NaN/Inf.
+template <class B>
+void check_finite(std::string_view fn, std::string_view arg, const typename B::tensor& t) {
+  assert_tensor_backend<B>();
+  detail::with_host_values<B>(t, [&](std::span<const float> v) { rlhf::check_finite(fn, arg, v); });
+}
+
+/// A mask holds finite weights >= 0 (usually 0/1); anything else is a data_error.
+template <class B>
+void check_mask(std::string_view fn, std::string_view arg, const typename B::tensor& mask) {
+  assert_tensor_backend<B>();
+  detail::with_host_values<B>(mask, [&](std::span<const float> v) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (!(std::isfinite(v[i]) && v[i] >= 0.0f)) {
+        throw data_error(rlhf::detail::concat(fn, ": ", arg,
+                                              " must hold finite weights >= 0, got ", v[i],
+                                              " at flat index ", i));
+      }
+    }
+  });
+}
+
+/// Every row of a (R, C) mask has a positive sum; otherwise a data_error naming the row
+/// (for quantities undefined on an empty row, e.g. a per-sequence mean).
+template <class B>
+void check_mask_rows_nonempty(std::string_view fn, std::string_view arg,
+                              const typename B::tensor& mask) {
+  assert_tensor_backend<B>();
+  const index_t cols = mask.shape().cols();
+  detail::with_host_values<B>(mask, [&](std::span<const float> v) {
+    for (index_t r = 0; r < mask.shape().rows(); ++r) {
+      float s = 0.0f;
+      for (index_t c = 0; c < cols; ++c) s += v[static_cast<std::size_t>(r * cols + c)];
+      if (!(s > 0.0f)) {
+        throw data_error(rlhf::detail::concat(fn, ": ", arg, " row ", r,
+                                              " is all zero; the quantity is undefined for "
+                                              "an empty row"));
+      }
+    }
+  });
+}
+
+}  // namespace ops
+}  // namespace v0
+}  // namespace rlhf
