@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -26,16 +27,45 @@ inline namespace v0 {
 namespace ops {
 namespace detail {
 
+RLHF_HD inline std::int32_t float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_int(x);
+#else
+  std::int32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+#endif
+}
+
+RLHF_HD inline float bits_float(std::int32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(b);
+#else
+  float x;
+  std::memcpy(&x, &b, sizeof x);
+  return x;
+#endif
+}
+
 /// e^x for x <= 0 (the only arguments a max-shifted softmax produces; small positive
 /// rounding excesses are fine). Cody–Waite reduction x = n·ln2 + r, |r| <= ln2/2, and the
 /// degree-7 Taylor polynomial of e^r (truncation < 2e-9 relative, below float's 6e-8);
-/// about 1 ulp. Below -87 (e^x < 1.7e-38, subnormal territory) it returns 0.
+/// within 2 ulp of std::exp. Below -87 (e^x < 1.7e-38, subnormal territory) it returns 0.
+/// No floating-point comparison or floor: GCC (whose default -ftrapping-math blocks
+/// if-converting those) vectorises loops that call it. NaN is the caller's business (the
+/// row kernels detect it beforehand).
 RLHF_HD inline float exp_nonpositive(float x) {
   constexpr float log2e = 1.44269504088896341f;
   constexpr float ln2_hi = 0.693145751953125f;  // ln 2 split so that n·ln2_hi is exact
   constexpr float ln2_lo = 1.42860682030941723e-6f;
-  const float xc = x < -87.0f ? -87.0f : x;
-  const float n = std::floor(xc * log2e + 0.5f);
+  constexpr float round_magic = 12582912.0f;    // 1.5·2^23: (y + M) - M rounds y to nearest
+  constexpr std::int32_t limit = 0x42AE0000;    // bits of 87.0f
+  const std::int32_t xb = float_bits(x);
+  const std::int32_t mag = xb & 0x7fffffff;
+  // max(x, -87) on the sign-magnitude bits, then whether x was below -87.
+  const float xc = bits_float((xb & INT32_MIN) | (mag < limit ? mag : limit));
+  const std::int32_t keep = mag > limit ? 0 : -1;
+  const float n = (xc * log2e + round_magic) - round_magic;
   const float r = (xc - n * ln2_hi) - n * ln2_lo;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
@@ -45,14 +75,8 @@ RLHF_HD inline float exp_nonpositive(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;  // 2^n
-#if defined(__CUDA_ARCH__)
-  const float scale = __int_as_float(bits);
-#else
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-#endif
-  return x < -87.0f ? 0.0f : p * scale;
+  const float scale = bits_float((static_cast<std::int32_t>(n) + 127) << 23);  // 2^n
+  return bits_float(float_bits(p * scale) & keep);
 }
 
 /// What the forward pass knows about one row after reading it.
