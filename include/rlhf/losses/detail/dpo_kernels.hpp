@@ -1,0 +1,96 @@
+// Per-pair scalar kernels of the DPO family (rlhf/losses/dpo.hpp): each returns the loss
+// of one pair and its derivative with respect to the quantity it is a function of, stable
+// in float32 for any finite input and callable from host and device code.
+#pragma once
+
+#include <cmath>
+
+#include "rlhf/core/config.hpp"
+#include "rlhf/core/math.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace losses {
+namespace detail {
+namespace dpo {  // names of the DPO family only
+
+/// A loss value and one derivative.
+struct value_grad {
+  float value;
+  float grad;
+};
+
+/// A loss value and its derivatives with respect to two arguments.
+struct value_grad2 {
+  float value;
+  float grad_a;
+  float grad_b;
+};
+
+/// -(1-ε)·logσ(z) - ε·logσ(-z) (sigmoid/cDPO, aot, aot_unpaired);
+/// d/dz = -(1-ε)σ(-z) + εσ(z).
+RLHF_HD inline value_grad smoothed_sigmoid_loss(float z, float eps) {
+  const float l = -(1.0f - eps) * math::log_sigmoid(z) - eps * math::log_sigmoid(-z);
+  return {l, -(1.0f - eps) * math::sigmoid(-z) + eps * math::sigmoid(z)};
+}
+
+/// relu(1 - z) (SLiC); derivative -1 where 1 - z > 0, else 0 (0 at the kink, as torch).
+RLHF_HD inline value_grad hinge_loss(float z) {
+  const float m = 1.0f - z;
+  return m > 0.0f ? value_grad{m, -1.0f} : value_grad{0.0f, 0.0f};
+}
+
+/// EXO-pref: σ(z)(logσ(z) - log(1-ε)) + σ(-z)(logσ(-z) - log ε); since
+/// logσ(z) - logσ(-z) = z, d/dz = σ(z)σ(-z)·(z - log((1-ε)/ε)).
+RLHF_HD inline value_grad exo_pair_loss(float z, float log1m_eps, float log_eps) {
+  const float p = math::sigmoid(z), q = math::sigmoid(-z);
+  const float l = p * (math::log_sigmoid(z) - log1m_eps) + q * (math::log_sigmoid(-z) - log_eps);
+  return {l, p * q * (z - (log1m_eps - log_eps))};
+}
+
+/// Robust DPO: (-(1-ε)logσ(z) + ε·logσ(-z)) / (1 - 2ε), 0 <= ε < 0.5.
+RLHF_HD inline value_grad robust_loss(float z, float eps) {
+  const float inv = 1.0f / (1.0f - 2.0f * eps);
+  const float l = (-(1.0f - eps) * math::log_sigmoid(z) + eps * math::log_sigmoid(-z)) * inv;
+  return {l, (-(1.0f - eps) * math::sigmoid(-z) - eps * math::sigmoid(z)) * inv};
+}
+
+/// NCA pair with a = β·s_c, b = β·s_r: -logσ(a) - ½logσ(-a) - ½logσ(-b).
+RLHF_HD inline value_grad2 nca_pair_loss(float a, float b) {
+  const float l = -math::log_sigmoid(a) - 0.5f * math::log_sigmoid(-a) -
+                  0.5f * math::log_sigmoid(-b);
+  return {l, -math::sigmoid(-a) + 0.5f * math::sigmoid(a), 0.5f * math::sigmoid(b)};
+}
+
+/// BCO pair with a = β·s_c - δ, b = β·s_r - δ: -logσ(a) - logσ(-b).
+RLHF_HD inline value_grad2 bco_pair_loss(float a, float b) {
+  return {-math::log_sigmoid(a) - math::log_sigmoid(-b), -math::sigmoid(-a), math::sigmoid(b)};
+}
+
+/// DiscoPOP (log-ratio modulated loss), z = β·D, w = σ(z/τ):
+///   -logσ(z)·(1 - w) + e^{-z}·w,
+/// with e^{-z}·w evaluated as exp(-z + logσ(z/τ)) so that it stays finite where e^{-z}
+/// overflows and w underflows (z << 0).
+RLHF_HD inline value_grad discopop_loss(float z, float tau) {
+  const float w = math::sigmoid(z / tau);
+  const float wc = math::sigmoid(-z / tau);  // 1 - w without cancellation
+  const float nls = -math::log_sigmoid(z);
+  const float ew = std::exp(-z + math::log_sigmoid(z / tau));  // e^{-z}·w
+  const float dw = w * wc / tau;                               // dw/dz
+  // d/dz[-logσ(z)(1-w)] = -σ(-z)(1-w) - (-logσ(z))·dw
+  // d/dz[e^{-z}w]        = -e^{-z}w + e^{-z}w·wc/τ
+  const float g = -math::sigmoid(-z) * wc - nls * dw - ew + ew * wc / tau;
+  return {nls * wc + ew, g};
+}
+
+/// σ(x) and its derivative σ(x)σ(-x).
+RLHF_HD inline value_grad sigmoid_with_grad(float x) {
+  const float p = math::sigmoid(x);
+  return {p, p * math::sigmoid(-x)};
+}
+
+}  // namespace dpo
+}  // namespace detail
+}  // namespace losses
+}  // namespace v0
+}  // namespace rlhf

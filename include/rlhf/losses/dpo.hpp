@@ -1,0 +1,745 @@
+// The DPO family of preference losses with TRL DPOTrainer's semantics (TRL 1.x; Rafailov
+// et al. 2023 and its variants), the f-divergence score transforms of f-DPO, weighted
+// combinations (MPO; RPO = sigmoid + α·sft), WPO weighting and LD-DPO's length-desensitised
+// log-probs. docs/algorithms/dpo.md.
+//
+// Per pair i, with cr = lc - rc, rj = lr - rrf (policy minus reference sequence log-probs),
+// s_c = s(cr), s_r = s(rj) the f-divergence scores, D = s_c - s_r, z = β·D:
+//
+//   sigmoid      -(1-ε)·logσ(z) - ε·logσ(-z)           (ε = label_smoothing: cDPO)
+//   hinge        relu(1 - z)
+//   ipo          (s_c/n_c - s_r/n_r - 1/(2β))^2
+//   exo_pair     σ(z)(logσ(z) - log(1-ε)) + σ(-z)(logσ(-z) - log ε)        (ε > 0)
+//   nca_pair     -logσ(β s_c) - ½·logσ(-β s_c) - ½·logσ(-β s_r)
+//   robust       (-(1-ε)·logσ(z) + ε·logσ(-z)) / (1-2ε)                    (ε < 0.5)
+//   bco_pair     -logσ(β s_c - δ) - logσ(-(β s_r - δ))
+//   sppo_hard    (s_c - 0.5/β)^2 + (s_r + 0.5/β)^2
+//   aot          d = sort(lc - lr) - sort(rc - rrf) over the batch; sigmoid of β·d with ε
+//   aot_unpaired d = sort(cr) - sort(rj)
+//   apo_zero     (1 - σ(β·cr)) + σ(β·rj)
+//   apo_down     σ(β·cr) + (1 - σ(z))
+//   discopop     -logσ(z)·(1 - σ(z/τ)) + e^{-z}·σ(z/τ)
+//   sft          -Σ_i lc_i / Σ_i n_c,i  (token-mean NLL of the chosen completions; the same
+//                value for every pair)
+//   sigmoid_norm -logσ(β(s_c/n_c - s_r/n_r))
+//
+//   loss = Σ_k w_k · mean_i(L_k,i · wpo_i)      (w_k = loss_weights, default 1; wpo_i = 1
+//                                                unless use_weighting)
+//
+// Gradients are with respect to the policy log-probs only (the reference is frozen).
+// aot and aot_unpaired need a global order: the four (N,) inputs are copied to the host,
+// sorted there (stable), and the per-position losses and the gradients, routed back
+// through the sort permutations, are copied back; every other type runs per pair in
+// B::parallel_for. ld_sequence_logps and wpo_weights (below) make the inputs of LD-DPO and
+// WPO from per-token quantities.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rlhf/core/math.hpp"
+#include "rlhf/core/metrics.hpp"
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/core/validate.hpp"
+#include "rlhf/losses/bco.hpp"  // bco_running_mean, shared with the BCO loss
+#include "rlhf/losses/detail/dpo_kernels.hpp"
+#include "rlhf/ops/checks.hpp"
+#include "rlhf/ops/reductions.hpp"
+#include "rlhf/ops/tensor.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace losses {
+
+/// TRL DPOConfig.loss_type values (TRL spells them the same way).
+enum class dpo_loss_type : std::uint8_t {
+  sigmoid,
+  hinge,
+  ipo,
+  exo_pair,
+  nca_pair,
+  robust,
+  bco_pair,
+  sppo_hard,
+  aot,
+  aot_unpaired,
+  apo_zero,
+  apo_down,
+  discopop,
+  sft,
+  sigmoid_norm,
+};
+
+/// TRL DPOConfig.f_divergence_type values: the score s(x) of a log-ratio x.
+///   reverse_kl s = x (standard DPO); forward_kl s = -e^{-x}; js_divergence s = logσ(x);
+///   alpha_divergence s = e^{min((a-1)x, 80)} / (a-1), a = f_alpha_divergence_coef
+///   (reverse_kl when |a - 1| < 1e-6).
+enum class f_divergence_type : std::uint8_t {
+  reverse_kl,
+  forward_kl,
+  js_divergence,
+  alpha_divergence,
+};
+
+namespace detail::dpo {
+
+inline constexpr std::array<std::pair<dpo_loss_type, std::string_view>, 15> dpo_loss_type_names{{
+    {dpo_loss_type::sigmoid, "sigmoid"},
+    {dpo_loss_type::hinge, "hinge"},
+    {dpo_loss_type::ipo, "ipo"},
+    {dpo_loss_type::exo_pair, "exo_pair"},
+    {dpo_loss_type::nca_pair, "nca_pair"},
+    {dpo_loss_type::robust, "robust"},
+    {dpo_loss_type::bco_pair, "bco_pair"},
+    {dpo_loss_type::sppo_hard, "sppo_hard"},
+    {dpo_loss_type::aot, "aot"},
+    {dpo_loss_type::aot_unpaired, "aot_unpaired"},
+    {dpo_loss_type::apo_zero, "apo_zero"},
+    {dpo_loss_type::apo_down, "apo_down"},
+    {dpo_loss_type::discopop, "discopop"},
+    {dpo_loss_type::sft, "sft"},
+    {dpo_loss_type::sigmoid_norm, "sigmoid_norm"},
+}};
+
+inline constexpr std::array<std::pair<f_divergence_type, std::string_view>, 4>
+    f_divergence_type_names{{
+        {f_divergence_type::reverse_kl, "reverse_kl"},
+        {f_divergence_type::forward_kl, "forward_kl"},
+        {f_divergence_type::js_divergence, "js_divergence"},
+        {f_divergence_type::alpha_divergence, "alpha_divergence"},
+    }};
+
+template <class E, std::size_t K>
+std::string_view enum_name(const std::array<std::pair<E, std::string_view>, K>& names, E e) {
+  for (const auto& [v, s] : names) {
+    if (v == e) return s;
+  }
+  return "unknown";
+}
+
+template <class E, std::size_t K>
+E parse_enum(const std::array<std::pair<E, std::string_view>, K>& names, std::string_view fn,
+             std::string_view what, std::string_view name) {
+  for (const auto& [v, s] : names) {
+    if (s == name) return v;
+  }
+  std::string accepted;
+  for (const auto& [v, s] : names) {
+    if (!accepted.empty()) accepted += ", ";
+    accepted += s;
+  }
+  throw config_error(rlhf::detail::concat(fn, ": unknown ", what, " '", name,
+                                          "'; accepted: ", accepted));
+}
+
+}  // namespace detail::dpo
+
+[[nodiscard]] inline std::string_view to_string(dpo_loss_type t) {
+  return detail::dpo::enum_name(detail::dpo::dpo_loss_type_names, t);
+}
+[[nodiscard]] inline std::string_view to_string(f_divergence_type t) {
+  return detail::dpo::enum_name(detail::dpo::f_divergence_type_names, t);
+}
+
+/// "sigmoid" → dpo_loss_type::sigmoid; an unknown name is a config_error listing the
+/// accepted ones.
+[[nodiscard]] inline dpo_loss_type parse_dpo_loss_type(std::string_view name) {
+  return detail::dpo::parse_enum(detail::dpo::dpo_loss_type_names, "parse_dpo_loss_type",
+                                 "loss_type", name);
+}
+[[nodiscard]] inline f_divergence_type parse_f_divergence_type(std::string_view name) {
+  return detail::dpo::parse_enum(detail::dpo::f_divergence_type_names,
+                                 "parse_f_divergence_type", "f_divergence_type", name);
+}
+
+/// TRL DPOConfig's loss options (names and defaults as TRL's).
+struct dpo_config {
+  float beta = 0.1f;
+  /// One or more losses, combined as Σ_k loss_weights[k] · mean(L_k).
+  std::vector<dpo_loss_type> loss_type{dpo_loss_type::sigmoid};
+  /// Empty = 1 for every entry of loss_type; otherwise one finite weight >= 0 per entry.
+  std::vector<float> loss_weights{};
+  /// ε: cDPO for sigmoid/aot (in [0, 0.5]), the flip probability of robust ([0, 0.5)),
+  /// EXO's ε for exo_pair ((0, 0.5]; the paper's value is 1e-3).
+  float label_smoothing = 0.0f;
+  losses::f_divergence_type f_divergence_type = losses::f_divergence_type::reverse_kl;
+  float f_alpha_divergence_coef = 0.5f;
+  float discopop_tau = 0.05f;
+  /// WPO: multiply every pair's loss by dpo_inputs::weights (= w_c·w_r from wpo_weights).
+  bool use_weighting = false;
+  /// LD-DPO's α in [0, 1]. The sequence log-probs reach dpo_loss already reduced, so this
+  /// is applied by ld_sequence_logps (below) when the caller makes them; dpo_loss only
+  /// validates it.
+  std::optional<float> ld_alpha{};
+  /// RPO: adds an sft term with weight rpo_alpha (TRL 0.x's rpo_alpha; TRL 1.x writes it
+  /// loss_type = {sigmoid, sft}, loss_weights = {1, α}).
+  std::optional<float> rpo_alpha{};
+  /// bco_pair's δ: nullptr (default) is δ = 0, as in TRL 1.x. Otherwise the caller's
+  /// running mean (rlhf/losses/bco.hpp), updated by every dpo_loss call whose loss_type
+  /// includes bco_pair with one value, the batch mean of [β·cr, β·rj], before δ = its mean
+  /// is used (TRL 0.x: RunningMoments fed with that scalar). δ carries no gradient.
+  bco_running_mean* bco_running = nullptr;
+};
+
+template <class B>
+struct dpo_inputs {
+  const typename B::tensor& policy_chosen_logps;       // (N,) lc: Σ of completion token logps
+  const typename B::tensor& policy_rejected_logps;     // (N,) lr
+  const typename B::tensor& reference_chosen_logps;    // (N,) rc (frozen reference)
+  const typename B::tensor& reference_rejected_logps;  // (N,) rrf
+  /// (N,) completion token counts n_c, n_r (clamped to >= 1 where divided); needed by ipo
+  /// and sigmoid_norm (both), sft and rpo_alpha (chosen).
+  const typename B::tensor* chosen_lengths = nullptr;
+  const typename B::tensor* rejected_lengths = nullptr;
+  /// (N,) WPO weights w_c·w_r (finite, >= 0; see wpo_weights); used iff use_weighting.
+  const typename B::tensor* weights = nullptr;
+};
+
+/// TRL's logged DPO metrics, always from the raw log-ratios (not the f-divergence scores).
+struct dpo_metrics {
+  float rewards_chosen = 0;      // mean(β·cr)
+  float rewards_rejected = 0;    // mean(β·rj)
+  float rewards_accuracies = 0;  // mean(β·cr > β·rj), strict
+  float rewards_margins = 0;     // mean(β·cr - β·rj)
+  float logps_chosen = 0;        // mean(lc)
+  float logps_rejected = 0;      // mean(lr)
+  [[nodiscard]] named_metrics named() const {
+    return {{"rewards/chosen", rewards_chosen},         {"rewards/rejected", rewards_rejected},
+            {"rewards/accuracies", rewards_accuracies}, {"rewards/margins", rewards_margins},
+            {"logps/chosen", logps_chosen},             {"logps/rejected", logps_rejected}};
+  }
+};
+
+template <class B>
+struct dpo_result {
+  float loss = 0;
+  typename B::tensor losses;                      // (N,) Σ_k w_k·L_k,i·wpo_i; loss = mean
+  typename B::tensor grad_policy_chosen_logps;    // (N,) d loss / d lc
+  typename B::tensor grad_policy_rejected_logps;  // (N,) d loss / d lr
+  dpo_metrics metrics;
+};
+
+namespace detail::dpo {
+
+inline constexpr int dpo_max_terms = 32;
+
+/// The loss terms in a form a device lambda can capture by value.
+struct dpo_terms {
+  int count = 0;
+  dpo_loss_type type[dpo_max_terms] = {};
+  float weight[dpo_max_terms] = {};
+};
+
+struct dpo_params {
+  float beta, eps, tau, delta, alpha, log1m_eps, log_eps;
+  losses::f_divergence_type fdiv;
+};
+
+/// The f-divergence score s(x) and ds/dx.
+RLHF_HD inline value_grad f_score(losses::f_divergence_type kind, float a, float x) {
+  switch (kind) {
+    case losses::f_divergence_type::reverse_kl: return {x, 1.0f};
+    case losses::f_divergence_type::forward_kl: {
+      const float e = std::exp(-x);
+      return {-e, e};
+    }
+    case losses::f_divergence_type::js_divergence:
+      return {math::log_sigmoid(x), math::sigmoid(-x)};
+    case losses::f_divergence_type::alpha_divergence: {
+      if (std::fabs(a - 1.0f) < 1e-6f) return {x, 1.0f};
+      const float t = (a - 1.0f) * x;
+      const float e = std::exp(t < 80.0f ? t : 80.0f);
+      return {e / (a - 1.0f), t <= 80.0f ? e : 0.0f};  // the clamp passes no gradient above 80
+    }
+  }
+  return {x, 1.0f};
+}
+
+/// One pair's inputs to a per-pair term.
+struct dpo_pair {
+  float sc, sr, cr, rj, inv_nc, inv_nr;
+};
+
+/// One term's loss and its derivatives with respect to s_c, s_r and the raw cr, rj.
+struct dpo_term_out {
+  float loss = 0, d_sc = 0, d_sr = 0, d_cr = 0, d_rj = 0;
+};
+
+/// The per-pair terms (sft and the aot types are handled by dpo_loss itself: 0 here).
+RLHF_HD inline dpo_term_out dpo_pair_term(dpo_loss_type t, const dpo_params& p,
+                                          const dpo_pair& x) {
+  dpo_term_out o;
+  const float b = p.beta;
+  const float z = b * (x.sc - x.sr);
+  switch (t) {
+    case dpo_loss_type::sigmoid: {
+      const value_grad v = smoothed_sigmoid_loss(z, p.eps);
+      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::hinge: {
+      const value_grad v = hinge_loss(z);
+      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::ipo: {
+      const float u = x.sc * x.inv_nc - x.sr * x.inv_nr - 0.5f / b;
+      o = {u * u, 2.0f * u * x.inv_nc, -2.0f * u * x.inv_nr, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::exo_pair: {
+      const value_grad v = exo_pair_loss(z, p.log1m_eps, p.log_eps);
+      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::nca_pair: {
+      const value_grad2 v = nca_pair_loss(b * x.sc, b * x.sr);
+      o = {v.value, b * v.grad_a, b * v.grad_b, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::robust: {
+      const value_grad v = robust_loss(z, p.eps);
+      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::bco_pair: {
+      const value_grad2 v = bco_pair_loss(b * x.sc - p.delta, b * x.sr - p.delta);
+      o = {v.value, b * v.grad_a, b * v.grad_b, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::sppo_hard: {
+      const float u = x.sc - 0.5f / b, v = x.sr + 0.5f / b;
+      o = {u * u + v * v, 2.0f * u, 2.0f * v, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::apo_zero: {
+      const value_grad c = sigmoid_with_grad(b * x.cr), r = sigmoid_with_grad(b * x.rj);
+      o = {(1.0f - c.value) + r.value, 0.0f, 0.0f, -b * c.grad, b * r.grad};
+      break;
+    }
+    case dpo_loss_type::apo_down: {
+      const value_grad c = sigmoid_with_grad(b * x.cr), d = sigmoid_with_grad(z);
+      o = {c.value + (1.0f - d.value), -b * d.grad, b * d.grad, b * c.grad, 0.0f};
+      break;
+    }
+    case dpo_loss_type::discopop: {
+      const value_grad v = discopop_loss(z, p.tau);
+      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::sigmoid_norm: {
+      const float y = b * (x.sc * x.inv_nc - x.sr * x.inv_nr);
+      const float g = -math::sigmoid(-y);
+      o = {-math::log_sigmoid(y), b * x.inv_nc * g, -b * x.inv_nr * g, 0.0f, 0.0f};
+      break;
+    }
+    case dpo_loss_type::sft:
+    case dpo_loss_type::aot:
+    case dpo_loss_type::aot_unpaired: break;
+  }
+  return o;
+}
+
+inline bool dpo_needs_chosen_lengths(dpo_loss_type t) {
+  return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm ||
+         t == dpo_loss_type::sft;
+}
+inline bool dpo_needs_rejected_lengths(dpo_loss_type t) {
+  return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm;
+}
+
+/// Indices that sort v ascending (stable: ties keep their batch order).
+inline std::vector<std::size_t> argsort(const std::vector<float>& v) {
+  std::vector<std::size_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
+  return idx;
+}
+
+}  // namespace detail::dpo
+
+/// The DPO-family loss of a batch of preference pairs, its gradients with respect to the
+/// policy log-probs, and TRL's metrics.
+template <class B>
+dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
+  using tensor = typename B::tensor;
+  constexpr const char* fn = "dpo_loss";
+  assert_tensor_backend<B>();
+
+  // ---- shapes
+  const index_t n = in.policy_chosen_logps.size();
+  check_rank(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(), 1, 1);
+  check_same_shape(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(),
+                   "policy_rejected_logps", in.policy_rejected_logps.shape());
+  check_same_shape(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(),
+                   "reference_chosen_logps", in.reference_chosen_logps.shape());
+  check_same_shape(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(),
+                   "reference_rejected_logps", in.reference_rejected_logps.shape());
+  if (n == 0) throw shape_error("dpo_loss: batch is empty (policy_chosen_logps has 0 pairs)");
+
+  // ---- hyper-parameters
+  const float eps = cfg.label_smoothing;
+  check_config(!cfg.loss_type.empty(), fn, "loss_type", "a non-empty list", "an empty list");
+  check_config(std::isfinite(cfg.beta) && cfg.beta > 0.0f, fn, "beta", "finite and > 0",
+               cfg.beta);
+  check_config(std::isfinite(eps) && eps >= 0.0f && eps <= 0.5f, fn, "label_smoothing",
+               "in [0, 0.5]", eps);
+  check_config(cfg.loss_weights.empty() || cfg.loss_weights.size() == cfg.loss_type.size(),
+               fn, "loss_weights",
+               rlhf::detail::concat("empty or one weight per loss_type entry (",
+                                    cfg.loss_type.size(), ")"),
+               rlhf::detail::concat(cfg.loss_weights.size(), " weights"));
+  for (std::size_t k = 0; k < cfg.loss_weights.size(); ++k) {
+    check_config(std::isfinite(cfg.loss_weights[k]) && cfg.loss_weights[k] >= 0.0f, fn,
+                 rlhf::detail::concat("loss_weights[", k, "]"), "finite and >= 0",
+                 cfg.loss_weights[k]);
+  }
+  check_config(std::isfinite(cfg.discopop_tau) && cfg.discopop_tau > 0.0f, fn, "discopop_tau",
+               "finite and > 0", cfg.discopop_tau);
+  check_config(std::isfinite(cfg.f_alpha_divergence_coef), fn, "f_alpha_divergence_coef",
+               "finite", cfg.f_alpha_divergence_coef);
+  if (cfg.ld_alpha) {
+    check_config(*cfg.ld_alpha >= 0.0f && *cfg.ld_alpha <= 1.0f, fn, "ld_alpha", "in [0, 1]",
+                 *cfg.ld_alpha);
+  }
+  if (cfg.rpo_alpha) {
+    check_config(std::isfinite(*cfg.rpo_alpha) && *cfg.rpo_alpha >= 0.0f, fn, "rpo_alpha",
+                 "finite and >= 0", *cfg.rpo_alpha);
+  }
+  detail::dpo::dpo_terms terms;
+  const std::size_t count = cfg.loss_type.size() + (cfg.rpo_alpha ? 1 : 0);
+  check_config(count <= static_cast<std::size_t>(detail::dpo::dpo_max_terms), fn,
+               "loss_type (with rpo_alpha)", "at most 32 terms", count);
+  bool has_sft = false, has_aot = false, has_bco = false;
+  bool need_nc = false, need_nr = false;
+  std::string needs_nc_by, needs_nr_by;  // what asks for the lengths, for the message
+  for (std::size_t k = 0; k < count; ++k) {
+    const bool rpo = k == cfg.loss_type.size();
+    const dpo_loss_type t = rpo ? dpo_loss_type::sft : cfg.loss_type[k];
+    terms.type[k] = t;
+    terms.weight[k] = rpo ? *cfg.rpo_alpha
+                          : (cfg.loss_weights.empty() ? 1.0f : cfg.loss_weights[k]);
+    has_sft |= t == dpo_loss_type::sft;
+    has_aot |= t == dpo_loss_type::aot || t == dpo_loss_type::aot_unpaired;
+    has_bco |= t == dpo_loss_type::bco_pair;
+    const std::string by =
+        rpo ? std::string("rpo_alpha") : rlhf::detail::concat("loss_type ", to_string(t));
+    if (detail::dpo::dpo_needs_chosen_lengths(t) && !need_nc) need_nc = true, needs_nc_by = by;
+    if (detail::dpo::dpo_needs_rejected_lengths(t) && !need_nr) need_nr = true, needs_nr_by = by;
+    if (t == dpo_loss_type::robust) {
+      check_config(eps < 0.5f, fn, "label_smoothing", "in [0, 0.5) for loss_type robust", eps);
+    }
+    if (t == dpo_loss_type::exo_pair) {
+      check_config(eps > 0.0f, fn, "label_smoothing",
+                   "in (0, 0.5] for loss_type exo_pair (EXO's epsilon; the paper uses 1e-3)",
+                   eps);
+    }
+  }
+  terms.count = static_cast<int>(count);
+  if (cfg.use_weighting && !in.weights) {
+    throw config_error("dpo_loss: use_weighting needs weights (the WPO weights w_c*w_r), "
+                       "which are absent");
+  }
+  if (!cfg.use_weighting && in.weights) {
+    throw config_error("dpo_loss: weights were given but use_weighting is false");
+  }
+  if (need_nc && !in.chosen_lengths) {
+    throw config_error(rlhf::detail::concat(
+        "dpo_loss: ", needs_nc_by, " needs chosen_lengths (completion token counts), which "
+        "are absent"));
+  }
+  if (need_nr && !in.rejected_lengths) {
+    throw config_error(rlhf::detail::concat(
+        "dpo_loss: ", needs_nr_by, " needs rejected_lengths (completion token counts), which "
+        "are absent"));
+  }
+
+  // ---- values
+  const auto& shape0 = in.policy_chosen_logps.shape();
+  ops::check_finite<B>(fn, "policy_chosen_logps", in.policy_chosen_logps);
+  ops::check_finite<B>(fn, "policy_rejected_logps", in.policy_rejected_logps);
+  ops::check_finite<B>(fn, "reference_chosen_logps", in.reference_chosen_logps);
+  ops::check_finite<B>(fn, "reference_rejected_logps", in.reference_rejected_logps);
+  const auto check_optional = [&](const tensor* t, std::string_view name) {
+    if (!t) return;
+    check_same_shape(fn, name, t->shape(), "policy_chosen_logps", shape0);
+    ops::check_mask<B>(fn, name, *t);
+  };
+  check_optional(in.chosen_lengths, "chosen_lengths");
+  check_optional(in.rejected_lengths, "rejected_lengths");
+  check_optional(in.weights, "weights");
+
+  const float beta = cfg.beta;
+  const float fn_ = static_cast<float>(n);
+  const float* lc = B::data(in.policy_chosen_logps);
+  const float* lr = B::data(in.policy_rejected_logps);
+  const float* rc = B::data(in.reference_chosen_logps);
+  const float* rrf = B::data(in.reference_rejected_logps);
+  const float* nc = need_nc ? B::data(*in.chosen_lengths) : nullptr;
+  const float* nr = need_nr ? B::data(*in.rejected_lengths) : nullptr;
+  const float* wt = in.weights ? B::data(*in.weights) : nullptr;
+
+  // ---- batch-level quantities: the sft value, bco_pair's δ
+  float sft_value = 0.0f, sft_grad = 0.0f;  // Σ_k w_k·S and Σ_k w_k·dS·mean(wpo)
+  if (has_sft) {
+    const float mean_w = wt ? ops::sum<B>(*in.weights) / fn_ : 1.0f;
+    const float tokens = std::max(ops::sum<B>(*in.chosen_lengths), 1.0f);
+    const float s = -ops::sum<B>(in.policy_chosen_logps) / tokens;
+    for (int k = 0; k < terms.count; ++k) {
+      if (terms.type[k] != dpo_loss_type::sft) continue;
+      sft_value += terms.weight[k] * s;
+      sft_grad += terms.weight[k] * (-mean_w / tokens);
+    }
+  }
+  float delta = 0.0f;
+  if (has_bco && cfg.bco_running) {
+    tensor both(shape{n});
+    float* bp = B::data(both);
+    B::parallel_for(n, RLHF_LAMBDA(index_t i) {
+      bp[i] = beta * (lc[i] - rc[i]) + beta * (lr[i] - rrf[i]);
+    });
+    cfg.bco_running->update(
+        static_cast<double>(ops::sum<B>(both)) / (2.0 * static_cast<double>(n)), 1.0);
+    delta = static_cast<float>(cfg.bco_running->mean);
+  }
+
+  // ---- aot / aot_unpaired on the host: per-position losses, routed gradients
+  std::optional<tensor> aot_loss, aot_gc, aot_gr;
+  if (has_aot) {
+    const auto h_lc = ops::to_host<B>(in.policy_chosen_logps);
+    const auto h_lr = ops::to_host<B>(in.policy_rejected_logps);
+    const auto h_rc = ops::to_host<B>(in.reference_chosen_logps);
+    const auto h_rr = ops::to_host<B>(in.reference_rejected_logps);
+    const std::vector<float> h_w =
+        wt ? ops::to_host<B>(*in.weights) : std::vector<float>(static_cast<std::size_t>(n), 1.0f);
+    const auto un = static_cast<std::size_t>(n);
+    std::vector<float> l(un, 0.0f), gc(un, 0.0f), gr(un, 0.0f), a(un), b(un);
+    for (int k = 0; k < terms.count; ++k) {
+      const dpo_loss_type t = terms.type[k];
+      if (t != dpo_loss_type::aot && t != dpo_loss_type::aot_unpaired) continue;
+      const bool paired = t == dpo_loss_type::aot;
+      for (std::size_t i = 0; i < un; ++i) {
+        a[i] = paired ? h_lc[i] - h_lr[i] : h_lc[i] - h_rc[i];  // sorted with a gradient
+        b[i] = paired ? h_rc[i] - h_rr[i] : h_lr[i] - h_rr[i];
+      }
+      const auto pa = detail::dpo::argsort(a), pb = detail::dpo::argsort(b);
+      for (std::size_t pos = 0; pos < un; ++pos) {
+        const auto v = detail::dpo::smoothed_sigmoid_loss(beta * (a[pa[pos]] - b[pb[pos]]), eps);
+        l[pos] += terms.weight[k] * v.value;
+        // WPO weights multiply by batch position (TRL multiplies the sorted losses).
+        const float g = terms.weight[k] * beta * v.grad * h_w[pos] / fn_;
+        gc[pa[pos]] += g;
+        (paired ? gr[pa[pos]] : gr[pb[pos]]) -= g;  // a = lc - lr, or b = lr - rrf
+      }
+    }
+    aot_loss = ops::from_host<B>(std::span<const float>(l), shape{n});
+    aot_gc = ops::from_host<B>(std::span<const float>(gc), shape{n});
+    aot_gr = ops::from_host<B>(std::span<const float>(gr), shape{n});
+  }
+
+  // ---- per pair
+  dpo_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), tensor(shape{n}), {}};
+  // Statistics per pair: loss, β·cr, β·rj, correct, margin, lc, lr.
+  tensor stats(shape{7, n});
+  float* loss = B::data(r.losses);
+  float* gcp = B::data(r.grad_policy_chosen_logps);
+  float* grp = B::data(r.grad_policy_rejected_logps);
+  float* st = B::data(stats);
+  const float* al = aot_loss ? B::data(*aot_loss) : nullptr;
+  const float* agc = aot_gc ? B::data(*aot_gc) : nullptr;
+  const float* agr = aot_gr ? B::data(*aot_gr) : nullptr;
+  const detail::dpo::dpo_params p{beta,
+                             eps,
+                             cfg.discopop_tau,
+                             delta,
+                             cfg.f_alpha_divergence_coef,
+                             std::log1p(-eps),
+                             eps > 0.0f ? std::log(eps) : 0.0f,
+                             cfg.f_divergence_type};
+  const float inv_n = 1.0f / fn_;
+  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
+    const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
+    const detail::dpo::value_grad sc = detail::dpo::f_score(p.fdiv, p.alpha, cr);
+    const detail::dpo::value_grad sr = detail::dpo::f_score(p.fdiv, p.alpha, rj);
+    const detail::dpo::dpo_pair x{sc.value, sr.value, cr, rj,
+                             nc ? 1.0f / (nc[i] > 1.0f ? nc[i] : 1.0f) : 1.0f,
+                             nr ? 1.0f / (nr[i] > 1.0f ? nr[i] : 1.0f) : 1.0f};
+    float l = 0.0f, d_sc = 0.0f, d_sr = 0.0f, d_cr = 0.0f, d_rj = 0.0f;
+    for (int k = 0; k < terms.count; ++k) {
+      const detail::dpo::dpo_term_out o = detail::dpo::dpo_pair_term(terms.type[k], p, x);
+      const float w = terms.weight[k];
+      l += w * o.loss;
+      d_sc += w * o.d_sc;
+      d_sr += w * o.d_sr;
+      d_cr += w * o.d_cr;
+      d_rj += w * o.d_rj;
+    }
+    const float wi = wt ? wt[i] : 1.0f;
+    const float scale = wi * inv_n;
+    // A zero derivative skips the score's (0 · inf would be NaN where forward_kl overflows
+    // for a term that does not read the score).
+    const float g_c = (d_sc != 0.0f ? d_sc * sc.grad : 0.0f) + d_cr;
+    const float g_r = (d_sr != 0.0f ? d_sr * sr.grad : 0.0f) + d_rj;
+    gcp[i] = scale * g_c + sft_grad + (agc ? agc[i] : 0.0f);
+    grp[i] = scale * g_r + (agr ? agr[i] : 0.0f);
+    const float li = wi * (l + sft_value + (al ? al[i] : 0.0f));
+    loss[i] = li;
+    const float rwc = beta * cr, rwr = beta * rj;
+    st[0 * n + i] = li;
+    st[1 * n + i] = rwc;
+    st[2 * n + i] = rwr;
+    st[3 * n + i] = rwc > rwr ? 1.0f : 0.0f;
+    st[4 * n + i] = rwc - rwr;
+    st[5 * n + i] = lc[i];
+    st[6 * n + i] = lr[i];
+  });
+  const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
+  r.loss = sums[0] / fn_;
+  r.metrics.rewards_chosen = sums[1] / fn_;
+  r.metrics.rewards_rejected = sums[2] / fn_;
+  r.metrics.rewards_accuracies = sums[3] / fn_;
+  r.metrics.rewards_margins = sums[4] / fn_;
+  r.metrics.logps_chosen = sums[5] / fn_;
+  r.metrics.logps_rejected = sums[6] / fn_;
+  return r;
+}
+
+/// LD-DPO's length-desensitised sequence log-probs (Liu et al. 2024), as TRL computes them
+/// for policy and reference alike: with c_t = Σ_{s<=t} mask[i, s] the completion position
+/// and shared_i = min(Σ_t mask[i, t], Σ_t other_mask[i, t]),
+///
+///   out[i] = Σ_t mask[i,t] · token_logps[i,t] · (c_t <= shared_i ? 1 : ld_alpha)
+///
+/// i.e. the first min(n_c, n_r) completion tokens at full weight, the rest times ld_alpha.
+/// token_logps (N, T) are already aligned with the mask (column t holds the log-prob of
+/// token t; shift logits before); masks are the 0/1 completion masks of these sequences
+/// and of their paired sequences (other_mask (N, T'), T' may differ from T); positions with
+/// mask 0 are skipped entirely. Call it with (chosen, chosen mask, rejected mask) and with
+/// (rejected, rejected mask, chosen mask), for the policy and for the reference.
+/// token_weights (optional, (N, T)) receives d out[i] / d token_logps[i, t], the factor by
+/// which a trainer multiplies the upstream sequence gradient per token.
+template <class B>
+void ld_sequence_logps(const typename B::tensor& token_logps, const typename B::tensor& mask,
+                       const typename B::tensor& other_mask, float ld_alpha,
+                       typename B::tensor& out, typename B::tensor* token_weights = nullptr) {
+  constexpr const char* fn = "ld_sequence_logps";
+  assert_tensor_backend<B>();
+  check_rank(fn, "token_logps", token_logps.shape(), 2, 2);
+  check_same_shape(fn, "token_logps", token_logps.shape(), "mask", mask.shape());
+  check_rank(fn, "other_mask", other_mask.shape(), 2, 2);
+  const index_t n = token_logps.shape()[0], t_len = token_logps.shape()[1];
+  check_dim(fn, "other_mask's row count (one per sequence)", other_mask.shape()[0], n);
+  check_dim(fn, "out's element count (one per sequence)", out.size(), n);
+  if (token_weights) {
+    check_same_shape(fn, "token_weights", token_weights->shape(), "token_logps",
+                     token_logps.shape());
+  }
+  check_config(ld_alpha >= 0.0f && ld_alpha <= 1.0f, fn, "ld_alpha", "in [0, 1]", ld_alpha);
+  ops::check_finite<B>(fn, "token_logps", token_logps);
+  ops::check_mask<B>(fn, "mask", mask);
+  ops::check_mask<B>(fn, "other_mask", other_mask);
+  const float* x = B::data(token_logps);
+  const float* m = B::data(mask);
+  const float* om = B::data(other_mask);
+  const index_t t_other = other_mask.shape()[1];
+  float* o = B::data(out);
+  float* tw = token_weights ? B::data(*token_weights) : nullptr;
+  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
+    float len = 0.0f, other = 0.0f;
+    for (index_t t = 0; t < t_len; ++t) len += m[i * t_len + t];
+    for (index_t t = 0; t < t_other; ++t) other += om[i * t_other + t];
+    const float shared = len < other ? len : other;
+    float pos = 0.0f, sum = 0.0f;
+    for (index_t t = 0; t < t_len; ++t) {
+      const float mt = m[i * t_len + t];
+      pos += mt;
+      const float w = mt != 0.0f ? mt * (pos <= shared ? 1.0f : ld_alpha) : 0.0f;
+      if (mt != 0.0f) sum += w * x[i * t_len + t];
+      if (tw) tw[i * t_len + t] = w;
+    }
+    o[i] = sum;
+  });
+}
+
+/// WPO's per-sequence weight (Zhou et al. 2024, eq. 2, as TRL computes it from the
+/// policy's logits, without gradient):
+///
+///   w_i = exp( Σ_{t>=1} m_t·(logp_t - logsumexp_v(2·z_{t-1}) + 2·logsumexp_v(z_{t-1}))
+///              / max(Σ_{t>=1} m_t, 1) ),   logp_t = z_{t-1}[y_t] - logsumexp_v(z_{t-1})
+///
+/// logits (N, T, V): position t-1 predicts token t, so position 0 is never predicted
+/// (mask[:, 0] is ignored) and the logits of position T-1 are unused; tokens (N, T) in
+/// [0, V) (a data_error otherwise); mask (N, T) the completion mask; out (N,). Multiply the
+/// chosen and the rejected weights into dpo_inputs::weights. NaN in logits propagates.
+template <class B>
+void wpo_weights(const typename B::tensor& logits, const typename B::index_tensor& tokens,
+                 const typename B::tensor& mask, typename B::tensor& out) {
+  using tensor = typename B::tensor;
+  constexpr const char* fn = "wpo_weights";
+  assert_tensor_backend<B>();
+  check_rank(fn, "logits", logits.shape(), 3, 3);
+  const index_t n = logits.shape()[0], t_len = logits.shape()[1], v = logits.shape()[2];
+  check_shape(fn, "tokens", tokens.shape(), shape{n, t_len}, "batch and length of logits");
+  check_shape(fn, "mask", mask.shape(), shape{n, t_len}, "batch and length of logits");
+  check_dim(fn, "out's element count (one per sequence)", out.size(), n);
+  check_config(v >= 1, fn, "logits' vocabulary size", ">= 1", v);
+  ops::check_mask<B>(fn, "mask", mask);
+  {
+    const std::vector<std::int32_t> ids = ops::to_host<B>(tokens);
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      if (ids[k] < 0 || ids[k] >= v) {
+        throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", v, "), got ",
+                                              ids[k], " at flat index ", k));
+      }
+    }
+  }
+  if (n == 0) return;
+  tensor per_token(shape{n, t_len});  // T = 0: no predicted token, w = exp(0) = 1
+  const float* z = B::data(logits);
+  const std::int32_t* y = B::data(tokens);
+  const float* m = B::data(mask);
+  float* pt = B::data(per_token);
+  B::parallel_for(n * t_len, RLHF_LAMBDA(index_t k) {  // n·T = 0 runs nothing
+    const index_t t = k % t_len;
+    const float mt = t > 0 ? m[k] : 0.0f;
+    if (mt == 0.0f) {
+      pt[k] = 0.0f;
+      return;
+    }
+    const float* row = z + (k - 1) * v;  // position t-1 of the same sequence
+    float mx = row[0];
+    for (index_t c = 1; c < v; ++c) mx = row[c] > mx ? row[c] : mx;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (index_t c = 0; c < v; ++c) {
+      const float e = std::exp(row[c] - mx);
+      s1 += e;
+      s2 += e * e;
+    }
+    const float lse1 = mx + std::log(s1), lse2 = 2.0f * mx + std::log(s2);
+    // logp - lse2 + 2·lse1 = z[y] - lse1 - lse2 + 2·lse1 = z[y] + lse1 - lse2
+    pt[k] = mt * (row[y[k]] + lse1 - lse2);
+  });
+  float* o = B::data(out);
+  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
+    float sum = 0.0f, count = 0.0f;
+    for (index_t t = 1; t < t_len; ++t) {
+      sum += pt[i * t_len + t];
+      count += m[i * t_len + t];
+    }
+    o[i] = std::exp(sum / (count > 1.0f ? count : 1.0f));
+  });
+}
+
+}  // namespace losses
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,475 @@
+// The DPO family (rlhf/losses/dpo.hpp): every loss type and f-divergence against the
+// PyTorch reference (tools/reference/dpo.py), finite differences, invariants, bad input.
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fixture.hpp"
+#include "rlhf/losses/dpo.hpp"
+
+using namespace rlhf_test;
+namespace losses = rlhf::losses;
+using losses::dpo_loss_type;
+using losses::f_divergence_type;
+
+namespace {
+
+constexpr dpo_loss_type all_types[] = {
+    dpo_loss_type::sigmoid,      dpo_loss_type::hinge,     dpo_loss_type::ipo,
+    dpo_loss_type::exo_pair,     dpo_loss_type::nca_pair,  dpo_loss_type::robust,
+    dpo_loss_type::bco_pair,     dpo_loss_type::sppo_hard, dpo_loss_type::aot,
+    dpo_loss_type::aot_unpaired, dpo_loss_type::apo_zero,  dpo_loss_type::apo_down,
+    dpo_loss_type::discopop,     dpo_loss_type::sft,       dpo_loss_type::sigmoid_norm};
+constexpr f_divergence_type all_divergences[] = {
+    f_divergence_type::reverse_kl, f_divergence_type::forward_kl,
+    f_divergence_type::js_divergence, f_divergence_type::alpha_divergence};
+
+losses::dpo_config config_of(const fixture_case& c) {
+  const auto& j = c.config();
+  losses::dpo_config cfg;
+  cfg.loss_type.clear();
+  for (const auto& t : j.at("loss_type")) {
+    cfg.loss_type.push_back(losses::parse_dpo_loss_type(t.get<std::string>()));
+  }
+  cfg.loss_weights = j.at("loss_weights").get<std::vector<float>>();
+  cfg.beta = j.at("beta").get<float>();
+  cfg.label_smoothing = j.at("label_smoothing").get<float>();
+  cfg.f_divergence_type =
+      losses::parse_f_divergence_type(j.at("f_divergence_type").get<std::string>());
+  cfg.f_alpha_divergence_coef = j.at("f_alpha_divergence_coef").get<float>();
+  cfg.discopop_tau = j.at("discopop_tau").get<float>();
+  cfg.use_weighting = j.at("use_weighting").get<bool>();
+  if (!j.at("rpo_alpha").is_null()) cfg.rpo_alpha = j.at("rpo_alpha").get<float>();
+  return cfg;
+}
+
+template <class B>
+void check_loss_case(const fixture_case& c) {
+  using tensor = typename B::tensor;
+  losses::dpo_config cfg = config_of(c);
+  std::optional<losses::bco_running_mean> bco;
+  if (c.config().contains("bco_running_mean")) {
+    const auto& s = c.config().at("bco_running_mean");
+    bco = losses::bco_running_mean{};
+    bco->mean = s.at(0).get<double>();
+    bco->count = s.at(1).get<double>();
+    cfg.bco_running = &*bco;
+  }
+  const tensor lc = c.tensor<B>("policy_chosen_logps");
+  const tensor lr = c.tensor<B>("policy_rejected_logps");
+  const tensor rc = c.tensor<B>("reference_chosen_logps");
+  const tensor rr = c.tensor<B>("reference_rejected_logps");
+  std::optional<tensor> nc, nr, w;
+  if (c.has_input("chosen_lengths")) nc = c.tensor<B>("chosen_lengths");
+  if (c.has_input("rejected_lengths")) nr = c.tensor<B>("rejected_lengths");
+  if (c.has_input("weights")) w = c.tensor<B>("weights");
+  const auto r = losses::dpo_loss<B>({.policy_chosen_logps = lc,
+                                      .policy_rejected_logps = lr,
+                                      .reference_chosen_logps = rc,
+                                      .reference_rejected_logps = rr,
+                                      .chosen_lengths = nc ? &*nc : nullptr,
+                                      .rejected_lengths = nr ? &*nr : nullptr,
+                                      .weights = w ? &*w : nullptr},
+                                     cfg);
+  check_close(r.loss, c.output_scalar("loss"), "loss");
+  check_close(host<B>(r.losses), c.output("losses"), "losses");
+  check_close(host<B>(r.grad_policy_chosen_logps), c.output("grad_policy_chosen_logps"),
+              "grad_policy_chosen_logps");
+  check_close(host<B>(r.grad_policy_rejected_logps), c.output("grad_policy_rejected_logps"),
+              "grad_policy_rejected_logps");
+  check_close(r.metrics.rewards_chosen, c.output_scalar("rewards_chosen"), "rewards/chosen");
+  check_close(r.metrics.rewards_rejected, c.output_scalar("rewards_rejected"),
+              "rewards/rejected");
+  CHECK(r.metrics.rewards_accuracies == c.output_scalar("rewards_accuracies"));
+  check_close(r.metrics.rewards_margins, c.output_scalar("rewards_margins"), "rewards/margins");
+  check_close(r.metrics.logps_chosen, c.output_scalar("logps_chosen"), "logps/chosen");
+  check_close(r.metrics.logps_rejected, c.output_scalar("logps_rejected"), "logps/rejected");
+  if (bco) {
+    check_close(static_cast<float>(bco->mean), c.output_scalar("bco_mean_after"), "bco mean");
+    CHECK(bco->count == doctest::Approx(c.j.at("outputs").at("bco_count_after").get<double>()));
+  }
+}
+
+template <class B>
+void check_ld_case(const fixture_case& c) {
+  using tensor = typename B::tensor;
+  const float alpha = c.config().at("ld_alpha").get<float>();
+  const tensor mc = c.tensor<B>("chosen_mask"), mr = c.tensor<B>("rejected_mask");
+  const rlhf::index_t n = mc.shape()[0];
+  const auto ld = [&](const char* name, const tensor& mask, const tensor& other,
+                      tensor* weights) {
+    tensor out(rlhf::shape{n});
+    losses::ld_sequence_logps<B>(c.tensor<B>(name), mask, other, alpha, out, weights);
+    return out;
+  };
+  tensor wc(mc.shape()), wr(mr.shape());
+  const tensor lc = ld("policy_chosen_token_logps", mc, mr, &wc);
+  const tensor lr = ld("policy_rejected_token_logps", mr, mc, &wr);
+  const tensor rc = ld("reference_chosen_token_logps", mc, mr, nullptr);
+  const tensor rr = ld("reference_rejected_token_logps", mr, mc, nullptr);
+  check_close(host<B>(lc), c.output("policy_chosen_logps"), "ld policy chosen");
+  check_close(host<B>(lr), c.output("policy_rejected_logps"), "ld policy rejected");
+  check_close(host<B>(rc), c.output("reference_chosen_logps"), "ld reference chosen");
+  check_close(host<B>(rr), c.output("reference_rejected_logps"), "ld reference rejected");
+  check_close(host<B>(wc), c.output("chosen_token_weights"), "chosen token weights");
+  check_close(host<B>(wr), c.output("rejected_token_weights"), "rejected token weights");
+  losses::dpo_config cfg;
+  cfg.beta = c.config().at("beta").get<float>();
+  cfg.ld_alpha = alpha;
+  const auto r = losses::dpo_loss<B>({lc, lr, rc, rr}, cfg);
+  check_close(r.loss, c.output_scalar("loss"), "ld loss");
+  // Chain rule through the token weights: d loss / d token = g_seq[i] · weight[i, t].
+  const auto chain = [&](const tensor& g_seq, const tensor& weights) {
+    const auto g = host<B>(g_seq);
+    auto w = host<B>(weights);
+    const auto t_len = static_cast<std::size_t>(weights.shape()[1]);
+    for (std::size_t k = 0; k < w.size(); ++k) w[k] *= g[k / t_len];
+    return w;
+  };
+  check_close(chain(r.grad_policy_chosen_logps, wc), c.output("grad_policy_chosen_token_logps"),
+              "grad chosen token logps");
+  check_close(chain(r.grad_policy_rejected_logps, wr),
+              c.output("grad_policy_rejected_token_logps"), "grad rejected token logps");
+}
+
+template <class B>
+void check_wpo_case(const fixture_case& c) {
+  const auto logits = c.tensor<B>("logits");
+  const auto tokens = c.index_tensor<B>("tokens");
+  const auto mask = c.tensor<B>("mask");
+  typename B::tensor out(rlhf::shape{logits.shape()[0]});
+  losses::wpo_weights<B>(logits, tokens, mask, out);
+  check_close(host<B>(out), c.output("weights"), "wpo weights");
+}
+
+/// Small inputs away from kinks and ties (the aot sorts keep their order under ±h).
+struct fd_setup {
+  std::vector<float> lc{-4.1f, -7.3f, -2.2f, -5.6f}, lr{-5.0f, -6.1f, -4.4f, -3.9f};
+  std::vector<float> rc{-4.6f, -6.8f, -3.0f, -5.0f}, rr{-4.3f, -6.9f, -3.5f, -4.5f};
+  std::vector<float> nc{3.0f, 5.0f, 2.0f, 4.0f}, nr{4.0f, 2.0f, 6.0f, 3.0f};
+  std::vector<float> w{0.9f, 0.4f, 0.7f, 0.2f};
+};
+
+template <class B>
+void check_fd(const losses::dpo_config& cfg, const std::string& what) {
+  const fd_setup s;
+  const rlhf::shape sh{4};
+  const auto rc = make<B>(s.rc, sh), rr = make<B>(s.rr, sh);
+  const auto nc = make<B>(s.nc, sh), nr = make<B>(s.nr, sh), w = make<B>(s.w, sh);
+  const auto* wp = cfg.use_weighting ? &w : nullptr;
+  auto loss_of = [&](const std::vector<float>& c, const std::vector<float>& j) {
+    const auto ct = make<B>(c, sh), jt = make<B>(j, sh);
+    return static_cast<double>(losses::dpo_loss<B>({ct, jt, rc, rr, &nc, &nr, wp}, cfg).loss);
+  };
+  const auto ct = make<B>(s.lc, sh), jt = make<B>(s.lr, sh);
+  const auto r = losses::dpo_loss<B>({ct, jt, rc, rr, &nc, &nr, wp}, cfg);
+  REQUIRE(std::isfinite(r.loss));
+  check_gradient_fd([&](const std::vector<float>& x) { return loss_of(x, s.lr); }, s.lc,
+                    host<B>(r.grad_policy_chosen_logps), what + ": d loss / d chosen");
+  check_gradient_fd([&](const std::vector<float>& x) { return loss_of(s.lc, x); }, s.lr,
+                    host<B>(r.grad_policy_rejected_logps), what + ": d loss / d rejected");
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("dpo_loss and its helpers match the PyTorch reference", B,
+                   RLHF_TEST_BACKENDS) {
+  int loss_cases = 0, ld_cases = 0, wpo_cases = 0;
+  for (const auto& c : load_fixture("dpo.json")) {
+    CAPTURE(c.name());
+    const std::string kind = c.config().at("kind").get<std::string>();
+    if (kind == "loss") {
+      check_loss_case<B>(c);
+      ++loss_cases;
+    } else if (kind == "ld") {
+      check_ld_case<B>(c);
+      ++ld_cases;
+    } else {
+      REQUIRE(kind == "wpo");
+      check_wpo_case<B>(c);
+      ++wpo_cases;
+    }
+  }
+  CHECK(loss_cases > 100);  // every type × divergence, options, combinations, extremes
+  CHECK(ld_cases == 3);
+  CHECK(wpo_cases == 1);
+}
+
+TEST_CASE_TEMPLATE("dpo_loss gradients match finite differences for every loss type", B,
+                   RLHF_TEST_BACKENDS) {
+  for (const auto fdiv : all_divergences) {
+    for (const auto t : all_types) {
+      losses::dpo_config cfg;
+      cfg.beta = t == dpo_loss_type::hinge ? 0.3f : 0.5f;  // hinge: keep β·D off the kink at 1
+      cfg.loss_type = {t};
+      cfg.f_divergence_type = fdiv;
+      cfg.label_smoothing = t == dpo_loss_type::exo_pair ? 0.01f : 0.1f;
+      cfg.discopop_tau = 0.5f;
+      cfg.use_weighting = true;  // every path with WPO weights and lengths
+      check_fd<B>(cfg, std::string(losses::to_string(t)) + "/" +
+                           std::string(losses::to_string(fdiv)));
+    }
+  }
+  // A weighted combination with RPO, and δ = a fixed running mean's value is not
+  // differentiable through the batch, so bco_pair's FD uses δ = 0 above.
+  losses::dpo_config cfg;
+  cfg.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::ipo, dpo_loss_type::aot_unpaired};
+  cfg.loss_weights = {1.0f, 0.3f, 0.5f};
+  cfg.rpo_alpha = 0.7f;
+  cfg.beta = 0.3f;
+  check_fd<B>(cfg, "combination");
+  cfg.f_divergence_type = f_divergence_type::alpha_divergence;
+  cfg.f_alpha_divergence_coef = 0.2f;
+  check_fd<B>(cfg, "combination, alpha 0.2");
+}
+
+TEST_CASE_TEMPLATE("dpo_loss invariants", B, RLHF_TEST_BACKENDS) {
+  using tensor = typename B::tensor;
+  const rlhf::shape sh{3};
+  const tensor lc = make<B>({-10.0f, -20.0f, -5.0f}, sh), lr = make<B>({-12.0f, -8.0f, -9.0f}, sh);
+
+  SUBCASE("policy = reference: sigmoid loss ln 2, accuracies 0 (strict), gradients "
+          "∓(1-2ε)β/(2N)") {
+    for (const float eps : {0.0f, 0.3f}) {
+      losses::dpo_config cfg;
+      cfg.label_smoothing = eps;
+      const auto r = losses::dpo_loss<B>({lc, lr, lc, lr}, cfg);
+      check_close(r.loss, std::log(2.0f), "loss");
+      check_close(host<B>(r.losses), std::vector<float>(3, std::log(2.0f)), "losses");
+      CHECK(r.metrics.rewards_accuracies == 0.0f);
+      CHECK(r.metrics.rewards_margins == 0.0f);
+      const float g = (1.0f - 2.0f * eps) * 0.1f / 6.0f;
+      check_close(host<B>(r.grad_policy_chosen_logps), std::vector<float>(3, -g), "grad chosen");
+      check_close(host<B>(r.grad_policy_rejected_logps), std::vector<float>(3, g),
+                  "grad rejected");
+      CHECK(rlhf::metric_or(r.metrics.named(), "rewards/accuracies", -1.0f) == 0.0f);
+      CHECK(rlhf::metric_or(r.metrics.named(), "logps/chosen", 0.0f) ==
+            doctest::Approx(-35.0 / 3.0));
+    }
+  }
+
+  SUBCASE("the loss is the mean of the per-example losses and linear in the terms") {
+    const tensor rc = make<B>({-11.0f, -19.0f, -6.5f}, sh);
+    const tensor rr = make<B>({-11.5f, -9.0f, -8.0f}, sh);
+    const tensor n = make<B>({4.0f, 7.0f, 2.0f}, sh);
+    losses::dpo_config a, b, ab;
+    a.loss_type = {dpo_loss_type::sigmoid};
+    b.loss_type = {dpo_loss_type::sigmoid_norm};
+    ab.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::sigmoid_norm};
+    ab.loss_weights = {0.25f, 2.0f};
+    const auto ra = losses::dpo_loss<B>({lc, lr, rc, rr, &n, &n}, a);
+    const auto rb = losses::dpo_loss<B>({lc, lr, rc, rr, &n, &n}, b);
+    const auto rab = losses::dpo_loss<B>({lc, lr, rc, rr, &n, &n}, ab);
+    check_close(rab.loss, 0.25f * ra.loss + 2.0f * rb.loss, "combined loss");
+    const auto l = host<B>(rab.losses);
+    check_close((l[0] + l[1] + l[2]) / 3.0f, rab.loss, "mean of losses");
+    // RPO is sigmoid + α·sft.
+    losses::dpo_config rpo, listed;
+    rpo.rpo_alpha = 0.5f;
+    listed.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::sft};
+    listed.loss_weights = {1.0f, 0.5f};
+    const auto r1 = losses::dpo_loss<B>({lc, lr, rc, rr, &n}, rpo);
+    const auto r2 = losses::dpo_loss<B>({lc, lr, rc, rr, &n}, listed);
+    CHECK(r1.loss == r2.loss);
+    CHECK(host<B>(r1.grad_policy_chosen_logps) == host<B>(r2.grad_policy_chosen_logps));
+    // alpha_divergence with a = 1 is reverse KL.
+    losses::dpo_config alpha1;
+    alpha1.f_divergence_type = f_divergence_type::alpha_divergence;
+    alpha1.f_alpha_divergence_coef = 1.0f;
+    CHECK(losses::dpo_loss<B>({lc, lr, rc, rr}, alpha1).loss == ra.loss);
+  }
+
+  SUBCASE("bco_pair: the running mean is updated once per call and shifts the loss") {
+    const tensor rc = make<B>({-11.0f, -19.0f, -6.5f}, sh);
+    const tensor rr = make<B>({-11.5f, -9.0f, -8.0f}, sh);
+    losses::bco_running_mean running;
+    losses::dpo_config cfg;
+    cfg.loss_type = {dpo_loss_type::bco_pair};
+    const float no_delta = losses::dpo_loss<B>({lc, lr, rc, rr}, cfg).loss;
+    cfg.bco_running = &running;
+    const float first = losses::dpo_loss<B>({lc, lr, rc, rr}, cfg).loss;
+    // Batch mean of [β·cr, β·rj] = 0.1·(1 - 1 + 1.5 - 0.5 + 1 - 1)/6.
+    CHECK(running.count == 1.0);
+    CHECK(running.mean == doctest::Approx(0.1 * 1.0 / 6.0).epsilon(1e-5));
+    CHECK(first != no_delta);
+    (void)losses::dpo_loss<B>({lc, lr, rc, rr}, cfg);
+    CHECK(running.count == 2.0);
+    cfg.loss_type = {dpo_loss_type::sigmoid};  // no bco_pair: left alone
+    (void)losses::dpo_loss<B>({lc, lr, rc, rr}, cfg);
+    CHECK(running.count == 2.0);
+  }
+
+  SUBCASE("every type stays finite at log-probs of ±1e3 where the formula is finite") {
+    const rlhf::shape s2{2};
+    const tensor big_c = make<B>({-1000.0f, 1000.0f}, s2), big_r = make<B>({1000.0f, -1000.0f}, s2);
+    const tensor zero = make<B>({0.0f, 0.0f}, s2), n = make<B>({1000.0f, 1000.0f}, s2);
+    for (const auto t : all_types) {
+      CAPTURE(losses::to_string(t));
+      losses::dpo_config cfg;
+      cfg.beta = 1.0f;  // z = ∓2000
+      cfg.loss_type = {t};
+      cfg.label_smoothing = t == dpo_loss_type::exo_pair ? 1e-3f : 0.0f;
+      const auto r = losses::dpo_loss<B>({big_c, big_r, zero, zero, &n, &n}, cfg);
+      CHECK(std::isfinite(r.loss));  // discopop: e^{2000}·σ(-40000) evaluated as one exp
+      for (const float g : host<B>(r.grad_policy_chosen_logps)) CHECK(std::isfinite(g));
+    }
+  }
+
+  SUBCASE("names round-trip; a bad name lists the accepted ones") {
+    for (const auto t : all_types) CHECK(losses::parse_dpo_loss_type(losses::to_string(t)) == t);
+    for (const auto f : all_divergences) {
+      CHECK(losses::parse_f_divergence_type(losses::to_string(f)) == f);
+    }
+    CHECK_THROWS_WITH_AS((void)losses::parse_dpo_loss_type("kto_pair"),
+                         "parse_dpo_loss_type: unknown loss_type 'kto_pair'; accepted: "
+                         "sigmoid, hinge, ipo, exo_pair, nca_pair, robust, bco_pair, "
+                         "sppo_hard, aot, aot_unpaired, apo_zero, apo_down, discopop, sft, "
+                         "sigmoid_norm",
+                         rlhf::config_error);
+    CHECK_THROWS_WITH_AS((void)losses::parse_f_divergence_type("kl"),
+                         "parse_f_divergence_type: unknown f_divergence_type 'kl'; accepted: "
+                         "reverse_kl, forward_kl, js_divergence, alpha_divergence",
+                         rlhf::config_error);
+  }
+}
+
+TEST_CASE_TEMPLATE("ld_sequence_logps and wpo_weights by hand", B, RLHF_TEST_BACKENDS) {
+  // Chosen: prompt, 4 completion tokens; rejected: 2 completion tokens. Shared = 2.
+  const auto x = make<B>({-9.0f, -1.0f, -2.0f, -3.0f, -4.0f}, rlhf::shape{1, 5});
+  const auto mc = make<B>({0.0f, 1.0f, 1.0f, 1.0f, 1.0f}, rlhf::shape{1, 5});
+  const auto mr = make<B>({0.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f}, rlhf::shape{1, 6});
+  typename B::tensor out(rlhf::shape{1}), w(rlhf::shape{1, 5});
+  losses::ld_sequence_logps<B>(x, mc, mr, 0.5f, out, &w);
+  check_close(host<B>(out), std::vector<float>{-1.0f - 2.0f + 0.5f * (-3.0f - 4.0f)}, "ld");
+  check_close(host<B>(w), std::vector<float>{0.0f, 1.0f, 1.0f, 0.5f, 0.5f}, "ld weights");
+  losses::ld_sequence_logps<B>(x, mc, mr, 1.0f, out);
+  check_close(host<B>(out), std::vector<float>{-10.0f}, "ld_alpha 1 is the plain sum");
+
+  // WPO of uniform logits: logp = -log V, lse(2z) - 2lse(z) = -log V, so w = 1.
+  const auto logits = make<B>(std::vector<float>(2 * 3 * 4, 0.7f), rlhf::shape{2, 3, 4});
+  const std::vector<std::int32_t> ids{1, 2, 3, 0, 0, 1};
+  const auto tokens = rlhf::ops::index_from_host<B>(ids, rlhf::shape{2, 3});
+  const auto m = make<B>({1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 0.0f}, rlhf::shape{2, 3});
+  typename B::tensor ww(rlhf::shape{2});
+  losses::wpo_weights<B>(logits, tokens, m, ww);
+  check_close(host<B>(ww), std::vector<float>{1.0f, 1.0f}, "wpo uniform");
+}
+
+TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument", B,
+                   RLHF_TEST_BACKENDS) {
+  using tensor = typename B::tensor;
+  const rlhf::shape sh{3};
+  const tensor a = make<B>({-1.0f, -2.0f, -3.0f}, sh), b = make<B>({-2.0f, -1.0f, -4.0f}, sh);
+  const tensor n = make<B>({2.0f, 3.0f, 4.0f}, sh);
+  auto run = [&](const losses::dpo_config& cfg) { return losses::dpo_loss<B>({a, b, a, b}, cfg); };
+
+  // Shapes and data.
+  const tensor short_t = make<B>({1.0f, 2.0f}, rlhf::shape{2});
+  CHECK_THROWS_WITH_AS(losses::dpo_loss<B>({a, short_t, a, b}),
+                       "dpo_loss: policy_chosen_logps has shape (3) but policy_rejected_logps "
+                       "has shape (2); they must match",
+                       rlhf::shape_error);
+  CHECK_THROWS_AS(losses::dpo_loss<B>({a, b, a, short_t}), rlhf::shape_error);
+  const tensor empty(rlhf::shape{0});
+  CHECK_THROWS_WITH_AS(losses::dpo_loss<B>({empty, empty, empty, empty}),
+                       "dpo_loss: batch is empty (policy_chosen_logps has 0 pairs)",
+                       rlhf::shape_error);
+  const tensor nan_t = make<B>({1.0f, NAN, 0.0f}, sh), inf_t = make<B>({INFINITY, 0.0f, 0.0f}, sh);
+  CHECK_THROWS_WITH_AS(losses::dpo_loss<B>({a, b, nan_t, b}),
+                       "dpo_loss: reference_chosen_logps must be finite, got nan at flat index 1",
+                       rlhf::data_error);
+  CHECK_THROWS_AS(losses::dpo_loss<B>({inf_t, b, a, b}), rlhf::data_error);
+  const tensor neg = make<B>({1.0f, -1.0f, 1.0f}, sh);
+  CHECK_THROWS_WITH_AS(losses::dpo_loss<B>({a, b, a, b, &neg, &n}),
+                       "dpo_loss: chosen_lengths must hold finite weights >= 0, got -1 at flat "
+                       "index 1",
+                       rlhf::data_error);
+
+  // Hyper-parameters.
+  losses::dpo_config cfg;
+  cfg.beta = 0.0f;
+  CHECK_THROWS_WITH_AS(run(cfg), "dpo_loss: beta must be finite and > 0, got 0",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.label_smoothing = 0.6f;
+  CHECK_THROWS_WITH_AS(run(cfg), "dpo_loss: label_smoothing must be in [0, 0.5], got 0.600000024",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.loss_type = {dpo_loss_type::robust};
+  cfg.label_smoothing = 0.5f;
+  CHECK_THROWS_WITH_AS(run(cfg),
+                       "dpo_loss: label_smoothing must be in [0, 0.5) for loss_type robust, "
+                       "got 0.5",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.loss_type = {dpo_loss_type::exo_pair};
+  CHECK_THROWS_WITH_AS(run(cfg),
+                       "dpo_loss: label_smoothing must be in (0, 0.5] for loss_type exo_pair "
+                       "(EXO's epsilon; the paper uses 1e-3), got 0",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.loss_weights = {1.0f, 2.0f};
+  CHECK_THROWS_WITH_AS(run(cfg),
+                       "dpo_loss: loss_weights must be empty or one weight per loss_type entry "
+                       "(1), got 2 weights",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.loss_weights = {-1.0f};
+  CHECK_THROWS_WITH_AS(run(cfg), "dpo_loss: loss_weights[0] must be finite and >= 0, got -1",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.loss_type.clear();
+  CHECK_THROWS_AS(run(cfg), rlhf::config_error);
+  cfg = {};
+  cfg.discopop_tau = 0.0f;
+  CHECK_THROWS_AS(run(cfg), rlhf::config_error);
+  cfg = {};
+  cfg.ld_alpha = 1.5f;
+  CHECK_THROWS_AS(run(cfg), rlhf::config_error);
+  cfg = {};
+  cfg.rpo_alpha = -0.5f;
+  CHECK_THROWS_AS(run(cfg), rlhf::config_error);
+
+  // Inputs a configuration needs.
+  cfg = {};
+  cfg.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::ipo};
+  CHECK_THROWS_WITH_AS(run(cfg),
+                       "dpo_loss: loss_type ipo needs chosen_lengths (completion token counts), "
+                       "which are absent",
+                       rlhf::config_error);
+  CHECK_THROWS_WITH_AS(losses::dpo_loss<B>({a, b, a, b, &n}, cfg),
+                       "dpo_loss: loss_type ipo needs rejected_lengths (completion token "
+                       "counts), which are absent",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.rpo_alpha = 1.0f;
+  CHECK_THROWS_WITH_AS(run(cfg),
+                       "dpo_loss: rpo_alpha needs chosen_lengths (completion token counts), "
+                       "which are absent",
+                       rlhf::config_error);
+  cfg = {};
+  cfg.use_weighting = true;
+  CHECK_THROWS_AS(run(cfg), rlhf::config_error);
+  cfg = {};
+  CHECK_THROWS_WITH_AS(losses::dpo_loss<B>({a, b, a, b, nullptr, nullptr, &n}, cfg),
+                       "dpo_loss: weights were given but use_weighting is false",
+                       rlhf::config_error);
+
+  // Helpers.
+  typename B::tensor out(rlhf::shape{3});
+  const auto tok = make<B>(std::vector<float>(6, -1.0f), rlhf::shape{3, 2});
+  const auto mask = make<B>(std::vector<float>(6, 1.0f), rlhf::shape{3, 2});
+  const auto mask2 = make<B>(std::vector<float>(4, 1.0f), rlhf::shape{2, 2});
+  CHECK_THROWS_WITH_AS(losses::ld_sequence_logps<B>(tok, mask, mask2, 0.5f, out),
+                       "ld_sequence_logps: other_mask's row count (one per sequence) must be 3, "
+                       "got 2",
+                       rlhf::shape_error);
+  CHECK_THROWS_AS(losses::ld_sequence_logps<B>(tok, mask, mask, -0.1f, out), rlhf::config_error);
+  const auto logits = make<B>(std::vector<float>(3 * 2 * 4, 0.0f), rlhf::shape{3, 2, 4});
+  const std::vector<std::int32_t> ids{0, 1, 2, 3, 4, 0};
+  const auto tokens = rlhf::ops::index_from_host<B>(ids, rlhf::shape{3, 2});
+  CHECK_THROWS_WITH_AS(losses::wpo_weights<B>(logits, tokens, mask, out),
+                       "wpo_weights: tokens must be in [0, 4), got 4 at flat index 4",
+                       rlhf::data_error);
+}
