@@ -6,6 +6,10 @@
 //   BM_logprobs_fused       sequence log-probs + gradient w.r.t. the logits in one pass
 //                           (ops::token_logprobs_fused, upstream 1): (B, T, V) logits
 //   BM_logprobs_forward     forward only (ops::token_logprobs)
+//   BM_gae                  rl::gae on (N, T) rewards/values/mask → advantages, returns
+//   BM_ppo                  losses::ppo_loss on (N, T) tensors: loss, two gradients, metrics
+//   BM_dpo_sigmoid          losses::dpo_loss (sigmoid) on (N,) precomputed log-probs:
+//                           loss, gradients and the six metrics
 //
 // Everything may run on OpenMP threads, so every case uses wall-clock (real) time.
 #include <benchmark/benchmark.h>
@@ -15,6 +19,9 @@
 #include <vector>
 
 #include "rlhf/backends/eigen.hpp"
+#include "rlhf/losses/dpo.hpp"
+#include "rlhf/losses/ppo.hpp"
+#include "rlhf/rl/gae.hpp"
 #include "rlhf/ops/logprobs.hpp"
 
 #if defined(_OPENMP)
@@ -105,6 +112,62 @@ void BM_logprobs_forward(benchmark::State& state) {
   set_bytes(state, static_cast<double>(b * t * v) * sizeof(float));
 }
 
+// Per-example inputs like summed log-probs of 100-token completions.
+tensor logps_like(index_t n, unsigned seed) {
+  tensor t(shape{n});
+  fill_uniform(t, -300.f, -100.f, seed);
+  return t;
+}
+
+void BM_dpo_sigmoid(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const tensor lc = logps_like(n, 1), lr = logps_like(n, 2), rc = logps_like(n, 3),
+               rr = logps_like(n, 4);
+  const rlhf::losses::dpo_config cfg;
+  for (auto _ : state) {
+    auto r = rlhf::losses::dpo_loss<B>({lc, lr, rc, rr}, cfg);
+    benchmark::DoNotOptimize(r.loss);
+  }
+  state.counters["ns_per_example"] = benchmark::Counter(
+      static_cast<double>(n) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// Traffic: rewards, values, mask read; advantages, returns written.
+void BM_gae(benchmark::State& state) {
+  const index_t n = state.range(0), t = state.range(1);
+  tensor rewards(shape{n, t}), values(shape{n, t}), mask(shape{n, t});
+  fill_uniform(rewards, -1.f, 1.f, 1);
+  fill_uniform(values, -1.f, 1.f, 2);
+  for (float& m : mask.span()) m = 1.0f;
+  tensor adv(shape{n, t}), ret(shape{n, t});
+  const rlhf::rl::gae_config cfg;
+  for (auto _ : state) {
+    rlhf::rl::gae<B>({rewards, values, mask}, cfg, adv, ret);
+    benchmark::DoNotOptimize(adv.data());
+    benchmark::ClobberMemory();
+  }
+  set_bytes(state, 5.0 * static_cast<double>(n * t) * sizeof(float));
+}
+
+void BM_ppo(benchmark::State& state) {
+  const index_t n = state.range(0), t = state.range(1);
+  const shape s{n, t};
+  tensor logp(s), old(s), adv(s), v(s), v_old(s), ret(s), mask(s);
+  fill_uniform(logp, -3.f, -1.f, 1);
+  fill_uniform(old, -3.f, -1.f, 2);
+  fill_uniform(adv, -1.f, 1.f, 3);
+  fill_uniform(v, -1.f, 1.f, 4);
+  fill_uniform(v_old, -1.f, 1.f, 5);
+  fill_uniform(ret, -1.f, 1.f, 6);
+  for (float& m : mask.span()) m = 1.0f;
+  const rlhf::losses::ppo_config cfg;
+  for (auto _ : state) {
+    auto r = rlhf::losses::ppo_loss<B>({logp, old, adv, v, v_old, ret, mask}, cfg);
+    benchmark::DoNotOptimize(r.loss);
+  }
+}
+
 void logprob_shapes(benchmark::internal::Benchmark* bm) {
   bm->ArgNames({"B", "T", "V"})
       ->Args({8, 512, 256})
@@ -119,5 +182,8 @@ void logprob_shapes(benchmark::internal::Benchmark* bm) {
 BENCHMARK(BM_copy)->ArgName("floats")->Arg(8 * 512 * 32000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_logprobs_fused)->Apply(logprob_shapes);
 BENCHMARK(BM_logprobs_forward)->Apply(logprob_shapes);
+BENCHMARK(BM_gae)->ArgNames({"N", "T"})->Args({256, 1024})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ppo)->ArgNames({"N", "T"})->Args({64, 128})->Args({512, 128})->Args({4096, 128})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_dpo_sigmoid)->ArgName("N")->Arg(64)->Arg(512)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 BENCHMARK_MAIN();
