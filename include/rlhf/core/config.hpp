@@ -11,6 +11,16 @@
 #define RLHF_HD
 #endif
 
+// For tiny functions inside vectorised loops: a call the inliner declines (its unit-growth
+// budget runs out in large translation units) turns a SIMD loop into a scalar one.
+#if defined(__GNUC__) || defined(__clang__)
+#define RLHF_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define RLHF_ALWAYS_INLINE __forceinline
+#else
+#define RLHF_ALWAYS_INLINE inline
+#endif
+
 // A by-value lambda usable inside B::parallel_for on every backend
 // (nvcc needs --extended-lambda, which the rlhf::cuda target adds).
 #define RLHF_LAMBDA [=] RLHF_HD

@@ -27,7 +27,7 @@ inline namespace v0 {
 namespace ops {
 namespace detail {
 
-RLHF_HD inline std::int32_t float_bits(float x) {
+RLHF_HD RLHF_ALWAYS_INLINE std::int32_t float_bits(float x) {
 #if defined(__CUDA_ARCH__)
   return __float_as_int(x);
 #else
@@ -37,7 +37,7 @@ RLHF_HD inline std::int32_t float_bits(float x) {
 #endif
 }
 
-RLHF_HD inline float bits_float(std::int32_t b) {
+RLHF_HD RLHF_ALWAYS_INLINE float bits_float(std::int32_t b) {
 #if defined(__CUDA_ARCH__)
   return __int_as_float(b);
 #else
@@ -54,7 +54,7 @@ RLHF_HD inline float bits_float(std::int32_t b) {
 /// No floating-point comparison or floor: GCC (whose default -ftrapping-math blocks
 /// if-converting those) vectorises loops that call it. NaN is the caller's business (the
 /// row kernels detect it beforehand).
-RLHF_HD inline float exp_nonpositive(float x) {
+RLHF_HD RLHF_ALWAYS_INLINE float exp_nonpositive(float x) {
   constexpr float log2e = 1.44269504088896341f;
   constexpr float ln2_hi = 0.693145751953125f;  // ln 2 split so that n·ln2_hi is exact
   constexpr float ln2_lo = 1.42860682030941723e-6f;
