@@ -19,6 +19,7 @@
 
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
+#include "rlhf/losses/detail/unpaired_metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/ops/checks.hpp"
@@ -64,29 +65,9 @@ struct bco_inputs {
 };
 
 /// TRL's BCO metrics: δ, and sums and counts per class (defined for any batch).
-struct bco_metrics {
+struct bco_metrics : detail::unpaired_class_sums {
   float delta = 0;                 // δ used for this batch
-  float rewards_chosen_sum = 0;    // Σ over desirable of r
-  float logps_chosen_sum = 0;
-  float count_chosen = 0;
-  float rewards_rejected_sum = 0;
-  float logps_rejected_sum = 0;
-  float count_rejected = 0;
-  /// As TRL logs them: a class's three entries are left out when the batch has none of it.
-  [[nodiscard]] named_metrics named() const {
-    named_metrics m{{"delta", delta}};
-    if (count_chosen > 0) {
-      m.insert(m.end(), {{"rewards/chosen_sum", rewards_chosen_sum},
-                         {"logps/chosen_sum", logps_chosen_sum},
-                         {"count/chosen", count_chosen}});
-    }
-    if (count_rejected > 0) {
-      m.insert(m.end(), {{"rewards/rejected_sum", rewards_rejected_sum},
-                         {"logps/rejected_sum", logps_rejected_sum},
-                         {"count/rejected", count_rejected}});
-    }
-    return m;
-  }
+  [[nodiscard]] named_metrics named() const { return named_with({{"delta", delta}}); }
 };
 
 template <class B>

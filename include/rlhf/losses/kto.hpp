@@ -24,6 +24,7 @@
 
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
+#include "rlhf/losses/detail/unpaired_metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/ops/checks.hpp"
@@ -72,29 +73,9 @@ struct kto_inputs {
 
 /// TRL's KTO metrics: sums and counts per class (TRL divides at logging time, so a batch
 /// without one class stays defined), and the detached KL estimate z0.
-struct kto_metrics {
+struct kto_metrics : detail::unpaired_class_sums {
   float kl = 0;                    // z0 (0 for apo_zero_unpaired, as TRL)
-  float rewards_chosen_sum = 0;    // Σ over desirable of β·r
-  float logps_chosen_sum = 0;      // Σ over desirable of policy_logps
-  float count_chosen = 0;          // number of desirable examples
-  float rewards_rejected_sum = 0;  // Σ over undesirable of β·r
-  float logps_rejected_sum = 0;
-  float count_rejected = 0;
-  /// As TRL logs them: a class's three entries are left out when the batch has none of it.
-  [[nodiscard]] named_metrics named() const {
-    named_metrics m{{"kl", kl}};
-    if (count_chosen > 0) {
-      m.insert(m.end(), {{"rewards/chosen_sum", rewards_chosen_sum},
-                         {"logps/chosen_sum", logps_chosen_sum},
-                         {"count/chosen", count_chosen}});
-    }
-    if (count_rejected > 0) {
-      m.insert(m.end(), {{"rewards/rejected_sum", rewards_rejected_sum},
-                         {"logps/rejected_sum", logps_rejected_sum},
-                         {"count/rejected", count_rejected}});
-    }
-    return m;
-  }
+  [[nodiscard]] named_metrics named() const { return named_with({{"kl", kl}}); }
 };
 
 template <class B>

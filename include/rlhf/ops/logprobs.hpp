@@ -92,6 +92,15 @@ logprob_dims check_logprob_inputs(std::string_view fn, const typename B::tensor&
   return d;
 }
 
+template <class B>
+token_logprobs_result<B> allocate_logprobs_result(const logprob_dims& d,
+                                                  const logprob_options& opt) {
+  using tensor = typename B::tensor;
+  const shape nt{d.n, d.t};
+  return {tensor(nt), tensor(nt), tensor(nt), tensor(nt),
+          tensor(opt.compute_entropy ? nt : shape{0})};
+}
+
 /// A NaN in the outputs at a used position means the logits row held NaN/Inf.
 template <class B>
 void check_logprob_rows(std::string_view fn, const typename B::tensor& logps,
@@ -125,10 +134,7 @@ token_logprobs_result<B> token_logprobs(const typename B::tensor& logits,
   assert_tensor_backend<B>();
   constexpr std::string_view fn = "token_logprobs";
   const auto d = detail::check_logprob_inputs<B>(fn, logits, tokens, mask, opt);
-  using tensor = typename B::tensor;
-  token_logprobs_result<B> r{tensor(shape{d.n, d.t}), tensor(shape{d.n, d.t}),
-                             tensor(shape{d.n, d.t}), tensor(shape{d.n, d.t}),
-                             tensor(opt.compute_entropy ? shape{d.n, d.t} : shape{0})};
+  auto r = detail::allocate_logprobs_result<B>(d, opt);
   const float* z = B::data(logits);
   const std::int32_t* y = B::data(tokens);
   const float* m = B::data(mask);
@@ -244,10 +250,7 @@ token_logprobs_result<B> token_logprobs_fused(const typename B::tensor& logits,
   constexpr std::string_view fn = "token_logprobs_fused";
   const auto d = detail::check_logprob_inputs<B>(fn, logits, tokens, mask, opt);
   check_same_shape(fn, "grad_logits", grad_logits.shape(), "logits", logits.shape());
-  using tensor = typename B::tensor;
-  token_logprobs_result<B> r{tensor(shape{d.n, d.t}), tensor(shape{d.n, d.t}),
-                             tensor(shape{d.n, d.t}), tensor(shape{d.n, d.t}),
-                             tensor(opt.compute_entropy ? shape{d.n, d.t} : shape{0})};
+  auto r = detail::allocate_logprobs_result<B>(d, opt);
   const float* z = B::data(logits);
   const std::int32_t* y = B::data(tokens);
   const float* m = B::data(mask);
