@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "rlhf/core/functors.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -178,14 +179,26 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
   const float* ent = in.entropy ? B::data(*in.entropy) : nullptr;
   float* st = B::data(stats);
   const float c = cfg.cliprange, cv = cfg.cliprange_value;
+  // The result's gradient tensors first hold the unscaled per-token derivatives w·dℓ/dx;
+  // pass 2 scales them by the global 1/Σw once it is known (no second exp per token).
+  ppo_result<B> r{0.0f, 0.0f, 0.0f, false, tensor(s), tensor(s),
+                  in.entropy ? tensor(s) : tensor(shape{0}), {}};
+  float* glp = B::data(r.grad_logprobs);
+  float* gv = B::data(r.grad_values);
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     double acc[k_stats] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     for (index_t j = 0; j < t; ++j) {
       const index_t q = i * t + j;
       const float w = m[q];
-      if (w == 0.0f) continue;
+      if (w == 0.0f) {
+        glp[q] = 0.0f;
+        gv[q] = 0.0f;
+        continue;
+      }
       const auto p = detail::ppo_policy_token(lp[q], olp[q], adv[q], c);
       const auto val = detail::ppo_value_token(v[q], ov[q], ret[q], cv);
+      glp[q] = w * p.dloss;
+      gv[q] = w * val.dloss;
       const double d = static_cast<double>(lp[q]) - static_cast<double>(olp[q]);
       acc[0] += w;
       acc[1] += static_cast<double>(w) * p.loss;
@@ -210,8 +223,6 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
     throw data_error("ppo_loss: mask is all zero; the masked means are undefined");
   }
 
-  ppo_result<B> r{0.0f, 0.0f, 0.0f, false, tensor(s), tensor(s),
-                  in.entropy ? tensor(s) : tensor(shape{0}), {}};
   auto& mt = r.metrics;
   mt.approxkl = static_cast<float>(0.5 * tot[5] / weight);
   mt.policykl = static_cast<float>(tot[6] / weight);
@@ -233,25 +244,13 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
   r.loss = static_cast<float>(pg + cfg.vf_coef * vf -
                               (in.entropy ? cfg.entropy_coef * tot[8] / weight : 0.0));
 
-  // Pass 2: gradients, elementwise.
+  // Pass 2: scale the gradients (elementwise, vectorised by the backend).
   const float inv_w = static_cast<float>(1.0 / weight);
   const float gv_scale = 0.5f * cfg.vf_coef * inv_w;
   const float ge = -cfg.entropy_coef * inv_w;
-  float* glp = B::data(r.grad_logprobs);
-  float* gv = B::data(r.grad_values);
-  float* gh = in.entropy ? B::data(r.grad_entropy) : nullptr;
-  B::parallel_for(n * t, RLHF_LAMBDA(index_t q) {
-    const float w = m[q];
-    if (w == 0.0f) {
-      glp[q] = 0.0f;
-      gv[q] = 0.0f;
-      if (gh) gh[q] = 0.0f;
-      return;
-    }
-    glp[q] = w * inv_w * detail::ppo_policy_token(lp[q], olp[q], adv[q], c).dloss;
-    gv[q] = w * gv_scale * detail::ppo_value_token(v[q], ov[q], ret[q], cv).dloss;
-    if (gh) gh[q] = w * ge;
-  });
+  ops::transform<B>(r.grad_logprobs, fn::scale{inv_w}, r.grad_logprobs);
+  ops::transform<B>(r.grad_values, fn::scale{gv_scale}, r.grad_values);
+  if (in.entropy) ops::transform<B>(r.grad_entropy, fn::scale{ge}, in.mask);
   return r;
 }
 
