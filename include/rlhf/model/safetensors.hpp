@@ -1,0 +1,529 @@
+// Checkpoints in the safetensors format (docs/model.md, "Checkpoints (safetensors)").
+//
+//   save_safetensors(path, tensors, metadata)   atomic: temp file, fsync, rename, fsync dir
+//   load_safetensors(path) -> safetensors_file   tensors in file order + metadata
+//   check_tensor(file, name, shape)              the tensor, or io_error naming it
+//
+// File layout (https://github.com/huggingface/safetensors):
+//   8 bytes   N, unsigned little-endian
+//   N bytes   JSON header, padded with spaces to a multiple of 8:
+//             {"__metadata__": {str: str},
+//              "<name>": {"dtype": "F32"|"I32", "shape": [d0, ...],
+//                         "data_offsets": [begin, end]}, ...}
+//   the data  raw little-endian values; offsets are relative to the start of the data
+//             section, tensors are contiguous in file order and cover it exactly.
+//
+// Only F32 and I32 are read and written (what the model stores); rank 1..4 (rlhf::shape).
+// Every failure of save or load (missing or unreadable file, truncation, malformed JSON,
+// unsupported dtype, shape/offset mismatch, overlapping or non-contiguous offsets,
+// duplicate or invalid names, a directory that is not writable) is an rlhf::io_error whose
+// message is "<function>: <path>: <reason>". Values are copied byte for byte, so
+// load(save(x)) is bit-exact (NaN payloads, -0.0, denormals).
+//
+// Dependency: this header needs nlohmann-json (<nlohmann/json.hpp>, CMake target
+// nlohmann_json::nlohmann_json); the model component links it. Atomic replacement uses
+// POSIX (open/fsync/rename).
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "rlhf/core/errors.hpp"
+#include "rlhf/core/shape.hpp"
+#include "rlhf/core/validate.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace model {
+
+enum class tensor_dtype { f32, i32 };
+
+/// "F32" / "I32": the safetensors spelling.
+[[nodiscard]] inline std::string_view to_string(tensor_dtype d) noexcept {
+  return d == tensor_dtype::f32 ? "F32" : "I32";
+}
+
+/// A tensor as loaded (or to be saved): the values live in `data` (F32) or `int_data`
+/// (I32) according to `dtype`; the other vector is empty.
+struct named_tensor {
+  std::string name;
+  rlhf::shape shape;
+  std::vector<float> data;
+  tensor_dtype dtype = tensor_dtype::f32;
+  std::vector<std::int32_t> int_data;
+};
+
+/// A tensor to save without copying it: name, shape and a pointer to `count` host values.
+struct tensor_view {
+  std::string_view name;
+  rlhf::shape shape;
+  tensor_dtype dtype = tensor_dtype::f32;
+  const void* values = nullptr;
+  std::size_t count = 0;
+
+  [[nodiscard]] static tensor_view f32(std::string_view name, const rlhf::shape& s,
+                                       std::span<const float> v) noexcept {
+    return {name, s, tensor_dtype::f32, v.data(), v.size()};
+  }
+  [[nodiscard]] static tensor_view i32(std::string_view name, const rlhf::shape& s,
+                                       std::span<const std::int32_t> v) noexcept {
+    return {name, s, tensor_dtype::i32, v.data(), v.size()};
+  }
+  [[nodiscard]] static tensor_view of(const named_tensor& t) noexcept {
+    return t.dtype == tensor_dtype::f32 ? f32(t.name, t.shape, t.data)
+                                        : i32(t.name, t.shape, t.int_data);
+  }
+};
+
+using metadata_map = std::map<std::string, std::string>;
+
+/// What load_safetensors returns: the tensors in file order (by data offset) and the
+/// "__metadata__" strings.
+struct safetensors_file {
+  std::string path;
+  std::vector<named_tensor> tensors;
+  metadata_map metadata;
+
+  /// The tensor called `name`, or nullptr.
+  [[nodiscard]] const named_tensor* find(std::string_view name) const noexcept {
+    for (const auto& t : tensors) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  }
+};
+
+namespace safetensors_detail {
+
+inline constexpr std::uint64_t safetensors_max_header = 100'000'000;  // as Python's reader
+
+[[nodiscard]] inline std::string errno_text(int err) { return std::generic_category().message(err); }
+
+/// Little-endian bytes of 4-byte values (a plain copy on little-endian hosts).
+inline void copy_le32(void* dst, const void* src, std::size_t count) {
+  std::memcpy(dst, src, count * 4);
+  if constexpr (std::endian::native == std::endian::big) {
+    auto* b = static_cast<unsigned char*>(dst);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::swap(b[4 * i], b[4 * i + 3]);
+      std::swap(b[4 * i + 1], b[4 * i + 2]);
+    }
+  }
+}
+
+class safetensors_writer {
+ public:
+  explicit safetensors_writer(std::filesystem::path target) : target_(std::move(target)) {}
+
+  [[noreturn]] void fail(std::string_view reason) const {
+    throw io_error(rlhf::detail::concat("save_safetensors: ", target_.string(), ": ", reason));
+  }
+
+  /// The padded header bytes (validates every tensor first).
+  [[nodiscard]] std::string header(std::span<const tensor_view> tensors,
+                                   const metadata_map& metadata) const {
+    nlohmann::ordered_json h = nlohmann::ordered_json::object();
+    if (!metadata.empty()) {
+      auto m = nlohmann::ordered_json::object();
+      for (const auto& [k, v] : metadata) m[k] = v;
+      h["__metadata__"] = std::move(m);
+    }
+    std::set<std::string_view> seen;
+    std::uint64_t offset = 0;
+    for (const auto& t : tensors) {
+      if (t.name.empty()) fail("a tensor has an empty name");
+      if (t.name == "__metadata__") fail("\"__metadata__\" is reserved, not a tensor name");
+      if (!seen.insert(t.name).second) fail(rlhf::detail::concat("duplicate tensor name '", t.name, "'"));
+      if (static_cast<index_t>(t.count) != t.shape.numel()) {
+        fail(rlhf::detail::concat("tensor '", t.name, "' has ", t.count, " values, its shape ",
+                    t.shape.str(), " needs ", t.shape.numel()));
+      }
+      if (t.count > 0 && t.values == nullptr) fail(rlhf::detail::concat("tensor '", t.name, "' has no data"));
+      auto dims = nlohmann::ordered_json::array();
+      for (int a = 0; a < t.shape.rank(); ++a) dims.push_back(t.shape[a]);
+      const std::uint64_t bytes = 4 * static_cast<std::uint64_t>(t.count);
+      h[std::string(t.name)] = {{"dtype", std::string(to_string(t.dtype))},
+                                {"shape", std::move(dims)},
+                                {"data_offsets", {offset, offset + bytes}}};
+      offset += bytes;
+    }
+    std::string text;
+    try {
+      text = h.dump();
+    } catch (const nlohmann::json::exception& e) {
+      fail(rlhf::detail::concat("a tensor name or metadata string is not valid UTF-8 (", e.what(), ")"));
+    }
+    text.append((8 - text.size() % 8) % 8, ' ');
+    return text;
+  }
+
+  void write_all(int fd, const std::filesystem::path& tmp, const void* p, std::size_t n) const {
+    const auto* c = static_cast<const char*>(p);
+    while (n > 0) {
+      const ::ssize_t w = ::write(fd, c, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        fail(rlhf::detail::concat("cannot write temporary file ", tmp.string(), ": ", errno_text(errno)));
+      }
+      c += w;
+      n -= static_cast<std::size_t>(w);
+    }
+  }
+
+  void write(std::span<const tensor_view> tensors, const metadata_map& metadata) const {
+    const std::string head = header(tensors, metadata);
+    const std::filesystem::path dir =
+        target_.has_parent_path() ? target_.parent_path() : std::filesystem::path(".");
+    std::filesystem::path tmp = target_;
+    tmp += ".tmp." + std::to_string(::getpid());
+
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      fail(rlhf::detail::concat("cannot create temporary file ", tmp.string(), ": ", errno_text(errno)));
+    }
+    try {
+      unsigned char prefix[8];
+      auto n = static_cast<std::uint64_t>(head.size());
+      for (unsigned char& b : prefix) {
+        b = static_cast<unsigned char>(n & 0xffu);
+        n >>= 8;
+      }
+      write_all(fd, tmp, prefix, sizeof prefix);
+      write_all(fd, tmp, head.data(), head.size());
+      std::vector<unsigned char> chunk;
+      for (const auto& t : tensors) {
+        if (t.count == 0) continue;
+        if constexpr (std::endian::native == std::endian::little) {
+          write_all(fd, tmp, t.values, 4 * t.count);
+        } else {
+          chunk.resize(4 * t.count);
+          copy_le32(chunk.data(), t.values, t.count);
+          write_all(fd, tmp, chunk.data(), chunk.size());
+        }
+      }
+      if (::fsync(fd) != 0) {
+        fail(rlhf::detail::concat("cannot fsync temporary file ", tmp.string(), ": ", errno_text(errno)));
+      }
+    } catch (...) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw;
+    }
+    if (::close(fd) != 0) {
+      const int err = errno;
+      ::unlink(tmp.c_str());
+      fail(rlhf::detail::concat("cannot close temporary file ", tmp.string(), ": ", errno_text(err)));
+    }
+    if (std::rename(tmp.c_str(), target_.c_str()) != 0) {
+      const int err = errno;
+      ::unlink(tmp.c_str());
+      fail(rlhf::detail::concat("cannot rename ", tmp.string(), " over it: ", errno_text(err)));
+    }
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+      fail(rlhf::detail::concat("written, but cannot open directory ", dir.string(),
+                  " to fsync it: ", errno_text(errno)));
+    }
+    const int rc = ::fsync(dfd);
+    const int err = errno;
+    ::close(dfd);
+    // Some file systems cannot sync a directory (EINVAL); the rename is then as durable as
+    // they make it.
+    if (rc != 0 && err != EINVAL && err != EROFS) {
+      fail(rlhf::detail::concat("written, but cannot fsync directory ", dir.string(), ": ", errno_text(err)));
+    }
+  }
+
+ private:
+  std::filesystem::path target_;
+};
+
+struct header_entry {
+  std::string name;
+  tensor_dtype dtype = tensor_dtype::f32;
+  rlhf::shape shape;
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+};
+
+class safetensors_reader {
+ public:
+  explicit safetensors_reader(std::filesystem::path path) : path_(std::move(path)) {}
+
+  [[noreturn]] void fail(std::string_view reason) const {
+    throw io_error(rlhf::detail::concat("load_safetensors: ", path_.string(), ": ", reason));
+  }
+
+  [[nodiscard]] safetensors_file read() const {
+    std::error_code ec;
+    const auto st = std::filesystem::status(path_, ec);
+    if (ec || !std::filesystem::exists(st)) fail("no such file");
+    if (!std::filesystem::is_regular_file(st)) fail("not a regular file");
+    const std::uint64_t size = std::filesystem::file_size(path_, ec);
+    if (ec) fail(rlhf::detail::concat("cannot read the file size: ", ec.message()));
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) fail(rlhf::detail::concat("cannot open: ", errno_text(errno)));
+
+    if (size < 8) {
+      fail(rlhf::detail::concat("truncated: the file has ", size,
+                  " bytes, fewer than the 8-byte header length"));
+    }
+    unsigned char prefix[8];
+    read_at(in, 0, prefix, 8);
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | prefix[i];
+    if (n > size - 8) {
+      fail(rlhf::detail::concat("truncated: header length ", n, " exceeds the ", size - 8,
+                  " bytes after the length prefix"));
+    }
+    if (n > safetensors_max_header) {
+      fail(rlhf::detail::concat("header length ", n, " is over the limit of ", safetensors_max_header,
+                  " bytes"));
+    }
+    std::string text(static_cast<std::size_t>(n), '\0');
+    read_at(in, 8, text.data(), text.size());
+
+    safetensors_file out;
+    out.path = path_.string();
+    std::vector<header_entry> entries = parse_header(text, out.metadata);
+
+    // File order: by data offset (ties, i.e. empty tensors, keep header order).
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const header_entry& a, const header_entry& b) { return a.begin < b.begin; });
+    const std::uint64_t data_size = size - 8 - n;
+    std::uint64_t expected = 0;
+    const header_entry* prev = nullptr;
+    for (const auto& e : entries) {
+      if (e.begin < expected) {
+        fail(rlhf::detail::concat("tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
+                    "] overlap tensor '", prev->name, "' [", prev->begin, ", ", prev->end, "]"));
+      }
+      if (e.begin > expected) {
+        fail(rlhf::detail::concat("tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
+                    "] leave a gap after byte ", expected,
+                    " (offsets must be contiguous and in order)"));
+      }
+      if (e.end > data_size) {
+        fail(rlhf::detail::concat("truncated: tensor '", e.name, "' data_offsets [", e.begin, ", ", e.end,
+                    "] go beyond the data section of ", data_size, " bytes"));
+      }
+      expected = e.end;
+      prev = &e;
+    }
+    if (expected != data_size) {
+      fail(rlhf::detail::concat("the data section has ", data_size, " bytes but the tensors cover ",
+                  expected, " (", data_size - expected, " trailing bytes)"));
+    }
+
+    out.tensors.reserve(entries.size());
+    std::vector<unsigned char> raw;
+    for (auto& e : entries) {
+      named_tensor t;
+      t.name = std::move(e.name);
+      t.shape = e.shape;
+      t.dtype = e.dtype;
+      const auto count = static_cast<std::size_t>((e.end - e.begin) / 4);
+      raw.resize(count * 4);
+      if (count > 0) read_at(in, 8 + n + e.begin, raw.data(), raw.size());
+      if (e.dtype == tensor_dtype::f32) {
+        t.data.resize(count);
+        copy_le32(t.data.data(), raw.data(), count);
+      } else {
+        t.int_data.resize(count);
+        copy_le32(t.int_data.data(), raw.data(), count);
+      }
+      out.tensors.push_back(std::move(t));
+    }
+    return out;
+  }
+
+ private:
+  void read_at(std::ifstream& in, std::uint64_t pos, void* dst, std::size_t n) const {
+    in.seekg(static_cast<std::streamoff>(pos));
+    in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    if (!in || static_cast<std::size_t>(in.gcount()) != n) {
+      fail(rlhf::detail::concat("read error: cannot read ", n, " bytes at offset ", pos));
+    }
+  }
+
+  [[nodiscard]] std::uint64_t offset_value(const std::string& name,
+                                           const nlohmann::ordered_json& v) const {
+    if (!v.is_number_unsigned()) {
+      fail(rlhf::detail::concat("tensor '", name, "': data_offsets must be two non-negative integers, got ",
+                  v.dump()));
+    }
+    return v.get<std::uint64_t>();
+  }
+
+  [[nodiscard]] std::vector<header_entry> parse_header(const std::string& text,
+                                                       metadata_map& metadata) const {
+    using json = nlohmann::ordered_json;
+    std::set<std::string> keys;
+    std::string duplicate;
+    json h;
+    try {
+      h = json::parse(
+          text,
+          [&](int depth, json::parse_event_t event, json& parsed) {
+            if (event == json::parse_event_t::key && depth == 1) {
+              auto k = parsed.get<std::string>();
+              if (!keys.insert(k).second && duplicate.empty()) duplicate = std::move(k);
+            }
+            return true;
+          });
+    } catch (const json::exception& e) {
+      fail(rlhf::detail::concat("malformed JSON header: ", e.what()));
+    }
+    if (!h.is_object()) fail(rlhf::detail::concat("malformed header: expected a JSON object, got ", h.type_name()));
+    if (!duplicate.empty()) fail(rlhf::detail::concat("duplicate tensor name '", duplicate, "' in the header"));
+
+    std::vector<header_entry> entries;
+    for (const auto& [name, v] : h.items()) {
+      if (name == "__metadata__") {
+        if (!v.is_object()) fail("malformed header: __metadata__ must be an object of strings");
+        for (const auto& [k, s] : v.items()) {
+          if (!s.is_string()) {
+            fail(rlhf::detail::concat("malformed header: __metadata__ value of '", k,
+                        "' must be a string, got ", s.dump()));
+          }
+          metadata[k] = s.get<std::string>();
+        }
+        continue;
+      }
+      if (!v.is_object()) fail(rlhf::detail::concat("tensor '", name, "': entry must be an object"));
+      for (const char* field : {"dtype", "shape", "data_offsets"}) {
+        if (!v.contains(field)) fail(rlhf::detail::concat("tensor '", name, "': missing \"", field, "\""));
+      }
+      header_entry e;
+      e.name = name;
+      const auto& dt = v.at("dtype");
+      const std::string dts = dt.is_string() ? dt.get<std::string>() : dt.dump();
+      if (dts == "F32") {
+        e.dtype = tensor_dtype::f32;
+      } else if (dts == "I32") {
+        e.dtype = tensor_dtype::i32;
+      } else {
+        fail(rlhf::detail::concat("tensor '", name, "': unsupported dtype '", dts, "' (supported: F32, I32)"));
+      }
+      const auto& sh = v.at("shape");
+      if (!sh.is_array()) fail(rlhf::detail::concat("tensor '", name, "': shape must be an array"));
+      if (sh.empty() || sh.size() > static_cast<std::size_t>(rlhf::shape::max_rank)) {
+        fail(rlhf::detail::concat("tensor '", name, "': rank ", sh.size(), " is not supported (1..",
+                    rlhf::shape::max_rank, ")"));
+      }
+      std::vector<index_t> dims;
+      std::uint64_t numel = 1;
+      constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<index_t>::max());
+      for (const auto& d : sh) {
+        if (!d.is_number_unsigned() || d.get<std::uint64_t>() > limit) {
+          fail(rlhf::detail::concat("tensor '", name, "': shape entries must be non-negative integers, got ",
+                      sh.dump()));
+        }
+        const auto du = d.get<std::uint64_t>();
+        if (du != 0 && numel > limit / 4 / du) {
+          fail(rlhf::detail::concat("tensor '", name, "': shape ", sh.dump(), " is too large"));
+        }
+        numel *= du;
+        dims.push_back(static_cast<index_t>(du));
+      }
+      switch (dims.size()) {
+        case 1: e.shape = rlhf::shape{dims[0]}; break;
+        case 2: e.shape = rlhf::shape{dims[0], dims[1]}; break;
+        case 3: e.shape = rlhf::shape{dims[0], dims[1], dims[2]}; break;
+        default: e.shape = rlhf::shape{dims[0], dims[1], dims[2], dims[3]}; break;
+      }
+      const auto& off = v.at("data_offsets");
+      if (!off.is_array() || off.size() != 2) {
+        fail(rlhf::detail::concat("tensor '", name, "': data_offsets must be [begin, end], got ", off.dump()));
+      }
+      e.begin = offset_value(name, off[0]);
+      e.end = offset_value(name, off[1]);
+      if (e.end < e.begin) {
+        fail(rlhf::detail::concat("tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
+                    "] end before they begin"));
+      }
+      if (e.end - e.begin != 4 * numel) {
+        fail(rlhf::detail::concat("tensor '", name, "': shape ", e.shape.str(), " of ", dts, " needs ",
+                    4 * numel, " bytes, data_offsets [", e.begin, ", ", e.end, "] hold ",
+                    e.end - e.begin));
+      }
+      entries.push_back(std::move(e));
+    }
+    return entries;
+  }
+
+  std::filesystem::path path_;
+};
+
+}  // namespace safetensors_detail
+
+/// Writes `tensors` (in this order) and `metadata` to `path` atomically: a temporary file
+/// path.tmp.<pid> in the same directory is written and fsynced, renamed over `path`, and
+/// the directory is fsynced. On failure the temporary file is removed and an existing
+/// `path` is left as it was. Names must be unique, non-empty, valid UTF-8 and not
+/// "__metadata__"; each tensor must hold shape.numel() values.
+inline void save_safetensors(const std::filesystem::path& path,
+                             std::span<const tensor_view> tensors,
+                             const metadata_map& metadata = {}) {
+  safetensors_detail::safetensors_writer(path).write(tensors, metadata);
+}
+
+inline void save_safetensors(const std::filesystem::path& path,
+                             std::span<const named_tensor> tensors,
+                             const metadata_map& metadata = {}) {
+  std::vector<tensor_view> views;
+  views.reserve(tensors.size());
+  for (const auto& t : tensors) views.push_back(tensor_view::of(t));
+  save_safetensors(path, std::span<const tensor_view>(views), metadata);
+}
+
+/// Reads a safetensors file: the tensors in file order and the metadata. Any problem with
+/// the file is an io_error "load_safetensors: <path>: <reason>".
+[[nodiscard]] inline safetensors_file load_safetensors(const std::filesystem::path& path) {
+  return safetensors_detail::safetensors_reader(path).read();
+}
+
+/// The tensor `name` of `file` with shape `expected` and dtype `dtype`, else an io_error
+/// naming the tensor (missing, other shape, other dtype).
+inline const named_tensor& check_tensor(const safetensors_file& file, std::string_view name,
+                                        const rlhf::shape& expected,
+                                        tensor_dtype dtype = tensor_dtype::f32) {
+  const named_tensor* t = file.find(name);
+  if (t == nullptr) {
+    throw io_error(rlhf::detail::concat("check_tensor: ", file.path, ": tensor '", name,
+                                  "' is missing"));
+  }
+  if (!(t->shape == expected)) {
+    throw io_error(rlhf::detail::concat("check_tensor: ", file.path, ": tensor '", name,
+                                  "' has shape ", t->shape.str(), ", expected ",
+                                  expected.str()));
+  }
+  if (t->dtype != dtype) {
+    throw io_error(rlhf::detail::concat("check_tensor: ", file.path, ": tensor '", name,
+                                  "' has dtype ", to_string(t->dtype), ", expected ",
+                                  to_string(dtype)));
+  }
+  return *t;
+}
+
+}  // namespace model
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,470 @@
+// rlhf::model safetensors checkpoints (docs/model.md, "Checkpoints (safetensors)"):
+// bit-exact round trips, the file layout, every corruption → io_error with its reason,
+// atomic replacement, and a cross-check with an independent Python reader/writer.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "rlhf/model/safetensors.hpp"
+
+namespace m = rlhf::model;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("rlhf_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  [[nodiscard]] fs::path operator/(const std::string& name) const { return path / name; }
+  [[nodiscard]] std::size_t entries() const {
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {}));
+  }
+};
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void write_bytes(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+std::string le64(std::uint64_t n) {
+  std::string s(8, '\0');
+  for (auto& c : s) {
+    c = static_cast<char>(n & 0xffu);
+    n >>= 8;
+  }
+  return s;
+}
+/// A file with the given header text (not padded) and `data_bytes` zero bytes of data.
+std::string raw_file(const std::string& header, std::size_t data_bytes) {
+  return le64(header.size()) + header + std::string(data_bytes, '\0');
+}
+
+float from_bits(std::uint32_t b) { return std::bit_cast<float>(b); }
+std::uint32_t bits(float f) { return std::bit_cast<std::uint32_t>(f); }
+
+std::vector<m::named_tensor> sample_tensors() {
+  std::vector<m::named_tensor> ts;
+  ts.push_back({"wte.weight", rlhf::shape{2, 4},
+                {1.0f, -0.0f, 0.0f, from_bits(0x7FC00001u) /* quiet NaN with payload */,
+                 from_bits(0xFF800001u) /* signalling NaN, sign set */,
+                 from_bits(0x00000001u) /* smallest denormal */,
+                 from_bits(0x807FFFFFu) /* largest negative denormal */,
+                 std::numeric_limits<float>::infinity()},
+                m::tensor_dtype::f32,
+                {}});
+  ts.push_back({"h.0.ln_1.weight", rlhf::shape{3}, {0.5f, -1e30f, 3.25f}, m::tensor_dtype::f32, {}});
+  ts.push_back({"empty", rlhf::shape{0}, {}, m::tensor_dtype::f32, {}});
+  ts.push_back({"step", rlhf::shape{1, 2}, {}, m::tensor_dtype::i32,
+                {std::numeric_limits<std::int32_t>::min(), 42}});
+  ts.push_back({"h.0.attn.c_attn.weight", rlhf::shape{1, 2, 1, 2}, {7, 8, 9, 10},
+                m::tensor_dtype::f32, {}});
+  return ts;
+}
+
+void check_same(const std::vector<m::named_tensor>& a, const std::vector<m::named_tensor>& b) {
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(a[i].name);
+    CHECK(a[i].name == b[i].name);
+    CHECK(a[i].shape == b[i].shape);
+    CHECK(a[i].dtype == b[i].dtype);
+    CHECK(a[i].int_data == b[i].int_data);
+    REQUIRE(a[i].data.size() == b[i].data.size());
+    for (std::size_t k = 0; k < a[i].data.size(); ++k) {
+      CHECK(bits(a[i].data[k]) == bits(b[i].data[k]));
+    }
+  }
+}
+
+/// load_safetensors(p) throws io_error whose message contains `reason` and the path.
+void check_load_fails(const fs::path& p, const std::string& reason) {
+  CAPTURE(reason);
+  try {
+    (void)m::load_safetensors(p);
+    FAIL("load_safetensors did not throw");
+  } catch (const rlhf::io_error& e) {
+    const std::string msg = e.what();
+    CAPTURE(msg);
+    CHECK(msg.find("load_safetensors: " + p.string() + ": ") == 0);
+    CHECK(msg.find(reason) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("safetensors: load(save(x)) is bit-exact, in order, with metadata") {
+  temp_dir dir;
+  const auto p = dir / "model.safetensors";
+  const auto ts = sample_tensors();
+  const m::metadata_map meta{{"format", "pt"},
+                             {"config", R"({"n_layer": 2, "n_head": 4})"},
+                             {"empty", ""},
+                             {"unicode", "\xCF\x80 \xE2\x89\xA0 3"}};
+  m::save_safetensors(p, ts, meta);
+  const auto f = m::load_safetensors(p);
+  CHECK(f.path == p.string());
+  check_same(f.tensors, ts);
+  CHECK(f.metadata == meta);
+  CHECK(std::isnan(f.tensors[0].data[3]));
+  CHECK(std::signbit(f.tensors[0].data[1]));
+  CHECK(dir.entries() == 1);  // no temporary file left behind
+
+  SUBCASE("no metadata") {
+    m::save_safetensors(p, ts);
+    const auto g = m::load_safetensors(p);
+    CHECK(g.metadata.empty());
+    check_same(g.tensors, ts);
+  }
+  SUBCASE("views save without copies; a second save replaces the file") {
+    const std::vector<float> w{1, 2, 3, 4, 5, 6};
+    const std::vector<std::int32_t> k{-1, 1};
+    const std::vector<m::tensor_view> views{m::tensor_view::f32("b", rlhf::shape{2, 3}, w),
+                                            m::tensor_view::i32("a", rlhf::shape{2}, k)};
+    m::save_safetensors(p, views, {{"k", "v"}});
+    const auto g = m::load_safetensors(p);
+    REQUIRE(g.tensors.size() == 2);
+    CHECK(g.tensors[0].name == "b");  // file order, not alphabetical
+    CHECK(g.tensors[0].data == w);
+    CHECK(g.tensors[1].int_data == k);
+    CHECK(g.metadata == m::metadata_map{{"k", "v"}});
+    CHECK(dir.entries() == 1);
+  }
+  SUBCASE("an empty checkpoint") {
+    m::save_safetensors(p, std::vector<m::named_tensor>{});
+    const auto g = m::load_safetensors(p);
+    CHECK(g.tensors.empty());
+  }
+}
+
+TEST_CASE("safetensors: the file layout") {
+  temp_dir dir;
+  const auto p = dir / "a.safetensors";
+  const std::vector<float> w{1.0f, 2.0f, 3.0f};
+  m::save_safetensors(p, std::vector<m::tensor_view>{m::tensor_view::f32("w", rlhf::shape{3}, w)},
+                      {{"format", "pt"}});
+  const std::string bytes = read_bytes(p);
+  REQUIRE(bytes.size() >= 8);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  CHECK(n % 8 == 0);
+  CHECK(bytes.size() == 8 + n + 12);
+  const std::string header = bytes.substr(8, n);
+  const auto j = nlohmann::json::parse(header);  // trailing spaces are allowed
+  CHECK(j.at("__metadata__").at("format") == "pt");
+  CHECK(j.at("w").at("dtype") == "F32");
+  CHECK(j.at("w").at("shape") == nlohmann::json::array({3}));
+  CHECK(j.at("w").at("data_offsets") == nlohmann::json::array({0, 12}));
+  CHECK(header.find_last_not_of(' ') == header.find_last_of('}'));
+  // Little-endian data: 1.0f = 0x3F800000.
+  CHECK(static_cast<unsigned char>(bytes[8 + n + 3]) == 0x3F);
+  CHECK(static_cast<unsigned char>(bytes[8 + n + 2]) == 0x80);
+}
+
+TEST_CASE("safetensors: a truncated file is an io_error at every length") {
+  temp_dir dir;
+  const auto good = dir / "good.safetensors";
+  m::save_safetensors(good, sample_tensors(), {{"format", "pt"}});
+  const std::string bytes = read_bytes(good);
+  const auto p = dir / "cut.safetensors";
+  for (std::size_t len = 0; len < bytes.size(); ++len) {
+    CAPTURE(len);
+    write_bytes(p, bytes.substr(0, len));
+    check_load_fails(p, "truncated");
+  }
+  // A longer file (trailing garbage) is rejected too.
+  write_bytes(p, bytes + "xyzw");
+  check_load_fails(p, "4 trailing bytes");
+}
+
+TEST_CASE("safetensors: flipped header bytes never escape as anything but io_error") {
+  temp_dir dir;
+  const auto good = dir / "good.safetensors";
+  m::save_safetensors(good, sample_tensors(), {{"format", "pt"}});
+  const std::string bytes = read_bytes(good);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  const auto p = dir / "flip.safetensors";
+  int rejected = 0;
+  for (std::size_t i = 0; i < 8 + n; ++i) {
+    for (unsigned mask : {0x01u, 0x20u, 0x80u}) {
+      std::string b = bytes;
+      b[i] = static_cast<char>(static_cast<unsigned>(static_cast<unsigned char>(b[i])) ^ mask);
+      write_bytes(p, b);
+      CAPTURE(i);
+      try {
+        (void)m::load_safetensors(p);  // e.g. a letter of a name changed: still valid
+      } catch (const rlhf::io_error&) {
+        ++rejected;
+      }
+    }
+  }
+  CHECK(rejected > 0);
+}
+
+TEST_CASE("safetensors: each corruption has its reason") {
+  temp_dir dir;
+  const auto p = dir / "bad.safetensors";
+  const std::string t = R"("dtype":"F32","shape":[2],"data_offsets":)";
+
+  check_load_fails(dir / "missing.safetensors", "no such file");
+  check_load_fails(dir.path, "not a regular file");
+
+  write_bytes(p, le64(1000) + "{}");
+  check_load_fails(p, "truncated: header length 1000 exceeds the 2 bytes");
+  write_bytes(p, le64(std::numeric_limits<std::uint64_t>::max()) + "{}");
+  check_load_fails(p, "truncated: header length");
+
+  write_bytes(p, raw_file(R"({"a": {)", 0));
+  check_load_fails(p, "malformed JSON header");
+  write_bytes(p, raw_file("[1, 2]", 0));
+  check_load_fails(p, "expected a JSON object, got array");
+  write_bytes(p, raw_file("", 0));
+  check_load_fails(p, "malformed JSON header");
+
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4));
+  check_load_fails(p, "tensor 'a': unsupported dtype 'F16' (supported: F32, I32)");
+  write_bytes(p, raw_file(R"({"a":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8));
+  check_load_fails(p, "unsupported dtype '7'");
+
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8));
+  check_load_fails(p, "tensor 'a': shape (3) of F32 needs 12 bytes, data_offsets [0, 8] hold 8");
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})", 4));
+  check_load_fails(p, "tensor 'a': rank 0 is not supported");
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F32","shape":[1,1,1,1,1],"data_offsets":[0,4]}})", 4));
+  check_load_fails(p, "rank 5 is not supported");
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8));
+  check_load_fails(p, "shape entries must be non-negative integers");
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8));
+  check_load_fails(p, "is too large");
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8));
+  check_load_fails(p, "tensor 'a': missing \"shape\"");
+  write_bytes(p, raw_file(R"({"a":[1]})", 8));
+  check_load_fails(p, "tensor 'a': entry must be an object");
+
+  write_bytes(p, raw_file("{\"a\":{" + t + "[0,-8]}}", 8));
+  check_load_fails(p, "data_offsets must be two non-negative integers");
+  write_bytes(p, raw_file("{\"a\":{" + t + "[0]}}", 8));
+  check_load_fails(p, "data_offsets must be [begin, end]");
+  write_bytes(p, raw_file("{\"a\":{" + t + "[8,0]}}", 8));
+  check_load_fails(p, "tensor 'a': data_offsets [8, 0] end before they begin");
+  write_bytes(p, raw_file("{\"a\":{" + t + "[0,8]},\"b\":{" + t + "[4,12]}}", 12));
+  check_load_fails(p, "tensor 'b': data_offsets [4, 12] overlap tensor 'a' [0, 8]");
+  write_bytes(p, raw_file("{\"a\":{" + t + "[0,8]},\"b\":{" + t + "[12,20]}}", 20));
+  check_load_fails(p, "tensor 'b': data_offsets [12, 20] leave a gap after byte 8");
+  write_bytes(p, raw_file("{\"a\":{" + t + "[4,12]}}", 12));
+  check_load_fails(p, "leave a gap after byte 0");
+  write_bytes(p, raw_file("{\"a\":{" + t + "[0,8]},\"b\":{" + t + "[8,16]}}", 12));
+  check_load_fails(p, "truncated: tensor 'b' data_offsets [8, 16] go beyond the data section of 12 bytes");
+  write_bytes(p, raw_file("{\"a\":{" + t + "[0,8]}}", 9));
+  check_load_fails(p, "the data section has 9 bytes but the tensors cover 8 (1 trailing bytes)");
+
+  write_bytes(p, raw_file("{\"a\":{" + t + "[0,8]},\"a\":{" + t + "[8,16]}}", 16));
+  check_load_fails(p, "duplicate tensor name 'a'");
+
+  write_bytes(p, raw_file(R"({"__metadata__":{"n":1}})", 0));
+  check_load_fails(p, "__metadata__ value of 'n' must be a string");
+  write_bytes(p, raw_file(R"({"__metadata__":[1]})", 0));
+  check_load_fails(p, "__metadata__ must be an object of strings");
+
+  // Unordered header keys are fine: file order is the offset order.
+  write_bytes(p, raw_file("{\"b\":{" + t + "[8,16]},\"a\":{" + t + "[0,8]}}", 16));
+  const auto f = m::load_safetensors(p);
+  REQUIRE(f.tensors.size() == 2);
+  CHECK(f.tensors[0].name == "a");
+  CHECK(f.tensors[1].name == "b");
+}
+
+TEST_CASE("safetensors: check_tensor names the tensor") {
+  temp_dir dir;
+  const auto p = dir / "c.safetensors";
+  m::save_safetensors(p, sample_tensors());
+  const auto f = m::load_safetensors(p);
+  CHECK(m::check_tensor(f, "h.0.ln_1.weight", rlhf::shape{3}).data[0] == 0.5f);
+  CHECK(m::check_tensor(f, "step", rlhf::shape{1, 2}, m::tensor_dtype::i32).int_data[1] == 42);
+  CHECK_THROWS_WITH_AS(
+      (void)m::check_tensor(f, "h.0.ln_1.weight", rlhf::shape{4}),
+      ("check_tensor: " + p.string() + ": tensor 'h.0.ln_1.weight' has shape (3), expected (4)")
+          .c_str(),
+      rlhf::io_error);
+  CHECK_THROWS_WITH_AS((void)m::check_tensor(f, "wpe.weight", rlhf::shape{4}),
+                       ("check_tensor: " + p.string() + ": tensor 'wpe.weight' is missing").c_str(),
+                       rlhf::io_error);
+  CHECK_THROWS_WITH_AS((void)m::check_tensor(f, "step", rlhf::shape{1, 2}),
+                       ("check_tensor: " + p.string() +
+                        ": tensor 'step' has dtype I32, expected F32")
+                           .c_str(),
+                       rlhf::io_error);
+}
+
+TEST_CASE("safetensors: a failed save leaves the old file and no temporary file") {
+  temp_dir dir;
+  const auto p = dir / "keep.safetensors";
+  const auto ts = sample_tensors();
+  m::save_safetensors(p, ts, {{"v", "1"}});
+  const std::string before = read_bytes(p);
+
+  auto check_save_fails = [&](const std::vector<m::named_tensor>& bad, const std::string& reason,
+                              const m::metadata_map& meta = {}) {
+    CAPTURE(reason);
+    try {
+      m::save_safetensors(p, bad, meta);
+      FAIL("save_safetensors did not throw");
+    } catch (const rlhf::io_error& e) {
+      const std::string msg = e.what();
+      CAPTURE(msg);
+      CHECK(msg.find("save_safetensors: " + p.string() + ": ") == 0);
+      CHECK(msg.find(reason) != std::string::npos);
+    }
+    CHECK(read_bytes(p) == before);
+    CHECK(dir.entries() == 1);
+  };
+
+  auto dup = ts;
+  dup[1].name = dup[0].name;
+  check_save_fails(dup, "duplicate tensor name 'wte.weight'");
+  auto empty_name = ts;
+  empty_name[2].name = "";
+  check_save_fails(empty_name, "a tensor has an empty name");
+  auto reserved = ts;
+  reserved[0].name = "__metadata__";
+  check_save_fails(reserved, "\"__metadata__\" is reserved");
+  auto short_data = ts;
+  short_data[1].data.pop_back();
+  check_save_fails(short_data, "tensor 'h.0.ln_1.weight' has 2 values, its shape (3) needs 3");
+  auto bad_utf8 = ts;
+  bad_utf8[0].name = "w\xFF";
+  check_save_fails(bad_utf8, "not valid UTF-8");
+  check_save_fails(ts, "not valid UTF-8", {{"k", "\xC3"}});
+
+  SUBCASE("the target directory does not exist") {
+    const auto q = dir / "no_such_dir" / "x.safetensors";
+    CHECK_THROWS_AS(m::save_safetensors(q, ts), rlhf::io_error);
+    CHECK(dir.entries() == 1);
+  }
+  SUBCASE("the target directory is a regular file") {
+    const auto q = p / "x.safetensors";
+    try {
+      m::save_safetensors(q, ts);
+      FAIL("save below a regular file did not throw");
+    } catch (const rlhf::io_error& e) {
+      CHECK(std::string(e.what()).find("cannot create temporary file") != std::string::npos);
+    }
+    CHECK(read_bytes(p) == before);
+    CHECK(dir.entries() == 1);
+  }
+  SUBCASE("the target is a directory: rename fails, the temporary file is removed") {
+    const auto d = dir / "a_dir";
+    fs::create_directories(d / "inside");
+    try {
+      m::save_safetensors(d, ts);
+      FAIL("save over a directory did not throw");
+    } catch (const rlhf::io_error& e) {
+      CHECK(std::string(e.what()).find("cannot rename") != std::string::npos);
+    }
+    CHECK(dir.entries() == 2);  // keep.safetensors and a_dir, no temporary file
+    CHECK(fs::is_directory(d / "inside"));
+  }
+  SUBCASE("the target directory is not writable") {
+    if (::geteuid() == 0) {
+      MESSAGE("running as root: permissions are not enforced, skipped");
+    } else {
+      fs::permissions(dir.path, fs::perms::owner_write | fs::perms::group_write |
+                                    fs::perms::others_write,
+                      fs::perm_options::remove);
+      try {
+        m::save_safetensors(p, ts);
+        FAIL("save into a read-only directory did not throw");
+      } catch (const rlhf::io_error& e) {
+        CHECK(std::string(e.what()).find("cannot create temporary file") != std::string::npos);
+      }
+      fs::permissions(dir.path, fs::perms::owner_all, fs::perm_options::add);
+      CHECK(read_bytes(p) == before);
+      CHECK(dir.entries() == 1);
+    }
+  }
+}
+
+TEST_CASE("safetensors: an independent Python reader and writer agree") {
+  const std::string python = RLHF_SYSTEM_PYTHON;
+  const std::string script = RLHF_SAFETENSORS_CHECK_SCRIPT;
+  if (python.empty() || python.find("NOTFOUND") != std::string::npos || !fs::exists(python) ||
+      !fs::exists(script)) {
+    MESSAGE("no /usr/bin/python3: cross-check skipped");
+    return;
+  }
+  temp_dir dir;
+
+  SUBCASE("C++ writes, Python reads") {
+    const auto p = dir / "cpp.safetensors";
+    const auto ts = sample_tensors();
+    const m::metadata_map meta{{"format", "pt"}, {"config", R"({"n_embd": 8})"}};
+    m::save_safetensors(p, ts, meta);
+    nlohmann::json side;
+    side["metadata"] = meta;
+    side["tensors"] = nlohmann::json::array();
+    for (const auto& t : ts) {
+      std::vector<std::uint32_t> b;
+      for (float v : t.data) b.push_back(bits(v));
+      for (std::int32_t v : t.int_data) b.push_back(static_cast<std::uint32_t>(v));
+      std::vector<rlhf::index_t> dims;
+      for (int a = 0; a < t.shape.rank(); ++a) dims.push_back(t.shape[a]);
+      side["tensors"].push_back(
+          {{"name", t.name}, {"dtype", m::to_string(t.dtype)}, {"shape", dims}, {"bits", b}});
+    }
+    write_bytes(dir / "cpp.json", side.dump());
+    const std::string cmd = python + " " + script + " verify " + p.string() + " " +
+                            (dir / "cpp.json").string();
+    CHECK(std::system(cmd.c_str()) == 0);
+  }
+  SUBCASE("Python writes, C++ reads") {
+    const auto p = dir / "py.safetensors";
+    const std::string cmd = python + " " + script + " write " + p.string() + " " +
+                            (dir / "py.json").string();
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    const auto side = nlohmann::json::parse(read_bytes(dir / "py.json"));
+    const auto f = m::load_safetensors(p);
+    CHECK(f.metadata == side.at("metadata").get<m::metadata_map>());
+    REQUIRE(f.tensors.size() == side.at("tensors").size());
+    for (std::size_t i = 0; i < f.tensors.size(); ++i) {
+      const auto& want = side.at("tensors")[i];
+      const auto& got = f.tensors[i];
+      CAPTURE(got.name);
+      CHECK(got.name == want.at("name").get<std::string>());
+      CHECK(m::to_string(got.dtype) == want.at("dtype").get<std::string>());
+      std::vector<rlhf::index_t> dims;
+      for (int a = 0; a < got.shape.rank(); ++a) dims.push_back(got.shape[a]);
+      CHECK(dims == want.at("shape").get<std::vector<rlhf::index_t>>());
+      std::vector<std::uint32_t> b;
+      for (float v : got.data) b.push_back(bits(v));
+      for (std::int32_t v : got.int_data) b.push_back(static_cast<std::uint32_t>(v));
+      CHECK(b == want.at("bits").get<std::vector<std::uint32_t>>());
+    }
+  }
+}
