@@ -1,0 +1,113 @@
+// The GPT-style decoder's configuration and the layout of its parameter arena
+// (docs/model.md). Every parameter lives in one (P,) tensor; `gpt_param_table` gives each
+// one's GPT-2 Hugging Face name, offset, shape and whether AdamW decays it. Weights are
+// stored (out, in), as nn.Linear and llm.c do, so every projection is x · Wᵀ (the GEMM
+// layout measured fastest in docs/benchmarks.md); checkpoints say so in their metadata.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "rlhf/core/config.hpp"
+#include "rlhf/core/shape.hpp"
+#include "rlhf/core/validate.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace model {
+
+struct gpt_config {
+  index_t vocab_size = 259;      // real vocabulary (byte_tokenizer: 256 bytes + 3 specials)
+  index_t max_seq_len = 256;     // context length (rows of the position table)
+  index_t n_layer = 4;
+  index_t n_head = 4;
+  index_t n_embd = 256;          // model width C
+  index_t mlp_ratio = 4;         // MLP hidden width = mlp_ratio · C
+  bool tie_embeddings = true;    // LM head reuses wte (GPT-2)
+  float dropout = 0.0f;          // off; the only supported value so far
+  float layernorm_eps = 1e-5f;   // torch.nn.LayerNorm's default
+  index_t vocab_multiple = 64;   // embedding rows padded to a multiple of this (alignment)
+
+  /// Embedding rows in the arena: vocab_size rounded up to vocab_multiple. The padded rows
+  /// are zero and are never read as outputs (logits cover the real vocabulary).
+  [[nodiscard]] index_t padded_vocab_size() const {
+    return (vocab_size + vocab_multiple - 1) / vocab_multiple * vocab_multiple;
+  }
+  [[nodiscard]] index_t head_dim() const { return n_embd / n_head; }
+  [[nodiscard]] index_t mlp_width() const { return mlp_ratio * n_embd; }
+
+  void validate() const {
+    constexpr const char* fn = "gpt_config";
+    check_config(vocab_size >= 2, fn, "vocab_size", ">= 2", vocab_size);
+    check_config(max_seq_len >= 1, fn, "max_seq_len", ">= 1", max_seq_len);
+    check_config(n_layer >= 1, fn, "n_layer", ">= 1", n_layer);
+    check_config(n_head >= 1, fn, "n_head", ">= 1", n_head);
+    check_config(n_embd >= 1 && n_embd % n_head == 0, fn, "n_embd",
+                 "a positive multiple of n_head", n_embd);
+    check_config(mlp_ratio >= 1, fn, "mlp_ratio", ">= 1", mlp_ratio);
+    check_config(vocab_multiple >= 1, fn, "vocab_multiple", ">= 1", vocab_multiple);
+    check_config(dropout == 0.0f, fn, "dropout", "0 (dropout is not implemented yet)", dropout);
+    check_config(layernorm_eps > 0.0f, fn, "layernorm_eps", "> 0", layernorm_eps);
+  }
+};
+
+/// One parameter of the arena.
+struct param_ref {
+  std::string name;  // GPT-2 Hugging Face name, e.g. "h.0.attn.c_attn.weight"
+  index_t offset;    // first element in the (P,) arena
+  shape dims;        // (out, in) for projection weights
+  bool decays;       // AdamW weight decay applies (matrices and embeddings, not biases/LN)
+  [[nodiscard]] index_t size() const { return dims.numel(); }
+};
+
+/// The arena layout, in arena order: wte, wpe, then per layer ln_1, attn.c_attn,
+/// attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj, then ln_f and (untied only) lm_head.
+inline std::vector<param_ref> gpt_param_table(const gpt_config& cfg) {
+  cfg.validate();
+  const index_t C = cfg.n_embd, V = cfg.padded_vocab_size(), H = cfg.mlp_width();
+  std::vector<param_ref> t;
+  index_t offset = 0;
+  auto add = [&](std::string name, shape s, bool decays) {
+    t.push_back({std::move(name), offset, s, decays});
+    offset += s.numel();
+  };
+  add("wte.weight", shape{V, C}, true);  // (V_padded, C) token embeddings
+  add("wpe.weight", shape{cfg.max_seq_len, C}, true);  // (max_seq_len, C) positions
+  for (index_t l = 0; l < cfg.n_layer; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    add(p + "ln_1.weight", shape{C}, false);
+    add(p + "ln_1.bias", shape{C}, false);
+    add(p + "attn.c_attn.weight", shape{3 * C, C}, true);  // rows: q, k, v
+    add(p + "attn.c_attn.bias", shape{3 * C}, false);
+    add(p + "attn.c_proj.weight", shape{C, C}, true);
+    add(p + "attn.c_proj.bias", shape{C}, false);
+    add(p + "ln_2.weight", shape{C}, false);
+    add(p + "ln_2.bias", shape{C}, false);
+    add(p + "mlp.c_fc.weight", shape{H, C}, true);
+    add(p + "mlp.c_fc.bias", shape{H}, false);
+    add(p + "mlp.c_proj.weight", shape{C, H}, true);
+    add(p + "mlp.c_proj.bias", shape{C}, false);
+  }
+  add("ln_f.weight", shape{C}, false);
+  add("ln_f.bias", shape{C}, false);
+  if (!cfg.tie_embeddings) add("lm_head.weight", shape{V, C}, true);
+  return t;
+}
+
+/// Total parameters P (the arena's size), padded embedding rows included.
+inline index_t gpt_num_params(const gpt_config& cfg) {
+  const auto t = gpt_param_table(cfg);
+  return t.back().offset + t.back().size();
+}
+
+/// The entry named `name`; config_error if there is none.
+inline const param_ref& find_param(const std::vector<param_ref>& table, const std::string& name) {
+  for (const auto& p : table) {
+    if (p.name == name) return p;
+  }
+  throw config_error(rlhf::detail::concat("find_param: no parameter named '", name, "'"));
+}
+
+}  // namespace model
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,52 @@
+// gpt_config validation and the parameter-arena table (rlhf/model/config.hpp).
+#include <doctest/doctest.h>
+
+#include "rlhf/model/config.hpp"
+
+namespace model = rlhf::model;
+
+TEST_CASE("gpt_param_table: contiguous, GPT-2 names, counts match the formula") {
+  model::gpt_config cfg;
+  cfg.vocab_size = 259;
+  cfg.n_layer = 2;
+  cfg.n_embd = 32;
+  cfg.n_head = 2;
+  cfg.max_seq_len = 16;
+  CHECK(cfg.padded_vocab_size() == 320);
+  const auto t = model::gpt_param_table(cfg);
+  REQUIRE(t.size() == 2 + 12 * 2 + 2);
+  rlhf::index_t expect = 0;
+  for (const auto& p : t) {
+    CHECK(p.offset == expect);  // no gaps, no overlap
+    expect += p.size();
+  }
+  const rlhf::index_t C = 32, V = 320, H = 128, L = 2, T = 16;
+  // GPT-2's count: embeddings + per layer (2 LN + qkv + proj + 2 LN + fc + proj) + final LN.
+  const rlhf::index_t per_layer = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + 2 * C +
+                                  (H * C + H) + (C * H + C);
+  CHECK(model::gpt_num_params(cfg) == V * C + T * C + L * per_layer + 2 * C);
+  CHECK(model::find_param(t, "h.1.attn.c_attn.weight").dims == rlhf::shape{3 * C, C});
+  CHECK(model::find_param(t, "h.0.mlp.c_proj.weight").dims == rlhf::shape{C, H});
+  CHECK_FALSE(model::find_param(t, "h.0.ln_1.bias").decays);
+  CHECK(model::find_param(t, "wte.weight").decays);
+  CHECK_THROWS_AS(model::find_param(t, "lm_head.weight"), rlhf::config_error);  // tied
+
+  cfg.tie_embeddings = false;
+  const auto u = model::gpt_param_table(cfg);
+  CHECK(u.back().name == "lm_head.weight");
+  CHECK(model::gpt_num_params(cfg) == model::gpt_num_params(model::gpt_config{
+                                          259, 16, 2, 2, 32, 4, true, 0.0f, 1e-5f, 64}) +
+                                          V * C);
+}
+
+TEST_CASE("gpt_config rejects impossible shapes with the field's name") {
+  model::gpt_config cfg;
+  cfg.n_embd = 30;
+  cfg.n_head = 4;
+  CHECK_THROWS_WITH_AS(cfg.validate(),
+                       "gpt_config: n_embd must be a positive multiple of n_head, got 30",
+                       rlhf::config_error);
+  model::gpt_config drop;
+  drop.dropout = 0.1f;
+  CHECK_THROWS_AS(drop.validate(), rlhf::config_error);
+}
