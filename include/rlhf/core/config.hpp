@@ -21,6 +21,20 @@
 #define RLHF_ALWAYS_INLINE inline
 #endif
 
+// `#pragma omp simd` for loops whose reductions GCC/Clang only vectorise when told the
+// order does not matter (no -ffast-math here). The rlhf::rlhf target adds -fopenmp-simd and
+// defines RLHF_OPENMP_SIMD; no OpenMP runtime is involved. Elsewhere they vanish.
+#if defined(RLHF_OPENMP_SIMD) || defined(_OPENMP)
+#define RLHF_PRAGMA(x) _Pragma(#x)
+#define RLHF_SIMD_REDUCE(clause) RLHF_PRAGMA(omp simd reduction(clause))
+#define RLHF_SIMD_REDUCE2(a, b) RLHF_PRAGMA(omp simd reduction(a) reduction(b))
+#define RLHF_SIMD RLHF_PRAGMA(omp simd)
+#else
+#define RLHF_SIMD_REDUCE2(a, b)
+#define RLHF_SIMD_REDUCE(clause)
+#define RLHF_SIMD
+#endif
+
 // A by-value lambda usable inside B::parallel_for on every backend
 // (nvcc needs --extended-lambda, which the rlhf::cuda target adds).
 #define RLHF_LAMBDA [=] RLHF_HD

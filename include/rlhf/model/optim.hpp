@@ -32,10 +32,10 @@
 #include <utility>
 #include <vector>
 
+#include "rlhf/core/config.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/ops/checks.hpp"
-#include "rlhf/ops/detail/logprob_kernels.hpp"  // RLHF_SIMD_REDUCE
 #include "rlhf/ops/elementwise.hpp"
 #include "rlhf/ops/reductions.hpp"
 #include "rlhf/ops/tensor.hpp"

@@ -11,17 +11,6 @@
 
 #include "rlhf/core/config.hpp"
 
-#if defined(RLHF_OPENMP_SIMD) || defined(_OPENMP)
-#define RLHF_PRAGMA(x) _Pragma(#x)
-#define RLHF_SIMD_REDUCE(clause) RLHF_PRAGMA(omp simd reduction(clause))
-#define RLHF_SIMD_REDUCE2(a, b) RLHF_PRAGMA(omp simd reduction(a) reduction(b))
-#define RLHF_SIMD RLHF_PRAGMA(omp simd)
-#else
-#define RLHF_SIMD_REDUCE2(a, b)
-#define RLHF_SIMD_REDUCE(clause)
-#define RLHF_SIMD
-#endif
-
 namespace rlhf {
 inline namespace v0 {
 namespace ops {
