@@ -21,7 +21,7 @@ batch, and writes
 check_fixtures.py runs every tools/reference/*.py with --out TMP and json.loads every file it
 finds there, so with --out the binary file goes only where --safetensors-dir says; its
 SHA-256 is in the JSON summary, so check_fixtures.py still notices when the committed binary
-and this script drift apart. docs/model_golden.md describes the test.
+and this script drift apart. docs/model.md ("The GPT golden test") describes the test.
 """
 import argparse
 import hashlib

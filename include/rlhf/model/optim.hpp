@@ -2,7 +2,7 @@
 // AdamW (torch.optim.AdamW's update, bias-corrected, decoupled weight decay, a per-element
 // decay mask), global-norm gradient clipping (torch.nn.utils.clip_grad_norm_), gradient
 // accumulation helpers and the learning-rate schedules of Hugging Face transformers.
-// docs/model_optim.md.
+// docs/model.md ("Training").
 //
 // Parameters live in ONE arena tensor (P,) and their gradients in one (P,) tensor, so every
 // function here is one pass over one buffer.

@@ -1,4 +1,4 @@
-// Token selection for generation (docs/model_sampling.md): one next token per row of a
+// Token selection for generation (docs/model.md, "Sampling"): one next token per row of a
 // (N, V) logits tensor by greedy, temperature, top-k and top-p (nucleus) sampling, with the
 // log-prob PPO needs as its "old" log-prob; and the host-side bookkeeping of a batched
 // generation (stop tokens, max new tokens, PAD after the end).

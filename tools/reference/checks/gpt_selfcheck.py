@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Self-consistency check of the GPT golden fixtures (tests/fixtures/gpt_<name>.safetensors,
-written by tools/reference/gpt.py; docs/model_golden.md).
+written by tools/reference/gpt.py; docs/model.md ("The GPT golden test")).
 
     /usr/bin/python3 tools/reference/checks/gpt_selfcheck.py [FIXTURE_DIR]
 

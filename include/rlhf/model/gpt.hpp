@@ -1,0 +1,265 @@
+// The bundled GPT-style decoder (GPT-2 architecture, pre-LayerNorm) assembled from the
+// layers of rlhf/model/layers.hpp, in llm.c's manner: one parameter arena, one gradient
+// arena at the same offsets, activations sized once per (B, T), a forward that saves what
+// the backward reads, and a backward that accumulates into the gradient arena.
+// docs/model.md.
+//
+//   x0 = wte[tokens] + wpe[0..T)                                         (B, T, C)
+//   per layer l:  x = x + c_proj(attn(c_attn(ln_1(x))));  x = x + mlp(ln_2(x))
+//   logits = ln_f(x) · Wᵀ   (W = wte when tied, else lm_head; real vocabulary rows only)
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rlhf/core/philox.hpp"
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/model/config.hpp"
+#include "rlhf/model/layers.hpp"
+#include "rlhf/model/optim.hpp"
+#include "rlhf/ops/elementwise.hpp"
+#include "rlhf/ops/tensor.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace model {
+
+/// Parameters (and, unless frozen, their gradients) of a GPT.
+template <class B>
+class gpt {
+ public:
+  using tensor = typename B::tensor;
+
+  /// Zero parameters; call init() or load_params(). A frozen model (the reference model of
+  /// DPO/PPO) allocates no gradient arena.
+  explicit gpt(const gpt_config& cfg, bool trainable = true)
+      : cfg_(cfg), table_(gpt_param_table(cfg)), params_(shape{gpt_num_params(cfg)}),
+        grads_(trainable ? shape{gpt_num_params(cfg)} : shape{0}) {
+    ops::fill<B>(params_, 0.0f);
+    if (trainable) ops::fill<B>(grads_, 0.0f);
+  }
+
+  [[nodiscard]] const gpt_config& config() const { return cfg_; }
+  [[nodiscard]] const std::vector<param_ref>& table() const { return table_; }
+  [[nodiscard]] bool trainable() const { return grads_.size() != 0; }
+  [[nodiscard]] index_t num_params() const { return params_.size(); }
+  tensor& params() { return params_; }
+  [[nodiscard]] const tensor& params() const { return params_; }
+  tensor& grads() { return grads_; }
+  [[nodiscard]] const tensor& grads() const { return grads_; }
+
+  [[nodiscard]] param_view<B> param(const std::string& name) const {
+    return param_of<B>(params_, find_param(table_, name));
+  }
+  /// The gradient view of `name`; absent (null) when the model is frozen.
+  [[nodiscard]] grad_view<B> grad(const std::string& name) {
+    if (!trainable()) return {};
+    return grad_of<B>(grads_, find_param(table_, name));
+  }
+  /// The LM head's weight: wte when tied.
+  [[nodiscard]] std::string lm_head_name() const {
+    return cfg_.tie_embeddings ? "wte.weight" : "lm_head.weight";
+  }
+
+  /// GPT-2's initialisation (Radford et al. 2019): N(0, 0.02) for matrices and embeddings,
+  /// N(0, 0.02/sqrt(2·n_layer)) for the residual projections (attn.c_proj, mlp.c_proj),
+  /// zero biases, LayerNorm weight 1 and bias 0, zero padded embedding rows. Philox keyed by
+  /// (seed, parameter index), so it is the same on every backend.
+  void init(std::uint64_t seed) {
+    std::vector<float> host(static_cast<std::size_t>(params_.size()), 0.0f);
+    const float std_resid = 0.02f / std::sqrt(2.0f * static_cast<float>(cfg_.n_layer));
+    for (std::size_t k = 0; k < table_.size(); ++k) {
+      const auto& p = table_[k];
+      float* dst = host.data() + p.offset;
+      const bool is_ln_weight = p.name.find("ln_") != std::string::npos &&
+                                p.name.ends_with(".weight");
+      if (is_ln_weight) {
+        std::fill(dst, dst + p.size(), 1.0f);
+        continue;
+      }
+      if (!p.decays) continue;  // biases: 0
+      const bool resid = p.name.ends_with("c_proj.weight");
+      const float sd = resid ? std_resid : 0.02f;
+      index_t rows_used = p.dims[0];
+      if (p.name == "wte.weight" || p.name == "lm_head.weight") rows_used = cfg_.vocab_size;
+      const index_t n = rows_used * (p.size() / p.dims[0]);
+      for (index_t i = 0; i < n; ++i) {
+        dst[i] = sd * philox_normal(seed, k, 0, static_cast<std::uint64_t>(i));
+      }
+    }
+    ops::copy_from_host<B>(std::span<const float>(host), params_);
+  }
+
+  void zero_grads() {
+    if (trainable()) ops::fill<B>(grads_, 0.0f);
+  }
+
+ private:
+  gpt_config cfg_;
+  std::vector<param_ref> table_;
+  tensor params_;
+  tensor grads_;
+};
+
+/// Every activation of one (B, T) forward, and the gradient buffers of the backward.
+/// Sized once per (B, T); forward overwrites, backward zeroes what it accumulates into.
+template <class B>
+struct gpt_activations {
+  using tensor = typename B::tensor;
+  index_t batch = 0, steps = 0;
+  tensor encoded;                        // (B, T, C)
+  std::vector<tensor> ln1, ln1_mean, ln1_rstd, qkv, preatt, att, atty, attproj, residual2, ln2,
+      ln2_mean, ln2_rstd, fch, fch_gelu, fcproj, residual3;  // per layer
+  tensor lnf, lnf_mean, lnf_rstd;        // (B, T, C), (B·T), (B·T)
+  tensor logits;                         // (B, T, V) over the real vocabulary
+  // Backward scratch, reused by every layer.
+  tensor g_res, g_ln, g_atty, g_qkv, g_preatt, g_att, g_fch, g_fch_gelu;
+
+  gpt_activations(const gpt_config& cfg, index_t b, index_t t) : batch(b), steps(t) {
+    cfg.validate();
+    check_config(b >= 1, "gpt_activations", "batch", ">= 1", b);
+    check_config(t >= 1 && t <= cfg.max_seq_len, "gpt_activations", "steps",
+                 detail_range(cfg.max_seq_len), t);
+    const index_t C = cfg.n_embd, NH = cfg.n_head, H = cfg.mlp_width();
+    const shape btc{b, t, C}, bt{b * t}, scores{b, NH, t, t};
+    encoded = tensor(btc);
+    for (index_t l = 0; l < cfg.n_layer; ++l) {
+      ln1.emplace_back(btc), ln1_mean.emplace_back(bt), ln1_rstd.emplace_back(bt);
+      qkv.emplace_back(shape{b, t, 3 * C});
+      preatt.emplace_back(scores), att.emplace_back(scores);
+      atty.emplace_back(btc), attproj.emplace_back(btc), residual2.emplace_back(btc);
+      ln2.emplace_back(btc), ln2_mean.emplace_back(bt), ln2_rstd.emplace_back(bt);
+      fch.emplace_back(shape{b, t, H}), fch_gelu.emplace_back(shape{b, t, H});
+      fcproj.emplace_back(btc), residual3.emplace_back(btc);
+    }
+    lnf = tensor(btc), lnf_mean = tensor(bt), lnf_rstd = tensor(bt);
+    logits = tensor(shape{b, t, cfg.vocab_size});
+    g_res = tensor(btc), g_ln = tensor(btc), g_atty = tensor(btc);
+    g_qkv = tensor(shape{b, t, 3 * C});
+    g_preatt = tensor(scores), g_att = tensor(scores);
+    g_fch = tensor(shape{b, t, H}), g_fch_gelu = tensor(shape{b, t, H});
+  }
+
+  /// Floats held (for the memory report of the benchmarks).
+  [[nodiscard]] index_t floats() const {
+    index_t n = encoded.size() + lnf.size() + lnf_mean.size() + lnf_rstd.size() + logits.size() +
+                g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() + g_preatt.size() +
+                g_att.size() + g_fch.size() + g_fch_gelu.size();
+    for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &preatt, &att, &atty, &attproj,
+                          &residual2, &ln2, &ln2_mean, &ln2_rstd, &fch, &fch_gelu, &fcproj,
+                          &residual3}) {
+      for (const auto& x : *v) n += x.size();
+    }
+    return n;
+  }
+
+ private:
+  static std::string detail_range(index_t max_t) {
+    return rlhf::detail::concat("in [1, max_seq_len = ", max_t, "]");
+  }
+};
+
+/// Forward pass: acts.logits (B, T, V) from tokens (B, T). Saves every intermediate.
+template <class B>
+void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index_tensor& tokens) {
+  const auto& cfg = m.config();
+  check_shape("gpt_forward", "tokens", tokens.shape(), shape{a.batch, a.steps},
+              "(B, T) the activations were sized for");
+  const float eps = cfg.layernorm_eps;
+  const auto P = [&](const std::string& n) { return m.param(n); };
+  encoder_forward<B>(a.encoded, tokens, P("wte.weight"), P("wpe.weight"), cfg.vocab_size);
+  for (index_t l = 0; l < cfg.n_layer; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    const auto L = static_cast<std::size_t>(l);
+    const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
+    layernorm_forward<B>(a.ln1[L], a.ln1_mean[L], a.ln1_rstd[L], x, P(p + "ln_1.weight"),
+                         P(p + "ln_1.bias"), eps);
+    matmul_forward<B>(a.qkv[L], a.ln1[L], P(p + "attn.c_attn.weight"), P(p + "attn.c_attn.bias"));
+    attention_forward<B>(a.atty[L], a.preatt[L], a.att[L], a.qkv[L]);
+    matmul_forward<B>(a.attproj[L], a.atty[L], P(p + "attn.c_proj.weight"),
+                      P(p + "attn.c_proj.bias"));
+    residual_forward<B>(a.residual2[L], x, a.attproj[L]);
+    layernorm_forward<B>(a.ln2[L], a.ln2_mean[L], a.ln2_rstd[L], a.residual2[L],
+                         P(p + "ln_2.weight"), P(p + "ln_2.bias"), eps);
+    matmul_forward<B>(a.fch[L], a.ln2[L], P(p + "mlp.c_fc.weight"), P(p + "mlp.c_fc.bias"));
+    gelu_forward<B>(a.fch_gelu[L], a.fch[L]);
+    matmul_forward<B>(a.fcproj[L], a.fch_gelu[L], P(p + "mlp.c_proj.weight"),
+                      P(p + "mlp.c_proj.bias"));
+    residual_forward<B>(a.residual3[L], a.residual2[L], a.fcproj[L]);
+  }
+  const auto& last = a.residual3.back();
+  layernorm_forward<B>(a.lnf, a.lnf_mean, a.lnf_rstd, last, P("ln_f.weight"), P("ln_f.bias"),
+                       eps);
+  matmul_forward<B>(a.logits, a.lnf, P(m.lm_head_name()), param_view<B>{});
+}
+
+/// Backward pass from d loss / d logits (B, T, V): accumulates every parameter gradient
+/// into m.grads() (zero it once per optimizer step: gradient accumulation comes free).
+template <class B>
+void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tensor& tokens,
+                  const typename B::tensor& dlogits) {
+  const auto& cfg = m.config();
+  constexpr const char* fn = "gpt_backward";
+  if (!m.trainable()) {
+    throw config_error("gpt_backward: the model is frozen (constructed with trainable = false)");
+  }
+  check_same_shape(fn, "dlogits", dlogits.shape(), "logits", a.logits.shape());
+  const auto P = [&](const std::string& n) { return m.param(n); };
+  const auto G = [&](const std::string& n) { return m.grad(n); };
+  auto zero = [](typename B::tensor& t) { ops::fill<B>(t, 0.0f); };
+
+  zero(a.g_ln);
+  matmul_backward<B>(a.g_ln, G(m.lm_head_name()), grad_view<B>{}, dlogits, a.lnf,
+                     P(m.lm_head_name()));
+  zero(a.g_res);
+  layernorm_backward<B>(a.g_res, G("ln_f.weight"), G("ln_f.bias"), a.g_ln, a.residual3.back(),
+                        P("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
+  // a.g_res holds d loss / d (output of layer l); each residual passes it through unchanged,
+  // so the branches below accumulate into it in place.
+  for (index_t l = cfg.n_layer - 1; l >= 0; --l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    const auto L = static_cast<std::size_t>(l);
+    const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
+    // MLP branch: residual3 = residual2 + c_proj(gelu(c_fc(ln_2(residual2)))).
+    zero(a.g_fch_gelu);
+    matmul_backward<B>(a.g_fch_gelu, G(p + "mlp.c_proj.weight"), G(p + "mlp.c_proj.bias"),
+                       a.g_res, a.fch_gelu[L], P(p + "mlp.c_proj.weight"));
+    zero(a.g_fch);
+    gelu_backward<B>(a.g_fch, a.fch[L], a.g_fch_gelu);
+    zero(a.g_ln);
+    matmul_backward<B>(a.g_ln, G(p + "mlp.c_fc.weight"), G(p + "mlp.c_fc.bias"), a.g_fch,
+                       a.ln2[L], P(p + "mlp.c_fc.weight"));
+    layernorm_backward<B>(a.g_res, G(p + "ln_2.weight"), G(p + "ln_2.bias"), a.g_ln,
+                          a.residual2[L], P(p + "ln_2.weight"), a.ln2_mean[L], a.ln2_rstd[L]);
+    // Attention branch: residual2 = x + c_proj(attn(c_attn(ln_1(x)))).
+    zero(a.g_atty);
+    matmul_backward<B>(a.g_atty, G(p + "attn.c_proj.weight"), G(p + "attn.c_proj.bias"),
+                       a.g_res, a.atty[L], P(p + "attn.c_proj.weight"));
+    zero(a.g_qkv);
+    zero(a.g_preatt);
+    zero(a.g_att);
+    attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L]);
+    zero(a.g_ln);
+    matmul_backward<B>(a.g_ln, G(p + "attn.c_attn.weight"), G(p + "attn.c_attn.bias"), a.g_qkv,
+                       a.ln1[L], P(p + "attn.c_attn.weight"));
+    layernorm_backward<B>(a.g_res, G(p + "ln_1.weight"), G(p + "ln_1.bias"), a.g_ln, x,
+                          P(p + "ln_1.weight"), a.ln1_mean[L], a.ln1_rstd[L]);
+  }
+  encoder_backward<B>(G("wte.weight"), G("wpe.weight"), a.g_res, tokens, cfg.vocab_size);
+}
+
+/// The AdamW decay mask of a model's arena (param_ref.decays).
+template <class B>
+std::vector<param_range> decay_ranges(const gpt<B>& m) {
+  std::vector<param_range> r;
+  for (const auto& p : m.table()) r.push_back({p.offset, p.size(), p.decays});
+  return r;
+}
+
+}  // namespace model
+}  // namespace v0
+}  // namespace rlhf

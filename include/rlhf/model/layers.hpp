@@ -1,0 +1,629 @@
+// The GPT-style decoder's layers, as forward/backward pairs in the manner of llm.c
+// (docs/model.md, "Transformer layers"). Generic over a tensor backend B; every kernel runs inside
+// B::parallel_for on raw pointers, and every matrix product is one ops::gemm_strided call,
+// so a backend's GEMM (OpenBLAS, cuBLAS) does the heavy work.
+//
+// Conventions shared by every layer:
+//   - Outputs come first in the signature, then saved intermediates the backward needs,
+//     then inputs, then parameters.
+//   - Parameters live in one (P,) arena tensor and are passed as a param_view (arena,
+//     offset); their gradients live in a (P,) gradient arena at the same offsets and are
+//     passed as a grad_view. Projection weights are stored (out, in), so y = x W^T + b.
+//   - Activations are separate backend tensors sized once per (B, T) by the caller; a layer
+//     call allocates nothing (the one exception is encoder_forward's token check on a
+//     backend whose memory the host cannot read, which copies B*T ids to the host).
+//   - Forward OVERWRITES its outputs and saved intermediates.
+//   - Backward ACCUMULATES (+=) into every parameter gradient and every input gradient, so
+//     the caller zeroes the gradient arena and the activation gradients once per step, and
+//     gradients of a tensor used twice (a residual stream, tied embeddings) simply add up.
+//     The exceptions are attention_backward's scratch buffers dpreatt and datt, which it
+//     overwrites.
+//   - Shapes and parameter ranges are checked at entry (shape_error naming the argument);
+//     values are not checked for finiteness here (the model checks its token ids).
+//   - Every reduction (weight/bias gradients, scatter-adds) is race-free and deterministic:
+//     each work item of parallel_for owns its output elements and sums serially.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/core/validate.hpp"
+#include "rlhf/model/config.hpp"
+#include "rlhf/model/detail/layer_kernels.hpp"
+#include "rlhf/ops/elementwise.hpp"
+#include "rlhf/ops/gemm.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace model {
+
+/// A read-only parameter: the elements starting at `offset` of the (P,) arena. A null arena
+/// means "absent" where a layer takes an optional parameter (matmul's bias).
+template <class B>
+struct param_view {
+  const typename B::tensor* arena = nullptr;
+  index_t offset = 0;
+  [[nodiscard]] bool present() const { return arena != nullptr; }
+};
+
+/// The gradient of a parameter: the same offset in the (P,) gradient arena. Layers add into
+/// it. A null arena means "absent" (no gradient wanted, or no such parameter).
+template <class B>
+struct grad_view {
+  typename B::tensor* arena = nullptr;
+  index_t offset = 0;
+  [[nodiscard]] bool present() const { return arena != nullptr; }
+};
+
+/// The view of arena entry `p` (from gpt_param_table) in the parameter arena ...
+template <class B>
+param_view<B> param_of(const typename B::tensor& arena, const param_ref& p) {
+  return {&arena, p.offset};
+}
+/// ... and in the gradient arena.
+template <class B>
+grad_view<B> grad_of(typename B::tensor& grad_arena, const param_ref& p) {
+  return {&grad_arena, p.offset};
+}
+
+namespace detail {
+
+/// The view must cover `n` elements of its arena.
+template <class View>
+void check_view(std::string_view fn, std::string_view arg, const View& v, index_t n) {
+  if (v.arena == nullptr) {
+    throw shape_error(rlhf::detail::concat(fn, ": ", arg, " has no arena (null pointer)"));
+  }
+  const index_t size = v.arena->size();
+  if (v.offset < 0 || v.offset + n > size) {
+    throw shape_error(rlhf::detail::concat(fn, ": ", arg, " needs ", n,
+                                           " elements at arena offset ", v.offset,
+                                           " but its arena has ", size, " elements"));
+  }
+}
+
+/// (rows, last dim) view of an activation; rank 1..4.
+inline void check_activation(std::string_view fn, std::string_view arg, const shape& s,
+                             index_t rows, index_t cols) {
+  if (s.rows() != rows || s.cols() != cols) {
+    throw shape_error(rlhf::detail::concat(fn, ": ", arg, " has shape ", s.str(),
+                                           ", expected ", rows, " rows of ", cols,
+                                           " (any leading shape)"));
+  }
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Embedding: out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]
+// ---------------------------------------------------------------------------------------------
+
+/// out (B, T, C) = token embedding + position embedding.
+///   tokens (B, T) int32 in [0, vocab_rows); wte (vocab_rows, C) and wpe (>= T, C) views.
+/// A token id outside [0, vocab_rows) is a data_error (checked on the host before any work).
+/// Parallel over the B*T rows.
+template <class B>
+void encoder_forward(typename B::tensor& out, const typename B::index_tensor& tokens,
+                     param_view<B> wte, param_view<B> wpe, index_t vocab_rows) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "encoder_forward";
+  check_rank(fn, "out", out.shape(), 3, 3);
+  const index_t Bn = out.shape()[0], T = out.shape()[1], C = out.shape()[2];
+  check_shape(fn, "tokens", tokens.shape(), shape{Bn, T}, "(B, T) of out");
+  check_config(vocab_rows >= 1, fn, "vocab_rows", ">= 1", vocab_rows);
+  detail::check_view(fn, "wte", wte, vocab_rows * C);
+  detail::check_view(fn, "wpe", wpe, T * C);
+  const index_t n = Bn * T;
+  auto check_ids = [&](std::span<const std::int32_t> ids) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab_rows) {
+        throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", vocab_rows,
+                                              "), got ", ids[i], " at flat index ", i));
+      }
+    }
+  };
+  if constexpr (B::host_accessible) {
+    check_ids(std::span<const std::int32_t>(B::data(tokens), static_cast<std::size_t>(n)));
+  } else {
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+    B::copy_to_host(tokens, std::span<std::int32_t>(ids));
+    check_ids(ids);
+  }
+  float* o = B::data(out);
+  const std::int32_t* tok = B::data(tokens);
+  const float* we = B::data(*wte.arena) + wte.offset;
+  const float* pe = B::data(*wpe.arena) + wpe.offset;
+  B::parallel_for(n, RLHF_LAMBDA(index_t r) {
+    const index_t t = r % T;
+    const float* wr = we + static_cast<index_t>(tok[r]) * C;
+    const float* pr = pe + t * C;
+    float* orow = o + r * C;
+    for (index_t c = 0; c < C; ++c) orow[c] = wr[c] + pr[c];
+  });
+}
+
+/// dwte[tokens[b, t], :] += dout[b, t, :];  dwpe[t, :] += sum_b dout[b, t, :].
+/// Race-free: dwte is parallel over the C channels (each work item walks every (b, t) in
+/// order, so rows hit by repeated tokens are summed serially and deterministically); dwpe is
+/// parallel over its T*C elements. Either view may be absent (null arena) to skip it.
+template <class B>
+void encoder_backward(grad_view<B> dwte, grad_view<B> dwpe, const typename B::tensor& dout,
+                      const typename B::index_tensor& tokens, index_t vocab_rows) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "encoder_backward";
+  check_rank(fn, "dout", dout.shape(), 3, 3);
+  const index_t Bn = dout.shape()[0], T = dout.shape()[1], C = dout.shape()[2];
+  check_shape(fn, "tokens", tokens.shape(), shape{Bn, T}, "(B, T) of dout");
+  const float* g = B::data(dout);
+  const std::int32_t* tok = B::data(tokens);
+  if (dwte.present()) {
+    detail::check_view(fn, "dwte", dwte, vocab_rows * C);
+    float* dw = B::data(*dwte.arena) + dwte.offset;
+    const index_t n = Bn * T;
+    B::parallel_for(C, RLHF_LAMBDA(index_t c) {
+      for (index_t r = 0; r < n; ++r) dw[static_cast<index_t>(tok[r]) * C + c] += g[r * C + c];
+    });
+  }
+  if (dwpe.present()) {
+    detail::check_view(fn, "dwpe", dwpe, T * C);
+    float* dp = B::data(*dwpe.arena) + dwpe.offset;
+    B::parallel_for(T * C, RLHF_LAMBDA(index_t e) {
+      float s = 0.0f;
+      for (index_t b = 0; b < Bn; ++b) s += g[b * T * C + e];
+      dp[e] += s;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm over the last dimension
+// ---------------------------------------------------------------------------------------------
+
+/// out = (inp - mean) * rstd * weight + bias, row by row over the last dimension C.
+///   inp, out: any shape (N rows of C); mean, rstd: N elements each (saved for backward,
+///   rstd = 1 / sqrt(var + eps) with the biased variance); weight, bias: C-element views.
+/// Parallel over rows; two passes (mean, then centred variance) for accuracy.
+template <class B>
+void layernorm_forward(typename B::tensor& out, typename B::tensor& mean, typename B::tensor& rstd,
+                       const typename B::tensor& inp, param_view<B> weight, param_view<B> bias,
+                       float eps) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "layernorm_forward";
+  const index_t N = inp.shape().rows(), C = inp.shape().cols();
+  check_same_shape(fn, "out", out.shape(), "inp", inp.shape());
+  check_dim(fn, "mean's element count (one per row of inp)", mean.size(), N);
+  check_dim(fn, "rstd's element count (one per row of inp)", rstd.size(), N);
+  check_config(eps > 0.0f, fn, "eps", "> 0", eps);
+  detail::check_view(fn, "weight", weight, C);
+  detail::check_view(fn, "bias", bias, C);
+  float* o = B::data(out);
+  float* mp = B::data(mean);
+  float* rp = B::data(rstd);
+  const float* x = B::data(inp);
+  const float* w = B::data(*weight.arena) + weight.offset;
+  const float* bb = B::data(*bias.arena) + bias.offset;
+  const float inv_c = 1.0f / static_cast<float>(C);
+  B::parallel_for(N, RLHF_LAMBDA(index_t r) {
+    const float* xr = x + r * C;
+    float m = 0.0f;
+    for (index_t c = 0; c < C; ++c) m += xr[c];
+    m *= inv_c;
+    float v = 0.0f;
+    for (index_t c = 0; c < C; ++c) {
+      const float d = xr[c] - m;
+      v += d * d;
+    }
+    v *= inv_c;
+    const float s = 1.0f / std::sqrt(v + eps);
+    float* orow = o + r * C;
+    for (index_t c = 0; c < C; ++c) orow[c] = (xr[c] - m) * s * w[c] + bb[c];
+    mp[r] = m;
+    rp[r] = s;
+  });
+}
+
+/// With xhat = (inp - mean) * rstd and g = dout * weight, per row:
+///   dinp    += rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
+///   dweight += sum_rows dout * xhat,   dbias += sum_rows dout.
+/// dinp is parallel over rows; dweight/dbias are parallel over the C channels (each sums
+/// its column over every row serially: race-free, deterministic). dweight and dbias may be
+/// absent (frozen layer).
+template <class B>
+void layernorm_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_view<B> dbias,
+                        const typename B::tensor& dout, const typename B::tensor& inp,
+                        param_view<B> weight, const typename B::tensor& mean,
+                        const typename B::tensor& rstd) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "layernorm_backward";
+  const index_t N = inp.shape().rows(), C = inp.shape().cols();
+  check_same_shape(fn, "dinp", dinp.shape(), "inp", inp.shape());
+  check_same_shape(fn, "dout", dout.shape(), "inp", inp.shape());
+  check_dim(fn, "mean's element count (one per row of inp)", mean.size(), N);
+  check_dim(fn, "rstd's element count (one per row of inp)", rstd.size(), N);
+  detail::check_view(fn, "weight", weight, C);
+  if (dweight.present()) detail::check_view(fn, "dweight", dweight, C);
+  if (dbias.present()) detail::check_view(fn, "dbias", dbias, C);
+  float* dx = B::data(dinp);
+  const float* g = B::data(dout);
+  const float* x = B::data(inp);
+  const float* w = B::data(*weight.arena) + weight.offset;
+  const float* mp = B::data(mean);
+  const float* rp = B::data(rstd);
+  const float inv_c = 1.0f / static_cast<float>(C);
+  B::parallel_for(N, RLHF_LAMBDA(index_t r) {
+    const float* xr = x + r * C;
+    const float* gr = g + r * C;
+    const float m = mp[r], s = rp[r];
+    float g_mean = 0.0f, gx_mean = 0.0f;
+    for (index_t c = 0; c < C; ++c) {
+      const float gn = gr[c] * w[c];
+      g_mean += gn;
+      gx_mean += gn * (xr[c] - m) * s;
+    }
+    g_mean *= inv_c;
+    gx_mean *= inv_c;
+    float* dr = dx + r * C;
+    for (index_t c = 0; c < C; ++c) {
+      const float xhat = (xr[c] - m) * s;
+      dr[c] += s * (gr[c] * w[c] - g_mean - xhat * gx_mean);
+    }
+  });
+  if (!dweight.present() && !dbias.present()) return;
+  float* dw = dweight.present() ? B::data(*dweight.arena) + dweight.offset : nullptr;
+  float* db = dbias.present() ? B::data(*dbias.arena) + dbias.offset : nullptr;
+  B::parallel_for(C, RLHF_LAMBDA(index_t c) {
+    float sw = 0.0f, sb = 0.0f;
+    for (index_t r = 0; r < N; ++r) {
+      const float gv = g[r * C + c];
+      sw += gv * (x[r * C + c] - mp[r]) * rp[r];
+      sb += gv;
+    }
+    if (dw != nullptr) dw[c] += sw;
+    if (db != nullptr) db[c] += sb;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear projection: out = inp W^T + bias
+// ---------------------------------------------------------------------------------------------
+
+/// out (N, OC) = inp (N, C) W^T + bias, W stored (OC, C) in the arena, bias (OC) or absent.
+/// inp and out may have any leading shape (N rows). One GEMM (trans_b) reading W straight
+/// from the arena; with a bias, out is first filled with it (parallel over rows) and the
+/// GEMM accumulates onto it (beta = 1).
+template <class B>
+void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
+                    param_view<B> weight, param_view<B> bias) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "matmul_forward";
+  const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = out.shape().cols();
+  detail::check_activation(fn, "out", out.shape(), N, OC);
+  detail::check_view(fn, "weight", weight, OC * C);
+  if (bias.present()) {
+    detail::check_view(fn, "bias", bias, OC);
+    float* o = B::data(out);
+    const float* bp = B::data(*bias.arena) + bias.offset;
+    B::parallel_for(N, RLHF_LAMBDA(index_t r) {
+      float* orow = o + r * OC;
+      for (index_t j = 0; j < OC; ++j) orow[j] = bp[j];
+    });
+  }
+  gemm_desc d;
+  d.trans_b = true;
+  d.m = N;
+  d.n = OC;
+  d.k = C;
+  d.beta = bias.present() ? 1.0f : 0.0f;
+  d.a = {0, C, 0};
+  d.b = {weight.offset, C, 0};
+  d.c = {0, OC, 0};
+  ops::gemm_strided<B>(d, inp, *weight.arena, out);
+}
+
+/// dinp (N, C) += dout W;  dweight (OC, C) += dout^T inp;  dbias (OC) += column sums of dout.
+/// Two GEMMs with beta = 1 (so they accumulate) plus a column sum parallel over OC.
+/// dweight and dbias may be absent (frozen weights / no bias).
+template <class B>
+void matmul_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_view<B> dbias,
+                     const typename B::tensor& dout, const typename B::tensor& inp,
+                     param_view<B> weight) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "matmul_backward";
+  const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = dout.shape().cols();
+  check_same_shape(fn, "dinp", dinp.shape(), "inp", inp.shape());
+  detail::check_activation(fn, "dout", dout.shape(), N, OC);
+  detail::check_view(fn, "weight", weight, OC * C);
+  if (dweight.present()) detail::check_view(fn, "dweight", dweight, OC * C);
+  if (dbias.present()) detail::check_view(fn, "dbias", dbias, OC);
+  {
+    gemm_desc d;  // dinp (N, C) += dout (N, OC) . W (OC, C)
+    d.m = N;
+    d.n = C;
+    d.k = OC;
+    d.beta = 1.0f;
+    d.a = {0, OC, 0};
+    d.b = {weight.offset, C, 0};
+    d.c = {0, C, 0};
+    ops::gemm_strided<B>(d, dout, *weight.arena, dinp);
+  }
+  if (dweight.present()) {
+    gemm_desc d;  // dW (OC, C) += dout^T (OC, N) . inp (N, C)
+    d.trans_a = true;
+    d.m = OC;
+    d.n = C;
+    d.k = N;
+    d.beta = 1.0f;
+    d.a = {0, OC, 0};
+    d.b = {0, C, 0};
+    d.c = {dweight.offset, C, 0};
+    ops::gemm_strided<B>(d, dout, inp, *dweight.arena);
+  }
+  if (dbias.present()) {
+    float* db = B::data(*dbias.arena) + dbias.offset;
+    const float* g = B::data(dout);
+    B::parallel_for(OC, RLHF_LAMBDA(index_t j) {
+      float s = 0.0f;
+      for (index_t r = 0; r < N; ++r) s += g[r * OC + j];
+      db[j] += s;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Causal multi-head self-attention
+// ---------------------------------------------------------------------------------------------
+
+namespace detail {
+
+struct attention_dims {
+  index_t Bn, T, C, NH, hs;
+};
+
+template <class B>
+attention_dims check_attention(std::string_view fn, const shape& inp, const shape& out,
+                               std::string_view out_name, const shape& scores,
+                               std::string_view scores_name) {
+  check_rank(fn, "inp", inp, 3, 3);
+  const index_t Bn = inp[0], T = inp[1], C3 = inp[2];
+  if (C3 % 3 != 0) {
+    throw shape_error(rlhf::detail::concat(fn, ": inp has shape ", inp.str(),
+                                           "; its last dimension must be 3C (q, k, v)"));
+  }
+  const index_t C = C3 / 3;
+  check_shape(fn, out_name, out, shape{Bn, T, C}, "(B, T, C) of inp");
+  check_rank(fn, scores_name, scores, 4, 4);
+  const index_t NH = scores[1];
+  if (NH < 1 || C % NH != 0) {
+    throw shape_error(rlhf::detail::concat(fn, ": ", scores_name, " has shape ", scores.str(),
+                                           "; its head count (dimension 1) must divide C = ",
+                                           C));
+  }
+  check_shape(fn, scores_name, scores, shape{Bn, NH, T, T}, "(B, NH, T, T)");
+  return {Bn, T, C, NH, C / NH};
+}
+
+}  // namespace detail
+
+/// Causal multi-head attention over a packed (B, T, 3C) q|k|v buffer (the output of
+/// c_attn; head h uses channels [h*hs, (h+1)*hs) of each third, hs = C / NH).
+///   preatt (B, NH, T, T) = q k^T / sqrt(hs)  (every entry; those with t2 > t are unused)
+///   att    (B, NH, T, T) = softmax over t2 <= t of preatt, 0 for t2 > t
+///   out    (B, T, C)     = att v, heads concatenated along C.
+/// NH is read from preatt's shape. preatt and att are saved for the backward. Per batch
+/// row, two strided-batched GEMMs over the NH heads (the scores are computed for the full
+/// T x T square, which a GEMM does faster than the triangle), and a masked softmax parallel
+/// over the B*NH*T rows.
+template <class B>
+void attention_forward(typename B::tensor& out, typename B::tensor& preatt, typename B::tensor& att,
+                       const typename B::tensor& inp) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "attention_forward";
+  const auto dm =
+      detail::check_attention<B>(fn, inp.shape(), out.shape(), "out", preatt.shape(), "preatt");
+  check_same_shape(fn, "att", att.shape(), "preatt", preatt.shape());
+  const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs;
+  if (Bn == 0 || T == 0) return;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  for (index_t b = 0; b < Bn; ++b) {
+    gemm_desc d;  // preatt[b, h] (T, T) = scale q_bh (T, hs) k_bh^T
+    d.trans_b = true;
+    d.m = T;
+    d.n = T;
+    d.k = hs;
+    d.batch = NH;
+    d.alpha = scale;
+    d.a = {b * T * 3 * C, 3 * C, hs};
+    d.b = {b * T * 3 * C + C, 3 * C, hs};
+    d.c = {b * NH * T * T, T, T * T};
+    ops::gemm_strided<B>(d, inp, inp, preatt);
+  }
+  const float* pa = B::data(preatt);
+  float* ap = B::data(att);
+  B::parallel_for(Bn * NH * T, RLHF_LAMBDA(index_t row) {
+    const index_t t = row % T;
+    const float* pr = pa + row * T;
+    float* ar = ap + row * T;
+    float mx = pr[0];
+    for (index_t t2 = 1; t2 <= t; ++t2) mx = pr[t2] > mx ? pr[t2] : mx;
+    float s = 0.0f;
+    for (index_t t2 = 0; t2 <= t; ++t2) {
+      const float e = ops::detail::exp_nonpositive(pr[t2] - mx);
+      ar[t2] = e;
+      s += e;
+    }
+    const float inv = 1.0f / s;
+    for (index_t t2 = 0; t2 <= t; ++t2) ar[t2] *= inv;
+    for (index_t t2 = t + 1; t2 < T; ++t2) ar[t2] = 0.0f;
+  });
+  for (index_t b = 0; b < Bn; ++b) {
+    gemm_desc d;  // out[b, :, h] (T, hs) = att[b, h] (T, T) v_bh (T, hs)
+    d.m = T;
+    d.n = hs;
+    d.k = T;
+    d.batch = NH;
+    d.a = {b * NH * T * T, T, T * T};
+    d.b = {b * T * 3 * C + 2 * C, 3 * C, hs};
+    d.c = {b * T * C, C, hs};
+    ops::gemm_strided<B>(d, att, inp, out);
+  }
+}
+
+/// Backward of attention_forward. dinp (B, T, 3C) ACCUMULATES (+=) the gradients of q, k, v.
+/// dpreatt and datt (B, NH, T, T) are scratch, OVERWRITTEN (not accumulated):
+///   datt    = dout_h v_h^T                       (GEMM)
+///   dv_h   += att_h^T dout_h                     (GEMM, beta = 1)
+///   dpreatt = att * (datt - sum_{t2<=t} att datt) for t2 <= t, 0 above the diagonal
+///   dq_h   += dpreatt k_h / sqrt(hs);  dk_h += dpreatt^T q_h / sqrt(hs)   (GEMMs, beta = 1)
+/// The softmax backward is parallel over the B*NH*T rows.
+template <class B>
+void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
+                        typename B::tensor& datt, const typename B::tensor& dout,
+                        const typename B::tensor& inp, const typename B::tensor& att) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "attention_backward";
+  const auto dm =
+      detail::check_attention<B>(fn, inp.shape(), dout.shape(), "dout", att.shape(), "att");
+  check_same_shape(fn, "dinp", dinp.shape(), "inp", inp.shape());
+  check_same_shape(fn, "dpreatt", dpreatt.shape(), "att", att.shape());
+  check_same_shape(fn, "datt", datt.shape(), "att", att.shape());
+  const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs;
+  if (Bn == 0 || T == 0) return;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  for (index_t b = 0; b < Bn; ++b) {
+    gemm_desc d;  // datt[b, h] (T, T) = dout_bh (T, hs) v_bh^T
+    d.trans_b = true;
+    d.m = T;
+    d.n = T;
+    d.k = hs;
+    d.batch = NH;
+    d.a = {b * T * C, C, hs};
+    d.b = {b * T * 3 * C + 2 * C, 3 * C, hs};
+    d.c = {b * NH * T * T, T, T * T};
+    ops::gemm_strided<B>(d, dout, inp, datt);
+
+    gemm_desc e;  // dv_bh (T, hs) += att[b, h]^T (T, T) dout_bh (T, hs)
+    e.trans_a = true;
+    e.m = T;
+    e.n = hs;
+    e.k = T;
+    e.batch = NH;
+    e.beta = 1.0f;
+    e.a = {b * NH * T * T, T, T * T};
+    e.b = {b * T * C, C, hs};
+    e.c = {b * T * 3 * C + 2 * C, 3 * C, hs};
+    ops::gemm_strided<B>(e, att, dout, dinp);
+  }
+  const float* ap = B::data(att);
+  const float* dap = B::data(datt);
+  float* dpp = B::data(dpreatt);
+  B::parallel_for(Bn * NH * T, RLHF_LAMBDA(index_t row) {
+    const index_t t = row % T;
+    const float* ar = ap + row * T;
+    const float* dar = dap + row * T;
+    float* dr = dpp + row * T;
+    float dot = 0.0f;
+    for (index_t t2 = 0; t2 <= t; ++t2) dot += ar[t2] * dar[t2];
+    for (index_t t2 = 0; t2 <= t; ++t2) dr[t2] = ar[t2] * (dar[t2] - dot);
+    for (index_t t2 = t + 1; t2 < T; ++t2) dr[t2] = 0.0f;
+  });
+  for (index_t b = 0; b < Bn; ++b) {
+    gemm_desc d;  // dq_bh (T, hs) += scale dpreatt[b, h] (T, T) k_bh (T, hs)
+    d.m = T;
+    d.n = hs;
+    d.k = T;
+    d.batch = NH;
+    d.alpha = scale;
+    d.beta = 1.0f;
+    d.a = {b * NH * T * T, T, T * T};
+    d.b = {b * T * 3 * C + C, 3 * C, hs};
+    d.c = {b * T * 3 * C, 3 * C, hs};
+    ops::gemm_strided<B>(d, dpreatt, inp, dinp);
+
+    gemm_desc e;  // dk_bh (T, hs) += scale dpreatt[b, h]^T (T, T) q_bh (T, hs)
+    e.trans_a = true;
+    e.m = T;
+    e.n = hs;
+    e.k = T;
+    e.batch = NH;
+    e.alpha = scale;
+    e.beta = 1.0f;
+    e.a = {b * NH * T * T, T, T * T};
+    e.b = {b * T * 3 * C, 3 * C, hs};
+    e.c = {b * T * 3 * C + C, 3 * C, hs};
+    ops::gemm_strided<B>(e, dpreatt, inp, dinp);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GELU (tanh approximation) and the residual add
+// ---------------------------------------------------------------------------------------------
+
+namespace detail {
+struct gelu_fwd {
+  RLHF_HD float operator()(float x) const { return gelu(x); }
+};
+struct gelu_bwd {
+  RLHF_HD void operator()(float& dx, const float& x, const float& g) const {
+    dx += g * gelu_grad(x);
+  }
+};
+struct add2 {
+  RLHF_HD float operator()(float a, float b) const { return a + b; }
+};
+struct accumulate2 {
+  RLHF_HD void operator()(float& da, float& db, const float& g) const {
+    da += g;
+    db += g;
+  }
+};
+struct accumulate1 {
+  RLHF_HD void operator()(float& da, const float& g) const { da += g; }
+};
+}  // namespace detail
+
+/// out = 0.5 inp (1 + tanh(sqrt(2/pi) (inp + 0.044715 inp^3))), elementwise (GPT-2's GELU).
+template <class B>
+void gelu_forward(typename B::tensor& out, const typename B::tensor& inp) {
+  check_same_shape("gelu_forward", "out", out.shape(), "inp", inp.shape());
+  ops::transform<B>(out, detail::gelu_fwd{}, inp);
+}
+
+/// dinp += dout * gelu'(inp), elementwise.
+template <class B>
+void gelu_backward(typename B::tensor& dinp, const typename B::tensor& inp,
+                   const typename B::tensor& dout) {
+  check_same_shape("gelu_backward", "dinp", dinp.shape(), "inp", inp.shape());
+  check_same_shape("gelu_backward", "dout", dout.shape(), "inp", inp.shape());
+  ops::for_each<B>(detail::gelu_bwd{}, dinp, inp, dout);
+}
+
+/// out = a + b, elementwise.
+template <class B>
+void residual_forward(typename B::tensor& out, const typename B::tensor& a,
+                      const typename B::tensor& b) {
+  check_same_shape("residual_forward", "a", a.shape(), "out", out.shape());
+  check_same_shape("residual_forward", "b", b.shape(), "out", out.shape());
+  ops::transform<B>(out, detail::add2{}, a, b);
+}
+
+/// da += dout;  db += dout. da and db may be the same tensor (then it receives 2 dout).
+template <class B>
+void residual_backward(typename B::tensor& da, typename B::tensor& db,
+                       const typename B::tensor& dout) {
+  check_same_shape("residual_backward", "da", da.shape(), "dout", dout.shape());
+  check_same_shape("residual_backward", "db", db.shape(), "dout", dout.shape());
+  if (&da == &db) {
+    ops::for_each<B>(detail::accumulate1{}, da, dout);
+    ops::for_each<B>(detail::accumulate1{}, db, dout);
+  } else {
+    ops::for_each<B>(detail::accumulate2{}, da, db, dout);
+  }
+}
+
+}  // namespace model
+}  // namespace v0
+}  // namespace rlhf
