@@ -1,0 +1,487 @@
+// Batched generation with a KV cache (docs/model.md ("Generation")): an inference forward over new
+// positions that reads and extends a per-layer key/value cache, and the generation loop
+// (prefill + decode) that samples with rlhf/model/sampling.hpp and returns tokens, masks and
+// the per-token log-probs PPO needs as its "old" log-probs.
+//
+//   kv_cache<B> cache(cfg, batch, max_len);                 K, V: (L, B·NH, max_len, hs)
+//   gpt_forward_cached<B>(m, cache, buf, tokens (B, S), start_pos, logits)
+//       row b's S new tokens sit at positions start_pos[b] .. start_pos[b]+S-1; their keys
+//       and values are written into the cache there, and each query attends to the cached
+//       keys 0 .. its own position. logits (B, S, V): every new position; (B, V): row b's
+//       position new_lengths[b] - 1 only (default S - 1).
+//   generate<B>(m, prompts, gen_cfg) -> generation_result
+//
+// Per-row lengths: positions are per row. The prefill runs the prompts RIGHT-padded in one
+// (B, P) call (P = longest prompt) with every row starting at position 0; causal attention
+// means a prompt's positions never see its padding, and the padding's keys/values, written
+// at positions >= the prompt's length, are overwritten by the row's first decode steps
+// before anything reads them (a decode query at position p reads keys 0..p only). Decode
+// step t feeds row b's last token at position len_b + t. So each row computes exactly what
+// it would alone (up to the GEMM's summation order over rows, which does not change a
+// row's own dot products on the backends here), and no attention mask is needed.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rlhf/core/errors.hpp"
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/core/validate.hpp"
+#include "rlhf/model/config.hpp"
+#include "rlhf/model/gpt.hpp"
+#include "rlhf/model/layers.hpp"
+#include "rlhf/model/sampling.hpp"
+#include "rlhf/ops/elementwise.hpp"
+#include "rlhf/ops/tensor.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace model {
+
+/// Keys and values of every layer for `batch` rows and up to `max_len` positions, allocated
+/// once. Layout (n_layer, batch · n_head, max_len, head_dim): head h of row b of layer l is
+/// the (max_len, hs) matrix at ((l · batch + b) · NH + h) · max_len · hs.
+template <class B>
+struct kv_cache {
+  using tensor = typename B::tensor;
+  index_t n_layer = 0, batch = 0, n_head = 0, max_len = 0, head_dim = 0;
+  tensor k, v;
+
+  kv_cache(const gpt_config& cfg, index_t b, index_t len) {
+    cfg.validate();
+    constexpr const char* fn = "kv_cache";
+    check_config(b >= 1, fn, "batch", ">= 1", b);
+    check_config(len >= 1 && len <= cfg.max_seq_len, fn, "max_len",
+                 rlhf::detail::concat("in [1, max_seq_len = ", cfg.max_seq_len, "]"), len);
+    n_layer = cfg.n_layer, batch = b, n_head = cfg.n_head, max_len = len;
+    head_dim = cfg.head_dim();
+    const shape s{n_layer, batch * n_head, max_len, head_dim};
+    k = tensor(s);
+    v = tensor(s);
+    ops::fill<B>(k, 0.0f);
+    ops::fill<B>(v, 0.0f);
+  }
+
+  /// Floats held (K and V).
+  [[nodiscard]] index_t floats() const { return k.size() + v.size(); }
+};
+
+/// Activations of one cached forward over (B, S) new positions; sized once and reused by
+/// every call with the same (B, S) (the decode loop's S = 1).
+template <class B>
+struct gpt_inference_buffers {
+  using tensor = typename B::tensor;
+  index_t batch = 0, steps = 0, max_len = 0;
+  tensor res, res2, ln, mean, rstd, qkv, atty, proj, fch, fch_gelu, scores;
+  tensor last, last_ln, last_mean, last_rstd;  // (B, C) rows read by a (B, V) logits call
+  typename B::index_tensor pos, new_len;       // (B,) per-row start positions, new lengths
+
+  gpt_inference_buffers(const gpt_config& cfg, index_t b, index_t s, index_t len)
+      : batch(b), steps(s), max_len(len) {
+    cfg.validate();
+    constexpr const char* fn = "gpt_inference_buffers";
+    check_config(b >= 1, fn, "batch", ">= 1", b);
+    check_config(s >= 1 && s <= cfg.max_seq_len, fn, "steps",
+                 rlhf::detail::concat("in [1, max_seq_len = ", cfg.max_seq_len, "]"), s);
+    check_config(len >= s && len <= cfg.max_seq_len, fn, "max_len",
+                 rlhf::detail::concat("in [steps = ", s, ", max_seq_len = ", cfg.max_seq_len,
+                                      "]"),
+                 len);
+    const index_t C = cfg.n_embd, H = cfg.mlp_width();
+    const shape bsc{b, s, C}, bs{b * s};
+    res = tensor(bsc), res2 = tensor(bsc), ln = tensor(bsc), mean = tensor(bs);
+    rstd = tensor(bs), qkv = tensor(shape{b, s, 3 * C}), atty = tensor(bsc);
+    proj = tensor(bsc), fch = tensor(shape{b, s, H}), fch_gelu = tensor(shape{b, s, H});
+    scores = tensor(shape{b, cfg.n_head, s, len});
+    last = tensor(shape{b, C}), last_ln = tensor(shape{b, C});
+    last_mean = tensor(shape{b}), last_rstd = tensor(shape{b});
+    pos = typename B::index_tensor(shape{b});
+    new_len = typename B::index_tensor(shape{b});
+  }
+};
+
+namespace detail {
+
+/// out[b, s, :] = wte[tokens[b, s], :] + wpe[pos[b] + s, :] (ids and positions checked by
+/// the caller).
+template <class B>
+void encoder_forward_at(typename B::tensor& out, const typename B::index_tensor& tokens,
+                        const typename B::index_tensor& pos, param_view<B> wte,
+                        param_view<B> wpe) {
+  const index_t Bn = out.shape()[0], S = out.shape()[1], C = out.shape()[2];
+  float* o = B::data(out);
+  const std::int32_t* tok = B::data(tokens);
+  const std::int32_t* ps = B::data(pos);
+  const float* we = B::data(*wte.arena) + wte.offset;
+  const float* pe = B::data(*wpe.arena) + wpe.offset;
+  B::parallel_for(Bn * S, RLHF_LAMBDA(index_t r) {
+    const index_t b = r / S, s = r % S;
+    const float* wr = we + static_cast<index_t>(tok[r]) * C;
+    const float* pr = pe + (static_cast<index_t>(ps[b]) + s) * C;
+    float* orow = o + r * C;
+    for (index_t c = 0; c < C; ++c) orow[c] = wr[c] + pr[c];
+  });
+}
+
+/// Layer l's cached causal attention: writes the new keys/values of qkv (B, S, 3C) into the
+/// cache at positions pos[b] + s, then out[b, s, head h] = softmax_{t <= pos[b]+s}
+/// (q · k_t / sqrt(hs)) · v_t. One work item per (b, h, s) query; scores (B, NH, S, L) is
+/// scratch. Serial dot products in key order, so a row's result does not depend on the batch.
+template <class B>
+void cached_attention_forward(typename B::tensor& out, typename B::tensor& scores,
+                              kv_cache<B>& cache, index_t layer,
+                              const typename B::tensor& qkv,
+                              const typename B::index_tensor& pos) {
+  const index_t Bn = qkv.shape()[0], S = qkv.shape()[1], C = qkv.shape()[2] / 3;
+  const index_t NH = cache.n_head, hs = cache.head_dim, L = cache.max_len;
+  const index_t CB = cache.batch;
+  const index_t Ls = scores.shape()[3];
+  const float* x = B::data(qkv);
+  const std::int32_t* ps = B::data(pos);
+  float* kc = B::data(cache.k) + layer * CB * NH * L * hs;
+  float* vc = B::data(cache.v) + layer * CB * NH * L * hs;
+  B::parallel_for(Bn * S * NH, RLHF_LAMBDA(index_t i) {
+    const index_t h = i % NH, bs = i / NH, b = bs / S, s = bs % S;
+    const index_t p = static_cast<index_t>(ps[b]) + s;
+    const float* src = x + bs * 3 * C + h * hs;
+    float* kd = kc + ((b * NH + h) * L + p) * hs;
+    float* vd = vc + ((b * NH + h) * L + p) * hs;
+    for (index_t d = 0; d < hs; ++d) {
+      kd[d] = src[C + d];
+      vd[d] = src[2 * C + d];
+    }
+  });
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  float* sc = B::data(scores);
+  float* o = B::data(out);
+  B::parallel_for(Bn * NH * S, RLHF_LAMBDA(index_t i) {
+    const index_t s = i % S, bh = i / S, b = bh / NH, h = bh % NH;
+    const index_t p = static_cast<index_t>(ps[b]) + s;
+    const float* q = x + (b * S + s) * 3 * C + h * hs;
+    const float* kb = kc + (b * NH + h) * L * hs;
+    const float* vb = vc + (b * NH + h) * L * hs;
+    float* row = sc + i * Ls;
+    float mx = -3.4028235e38f;  // -FLT_MAX (no host-only call in a device lambda)
+    for (index_t t = 0; t <= p; ++t) {
+      float d = 0.0f;
+      for (index_t e = 0; e < hs; ++e) d += q[e] * kb[t * hs + e];
+      d *= scale;
+      row[t] = d;
+      mx = d > mx ? d : mx;
+    }
+    float sum = 0.0f;
+    for (index_t t = 0; t <= p; ++t) {
+      const float e = ops::detail::exp_nonpositive(row[t] - mx);
+      row[t] = e;
+      sum += e;
+    }
+    const float inv = 1.0f / sum;
+    float* orow = o + (b * S + s) * C + h * hs;
+    for (index_t e = 0; e < hs; ++e) orow[e] = 0.0f;
+    for (index_t t = 0; t <= p; ++t) {
+      const float a = row[t] * inv;
+      const float* vr = vb + t * hs;
+      for (index_t e = 0; e < hs; ++e) orow[e] += a * vr[e];
+    }
+  });
+}
+
+/// out[b, :] = in[b, new_len[b] - 1, :] for in (B, S, C).
+template <class B>
+void gather_last_rows(typename B::tensor& out, const typename B::tensor& in,
+                      const typename B::index_tensor& new_len) {
+  const index_t Bn = in.shape()[0], S = in.shape()[1], C = in.shape()[2];
+  const float* src = B::data(in);
+  const std::int32_t* nl = B::data(new_len);
+  float* dst = B::data(out);
+  B::parallel_for(Bn * C, RLHF_LAMBDA(index_t i) {
+    const index_t b = i / C, c = i % C;
+    dst[i] = src[(b * S + static_cast<index_t>(nl[b]) - 1) * C + c];
+  });
+}
+
+}  // namespace detail
+
+/// The inference forward over new positions (see the top of this file). tokens (B, S) int32
+/// in [0, vocab_size); start_pos (B) per-row first position (>= 0, start_pos[b] + S <=
+/// cache.max_len); logits (B, S, V) for every new position, or (B, V) for position
+/// new_lengths[b] - 1 of each row (new_lengths empty: S for every row; each in [1, S]).
+/// buf must be sized (B, S, cache.max_len). Overwrites logits and buf, and the cache at the
+/// new positions of every layer. Errors: shape_error / config_error / data_error naming the
+/// argument.
+template <class B>
+void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffers<B>& buf,
+                        const typename B::index_tensor& tokens,
+                        std::span<const index_t> start_pos, typename B::tensor& logits,
+                        std::span<const index_t> new_lengths = {}) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "gpt_forward_cached";
+  const auto& cfg = m.config();
+  const index_t Bn = buf.batch, S = buf.steps, V = cfg.vocab_size;
+  check_shape(fn, "tokens", tokens.shape(), shape{Bn, S}, "(B, S) the buffers were sized for");
+  if (cache.n_layer != cfg.n_layer || cache.n_head != cfg.n_head ||
+      cache.head_dim != cfg.head_dim()) {
+    throw shape_error(rlhf::detail::concat(fn, ": cache was sized for ", cache.n_layer,
+                                           " layers of ", cache.n_head, " heads of ",
+                                           cache.head_dim, ", the model has ", cfg.n_layer,
+                                           " of ", cfg.n_head, " of ", cfg.head_dim()));
+  }
+  check_dim(fn, "cache's batch (the buffers' batch)", cache.batch, Bn);
+  check_dim(fn, "cache's max_len (the buffers' max_len)", cache.max_len, buf.max_len);
+  check_dim(fn, "start_pos' length (the batch)", static_cast<index_t>(start_pos.size()), Bn);
+  const bool last_only = logits.shape().rank() == 2;
+  if (last_only) {
+    check_shape(fn, "logits", logits.shape(), shape{Bn, V}, "(B, V) or (B, S, V)");
+  } else {
+    check_shape(fn, "logits", logits.shape(), shape{Bn, S, V}, "(B, V) or (B, S, V)");
+  }
+  if (!new_lengths.empty()) {
+    check_dim(fn, "new_lengths' length (the batch)", static_cast<index_t>(new_lengths.size()),
+              Bn);
+  }
+  std::vector<std::int32_t> pos(static_cast<std::size_t>(Bn)), nl(pos.size());
+  for (std::size_t b = 0; b < pos.size(); ++b) {
+    const index_t p = start_pos[b];
+    if (p < 0 || p + S > cache.max_len) {
+      throw config_error(rlhf::detail::concat(fn, ": start_pos[", b, "] = ", p,
+                                              " must be in [0, cache max_len - S = ",
+                                              cache.max_len - S, "]"));
+    }
+    const index_t n = new_lengths.empty() ? S : new_lengths[b];
+    if (n < 1 || n > S) {
+      throw config_error(
+          rlhf::detail::concat(fn, ": new_lengths[", b, "] = ", n, " must be in [1, S = ", S, "]"));
+    }
+    pos[b] = static_cast<std::int32_t>(p);
+    nl[b] = static_cast<std::int32_t>(n);
+  }
+  const std::vector<std::int32_t> ids = ops::to_host<B>(tokens);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= V) {
+      throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, vocab_size = ", V,
+                                            "), got ", ids[i], " at flat index ", i));
+    }
+  }
+  ops::copy_from_host<B>(std::span<const std::int32_t>(pos), buf.pos);
+  ops::copy_from_host<B>(std::span<const std::int32_t>(nl), buf.new_len);
+
+  const float eps = cfg.layernorm_eps;
+  const auto P = [&](const std::string& n) { return m.param(n); };
+  detail::encoder_forward_at<B>(buf.res, tokens, buf.pos, P("wte.weight"), P("wpe.weight"));
+  for (index_t l = 0; l < cfg.n_layer; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    layernorm_forward<B>(buf.ln, buf.mean, buf.rstd, buf.res, P(p + "ln_1.weight"),
+                         P(p + "ln_1.bias"), eps);
+    matmul_forward<B>(buf.qkv, buf.ln, P(p + "attn.c_attn.weight"), P(p + "attn.c_attn.bias"));
+    detail::cached_attention_forward<B>(buf.atty, buf.scores, cache, l, buf.qkv, buf.pos);
+    matmul_forward<B>(buf.proj, buf.atty, P(p + "attn.c_proj.weight"),
+                      P(p + "attn.c_proj.bias"));
+    residual_forward<B>(buf.res2, buf.res, buf.proj);
+    layernorm_forward<B>(buf.ln, buf.mean, buf.rstd, buf.res2, P(p + "ln_2.weight"),
+                         P(p + "ln_2.bias"), eps);
+    matmul_forward<B>(buf.fch, buf.ln, P(p + "mlp.c_fc.weight"), P(p + "mlp.c_fc.bias"));
+    gelu_forward<B>(buf.fch_gelu, buf.fch);
+    matmul_forward<B>(buf.proj, buf.fch_gelu, P(p + "mlp.c_proj.weight"),
+                      P(p + "mlp.c_proj.bias"));
+    residual_forward<B>(buf.res, buf.res2, buf.proj);
+  }
+  if (last_only) {
+    detail::gather_last_rows<B>(buf.last, buf.res, buf.new_len);
+    layernorm_forward<B>(buf.last_ln, buf.last_mean, buf.last_rstd, buf.last,
+                         P("ln_f.weight"), P("ln_f.bias"), eps);
+    matmul_forward<B>(logits, buf.last_ln, P(m.lm_head_name()), param_view<B>{});
+  } else {
+    layernorm_forward<B>(buf.ln, buf.mean, buf.rstd, buf.res, P("ln_f.weight"),
+                         P("ln_f.bias"), eps);
+    matmul_forward<B>(logits, buf.ln, P(m.lm_head_name()), param_view<B>{});
+  }
+}
+
+/// The same, allocating its buffers for this call.
+template <class B>
+void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache,
+                        const typename B::index_tensor& tokens,
+                        std::span<const index_t> start_pos, typename B::tensor& logits,
+                        std::span<const index_t> new_lengths = {}) {
+  check_rank("gpt_forward_cached", "tokens", tokens.shape(), 2, 2);
+  gpt_inference_buffers<B> buf(m.config(), tokens.shape()[0], tokens.shape()[1],
+                               cache.max_len);
+  gpt_forward_cached<B>(m, cache, buf, tokens, start_pos, logits, new_lengths);
+}
+
+/// What generate() does.
+struct generation_config {
+  index_t max_new_tokens = 64;             // >= 1; every prompt + this must fit max_seq_len
+  sampling_config sampling;                // temperature 0 = greedy; seed
+  std::vector<std::int32_t> stop_tokens;   // a row ends after emitting one (it is kept)
+  std::int32_t pad_token = 0;              // left of short prompts and after a row's end
+  /// Sampling row id of each prompt (the Philox stream); empty = 0, 1, ..., B-1. A row's
+  /// draws depend only on (seed, row id, step), so a sub-batch given its rows' ids
+  /// reproduces them exactly.
+  std::vector<std::int32_t> row_ids;
+};
+
+/// The output of generate(). Every (B, P + N) tensor is aligned column for column, with
+/// P = the longest prompt and N = max_new_tokens: row b is [PAD × (P - len_b), prompt_b,
+/// completion_b, PAD ...], so every completion starts at column P.
+template <class B>
+struct generation_result {
+  typename B::index_tensor tokens;   // (B, P + N)
+  typename B::tensor attention_mask; // (B, P + N) 1 at prompt and generated tokens
+  typename B::tensor completion_mask;// (B, P + N) 1 at generated tokens (stop included)
+  typename B::tensor logprobs;       // (B, P + N) log softmax(logits/τ) at each generated
+                                     // token (τ = 1 under greedy), 0 elsewhere
+  index_t prompt_width = 0;          // P
+  std::vector<index_t> prompt_lengths;  // len_b
+  std::vector<index_t> lengths;         // generated tokens per row, stop token included
+};
+
+/// Batched generation with a KV cache: one right-padded prefill of the prompts, then one
+/// decode step per new token for the whole batch (rows that finished keep being fed a
+/// token but emit PAD with log-prob 0 and mask 0). Row b samples with row id row_ids[b]
+/// (default b) at step t = index of the token within its completion. Stops early when every
+/// row has finished.
+/// Errors (naming the argument): no prompts, an empty prompt, a prompt with
+/// len + max_new_tokens > max_seq_len, max_new_tokens < 1, a bad sampling_config, row_ids of
+/// the wrong length or negative → config_error; a token outside [0, vocab_size) →
+/// data_error.
+template <class B>
+generation_result<B> generate(const gpt<B>& m,
+                              const std::vector<std::vector<std::int32_t>>& prompts,
+                              const generation_config& gc) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "generate";
+  const auto& cfg = m.config();
+  validate(gc.sampling, "generate: sampling");
+  check_config(!prompts.empty(), fn, "prompts (the batch)", "non-empty", 0);
+  const index_t Bn = static_cast<index_t>(prompts.size());
+  const index_t N = gc.max_new_tokens;
+  check_config(N >= 1, fn, "max_new_tokens", ">= 1", N);
+  check_config(N < cfg.max_seq_len, fn, "max_new_tokens",
+               rlhf::detail::concat("< max_seq_len = ", cfg.max_seq_len,
+                                    " (a prompt needs at least one position)"),
+               N);
+  index_t P = 0;
+  std::vector<index_t> plen(prompts.size());
+  for (std::size_t b = 0; b < prompts.size(); ++b) {
+    const auto len = static_cast<index_t>(prompts[b].size());
+    check_config(len >= 1, fn, rlhf::detail::concat("prompts[", b, "]'s length"), ">= 1", len);
+    check_config(len + N <= cfg.max_seq_len, fn,
+                 rlhf::detail::concat("prompts[", b, "]'s length"),
+                 rlhf::detail::concat("<= max_seq_len - max_new_tokens = ",
+                                      cfg.max_seq_len - N),
+                 len);
+    for (std::size_t t = 0; t < prompts[b].size(); ++t) {
+      const std::int32_t id = prompts[b][t];
+      if (id < 0 || id >= cfg.vocab_size) {
+        throw data_error(rlhf::detail::concat(fn, ": prompts[", b, "][", t, "] = ", id,
+                                              " is outside the vocabulary [0, ",
+                                              cfg.vocab_size, ")"));
+      }
+    }
+    plen[b] = len;
+    P = std::max(P, len);
+  }
+  std::vector<std::int32_t> row_ids = gc.row_ids;
+  if (row_ids.empty()) {
+    for (index_t b = 0; b < Bn; ++b) row_ids.push_back(static_cast<std::int32_t>(b));
+  }
+  check_config(static_cast<index_t>(row_ids.size()) == Bn, fn, "row_ids' length",
+               rlhf::detail::concat("0 or the batch (", Bn, ")"), row_ids.size());
+  for (std::size_t b = 0; b < row_ids.size(); ++b) {
+    check_config(row_ids[b] >= 0, fn, rlhf::detail::concat("row_ids[", b, "]"), ">= 0",
+                 row_ids[b]);
+  }
+
+  const index_t W = P + N;  // output width; also the cache length
+  const index_t V = cfg.vocab_size;
+  kv_cache<B> cache(cfg, Bn, W);
+  typename B::tensor logits(shape{Bn, V});
+  typename B::index_tensor tok(shape{Bn}), ids_dev(shape{Bn});
+  typename B::tensor lp(shape{Bn});
+  ops::copy_from_host<B>(std::span<const std::int32_t>(row_ids), ids_dev);
+
+  // Host outputs.
+  const auto at = [W](index_t b, index_t c) { return static_cast<std::size_t>(b * W + c); };
+  std::vector<std::int32_t> out_tok(static_cast<std::size_t>(Bn * W), gc.pad_token);
+  std::vector<float> attn(out_tok.size(), 0.0f), comp(out_tok.size(), 0.0f),
+      out_lp(out_tok.size(), 0.0f);
+  for (index_t b = 0; b < Bn; ++b) {
+    const auto& pr = prompts[static_cast<std::size_t>(b)];
+    for (index_t t = 0; t < plen[static_cast<std::size_t>(b)]; ++t) {
+      const index_t c = P - plen[static_cast<std::size_t>(b)] + t;
+      out_tok[at(b, c)] = pr[static_cast<std::size_t>(t)];
+      attn[at(b, c)] = 1.0f;
+    }
+  }
+
+  // Prefill: right-padded prompts (filler = the row's last prompt token) at position 0.
+  {
+    std::vector<std::int32_t> pre(static_cast<std::size_t>(Bn * P));
+    for (index_t b = 0; b < Bn; ++b) {
+      const auto& pr = prompts[static_cast<std::size_t>(b)];
+      for (index_t t = 0; t < P; ++t) {
+        const index_t src = std::min(t, plen[static_cast<std::size_t>(b)] - 1);
+        pre[static_cast<std::size_t>(b * P + t)] = pr[static_cast<std::size_t>(src)];
+      }
+    }
+    const auto pre_dev = ops::index_from_host<B>(std::span<const std::int32_t>(pre),
+                                                 shape{Bn, P});
+    gpt_inference_buffers<B> buf(cfg, Bn, P, W);
+    const std::vector<index_t> zeros(static_cast<std::size_t>(Bn), 0);
+    gpt_forward_cached<B>(m, cache, buf, pre_dev, zeros, logits, plen);
+  }
+
+  generation_state st(Bn, N, gc.stop_tokens, gc.pad_token);
+  gpt_inference_buffers<B> dec(cfg, Bn, 1, W);
+  std::vector<std::int32_t> feed(static_cast<std::size_t>(Bn));
+  std::vector<index_t> pos(static_cast<std::size_t>(Bn));
+  typename B::index_tensor feed_dev(shape{Bn, 1});
+  for (index_t step = 0;; ++step) {
+    std::vector<std::uint8_t> was_finished(static_cast<std::size_t>(Bn));
+    for (index_t b = 0; b < Bn; ++b) was_finished[static_cast<std::size_t>(b)] = st.finished(b);
+    sample_tokens<B>(logits, gc.sampling, static_cast<std::uint64_t>(step), ids_dev, tok, lp);
+    std::vector<std::int32_t> t_host = ops::to_host<B>(tok);
+    std::vector<float> lp_host = ops::to_host<B>(lp);
+    st.update(std::span<std::int32_t>(t_host), std::span<float>(lp_host));
+    for (index_t b = 0; b < Bn; ++b) {
+      const auto ub = static_cast<std::size_t>(b);
+      if (was_finished[ub] != 0) continue;
+      const index_t c = P + step;
+      out_tok[at(b, c)] = t_host[ub];
+      out_lp[at(b, c)] = lp_host[ub];
+      attn[at(b, c)] = 1.0f;
+      comp[at(b, c)] = 1.0f;
+    }
+    if (st.all_finished() || step + 1 >= N) break;
+    for (index_t b = 0; b < Bn; ++b) {
+      const auto ub = static_cast<std::size_t>(b);
+      // A finished row is still fed (its result is discarded): its last real token.
+      feed[ub] = was_finished[ub] != 0 ? feed[ub] : t_host[ub];
+      if (feed[ub] < 0 || feed[ub] >= V) feed[ub] = 0;
+      pos[ub] = plen[ub] + step;
+    }
+    ops::copy_from_host<B>(std::span<const std::int32_t>(feed), feed_dev);
+    gpt_forward_cached<B>(m, cache, dec, feed_dev, pos, logits);
+  }
+
+  generation_result<B> r;
+  r.prompt_width = P;
+  r.prompt_lengths = plen;
+  for (index_t b = 0; b < Bn; ++b) r.lengths.push_back(st.length(b));
+  const shape bw{Bn, W};
+  r.tokens = ops::index_from_host<B>(std::span<const std::int32_t>(out_tok), bw);
+  r.attention_mask = ops::from_host<B>(std::span<const float>(attn), bw);
+  r.completion_mask = ops::from_host<B>(std::span<const float>(comp), bw);
+  r.logprobs = ops::from_host<B>(std::span<const float>(out_lp), bw);
+  return r;
+}
+
+}  // namespace model
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,440 @@
+// Generation with a KV cache (rlhf/model/generate.hpp): the cached forward against the full
+// forward, greedy against the argmax of repeated full forwards, reproducibility, per-row
+// lengths (a row alone equals the row in a batch), stop tokens, the returned log-probs
+// against ops::token_logprobs, and the argument errors.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fixture.hpp"
+#include "rlhf/model/generate.hpp"
+#include "rlhf/model/gpt.hpp"
+#include "rlhf/ops/logprobs.hpp"
+
+using namespace rlhf_test;
+namespace model = rlhf::model;
+using rlhf::index_t;
+using rlhf::shape;
+
+namespace {
+
+model::gpt_config tiny_config() {
+  model::gpt_config c;
+  c.vocab_size = 70;  // not a multiple of 64
+  c.max_seq_len = 24;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_embd = 16;
+  c.mlp_ratio = 4;
+  return c;
+}
+
+/// GPT-2 init scaled up so that the next-token distributions are far from uniform (greedy
+/// is then decided by clear margins, not by rounding).
+template <class B>
+model::gpt<B> make_model(std::uint64_t seed, const model::gpt_config& cfg = tiny_config()) {
+  model::gpt<B> m(cfg, /*trainable=*/false);
+  m.init(seed);
+  auto p = rlhf::ops::to_host<B>(m.params());
+  for (auto& x : p) x *= 6.0f;
+  rlhf::ops::copy_from_host<B>(std::span<const float>(p), m.params());
+  return m;
+}
+
+/// Full forward logits (1, T, V) of one sequence.
+template <class B>
+std::vector<float> full_logits(const model::gpt<B>& m, const std::vector<std::int32_t>& seq) {
+  const auto t = static_cast<index_t>(seq.size());
+  model::gpt_activations<B> acts(m.config(), 1, t);
+  const auto ids = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(seq), shape{1, t});
+  model::gpt_forward<B>(m, acts, ids);
+  return host<B>(acts.logits);
+}
+
+template <class T>
+std::vector<T> row_of(const std::vector<T>& v, index_t row, index_t width) {
+  return std::vector<T>(v.begin() + row * width, v.begin() + (row + 1) * width);
+}
+
+std::vector<std::vector<std::int32_t>> some_prompts() {
+  return {{5, 17, 33, 2, 9}, {41, 3}, {7, 7, 12, 60, 1, 0, 25, 8}};
+}
+
+/// The completion of row b: its generated tokens (lengths[b] of them, from column P).
+template <class B>
+std::vector<std::int32_t> completion(const model::generation_result<B>& r, index_t b) {
+  const auto toks = rlhf::ops::to_host<B>(r.tokens);
+  const index_t w = r.tokens.shape()[1];
+  const auto first = toks.begin() + b * w + r.prompt_width;
+  return std::vector<std::int32_t>(first, first + r.lengths[static_cast<std::size_t>(b)]);
+}
+
+template <class B>
+std::vector<float> completion_logprobs(const model::generation_result<B>& r, index_t b) {
+  const auto lp = host<B>(r.logprobs);
+  const index_t w = r.tokens.shape()[1];
+  const auto first = lp.begin() + b * w + r.prompt_width;
+  return std::vector<float>(first, first + r.lengths[static_cast<std::size_t>(b)]);
+}
+
+template <class F>
+void check_error_names(F&& f, const std::string& needle) {
+  try {
+    f();
+    FAIL("no exception; expected one naming " << needle);
+  } catch (const rlhf::error& e) {
+    const std::string what = e.what();
+    CHECK_MESSAGE(what.find(needle) != std::string::npos, what << " does not name " << needle);
+  }
+}
+
+/// Logits to 1e-5 of their scale: |got - want| <= 1e-5 · max(1, max |want|) everywhere (the
+/// cached path sums its attention dot products in another order than the GEMMs of the full
+/// forward, so entries near zero carry the rounding of the larger ones).
+void check_logits(const std::vector<float>& got, const std::vector<float>& want,
+                  const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  double scale = 1.0, worst = 0.0;
+  for (float w : want) scale = std::max(scale, std::abs(static_cast<double>(w)));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want[i]));
+  }
+  CHECK_MESSAGE(worst <= 1e-5 * scale, what << ": max |diff| " << worst << " vs scale " << scale);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("gpt_forward_cached: prefill + decode equals the full forward", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(11);
+  const auto& cfg = m.config();
+  const index_t V = cfg.vocab_size, T = 13, Bn = 2;
+  const std::vector<std::vector<std::int32_t>> seqs = {
+      {4, 8, 15, 16, 23, 42, 1, 2, 3, 69, 0, 31, 7}, {9, 9, 9, 50, 61, 12, 13, 14, 3, 2, 1, 0, 68}};
+  for (index_t k : {1, 4, 12}) {
+    CAPTURE(k);
+    model::kv_cache<B> cache(cfg, Bn, T);
+    // Prefill k tokens of both rows, all positions' logits.
+    std::vector<std::int32_t> pre;
+    for (const auto& s : seqs) pre.insert(pre.end(), s.begin(), s.begin() + k);
+    const auto pre_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre),
+                                                       shape{Bn, k});
+    typename B::tensor lg(shape{Bn, k, V});
+    const std::vector<index_t> zeros(2, 0);
+    model::gpt_forward_cached<B>(m, cache, pre_dev, zeros, lg);
+    const auto pre_logits = host<B>(lg);
+    std::vector<std::vector<float>> got(2);
+    for (index_t b = 0; b < Bn; ++b) {
+      const auto r = row_of(pre_logits, b, k * V);
+      got[static_cast<std::size_t>(b)] = r;
+    }
+    // Decode the rest one token at a time, (B, V) logits.
+    model::gpt_inference_buffers<B> dec(cfg, Bn, 1, T);
+    typename B::tensor lg1(shape{Bn, V});
+    for (index_t t = k; t < T; ++t) {
+      const std::vector<std::int32_t> tok = {seqs[0][static_cast<std::size_t>(t)],
+                                             seqs[1][static_cast<std::size_t>(t)]};
+      const auto tok_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(tok),
+                                                         shape{Bn, 1});
+      const std::vector<index_t> pos = {t, t};
+      model::gpt_forward_cached<B>(m, cache, dec, tok_dev, pos, lg1);
+      const auto h = host<B>(lg1);
+      for (index_t b = 0; b < Bn; ++b) {
+        const auto r = row_of(h, b, V);
+        auto& g = got[static_cast<std::size_t>(b)];
+        g.insert(g.end(), r.begin(), r.end());
+      }
+    }
+    for (index_t b = 0; b < Bn; ++b) {
+      const auto want = full_logits<B>(m, seqs[static_cast<std::size_t>(b)]);
+      check_logits(got[static_cast<std::size_t>(b)], want, "cached vs full logits");
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("gpt_forward_cached: per-row start positions and a multi-token chunk", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(12);
+  const auto& cfg = m.config();
+  const index_t V = cfg.vocab_size;
+  // Row 0 holds 3 cached tokens, row 1 holds 6; both then get a chunk of 4.
+  const std::vector<std::int32_t> s0 = {1, 2, 3, 10, 11, 12, 13};
+  const std::vector<std::int32_t> s1 = {30, 31, 32, 33, 34, 35, 40, 41, 42, 43};
+  model::kv_cache<B> cache(cfg, 2, 12);
+  {
+    // Prefill right-padded (row 0 padded with its last token), last valid logits only.
+    const std::vector<std::int32_t> pre = {1, 2, 3, 3, 3, 3, 30, 31, 32, 33, 34, 35};
+    const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre), shape{2, 6});
+    typename B::tensor lg(shape{2, V});
+    const std::vector<index_t> zeros = {0, 0}, lens = {3, 6};
+    model::gpt_forward_cached<B>(m, cache, d, zeros, lg, lens);
+    const auto h = host<B>(lg);
+    const auto w0 = full_logits<B>(m, {1, 2, 3});
+    const auto w1 = full_logits<B>(m, {30, 31, 32, 33, 34, 35});
+    check_logits(row_of(h, 0, V), row_of(w0, 2, V), "row 0 last prefill logits");
+    check_logits(row_of(h, 1, V), row_of(w1, 5, V), "row 1 last prefill logits");
+  }
+  const std::vector<std::int32_t> chunk = {10, 11, 12, 13, 40, 41, 42, 43};
+  const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(chunk), shape{2, 4});
+  typename B::tensor lg(shape{2, 4, V});
+  const std::vector<index_t> pos = {3, 6};
+  model::gpt_forward_cached<B>(m, cache, d, pos, lg);
+  const auto h = host<B>(lg);
+  const auto w0 = full_logits<B>(m, s0);
+  const auto w1 = full_logits<B>(m, s1);
+  check_logits(row_of(h, 0, 4 * V), std::vector<float>(w0.begin() + 3 * V, w0.end()),
+              "row 0 chunk logits");
+  check_logits(row_of(h, 1, 4 * V), std::vector<float>(w1.begin() + 6 * V, w1.end()),
+              "row 1 chunk logits");
+}
+
+TEST_CASE_TEMPLATE("generate: greedy equals the argmax of repeated full forwards", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(13);
+  const index_t V = m.config().vocab_size;
+  model::generation_config gc;
+  gc.max_new_tokens = 9;
+  gc.sampling.temperature = 0.0f;
+  const auto prompts = some_prompts();
+  const auto r = model::generate<B>(m, prompts, gc);
+  CHECK(r.prompt_width == 8);
+  CHECK(r.tokens.shape() == shape{3, 17});
+  for (index_t b = 0; b < 3; ++b) {
+    CAPTURE(b);
+    CHECK(r.lengths[static_cast<std::size_t>(b)] == 9);
+    std::vector<std::int32_t> seq = prompts[static_cast<std::size_t>(b)];
+    std::vector<float> want_lp;
+    for (int step = 0; step < 9; ++step) {
+      const auto lg = full_logits<B>(m, seq);
+      const auto last = row_of(lg, static_cast<index_t>(seq.size()) - 1, V);
+      index_t arg = 0;
+      for (index_t v = 1; v < V; ++v) {
+        if (last[static_cast<std::size_t>(v)] > last[static_cast<std::size_t>(arg)]) arg = v;
+      }
+      double mx = last[static_cast<std::size_t>(arg)], s = 0.0;
+      for (float x : last) s += std::exp(static_cast<double>(x) - mx);
+      want_lp.push_back(static_cast<float>(-std::log(s)));
+      seq.push_back(static_cast<std::int32_t>(arg));
+    }
+    const auto got = completion(r, b);
+    const std::vector<std::int32_t> want(seq.end() - 9, seq.end());
+    CHECK(got == want);
+    check_close(completion_logprobs(r, b), want_lp, "greedy logprobs", 1e-5, 1e-5);
+  }
+  // Layout: left-padded prompts, masks aligned with the tokens.
+  const auto toks = rlhf::ops::to_host<B>(r.tokens);
+  const auto am = host<B>(r.attention_mask);
+  const auto cm = host<B>(r.completion_mask);
+  // Row 1: prompt {41, 3} at columns 6, 7.
+  CHECK(toks[17 + 0] == gc.pad_token);
+  CHECK(toks[17 + 6] == 41);
+  CHECK(toks[17 + 7] == 3);
+  CHECK(am[17 + 5] == 0.0f);
+  CHECK(am[17 + 6] == 1.0f);
+  CHECK(cm[17 + 7] == 0.0f);
+  CHECK(cm[17 + 8] == 1.0f);
+  CHECK(cm[17 + 16] == 1.0f);
+}
+
+TEST_CASE_TEMPLATE("generate: same seed, same output; another seed, another output", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(14);
+  model::generation_config gc;
+  gc.max_new_tokens = 10;
+  gc.sampling.temperature = 1.0f;
+  gc.sampling.top_k = 20;
+  gc.sampling.top_p = 0.95f;
+  gc.sampling.seed = 123;
+  const auto prompts = some_prompts();
+  const auto a = model::generate<B>(m, prompts, gc);
+  const auto b = model::generate<B>(m, prompts, gc);
+  CHECK(rlhf::ops::to_host<B>(a.tokens) == rlhf::ops::to_host<B>(b.tokens));
+  CHECK(host<B>(a.logprobs) == host<B>(b.logprobs));
+  gc.sampling.seed = 124;
+  const auto c = model::generate<B>(m, prompts, gc);
+  CHECK(rlhf::ops::to_host<B>(a.tokens) != rlhf::ops::to_host<B>(c.tokens));
+}
+
+TEST_CASE_TEMPLATE("generate: a row alone equals the same row in a batch", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(15);
+  const auto prompts = some_prompts();  // lengths 5, 2, 8
+  for (float tau : {0.0f, 0.8f}) {
+    CAPTURE(tau);
+    model::generation_config gc;
+    gc.max_new_tokens = 8;
+    gc.sampling.temperature = tau;
+    gc.sampling.seed = 77;
+    const auto all = model::generate<B>(m, prompts, gc);
+    for (index_t b = 0; b < 3; ++b) {
+      CAPTURE(b);
+      model::generation_config one = gc;
+      one.row_ids = {static_cast<std::int32_t>(b)};
+      const auto alone = model::generate<B>(m, {prompts[static_cast<std::size_t>(b)]}, one);
+      CHECK(completion(alone, 0) == completion(all, b));
+      check_close(completion_logprobs(alone, 0), completion_logprobs(all, b),
+                  "logprobs alone vs batch", 1e-5, 1e-6);
+    }
+    // Reordered batch with the matching row ids: the same rows.
+    model::generation_config re = gc;
+    re.row_ids = {2, 0};
+    const auto sw = model::generate<B>(m, {prompts[2], prompts[0]}, re);
+    CHECK(completion(sw, 0) == completion(all, 2));
+    CHECK(completion(sw, 1) == completion(all, 0));
+  }
+}
+
+TEST_CASE_TEMPLATE("generate: a stop token ends its row", B, RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(16);
+  const auto prompts = some_prompts();
+  model::generation_config gc;
+  gc.max_new_tokens = 10;
+  gc.sampling.temperature = 1.0f;
+  gc.sampling.seed = 5;
+  gc.pad_token = 69;
+  const auto free_run = model::generate<B>(m, prompts, gc);
+  const auto c0 = completion(free_run, 0);
+  REQUIRE(c0.size() == 10);
+  // Stop on row 0's 4th token (unless it appeared earlier: then at its first occurrence).
+  const std::int32_t stop = c0[3];
+  index_t first = 0;
+  while (c0[static_cast<std::size_t>(first)] != stop) ++first;
+  gc.stop_tokens = {stop};
+  const auto r = model::generate<B>(m, prompts, gc);
+  CHECK(r.lengths[0] == first + 1);
+  const auto toks = rlhf::ops::to_host<B>(r.tokens);
+  const auto cm = host<B>(r.completion_mask);
+  const auto am = host<B>(r.attention_mask);
+  const auto lp = host<B>(r.logprobs);
+  const index_t w = r.tokens.shape()[1], P = r.prompt_width;
+  for (index_t j = 0; j < 10; ++j) {
+    CAPTURE(j);
+    const auto i = static_cast<std::size_t>(P + j);
+    if (j <= first) {
+      CHECK(toks[i] == c0[static_cast<std::size_t>(j)]);
+      CHECK(cm[i] == 1.0f);
+      CHECK(am[i] == 1.0f);
+    } else {
+      CHECK(toks[i] == 69);
+      CHECK(cm[i] == 0.0f);
+      CHECK(am[i] == 0.0f);
+      CHECK(lp[i] == 0.0f);
+    }
+  }
+  // Every row ends at its first stop token (or runs to the budget), PAD after it.
+  for (index_t b = 0; b < 3; ++b) {
+    CAPTURE(b);
+    const auto c = completion(r, b);
+    for (std::size_t j = 0; j + 1 < c.size(); ++j) CHECK(c[j] != stop);
+    if (static_cast<index_t>(c.size()) < 10) CHECK(c.back() == stop);
+    for (index_t j = static_cast<index_t>(c.size()); j < 10; ++j) {
+      CHECK(toks[static_cast<std::size_t>(b * w + P + j)] == 69);
+    }
+  }
+  // Stops on every row at once end the loop early (the result keeps its width).
+  gc.stop_tokens.clear();
+  for (index_t v = 0; v < m.config().vocab_size; ++v) gc.stop_tokens.push_back(static_cast<std::int32_t>(v));
+  const auto one = model::generate<B>(m, prompts, gc);
+  for (index_t b = 0; b < 3; ++b) CHECK(one.lengths[static_cast<std::size_t>(b)] == 1);
+  CHECK(one.tokens.shape() == shape{3, 18});
+}
+
+TEST_CASE_TEMPLATE("generate: logprobs equal ops::token_logprobs of the full forward", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(17);
+  const auto prompts = some_prompts();
+  for (float tau : {1.0f, 0.7f, 1.6f}) {
+    CAPTURE(tau);
+    model::generation_config gc;
+    gc.max_new_tokens = 7;
+    gc.sampling.temperature = tau;
+    gc.sampling.top_k = 30;
+    gc.sampling.seed = 99;
+    const auto r = model::generate<B>(m, prompts, gc);
+    for (index_t b = 0; b < 3; ++b) {
+      CAPTURE(b);
+      std::vector<std::int32_t> seq = prompts[static_cast<std::size_t>(b)];
+      const auto plen = static_cast<index_t>(seq.size());
+      const auto comp = completion(r, b);
+      seq.insert(seq.end(), comp.begin(), comp.end());
+      const auto t = static_cast<index_t>(seq.size());
+      model::gpt_activations<B> acts(m.config(), 1, t);
+      const auto ids = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(seq),
+                                                     shape{1, t});
+      model::gpt_forward<B>(m, acts, ids);
+      std::vector<float> mask(static_cast<std::size_t>(t), 0.0f);
+      for (index_t j = plen; j < t; ++j) mask[static_cast<std::size_t>(j)] = 1.0f;
+      const auto mask_dev = make<B>(mask, shape{1, t});
+      rlhf::ops::logprob_options opt;
+      opt.temperature = tau;
+      const auto lp = host<B>(rlhf::ops::token_logprobs<B>(acts.logits, ids, mask_dev, opt).logps);
+      const std::vector<float> want(lp.begin() + plen, lp.end());
+      check_close(completion_logprobs(r, b), want, "logprobs vs token_logprobs", 1e-5, 1e-5);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("generate and gpt_forward_cached: bad input is a typed error naming it", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(18);
+  model::generation_config gc;
+  gc.max_new_tokens = 10;
+  const std::vector<std::int32_t> ok = {1, 2, 3};
+  // max_seq_len 24: a 15-token prompt leaves room for 9 new tokens only.
+  const std::vector<std::int32_t> long_prompt(15, 4);
+  CHECK_THROWS_AS(model::generate<B>(m, {ok, long_prompt}, gc), rlhf::config_error);
+  check_error_names([&] { (void)model::generate<B>(m, {ok, long_prompt}, gc); },
+                    "prompts[1]'s length");
+  CHECK_THROWS_AS(model::generate<B>(m, {ok, {}}, gc), rlhf::config_error);
+  check_error_names([&] { (void)model::generate<B>(m, {ok, {}}, gc); }, "prompts[1]");
+  CHECK_THROWS_AS(model::generate<B>(m, {}, gc), rlhf::config_error);
+  check_error_names([&] { (void)model::generate<B>(m, {}, gc); }, "prompts");
+  CHECK_THROWS_AS(model::generate<B>(m, {{1, 70}}, gc), rlhf::data_error);
+  check_error_names([&] { (void)model::generate<B>(m, {{1, 70}}, gc); }, "prompts[0][1]");
+  CHECK_THROWS_AS(model::generate<B>(m, {{-1}}, gc), rlhf::data_error);
+  {
+    auto g = gc;
+    g.max_new_tokens = 0;
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "max_new_tokens");
+    g.max_new_tokens = 24;
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "max_new_tokens");
+  }
+  {
+    auto g = gc;
+    g.sampling.temperature = -1.0f;
+    CHECK_THROWS_AS(model::generate<B>(m, {ok}, g), rlhf::config_error);
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "temperature");
+    g = gc;
+    g.sampling.top_p = 0.0f;
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "top_p");
+  }
+  {
+    auto g = gc;
+    g.row_ids = {0, 1};
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "row_ids");
+    g.row_ids = {-2};
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "row_ids[0]");
+  }
+  // The cached forward's own checks.
+  const auto& cfg = m.config();
+  model::kv_cache<B> cache(cfg, 1, 8);
+  typename B::tensor lg(shape{1, cfg.vocab_size});
+  const std::vector<std::int32_t> two = {1, 2};
+  const auto tok = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(two), shape{1, 2});
+  const std::vector<index_t> p7 = {7}, p0 = {0}, p_two = {0, 0}, n3 = {3};
+  CHECK_THROWS_AS(model::gpt_forward_cached<B>(m, cache, tok, p7, lg), rlhf::config_error);
+  check_error_names([&] { model::gpt_forward_cached<B>(m, cache, tok, p7, lg); }, "start_pos[0]");
+  check_error_names([&] { model::gpt_forward_cached<B>(m, cache, tok, p_two, lg); }, "start_pos");
+  check_error_names([&] { model::gpt_forward_cached<B>(m, cache, tok, p0, lg, n3); },
+                    "new_lengths[0]");
+  typename B::tensor bad(shape{1, 3, cfg.vocab_size});
+  CHECK_THROWS_AS(model::gpt_forward_cached<B>(m, cache, tok, p0, bad), rlhf::shape_error);
+  check_error_names([&] { model::gpt_forward_cached<B>(m, cache, tok, p0, bad); }, "logits");
+  const std::vector<std::int32_t> oov = {1, 99};
+  const auto tok_oov = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(oov), shape{1, 2});
+  CHECK_THROWS_AS(model::gpt_forward_cached<B>(m, cache, tok_oov, p0, lg), rlhf::data_error);
+  check_error_names([&] { model::kv_cache<B> c(cfg, 1, 25); }, "max_len");
+  check_error_names([&] { model::kv_cache<B> c(cfg, 0, 8); }, "batch");
+}
