@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "rlhf/core/functors.hpp"
 #include "rlhf/core/philox.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/model/config.hpp"
@@ -197,24 +198,38 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   matmul_forward<B>(a.logits, a.lnf, P(m.lm_head_name()), param_view<B>{});
 }
 
-/// Backward pass from d loss / d logits (B, T, V): accumulates every parameter gradient
-/// into m.grads() (zero it once per optimizer step: gradient accumulation comes free).
+/// Backward pass: accumulates into m.grads() the gradient of a loss on the logits and/or
+/// on the final hidden state h = acts.lnf (B, T, C) (what the value and reward heads of
+/// model/heads.hpp read). `dlogits` (B, T, V) may be null (a critic trunk without an LM
+/// loss), `dhidden` may be null (no head); zero the gradients once per optimizer step, so
+/// gradient accumulation comes free. A policy sharing its trunk with a value head passes
+/// both; a separate critic passes dhidden only.
 template <class B>
 void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tensor& tokens,
-                  const typename B::tensor& dlogits) {
+                  const typename B::tensor* dlogits, const typename B::tensor* dhidden) {
   const auto& cfg = m.config();
   constexpr const char* fn = "gpt_backward";
   if (!m.trainable()) {
     throw config_error("gpt_backward: the model is frozen (constructed with trainable = false)");
   }
-  check_same_shape(fn, "dlogits", dlogits.shape(), "logits", a.logits.shape());
+  check_shape(fn, "tokens", tokens.shape(), shape{a.batch, a.steps},
+              "(B, T) the activations were sized for");
+  if (dlogits) check_same_shape(fn, "dlogits", dlogits->shape(), "logits", a.logits.shape());
+  if (dhidden) check_same_shape(fn, "dhidden", dhidden->shape(), "lnf", a.lnf.shape());
   const auto P = [&](const std::string& n) { return m.param(n); };
   const auto G = [&](const std::string& n) { return m.grad(n); };
   auto zero = [](typename B::tensor& t) { ops::fill<B>(t, 0.0f); };
 
-  zero(a.g_ln);
-  matmul_backward<B>(a.g_ln, G(m.lm_head_name()), grad_view<B>{}, dlogits, a.lnf,
-                     P(m.lm_head_name()));
+  // g_ln = dhidden + dlogits · W (the LM head's backward accumulates onto it).
+  if (dhidden) {
+    ops::transform<B>(a.g_ln, rlhf::fn::identity{}, *dhidden);
+  } else {
+    zero(a.g_ln);
+  }
+  if (dlogits) {
+    matmul_backward<B>(a.g_ln, G(m.lm_head_name()), grad_view<B>{}, *dlogits, a.lnf,
+                       P(m.lm_head_name()));
+  }
   zero(a.g_res);
   layernorm_backward<B>(a.g_res, G("ln_f.weight"), G("ln_f.bias"), a.g_ln, a.residual3.back(),
                         P("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
@@ -250,6 +265,13 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
                           P(p + "ln_1.weight"), a.ln1_mean[L], a.ln1_rstd[L]);
   }
   encoder_backward<B>(G("wte.weight"), G("wpe.weight"), a.g_res, tokens, cfg.vocab_size);
+}
+
+/// The usual case: the gradient of a loss on the logits only.
+template <class B>
+void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tensor& tokens,
+                  const typename B::tensor& dlogits) {
+  gpt_backward<B>(m, a, tokens, &dlogits, nullptr);
 }
 
 /// The AdamW decay mask of a model's arena (param_ref.decays).

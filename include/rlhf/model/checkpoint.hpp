@@ -1,0 +1,349 @@
+// Checkpoints of a whole GPT (and optionally its AdamW state) as one safetensors file
+// (docs/model.md, "Checkpoints of a model"):
+//
+//   tensors   every parameter under its GPT-2 name, in gpt_param_table order and the arena's
+//             own shapes ((out, in) projections, padded embedding rows included);
+//             with an optimizer: "optimizer.exp_avg", "optimizer.exp_avg_sq" (P,) each
+//   metadata  "config": gpt_config as JSON (field names as the struct)
+//             "weight_layout": "out_in"
+//             "format": "pt" (what Python's safetensors expects for torch tensors)
+//             with an optimizer: "optimizer.step" (decimal), "optimizer.config" (JSON)
+//             plus whatever extra metadata the caller passes
+//
+// Written atomically (save_safetensors: temp file, fsync, rename, fsync of the directory).
+// load(save(m)) is bit-exact for the parameters and the optimizer state. Every problem is an
+// rlhf::io_error "<function>: <path>: <reason>" naming the field or tensor.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rlhf/core/errors.hpp"
+#include "rlhf/core/validate.hpp"
+#include "rlhf/model/config.hpp"
+#include "rlhf/model/gpt.hpp"
+#include "rlhf/model/optim.hpp"
+#include "rlhf/model/safetensors.hpp"
+#include "rlhf/ops/tensor.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace model {
+
+// ---------------------------------------------------------------------------------------
+// gpt_config <-> JSON
+
+/// The config as a JSON object with gpt_config's field names.
+[[nodiscard]] inline nlohmann::json to_json(const gpt_config& c) {
+  return nlohmann::json{{"vocab_size", c.vocab_size},         {"max_seq_len", c.max_seq_len},
+                        {"n_layer", c.n_layer},               {"n_head", c.n_head},
+                        {"n_embd", c.n_embd},                 {"mlp_ratio", c.mlp_ratio},
+                        {"tie_embeddings", c.tie_embeddings}, {"dropout", c.dropout},
+                        {"layernorm_eps", c.layernorm_eps},   {"vocab_multiple", c.vocab_multiple}};
+}
+
+/// A gpt_config from a JSON object with gpt_config's field names. A missing field keeps its
+/// default; an unknown field, a value of the wrong type or an integer field holding a
+/// non-integer is a config_error naming the field; the result is validate()d.
+[[nodiscard]] inline gpt_config gpt_config_from_json(const nlohmann::json& j) {
+  constexpr const char* fn = "gpt_config_from_json";
+  if (!j.is_object()) {
+    throw config_error(rlhf::detail::concat(fn, ": expected a JSON object, got ", j.dump()));
+  }
+  gpt_config c;
+  static const std::set<std::string> known = {
+      "vocab_size", "max_seq_len",    "n_layer", "n_head",        "n_embd",
+      "mlp_ratio",  "tie_embeddings", "dropout", "layernorm_eps", "vocab_multiple"};
+  for (const auto& [k, v] : j.items()) {
+    if (!known.contains(k)) {
+      throw config_error(rlhf::detail::concat(fn, ": unknown field '", k, "'"));
+    }
+    (void)v;
+  }
+  auto get_int = [&](const char* k, index_t& dst) {
+    if (!j.contains(k)) return;
+    const auto& v = j.at(k);
+    if (!v.is_number_integer()) {
+      throw config_error(rlhf::detail::concat(fn, ": field '", k, "' must be an integer, got ",
+                                              v.dump()));
+    }
+    dst = v.get<index_t>();
+  };
+  auto get_float = [&](const char* k, float& dst) {
+    if (!j.contains(k)) return;
+    const auto& v = j.at(k);
+    if (!v.is_number()) {
+      throw config_error(rlhf::detail::concat(fn, ": field '", k, "' must be a number, got ",
+                                              v.dump()));
+    }
+    dst = static_cast<float>(v.get<double>());
+  };
+  get_int("vocab_size", c.vocab_size);
+  get_int("max_seq_len", c.max_seq_len);
+  get_int("n_layer", c.n_layer);
+  get_int("n_head", c.n_head);
+  get_int("n_embd", c.n_embd);
+  get_int("mlp_ratio", c.mlp_ratio);
+  get_int("vocab_multiple", c.vocab_multiple);
+  if (j.contains("tie_embeddings")) {
+    const auto& v = j.at("tie_embeddings");
+    if (!v.is_boolean()) {
+      throw config_error(rlhf::detail::concat(
+          fn, ": field 'tie_embeddings' must be true or false, got ", v.dump()));
+    }
+    c.tie_embeddings = v.get<bool>();
+  }
+  get_float("dropout", c.dropout);
+  get_float("layernorm_eps", c.layernorm_eps);
+  c.validate();
+  return c;
+}
+
+namespace checkpoint_detail {
+
+inline constexpr const char* exp_avg_name = "optimizer.exp_avg";
+inline constexpr const char* exp_avg_sq_name = "optimizer.exp_avg_sq";
+inline constexpr const char* step_key = "optimizer.step";
+inline constexpr const char* optimizer_config_key = "optimizer.config";
+
+[[noreturn]] inline void fail(std::string_view fn, const std::filesystem::path& path,
+                              std::string_view reason) {
+  throw io_error(rlhf::detail::concat(fn, ": ", path.string(), ": ", reason));
+}
+
+/// The "config" metadata of a loaded file as a gpt_config (io_error if absent/malformed).
+inline gpt_config config_of(std::string_view fn, const std::filesystem::path& path,
+                            const metadata_map& md) {
+  const auto it = md.find("config");
+  if (it == md.end()) fail(fn, path, "no \"config\" in the metadata");
+  try {
+    return gpt_config_from_json(nlohmann::json::parse(it->second));
+  } catch (const nlohmann::json::exception& e) {
+    fail(fn, path, rlhf::detail::concat("malformed \"config\" metadata: ", e.what()));
+  } catch (const config_error& e) {
+    fail(fn, path, rlhf::detail::concat("bad \"config\" metadata: ", e.what()));
+  }
+}
+
+/// io_error naming the first field where the file's config differs from the model's.
+inline void compare_configs(std::string_view fn, const std::filesystem::path& path,
+                            const gpt_config& in_file, const gpt_config& in_model) {
+  const auto a = model::to_json(in_file), b = model::to_json(in_model);
+  for (const auto& [k, v] : b.items()) {
+    if (a.at(k) != v) {
+      fail(fn, path, rlhf::detail::concat("config field '", k, "' is ", a.at(k).dump(),
+                                          " in the file but ", v.dump(), " in the model"));
+    }
+  }
+}
+
+inline nlohmann::json optimizer_json(const adamw_config& c) {
+  return nlohmann::json{{"lr", c.lr},   {"beta1", c.beta1},
+                        {"beta2", c.beta2}, {"eps", c.eps},
+                        {"weight_decay", c.weight_decay}};
+}
+
+}  // namespace checkpoint_detail
+
+/// Options of load_checkpoint.
+struct checkpoint_load_options {
+  /// Accept (and ignore) tensors that are neither parameters nor optimizer state.
+  bool allow_extra_tensors = false;
+  /// Accept (and ignore) tensors whose name starts with one of these (an exact name is its
+  /// own prefix), e.g. {"grad.", "input_ids", "logits"} for the golden fixtures.
+  std::vector<std::string> extra_tensor_prefixes;
+};
+
+/// The config stored in a checkpoint, to build a model from the file:
+///   gpt<B> m(load_config(path)); load_checkpoint(path, m);
+/// `path` is a safetensors checkpoint (only its header is read) or, when its name ends in
+/// ".json", a JSON file holding the config object itself. io_error on any problem.
+[[nodiscard]] inline gpt_config load_config(const std::filesystem::path& path) {
+  constexpr const char* fn = "load_config";
+  namespace cd = checkpoint_detail;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) cd::fail(fn, path, "no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) cd::fail(fn, path, "not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) cd::fail(fn, path, "cannot open the file");
+  if (path.extension() == ".json") {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      cd::fail(fn, path, rlhf::detail::concat("malformed JSON: ", e.what()));
+    }
+    try {
+      return gpt_config_from_json(j);
+    } catch (const config_error& e) {
+      cd::fail(fn, path, e.what());
+    }
+  }
+  const auto file_size = std::filesystem::file_size(path, ec);
+  if (ec || file_size < 8) {
+    cd::fail(fn, path, rlhf::detail::concat("truncated: the file has ", ec ? 0 : file_size,
+                                            " bytes, fewer than the 8-byte header length"));
+  }
+  unsigned char len_bytes[8];
+  in.read(reinterpret_cast<char*>(len_bytes), 8);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
+  if (n > file_size - 8 || n > safetensors_detail::safetensors_max_header) {
+    cd::fail(fn, path, rlhf::detail::concat("truncated: header length ", n, " exceeds the ",
+                                            file_size - 8, " bytes after the length prefix"));
+  }
+  std::string header(static_cast<std::size_t>(n), '\0');
+  in.read(header.data(), static_cast<std::streamsize>(n));
+  if (!in) cd::fail(fn, path, "cannot read the header");
+  metadata_map md;
+  try {
+    const auto j = nlohmann::json::parse(header);
+    if (!j.is_object()) cd::fail(fn, path, "malformed header: expected a JSON object");
+    if (j.contains("__metadata__")) {
+      for (const auto& [k, v] : j.at("__metadata__").items()) {
+        if (v.is_string()) md[k] = v.get<std::string>();
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    cd::fail(fn, path, rlhf::detail::concat("malformed JSON header: ", e.what()));
+  }
+  return cd::config_of(fn, path, md);
+}
+
+/// Writes `m` (and `optimizer`'s state when given) to `path` atomically. `extra_metadata`
+/// is stored beside the reserved keys ("config", "weight_layout", "format",
+/// "optimizer.step", "optimizer.config"); reusing one of them is an io_error.
+template <class B>
+void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
+                     const adamw<B>* optimizer = nullptr, const metadata_map& extra_metadata = {}) {
+  constexpr const char* fn = "save_checkpoint";
+  namespace cd = checkpoint_detail;
+  metadata_map md;
+  md["config"] = to_json(m.config()).dump();
+  md["weight_layout"] = "out_in";
+  md["format"] = "pt";
+  const std::vector<float> params = ops::to_host<B>(m.params());
+  std::vector<float> m1, m2;
+  std::vector<tensor_view> views;
+  views.reserve(m.table().size() + 2);
+  for (const auto& p : m.table()) {
+    views.push_back(tensor_view::f32(
+        p.name, p.dims,
+        std::span<const float>(params).subspan(static_cast<std::size_t>(p.offset),
+                                               static_cast<std::size_t>(p.size()))));
+  }
+  if (optimizer != nullptr) {
+    if (optimizer->num_params() != m.num_params()) {
+      cd::fail(fn, path, rlhf::detail::concat("the optimizer holds ", optimizer->num_params(),
+                                              " parameters, the model ", m.num_params()));
+    }
+    m1 = ops::to_host<B>(optimizer->exp_avg());
+    m2 = ops::to_host<B>(optimizer->exp_avg_sq());
+    const shape s{m.num_params()};
+    views.push_back(tensor_view::f32(cd::exp_avg_name, s, m1));
+    views.push_back(tensor_view::f32(cd::exp_avg_sq_name, s, m2));
+    md[cd::step_key] = std::to_string(optimizer->step_count());
+    md[cd::optimizer_config_key] = cd::optimizer_json(optimizer->config()).dump();
+  }
+  for (const auto& [k, v] : extra_metadata) {
+    if (md.contains(k) || k == cd::step_key || k == cd::optimizer_config_key) {
+      cd::fail(fn, path, rlhf::detail::concat("extra metadata key '", k, "' is reserved"));
+    }
+    md[k] = v;
+  }
+  save_safetensors(path, std::span<const tensor_view>(views), md);
+}
+
+/// Fills `m` from the checkpoint at `path` (and `optimizer`'s state when given); returns the
+/// file's metadata (extra keys included). io_error when the file is unreadable, truncated or
+/// corrupt, its config differs from m.config() (naming the field and both values), a
+/// parameter is missing or has another shape or dtype, a tensor is neither a parameter, nor
+/// optimizer state, nor allowed by `options`, or the optimizer state was asked for and is
+/// absent. Nothing is modified unless everything checks out.
+template <class B>
+metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
+                             adamw<B>* optimizer = nullptr,
+                             const checkpoint_load_options& options = {}) {
+  constexpr const char* fn = "load_checkpoint";
+  namespace cd = checkpoint_detail;
+  const safetensors_file f = load_safetensors(path);
+  cd::compare_configs(fn, path, cd::config_of(fn, path, f.metadata), m.config());
+  if (const auto it = f.metadata.find("weight_layout");
+      it != f.metadata.end() && it->second != "out_in") {
+    cd::fail(fn, path, rlhf::detail::concat("weight_layout is '", it->second,
+                                            "', this model reads 'out_in'"));
+  }
+  // Every tensor must be accounted for.
+  std::set<std::string_view> names;
+  for (const auto& p : m.table()) names.insert(p.name);
+  for (const auto& t : f.tensors) {
+    if (names.contains(t.name) || t.name == cd::exp_avg_name || t.name == cd::exp_avg_sq_name) {
+      continue;
+    }
+    bool allowed = options.allow_extra_tensors;
+    for (const auto& prefix : options.extra_tensor_prefixes) {
+      allowed = allowed || std::string_view(t.name).starts_with(prefix);
+    }
+    if (!allowed) {
+      cd::fail(fn, path, rlhf::detail::concat(
+                             "tensor '", t.name,
+                             "' is not a parameter of this model (allow it with "
+                             "checkpoint_load_options)"));
+    }
+  }
+  std::vector<float> arena(static_cast<std::size_t>(m.num_params()), 0.0f);
+  for (const auto& p : m.table()) {
+    const named_tensor& t = check_tensor(f, p.name, p.dims);
+    std::copy(t.data.begin(), t.data.end(), arena.begin() + p.offset);
+  }
+  const named_tensor* m1 = nullptr;
+  const named_tensor* m2 = nullptr;
+  std::int64_t step = 0;
+  if (optimizer != nullptr) {
+    if (optimizer->num_params() != m.num_params()) {
+      cd::fail(fn, path, rlhf::detail::concat("the optimizer holds ", optimizer->num_params(),
+                                              " parameters, the model ", m.num_params()));
+    }
+    if (f.find(cd::exp_avg_name) == nullptr || f.find(cd::exp_avg_sq_name) == nullptr ||
+        !f.metadata.contains(cd::step_key)) {
+      cd::fail(fn, path, "no optimizer state in the file (\"optimizer.exp_avg\", "
+                         "\"optimizer.exp_avg_sq\", metadata \"optimizer.step\")");
+    }
+    const shape s{m.num_params()};
+    m1 = &check_tensor(f, cd::exp_avg_name, s);
+    m2 = &check_tensor(f, cd::exp_avg_sq_name, s);
+    const std::string& st = f.metadata.at(cd::step_key);
+    std::size_t used = 0;
+    try {
+      step = std::stoll(st, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != st.size() || step < 0) {
+      cd::fail(fn, path, rlhf::detail::concat("metadata \"optimizer.step\" must be an integer "
+                                              ">= 0, got '", st, "'"));
+    }
+  }
+  if (optimizer != nullptr) {
+    const shape s{m.num_params()};
+    try {
+      optimizer->load_state(ops::from_host<B>(std::span<const float>(m1->data), s),
+                            ops::from_host<B>(std::span<const float>(m2->data), s), step);
+    } catch (const error& e) {
+      cd::fail(fn, path, rlhf::detail::concat("bad optimizer state: ", e.what()));
+    }
+  }
+  ops::copy_from_host<B>(std::span<const float>(arena), m.params());
+  return f.metadata;
+}
+
+}  // namespace model
+}  // namespace v0
+}  // namespace rlhf

@@ -1,0 +1,330 @@
+// Checkpoints of a whole GPT (rlhf/model/checkpoint.hpp): bit-exact round trip of the
+// parameters and the AdamW state, config/tensor mismatches and damaged files as io_error,
+// the golden fixtures loading through load_checkpoint, and the config JSON helpers.
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include "fixture.hpp"
+#include "rlhf/model/checkpoint.hpp"
+
+using namespace rlhf_test;
+namespace model = rlhf::model;
+using rlhf::index_t;
+using rlhf::shape;
+
+namespace {
+
+model::gpt_config tiny(bool tied) {
+  model::gpt_config c;
+  c.vocab_size = 70;
+  c.max_seq_len = 8;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_embd = 8;
+  c.tie_embeddings = tied;
+  return c;
+}
+
+std::filesystem::path tmp_path(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("rlhf_test_checkpoint_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir / name;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+/// A few AdamW steps with seeded pseudo-gradients, so that m, v and step are nontrivial.
+template <class B>
+void train_a_bit(model::gpt<B>& m, model::adamw<B>& opt, int steps, std::uint64_t seed) {
+  const auto mask = model::make_decay_mask<B>(m.num_params(), model::decay_ranges(m));
+  std::vector<float> g(static_cast<std::size_t>(m.num_params()));
+  for (int s = 0; s < steps; ++s) {
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      g[i] = rlhf::philox_normal(seed, static_cast<std::uint64_t>(s), 0, i);
+    }
+    rlhf::ops::copy_from_host<B>(std::span<const float>(g), m.grads());
+    opt.step(m.params(), m.grads(), mask);
+  }
+}
+
+template <class F>
+std::string io_error_of(F&& f) {
+  try {
+    f();
+  } catch (const rlhf::io_error& e) {
+    return e.what();
+  }
+  return "(no io_error)";
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("checkpoint round trip is bit-exact (params and AdamW state)", B,
+                   RLHF_TEST_BACKENDS) {
+  for (bool tied : {true, false}) {
+    CAPTURE(tied);
+    const auto cfg = tiny(tied);
+    model::gpt<B> m(cfg);
+    m.init(7);
+    model::adamw<B> opt(m.num_params(), {.lr = 1e-2f, .weight_decay = 0.1f});
+    train_a_bit(m, opt, 3, 11);
+    const auto path = tmp_path(tied ? "tied.safetensors" : "untied.safetensors");
+    model::save_checkpoint<B>(path, m, &opt, {{"note", "hello"}});
+
+    CHECK(model::load_config(path).n_layer == cfg.n_layer);
+    model::gpt<B> m2(model::load_config(path));
+    model::adamw<B> opt2(m2.num_params(), {.lr = 1e-2f, .weight_decay = 0.1f});
+    const auto md = model::load_checkpoint<B>(path, m2, &opt2);
+    CHECK(md.at("note") == "hello");
+    CHECK(md.at("weight_layout") == "out_in");
+    CHECK(md.at("optimizer.step") == "3");
+    CHECK(same_bits(host<B>(m.params()), host<B>(m2.params())));
+    CHECK(same_bits(host<B>(opt.exp_avg()), host<B>(opt2.exp_avg())));
+    CHECK(same_bits(host<B>(opt.exp_avg_sq()), host<B>(opt2.exp_avg_sq())));
+    CHECK(opt2.step_count() == 3);
+    // Training continues bit-identically.
+    train_a_bit(m, opt, 2, 99);
+    train_a_bit(m2, opt2, 2, 99);
+    CHECK(same_bits(host<B>(m.params()), host<B>(m2.params())));
+
+    // Every parameter under its GPT-2 name, in the arena's shape; optimizer state (P,).
+    const auto f = model::load_safetensors(path);
+    for (const auto& p : m.table()) CHECK_NOTHROW((void)model::check_tensor(f, p.name, p.dims));
+    CHECK(f.find("optimizer.exp_avg")->shape == shape{m.num_params()});
+    CHECK(f.tensors.size() == m.table().size() + 2);
+
+    // Without the optimizer: only the parameters; asking for the state then fails.
+    const auto p2 = tmp_path("params_only.safetensors");
+    model::save_checkpoint<B>(p2, m);
+    model::gpt<B> m3(cfg);
+    (void)model::load_checkpoint<B>(p2, m3);
+    CHECK(same_bits(host<B>(m.params()), host<B>(m3.params())));
+    CHECK(model::load_safetensors(p2).tensors.size() == m.table().size());
+    model::adamw<B> opt3(m3.num_params());
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(p2, m3, &opt3); });
+    CHECK(contains(e, "no optimizer state"));
+    CHECK(contains(e, p2.string()));
+    // A checkpoint with optimizer state loads into a model alone.
+    model::gpt<B> m4(cfg);
+    CHECK_NOTHROW((void)model::load_checkpoint<B>(path, m4));
+  }
+}
+
+TEST_CASE_TEMPLATE("checkpoint mismatches are io_errors naming the field or tensor", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto cfg = tiny(true);
+  model::gpt<B> m(cfg);
+  m.init(3);
+  const auto path = tmp_path("mismatch.safetensors");
+  model::save_checkpoint<B>(path, m);
+  const auto before = host<B>(m.params());
+
+  SUBCASE("config field") {
+    auto other = cfg;
+    other.n_layer = 3;
+    model::gpt<B> m2(other);
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(path, m2); });
+    CHECK(contains(e, "load_checkpoint: "));
+    CHECK(contains(e, "config field 'n_layer' is 2 in the file but 3 in the model"));
+    auto eps = cfg;
+    eps.layernorm_eps = 1e-6f;
+    model::gpt<B> m3(eps);
+    CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(path, m3); }),
+                   "config field 'layernorm_eps'"));
+    auto untied = cfg;
+    untied.tie_embeddings = false;
+    model::gpt<B> m4(untied);
+    CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(path, m4); }),
+                   "config field 'tie_embeddings' is true in the file but false in the model"));
+  }
+
+  // Rewrite the file's tensors by hand.
+  auto f = model::load_safetensors(path);
+  auto rewrite = [&](std::vector<model::named_tensor> ts) {
+    const auto p = tmp_path("edited.safetensors");
+    model::save_safetensors(p, std::span<const model::named_tensor>(ts), f.metadata);
+    return p;
+  };
+  model::gpt<B> target(cfg);
+
+  SUBCASE("missing tensor") {
+    auto ts = f.tensors;
+    ts.erase(ts.begin() + 3);
+    const auto name = f.tensors[3].name;
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(rewrite(ts), target); });
+    CHECK(contains(e, "tensor '" + name + "' is missing"));
+  }
+  SUBCASE("wrong shape") {
+    auto ts = f.tensors;
+    ts[0].shape = shape{ts[0].shape[1], ts[0].shape[0]};  // wte transposed
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(rewrite(ts), target); });
+    CHECK(contains(e, "tensor 'wte.weight' has shape (8, 128), expected (128, 8)"));
+  }
+  SUBCASE("extra tensor") {
+    auto ts = f.tensors;
+    ts.push_back({"lm_head.weight", shape{2}, {1.0f, 2.0f}, model::tensor_dtype::f32, {}});
+    const auto p = rewrite(ts);
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(p, target); });
+    CHECK(contains(e, "tensor 'lm_head.weight' is not a parameter of this model"));
+    model::checkpoint_load_options opts;
+    opts.allow_extra_tensors = true;
+    CHECK_NOTHROW((void)model::load_checkpoint<B>(p, target, nullptr, opts));
+    model::checkpoint_load_options by_prefix;
+    by_prefix.extra_tensor_prefixes = {"lm_head."};
+    CHECK_NOTHROW((void)model::load_checkpoint<B>(p, target, nullptr, by_prefix));
+    CHECK(same_bits(host<B>(target.params()), before));
+  }
+  SUBCASE("no config, bad layout, bad optimizer step") {
+    auto md = f.metadata;
+    md.erase("config");
+    const auto p = tmp_path("noconfig.safetensors");
+    model::save_safetensors(p, std::span<const model::named_tensor>(f.tensors), md);
+    CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(p, target); }),
+                   "no \"config\" in the metadata"));
+    CHECK(contains(io_error_of([&] { (void)model::load_config(p); }), "no \"config\""));
+    md = f.metadata;
+    md["weight_layout"] = "in_out";
+    model::save_safetensors(p, std::span<const model::named_tensor>(f.tensors), md);
+    CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(p, target); }),
+                   "weight_layout is 'in_out'"));
+  }
+  SUBCASE("a failed load leaves the model untouched") {
+    model::gpt<B> fresh(cfg);
+    fresh.init(5);
+    const auto mine = host<B>(fresh.params());
+    auto ts = f.tensors;
+    ts.pop_back();  // ln_f.bias
+    CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(rewrite(ts), fresh); }),
+                   "tensor 'ln_f.bias' is missing"));
+    CHECK(same_bits(host<B>(fresh.params()), mine));
+  }
+  SUBCASE("reserved metadata key") {
+    CHECK(contains(io_error_of([&] {
+                     model::save_checkpoint<B>(tmp_path("r.safetensors"), m, nullptr,
+                                               {{"config", "{}"}});
+                   }),
+                   "extra metadata key 'config' is reserved"));
+  }
+}
+
+TEST_CASE_TEMPLATE("truncated or corrupted checkpoints are io_errors", B, RLHF_TEST_BACKENDS) {
+  const auto cfg = tiny(false);
+  model::gpt<B> m(cfg);
+  m.init(1);
+  model::adamw<B> opt(m.num_params());
+  train_a_bit(m, opt, 1, 2);
+  const auto path = tmp_path("good.safetensors");
+  model::save_checkpoint<B>(path, m, &opt);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto bad = tmp_path("bad.safetensors");
+  auto write = [&](const std::string& b) {
+    std::ofstream out(bad, std::ios::binary | std::ios::trunc);
+    out.write(b.data(), static_cast<std::streamsize>(b.size()));
+  };
+  model::gpt<B> target(cfg);
+  model::adamw<B> topt(target.num_params());
+  for (std::size_t cut : {std::size_t{0}, std::size_t{5}, std::size_t{100}, bytes.size() / 2,
+                          bytes.size() - 4}) {
+    CAPTURE(cut);
+    write(bytes.substr(0, cut));
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(bad, target, &topt); });
+    CHECK(contains(e, bad.string()));
+    CHECK(contains(e, "truncated"));
+  }
+  // A corrupted header (a '{' turned into garbage).
+  std::string c = bytes;
+  c[8] = '#';
+  write(c);
+  CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(bad, target); }),
+                 "malformed JSON header"));
+  CHECK(contains(io_error_of([&] { (void)model::load_config(bad); }), "malformed JSON header"));
+  // Trailing garbage.
+  write(bytes + "xxxx");
+  CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(bad, target); }),
+                 "trailing bytes"));
+  // No such file.
+  CHECK(contains(io_error_of([&] {
+                   (void)model::load_checkpoint<B>(tmp_path("nothing.safetensors"), target);
+                 }),
+                 "no such file"));
+  CHECK(contains(io_error_of([&] { (void)model::load_config(tmp_path("nothing.json")); }),
+                 "no such file"));
+  // The good file still loads.
+  CHECK_NOTHROW((void)model::load_checkpoint<B>(path, target, &topt));
+}
+
+TEST_CASE_TEMPLATE("golden fixtures load through load_checkpoint", B, RLHF_TEST_BACKENDS) {
+  for (const char* name : {"gpt_tiny_a", "gpt_tiny_b"}) {
+    CAPTURE(name);
+    const std::string path = std::string(RLHF_FIXTURE_DIR) + "/" + name + ".safetensors";
+    const auto cfg = model::load_config(path);
+    model::gpt<B> m(cfg);
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(path, m); });
+    CHECK(contains(e, "tensor 'grad.wte.weight' is not a parameter of this model"));
+    model::checkpoint_load_options opts;
+    opts.extra_tensor_prefixes = {"grad.", "input_ids", "logits"};
+    const auto md = model::load_checkpoint<B>(path, m, nullptr, opts);
+    CHECK(md.contains("losses_10"));
+    const auto f = model::load_safetensors(path);
+    const auto params = host<B>(m.params());
+    for (const auto& p : m.table()) {
+      const auto* t = f.find(p.name);
+      REQUIRE(t != nullptr);
+      CHECK(std::memcmp(params.data() + p.offset, t->data.data(), t->data.size() * 4) == 0);
+    }
+    // The fixture holds no optimizer state.
+    model::adamw<B> opt(m.num_params());
+    CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(path, m, &opt, opts); }),
+                   "no optimizer state"));
+  }
+}
+
+TEST_CASE("gpt_config JSON helpers") {
+  model::gpt_config c = tiny(false);
+  c.layernorm_eps = 1.2345e-6f;
+  c.mlp_ratio = 3;
+  const auto j = model::to_json(c);
+  const auto back = model::gpt_config_from_json(nlohmann::json::parse(j.dump()));
+  CHECK(model::to_json(back) == j);
+  CHECK(back.layernorm_eps == c.layernorm_eps);
+  // Missing fields keep their defaults.
+  const auto partial = model::gpt_config_from_json(nlohmann::json{{"n_layer", 1}, {"n_embd", 16}});
+  CHECK(partial.n_layer == 1);
+  CHECK(partial.vocab_size == model::gpt_config{}.vocab_size);
+  CHECK_THROWS_WITH_AS((void)model::gpt_config_from_json(nlohmann::json{{"n_layers", 1}}),
+                       "gpt_config_from_json: unknown field 'n_layers'", rlhf::config_error);
+  CHECK_THROWS_WITH_AS((void)model::gpt_config_from_json(nlohmann::json{{"n_head", 1.5}}),
+                       "gpt_config_from_json: field 'n_head' must be an integer, got 1.5",
+                       rlhf::config_error);
+  CHECK_THROWS_AS((void)model::gpt_config_from_json(nlohmann::json{{"n_head", 0}}),
+                  rlhf::config_error);
+  // load_config from a JSON file.
+  const auto p = tmp_path("cfg.json");
+  {
+    std::ofstream out(p);
+    out << j.dump(2);
+  }
+  CHECK(model::to_json(model::load_config(p)) == j);
+  {
+    std::ofstream out(p);
+    out << "{\"n_layer\": 0}";
+  }
+  const auto e = io_error_of([&] { (void)model::load_config(p); });
+  CHECK(contains(e, "load_config: "));
+  CHECK(contains(e, "n_layer"));
+}
