@@ -29,11 +29,20 @@ model::gpt_config tiny(bool tied) {
   return c;
 }
 
+/// This process's scratch directory, removed when the test binary exits.
+struct scratch_dir {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("rlhf_test_checkpoint_" + std::to_string(::getpid()));
+  scratch_dir() { std::filesystem::create_directories(dir); }
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
 std::filesystem::path tmp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("rlhf_test_checkpoint_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir / name;
+  static const scratch_dir scratch;
+  return scratch.dir / name;
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
