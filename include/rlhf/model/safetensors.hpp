@@ -119,6 +119,7 @@ inline constexpr std::uint64_t safetensors_max_header = 100'000'000;  // as Pyth
 
 /// Little-endian bytes of 4-byte values (a plain copy on little-endian hosts).
 inline void copy_le32(void* dst, const void* src, std::size_t count) {
+  if (count == 0) return;  // empty tensors: memcpy's pointers may be null, which is UB
   std::memcpy(dst, src, count * 4);
   if constexpr (std::endian::native == std::endian::big) {
     auto* b = static_cast<unsigned char*>(dst);
