@@ -1,0 +1,165 @@
+// Google Benchmark timings of the bundled GPT's full train step on the Eigen backend;
+// scripts/bench (--only model) runs bench/torch_model.py on the same shapes and
+// bench/report_model.py prints the comparison (docs/benchmarks.md).
+//
+//   BM_gemm_peak            ops::gemm 1024×1024×1024 (no transposes) on the Eigen backend:
+//                           the machine's measured fp32 GEMM peak, the denominator of MFU
+//   BM_train_step/<config>  one optimizer step on random tokens: gpt_forward →
+//                           losses::sft_loss (next-token cross-entropy, mask of ones) →
+//                           zero_grads → gpt_backward → adamw::step
+//                           config 0 "tiny":  V=256, T=64,  C=128, L=2, H=4, B=8
+//                           config 1 "small": V=256, T=128, C=256, L=4, H=4, B=8
+//
+// Counters of BM_train_step:
+//   tokens_per_second   B·T per step per second (wall time)
+//   FLOPS               model FLOP/s = 6 · params · tokens / time, params WITHOUT the padded
+//                       embedding rows (vocab_size·C, not padded_vocab_size·C; the LM head is
+//                       tied, so wte counts once). 6N ignores the attention score FLOPs
+//                       (the usual "model FLOPs" convention); MFU = FLOPS / BM_gemm_peak's
+//                       FLOPS, computed by bench/report_model.py
+//   params              that parameter count
+//   analytic_bytes      4 · (params + grads + 2 · params of AdamW state + activation floats
+//                       of gpt_activations::floats()), the arenas' full (padded) size P
+//   peak_rss_bytes      getrusage(RUSAGE_SELF).ru_maxrss after the steps: the process's peak
+//                       resident set, so run each config in its own process
+//                       (--benchmark_filter=BM_train_step/0 ...) as scripts/bench does
+//   baseline_rss_bytes  the resident set when the process first entered BM_train_step,
+//                       before any model was allocated (libraries, the benchmark runtime)
+//
+// Everything may run on OpenMP threads, so every case uses wall-clock (real) time.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "rlhf/backends/eigen.hpp"
+#include "rlhf/losses/sft.hpp"
+#include "rlhf/model/gpt.hpp"
+#include "rlhf/model/optim.hpp"
+#include "rlhf/ops/gemm.hpp"
+
+namespace {
+
+using B = rlhf::eigen_backend;
+using tensor = B::tensor;
+using rlhf::index_t;
+using rlhf::shape;
+namespace model = rlhf::model;
+
+struct bench_config {
+  const char* name;
+  model::gpt_config cfg;
+  index_t batch;
+};
+
+bench_config config_of(index_t which) {
+  model::gpt_config c;
+  c.vocab_size = 256;
+  c.n_head = 4;
+  c.mlp_ratio = 4;
+  if (which == 0) {
+    c.max_seq_len = 64, c.n_embd = 128, c.n_layer = 2;
+    return {"tiny", c, 8};
+  }
+  c.max_seq_len = 128, c.n_embd = 256, c.n_layer = 4;
+  return {"small", c, 8};
+}
+
+double current_rss_bytes() {
+  long pages = 0, resident = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+double peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux: kilobytes
+}
+
+void BM_gemm_peak(benchmark::State& state) {
+  const index_t n = state.range(0);
+  tensor a(shape{n, n}), b(shape{n, n}), c(shape{n, n});
+  std::mt19937 gen(1);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (float& v : a.span()) v = dist(gen);
+  for (float& v : b.span()) v = dist(gen);
+  for (auto _ : state) {
+    rlhf::ops::gemm<B>(rlhf::transpose::no, rlhf::transpose::no, 1.0f, a, b, 0.0f, c);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  const double nd = static_cast<double>(n);
+  state.counters["FLOPS"] = benchmark::Counter(
+      2.0 * nd * nd * nd * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_train_step(benchmark::State& state) {
+  // Before anything of this process's benchmarks was allocated (the first call; later
+  // calls would see what the allocator kept of the previous runs).
+  static const double baseline_rss = current_rss_bytes();
+  const auto bc = config_of(state.range(0));
+  const auto& cfg = bc.cfg;
+  const index_t b = bc.batch, t = cfg.max_seq_len, C = cfg.n_embd;
+  state.SetLabel(bc.name);
+
+  model::gpt<B> m(cfg);
+  m.init(1234);
+  model::gpt_activations<B> acts(cfg, b, t);
+  model::adamw<B> opt(m.num_params(), model::adamw_config{});
+  const auto ranges = model::decay_ranges(m);
+  const tensor mask = model::make_decay_mask<B>(m.num_params(), ranges);
+  B::index_tensor ids(shape{b, t});
+  std::mt19937 gen(7);
+  std::uniform_int_distribution<std::int32_t> tok(0, static_cast<std::int32_t>(cfg.vocab_size - 1));
+  for (auto& y : ids.span()) y = tok(gen);
+  tensor ones(shape{b, t});
+  rlhf::ops::fill<B>(ones, 1.0f);
+  tensor dlogits(acts.logits.shape());
+  rlhf::losses::sft_config lc;
+  lc.compute_entropy = false;
+
+  float loss = 0.0f;
+  for (auto _ : state) {
+    model::gpt_forward<B>(m, acts, ids);
+    loss = rlhf::losses::sft_loss<B>({acts.logits, ids, ones}, dlogits, lc).loss;
+    m.zero_grads();
+    model::gpt_backward<B>(m, acts, ids, dlogits);
+    opt.step(m.params(), m.grads(), mask);
+    benchmark::DoNotOptimize(m.params().data());
+    benchmark::ClobberMemory();
+  }
+  benchmark::DoNotOptimize(loss);
+
+  const double params = static_cast<double>(
+      m.num_params() - (cfg.padded_vocab_size() - cfg.vocab_size) * C);
+  const double tokens = static_cast<double>(b * t);
+  const double iters = static_cast<double>(state.iterations());
+  const double P = static_cast<double>(m.num_params());
+  state.counters["tokens_per_second"] =
+      benchmark::Counter(tokens * iters, benchmark::Counter::kIsRate);
+  state.counters["FLOPS"] =
+      benchmark::Counter(6.0 * params * tokens * iters, benchmark::Counter::kIsRate);
+  state.counters["params"] = params;
+  state.counters["analytic_bytes"] =
+      4.0 * (P + P + 2.0 * P + static_cast<double>(acts.floats()));
+  state.counters["peak_rss_bytes"] = peak_rss_bytes();
+  state.counters["baseline_rss_bytes"] = baseline_rss;
+  state.counters["loss"] = loss;
+}
+
+}  // namespace
+
+BENCHMARK(BM_gemm_peak)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_train_step)->ArgName("config")->Arg(0)->Arg(1)->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
