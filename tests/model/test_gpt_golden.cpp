@@ -9,6 +9,7 @@
 
 #include "fixture.hpp"
 #include "rlhf/losses/sft.hpp"
+#include "rlhf/model/checkpoint.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/optim.hpp"
 #include "rlhf/model/safetensors.hpp"
@@ -21,18 +22,7 @@ using rlhf::shape;
 namespace {
 
 model::gpt_config config_from(const model::safetensors_file& f) {
-  const auto j = nlohmann::json::parse(f.metadata.at("config"));
-  model::gpt_config c;
-  c.vocab_size = j.at("vocab_size").get<index_t>();
-  c.max_seq_len = j.at("max_seq_len").get<index_t>();
-  c.n_layer = j.at("n_layer").get<index_t>();
-  c.n_head = j.at("n_head").get<index_t>();
-  c.n_embd = j.at("n_embd").get<index_t>();
-  c.mlp_ratio = j.at("mlp_ratio").get<index_t>();
-  c.tie_embeddings = j.at("tie_embeddings").get<bool>();
-  c.layernorm_eps = j.at("layernorm_eps").get<float>();
-  c.vocab_multiple = j.at("vocab_multiple").get<index_t>();
-  return c;
+  return model::gpt_config_from_json(nlohmann::json::parse(f.metadata.at("config")));
 }
 
 /// Cross-entropy of the next token, mean over the B·(T-1) predicted positions, and its
