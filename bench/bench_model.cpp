@@ -9,6 +9,11 @@
 //                           zero_grads → gpt_backward → adamw::step
 //                           config 0 "tiny":  V=256, T=64,  C=128, L=2, H=4, B=8
 //                           config 1 "small": V=256, T=128, C=256, L=4, H=4, B=8
+//   BM_generate             model::generate on "small" (V=256, C=256, L=4, H=4) with
+//                           max_seq_len 144: B=8 prompts of 16 random tokens, 128 new tokens
+//                           each (16 + 128 = 144), greedy (temperature 0), no stop tokens, so
+//                           every call is one (8, 16) prefill + 127 single-token KV-cache
+//                           decode steps and samples 8 · 128 tokens (with their log-probs)
 //
 // Counters of BM_train_step:
 //   tokens_per_second   B·T per step per second (wall time)
@@ -26,6 +31,11 @@
 //   baseline_rss_bytes  the resident set when the process first entered BM_train_step,
 //                       before any model was allocated (libraries, the benchmark runtime)
 //
+// Counters of BM_generate:
+//   tokens_per_second   B · new tokens per call per second (wall time; the prefill and the
+//                       cache allocation are inside the timed call)
+//   new_tokens, prompt_tokens, batch
+//
 // Everything may run on OpenMP threads, so every case uses wall-clock (real) time.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -39,6 +49,7 @@
 
 #include "rlhf/backends/eigen.hpp"
 #include "rlhf/losses/sft.hpp"
+#include "rlhf/model/generate.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/optim.hpp"
 #include "rlhf/ops/gemm.hpp"
@@ -156,10 +167,48 @@ void BM_train_step(benchmark::State& state) {
   state.counters["loss"] = loss;
 }
 
+void BM_generate(benchmark::State& state) {
+  constexpr index_t kBatch = 8, kPrompt = 16, kNew = 128;
+  auto cfg = config_of(1).cfg;   // "small"
+  cfg.max_seq_len = kPrompt + kNew;  // 144: 128 new tokens after a 16-token prompt
+  state.SetLabel("small");
+  model::gpt<B> m(cfg);
+  m.init(1234);
+  std::mt19937 gen(11);
+  std::uniform_int_distribution<std::int32_t> tok(0, static_cast<std::int32_t>(cfg.vocab_size - 1));
+  std::vector<std::vector<std::int32_t>> prompts(kBatch, std::vector<std::int32_t>(kPrompt));
+  for (auto& p : prompts) {
+    for (auto& t : p) t = tok(gen);
+  }
+  model::generation_config gc;
+  gc.max_new_tokens = kNew;
+  gc.sampling.temperature = 0.0f;  // greedy: the same work as the PyTorch argmax loop
+  index_t generated = 0;
+  for (auto _ : state) {
+    auto r = model::generate<B>(m, prompts, gc);
+    generated = 0;
+    for (index_t n : r.lengths) generated += n;
+    benchmark::DoNotOptimize(r.tokens.data());
+    benchmark::ClobberMemory();
+  }
+  if (generated != kBatch * kNew) {
+    state.SkipWithError("generate stopped early");
+    return;
+  }
+  state.counters["tokens_per_second"] = benchmark::Counter(
+      static_cast<double>(kBatch * kNew) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+  state.counters["new_tokens"] = static_cast<double>(kNew);
+  state.counters["prompt_tokens"] = static_cast<double>(kPrompt);
+  state.counters["batch"] = static_cast<double>(kBatch);
+}
+
 }  // namespace
 
 BENCHMARK(BM_gemm_peak)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_train_step)->ArgName("config")->Arg(0)->Arg(1)->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_generate)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -8,12 +8,19 @@ embeddings only, as the C++ side).
     train_step   forward -> next-token cross-entropy (mean over B·(T-1) positions)
                  -> zero_grad -> backward -> AdamW step, on random tokens
 
-    tiny    V=256, T=64,  C=128, L=2, H=4, B=8
-    small   V=256, T=128, C=256, L=4, H=4, B=8
+    generate     greedy generation with a KV cache written plainly: per layer cache tensors
+                 K, V of shape (B, NH, Tmax, hs); prefill the (B, 16) prompt, then one token
+                 at a time under torch.no_grad(), argmax plus the log-prob of the chosen
+                 token (rlhf++'s generate returns it too); 128 new tokens, no stop tokens
+
+    tiny    V=256, T=64,  C=128, L=2, H=4, B=8     (train_step)
+    small   V=256, T=128, C=256, L=4, H=4, B=8     (train_step)
+    small   V=256, T=144, C=256, L=4, H=4, B=8     (generate: 16 prompt + 128 new tokens)
 
 Run with Debian's /usr/bin/python3. Prints {"torch_version", "threads", "blas", "results":
 [{"op", "config", "shape": [V, T, C, L, H, B], "seconds", "samples", "params"}]},
-seconds = median time of one step (torch_ops.median_seconds).
+seconds = median time of one step, or of one whole generate call (torch_ops.median_seconds);
+generate records also carry "new_tokens" and "prompt_tokens".
 """
 import argparse
 import json
@@ -53,6 +60,27 @@ class Block(nn.Module):
         y = (att @ v).transpose(1, 2).contiguous().view(b, t, c)
         return self.c_proj(y)
 
+    def attn_cached(self, x, kc, vc, pos):
+        """x (B, S, C) at positions pos .. pos+S-1: writes their keys and values into kc, vc
+        (B, NH, Tmax, hs) and attends to the cached keys 0 .. each query's own position."""
+        b, s, c = x.shape
+        hd = c // self.n_head
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        q, k, v = (z.view(b, s, self.n_head, hd).transpose(1, 2) for z in (q, k, v))
+        kc[:, :, pos:pos + s] = k
+        vc[:, :, pos:pos + s] = v
+        keys, vals = kc[:, :, :pos + s], vc[:, :, :pos + s]
+        att = (q @ keys.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+        if s > 1:  # the prefill: causal within the new positions
+            att = att.masked_fill(~self.causal[pos:pos + s, :pos + s], float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = (att @ vals).transpose(1, 2).contiguous().view(b, s, c)
+        return self.c_proj(y)
+
+    def forward_cached(self, x, kc, vc, pos):
+        x = x + self.attn_cached(self.ln_1(x), kc, vc, pos)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
@@ -81,6 +109,43 @@ class GPT(nn.Module):
         for block in self.h:
             x = block(x)
         return self.ln_f(x) @ self.wte.weight.t()  # tied LM head
+
+    def forward_cached(self, ids, caches, pos):
+        """Logits (B, V) of the last of ids' (B, S) positions pos .. pos+S-1."""
+        s = ids.shape[1]
+        x = self.wte(ids) + self.wpe(torch.arange(pos, pos + s))
+        for block, (kc, vc) in zip(self.h, caches):
+            x = block.forward_cached(x, kc, vc, pos)
+        return self.ln_f(x[:, -1]) @ self.wte.weight.t()
+
+
+GEN_PROMPT, GEN_NEW = 16, 128
+
+
+def generate(V, T, C, L, H, B):
+    """One greedy generate call: T = GEN_PROMPT + GEN_NEW = max_seq_len (144)."""
+    model = GPT(V, T, C, L, H).eval()
+    prompts = torch.randint(0, V, (B, GEN_PROMPT))
+    hs = C // H
+
+    @torch.no_grad()
+    def run():
+        caches = [(torch.empty(B, H, T, hs), torch.empty(B, H, T, hs)) for _ in range(L)]
+        out = torch.empty(B, GEN_NEW, dtype=torch.long)
+        logprobs = torch.empty(B, GEN_NEW)
+        logits = model.forward_cached(prompts, caches, 0)  # prefill
+        pos = GEN_PROMPT
+        for step in range(GEN_NEW):
+            lp = F.log_softmax(logits, dim=-1)
+            tok = lp.argmax(dim=-1)
+            out[:, step] = tok
+            logprobs[:, step] = lp.gather(1, tok[:, None])[:, 0]
+            if step + 1 == GEN_NEW:
+                break
+            logits = model.forward_cached(tok[:, None], caches, pos)
+            pos += 1
+        return out, logprobs
+    return run, sum(p.numel() for p in model.parameters())
 
 
 def train_step(V, T, C, L, H, B):
@@ -121,6 +186,16 @@ def main():
                         "samples": args.samples, "params": params})
         print(f"torch train_step {name}: {s * 1e3:.3f} ms "
               f"({c['B'] * c['T'] / s:.0f} tokens/s)", file=sys.stderr)
+    if not args.only or args.only == "small":
+        c = dict(CONFIGS[1][1], T=GEN_PROMPT + GEN_NEW)
+        run, params = generate(**c)
+        s = median_seconds(run, args.samples, args.target)
+        shape = [c[k] for k in ("V", "T", "C", "L", "H", "B")]
+        results.append({"op": "generate", "config": "small", "shape": shape, "seconds": s,
+                        "samples": args.samples, "params": params,
+                        "new_tokens": GEN_NEW, "prompt_tokens": GEN_PROMPT})
+        print(f"torch generate small: {s * 1e3:.3f} ms "
+              f"({c['B'] * GEN_NEW / s:.0f} tokens/s)", file=sys.stderr)
     json.dump({"torch_version": torch.__version__, "threads": torch.get_num_threads(),
                "blas": blas_in_use(), "results": results}, sys.stdout, indent=1)
     print()
