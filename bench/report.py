@@ -84,6 +84,20 @@ def table(rlhf, torch):
     return "\n".join(lines)
 
 
+def meta_lines(meta_args, torch_doc, torch_how, loads=()):
+    """The header lines of a generated block: date, each --meta KEY=VALUE, the PyTorch
+    version/threads/BLAS with `torch_how` (how that side runs), and the load averages."""
+    lines = [f"- **date**: {datetime.date.today().isoformat()}"]
+    lines += [f"- **{k}**: {v}" for k, _, v in (m.partition("=") for m in meta_args)]
+    lines.append(f"- **torch**: {torch_doc['torch_version']}, {torch_doc['threads']} threads, "
+                 f"{torch_how}, BLAS: {torch_doc.get('blas', 'unknown')}")
+    loads = [l for l in loads if l]
+    if loads:
+        lines.append("- **load average at start**: " +
+                     "; ".join(", ".join(f"{x:.2f}" for x in l) for l in loads))
+    return lines
+
+
 def write_doc(path, body, begin=BEGIN, end=END):
     """Replaces the generated block of `path` (between the markers), keeping the rest."""
     BEGIN_, END_ = begin, end
@@ -118,14 +132,8 @@ def main():
     t = table(rlhf, torch)
     print(t)
     if args.doc:
-        meta = [f"- **date**: {datetime.date.today().isoformat()}"]
-        meta += [f"- **{k}**: {v}" for k, _, v in (m.partition("=") for m in args.meta)]
-        meta.append(f"- **torch**: {torch_doc['torch_version']}, "
-                    f"{torch_doc['threads']} threads, eager, fp32, inference_mode, "
-                    f"BLAS: {torch_doc.get('blas', 'unknown')}")
-        load = context.get("load_avg")
-        if load:
-            meta.append("- **load average at start**: " + ", ".join(f"{x:.2f}" for x in load))
+        meta = meta_lines(args.meta, torch_doc, "eager, fp32, inference_mode",
+                          [context.get("load_avg")])
         notes = ("Medians: bench_ops repetitions (wall time, OpenMP threads) and "
                  "torch_ops.py samples. ratio > 1 means rlhf++ is faster. Softmax "
                  "throughput counts one read of the input and one write of the output. "

@@ -9,10 +9,9 @@ bytes per second with BM_copy (a 2-thread memcpy of 500 MB, read + write) measur
 same run. Stdlib only.
 """
 import argparse
-import datetime
 import sys
 
-from report import fmt_time, load_rlhf, load_torch, write_doc
+from report import fmt_time, load_rlhf, load_torch, meta_lines, write_doc
 
 BEGIN, END = "<!-- bench-algorithms:begin -->", "<!-- bench-algorithms:end -->"
 
@@ -77,13 +76,9 @@ def main():
     t = table(rlhf, torch)
     print(t)
     if args.doc:
-        meta = [f"- **date**: {datetime.date.today().isoformat()}"]
-        meta += [f"- **{k}**: {v}" for k, _, v in (m.partition("=") for m in args.meta)]
-        meta.append(f"- **torch**: {torch_doc['torch_version']}, {torch_doc['threads']} "
-                    "threads, eager, fp32 (autograd for the gradients, as TRL runs it)")
-        load = context.get("load_avg")
-        if load:
-            meta.append("- **load average at start**: " + ", ".join(f"{x:.2f}" for x in load))
+        meta = meta_lines(args.meta, torch_doc,
+                          "eager, fp32 (autograd for the gradients, as TRL runs it)",
+                          [context.get("load_avg")])
         notes = ("Medians of the repetitions (wall time). Log-prob throughput counts the "
                  "logits read once plus, for the fused op, the gradient written once (the "
                  "minimum traffic); GAE counts rewards, values and mask read and advantages and "

@@ -14,10 +14,9 @@ BM_generate with torch_model.py's "generate" (greedy, KV cache, B=8, 16 prompt +
 tokens on "small" with max_seq_len 144); tokens/s = B · new tokens / time. Stdlib only.
 """
 import argparse
-import datetime
 import sys
 
-from report import fmt_time, load_rlhf, load_torch, write_doc
+from report import fmt_time, load_rlhf, load_torch, meta_lines, write_doc
 
 BEGIN, END = "<!-- bench-model:begin -->", "<!-- bench-model:end -->"
 CONFIGS = ((0, "tiny", "V=256, T=64, C=128, L=2, H=4, B=8"),
@@ -104,15 +103,8 @@ def main():
     if gen:
         print("\n" + gen)
     if args.doc:
-        meta = ["### GPT train step and generation (`scripts/bench --only model`)", "",
-                f"- **date**: {datetime.date.today().isoformat()}"]
-        meta += [f"- **{k}**: {v}" for k, _, v in (m.partition("=") for m in args.meta)]
-        meta.append(f"- **torch**: {torch_doc['torch_version']}, {torch_doc['threads']} "
-                    f"threads, eager, fp32, torch.optim.AdamW, BLAS: "
-                    f"{torch_doc.get('blas', 'unknown')}")
-        if loads:
-            meta.append("- **load average at the start of each rlhf++ process**: " +
-                        "; ".join(", ".join(f"{x:.2f}" for x in l) for l in loads))
+        meta = ["### GPT train step and generation (`scripts/bench --only model`)", ""]
+        meta += meta_lines(args.meta, torch_doc, "eager, fp32, torch.optim.AdamW", loads)
         meta.append(f"- **{peak_line}**")
         notes = ("One train step = forward → next-token cross-entropy (mean over B·(T-1) "
                  "positions; rlhf++: `losses::sft_loss` with a mask of ones) → zero grads → "

@@ -141,22 +141,13 @@ bco_result<B> bco_loss(const bco_inputs<B>& in, bco_running_mean& running,
     loss[i] = l;
     g[i] = dl * beta * inv_n;
     st[0 * n + i] = l;
-    st[1 * n + i] = desirable ? 1.0f : 0.0f;
-    st[2 * n + i] = desirable ? rw[i] : 0.0f;
-    st[3 * n + i] = desirable ? lp[i] : 0.0f;
-    st[4 * n + i] = desirable ? 0.0f : rw[i];
-    st[5 * n + i] = desirable ? 0.0f : lp[i];
+    detail::write_class_stats(st, n, i, desirable, rw[i], lp[i]);
   });
   const std::vector<float> s = ops::row_sums_to_host<B>(stats);
   r.loss = s[0] * inv_n;
   auto& m = r.metrics;
   m.delta = delta;
-  m.count_chosen = s[1];
-  m.count_rejected = static_cast<float>(n) - s[1];
-  m.rewards_chosen_sum = s[2];
-  m.logps_chosen_sum = s[3];
-  m.rewards_rejected_sum = s[4];
-  m.logps_rejected_sum = s[5];
+  m.set_from_row_sums(s, n);
   return r;
 }
 

@@ -113,11 +113,14 @@ struct gpt_activations {
   using tensor = typename B::tensor;
   index_t batch = 0, steps = 0;
   tensor encoded;                        // (B, T, C)
-  std::vector<tensor> ln1, ln1_mean, ln1_rstd, qkv, preatt, att, atty, attproj, residual2, ln2,
+  std::vector<tensor> ln1, ln1_mean, ln1_rstd, qkv, att, atty, attproj, residual2, ln2,
       ln2_mean, ln2_rstd, fch, fch_gelu, fcproj, residual3;  // per layer
   tensor lnf, lnf_mean, lnf_rstd;        // (B, T, C), (B·T), (B·T)
   tensor logits;                         // (B, T, V) over the real vocabulary
   // Backward scratch, reused by every layer.
+  // preatt: the attention scores before the softmax; only the forward reads them (the
+  // backward works from att), so every layer shares one scratch tensor.
+  tensor preatt;                         // (B, NH, T, T)
   tensor g_res, g_ln, g_atty, g_qkv, g_preatt, g_att, g_fch, g_fch_gelu;
 
   gpt_activations(const gpt_config& cfg, index_t b, index_t t) : batch(b), steps(t) {
@@ -131,7 +134,7 @@ struct gpt_activations {
     for (index_t l = 0; l < cfg.n_layer; ++l) {
       ln1.emplace_back(btc), ln1_mean.emplace_back(bt), ln1_rstd.emplace_back(bt);
       qkv.emplace_back(shape{b, t, 3 * C});
-      preatt.emplace_back(scores), att.emplace_back(scores);
+      att.emplace_back(scores);
       atty.emplace_back(btc), attproj.emplace_back(btc), residual2.emplace_back(btc);
       ln2.emplace_back(btc), ln2_mean.emplace_back(bt), ln2_rstd.emplace_back(bt);
       fch.emplace_back(shape{b, t, H}), fch_gelu.emplace_back(shape{b, t, H});
@@ -141,16 +144,16 @@ struct gpt_activations {
     logits = tensor(shape{b, t, cfg.vocab_size});
     g_res = tensor(btc), g_ln = tensor(btc), g_atty = tensor(btc);
     g_qkv = tensor(shape{b, t, 3 * C});
-    g_preatt = tensor(scores), g_att = tensor(scores);
+    preatt = tensor(scores), g_preatt = tensor(scores), g_att = tensor(scores);
     g_fch = tensor(shape{b, t, H}), g_fch_gelu = tensor(shape{b, t, H});
   }
 
   /// Floats held (for the memory report of the benchmarks).
   [[nodiscard]] index_t floats() const {
     index_t n = encoded.size() + lnf.size() + lnf_mean.size() + lnf_rstd.size() + logits.size() +
-                g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() + g_preatt.size() +
-                g_att.size() + g_fch.size() + g_fch_gelu.size();
-    for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &preatt, &att, &atty, &attproj,
+                g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() + preatt.size() +
+                g_preatt.size() + g_att.size() + g_fch.size() + g_fch_gelu.size();
+    for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &atty, &attproj,
                           &residual2, &ln2, &ln2_mean, &ln2_rstd, &fch, &fch_gelu, &fcproj,
                           &residual3}) {
       for (const auto& x : *v) n += x.size();
@@ -180,7 +183,7 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
     layernorm_forward<B>(a.ln1[L], a.ln1_mean[L], a.ln1_rstd[L], x, P(p + "ln_1.weight"),
                          P(p + "ln_1.bias"), eps);
     matmul_forward<B>(a.qkv[L], a.ln1[L], P(p + "attn.c_attn.weight"), P(p + "attn.c_attn.bias"));
-    attention_forward<B>(a.atty[L], a.preatt[L], a.att[L], a.qkv[L]);
+    attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L]);
     matmul_forward<B>(a.attproj[L], a.atty[L], P(p + "attn.c_proj.weight"),
                       P(p + "attn.c_proj.bias"));
     residual_forward<B>(a.residual2[L], x, a.attproj[L]);
@@ -254,9 +257,7 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
     zero(a.g_atty);
     matmul_backward<B>(a.g_atty, G(p + "attn.c_proj.weight"), G(p + "attn.c_proj.bias"),
                        a.g_res, a.atty[L], P(p + "attn.c_proj.weight"));
-    zero(a.g_qkv);
-    zero(a.g_preatt);
-    zero(a.g_att);
+    zero(a.g_qkv);  // g_preatt and g_att are scratch the backward overwrites
     attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L]);
     zero(a.g_ln);
     matmul_backward<B>(a.g_ln, G(p + "attn.c_attn.weight"), G(p + "attn.c_attn.bias"), a.g_qkv,

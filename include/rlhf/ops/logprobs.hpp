@@ -76,7 +76,10 @@ logprob_dims check_logprob_inputs(std::string_view fn, const typename B::tensor&
                "finite and > 0", opt.temperature);
   check_mask<B>(fn, "mask", mask);
   // Tokens that are predicted must index the vocabulary.
-  const std::vector<std::int32_t> ids = to_host<B>(tokens);
+  // Host-readable backends are read in place; others copy the (N, T) ids once.
+  std::vector<std::int32_t> ids_copy;
+  if constexpr (!B::host_accessible) ids_copy = to_host<B>(tokens);
+  const std::int32_t* ids = B::host_accessible ? B::data(tokens) : ids_copy.data();
   with_host_values<B>(mask, [&](std::span<const float> m) {
     for (index_t n = 0; n < d.n; ++n) {
       for (index_t t = 1; t < d.t; ++t) {
@@ -91,6 +94,29 @@ logprob_dims check_logprob_inputs(std::string_view fn, const typename B::tensor&
   });
   return d;
 }
+
+/// The per-position outputs of the forward, as raw pointers a device lambda can capture.
+struct logprob_slots {
+  float *lp, *mx, *ls, *hit, *ent;  // ent null when entropy is off
+
+  template <class B>
+  static logprob_slots of(token_logprobs_result<B>& r) {
+    return {B::data(r.logps), B::data(r.row_max), B::data(r.log_sum), B::data(r.correct),
+            r.entropy.size() != 0 ? B::data(r.entropy) : nullptr};
+  }
+  /// Position i predicts nothing (t = 0) or is off the mask.
+  RLHF_HD void clear(index_t i) const {
+    lp[i] = mx[i] = ls[i] = hit[i] = 0.0f;
+    if (ent) ent[i] = 0.0f;
+  }
+  RLHF_HD void store(index_t i, float mask, const logprob_row& row) const {
+    lp[i] = mask * row.logp;
+    mx[i] = row.max;
+    ls[i] = row.log_sum;
+    hit[i] = row.correct;
+    if (ent) ent[i] = row.entropy;
+  }
+};
 
 template <class B>
 token_logprobs_result<B> allocate_logprobs_result(const logprob_dims& d,
@@ -138,28 +164,19 @@ token_logprobs_result<B> token_logprobs(const typename B::tensor& logits,
   const float* z = B::data(logits);
   const std::int32_t* y = B::data(tokens);
   const float* m = B::data(mask);
-  float* lp = B::data(r.logps);
-  float* mx = B::data(r.row_max);
-  float* ls = B::data(r.log_sum);
-  float* hit = B::data(r.correct);
-  float* ent = opt.compute_entropy ? B::data(r.entropy) : nullptr;
+  const auto out = detail::logprob_slots::of<B>(r);
   const index_t T = d.t, V = d.v;
   const float inv_tau = 1.0f / opt.temperature;
   B::parallel_for(d.n * d.t, RLHF_LAMBDA(index_t i) {
     const index_t t = i % T;
     if (t == 0 || m[i] == 0.0f) {
-      lp[i] = 0.0f, mx[i] = 0.0f, ls[i] = 0.0f, hit[i] = 0.0f;
-      if (ent) ent[i] = 0.0f;
+      out.clear(i);
       return;
     }
     float s;
     const auto row = detail::logprob_row_forward(z + (i - 1) * V, V, inv_tau, y[i],
-                                                 ent != nullptr, nullptr, s);
-    lp[i] = m[i] * row.logp;
-    mx[i] = row.max;
-    ls[i] = row.log_sum;
-    hit[i] = row.correct;
-    if (ent) ent[i] = row.entropy;
+                                                 out.ent != nullptr, nullptr, s);
+    out.store(i, m[i], row);
   });
   detail::check_logprob_rows<B>(fn, r.logps, mask, d);
   return r;
@@ -254,11 +271,7 @@ token_logprobs_result<B> token_logprobs_fused(const typename B::tensor& logits,
   const float* z = B::data(logits);
   const std::int32_t* y = B::data(tokens);
   const float* m = B::data(mask);
-  float* lp = B::data(r.logps);
-  float* mx = B::data(r.row_max);
-  float* ls = B::data(r.log_sum);
-  float* hit = B::data(r.correct);
-  float* ent = opt.compute_entropy ? B::data(r.entropy) : nullptr;
+  const auto out = detail::logprob_slots::of<B>(r);
   float* gz = B::data(grad_logits);
   const index_t T = d.t, V = d.v;
   const float inv_tau = 1.0f / opt.temperature;
@@ -267,25 +280,17 @@ token_logprobs_result<B> token_logprobs_fused(const typename B::tensor& logits,
     float* gr = gz + row * V;
     // Output slot `row` belongs to position t (predicted by row - 1); row `row` of the
     // logits predicts position t + 1. One task handles both so every row is read once.
-    if (t == 0) lp[row] = 0.0f, mx[row] = 0.0f, ls[row] = 0.0f, hit[row] = 0.0f;
-    if (t == 0 && ent) ent[row] = 0.0f;
+    if (t == 0) out.clear(row);
     const index_t i = row + 1;
     if (t == T - 1 || m[i] == 0.0f) {
       detail::zero_row(V, gr);
-      if (t != T - 1) {
-        lp[i] = 0.0f, mx[i] = 0.0f, ls[i] = 0.0f, hit[i] = 0.0f;
-        if (ent) ent[i] = 0.0f;
-      }
+      if (t != T - 1) out.clear(i);
       return;
     }
     float s;
     const auto res =
-        detail::logprob_row_forward(z + row * V, V, inv_tau, y[i], ent != nullptr, gr, s);
-    lp[i] = m[i] * res.logp;
-    mx[i] = res.max;
-    ls[i] = res.log_sum;
-    hit[i] = res.correct;
-    if (ent) ent[i] = res.entropy;
+        detail::logprob_row_forward(z + row * V, V, inv_tau, y[i], out.ent != nullptr, gr, s);
+    out.store(i, m[i], res);
     const float c = upstream(n, t + 1, res.logp) * m[i] * inv_tau;
     detail::logprob_row_finish_fused(V, y[i], s, c, gr);
   });

@@ -3,12 +3,26 @@
 // out of the log when the batch has none of it.
 #pragma once
 
+#include <vector>
+
+#include "rlhf/core/config.hpp"
 #include "rlhf/core/metrics.hpp"
 
 namespace rlhf {
 inline namespace v0 {
 namespace losses {
 namespace detail {
+
+/// Rows 1..5 of a loss's (6, N) statistics tensor for example i (row 0 is the loss's own):
+/// desirable flag, then reward and log-prob into the chosen or the rejected rows.
+RLHF_HD inline void write_class_stats(float* st, index_t n, index_t i, bool desirable,
+                                      float reward, float logp) {
+  st[1 * n + i] = desirable ? 1.0f : 0.0f;
+  st[2 * n + i] = desirable ? reward : 0.0f;
+  st[3 * n + i] = desirable ? logp : 0.0f;
+  st[4 * n + i] = desirable ? 0.0f : reward;
+  st[5 * n + i] = desirable ? 0.0f : logp;
+}
 
 struct unpaired_class_sums {
   float rewards_chosen_sum = 0;    // Σ over desirable examples of the implicit reward
@@ -17,6 +31,16 @@ struct unpaired_class_sums {
   float rewards_rejected_sum = 0;  // the same over undesirable examples
   float logps_rejected_sum = 0;
   float count_rejected = 0;
+
+  /// Fills the sums from the row sums of the statistics written by write_class_stats.
+  void set_from_row_sums(const std::vector<float>& s, index_t n) {
+    count_chosen = s[1];
+    count_rejected = static_cast<float>(n) - s[1];
+    rewards_chosen_sum = s[2];
+    logps_chosen_sum = s[3];
+    rewards_rejected_sum = s[4];
+    logps_rejected_sum = s[5];
+  }
 
   /// `head` (e.g. {"kl", z0}) followed by the class entries, as TRL logs them.
   [[nodiscard]] named_metrics named_with(named_metrics head) const {
