@@ -26,9 +26,16 @@
 #error "RLHF_FIXTURE_DIR must name tests/fixtures"
 #endif
 
-/// The backends every algorithm test runs on: the Eigen backend (its overrides) and the
-/// minimal backend (every generic path).
+// The backends a templated test runs on. By default the Eigen backend (its overrides) and
+// the minimal backend (every generic path); tests/CMakeLists.txt's rlhf_add_backend_suite
+// compiles the same sources again for another backend by defining
+// RLHF_TEST_BACKEND_HEADER (a quoted include) and RLHF_TEST_BACKENDS (the type list).
+#if defined(RLHF_TEST_BACKEND_HEADER)
+#include RLHF_TEST_BACKEND_HEADER
+#endif
+#ifndef RLHF_TEST_BACKENDS
 #define RLHF_TEST_BACKENDS rlhf::eigen_backend, rlhf::testing::minimal_backend
+#endif
 
 namespace rlhf_test {
 
