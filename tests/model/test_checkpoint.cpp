@@ -337,3 +337,111 @@ TEST_CASE("gpt_config JSON helpers") {
   CHECK(contains(e, "load_config: "));
   CHECK(contains(e, "n_layer"));
 }
+
+TEST_CASE_TEMPLATE("checkpoints carry scalar heads by prefix", B, RLHF_TEST_BACKENDS) {
+  const auto cfg = tiny(true);
+  model::gpt<B> m(cfg);
+  m.init(3);
+  auto vh = model::make_value_head<B>(cfg.n_embd);
+  auto rh = model::make_reward_head<B>(cfg.n_embd);
+  vh.init(5);
+  rh.init(6);
+  const auto path = tmp_path("with_heads.safetensors");
+  model::save_checkpoint<B>(path, m, {&vh, &rh});
+
+  const auto f = model::load_safetensors(path);
+  CHECK(f.tensors.size() == m.table().size() + 4);
+  CHECK(f.find("v_head.weight")->shape == shape{1, cfg.n_embd});
+  CHECK(f.find("score.bias")->shape == shape{1});
+  CHECK(f.metadata.at("heads") ==
+        R"([{"n_embd":8,"prefix":"v_head"},{"n_embd":8,"prefix":"score"}])");
+
+  // Bit-exact round trip of the trunk and both heads.
+  model::gpt<B> m2(cfg);
+  auto vh2 = model::make_value_head<B>(cfg.n_embd);
+  auto rh2 = model::make_reward_head<B>(cfg.n_embd);
+  (void)model::load_checkpoint<B>(path, m2, {&vh2, &rh2});
+  CHECK(same_bits(host<B>(m.params()), host<B>(m2.params())));
+  CHECK(same_bits(host<B>(vh.params()), host<B>(vh2.params())));
+  CHECK(same_bits(host<B>(rh.params()), host<B>(rh2.params())));
+
+  // Heads the caller does not ask for are skipped (a policy from a reward model's trunk);
+  // an unlisted tensor of the same name still is not.
+  model::gpt<B> m3(cfg);
+  CHECK_NOTHROW((void)model::load_checkpoint<B>(path, m3));
+  CHECK(same_bits(host<B>(m.params()), host<B>(m3.params())));
+
+  // A head the file does not hold, a nonmatching width, duplicates and the reserved key.
+  auto other = model::scalar_head<B>(cfg.n_embd, "critic");
+  std::string e = io_error_of([&] { (void)model::load_checkpoint<B>(path, m3, {&other}); });
+  CHECK(contains(e, "no head 'critic' in the file"));
+  auto wide = model::make_value_head<B>(cfg.n_embd + 1);
+  const auto before = host<B>(m3.params());
+  model::gpt<B> m4(cfg);
+  e = io_error_of([&] { (void)model::load_checkpoint<B>(path, m4, {&wide}); });
+  CHECK(contains(e, "v_head.weight"));
+  CHECK(same_bits(host<B>(m4.params()), std::vector<float>(before.size(), 0.0f)));
+  e = io_error_of([&] { model::save_checkpoint<B>(tmp_path("dup.safetensors"), m, {&vh, &vh}); });
+  CHECK(contains(e, "head tensor 'v_head.weight' is written twice"));
+  CHECK_FALSE(std::filesystem::exists(tmp_path("dup.safetensors")));
+  e = io_error_of([&] {
+    model::save_checkpoint<B>(tmp_path("reserved.safetensors"), m, {&vh}, nullptr,
+                              {{"heads", "[]"}});
+  });
+  CHECK(contains(e, "extra metadata key 'heads' is reserved"));
+  // Without a "heads" listing, head-named tensors are unknown tensors.
+  const auto plain = tmp_path("plain.safetensors");
+  model::save_checkpoint<B>(plain, m);
+  e = io_error_of([&] { (void)model::load_checkpoint<B>(plain, m4, {&vh2}); });
+  CHECK(contains(e, "no head 'v_head' in the file"));
+}
+
+// Python's own `safetensors` package reads our checkpoints under the documented names, and
+// tools/reference/gpt.py's forward on those weights gives our logits and head values.
+TEST_CASE("checkpoints load in Python safetensors with the documented names") {
+  using B = rlhf::eigen_backend;
+  const std::string python = RLHF_TOOLS_PYTHON;
+  if (python.empty()) {
+    MESSAGE("RLHF_TOOLS_PYTHON not configured (scripts/test sets it): Python check skipped");
+    return;
+  }
+  REQUIRE_MESSAGE(std::filesystem::exists(python), "RLHF_TOOLS_PYTHON=", python);
+  for (bool tied : {true, false}) {
+    CAPTURE(tied);
+    auto cfg = tiny(tied);
+    cfg.vocab_size = 67;  // padded to 128 rows in the file
+    model::gpt<B> m(cfg);
+    m.init(tied ? 21 : 22);
+    model::adamw<B> opt(m.num_params());
+    train_a_bit(m, opt, 2, 5);
+    auto vh = model::make_value_head<B>(cfg.n_embd);
+    vh.init(8);
+    const index_t batch = 2, steps = 5;
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(batch * steps));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      ids[i] = static_cast<std::int32_t>((i * 37 + 3) % 67);
+    }
+    const auto tokens =
+        rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids), shape{batch, steps});
+    model::gpt_activations<B> acts(cfg, batch, steps);
+    model::gpt_forward(m, acts, tokens);
+    typename B::tensor values(shape{batch, steps});
+    model::value_head_forward<B>(values, acts.lnf, vh.weight(), vh.bias());
+
+    const auto path = tmp_path(tied ? "py_tied.safetensors" : "py_untied.safetensors");
+    model::save_checkpoint<B>(path, m, {&vh}, &opt);
+    nlohmann::json side;
+    side["input_ids"] = nlohmann::json::array();
+    for (index_t b = 0; b < batch; ++b) {
+      side["input_ids"].push_back(std::vector<std::int32_t>(ids.begin() + b * steps,
+                                                            ids.begin() + (b + 1) * steps));
+    }
+    side["logits"] = host<B>(acts.logits);
+    side["heads"]["v_head"] = host<B>(values);
+    const auto side_path = tmp_path(tied ? "py_tied.json" : "py_untied.json");
+    std::ofstream(side_path) << side.dump();
+    const std::string cmd = python + " " + RLHF_CHECKPOINT_CHECK_SCRIPT + " " + path.string() +
+                            " " + side_path.string() + " 2>&1";
+    CHECK_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+  }
+}

@@ -117,8 +117,9 @@ def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
 
 
-def forward(cfg, p, idx):
-    """Logits (B, T, vocab_size) of the decoder; p maps GPT-2 names to (out, in) weights."""
+def forward(cfg, p, idx, return_hidden=False):
+    """Logits (B, T, vocab_size) of the decoder; p maps GPT-2 names to (out, in) weights.
+    With return_hidden: (logits, h) where h (B, T, C) is the final hidden state after ln_f."""
     B, Tn = idx.shape
     C, nh, V = cfg["n_embd"], cfg["n_head"], cfg["vocab_size"]
     hd, eps = C // nh, cfg["layernorm_eps"]
@@ -141,7 +142,8 @@ def forward(cfg, p, idx):
         x = x + (h @ p[q_ + "mlp.c_proj.weight"].t() + p[q_ + "mlp.c_proj.bias"])
     x = layernorm(x, p["ln_f.weight"], p["ln_f.bias"], eps)
     head = p["wte.weight"] if cfg["tie_embeddings"] else p["lm_head.weight"]
-    return x @ head[:V].t()  # the padded rows are not part of the softmax
+    logits = x @ head[:V].t()  # the padded rows are not part of the softmax
+    return (logits, x) if return_hidden else logits
 
 
 def lm_loss(logits, idx):

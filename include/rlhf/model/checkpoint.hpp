@@ -4,10 +4,13 @@
 //   tensors   every parameter under its GPT-2 name, in gpt_param_table order and the arena's
 //             own shapes ((out, in) projections, padded embedding rows included);
 //             with an optimizer: "optimizer.exp_avg", "optimizer.exp_avg_sq" (P,) each
+//             with scalar heads (model/heads.hpp): "<prefix>.weight" (1, C) and
+//             "<prefix>.bias" (1) per head, e.g. "v_head.*" or "score.*"
 //   metadata  "config": gpt_config as JSON (field names as the struct)
 //             "weight_layout": "out_in"
 //             "format": "pt" (what Python's safetensors expects for torch tensors)
 //             with an optimizer: "optimizer.step" (decimal), "optimizer.config" (JSON)
+//             with heads: "heads" (JSON list of {"prefix", "n_embd"})
 //             plus whatever extra metadata the caller passes
 //
 // Written atomically (save_safetensors: temp file, fsync, rename, fsync of the directory).
@@ -15,6 +18,7 @@
 // rlhf::io_error "<function>: <path>: <reason>" naming the field or tensor.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +33,7 @@
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/config.hpp"
 #include "rlhf/model/gpt.hpp"
+#include "rlhf/model/heads.hpp"
 #include "rlhf/model/optim.hpp"
 #include "rlhf/model/safetensors.hpp"
 #include "rlhf/ops/tensor.hpp"
@@ -112,6 +117,13 @@ inline constexpr const char* exp_avg_name = "optimizer.exp_avg";
 inline constexpr const char* exp_avg_sq_name = "optimizer.exp_avg_sq";
 inline constexpr const char* step_key = "optimizer.step";
 inline constexpr const char* optimizer_config_key = "optimizer.config";
+inline constexpr const char* heads_key = "heads";
+
+/// The head prefixes a file's "heads" metadata lists (empty when absent; io_error when
+/// malformed).
+inline std::vector<std::string> head_prefixes(std::string_view fn,
+                                              const std::filesystem::path& path,
+                                              const metadata_map& md);
 
 [[noreturn]] inline void fail(std::string_view fn, const std::filesystem::path& path,
                               std::string_view reason) {
@@ -217,11 +229,14 @@ struct checkpoint_load_options {
   return cd::config_of(fn, path, md);
 }
 
-/// Writes `m` (and `optimizer`'s state when given) to `path` atomically. `extra_metadata`
-/// is stored beside the reserved keys ("config", "weight_layout", "format",
-/// "optimizer.step", "optimizer.config"); reusing one of them is an io_error.
+/// Writes `m`, the scalar `heads` (each under its prefix; a value head beside its policy, or a
+/// reward model's "score") and `optimizer`'s state when given to `path` atomically.
+/// `extra_metadata` is stored beside the reserved keys ("config", "weight_layout", "format",
+/// "optimizer.step", "optimizer.config", "heads"); reusing one of them, two heads with one
+/// prefix, or a head prefix that names a parameter of the trunk is an io_error.
 template <class B>
 void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
+                     const std::vector<const scalar_head<B>*>& heads,
                      const adamw<B>* optimizer = nullptr, const metadata_map& extra_metadata = {}) {
   constexpr const char* fn = "save_checkpoint";
   namespace cd = checkpoint_detail;
@@ -231,13 +246,39 @@ void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
   md["format"] = "pt";
   const std::vector<float> params = ops::to_host<B>(m.params());
   std::vector<float> m1, m2;
+  std::vector<std::vector<float>> head_params;
+  std::vector<std::vector<param_ref>> head_tables;  // the views name their entries
   std::vector<tensor_view> views;
-  views.reserve(m.table().size() + 2);
+  views.reserve(m.table().size() + 2 + 2 * heads.size());
   for (const auto& p : m.table()) {
     views.push_back(tensor_view::f32(
         p.name, p.dims,
         std::span<const float>(params).subspan(static_cast<std::size_t>(p.offset),
                                                static_cast<std::size_t>(p.size()))));
+  }
+  if (!heads.empty()) {
+    std::set<std::string> taken;
+    for (const auto& p : m.table()) taken.insert(p.name);
+    auto listed = nlohmann::json::array();
+    head_params.reserve(heads.size());
+    head_tables.reserve(heads.size());  // no reallocation: views point into the names
+    for (const scalar_head<B>* h : heads) {
+      if (h == nullptr) cd::fail(fn, path, "a head pointer is null");
+      head_params.push_back(ops::to_host<B>(h->params()));
+      for (const auto& p : head_tables.emplace_back(h->table())) {
+        if (!taken.insert(p.name).second) {
+          cd::fail(fn, path, rlhf::detail::concat("head tensor '", p.name,
+                                                  "' is written twice (two heads with prefix '",
+                                                  h->prefix(), "', or a trunk parameter)"));
+        }
+        views.push_back(tensor_view::f32(
+            p.name, p.dims,
+            std::span<const float>(head_params.back())
+                .subspan(static_cast<std::size_t>(p.offset), static_cast<std::size_t>(p.size()))));
+      }
+      listed.push_back({{"prefix", h->prefix()}, {"n_embd", h->n_embd()}});
+    }
+    md[cd::heads_key] = listed.dump();
   }
   if (optimizer != nullptr) {
     if (optimizer->num_params() != m.num_params()) {
@@ -253,7 +294,8 @@ void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
     md[cd::optimizer_config_key] = cd::optimizer_json(optimizer->config()).dump();
   }
   for (const auto& [k, v] : extra_metadata) {
-    if (md.contains(k) || k == cd::step_key || k == cd::optimizer_config_key) {
+    if (md.contains(k) || k == cd::step_key || k == cd::optimizer_config_key ||
+        k == cd::heads_key) {
       cd::fail(fn, path, rlhf::detail::concat("extra metadata key '", k, "' is reserved"));
     }
     md[k] = v;
@@ -261,20 +303,31 @@ void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
   save_safetensors(path, std::span<const tensor_view>(views), md);
 }
 
-/// Fills `m` from the checkpoint at `path` (and `optimizer`'s state when given); returns the
-/// file's metadata (extra keys included). io_error when the file is unreadable, truncated or
-/// corrupt, its config differs from m.config() (naming the field and both values), a
-/// parameter is missing or has another shape or dtype, a tensor is neither a parameter, nor
-/// optimizer state, nor allowed by `options`, or the optimizer state was asked for and is
-/// absent. Nothing is modified unless everything checks out.
+/// Writes `m` (and `optimizer`'s state when given) to `path` atomically; no heads.
+template <class B>
+void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
+                     const adamw<B>* optimizer = nullptr, const metadata_map& extra_metadata = {}) {
+  save_checkpoint(path, m, std::vector<const scalar_head<B>*>{}, optimizer, extra_metadata);
+}
+
+/// Fills `m`, the scalar `heads` (by prefix) and `optimizer`'s state (when given) from the
+/// checkpoint at `path`; returns the file's metadata (extra keys included). io_error when the
+/// file is unreadable, truncated or corrupt, its config differs from m.config() (naming the
+/// field and both values), a parameter or an asked-for head is missing or has another shape
+/// or dtype, a tensor is neither a parameter, nor a head the file lists, nor optimizer state,
+/// nor allowed by `options`, or the optimizer state was asked for and is absent. Heads the
+/// file holds but the caller did not ask for are skipped (a policy initialised from a reward
+/// model's trunk). Nothing is modified unless everything checks out.
 template <class B>
 metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
+                             const std::vector<scalar_head<B>*>& heads,
                              adamw<B>* optimizer = nullptr,
                              const checkpoint_load_options& options = {}) {
   constexpr const char* fn = "load_checkpoint";
   namespace cd = checkpoint_detail;
   const safetensors_file f = load_safetensors(path);
   cd::compare_configs(fn, path, cd::config_of(fn, path, f.metadata), m.config());
+  std::vector<std::string> file_heads = cd::head_prefixes(fn, path, f.metadata);
   if (const auto it = f.metadata.find("weight_layout");
       it != f.metadata.end() && it->second != "out_in") {
     cd::fail(fn, path, rlhf::detail::concat("weight_layout is '", it->second,
@@ -287,6 +340,11 @@ metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
     if (names.contains(t.name) || t.name == cd::exp_avg_name || t.name == cd::exp_avg_sq_name) {
       continue;
     }
+    bool of_a_head = false;
+    for (const auto& prefix : file_heads) {
+      of_a_head = of_a_head || t.name == prefix + ".weight" || t.name == prefix + ".bias";
+    }
+    if (of_a_head) continue;
     bool allowed = options.allow_extra_tensors;
     for (const auto& prefix : options.extra_tensor_prefixes) {
       allowed = allowed || std::string_view(t.name).starts_with(prefix);
@@ -302,6 +360,20 @@ metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
   for (const auto& p : m.table()) {
     const named_tensor& t = check_tensor(f, p.name, p.dims);
     std::copy(t.data.begin(), t.data.end(), arena.begin() + p.offset);
+  }
+  std::vector<std::vector<float>> head_arenas;
+  for (const scalar_head<B>* h : heads) {
+    if (h == nullptr) cd::fail(fn, path, "a head pointer is null");
+    if (std::find(file_heads.begin(), file_heads.end(), h->prefix()) == file_heads.end()) {
+      cd::fail(fn, path, rlhf::detail::concat("no head '", h->prefix(),
+                                              "' in the file (its \"heads\" metadata lists ",
+                                              nlohmann::json(file_heads).dump(), ")"));
+    }
+    auto& host = head_arenas.emplace_back(static_cast<std::size_t>(h->num_params()), 0.0f);
+    for (const auto& p : h->table()) {
+      const named_tensor& t = check_tensor(f, p.name, p.dims);
+      std::copy(t.data.begin(), t.data.end(), host.begin() + p.offset);
+    }
   }
   const named_tensor* m1 = nullptr;
   const named_tensor* m2 = nullptr;
@@ -341,8 +413,40 @@ metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
     }
   }
   ops::copy_from_host<B>(std::span<const float>(arena), m.params());
+  for (std::size_t i = 0; i < heads.size(); ++i) {
+    ops::copy_from_host<B>(std::span<const float>(head_arenas[i]), heads[i]->params());
+  }
   return f.metadata;
 }
+
+/// Fills `m` (and `optimizer`'s state when given) from the checkpoint at `path`; heads in
+/// the file are skipped. See the overload above.
+template <class B>
+metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
+                             adamw<B>* optimizer = nullptr,
+                             const checkpoint_load_options& options = {}) {
+  return load_checkpoint(path, m, std::vector<scalar_head<B>*>{}, optimizer, options);
+}
+
+namespace checkpoint_detail {
+
+inline std::vector<std::string> head_prefixes(std::string_view fn,
+                                              const std::filesystem::path& path,
+                                              const metadata_map& md) {
+  std::vector<std::string> out;
+  const auto it = md.find(heads_key);
+  if (it == md.end()) return out;
+  try {
+    const auto j = nlohmann::json::parse(it->second);
+    if (!j.is_array()) fail(fn, path, "\"heads\" metadata must be a JSON list");
+    for (const auto& h : j) out.push_back(h.at("prefix").get<std::string>());
+  } catch (const nlohmann::json::exception& e) {
+    fail(fn, path, rlhf::detail::concat("malformed \"heads\" metadata: ", e.what()));
+  }
+  return out;
+}
+
+}  // namespace checkpoint_detail
 
 }  // namespace model
 }  // namespace v0
