@@ -48,5 +48,10 @@ TEST_CASE("gpt_config rejects impossible shapes with the field's name") {
                        rlhf::config_error);
   model::gpt_config drop;
   drop.dropout = 0.1f;
-  CHECK_THROWS_AS(drop.validate(), rlhf::config_error);
+  CHECK_NOTHROW(drop.validate());
+  for (float bad : {-0.5f, 1.0f, 2.0f}) {
+    drop.dropout = bad;
+    CHECK_THROWS_WITH_AS(drop.validate(), doctest::Contains("gpt_config: dropout must be in [0, 1)"),
+                         rlhf::config_error);
+  }
 }

@@ -24,7 +24,7 @@ struct gpt_config {
   index_t n_embd = 256;          // model width C
   index_t mlp_ratio = 4;         // MLP hidden width = mlp_ratio · C
   bool tie_embeddings = true;    // LM head reuses wte (GPT-2)
-  float dropout = 0.0f;          // off; the only supported value so far
+  float dropout = 0.0f;          // GPT-2's embd/attn/resid dropout probability; 0 = off
   float layernorm_eps = 1e-5f;   // torch.nn.LayerNorm's default
   index_t vocab_multiple = 64;   // embedding rows padded to a multiple of this (alignment)
 
@@ -46,7 +46,7 @@ struct gpt_config {
                  "a positive multiple of n_head", n_embd);
     check_config(mlp_ratio >= 1, fn, "mlp_ratio", ">= 1", mlp_ratio);
     check_config(vocab_multiple >= 1, fn, "vocab_multiple", ">= 1", vocab_multiple);
-    check_config(dropout == 0.0f, fn, "dropout", "0 (dropout is not implemented yet)", dropout);
+    check_config(dropout >= 0.0f && dropout < 1.0f, fn, "dropout", "in [0, 1)", dropout);
     check_config(layernorm_eps > 0.0f, fn, "layernorm_eps", "> 0", layernorm_eps);
   }
 };

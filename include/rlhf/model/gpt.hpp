@@ -123,6 +123,18 @@ struct gpt_activations {
   tensor preatt;                         // (B, NH, T, T)
   tensor g_res, g_ln, g_atty, g_qkv, g_preatt, g_att, g_fch, g_fch_gelu;
 
+  // Dropout (only when the config's dropout > 0): it applies in a forward when `train` is
+  // true and the model is trainable (a frozen reference model never drops), as
+  // torch's module.train()/eval(). Each such forward takes the next Philox stream of
+  // `dropout_seed` (counted in dropout_forwards) and its backward regenerates the masks.
+  bool train = true;
+  std::uint64_t dropout_seed = 0;
+  std::uint64_t dropout_forwards = 0;    // training forwards so far (the next one's index)
+  bool dropout_applied = false;          // set by gpt_forward for gpt_backward
+  std::uint64_t dropout_index = 0;       // the index of the forward that applied it
+  std::vector<tensor> att_dropped;       // (B, NH, T, T) per layer, dropped probabilities
+  tensor g_drop;                         // (B, T, C) backward scratch
+
   gpt_activations(const gpt_config& cfg, index_t b, index_t t) : batch(b), steps(t) {
     cfg.validate();
     check_config(b >= 1, "gpt_activations", "batch", ">= 1", b);
@@ -146,16 +158,21 @@ struct gpt_activations {
     g_qkv = tensor(shape{b, t, 3 * C});
     preatt = tensor(scores), g_preatt = tensor(scores), g_att = tensor(scores);
     g_fch = tensor(shape{b, t, H}), g_fch_gelu = tensor(shape{b, t, H});
+    if (cfg.dropout > 0.0f) {
+      for (index_t l = 0; l < cfg.n_layer; ++l) att_dropped.emplace_back(scores);
+      g_drop = tensor(btc);
+    }
   }
 
   /// Floats held (for the memory report of the benchmarks).
   [[nodiscard]] index_t floats() const {
     index_t n = encoded.size() + lnf.size() + lnf_mean.size() + lnf_rstd.size() + logits.size() +
                 g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() + preatt.size() +
-                g_preatt.size() + g_att.size() + g_fch.size() + g_fch_gelu.size();
+                g_preatt.size() + g_att.size() + g_fch.size() + g_fch_gelu.size() +
+                g_drop.size();
     for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &atty, &attproj,
                           &residual2, &ln2, &ln2_mean, &ln2_rstd, &fch, &fch_gelu, &fcproj,
-                          &residual3}) {
+                          &residual3, &att_dropped}) {
       for (const auto& x : *v) n += x.size();
     }
     return n;
@@ -167,7 +184,23 @@ struct gpt_activations {
   }
 };
 
-/// Forward pass: acts.logits (B, T, V) from tokens (B, T). Saves every intermediate.
+namespace detail {
+/// The dropout sites of one forward: the embedding, then per layer the attention
+/// probabilities, the attention output and the MLP output (GPT-2's embd/attn/resid drops).
+enum class dropout_site : std::uint64_t { embedding = 0, attn_probs = 1, attn_out = 2, mlp_out = 3 };
+template <class B>
+dropout_key dropout_key_of(const gpt_activations<B>& a, index_t layer, dropout_site site) {
+  const std::uint64_t s = site == dropout_site::embedding
+                              ? 0
+                              : 3 * static_cast<std::uint64_t>(layer) +
+                                    static_cast<std::uint64_t>(site);
+  return {a.dropout_seed, (a.dropout_index << 20) | s};  // < 2^20 sites: n_layer < 349525
+}
+}  // namespace detail
+
+/// Forward pass: acts.logits (B, T, V) from tokens (B, T). Saves every intermediate. With
+/// the config's dropout > 0, acts.train and a trainable model, applies dropout (see
+/// gpt_activations) and records it for gpt_backward.
 template <class B>
 void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index_tensor& tokens) {
   const auto& cfg = m.config();
@@ -175,7 +208,17 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
               "(B, T) the activations were sized for");
   const float eps = cfg.layernorm_eps;
   const auto P = [&](const std::string& n) { return m.param(n); };
+  const float pdrop = cfg.dropout;
+  a.dropout_applied = pdrop > 0.0f && a.train && m.trainable();
+  if (a.dropout_applied) {
+    check_config(static_cast<index_t>(a.att_dropped.size()) == cfg.n_layer, "gpt_forward",
+                 "acts", "sized for this config's dropout", "activations without dropout buffers");
+    a.dropout_index = a.dropout_forwards++;
+  }
+  using site = detail::dropout_site;
+  const auto key = [&](index_t l, site s) { return detail::dropout_key_of(a, l, s); };
   encoder_forward<B>(a.encoded, tokens, P("wte.weight"), P("wpe.weight"), cfg.vocab_size);
+  if (a.dropout_applied) dropout_forward<B>(a.encoded, a.encoded, pdrop, key(0, site::embedding));
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
     const auto L = static_cast<std::size_t>(l);
@@ -183,9 +226,15 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
     layernorm_forward<B>(a.ln1[L], a.ln1_mean[L], a.ln1_rstd[L], x, P(p + "ln_1.weight"),
                          P(p + "ln_1.bias"), eps);
     matmul_forward<B>(a.qkv[L], a.ln1[L], P(p + "attn.c_attn.weight"), P(p + "attn.c_attn.bias"));
-    attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L]);
+    if (a.dropout_applied) {
+      const attention_dropout<B> drop{&a.att_dropped[L], pdrop, key(l, site::attn_probs)};
+      attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L], &drop);
+    } else {
+      attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L]);
+    }
     matmul_forward<B>(a.attproj[L], a.atty[L], P(p + "attn.c_proj.weight"),
                       P(p + "attn.c_proj.bias"));
+    if (a.dropout_applied) dropout_forward<B>(a.attproj[L], a.attproj[L], pdrop, key(l, site::attn_out));
     residual_forward<B>(a.residual2[L], x, a.attproj[L]);
     layernorm_forward<B>(a.ln2[L], a.ln2_mean[L], a.ln2_rstd[L], a.residual2[L],
                          P(p + "ln_2.weight"), P(p + "ln_2.bias"), eps);
@@ -193,6 +242,7 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
     gelu_forward<B>(a.fch_gelu[L], a.fch[L]);
     matmul_forward<B>(a.fcproj[L], a.fch_gelu[L], P(p + "mlp.c_proj.weight"),
                       P(p + "mlp.c_proj.bias"));
+    if (a.dropout_applied) dropout_forward<B>(a.fcproj[L], a.fcproj[L], pdrop, key(l, site::mlp_out));
     residual_forward<B>(a.residual3[L], a.residual2[L], a.fcproj[L]);
   }
   const auto& last = a.residual3.back();
@@ -237,15 +287,27 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
   layernorm_backward<B>(a.g_res, G("ln_f.weight"), G("ln_f.bias"), a.g_ln, a.residual3.back(),
                         P("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
   // a.g_res holds d loss / d (output of layer l); each residual passes it through unchanged,
-  // so the branches below accumulate into it in place.
+  // so the branches below accumulate into it in place. With dropout, a branch's output
+  // gradient is g_res through the branch's mask (a.g_drop).
+  const float pdrop = cfg.dropout;
+  const bool drop = a.dropout_applied;
+  using site = detail::dropout_site;
+  const auto key = [&](index_t l, site s) { return detail::dropout_key_of(a, l, s); };
+  const auto through_dropout = [&](index_t l, site s) -> const typename B::tensor& {
+    if (!drop) return a.g_res;
+    zero(a.g_drop);
+    dropout_backward<B>(a.g_drop, a.g_res, pdrop, key(l, s));
+    return a.g_drop;
+  };
   for (index_t l = cfg.n_layer - 1; l >= 0; --l) {
     const std::string p = "h." + std::to_string(l) + ".";
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
-    // MLP branch: residual3 = residual2 + c_proj(gelu(c_fc(ln_2(residual2)))).
+    // MLP branch: residual3 = residual2 + drop(c_proj(gelu(c_fc(ln_2(residual2))))).
     zero(a.g_fch_gelu);
     matmul_backward<B>(a.g_fch_gelu, G(p + "mlp.c_proj.weight"), G(p + "mlp.c_proj.bias"),
-                       a.g_res, a.fch_gelu[L], P(p + "mlp.c_proj.weight"));
+                       through_dropout(l, site::mlp_out), a.fch_gelu[L],
+                       P(p + "mlp.c_proj.weight"));
     zero(a.g_fch);
     gelu_backward<B>(a.g_fch, a.fch[L], a.g_fch_gelu);
     zero(a.g_ln);
@@ -253,19 +315,26 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
                        a.ln2[L], P(p + "mlp.c_fc.weight"));
     layernorm_backward<B>(a.g_res, G(p + "ln_2.weight"), G(p + "ln_2.bias"), a.g_ln,
                           a.residual2[L], P(p + "ln_2.weight"), a.ln2_mean[L], a.ln2_rstd[L]);
-    // Attention branch: residual2 = x + c_proj(attn(c_attn(ln_1(x)))).
+    // Attention branch: residual2 = x + drop(c_proj(attn(c_attn(ln_1(x))))).
     zero(a.g_atty);
     matmul_backward<B>(a.g_atty, G(p + "attn.c_proj.weight"), G(p + "attn.c_proj.bias"),
-                       a.g_res, a.atty[L], P(p + "attn.c_proj.weight"));
+                       through_dropout(l, site::attn_out), a.atty[L],
+                       P(p + "attn.c_proj.weight"));
     zero(a.g_qkv);  // g_preatt and g_att are scratch the backward overwrites
-    attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L]);
+    if (drop) {
+      const attention_dropout<B> d{&a.att_dropped[L], pdrop, key(l, site::attn_probs)};
+      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L], &d);
+    } else {
+      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L]);
+    }
     zero(a.g_ln);
     matmul_backward<B>(a.g_ln, G(p + "attn.c_attn.weight"), G(p + "attn.c_attn.bias"), a.g_qkv,
                        a.ln1[L], P(p + "attn.c_attn.weight"));
     layernorm_backward<B>(a.g_res, G(p + "ln_1.weight"), G(p + "ln_1.bias"), a.g_ln, x,
                           P(p + "ln_1.weight"), a.ln1_mean[L], a.ln1_rstd[L]);
   }
-  encoder_backward<B>(G("wte.weight"), G("wpe.weight"), a.g_res, tokens, cfg.vocab_size);
+  encoder_backward<B>(G("wte.weight"), G("wpe.weight"), through_dropout(0, site::embedding),
+                      tokens, cfg.vocab_size);
 }
 
 /// The usual case: the gradient of a loss on the logits only.

@@ -18,6 +18,8 @@
 //     gradients of a tensor used twice (a residual stream, tied embeddings) simply add up.
 //     The exceptions are attention_backward's scratch buffers dpreatt and datt, which it
 //     overwrites.
+//   - Dropout masks are never stored: a dropout_key (seed, stream) regenerates them from
+//     the counter-based Philox stream in the backward, identically on every backend.
 //   - Shapes and parameter ranges are checked at entry (shape_error naming the argument);
 //     values are not checked for finiteness here (the model checks its token ids).
 //   - Every reduction (weight/bias gradients, scatter-adds) is race-free and deterministic:
@@ -30,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rlhf/core/philox.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/config.hpp"
@@ -408,18 +411,82 @@ attention_dims check_attention(std::string_view fn, const shape& inp, const shap
 
 }  // namespace detail
 
+/// Which Philox stream a dropout mask comes from. Element i of the tensor is kept when
+/// philox_uniform(seed, stream, 0, i) >= p, so the mask depends only on (seed, stream, i),
+/// not on the backend or the thread count, and the backward regenerates it.
+struct dropout_key {
+  std::uint64_t seed = 0;
+  std::uint64_t stream = 0;
+};
+
+namespace detail {
+RLHF_HD inline float dropout_factor(dropout_key key, float p, float scale, index_t i) {
+  return philox_uniform(key.seed, key.stream, 0, static_cast<std::uint64_t>(i)) >= p ? scale
+                                                                                     : 0.0f;
+}
+inline void check_dropout_p(std::string_view fn, float p) {
+  check_config(p >= 0.0f && p < 1.0f, fn, "p", "in [0, 1)", p);
+}
+}  // namespace detail
+
+/// Inverted dropout (Srivastava et al. 2014; GPT-2's placement, docs/model.md):
+/// out[i] = inp[i] · keep[i] / (1 - p), keep[i] = [u_i >= p], u_i the key's uniform stream.
+/// out may be inp (in place). p = 0 copies. Parallel over elements.
+template <class B>
+void dropout_forward(typename B::tensor& out, const typename B::tensor& inp, float p,
+                     dropout_key key) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "dropout_forward";
+  detail::check_dropout_p(fn, p);
+  check_same_shape(fn, "out", out.shape(), "inp", inp.shape());
+  const float scale = 1.0f / (1.0f - p);
+  float* o = B::data(out);
+  const float* x = B::data(inp);
+  B::parallel_for(inp.size(), RLHF_LAMBDA(index_t i) {
+    o[i] = x[i] * detail::dropout_factor(key, p, scale, i);
+  });
+}
+
+/// dinp[i] += dout[i] · keep[i] / (1 - p), with the mask of dropout_forward(…, p, key).
+template <class B>
+void dropout_backward(typename B::tensor& dinp, const typename B::tensor& dout, float p,
+                      dropout_key key) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "dropout_backward";
+  detail::check_dropout_p(fn, p);
+  check_same_shape(fn, "dinp", dinp.shape(), "dout", dout.shape());
+  const float scale = 1.0f / (1.0f - p);
+  float* d = B::data(dinp);
+  const float* g = B::data(dout);
+  B::parallel_for(dout.size(), RLHF_LAMBDA(index_t i) {
+    d[i] += g[i] * detail::dropout_factor(key, p, scale, i);
+  });
+}
+
+/// Dropout on the attention probabilities (GPT-2's attn_pdrop): attention_forward keeps the
+/// softmax in `att` (for its backward) and writes the dropped probabilities, which multiply
+/// v, to `*dropped` (B, NH, T, T).
+template <class B>
+struct attention_dropout {
+  typename B::tensor* dropped = nullptr;
+  float p = 0.0f;
+  dropout_key key;
+};
+
 /// Causal multi-head attention over a packed (B, T, 3C) q|k|v buffer (the output of
 /// c_attn; head h uses channels [h*hs, (h+1)*hs) of each third, hs = C / NH).
 ///   preatt (B, NH, T, T) = q k^T / sqrt(hs)  (every entry; those with t2 > t are unused)
 ///   att    (B, NH, T, T) = softmax over t2 <= t of preatt, 0 for t2 > t
 ///   out    (B, T, C)     = att v, heads concatenated along C.
-/// NH is read from preatt's shape. preatt and att are saved for the backward. Per batch
+/// With `dropout`, out = dropout(att) v instead (see attention_dropout). NH is read from
+/// preatt's shape. preatt and att are saved for the backward. Per batch
 /// row, two strided-batched GEMMs over the NH heads (the scores are computed for the full
 /// T x T square, which a GEMM does faster than the triangle), and a masked softmax parallel
 /// over the B*NH*T rows.
 template <class B>
 void attention_forward(typename B::tensor& out, typename B::tensor& preatt, typename B::tensor& att,
-                       const typename B::tensor& inp) {
+                       const typename B::tensor& inp,
+                       const attention_dropout<B>* dropout = nullptr) {
   assert_tensor_backend<B>();
   constexpr const char* fn = "attention_forward";
   const auto dm =
@@ -459,6 +526,12 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
     for (index_t t2 = 0; t2 <= t; ++t2) ar[t2] *= inv;
     for (index_t t2 = t + 1; t2 < T; ++t2) ar[t2] = 0.0f;
   });
+  const typename B::tensor* probs = &att;
+  if (dropout != nullptr) {
+    check_same_shape(fn, "dropout->dropped", dropout->dropped->shape(), "att", att.shape());
+    dropout_forward<B>(*dropout->dropped, att, dropout->p, dropout->key);
+    probs = dropout->dropped;
+  }
   for (index_t b = 0; b < Bn; ++b) {
     gemm_desc d;  // out[b, :, h] (T, hs) = att[b, h] (T, T) v_bh (T, hs)
     d.m = T;
@@ -468,7 +541,7 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
     d.a = {b * NH * T * T, T, T * T};
     d.b = {b * T * 3 * C + 2 * C, 3 * C, hs};
     d.c = {b * T * C, C, hs};
-    ops::gemm_strided<B>(d, att, inp, out);
+    ops::gemm_strided<B>(d, *probs, inp, out);
   }
 }
 
@@ -478,11 +551,14 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
 ///   dv_h   += att_h^T dout_h                     (GEMM, beta = 1)
 ///   dpreatt = att * (datt - sum_{t2<=t} att datt) for t2 <= t, 0 above the diagonal
 ///   dq_h   += dpreatt k_h / sqrt(hs);  dk_h += dpreatt^T q_h / sqrt(hs)   (GEMMs, beta = 1)
-/// The softmax backward is parallel over the B*NH*T rows.
+/// With the forward's `dropout`, dv uses the dropped probabilities and datt passes through
+/// the same mask before the softmax backward. The softmax backward is parallel over the
+/// B*NH*T rows.
 template <class B>
 void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
                         typename B::tensor& datt, const typename B::tensor& dout,
-                        const typename B::tensor& inp, const typename B::tensor& att) {
+                        const typename B::tensor& inp, const typename B::tensor& att,
+                        const attention_dropout<B>* dropout = nullptr) {
   assert_tensor_backend<B>();
   constexpr const char* fn = "attention_backward";
   const auto dm =
@@ -493,6 +569,11 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
   const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs;
   if (Bn == 0 || T == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const typename B::tensor* probs = &att;  // what multiplied v in the forward
+  if (dropout != nullptr) {
+    check_same_shape(fn, "dropout->dropped", dropout->dropped->shape(), "att", att.shape());
+    probs = dropout->dropped;
+  }
   for (index_t b = 0; b < Bn; ++b) {
     gemm_desc d;  // datt[b, h] (T, T) = dout_bh (T, hs) v_bh^T
     d.trans_b = true;
@@ -515,8 +596,10 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     e.a = {b * NH * T * T, T, T * T};
     e.b = {b * T * C, C, hs};
     e.c = {b * T * 3 * C + 2 * C, 3 * C, hs};
-    ops::gemm_strided<B>(e, att, dout, dinp);
+    ops::gemm_strided<B>(e, *probs, dout, dinp);
   }
+  // Through the dropout: d att = d dropped · keep / (1 - p), in place.
+  if (dropout != nullptr) dropout_forward<B>(datt, datt, dropout->p, dropout->key);
   const float* ap = B::data(att);
   const float* dap = B::data(datt);
   float* dpp = B::data(dpreatt);
