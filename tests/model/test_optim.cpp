@@ -2,15 +2,19 @@
 // against torch.optim.AdamW / clip_grad_norm_ / LambdaLR (tools/reference/adamw.py).
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "fixture.hpp"
+#include "rlhf/core/philox.hpp"
 #include "rlhf/model/optim.hpp"
 
 using namespace rlhf_test;
 namespace model = rlhf::model;
+using rlhf::index_t;
+using rlhf::shape;
 
 namespace {
 
@@ -278,4 +282,47 @@ TEST_CASE_TEMPLATE("adamw invariants, state and bad input", B, RLHF_TEST_BACKEND
   CHECK_THROWS_WITH_AS((void)model::make_decay_mask<B>(5, outside),
                        "make_decay_mask: range 0 [3, 7) lies outside the arena [0, 5)",
                        rlhf::shape_error);
+}
+
+TEST_CASE_TEMPLATE("adamw step from decay ranges equals the masked step bit for bit", B,
+                   RLHF_TEST_BACKENDS) {
+  const index_t P = 1000;
+  // Alternating runs, some adjacent with the same flag (merged), one of size 0.
+  const std::vector<model::param_range> ranges{{0, 300, true},  {300, 7, false},
+                                               {307, 0, true},  {307, 93, true},
+                                               {400, 10, false}, {410, 5, false},
+                                               {415, 585, true}};
+  std::vector<float> p0(static_cast<std::size_t>(P));
+  for (std::size_t i = 0; i < p0.size(); ++i) p0[i] = rlhf::philox_normal(3, 0, 0, i);
+  const model::adamw_config cfg{.lr = 1e-2f, .weight_decay = 0.5f};
+  model::adamw<B> a(P, cfg), b(P, cfg);
+  auto pa = rlhf::ops::from_host<B>(std::span<const float>(p0), shape{P});
+  auto pb = rlhf::ops::from_host<B>(std::span<const float>(p0), shape{P});
+  const auto mask = model::make_decay_mask<B>(P, ranges);
+  for (std::uint64_t s = 0; s < 3; ++s) {
+    std::vector<float> g(static_cast<std::size_t>(P));
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] = rlhf::philox_normal(4, s, 0, i);
+    const auto gt = rlhf::ops::from_host<B>(std::span<const float>(g), shape{P});
+    a.step(pa, gt, mask);
+    b.step(pb, gt, std::span<const model::param_range>(ranges));
+  }
+  const auto ha = rlhf_test::host<B>(pa), hb = rlhf_test::host<B>(pb);
+  CHECK(std::memcmp(ha.data(), hb.data(), ha.size() * sizeof(float)) == 0);
+  const auto ma = rlhf_test::host<B>(a.exp_avg_sq()), mb = rlhf_test::host<B>(b.exp_avg_sq());
+  CHECK(std::memcmp(ma.data(), mb.data(), ma.size() * sizeof(float)) == 0);
+  CHECK(b.step_count() == 3);
+  // Decay did happen where it should: without it the result differs.
+  CHECK(std::memcmp(ha.data(), p0.data(), ha.size() * sizeof(float)) != 0);
+
+  // Ranges that do not tile [0, P).
+  const auto g0 = rlhf::ops::from_host<B>(std::span<const float>(p0), shape{P});
+  const std::vector<model::param_range> gap{{0, 10, true}, {11, 989, false}};
+  CHECK_THROWS_WITH_AS(b.step(pb, g0, std::span<const model::param_range>(gap)),
+                       doctest::Contains("range 1 is [11, 1000), expected offset 10"),
+                       rlhf::config_error);
+  const std::vector<model::param_range> short_{{0, 999, true}};
+  CHECK_THROWS_WITH_AS(b.step(pb, g0, std::span<const model::param_range>(short_)),
+                       doctest::Contains("ranges cover [0, 999), the optimizer holds 1000"),
+                       rlhf::config_error);
+  CHECK(b.step_count() == 3);  // a refused step does not count
 }

@@ -121,6 +121,10 @@ struct adamw_kernel {
   RLHF_HD void operator()(float& p, float& m, float& v, const float& g,
                           const float& mask) const {
     p *= mask != 0.0f ? decay : 1.0f;  // a select, not a branch (vectorises)
+    update(p, m, v, g);
+  }
+  /// The update after the decay.
+  RLHF_HD void update(float& p, float& m, float& v, float g) const {
     m = m * beta1 + g * one_minus_beta1;
     v = v * beta2 + (g * g) * one_minus_beta2;
     const float denom = std::sqrt(v) / bc2_sqrt + eps;
@@ -162,13 +166,71 @@ class adamw {
   /// grads is checked finite first (a data_error naming "grads" and the flat index).
   void step(tensor& params, const tensor& grads, const tensor& decay_mask, float lr) {
     constexpr std::string_view fn = "adamw::step";
+    check_step_args(fn, params, grads, lr);
+    check_shape(fn, "decay_mask", decay_mask.shape(), shape{num_params()},
+                "the optimizer's parameter count");
+    ops::check_finite<B>(fn, "grads", grads);
+    const detail::optim::adamw_kernel k = next_kernel(lr);
+    ops::for_each<B>(k, params, exp_avg_, exp_avg_sq_, grads, decay_mask);
+  }
+
+  /// The same step with the decay read from `ranges` (decay_ranges(model)) instead of a
+  /// (P,) mask, so no mask occupies memory: the ranges must tile [0, P) in order (a
+  /// config_error naming the first that does not). One parallel pass per run of ranges
+  /// with the same decay flag.
+  void step(tensor& params, const tensor& grads, std::span<const param_range> ranges,
+            float lr) {
+    constexpr std::string_view fn = "adamw::step";
+    check_step_args(fn, params, grads, lr);
+    index_t next = 0;
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+      if (ranges[i].offset != next || ranges[i].size < 0) {
+        throw config_error(rlhf::detail::concat(
+            fn, ": ranges must tile [0, ", num_params(), ") in order; range ", i, " is [",
+            ranges[i].offset, ", ", ranges[i].offset + ranges[i].size, "), expected offset ",
+            next));
+      }
+      next += ranges[i].size;
+    }
+    if (next != num_params()) {
+      throw config_error(rlhf::detail::concat(fn, ": ranges cover [0, ", next,
+                                              "), the optimizer holds ", num_params(),
+                                              " parameters"));
+    }
+    ops::check_finite<B>(fn, "grads", grads);
+    const detail::optim::adamw_kernel k = next_kernel(lr);
+    float* p = B::data(params);
+    float* m = B::data(exp_avg_);
+    float* v = B::data(exp_avg_sq_);
+    const float* g = B::data(grads);
+    for (std::size_t i = 0; i < ranges.size();) {
+      const bool decays = ranges[i].decays;
+      const index_t begin = ranges[i].offset;
+      index_t end = begin;
+      for (; i < ranges.size() && ranges[i].decays == decays; ++i) end += ranges[i].size;
+      const float decay = decays ? k.decay : 1.0f;
+      B::parallel_for(end - begin, RLHF_LAMBDA(index_t j) {
+        const index_t e = begin + j;
+        p[e] *= decay;
+        k.update(p[e], m[e], v[e], g[e]);
+      });
+    }
+  }
+  void step(tensor& params, const tensor& grads, std::span<const param_range> ranges) {
+    step(params, grads, ranges, config_.lr);
+  }
+
+ private:
+  void check_step_args(std::string_view fn, const tensor& params, const tensor& grads,
+                       float lr) const {
     detail::optim::check_lr(fn, lr);
     const shape s{num_params()};
     check_shape(fn, "params", params.shape(), s, "the optimizer's parameter count");
     check_shape(fn, "grads", grads.shape(), s, "the optimizer's parameter count");
-    check_shape(fn, "decay_mask", decay_mask.shape(), s, "the optimizer's parameter count");
-    ops::check_finite<B>(fn, "grads", grads);
+  }
 
+  /// Counts the step and returns its kernel (bias corrections of the new step count).
+  detail::optim::adamw_kernel next_kernel(float lr) {
     ++step_;
     const double b1 = config_.beta1, b2 = config_.beta2, t = static_cast<double>(step_);
     const double bc1 = 1.0 - std::pow(b1, t);
@@ -182,8 +244,10 @@ class adamw {
     k.step_size = static_cast<float>(static_cast<double>(lr) / bc1);
     k.bc2_sqrt = static_cast<float>(std::sqrt(bc2));
     k.eps = config_.eps;
-    ops::for_each<B>(k, params, exp_avg_, exp_avg_sq_, grads, decay_mask);
+    return k;
   }
+
+ public:
 
   /// Restores a checkpointed state (shapes must be (P,); step >= 0).
   void load_state(const tensor& exp_avg, const tensor& exp_avg_sq, std::int64_t step) {
