@@ -46,7 +46,8 @@ struct parallel_for_probe {
 };
 
 template <class T, class Value>
-concept owning_tensor = std::movable<T> && std::constructible_from<T, const shape&> &&
+concept owning_tensor = std::movable<T> && std::default_initializable<T> &&
+                        std::constructible_from<T, const shape&> &&
                         requires(T& t, const T& ct, const shape& s) {
                           { ct.shape() } -> std::convertible_to<const shape&>;
                           { ct.size() } -> std::convertible_to<index_t>;
@@ -129,8 +130,8 @@ constexpr void assert_tensor_backend() {
                   "`index_tensor` (int32).");
   } else if constexpr (!backend_tensors_are_owning<B>) {
     static_assert(detail::dependent_false<B>,
-                  "rlhf: backend's tensor/index_tensor must be movable, constructible from "
-                  "rlhf::shape, and have shape(), size() and reshape(shape).");
+                  "rlhf: backend's tensor/index_tensor must be movable, default- and "
+                  "rlhf::shape-constructible, and have shape(), size() and reshape(shape).");
   } else if constexpr (!backend_has_memory_space<B>) {
     static_assert(detail::dependent_false<B>,
                   "rlhf: backend lacks `static constexpr bool host_accessible` (may host "
