@@ -17,7 +17,7 @@
 #include <cblas.h>
 #endif
 
-#include "rlhf/backends/eigen/detail/parallel.hpp"
+#include "rlhf/backends/detail/openmp_parallel.hpp"
 #include "rlhf/core/host_tensor.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/ops/gemm.hpp"
@@ -57,14 +57,14 @@ struct eigen_backend {
   /// cheap elementwise ops are overridden below with their own grain.
   template <class F>
   static void parallel_for(index_t n, F f) {
-    eigen_detail::run_parallel(n, n >= 16 ? eigen_detail::parallel_grain : 0, f);
+    openmp_detail::run_parallel(n, n >= 16 ? openmp_detail::parallel_grain : 0, f);
   }
 
   // ---- overrides -----------------------------------------------------------------------
 
   static void fill(tensor& t, float value) {
     float* p = t.data();
-    eigen_detail::run_chunks(t.size(), [&](index_t b, index_t e) {
+    openmp_detail::run_chunks(t.size(), [&](index_t b, index_t e) {
       std::fill(p + b, p + e, value);
     });
   }
@@ -72,7 +72,7 @@ struct eigen_backend {
   template <class F, class... In>
   static void transform(tensor& out, F f, const In&... in) {
     float* o = out.data();
-    eigen_detail::run_chunks(out.size(), [&](index_t b, index_t e) {
+    openmp_detail::run_chunks(out.size(), [&](index_t b, index_t e) {
       for (index_t i = b; i < e; ++i) o[i] = f(in.data()[i]...);
     });
   }
@@ -83,7 +83,7 @@ struct eigen_backend {
     const float* xp = x.data();
     const float* vp = v.data();
     float* o = out.data();
-    eigen_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
       const float vr = vp[r];
       for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vr);
     });
@@ -95,7 +95,7 @@ struct eigen_backend {
     const float* xp = x.data();
     const float* vp = v.data();
     float* o = out.data();
-    eigen_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
       for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vp[c]);
     });
   }
@@ -127,7 +127,7 @@ struct eigen_backend {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     constexpr index_t block = 256;
     const index_t blocks = (cols + block - 1) / block;
-    eigen_detail::run_parallel(blocks, rows * cols, [&](index_t bi) {
+    openmp_detail::run_parallel(blocks, rows * cols, [&](index_t bi) {
       const index_t c0 = bi * block;
       const index_t w = std::min(block, cols - c0);
       Eigen::Map<Eigen::ArrayXf> acc(out.data() + c0, w);
@@ -162,7 +162,7 @@ struct eigen_backend {
     // own threads.
     const index_t flops = d.m * d.n * d.k;
     if (d.batch > 1 && flops < 128 * 128 * 128) {
-      eigen_detail::run_parallel(d.batch, d.batch * flops,
+      openmp_detail::run_parallel(d.batch, d.batch * flops,
                                  [&](index_t q) { gemm_one_eigen(d, q, a, b, c); });
       return;
     }
@@ -187,7 +187,7 @@ struct eigen_backend {
   static void for_rows(const tensor& x, F&& body) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     const float* xp = x.data();
-    eigen_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
       const Eigen::Map<const Eigen::ArrayXf> row(xp + r * cols, cols);
       body(r, row);
     });

@@ -1,4 +1,5 @@
-// OpenMP helpers of the Eigen backend. Without OpenMP everything runs serially.
+// OpenMP helpers shared by the CPU backends (Eigen, xtensor). Without OpenMP everything
+// runs serially.
 #pragma once
 
 #include "rlhf/core/config.hpp"
@@ -9,7 +10,7 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace eigen_detail {
+namespace openmp_detail {
 
 /// Below this many scalar operations a parallel region costs more than it saves.
 inline constexpr index_t parallel_grain = 1 << 15;
@@ -51,6 +52,6 @@ void run_chunks(index_t n, F&& body) {
   body(index_t{0}, n);
 }
 
-}  // namespace eigen_detail
+}  // namespace openmp_detail
 }  // namespace v0
 }  // namespace rlhf

@@ -1,0 +1,204 @@
+// rlhf::xtensor_backend: a CPU backend on xtensor. Tensors hold their elements in an
+// xt::xtensor container (xtensor_detail::dense_tensor); the hot ops are xtensor
+// expressions on row adaptors (SIMD through xsimd when xtensor uses it) and xsimd row
+// reductions, parallel with OpenMP over rows or chunks when the work is large enough;
+// GEMM goes to the CBLAS that xtensor-blas links. Ops not overridden here use the
+// generic implementations in rlhf/ops/.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
+
+#include "rlhf/backends/detail/openmp_parallel.hpp"
+#include "rlhf/backends/xtensor/detail/dense_tensor.hpp"
+#include "rlhf/backends/xtensor/detail/row_kernels.hpp"
+#include "rlhf/backends/xtensor/detail/views.hpp"
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/ops/gemm.hpp"
+
+#if defined(RLHF_XTENSOR_USE_CBLAS)
+#include "rlhf/backends/xtensor/detail/gemm.hpp"
+#endif
+
+namespace rlhf {
+inline namespace v0 {
+
+struct xtensor_backend {
+  using backend_category = tensor_backend_tag;
+  using tensor = xtensor_detail::dense_tensor<float>;
+  using index_tensor = xtensor_detail::dense_tensor<std::int32_t>;
+  static constexpr bool host_accessible = true;
+  static constexpr const char* name = "xtensor";
+
+  // ---- required primitives -------------------------------------------------------------
+
+  static float* data(tensor& t) noexcept { return t.data(); }
+  static const float* data(const tensor& t) noexcept { return t.data(); }
+  static std::int32_t* data(index_tensor& t) noexcept { return t.data(); }
+  static const std::int32_t* data(const index_tensor& t) noexcept { return t.data(); }
+
+  static void copy_from_host(std::span<const float> src, tensor& dst) {
+    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
+  }
+  static void copy_from_host(std::span<const std::int32_t> src, index_tensor& dst) {
+    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
+  }
+  static void copy_to_host(const tensor& src, std::span<float> dst) {
+    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
+  }
+  static void copy_to_host(const index_tensor& src, std::span<std::int32_t> dst) {
+    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
+  }
+
+  /// f(i) for i in [0, n); one OpenMP parallel loop (f must not throw). As in the Eigen
+  /// backend, the cost of one f(i) is unknown, so any n >= 16 goes parallel.
+  template <class F>
+  static void parallel_for(index_t n, F f) {
+    openmp_detail::run_parallel(n, n >= 16 ? openmp_detail::parallel_grain : 0, f);
+  }
+
+  // ---- overrides -----------------------------------------------------------------------
+
+  static void fill(tensor& t, float value) {
+    float* p = t.data();
+    openmp_detail::run_chunks(t.size(), [&](index_t b, index_t e) {
+      xtensor_detail::adapt_row(p + b, e - b).fill(value);
+    });
+  }
+
+  /// The functors are scalar (RLHF_HD, also device code), so this is a plain loop per
+  /// chunk that the compiler vectorises where f allows; xt::vectorize would add nothing.
+  template <class F, class... In>
+  static void transform(tensor& out, F f, const In&... in) {
+    float* o = out.data();
+    openmp_detail::run_chunks(out.size(), [&](index_t b, index_t e) {
+      for (index_t i = b; i < e; ++i) o[i] = f(in.data()[i]...);
+    });
+  }
+
+  template <class F>
+  static void transform_rows(tensor& out, F f, const tensor& x, const tensor& v) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    const float* vp = v.data();
+    float* o = out.data();
+    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+      const float vr = vp[r];
+      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vr);
+    });
+  }
+
+  template <class F>
+  static void transform_cols(tensor& out, F f, const tensor& x, const tensor& v) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    const float* vp = v.data();
+    float* o = out.data();
+    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vp[c]);
+    });
+  }
+
+  static void row_sum(const tensor& x, tensor& out) {
+    for_rows(x, [&](index_t r, const float* row, index_t n) {
+      out.data()[r] = xtensor_detail::row_sum(row, n);
+    });
+  }
+
+  static void row_max(const tensor& x, tensor& out) {
+    for_rows(x, [&](index_t r, const float* row, index_t n) {
+      out.data()[r] = xtensor_detail::row_max(row, n);
+    });
+  }
+
+  static void row_logsumexp(const tensor& x, tensor& out) {
+    for_rows(x, [&](index_t r, const float* row, index_t n) {
+      out.data()[r] = xtensor_detail::row_logsumexp(row, n);
+    });
+  }
+
+  static void row_masked_mean(const tensor& x, const tensor& mask, tensor& out) {
+    const float* m = mask.data();
+    for_rows(x, [&](index_t r, const float* row, index_t n) {
+      out.data()[r] = xtensor_detail::row_masked_mean(row, m + r * n, n);
+    });
+  }
+
+  /// out (cols,) = Σ_r x[r, :], in blocks of 256 columns (one block per task).
+  static void col_sum(const tensor& x, tensor& out) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    constexpr index_t block = 256;
+    const index_t blocks = (cols + block - 1) / block;
+    const float* xp = x.data();
+    float* op = out.data();
+    openmp_detail::run_parallel(blocks, rows * cols, [&](index_t bi) {
+      const index_t c0 = bi * block;
+      const index_t w = std::min(block, cols - c0);
+      auto acc = xtensor_detail::adapt_row(op + c0, w);  // (w,)
+      acc.fill(0.0f);
+      for (index_t r = 0; r < rows; ++r) {
+        xt::noalias(acc) += xtensor_detail::adapt_row(xp + r * cols + c0, w);
+      }
+    });
+  }
+
+  /// out[r, :] = exp(x[r, :] - max) / Σ exp(x[r, :] - max); out may be x.
+  static void softmax_rows(const tensor& x, tensor& out) {
+    float* op = out.data();
+    for_rows(x, [&](index_t r, const float* row, index_t n) {
+      float* orow = op + r * n;
+      auto o = xtensor_detail::adapt_row(orow, n);  // (n,)
+      const float m = xtensor_detail::row_max(row, n);
+      xt::noalias(o) = xt::exp(xtensor_detail::adapt_row(row, n) - m);
+      xt::noalias(o) *= 1.0f / xtensor_detail::row_sum(orow, n);
+    });
+  }
+
+  /// out[r, :] = x[r, :] - logsumexp(x[r, :]); out may be x.
+  static void log_softmax_rows(const tensor& x, tensor& out) {
+    float* op = out.data();
+    for_rows(x, [&](index_t r, const float* row, index_t n) {
+      auto o = xtensor_detail::adapt_row(op + r * n, n);  // (n,)
+      const float lse = xtensor_detail::row_logsumexp(row, n);
+      xt::noalias(o) = xtensor_detail::adapt_row(row, n) - lse;
+    });
+  }
+
+#if defined(RLHF_XTENSOR_USE_CBLAS)
+  /// Small products of a batch run one per thread (each BLAS call stays single-threaded
+  /// below OpenBLAS's threading threshold, 2^18 multiply-adds); larger ones in sequence,
+  /// each on the BLAS's own threads.
+  static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
+    const index_t flops = d.m * d.n * d.k;
+    const float* ap = a.data();
+    const float* bp = b.data();
+    float* cp = c.data();
+    if (d.batch > 1 && flops < (index_t{1} << 18)) {
+      openmp_detail::run_parallel(d.batch, d.batch * flops, [&](index_t q) {
+        xtensor_detail::gemm_one(d, q, ap, bp, cp);
+      });
+      return;
+    }
+    for (index_t q = 0; q < d.batch; ++q) xtensor_detail::gemm_one(d, q, ap, bp, cp);
+  }
+#endif
+
+ private:
+  /// body(r, row, cols) with row the first element of row r of x, rows in parallel.
+  template <class F>
+  static void for_rows(const tensor& x, F&& body) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    openmp_detail::run_parallel(rows, rows * cols,
+                                [&](index_t r) { body(r, xp + r * cols, cols); });
+  }
+};
+
+}  // namespace v0
+}  // namespace rlhf
