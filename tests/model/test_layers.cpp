@@ -231,70 +231,76 @@ TEST_CASE_TEMPLATE("layernorm: normalises, finite-difference backward, accumulat
 
 TEST_CASE_TEMPLATE("matmul: forward, finite-difference backward, accumulation", B,
                    RLHF_TEST_BACKENDS) {
-  const index_t Bn = 2, T = 3, C = 4, OC = 5, N = Bn * T;
-  const index_t w_off = 2, b_off = w_off + OC * C, P = b_off + OC + 3;
-  const auto x = randn(static_cast<std::size_t>(N * C), 6);
-  const auto params = randn(static_cast<std::size_t>(P), 7, 0.5f);
-  const auto w = randn(static_cast<std::size_t>(N * OC), 8);
+  // N = 6 rows runs matmul_forward's dot-product path (N <= skinny_rows), N = 21 the GEMM.
+  for (const index_t Bn : {index_t{2}, index_t{7}}) {
+    CAPTURE(Bn);
+    const index_t T = 3, C = 4, OC = 5, N = Bn * T;
+    const index_t w_off = 2, b_off = w_off + OC * C, P = b_off + OC + 3;
+    const auto x = randn(static_cast<std::size_t>(N * C), 6);
+    const auto params = randn(static_cast<std::size_t>(P), 7, 0.5f);
+    const auto w = randn(static_cast<std::size_t>(N * OC), 8);
 
-  for (const bool with_bias : {true, false}) {
-    CAPTURE(with_bias);
-    auto forward = [&](const std::vector<float>& xi, const std::vector<float>& p) {
-      auto arena = make<B>(p, shape{P});
-      auto inp = make<B>(xi, shape{Bn, T, C});
-      auto out = make<B>(std::vector<float>(static_cast<std::size_t>(N * OC), NAN),
-                         shape{Bn, T, OC});  // overwritten, never read
-      model::matmul_forward<B>(out, inp, {&arena, w_off},
-                               with_bias ? model::param_view<B>{&arena, b_off}
-                                         : model::param_view<B>{});
-      return host<B>(out);
-    };
-    const auto y = forward(x, params);
-    std::vector<float> expect(y.size());
-    for (index_t r = 0; r < N; ++r) {
-      for (index_t o = 0; o < OC; ++o) {
-        double s = with_bias ? params[static_cast<std::size_t>(b_off + o)] : 0.0;
-        for (index_t c = 0; c < C; ++c) {
-          s += static_cast<double>(x[static_cast<std::size_t>(r * C + c)]) *
-               params[static_cast<std::size_t>(w_off + o * C + c)];
+    for (const bool with_bias : {true, false}) {
+      CAPTURE(with_bias);
+      auto forward = [&](const std::vector<float>& xi, const std::vector<float>& p) {
+        auto arena = make<B>(p, shape{P});
+        auto inp = make<B>(xi, shape{Bn, T, C});
+        auto out = make<B>(std::vector<float>(static_cast<std::size_t>(N * OC), NAN),
+                           shape{Bn, T, OC});  // overwritten, never read
+        model::matmul_forward<B>(out, inp, {&arena, w_off},
+                                 with_bias ? model::param_view<B>{&arena, b_off}
+                                           : model::param_view<B>{});
+        return host<B>(out);
+      };
+      const auto y = forward(x, params);
+      std::vector<float> expect(y.size());
+      for (index_t r = 0; r < N; ++r) {
+        for (index_t o = 0; o < OC; ++o) {
+          double s = with_bias ? params[static_cast<std::size_t>(b_off + o)] : 0.0;
+          for (index_t c = 0; c < C; ++c) {
+            s += static_cast<double>(x[static_cast<std::size_t>(r * C + c)]) *
+                 params[static_cast<std::size_t>(w_off + o * C + c)];
+          }
+          expect[static_cast<std::size_t>(r * OC + o)] = static_cast<float>(s);
         }
-        expect[static_cast<std::size_t>(r * OC + o)] = static_cast<float>(s);
       }
+      check_close(y, expect, "matmul out", 1e-5, 1e-5);
+
+      auto arena = make<B>(params, shape{P});
+      auto inp = make<B>(x, shape{Bn, T, C});
+      auto dout = make<B>(w, shape{Bn, T, OC});
+      auto dinp = zeros<B>(shape{Bn, T, C});
+      auto grads = zeros<B>(shape{P});
+      auto backward = [&] {
+        model::matmul_backward<B>(
+            dinp, {&grads, w_off},
+            with_bias ? model::grad_view<B>{&grads, b_off} : model::grad_view<B>{}, dout, inp,
+            {&arena, w_off});
+      };
+      backward();
+      const auto dx1 = host<B>(dinp), dp1 = host<B>(grads);
+      fd_check<B>([&](const std::vector<float>& xi) { return weighted(forward(xi, params), w); }, x,
+                  dx1, "matmul d inp");
+      fd_check<B>([&](const std::vector<float>& p) { return weighted(forward(x, p), w); }, params,
+                  dp1, "matmul d weight, d bias");
+      backward();
+      check_close(host<B>(dinp), twice(dx1), "matmul dinp accumulates");
+      check_close(host<B>(grads), twice(dp1), "matmul dweight/dbias accumulate");
     }
-    check_close(y, expect, "matmul out", 1e-5, 1e-5);
 
     auto arena = make<B>(params, shape{P});
     auto inp = make<B>(x, shape{Bn, T, C});
-    auto dout = make<B>(w, shape{Bn, T, OC});
-    auto dinp = zeros<B>(shape{Bn, T, C});
-    auto grads = zeros<B>(shape{P});
-    auto backward = [&] {
-      model::matmul_backward<B>(
-          dinp, {&grads, w_off},
-          with_bias ? model::grad_view<B>{&grads, b_off} : model::grad_view<B>{}, dout, inp,
-          {&arena, w_off});
-    };
-    backward();
-    const auto dx1 = host<B>(dinp), dp1 = host<B>(grads);
-    fd_check<B>([&](const std::vector<float>& xi) { return weighted(forward(xi, params), w); }, x,
-                dx1, "matmul d inp");
-    fd_check<B>([&](const std::vector<float>& p) { return weighted(forward(x, p), w); }, params,
-                dp1, "matmul d weight, d bias");
-    backward();
-    check_close(host<B>(dinp), twice(dx1), "matmul dinp accumulates");
-    check_close(host<B>(grads), twice(dp1), "matmul dweight/dbias accumulate");
+    auto out_bad = zeros<B>(shape{Bn, T + 1, OC});
+    CHECK_THROWS_WITH_AS(
+        model::matmul_forward<B>(out_bad, inp, {&arena, w_off}, {&arena, b_off}),
+        rlhf::detail::concat("matmul_forward: out has shape (", Bn,
+                             ", 4, 5), expected ", N, " rows of 5 (any leading shape)")
+            .c_str(),
+        rlhf::shape_error);
+    auto out = zeros<B>(shape{Bn, T, OC});
+    CHECK_THROWS_AS(model::matmul_forward<B>(out, inp, {&arena, P - OC * C + 1}, {}),
+                    rlhf::shape_error);  // weight runs past the arena
   }
-
-  auto arena = make<B>(params, shape{P});
-  auto inp = make<B>(x, shape{Bn, T, C});
-  auto out_bad = zeros<B>(shape{Bn, T + 1, OC});
-  CHECK_THROWS_WITH_AS(
-      model::matmul_forward<B>(out_bad, inp, {&arena, w_off}, {&arena, b_off}),
-      "matmul_forward: out has shape (2, 4, 5), expected 6 rows of 5 (any leading shape)",
-      rlhf::shape_error);
-  auto out = zeros<B>(shape{Bn, T, OC});
-  CHECK_THROWS_AS(model::matmul_forward<B>(out, inp, {&arena, P - OC * C + 1}, {}),
-                  rlhf::shape_error);  // weight runs past the arena
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,12 +26,12 @@
 // defines RLHF_OPENMP_SIMD; no OpenMP runtime is involved. Elsewhere they vanish.
 #if defined(RLHF_OPENMP_SIMD) || defined(_OPENMP)
 #define RLHF_PRAGMA(x) _Pragma(#x)
-#define RLHF_SIMD_REDUCE(clause) RLHF_PRAGMA(omp simd reduction(clause))
+#define RLHF_SIMD_REDUCE(...) RLHF_PRAGMA(omp simd reduction(__VA_ARGS__))
 #define RLHF_SIMD_REDUCE2(a, b) RLHF_PRAGMA(omp simd reduction(a) reduction(b))
 #define RLHF_SIMD RLHF_PRAGMA(omp simd)
 #else
 #define RLHF_SIMD_REDUCE2(a, b)
-#define RLHF_SIMD_REDUCE(clause)
+#define RLHF_SIMD_REDUCE(...)
 #define RLHF_SIMD
 #endif
 

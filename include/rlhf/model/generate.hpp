@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rlhf/core/config.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -167,13 +168,28 @@ void cached_attention_forward(typename B::tensor& out, typename B::tensor& score
     const float* vb = vc + (b * NH + h) * L * hs;
     float* row = sc + i * Ls;
     float mx = -3.4028235e38f;  // -FLT_MAX (no host-only call in a device lambda)
-    for (index_t t = 0; t <= p; ++t) {
-      float d = 0.0f;
-      for (index_t e = 0; e < hs; ++e) d += q[e] * kb[t * hs + e];
-      d *= scale;
-      row[t] = d;
-      mx = d > mx ? d : mx;
+    index_t k4 = 0;
+    for (; k4 + 4 <= p + 1; k4 += 4) {  // four keys at once: four independent FMA chains
+      const float* k0 = kb + k4 * hs;
+      float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+      RLHF_SIMD_REDUCE(+ : d0, d1, d2, d3)
+      for (index_t e = 0; e < hs; ++e) {
+        const float qe = q[e];
+        d0 += qe * k0[e];
+        d1 += qe * k0[hs + e];
+        d2 += qe * k0[2 * hs + e];
+        d3 += qe * k0[3 * hs + e];
+      }
+      row[k4] = d0 * scale, row[k4 + 1] = d1 * scale, row[k4 + 2] = d2 * scale;
+      row[k4 + 3] = d3 * scale;
     }
+    for (; k4 <= p; ++k4) {
+      float d = 0.0f;
+      RLHF_SIMD_REDUCE(+ : d)
+      for (index_t e = 0; e < hs; ++e) d += q[e] * kb[k4 * hs + e];
+      row[k4] = d * scale;
+    }
+    for (index_t t = 0; t <= p; ++t) mx = row[t] > mx ? row[t] : mx;
     float sum = 0.0f;
     for (index_t t = 0; t <= p; ++t) {
       const float e = ops::detail::exp_nonpositive(row[t] - mx);
@@ -186,6 +202,7 @@ void cached_attention_forward(typename B::tensor& out, typename B::tensor& score
     for (index_t t = 0; t <= p; ++t) {
       const float a = row[t] * inv;
       const float* vr = vb + t * hs;
+      RLHF_SIMD
       for (index_t e = 0; e < hs; ++e) orow[e] += a * vr[e];
     }
   });

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rlhf/core/config.hpp"
 #include "rlhf/core/philox.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -92,6 +93,8 @@ void check_view(std::string_view fn, std::string_view arg, const View& v, index_
 /// Columns per work item of the column sums (weight and bias gradients): one 64-byte cache
 /// line of floats per row.
 inline constexpr index_t column_block = 16;
+/// matmul_forward with at most this many rows (decode steps) runs as dot products, not GEMM.
+inline constexpr index_t skinny_rows = 16;
 
 /// (rows, last dim) view of an activation; rank 1..4.
 inline void check_activation(std::string_view fn, std::string_view arg, const shape& s,
@@ -310,7 +313,8 @@ void layernorm_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_vie
 /// out (N, OC) = inp (N, C) W^T + bias, W stored (OC, C) in the arena, bias (OC) or absent.
 /// inp and out may have any leading shape (N rows). One GEMM (trans_b) reading W straight
 /// from the arena; with a bias, out is first filled with it (parallel over rows) and the
-/// GEMM accumulates onto it (beta = 1).
+/// GEMM accumulates onto it (beta = 1). With N <= skinny_rows (generation's decode steps)
+/// it is OC parallel dot-product items instead (see the body).
 template <class B>
 void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
                     param_view<B> weight, param_view<B> bias) {
@@ -319,8 +323,70 @@ void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
   const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = out.shape().cols();
   detail::check_activation(fn, "out", out.shape(), N, OC);
   detail::check_view(fn, "weight", weight, OC * C);
+  if (bias.present()) detail::check_view(fn, "bias", bias, OC);
+  if (N <= detail::skinny_rows) {
+    // Few rows (a decode step): a GEMM would pack all of W to use it N times. Instead each
+    // work item takes one output j and dots W's row j (contiguous, read once) with every
+    // input row.
+    const float* x = B::data(inp);
+    const float* w = B::data(*weight.arena) + weight.offset;
+    const float* bp = bias.present() ? B::data(*bias.arena) + bias.offset : nullptr;
+    float* o = B::data(out);
+    B::parallel_for(OC, RLHF_LAMBDA(index_t j) {
+      const float* wj = w + j * C;
+      const float b0 = bp != nullptr ? bp[j] : 0.0f;
+      index_t r = 0;
+      for (; r + 8 <= N; r += 8) {  // eight rows at once: eight independent FMA chains
+        const float* x0 = x + r * C;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f,
+              a7 = 0.0f;
+        RLHF_SIMD_REDUCE(+ : a0, a1, a2, a3, a4, a5, a6, a7)
+        for (index_t c = 0; c < C; ++c) {
+          const float wc = wj[c];
+          a0 += x0[c] * wc;
+          a1 += x0[C + c] * wc;
+          a2 += x0[2 * C + c] * wc;
+          a3 += x0[3 * C + c] * wc;
+          a4 += x0[4 * C + c] * wc;
+          a5 += x0[5 * C + c] * wc;
+          a6 += x0[6 * C + c] * wc;
+          a7 += x0[7 * C + c] * wc;
+        }
+        float* oc = o + r * OC + j;
+        oc[0] = b0 + a0, oc[OC] = b0 + a1, oc[2 * OC] = b0 + a2, oc[3 * OC] = b0 + a3;
+        oc[4 * OC] = b0 + a4, oc[5 * OC] = b0 + a5, oc[6 * OC] = b0 + a6;
+        oc[7 * OC] = b0 + a7;
+      }
+      for (; r + 4 <= N; r += 4) {  // four rows at once: four independent FMA chains
+        const float* x0 = x + r * C;
+        const float* x1 = x0 + C;
+        const float* x2 = x1 + C;
+        const float* x3 = x2 + C;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        RLHF_SIMD_REDUCE(+ : a0, a1, a2, a3)
+        for (index_t c = 0; c < C; ++c) {
+          const float wc = wj[c];
+          a0 += x0[c] * wc;
+          a1 += x1[c] * wc;
+          a2 += x2[c] * wc;
+          a3 += x3[c] * wc;
+        }
+        o[r * OC + j] = b0 + a0;
+        o[(r + 1) * OC + j] = b0 + a1;
+        o[(r + 2) * OC + j] = b0 + a2;
+        o[(r + 3) * OC + j] = b0 + a3;
+      }
+      for (; r < N; ++r) {
+        const float* xr = x + r * C;
+        float acc = 0.0f;
+        RLHF_SIMD_REDUCE(+ : acc)
+        for (index_t c = 0; c < C; ++c) acc += xr[c] * wj[c];
+        o[r * OC + j] = b0 + acc;
+      }
+    });
+    return;
+  }
   if (bias.present()) {
-    detail::check_view(fn, "bias", bias, OC);
     float* o = B::data(out);
     const float* bp = B::data(*bias.arena) + bias.offset;
     B::parallel_for(N, RLHF_LAMBDA(index_t r) {
