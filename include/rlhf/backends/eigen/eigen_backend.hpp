@@ -17,6 +17,7 @@
 #include <cblas.h>
 #endif
 
+#include "rlhf/backends/detail/host_primitives.hpp"
 #include "rlhf/backends/detail/openmp_parallel.hpp"
 #include "rlhf/core/host_tensor.hpp"
 #include "rlhf/core/tensor_backend.hpp"
@@ -25,40 +26,15 @@
 namespace rlhf {
 inline namespace v0 {
 
-struct eigen_backend {
+struct eigen_backend
+    : openmp_detail::host_primitives<host_tensor<float>, host_tensor<std::int32_t>> {
   using backend_category = tensor_backend_tag;
   using tensor = host_tensor<float>;
   using index_tensor = host_tensor<std::int32_t>;
-  static constexpr bool host_accessible = true;
   static constexpr const char* name = "eigen";
 
-  // ---- required primitives -------------------------------------------------------------
-
-  static float* data(tensor& t) noexcept { return t.data(); }
-  static const float* data(const tensor& t) noexcept { return t.data(); }
-  static std::int32_t* data(index_tensor& t) noexcept { return t.data(); }
-  static const std::int32_t* data(const index_tensor& t) noexcept { return t.data(); }
-
-  static void copy_from_host(std::span<const float> src, tensor& dst) {
-    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
-  }
-  static void copy_from_host(std::span<const std::int32_t> src, index_tensor& dst) {
-    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
-  }
-  static void copy_to_host(const tensor& src, std::span<float> dst) {
-    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
-  }
-  static void copy_to_host(const index_tensor& src, std::span<std::int32_t> dst) {
-    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
-  }
-
-  /// f(i) for i in [0, n); one OpenMP parallel loop (f must not throw). The cost of one
-  /// f(i) is unknown here (an element or a whole row), so any n >= 16 goes parallel; the
-  /// cheap elementwise ops are overridden below with their own grain.
-  template <class F>
-  static void parallel_for(index_t n, F f) {
-    openmp_detail::run_parallel(n, n >= 16 ? openmp_detail::parallel_grain : 0, f);
-  }
+  // The required primitives (data, host copies, parallel_for) come from
+  // openmp_detail::host_primitives.
 
   // ---- overrides -----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
+#include "rlhf/backends/detail/host_primitives.hpp"
 #include "rlhf/backends/detail/openmp_parallel.hpp"
 #include "rlhf/backends/xtensor/detail/dense_tensor.hpp"
 #include "rlhf/backends/xtensor/detail/row_kernels.hpp"
@@ -29,39 +30,16 @@
 namespace rlhf {
 inline namespace v0 {
 
-struct xtensor_backend {
+struct xtensor_backend
+    : openmp_detail::host_primitives<xtensor_detail::dense_tensor<float>,
+                                     xtensor_detail::dense_tensor<std::int32_t>> {
   using backend_category = tensor_backend_tag;
   using tensor = xtensor_detail::dense_tensor<float>;
   using index_tensor = xtensor_detail::dense_tensor<std::int32_t>;
-  static constexpr bool host_accessible = true;
   static constexpr const char* name = "xtensor";
 
-  // ---- required primitives -------------------------------------------------------------
-
-  static float* data(tensor& t) noexcept { return t.data(); }
-  static const float* data(const tensor& t) noexcept { return t.data(); }
-  static std::int32_t* data(index_tensor& t) noexcept { return t.data(); }
-  static const std::int32_t* data(const index_tensor& t) noexcept { return t.data(); }
-
-  static void copy_from_host(std::span<const float> src, tensor& dst) {
-    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
-  }
-  static void copy_from_host(std::span<const std::int32_t> src, index_tensor& dst) {
-    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size_bytes());
-  }
-  static void copy_to_host(const tensor& src, std::span<float> dst) {
-    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
-  }
-  static void copy_to_host(const index_tensor& src, std::span<std::int32_t> dst) {
-    if (!dst.empty()) std::memcpy(dst.data(), src.data(), dst.size_bytes());
-  }
-
-  /// f(i) for i in [0, n); one OpenMP parallel loop (f must not throw). As in the Eigen
-  /// backend, the cost of one f(i) is unknown, so any n >= 16 goes parallel.
-  template <class F>
-  static void parallel_for(index_t n, F f) {
-    openmp_detail::run_parallel(n, n >= 16 ? openmp_detail::parallel_grain : 0, f);
-  }
+  // The required primitives (data, host copies, parallel_for) come from
+  // openmp_detail::host_primitives.
 
   // ---- overrides -----------------------------------------------------------------------
 
