@@ -3,10 +3,11 @@
 The package is made by our own CMake install, so consumers get the real rlhfppConfig.cmake
 (find_package(rlhfpp CONFIG COMPONENTS eigen ...)) and Conan generates no config of its own.
 
-deps_from="system" (default): Eigen / xtensor / CUDA are the machine's, found by CMake when
+deps_from="system" (default): Eigen / xtensor / Thrust / CUDA are the machine's, found by CMake when
 the package is made and again by rlhfppConfig.cmake when it is used; no requires, so no
 remote is ever contacted. deps_from="conan": Eigen and xtensor come from Conan requires
-(the CUDA toolkit has no Conan package and always comes from the system).
+(Thrust, for the host systems of the Thrust backend, and the CUDA toolkit always come from
+the system: Debian's libthrust-dev, or the toolkit's CCCL under nvcc).
 """
 import os
 import re
@@ -27,12 +28,14 @@ class RlhfppConan(ConanFile):
     options = {
         "with_eigen": [True, False],
         "with_xtensor": [True, False],
+        "with_thrust": [True, False],
         "with_cuda": [True, False],
         "deps_from": ["system", "conan"],
     }
     default_options = {
         "with_eigen": True,
         "with_xtensor": True,
+        "with_thrust": True,
         "with_cuda": True,
         "deps_from": "system",
     }
@@ -72,6 +75,7 @@ class RlhfppConan(ConanFile):
         tc.cache_variables["RLHF_INSTALL"] = True
         tc.cache_variables["RLHF_WITH_EIGEN"] = bool(self.options.with_eigen)
         tc.cache_variables["RLHF_WITH_XTENSOR"] = bool(self.options.with_xtensor)
+        tc.cache_variables["RLHF_WITH_THRUST"] = bool(self.options.with_thrust)
         tc.cache_variables["RLHF_WITH_CUDA"] = bool(self.options.with_cuda)
         tc.generate()
         CMakeDeps(self).generate()  # generates nothing in "system" mode (no requires)

@@ -28,6 +28,11 @@ model::lr_schedule schedule_of(const json& cfg) {
   return s;
 }
 
+/// a += b (a functor, not a lambda, so the CUDA build can launch it).
+struct add_into {
+  RLHF_HD void operator()(float& a, const float& b) const { a += b; }
+};
+
 std::vector<float> row(const std::vector<float>& m, std::size_t r, std::size_t cols) {
   return {m.begin() + static_cast<std::ptrdiff_t>(r * cols),
           m.begin() + static_cast<std::ptrdiff_t>((r + 1) * cols)};
@@ -198,8 +203,7 @@ TEST_CASE_TEMPLATE("adamw invariants, state and bad input", B, RLHF_TEST_BACKEND
     const std::vector<std::vector<float>> micro{{1, 2, 3, 4, 5}, {3, 2, 1, 0, -1}, {2, 2, 2, 2, 2}};
     for (const auto& m : micro) {
       const auto gm = make<B>(m, s);
-      rlhf::ops::for_each<B>(
-          [](float& a, const float& b) { a += b; }, acc, gm);  // what a backward pass does
+      rlhf::ops::for_each<B>(add_into{}, acc, gm);  // what a backward pass does
     }
     model::scale_grads<B>(acc, 1.0f / 3.0f);
     check_close(host<B>(acc), std::vector<float>{2.0f, 2.0f, 2.0f, 2.0f, 2.0f}, "accumulated mean", 1e-6, 1e-7);

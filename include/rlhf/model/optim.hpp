@@ -132,6 +132,9 @@ struct adamw_kernel {
   }
 };
 
+struct copy_fn {
+  RLHF_HD float operator()(float x) const { return x; }
+};
 struct scale_kernel {
   float factor;
   RLHF_HD void operator()(float& g) const { g *= factor; }
@@ -293,11 +296,8 @@ class adamw {
     return n;
   }
   static void copy_into(const tensor& from, tensor& to) {
-    ops::transform<B>(to, copy_fn{}, from);
+    ops::transform<B>(to, detail::optim::copy_fn{}, from);
   }
-  struct copy_fn {
-    RLHF_HD float operator()(float x) const { return x; }
-  };
 
   adamw_config config_;
   tensor exp_avg_;

@@ -128,6 +128,16 @@ TEST_CASE_TEMPLATE_DEFINE("fill", B, rlhf_conf_fill) {
 
 // ---- elementwise ------------------------------------------------------------------------
 
+namespace detail {
+/// A 4-ary functor for transform (at namespace scope: nvcc cannot launch a kernel on a
+/// function-local type).
+struct weighted_sum {
+  RLHF_HD float operator()(float p, float q, float r, float t) const {
+    return p + 2.0f * q + 3.0f * r + 4.0f * t;
+  }
+};
+}  // namespace detail
+
 TEST_CASE_TEMPLATE_DEFINE("transform: 1 to 4 inputs, in place", B, rlhf_conf_transform) {
   for (const shape& s : {shape{1, 1}, shape{3, 17}, shape{257, 129}}) {
     const std::size_t n = static_cast<std::size_t>(s.numel());
@@ -150,12 +160,7 @@ TEST_CASE_TEMPLATE_DEFINE("transform: 1 to 4 inputs, in place", B, rlhf_conf_tra
     for (std::size_t i = 0; i < n; ++i) scale[i] = std::fabs(av[i] * bv[i]) + std::fabs(cv[i]);
     expect_close(ops::to_host<B>(out), want, scale, 2e-7, 0, label("fma", s));
 
-    struct weighted_sum {
-      RLHF_HD float operator()(float p, float q, float r, float t) const {
-        return p + 2.0f * q + 3.0f * r + 4.0f * t;
-      }
-    };
-    ops::transform<B>(out, weighted_sum{}, a, b, c, a);
+    ops::transform<B>(out, detail::weighted_sum{}, a, b, c, a);
     for (std::size_t i = 0; i < n; ++i) want[i] = 5.0 * av[i] + 2.0 * bv[i] + 3.0 * cv[i];
     for (std::size_t i = 0; i < n; ++i)
       scale[i] = 5 * std::fabs(av[i]) + 2 * std::fabs(bv[i]) + 3 * std::fabs(cv[i]);
