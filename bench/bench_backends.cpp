@@ -29,6 +29,7 @@
 #include "rlhf/ops/gemm.hpp"
 #include "rlhf/ops/logprobs.hpp"
 #include "rlhf/ops/softmax.hpp"
+#include "train_step.hpp"
 
 namespace {
 
@@ -132,36 +133,15 @@ model::gpt_config train_config(index_t which) {
 
 template <class B>
 void BM_train_step(benchmark::State& state) {
-  using tensor = typename B::tensor;
   const model::gpt_config cfg = train_config(state.range(0));
   const index_t b = 8, t = cfg.max_seq_len;
   state.SetLabel(state.range(0) == 0 ? "tiny" : "small");
 
-  model::gpt<B> m(cfg);
-  m.init(1234);
-  model::gpt_activations<B> acts(cfg, b, t);
-  model::adamw<B> opt(m.num_params(), model::adamw_config{});
-  const tensor mask = model::make_decay_mask<B>(m.num_params(), model::decay_ranges(m));
-  typename B::index_tensor ids(shape{b, t});
-  std::mt19937 gen(7);
-  std::uniform_int_distribution<std::int32_t> tok(
-      0, static_cast<std::int32_t>(cfg.vocab_size - 1));
-  std::int32_t* idp = B::data(ids);
-  for (index_t i = 0; i < ids.size(); ++i) idp[i] = tok(gen);
-  tensor ones(shape{b, t});
-  rlhf::ops::fill<B>(ones, 1.0f);
-  tensor dlogits(acts.logits.shape());
-  rlhf::losses::sft_config lc;
-  lc.compute_entropy = false;
-
+  bench::train_step<B> step(cfg, b);
   float loss = 0.0f;
   for (auto _ : state) {
-    model::gpt_forward<B>(m, acts, ids);
-    loss = rlhf::losses::sft_loss<B>({acts.logits, ids, ones}, dlogits, lc).loss;
-    m.zero_grads();
-    model::gpt_backward<B>(m, acts, ids, dlogits);
-    opt.step(m.params(), m.grads(), mask);
-    benchmark::DoNotOptimize(B::data(m.params()));
+    loss = step();
+    benchmark::DoNotOptimize(B::data(step.m.params()));
     benchmark::ClobberMemory();
   }
   state.counters["tokens_per_second"] = benchmark::Counter(

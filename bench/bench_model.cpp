@@ -53,6 +53,7 @@
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/optim.hpp"
 #include "rlhf/ops/gemm.hpp"
+#include "train_step.hpp"
 
 namespace {
 
@@ -122,28 +123,13 @@ void BM_train_step(benchmark::State& state) {
   const index_t b = bc.batch, t = cfg.max_seq_len, C = cfg.n_embd;
   state.SetLabel(bc.name);
 
-  model::gpt<B> m(cfg);
-  m.init(1234);
-  model::gpt_activations<B> acts(cfg, b, t);
-  model::adamw<B> opt(m.num_params(), model::adamw_config{});
-  const auto ranges = model::decay_ranges(m);  // AdamW decays by range: no (P,) mask
-  B::index_tensor ids(shape{b, t});
-  std::mt19937 gen(7);
-  std::uniform_int_distribution<std::int32_t> tok(0, static_cast<std::int32_t>(cfg.vocab_size - 1));
-  for (auto& y : ids.span()) y = tok(gen);
-  tensor ones(shape{b, t});
-  rlhf::ops::fill<B>(ones, 1.0f);
-  tensor dlogits(acts.logits.shape());
-  rlhf::losses::sft_config lc;
-  lc.compute_entropy = false;
+  bench::train_step<B> step(cfg, b);
+  auto& m = step.m;
+  auto& acts = step.acts;
 
   float loss = 0.0f;
   for (auto _ : state) {
-    model::gpt_forward<B>(m, acts, ids);
-    loss = rlhf::losses::sft_loss<B>({acts.logits, ids, ones}, dlogits, lc).loss;
-    m.zero_grads();
-    model::gpt_backward<B>(m, acts, ids, dlogits);
-    opt.step(m.params(), m.grads(), std::span<const model::param_range>(ranges));
+    loss = step();
     benchmark::DoNotOptimize(m.params().data());
     benchmark::ClobberMemory();
   }

@@ -1,8 +1,9 @@
 // The required primitives of the tensor-backend concept for CPU backends whose tensors hold
 // their elements in host memory behind data(): data access, memcpy host copies, and an
-// OpenMP parallel_for. rlhf::eigen_backend and rlhf::xtensor_backend inherit them
-// (static members are found through the base), so the two differ only in their tensor
-// types and op overrides.
+// OpenMP parallel_for; plus the elementwise transforms (plain loops over OpenMP chunks or
+// rows, vectorised by the compiler where the functor allows). rlhf::eigen_backend and
+// rlhf::xtensor_backend inherit them (static members are found through the base), so the
+// two differ only in their tensor types and their row/GEMM overrides.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,39 @@ struct host_primitives {
   template <class F>
   static void parallel_for(index_t n, F f) {
     run_parallel(n, n >= 16 ? parallel_grain : 0, f);
+  }
+
+  // ---- elementwise op overrides (rlhf/ops/elementwise.hpp) -----------------------------
+
+  template <class F, class... In>
+  static void transform(Tensor& out, F f, const In&... in) {
+    float* o = out.data();
+    run_chunks(out.size(), [&](index_t b, index_t e) {
+      for (index_t i = b; i < e; ++i) o[i] = f(in.data()[i]...);
+    });
+  }
+
+  template <class F>
+  static void transform_rows(Tensor& out, F f, const Tensor& x, const Tensor& v) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    const float* vp = v.data();
+    float* o = out.data();
+    run_parallel(rows, rows * cols, [&](index_t r) {
+      const float vr = vp[r];
+      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vr);
+    });
+  }
+
+  template <class F>
+  static void transform_cols(Tensor& out, F f, const Tensor& x, const Tensor& v) {
+    const index_t rows = x.shape().rows(), cols = x.shape().cols();
+    const float* xp = x.data();
+    const float* vp = v.data();
+    float* o = out.data();
+    run_parallel(rows, rows * cols, [&](index_t r) {
+      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vp[c]);
+    });
   }
 };
 

@@ -38,8 +38,8 @@ struct xtensor_backend
   using index_tensor = xtensor_detail::dense_tensor<std::int32_t>;
   static constexpr const char* name = "xtensor";
 
-  // The required primitives (data, host copies, parallel_for) come from
-  // openmp_detail::host_primitives.
+  // The required primitives (data, host copies, parallel_for) and the elementwise
+  // transforms come from openmp_detail::host_primitives.
 
   // ---- overrides -----------------------------------------------------------------------
 
@@ -50,38 +50,7 @@ struct xtensor_backend
     });
   }
 
-  /// The functors are scalar (RLHF_HD, also device code), so this is a plain loop per
-  /// chunk that the compiler vectorises where f allows; xt::vectorize would add nothing.
-  template <class F, class... In>
-  static void transform(tensor& out, F f, const In&... in) {
-    float* o = out.data();
-    openmp_detail::run_chunks(out.size(), [&](index_t b, index_t e) {
-      for (index_t i = b; i < e; ++i) o[i] = f(in.data()[i]...);
-    });
-  }
-
-  template <class F>
-  static void transform_rows(tensor& out, F f, const tensor& x, const tensor& v) {
-    const index_t rows = x.shape().rows(), cols = x.shape().cols();
-    const float* xp = x.data();
-    const float* vp = v.data();
-    float* o = out.data();
-    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
-      const float vr = vp[r];
-      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vr);
-    });
-  }
-
-  template <class F>
-  static void transform_cols(tensor& out, F f, const tensor& x, const tensor& v) {
-    const index_t rows = x.shape().rows(), cols = x.shape().cols();
-    const float* xp = x.data();
-    const float* vp = v.data();
-    float* o = out.data();
-    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
-      for (index_t c = 0; c < cols; ++c) o[r * cols + c] = f(xp[r * cols + c], vp[c]);
-    });
-  }
+  // transform, transform_rows, transform_cols: openmp_detail::host_primitives.
 
   static void row_sum(const tensor& x, tensor& out) {
     for_rows(x, [&](index_t r, const float* row, index_t n) {
