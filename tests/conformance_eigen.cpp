@@ -4,3 +4,12 @@
 
 TYPE_TO_STRING_AS("eigen", rlhf::eigen_backend);
 RLHF_CONFORMANCE_SUITE(rlhf::eigen_backend);
+
+#if defined(RLHF_EIGEN_USE_CBLAS) && defined(RLHF_CBLAS_OPENMP)
+// CMake linked an OpenMP-threaded OpenBLAS by full path; the loader must have picked that
+// file, not the pthreads build that Debian's libopenblas.so.0 alternative points at (the
+// RPATH is what makes the difference).
+TEST_CASE("eigen backend: the OpenBLAS loaded is the OpenMP-threaded build CMake chose") {
+  CHECK(openblas_get_parallel() == 2);  // 0: sequential, 1: pthreads, 2: OpenMP
+}
+#endif

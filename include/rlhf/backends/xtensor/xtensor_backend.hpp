@@ -2,7 +2,7 @@
 // xt::xtensor container (xtensor_detail::dense_tensor); the hot ops are xtensor
 // expressions on row adaptors (SIMD through xsimd when xtensor uses it) and xsimd row
 // reductions, parallel with OpenMP over rows or chunks when the work is large enough;
-// GEMM goes to the CBLAS that xtensor-blas links. Ops not overridden here use the
+// GEMM goes to cblas_sgemm (the CBLAS CMake links, OpenBLAS on Debian). Ops not overridden here use the
 // generic implementations in rlhf/ops/.
 #pragma once
 
@@ -118,9 +118,10 @@ struct xtensor_backend
   }
 
 #if defined(RLHF_XTENSOR_USE_CBLAS)
-  /// Small products of a batch run one per thread (each BLAS call stays single-threaded
-  /// below OpenBLAS's threading threshold, 2^18 multiply-adds); larger ones in sequence,
-  /// each on the BLAS's own threads.
+  /// Small products of a batch run one per thread (each BLAS call stays single-threaded:
+  /// an OpenMP-threaded OpenBLAS inside our parallel region, a pthreads one below its
+  /// threading threshold of 2^18 multiply-adds); larger ones in sequence, each on the
+  /// BLAS's own threads.
   static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
     const index_t flops = d.m * d.n * d.k;
     const float* ap = a.data();
