@@ -286,6 +286,12 @@ TEST_CASE_TEMPLATE("matmul: forward, finite-difference backward, accumulation", 
       backward();
       check_close(host<B>(dinp), twice(dx1), "matmul dinp accumulates");
       check_close(host<B>(grads), twice(dp1), "matmul dweight/dbias accumulate");
+
+      // grad_write::overwrite: dinp's old contents (NaN here) are never read.
+      auto dinp_nan = make<B>(std::vector<float>(x.size(), NAN), shape{Bn, T, C});
+      model::matmul_backward<B>(dinp_nan, {}, {}, dout, inp, {&arena, w_off},
+                                model::grad_write::overwrite);
+      check_close(host<B>(dinp_nan), dx1, "matmul dinp overwritten");
     }
 
     auto arena = make<B>(params, shape{P});
@@ -411,6 +417,10 @@ TEST_CASE_TEMPLATE("attention: causal forward, finite-difference backward, accum
                 "attention d qkv");
     model::attention_backward<B>(dinp, dpreatt, datt, dout, inp, att);
     check_close(host<B>(dinp), twice(dx1), "attention dinp accumulates");
+    auto dinp_nan = make<B>(std::vector<float>(numel(qkv_s), NAN), qkv_s);
+    model::attention_backward<B>(dinp_nan, dpreatt, datt, dout, inp, att, nullptr,
+                                 model::grad_write::overwrite);
+    check_close(host<B>(dinp_nan), dx1, "attention dinp overwritten");
   }
 
   SUBCASE("bad input") {
@@ -459,6 +469,9 @@ TEST_CASE_TEMPLATE("gelu: tanh approximation, finite-difference backward, accumu
               "gelu d inp");
   model::gelu_backward<B>(dinp, inp, dout);
   check_close(host<B>(dinp), twice(dx1), "gelu dinp accumulates");
+  auto dinp_nan = make<B>(std::vector<float>(numel(s), NAN), s);
+  model::gelu_backward<B>(dinp_nan, inp, dout, model::grad_write::overwrite);
+  check_close(host<B>(dinp_nan), dx1, "gelu dinp overwritten");
 
   auto short_out = zeros<B>(shape{2, 3, 3});
   CHECK_THROWS_WITH_AS(model::gelu_forward<B>(short_out, inp),

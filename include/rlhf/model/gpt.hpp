@@ -273,15 +273,18 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
   const auto G = [&](const std::string& n) { return m.grad(n); };
   auto zero = [](typename B::tensor& t) { ops::fill<B>(t, 0.0f); };
 
-  // g_ln = dhidden + dlogits · W (the LM head's backward accumulates onto it).
+  // g_ln = dhidden + dlogits · W (the LM head's backward accumulates onto dhidden's copy).
+  // The per-layer gradient buffers below are scratch written once each (grad_write::
+  // overwrite: no zeroing pass); only g_res accumulates across the layers.
+  constexpr auto overwrite = grad_write::overwrite;
   if (dhidden) {
     ops::transform<B>(a.g_ln, rlhf::fn::identity{}, *dhidden);
-  } else {
+  } else if (!dlogits) {
     zero(a.g_ln);
   }
   if (dlogits) {
     matmul_backward<B>(a.g_ln, G(m.lm_head_name()), grad_view<B>{}, *dlogits, a.lnf,
-                       P(m.lm_head_name()));
+                       P(m.lm_head_name()), dhidden ? grad_write::accumulate : overwrite);
   }
   zero(a.g_res);
   layernorm_backward<B>(a.g_res, G("ln_f.weight"), G("ln_f.bias"), a.g_ln, a.residual3.back(),
@@ -304,32 +307,29 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
     // MLP branch: residual3 = residual2 + drop(c_proj(gelu(c_fc(ln_2(residual2))))).
-    zero(a.g_fch_gelu);
     matmul_backward<B>(a.g_fch_gelu, G(p + "mlp.c_proj.weight"), G(p + "mlp.c_proj.bias"),
                        through_dropout(l, site::mlp_out), a.fch_gelu[L],
-                       P(p + "mlp.c_proj.weight"));
-    zero(a.g_fch);
-    gelu_backward<B>(a.g_fch, a.fch[L], a.g_fch_gelu);
-    zero(a.g_ln);
+                       P(p + "mlp.c_proj.weight"), overwrite);
+    gelu_backward<B>(a.g_fch, a.fch[L], a.g_fch_gelu, overwrite);
     matmul_backward<B>(a.g_ln, G(p + "mlp.c_fc.weight"), G(p + "mlp.c_fc.bias"), a.g_fch,
-                       a.ln2[L], P(p + "mlp.c_fc.weight"));
+                       a.ln2[L], P(p + "mlp.c_fc.weight"), overwrite);
     layernorm_backward<B>(a.g_res, G(p + "ln_2.weight"), G(p + "ln_2.bias"), a.g_ln,
                           a.residual2[L], P(p + "ln_2.weight"), a.ln2_mean[L], a.ln2_rstd[L]);
     // Attention branch: residual2 = x + drop(c_proj(attn(c_attn(ln_1(x))))).
-    zero(a.g_atty);
     matmul_backward<B>(a.g_atty, G(p + "attn.c_proj.weight"), G(p + "attn.c_proj.bias"),
                        through_dropout(l, site::attn_out), a.atty[L],
-                       P(p + "attn.c_proj.weight"));
-    zero(a.g_qkv);  // g_preatt and g_att are scratch the backward overwrites
+                       P(p + "attn.c_proj.weight"), overwrite);
+    // g_preatt and g_att are scratch the backward overwrites.
     if (drop) {
       const attention_dropout<B> d{&a.att_dropped[L], pdrop, key(l, site::attn_probs)};
-      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L], &d);
+      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L], &d,
+                            overwrite);
     } else {
-      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L]);
+      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L],
+                            nullptr, overwrite);
     }
-    zero(a.g_ln);
     matmul_backward<B>(a.g_ln, G(p + "attn.c_attn.weight"), G(p + "attn.c_attn.bias"), a.g_qkv,
-                       a.ln1[L], P(p + "attn.c_attn.weight"));
+                       a.ln1[L], P(p + "attn.c_attn.weight"), overwrite);
     layernorm_backward<B>(a.g_res, G(p + "ln_1.weight"), G(p + "ln_1.bias"), a.g_ln, x,
                           P(p + "ln_1.weight"), a.ln1_mean[L], a.ln1_rstd[L]);
   }

@@ -17,7 +17,9 @@
 //     the caller zeroes the gradient arena and the activation gradients once per step, and
 //     gradients of a tensor used twice (a residual stream, tied embeddings) simply add up.
 //     The exceptions are attention_backward's scratch buffers dpreatt and datt, which it
-//     overwrites.
+//     overwrites, and the input gradient of matmul_backward, attention_backward and
+//     gelu_backward when called with grad_write::overwrite (for a scratch buffer that
+//     nothing else writes: gpt_backward's per-layer buffers, which then need no zeroing).
 //   - Dropout masks are never stored: a dropout_key (seed, stream) regenerates them from
 //     the counter-based Philox stream in the backward, identically on every backend.
 //   - Shapes and parameter ranges are checked at entry (shape_error naming the argument);
@@ -44,6 +46,11 @@
 namespace rlhf {
 inline namespace v0 {
 namespace model {
+
+/// How a backward writes its input gradient: added to what the buffer holds (the default,
+/// llm.c's contract) or overwriting it (the buffer then needs no zeroing, and its old
+/// contents, NaN included, are never read).
+enum class grad_write { accumulate, overwrite };
 
 /// A read-only parameter: the elements starting at `offset` of the (P,) arena. A null arena
 /// means "absent" where a layer takes an optional parameter (matmul's bias).
@@ -409,11 +416,12 @@ void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
 /// dinp (N, C) += dout W;  dweight (OC, C) += dout^T inp;  dbias (OC) += column sums of dout.
 /// Two GEMMs with beta = 1 (so they accumulate) plus a column sum parallel over blocks of
 /// column_block outputs (rows in order, as layernorm_backward's).
-/// dweight and dbias may be absent (frozen weights / no bias).
+/// dweight and dbias may be absent (frozen weights / no bias). With dinp_write = overwrite,
+/// dinp = dout W (beta = 0).
 template <class B>
 void matmul_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_view<B> dbias,
                      const typename B::tensor& dout, const typename B::tensor& inp,
-                     param_view<B> weight) {
+                     param_view<B> weight, grad_write dinp_write = grad_write::accumulate) {
   assert_tensor_backend<B>();
   constexpr const char* fn = "matmul_backward";
   const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = dout.shape().cols();
@@ -427,7 +435,7 @@ void matmul_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_view<B
     d.m = N;
     d.n = C;
     d.k = OC;
-    d.beta = 1.0f;
+    d.beta = dinp_write == grad_write::overwrite ? 0.0f : 1.0f;
     d.a = {0, OC, 0};
     d.b = {weight.offset, C, 0};
     d.c = {0, C, 0};
@@ -638,12 +646,14 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
 ///   dq_h   += dpreatt k_h / sqrt(hs);  dk_h += dpreatt^T q_h / sqrt(hs)   (GEMMs, beta = 1)
 /// With the forward's `dropout`, dv uses the dropped probabilities and datt passes through
 /// the same mask before the softmax backward. The softmax backward is parallel over the
-/// B*NH*T rows.
+/// B*NH*T rows. With dinp_write = overwrite the three GEMMs into dinp use beta = 0 (each
+/// element of dinp is written by exactly one of them).
 template <class B>
 void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
                         typename B::tensor& datt, const typename B::tensor& dout,
                         const typename B::tensor& inp, const typename B::tensor& att,
-                        const attention_dropout<B>* dropout = nullptr) {
+                        const attention_dropout<B>* dropout = nullptr,
+                        grad_write dinp_write = grad_write::accumulate) {
   assert_tensor_backend<B>();
   constexpr const char* fn = "attention_backward";
   const auto dm =
@@ -654,6 +664,7 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
   const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs;
   if (Bn == 0 || T == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const float dinp_beta = dinp_write == grad_write::overwrite ? 0.0f : 1.0f;
   const typename B::tensor* probs = &att;  // what multiplied v in the forward
   if (dropout != nullptr) {
     check_same_shape(fn, "dropout->dropped", dropout->dropped->shape(), "att", att.shape());
@@ -677,7 +688,7 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     e.n = hs;
     e.k = T;
     e.batch = NH;
-    e.beta = 1.0f;
+    e.beta = dinp_beta;
     e.a = {b * NH * T * T, T, T * T};
     e.b = {b * T * C, C, hs};
     e.c = {b * T * 3 * C + 2 * C, 3 * C, hs};
@@ -705,7 +716,7 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     d.k = T;
     d.batch = NH;
     d.alpha = scale;
-    d.beta = 1.0f;
+    d.beta = dinp_beta;
     d.a = {b * NH * T * T, T, T * T};
     d.b = {b * T * 3 * C + C, 3 * C, hs};
     d.c = {b * T * 3 * C, 3 * C, hs};
@@ -718,7 +729,7 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     e.k = T;
     e.batch = NH;
     e.alpha = scale;
-    e.beta = 1.0f;
+    e.beta = dinp_beta;
     e.a = {b * NH * T * T, T, T * T};
     e.b = {b * T * 3 * C, 3 * C, hs};
     e.c = {b * T * 3 * C + C, 3 * C, hs};
@@ -738,6 +749,9 @@ struct gelu_bwd {
   RLHF_HD void operator()(float& dx, const float& x, const float& g) const {
     dx += g * gelu_grad(x);
   }
+};
+struct gelu_bwd_overwrite {
+  RLHF_HD float operator()(float x, float g) const { return g * gelu_grad(x); }
 };
 struct add2 {
   RLHF_HD float operator()(float a, float b) const { return a + b; }
@@ -760,13 +774,18 @@ void gelu_forward(typename B::tensor& out, const typename B::tensor& inp) {
   ops::transform<B>(out, detail::gelu_fwd{}, inp);
 }
 
-/// dinp += dout * gelu'(inp), elementwise.
+/// dinp += dout * gelu'(inp), elementwise (dinp_write = overwrite: dinp = ...).
 template <class B>
 void gelu_backward(typename B::tensor& dinp, const typename B::tensor& inp,
-                   const typename B::tensor& dout) {
+                   const typename B::tensor& dout,
+                   grad_write dinp_write = grad_write::accumulate) {
   check_same_shape("gelu_backward", "dinp", dinp.shape(), "inp", inp.shape());
   check_same_shape("gelu_backward", "dout", dout.shape(), "inp", inp.shape());
-  ops::for_each<B>(detail::gelu_bwd{}, dinp, inp, dout);
+  if (dinp_write == grad_write::overwrite) {
+    ops::transform<B>(dinp, detail::gelu_bwd_overwrite{}, inp, dout);
+  } else {
+    ops::for_each<B>(detail::gelu_bwd{}, dinp, inp, dout);
+  }
 }
 
 /// out = a + b, elementwise.

@@ -40,6 +40,12 @@
 #include "rlhf/ops/reductions.hpp"
 #include "rlhf/ops/tensor.hpp"
 
+// x86 vector sqrt/div for the host AdamW update (adamw_update_span); not under nvcc.
+#if !defined(__CUDACC__) && (defined(__AVX512F__) || defined(__AVX__))
+#include <immintrin.h>
+#define RLHF_ADAMW_X86_SIMD 1
+#endif
+
 namespace rlhf {
 inline namespace v0 {
 namespace model {
@@ -132,6 +138,81 @@ struct adamw_kernel {
   }
 };
 
+/// The AdamW update of n contiguous host elements: p *= decay where mask[i] != 0 (every
+/// element when mask is null), then k.update. Compilers keep std::sqrt scalar inside a loop
+/// unless -fno-math-errno (it may set errno), which leaves the update bound by scalar sqrt
+/// and division; with AVX-512 or AVX this uses the IEEE vector sqrt and division instead,
+/// the last partial vector through masked loads and stores, so every element takes the same
+/// instructions whatever n is (the masked and the range-based steps agree bit for bit).
+inline void adamw_update_span(float* p, float* m, float* v, const float* g, const float* mask,
+                              index_t n, const adamw_kernel& k, float decay) {
+#if defined(RLHF_ADAMW_X86_SIMD) && defined(__AVX512F__)
+  const __m512 b1 = _mm512_set1_ps(k.beta1), ob1 = _mm512_set1_ps(k.one_minus_beta1);
+  const __m512 b2 = _mm512_set1_ps(k.beta2), ob2 = _mm512_set1_ps(k.one_minus_beta2);
+  const __m512 bc2 = _mm512_set1_ps(k.bc2_sqrt), eps = _mm512_set1_ps(k.eps);
+  const __m512 step = _mm512_set1_ps(k.step_size), dec = _mm512_set1_ps(decay);
+  const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+  for (index_t i = 0; i < n; i += 16) {
+    const __mmask16 lanes =
+        n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
+    const __m512 gi = _mm512_maskz_loadu_ps(lanes, g + i);
+    const __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, m + i), b1),
+                                    _mm512_mul_ps(gi, ob1));
+    const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, v + i), b2),
+                                    _mm512_mul_ps(_mm512_mul_ps(gi, gi), ob2));
+    __m512 di = dec;
+    if (mask != nullptr) {  // decay where mask != 0 (NaN included, as the scalar test)
+      const __m512 mk = _mm512_maskz_loadu_ps(lanes, mask + i);
+      di = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mk, zero, _CMP_NEQ_UQ), one, dec);
+    }
+    const __m512 pi = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, p + i), di);
+    const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+    _mm512_mask_storeu_ps(m + i, lanes, mi);
+    _mm512_mask_storeu_ps(v + i, lanes, vi);
+    _mm512_mask_storeu_ps(p + i, lanes,
+                          _mm512_sub_ps(pi, _mm512_mul_ps(step, _mm512_div_ps(mi, denom))));
+  }
+#elif defined(RLHF_ADAMW_X86_SIMD)
+  alignas(32) static constexpr std::int32_t tail_bits[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                             0,  0,  0,  0,  0,  0,  0,  0};
+  const __m256 b1 = _mm256_set1_ps(k.beta1), ob1 = _mm256_set1_ps(k.one_minus_beta1);
+  const __m256 b2 = _mm256_set1_ps(k.beta2), ob2 = _mm256_set1_ps(k.one_minus_beta2);
+  const __m256 bc2 = _mm256_set1_ps(k.bc2_sqrt), eps = _mm256_set1_ps(k.eps);
+  const __m256 step = _mm256_set1_ps(k.step_size), dec = _mm256_set1_ps(decay);
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (index_t i = 0; i < n; i += 8) {
+    const index_t live = n - i >= 8 ? 8 : n - i;
+    const __m256i lanes =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tail_bits + (8 - live)));
+    const __m256 gi = _mm256_maskload_ps(g + i, lanes);
+    const __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(m + i, lanes), b1),
+                                    _mm256_mul_ps(gi, ob1));
+    const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(v + i, lanes), b2),
+                                    _mm256_mul_ps(_mm256_mul_ps(gi, gi), ob2));
+    __m256 di = dec;
+    if (mask != nullptr) {
+      const __m256 mk = _mm256_maskload_ps(mask + i, lanes);
+      di = _mm256_blendv_ps(one, dec, _mm256_cmp_ps(mk, zero, _CMP_NEQ_UQ));
+    }
+    const __m256 pi = _mm256_mul_ps(_mm256_maskload_ps(p + i, lanes), di);
+    const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
+    _mm256_maskstore_ps(m + i, lanes, mi);
+    _mm256_maskstore_ps(v + i, lanes, vi);
+    _mm256_maskstore_ps(p + i, lanes,
+                        _mm256_sub_ps(pi, _mm256_mul_ps(step, _mm256_div_ps(mi, denom))));
+  }
+#else
+  for (index_t i = 0; i < n; ++i) {
+    p[i] *= mask == nullptr || mask[i] != 0.0f ? decay : 1.0f;
+    k.update(p[i], m[i], v[i], g[i]);
+  }
+#endif
+}
+
+/// Elements per work item of the host AdamW passes (a multiple of 16: whole vectors but for
+/// a run's last item).
+inline constexpr index_t adamw_block = 1024;
+
 struct copy_fn {
   RLHF_HD float operator()(float x) const { return x; }
 };
@@ -174,7 +255,22 @@ class adamw {
                 "the optimizer's parameter count");
     ops::check_finite<B>(fn, "grads", grads);
     const detail::optim::adamw_kernel k = next_kernel(lr);
-    ops::for_each<B>(k, params, exp_avg_, exp_avg_sq_, grads, decay_mask);
+    if constexpr (B::host_accessible) {
+      float* p = B::data(params);
+      float* m = B::data(exp_avg_);
+      float* v = B::data(exp_avg_sq_);
+      const float* g = B::data(grads);
+      const float* mask = B::data(decay_mask);
+      constexpr index_t blk = detail::optim::adamw_block;
+      const index_t n = num_params();
+      B::parallel_for((n + blk - 1) / blk, [=](index_t b) {
+        const index_t s = b * blk, len = n - s < blk ? n - s : blk;
+        detail::optim::adamw_update_span(p + s, m + s, v + s, g + s, mask + s, len, k,
+                                         k.decay);
+      });
+    } else {
+      ops::for_each<B>(k, params, exp_avg_, exp_avg_sq_, grads, decay_mask);
+    }
   }
 
   /// The same step with the decay read from `ranges` (decay_ranges(model)) instead of a
@@ -212,11 +308,19 @@ class adamw {
       index_t end = begin;
       for (; i < ranges.size() && ranges[i].decays == decays; ++i) end += ranges[i].size;
       const float decay = decays ? k.decay : 1.0f;
-      B::parallel_for(end - begin, RLHF_LAMBDA(index_t j) {
-        const index_t e = begin + j;
-        p[e] *= decay;
-        k.update(p[e], m[e], v[e], g[e]);
-      });
+      if constexpr (B::host_accessible) {
+        constexpr index_t blk = detail::optim::adamw_block;
+        B::parallel_for((end - begin + blk - 1) / blk, [=](index_t b) {
+          const index_t s = begin + b * blk, len = end - s < blk ? end - s : blk;
+          detail::optim::adamw_update_span(p + s, m + s, v + s, g + s, nullptr, len, k, decay);
+        });
+      } else {
+        B::parallel_for(end - begin, RLHF_LAMBDA(index_t j) {
+          const index_t e = begin + j;
+          p[e] *= decay;
+          k.update(p[e], m[e], v[e], g[e]);
+        });
+      }
     }
   }
   void step(tensor& params, const tensor& grads, std::span<const param_range> ranges) {

@@ -109,8 +109,16 @@ struct eigen_backend
     // own threads.
     const index_t flops = d.m * d.n * d.k;
     if (d.batch > 1 && flops < 128 * 128 * 128) {
-      openmp_detail::run_parallel(d.batch, d.batch * flops,
-                                 [&](index_t q) { gemm_one_eigen(d, q, a, b, c); });
+      openmp_detail::run_parallel(d.batch, d.batch * flops, [&](index_t q) {
+#if defined(RLHF_EIGEN_USE_CBLAS) && defined(RLHF_CBLAS_OPENMP)
+        // An OpenMP-threaded OpenBLAS runs on the calling thread inside our parallel region.
+        if (d.k > 0) {
+          gemm_one_cblas(d, q, a, b, c);
+          return;
+        }
+#endif
+        gemm_one_eigen(d, q, a, b, c);
+      });
       return;
     }
     for (index_t q = 0; q < d.batch; ++q) {
