@@ -25,10 +25,17 @@ if(TARGET rlhf::thrust)
   rlhf_templated_test_setup(test_conformance_thrust_cpp NAME "thrust-cpp"
     HEADER "rlhf/backends/thrust.hpp"
     BACKENDS "rlhf::thrust_backend<thrust::system::cpp::tag>")
-  # A few suites whose host code branches on host_accessible (token-id and mask checks,
-  # sampling, the reward head) on the OMP system declared not host-accessible: the copy
-  # paths a GPU takes, tested without a GPU (rlhf/backends/thrust/testing.hpp).
-  foreach(_suite IN ITEMS algorithms/test_logprobs model/test_heads model/test_generate)
+  # The conformance kit and a few suites whose host code branches on host_accessible
+  # (token-id, mask and finiteness checks, sampling, the reward head, AdamW) on the OMP
+  # system declared not host-accessible: the paths a GPU takes, tested without a GPU
+  # (rlhf/backends/thrust/testing.hpp).
+  rlhf_add_test(test_conformance_thrust_host_as_device SOURCES conformance_backend.cpp
+                LIBS rlhf::thrust LABEL backend_thrust_host_as_device)
+  rlhf_templated_test_setup(test_conformance_thrust_host_as_device NAME "thrust-omp-as-device"
+    HEADER "rlhf/backends/thrust/testing.hpp"
+    BACKENDS "rlhf::testing::thrust_host_as_device<thrust::system::omp::tag>")
+  foreach(_suite IN ITEMS algorithms/test_logprobs model/test_heads model/test_generate
+                          model/test_optim)
     get_filename_component(_name "${_suite}" NAME)
     set(_t ${_name}_thrust_host_as_device)
     rlhf_add_test(${_t} SOURCES "${CMAKE_CURRENT_SOURCE_DIR}/${_suite}.cpp"

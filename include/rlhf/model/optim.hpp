@@ -38,13 +38,8 @@
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/elementwise.hpp"
 #include "rlhf/ops/reductions.hpp"
+#include "rlhf/model/detail/simd_x86.hpp"
 #include "rlhf/ops/tensor.hpp"
-
-// x86 vector sqrt/div for the host AdamW update (adamw_update_span); not under nvcc.
-#if !defined(__CUDACC__) && (defined(__AVX512F__) || defined(__AVX__))
-#include <immintrin.h>
-#define RLHF_ADAMW_X86_SIMD 1
-#endif
 
 namespace rlhf {
 inline namespace v0 {
@@ -146,60 +141,23 @@ struct adamw_kernel {
 /// instructions whatever n is (the masked and the range-based steps agree bit for bit).
 inline void adamw_update_span(float* p, float* m, float* v, const float* g, const float* mask,
                               index_t n, const adamw_kernel& k, float decay) {
-#if defined(RLHF_ADAMW_X86_SIMD) && defined(__AVX512F__)
-  const __m512 b1 = _mm512_set1_ps(k.beta1), ob1 = _mm512_set1_ps(k.one_minus_beta1);
-  const __m512 b2 = _mm512_set1_ps(k.beta2), ob2 = _mm512_set1_ps(k.one_minus_beta2);
-  const __m512 bc2 = _mm512_set1_ps(k.bc2_sqrt), eps = _mm512_set1_ps(k.eps);
-  const __m512 step = _mm512_set1_ps(k.step_size), dec = _mm512_set1_ps(decay);
-  const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
-  for (index_t i = 0; i < n; i += 16) {
-    const __mmask16 lanes =
-        n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
-    const __m512 gi = _mm512_maskz_loadu_ps(lanes, g + i);
-    const __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, m + i), b1),
-                                    _mm512_mul_ps(gi, ob1));
-    const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, v + i), b2),
-                                    _mm512_mul_ps(_mm512_mul_ps(gi, gi), ob2));
-    __m512 di = dec;
-    if (mask != nullptr) {  // decay where mask != 0 (NaN included, as the scalar test)
-      const __m512 mk = _mm512_maskz_loadu_ps(lanes, mask + i);
-      di = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mk, zero, _CMP_NEQ_UQ), one, dec);
-    }
-    const __m512 pi = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, p + i), di);
-    const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
-    _mm512_mask_storeu_ps(m + i, lanes, mi);
-    _mm512_mask_storeu_ps(v + i, lanes, vi);
-    _mm512_mask_storeu_ps(p + i, lanes,
-                          _mm512_sub_ps(pi, _mm512_mul_ps(step, _mm512_div_ps(mi, denom))));
-  }
-#elif defined(RLHF_ADAMW_X86_SIMD)
-  alignas(32) static constexpr std::int32_t tail_bits[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                             0,  0,  0,  0,  0,  0,  0,  0};
-  const __m256 b1 = _mm256_set1_ps(k.beta1), ob1 = _mm256_set1_ps(k.one_minus_beta1);
-  const __m256 b2 = _mm256_set1_ps(k.beta2), ob2 = _mm256_set1_ps(k.one_minus_beta2);
-  const __m256 bc2 = _mm256_set1_ps(k.bc2_sqrt), eps = _mm256_set1_ps(k.eps);
-  const __m256 step = _mm256_set1_ps(k.step_size), dec = _mm256_set1_ps(decay);
-  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-  for (index_t i = 0; i < n; i += 8) {
-    const index_t live = n - i >= 8 ? 8 : n - i;
-    const __m256i lanes =
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tail_bits + (8 - live)));
-    const __m256 gi = _mm256_maskload_ps(g + i, lanes);
-    const __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(m + i, lanes), b1),
-                                    _mm256_mul_ps(gi, ob1));
-    const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(v + i, lanes), b2),
-                                    _mm256_mul_ps(_mm256_mul_ps(gi, gi), ob2));
-    __m256 di = dec;
-    if (mask != nullptr) {
-      const __m256 mk = _mm256_maskload_ps(mask + i, lanes);
-      di = _mm256_blendv_ps(one, dec, _mm256_cmp_ps(mk, zero, _CMP_NEQ_UQ));
-    }
-    const __m256 pi = _mm256_mul_ps(_mm256_maskload_ps(p + i, lanes), di);
-    const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
-    _mm256_maskstore_ps(m + i, lanes, mi);
-    _mm256_maskstore_ps(v + i, lanes, vi);
-    _mm256_maskstore_ps(p + i, lanes,
-                        _mm256_sub_ps(pi, _mm256_mul_ps(step, _mm256_div_ps(mi, denom))));
+#if defined(RLHF_X86_SIMD)
+  using V = model::detail::simd_x86;
+  const V::reg b1 = V::set1(k.beta1), ob1 = V::set1(k.one_minus_beta1);
+  const V::reg b2 = V::set1(k.beta2), ob2 = V::set1(k.one_minus_beta2);
+  const V::reg bc2 = V::set1(k.bc2_sqrt), eps = V::set1(k.eps);
+  const V::reg step = V::set1(k.step_size), dec = V::set1(decay), one = V::set1(1.0f);
+  for (index_t i = 0; i < n; i += V::width) {
+    const V::lanes l = V::live(n - i);
+    const V::reg gi = V::load(l, g + i);
+    const V::reg mi = V::add(V::mul(V::load(l, m + i), b1), V::mul(gi, ob1));
+    const V::reg vi = V::add(V::mul(V::load(l, v + i), b2), V::mul(V::mul(gi, gi), ob2));
+    const V::reg di = mask == nullptr ? dec : V::select_nonzero(V::load(l, mask + i), dec, one);
+    const V::reg pi = V::mul(V::load(l, p + i), di);
+    const V::reg denom = V::add(V::div(V::sqrt(vi), bc2), eps);
+    V::store(l, m + i, mi);
+    V::store(l, v + i, vi);
+    V::store(l, p + i, V::sub(pi, V::mul(step, V::div(mi, denom))));
   }
 #else
   for (index_t i = 0; i < n; ++i) {

@@ -1,7 +1,8 @@
 // Input checks on backend tensors, for public entry points: every value finite, masks
-// made of finite non-negative weights. On a backend whose memory the host cannot read, the
-// values are copied to the host first (these checks run on per-example or per-token
-// tensors, never on (B, T, V) logits).
+// made of finite non-negative weights. On a backend whose memory the host cannot read,
+// check_finite runs where the memory is and copies one flag per 4096 values to the host
+// (the whole tensor only to name a culprit): it also guards AdamW's (P,) gradient arena
+// every step. check_mask copies its (per-example or per-token) mask to the host.
 #pragma once
 
 #include <bit>
@@ -43,6 +44,31 @@ inline bool all_mask_weights(std::span<const float> v) {
   return bad == 0;
 }
 
+/// Values per flag of check_finite's pass on a backend the host cannot read.
+inline constexpr index_t finite_block = 4096;
+
+/// flags (ceil(n / finite_block),): 1 where that block of t holds a NaN or an Inf, else 0;
+/// one work item per block, where B's memory is. x - x is 0 for every finite x and NaN for
+/// NaN and ±Inf: a test without library calls, the same on host and device.
+template <class B>
+std::vector<float> nonfinite_blocks(const typename B::tensor& t) {
+  const index_t n = t.size(), blocks = (n + finite_block - 1) / finite_block;
+  typename B::tensor flags(shape{blocks});
+  const float* x = B::data(t);
+  float* f = B::data(flags);
+  B::parallel_for(blocks, RLHF_LAMBDA(index_t b) {
+    const index_t begin = b * finite_block;
+    const index_t end = n - begin < finite_block ? n : begin + finite_block;
+    bool bad = false;
+    for (index_t i = begin; i < end; ++i) {
+      const float d = x[i] - x[i];
+      bad |= d != d;
+    }
+    f[b] = bad ? 1.0f : 0.0f;
+  });
+  return to_host<B>(flags);
+}
+
 /// Calls f(span of t's values) without a copy where the host can read B's memory.
 template <class B, class F>
 void with_host_values(const typename B::tensor& t, F&& f) {
@@ -59,9 +85,18 @@ void with_host_values(const typename B::tensor& t, F&& f) {
 template <class B>
 void check_finite(std::string_view fn, std::string_view arg, const typename B::tensor& t) {
   assert_tensor_backend<B>();
-  detail::with_host_values<B>(t, [&](std::span<const float> v) {
+  if constexpr (B::host_accessible) {
+    const std::span<const float> v(B::data(t), static_cast<std::size_t>(t.size()));
     if (!detail::all_finite(v)) rlhf::check_finite(fn, arg, v);
-  });
+  } else {
+    if (t.size() == 0) return;
+    for (const float flag : detail::nonfinite_blocks<B>(t)) {
+      if (flag != 0.0f) {
+        rlhf::check_finite(fn, arg, to_host<B>(t));  // names the first culprit
+        return;
+      }
+    }
+  }
 }
 
 /// A mask holds finite weights >= 0 (usually 0/1); anything else is a data_error.

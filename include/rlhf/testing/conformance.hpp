@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "rlhf/core/functors.hpp"
+#include "rlhf/core/errors.hpp"
 #include "rlhf/core/philox.hpp"
+#include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/elementwise.hpp"
 #include "rlhf/ops/gather.hpp"
 #include "rlhf/ops/gemm.hpp"
@@ -642,6 +644,34 @@ TEST_CASE_TEMPLATE_DEFINE("random_normal: the Philox stream through Box-Muller",
   CHECK(hu[0] == doctest::Approx(1.0f + 2.0f * philox_normal(42, 8, 5, 0)).epsilon(1e-6));
 }
 
+// ---- input checks -----------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE_DEFINE("check_finite: names the first NaN or Inf, at any size", B,
+                          rlhf_conf_check_finite) {
+  // Sizes around the device pass's 4096-value blocks; the culprit in the first, a middle
+  // and the last block, and a second culprit after it that must not be the one named.
+  for (const index_t n : {index_t{0}, index_t{1}, index_t{4095}, index_t{4097}, index_t{10000}}) {
+    CAPTURE(n);
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = philox_normal(5, 0, 0, i) * 1e30f;
+    CHECK_NOTHROW(ops::check_finite<B>("op", "x", tensor_of<B>(v, shape{n})));
+    for (const index_t at : {index_t{0}, n / 2, n - 1}) {
+      if (n == 0) break;
+      for (const float bad : {std::numeric_limits<float>::quiet_NaN(),
+                              -std::numeric_limits<float>::infinity()}) {
+        auto w = v;
+        w[static_cast<std::size_t>(at)] = bad;
+        if (at + 1 < n) w[static_cast<std::size_t>(n - 1)] = bad;
+        const std::string want = "op: x must be finite, got " +
+                                 std::string(std::isnan(bad) ? "nan" : "-inf") +
+                                 " at flat index " + std::to_string(at);
+        CHECK_THROWS_WITH_AS(ops::check_finite<B>("op", "x", tensor_of<B>(w, shape{n})),
+                             want.c_str(), data_error);
+      }
+    }
+  }
+}
+
 }  // namespace conformance
 }  // namespace testing
 }  // namespace v0
@@ -667,5 +697,6 @@ TEST_CASE_TEMPLATE_DEFINE("random_normal: the Philox stream through Box-Muller",
   TEST_CASE_TEMPLATE_INVOKE(rlhf_conf_scan, __VA_ARGS__);                                   \
   TEST_CASE_TEMPLATE_INVOKE(rlhf_conf_uniform, __VA_ARGS__);                                \
   TEST_CASE_TEMPLATE_INVOKE(rlhf_conf_normal, __VA_ARGS__);                                 \
+  TEST_CASE_TEMPLATE_INVOKE(rlhf_conf_check_finite, __VA_ARGS__);                           \
   }                                                                                          \
   static_assert(true, "")
