@@ -44,27 +44,27 @@ inline bool all_mask_weights(std::span<const float> v) {
   return bad == 0;
 }
 
-/// Values per flag of check_finite's pass on a backend the host cannot read.
+/// Values per flag (and per work item) of check_finite's pass on a backend the host cannot
+/// read.
 inline constexpr index_t finite_block = 4096;
 
-/// flags (ceil(n / finite_block),): 1 where that block of t holds a NaN or an Inf, else 0;
-/// one work item per block, where B's memory is. x - x is 0 for every finite x and NaN for
-/// NaN and ±Inf: a test without library calls, the same on host and device.
+/// flags (ceil(n / finite_block),): work item w, where B's memory is, reads t at w,
+/// w + flags, w + 2 flags, ... (adjacent items read adjacent values: coalesced on a GPU) and
+/// writes 1 if one of them is NaN or ±Inf, else 0. x - x is 0 for every finite x and NaN
+/// otherwise: a test without library calls, the same on host and device.
 template <class B>
-std::vector<float> nonfinite_blocks(const typename B::tensor& t) {
-  const index_t n = t.size(), blocks = (n + finite_block - 1) / finite_block;
-  typename B::tensor flags(shape{blocks});
+std::vector<float> nonfinite_flags(const typename B::tensor& t) {
+  const index_t n = t.size(), items = (n + finite_block - 1) / finite_block;
+  typename B::tensor flags(shape{items});
   const float* x = B::data(t);
   float* f = B::data(flags);
-  B::parallel_for(blocks, RLHF_LAMBDA(index_t b) {
-    const index_t begin = b * finite_block;
-    const index_t end = n - begin < finite_block ? n : begin + finite_block;
+  B::parallel_for(items, RLHF_LAMBDA(index_t w) {
     bool bad = false;
-    for (index_t i = begin; i < end; ++i) {
+    for (index_t i = w; i < n; i += items) {
       const float d = x[i] - x[i];
       bad |= d != d;
     }
-    f[b] = bad ? 1.0f : 0.0f;
+    f[w] = bad ? 1.0f : 0.0f;
   });
   return to_host<B>(flags);
 }
@@ -90,7 +90,7 @@ void check_finite(std::string_view fn, std::string_view arg, const typename B::t
     if (!detail::all_finite(v)) rlhf::check_finite(fn, arg, v);
   } else {
     if (t.size() == 0) return;
-    for (const float flag : detail::nonfinite_blocks<B>(t)) {
+    for (const float flag : detail::nonfinite_flags<B>(t)) {
       if (flag != 0.0f) {
         rlhf::check_finite(fn, arg, to_host<B>(t));  // names the first culprit
         return;

@@ -648,8 +648,8 @@ TEST_CASE_TEMPLATE_DEFINE("random_normal: the Philox stream through Box-Muller",
 
 TEST_CASE_TEMPLATE_DEFINE("check_finite: names the first NaN or Inf, at any size", B,
                           rlhf_conf_check_finite) {
-  // Sizes around the device pass's 4096-value blocks; the culprit in the first, a middle
-  // and the last block, and a second culprit after it that must not be the one named.
+  // Sizes around the device pass's 4096 values per flag; the culprit first, in the middle
+  // and last, and a second culprit after it that must not be the one named.
   for (const index_t n : {index_t{0}, index_t{1}, index_t{4095}, index_t{4097}, index_t{10000}}) {
     CAPTURE(n);
     std::vector<float> v(static_cast<std::size_t>(n));
