@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <span>
 #include <vector>
 
 #include "fixture.hpp"
+#include "random_data.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/layers.hpp"
 
@@ -21,24 +21,12 @@ namespace model = rlhf::model;
 using rlhf::index_t;
 using rlhf::shape;
 using rlhf_test::check_gradient_fd;
+using rlhf_test::dot;
 using rlhf_test::host;
 using rlhf_test::make;
+using rlhf_test::randn;
 
 namespace {
-
-std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(gen);
-  return v;
-}
-
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "random_data.hpp"
 #include "rlhf/core/philox.hpp"
 #include "rlhf/model/heads.hpp"
 #include "rlhf/model/tokenizer.hpp"
@@ -18,16 +19,10 @@ using rlhf::shape;
 
 namespace {
 
-std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
+std::vector<float> philox_randn(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
   std::vector<float> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = scale * rlhf::philox_normal(seed, 1, 0, i);
   return v;
-}
-
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
 }
 
 template <class B>
@@ -46,8 +41,8 @@ TEST_CASE_TEMPLATE("value head: forward and finite-difference backward", B, RLHF
     p[static_cast<std::size_t>(C)] = 0.25f;  // a nonzero bias
     rlhf::ops::copy_from_host<B>(std::span<const float>(p), head.params());
   }
-  const auto hx = randn(static_cast<std::size_t>(Bn * T * C), 5);
-  const auto wv = randn(static_cast<std::size_t>(Bn * T), 6);  // L = Σ wv ⊙ values
+  const auto hx = philox_randn(static_cast<std::size_t>(Bn * T * C), 5);
+  const auto wv = philox_randn(static_cast<std::size_t>(Bn * T), 6);  // L = Σ wv ⊙ values
   auto h = make<B>(hx, shape{Bn, T, C});
   typename B::tensor values(shape{Bn, T});
   model::value_head_forward<B>(values, h, head.weight(), head.bias());
@@ -116,7 +111,7 @@ TEST_CASE_TEMPLATE("reward head reads the last non-padding token", B, RLHF_TEST_
     CAPTURE(side == model::padding_side::left);
     const auto pb = model::pad_batch(std::span<const std::vector<std::int32_t>>(seqs), 0, side);
     const index_t Bn = pb.rows, T = pb.cols;
-    const auto hx = randn(static_cast<std::size_t>(Bn * T * C), 17);
+    const auto hx = philox_randn(static_cast<std::size_t>(Bn * T * C), 17);
     auto h = make<B>(hx, shape{Bn, T, C});
     const auto mask = make<B>(pb.attention_mask, pb.shape());
     typename B::tensor rewards(shape{Bn});
@@ -149,7 +144,7 @@ TEST_CASE_TEMPLATE("reward head reads the last non-padding token", B, RLHF_TEST_
     CHECK(std::memcmp(r.data(), r2.data(), r.size() * sizeof(float)) == 0);
 
     // Finite differences of L = Σ wr ⊙ rewards w.r.t. h and the head's parameters.
-    const auto wr = randn(static_cast<std::size_t>(Bn), 23);
+    const auto wr = philox_randn(static_cast<std::size_t>(Bn), 23);
     const auto dr = make<B>(wr, shape{Bn});
     typename B::tensor dh(shape{Bn, T, C});
     rlhf::ops::fill<B>(dh, 0.0f);
@@ -185,7 +180,7 @@ TEST_CASE_TEMPLATE("reward head reads the last non-padding token", B, RLHF_TEST_
   // A hole in the mask: the last nonzero entry counts.
   {
     const index_t Bn = 1, T = 4;
-    auto h = make<B>(randn(static_cast<std::size_t>(Bn * T * C), 2), shape{Bn, T, C});
+    auto h = make<B>(philox_randn(static_cast<std::size_t>(Bn * T * C), 2), shape{Bn, T, C});
     const auto mask = make<B>({1.0f, 0.0f, 1.0f, 0.0f}, shape{Bn, T});
     typename B::tensor rewards(shape{Bn});
     typename B::index_tensor last(shape{Bn});
@@ -197,7 +192,7 @@ TEST_CASE_TEMPLATE("reward head reads the last non-padding token", B, RLHF_TEST_
 TEST_CASE_TEMPLATE("reward head bad input", B, RLHF_TEST_BACKENDS) {
   const index_t Bn = 3, T = 4, C = 2;
   auto head = model::make_reward_head<B>(C);
-  auto h = make<B>(randn(static_cast<std::size_t>(Bn * T * C), 1), shape{Bn, T, C});
+  auto h = make<B>(philox_randn(static_cast<std::size_t>(Bn * T * C), 1), shape{Bn, T, C});
   typename B::tensor rewards(shape{Bn});
   typename B::index_tensor last(shape{Bn});
   const auto mask = make<B>({1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1}, shape{Bn, T});
@@ -232,14 +227,14 @@ TEST_CASE_TEMPLATE("heads on a shared trunk and on a separate critic", B, RLHF_T
   const index_t Bn = 2, T = 3, C = cfg.n_embd;
   const std::vector<std::int32_t> ids{1, 2, 3, 4, 5, 6};
   const auto tokens = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids), shape{Bn, T});
-  const auto wv = randn(static_cast<std::size_t>(Bn * T), 31);
-  const auto wl = randn(static_cast<std::size_t>(Bn * T * cfg.vocab_size), 32, 0.1f);
+  const auto wv = philox_randn(static_cast<std::size_t>(Bn * T), 31);
+  const auto wl = philox_randn(static_cast<std::size_t>(Bn * T * cfg.vocab_size), 32, 0.1f);
 
   model::gpt<B> policy(cfg);
   // O(1) weights rather than GPT-2's 0.02: with C = 4 the LayerNorms of a 0.02-scale
   // residual stream amplify by ~50, and a 1e-2 finite-difference step would not be small.
   {
-    const auto p = randn(static_cast<std::size_t>(policy.num_params()), 41, 0.5f);
+    const auto p = philox_randn(static_cast<std::size_t>(policy.num_params()), 41, 0.5f);
     rlhf::ops::copy_from_host<B>(std::span<const float>(p), policy.params());
   }
   auto vhead = model::make_value_head<B>(C);

@@ -10,11 +10,11 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <span>
 #include <vector>
 
 #include "fixture.hpp"
+#include "random_data.hpp"
 #include "rlhf/model/layers.hpp"
 
 namespace model = rlhf::model;
@@ -23,19 +23,12 @@ using rlhf::shape;
 using rlhf_test::check_close;
 using rlhf_test::host;
 using rlhf_test::make;
+using rlhf_test::randn;
 
 namespace {
 
 constexpr double fd_rel = 1e-2, fd_abs = 1e-3;
 constexpr float fd_step = 1e-2f;
-
-std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(gen);
-  return v;
-}
 
 std::size_t numel(const shape& s) { return static_cast<std::size_t>(s.numel()); }
 
