@@ -214,18 +214,7 @@ class adamw {
     ops::check_finite<B>(fn, "grads", grads);
     const detail::optim::adamw_kernel k = next_kernel(lr);
     if constexpr (B::host_accessible) {
-      float* p = B::data(params);
-      float* m = B::data(exp_avg_);
-      float* v = B::data(exp_avg_sq_);
-      const float* g = B::data(grads);
-      const float* mask = B::data(decay_mask);
-      constexpr index_t blk = detail::optim::adamw_block;
-      const index_t n = num_params();
-      B::parallel_for((n + blk - 1) / blk, [=](index_t b) {
-        const index_t s = b * blk, len = n - s < blk ? n - s : blk;
-        detail::optim::adamw_update_span(p + s, m + s, v + s, g + s, mask + s, len, k,
-                                         k.decay);
-      });
+      host_update(params, grads, B::data(decay_mask), 0, num_params(), k, k.decay);
     } else {
       ops::for_each<B>(k, params, exp_avg_, exp_avg_sq_, grads, decay_mask);
     }
@@ -256,10 +245,6 @@ class adamw {
     }
     ops::check_finite<B>(fn, "grads", grads);
     const detail::optim::adamw_kernel k = next_kernel(lr);
-    float* p = B::data(params);
-    float* m = B::data(exp_avg_);
-    float* v = B::data(exp_avg_sq_);
-    const float* g = B::data(grads);
     for (std::size_t i = 0; i < ranges.size();) {
       const bool decays = ranges[i].decays;
       const index_t begin = ranges[i].offset;
@@ -267,12 +252,12 @@ class adamw {
       for (; i < ranges.size() && ranges[i].decays == decays; ++i) end += ranges[i].size;
       const float decay = decays ? k.decay : 1.0f;
       if constexpr (B::host_accessible) {
-        constexpr index_t blk = detail::optim::adamw_block;
-        B::parallel_for((end - begin + blk - 1) / blk, [=](index_t b) {
-          const index_t s = begin + b * blk, len = end - s < blk ? end - s : blk;
-          detail::optim::adamw_update_span(p + s, m + s, v + s, g + s, nullptr, len, k, decay);
-        });
+        host_update(params, grads, nullptr, begin, end, k, decay);
       } else {
+        float* p = B::data(params);
+        float* m = B::data(exp_avg_);
+        float* v = B::data(exp_avg_sq_);
+        const float* g = B::data(grads);
         B::parallel_for(end - begin, RLHF_LAMBDA(index_t j) {
           const index_t e = begin + j;
           p[e] *= decay;
@@ -286,6 +271,22 @@ class adamw {
   }
 
  private:
+  /// Host backends: the update of [begin, end) in blocks of adamw_block, one work item
+  /// each (adamw_update_span; mask null: every element decays by `decay`).
+  void host_update(tensor& params, const tensor& grads, const float* mask, index_t begin,
+                   index_t end, const detail::optim::adamw_kernel& k, float decay) {
+    float* p = B::data(params);
+    float* m = B::data(exp_avg_);
+    float* v = B::data(exp_avg_sq_);
+    const float* g = B::data(grads);
+    constexpr index_t blk = detail::optim::adamw_block;
+    B::parallel_for((end - begin + blk - 1) / blk, [=](index_t b) {
+      const index_t s = begin + b * blk, len = end - s < blk ? end - s : blk;
+      detail::optim::adamw_update_span(p + s, m + s, v + s, g + s,
+                                       mask == nullptr ? nullptr : mask + s, len, k, decay);
+    });
+  }
+
   void check_step_args(std::string_view fn, const tensor& params, const tensor& grads,
                        float lr) const {
     detail::optim::check_lr(fn, lr);

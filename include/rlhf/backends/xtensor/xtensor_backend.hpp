@@ -2,8 +2,8 @@
 // xt::xtensor container (xtensor_detail::dense_tensor); the hot ops are xtensor
 // expressions on row adaptors (SIMD through xsimd when xtensor uses it) and xsimd row
 // reductions, parallel with OpenMP over rows or chunks when the work is large enough;
-// GEMM goes to cblas_sgemm (the CBLAS CMake links, OpenBLAS on Debian). Ops not overridden here use the
-// generic implementations in rlhf/ops/.
+// GEMM goes to cblas_sgemm (the CBLAS CMake links, OpenBLAS on Debian). Ops not overridden
+// here use the generic implementations in rlhf/ops/.
 #pragma once
 
 #include <algorithm>

@@ -1,11 +1,11 @@
 // GEMM of rlhf::xtensor_backend: one strided product C_q = alpha op(A_q) op(B_q) + beta C_q
 // of a gemm_desc through cblas_sgemm (the CBLAS CMake links: OpenBLAS on Debian).
 //
-// xtensor-blas's xt::blas::gemm cannot be used: it takes whole xtensor containers (no leading dimension
-// into a packed buffer, no batch offset: view_eval copies such operands) and its bundled
-// cxxblas redeclares the CBLAS enums, so it cannot share a translation unit with <cblas.h>
-// (which the Eigen backend includes). The k == 0 case (C = beta C) is done here on xtensor row
-// adaptors: BLAS implementations differ on it.
+// xtensor-blas's xt::blas::gemm cannot be used: it takes whole xtensor containers (no
+// leading dimension into a packed buffer, no batch offset: view_eval copies such operands)
+// and its bundled cxxblas redeclares the CBLAS enums, so it cannot share a translation unit
+// with <cblas.h> (which the Eigen backend includes). The k == 0 case (C = beta C) is done
+// here on xtensor row adaptors: BLAS implementations differ on it.
 #pragma once
 
 #include <cblas.h>
