@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Conan 2 recipe for rlhf++ (header-only).
 
 The package is made by our own CMake install, so consumers get the real rlhfppConfig.cmake

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Google Benchmark timings of the alignment math on the Eigen backend; scripts/bench runs
 // bench/torch_algorithms.py on the same shapes and prints the ratios.
 //

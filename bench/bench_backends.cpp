@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Google Benchmark: the two CPU backends side by side, each case templated on the backend
 // (<eigen_backend> and <xtensor_backend> in the names).
 //

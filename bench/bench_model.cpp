@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Google Benchmark timings of the bundled GPT's full train step on the Eigen backend;
 // scripts/bench (--only model) runs bench/torch_model.py on the same shapes and
 // bench/report_model.py prints the comparison (docs/benchmarks.md).

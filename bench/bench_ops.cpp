@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Google Benchmark timings of the Eigen backend's hot ops.
 //
 //   BM_gemm_eigen_raw   C.noalias() = A * B on plain row-major Eigen maps: Eigen's own peak,

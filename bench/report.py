@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Joins bench_ops's Google Benchmark JSON with torch_ops.py's JSON into a markdown table.
 
     report.py RLHF_JSON TORCH_JSON [--doc docs/benchmarks.md --meta KEY=VALUE ...]

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Joins bench_algorithms's Google Benchmark JSON with torch_algorithms.py's JSON into a
 markdown table (the alignment-math part of docs/benchmarks.md).
 

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Joins bench_model's Google Benchmark JSON with torch_model.py's JSON into a markdown
 table (the model part of docs/benchmarks.md).
 

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch timings of the shapes bench_algorithms.cpp measures, written the way TRL writes
 them (eager, fp32), for scripts/bench to compare.
 

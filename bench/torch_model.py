@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch timings of the train step bench_model.cpp measures: the same GPT (GPT-2
 architecture, pre-LayerNorm, tied LM head, GELU tanh, causal attention written plainly with
 matmuls and a masked softmax; torch 1.13 has no F.scaled_dot_product_attention), the same

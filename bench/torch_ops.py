@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch timings of the shapes bench_ops.cpp measures, for scripts/bench to compare.
 
 Run with Debian's /usr/bin/python3 (the one that has python3-torch). Eager mode, fp32,

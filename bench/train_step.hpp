@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // One optimizer step of the bundled GPT on random tokens, shared by bench_model.cpp and
 // bench_backends.cpp: gpt_forward → sft_loss (next-token cross-entropy, mask of ones) →
 // zero_grads → gpt_backward → AdamW with the decay taken from the parameter ranges.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // DPO on the Eigen backend: the loss, its gradients with respect to the policy's sequence
 // log-probs, and TRL's metrics, for plain DPO and for an MPO-style weighted combination.
 // docs/algorithms/dpo.md.

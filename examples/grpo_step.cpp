@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // One GRPO step on the Eigen CPU backend: rewards of 2 prompts × 4 completions become
 // group-relative advantages, then the clipped GRPO loss (TRL's defaults: loss_type dapo,
 // beta 0) and its gradient with respect to the per-token log-probs, which a trainer would

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // One PPO step of RLHF on made-up tensors, on the Eigen CPU backend:
 //   scores → normalised scores → per-token rewards (KL penalty + score on the last token)
 //   → GAE → whitened advantages → PPO loss and its gradients → adaptive KL coefficient.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The unpaired and reference-free preference losses on the Eigen CPU backend: KTO and BCO
 // (binary feedback, one completion per example) and ORPO and CPO/SimPO (pairs, no reference
 // model). Each takes per-sequence log-probs (rlhf/ops/logprobs.hpp computes them from logits)

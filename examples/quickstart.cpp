@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Quick start: per-sequence log-probabilities of completions under a model's logits, the
 // quantity every RLHF loss starts from, on the Eigen CPU backend.
 //

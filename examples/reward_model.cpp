@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Bradley–Terry reward-model loss with a K-way ranking turned into weighted pairs
 // (InstructGPT) on the Eigen backend. docs/algorithms/reward.md.
 #include <cstdio>

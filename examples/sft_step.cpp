@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Sequence log-probs and the SFT loss on the Eigen backend: the forward/backward pair a
 // DPO or PPO trainer uses (token_logprobs → a loss on sequence values → backward), and the
 // fused single-pass SFT loss. docs/algorithms/logprobs.md, docs/algorithms/sft.md.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """conan create's check: build and run a consumer of the package just made."""
 import os
 

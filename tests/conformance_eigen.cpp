@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The conformance kit on the Eigen backend.
 #include <rlhf/backends/eigen.hpp>
 #include <rlhf/testing/conformance.hpp>

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # Every page of docs/algorithms/ (but conventions.md) names at least one examples/*.cpp, and
 # every file it names exists: the docs' examples are compiled files, run by example_* tests.
 #   cmake -DDOCS=docs/algorithms -DROOT=<repo> -P docs_examples.cmake

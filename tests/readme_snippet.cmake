@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # Fails when a code line of README's C++ example is not in examples/quickstart.cpp,
 # so the README cannot drift from the compiled example.
 file(READ "${README}" readme)

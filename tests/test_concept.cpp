@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // What the tensor-backend concept accepts and rejects. The must-not-compile cases that
 // check the diagnostic text are in must_not_compile/ (run by ctest).
 #include <doctest/doctest.h>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Philox4x32-10 against the known-answer vectors published with the Random123 library
 // (Salmon et al. 2011), an independent reference.
 #include <doctest/doctest.h>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
 #include <rlhf/core/host_tensor.hpp>

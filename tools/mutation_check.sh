@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # Shows that the tests can fail: applies one deliberate bug at a time to the library,
 # rebuilds the test binary that should notice, runs it, and expects it to fail.
 # Usage: tools/mutation_check.sh [build dir, default build/default]   (takes a few minutes)

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // GPU timings of rlhf::thrust_backend<thrust::system::cuda::tag> (docs/cuda.md):
 //
 //   logprobs   ops::token_logprobs_fused (forward + gradient of the token-mean NLL) on

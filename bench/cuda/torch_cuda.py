@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch CUDA timings of what bench_cuda measures, on the same shapes (docs/cuda.md).
 
     logprobs   next-token log-probs and their gradient on (B, T, V) logits: F.cross_entropy

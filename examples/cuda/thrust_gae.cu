@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // GAE on the GPU with rlhf::thrust_backend<thrust::system::cuda::tag>, checked against the
 // Eigen CPU backend on the same rollout. B = 256 rows of T = 1024 tokens with random
 // right padding. GAE's recurrence runs as a parallel scan (thrust::inclusive_scan_by_key of

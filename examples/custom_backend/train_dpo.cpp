@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // A few DPO steps of the bundled GPT on custom::vector_backend (vector_backend.hpp): the
 // whole training path of rlhf++ running on a backend written from docs/backends.md, with
 // nothing but the standard library underneath.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // custom::vector_backend: a complete rlhf++ tensor backend in one page, written from
 // docs/backends.md alone. Storage is a plain std::vector, there is no dependency beyond the
 // standard library, and every op runs its generic implementation from rlhf/ops/ except

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Umbrella header: the core and every backend-generic op. Backends are included
 // separately (rlhf/backends/eigen.hpp, ...) because each brings its own dependency.
 #pragma once

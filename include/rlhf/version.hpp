@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf++ version: the single place the version is written.
 // CMakeLists.txt and conanfile.py read the three numbers below.
 #pragma once

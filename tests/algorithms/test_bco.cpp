@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // BCO: binary classifier optimisation with a running-mean reward shift (rlhf/losses/bco.hpp).
 #include <cmath>
 #include <random>

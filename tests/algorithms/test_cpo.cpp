@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // CPO / SimPO / AlphaPO (rlhf/losses/cpo.hpp).
 #include <cmath>
 #include <string>

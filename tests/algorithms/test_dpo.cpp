@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The DPO family (rlhf/losses/dpo.hpp): every loss type and f-divergence against the
 // PyTorch reference (tools/reference/dpo.py), finite differences, invariants, bad input.
 #include <cmath>

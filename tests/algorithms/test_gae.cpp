@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // GAE and masked whitening (rlhf/rl/gae.hpp, rlhf/rl/whiten.hpp).
 #include <algorithm>
 #include <cmath>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // GRPO advantages, reward combination and loss (rlhf/losses/grpo.hpp).
 #include <cmath>
 #include <optional>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // KL estimators, the full KL, KL controllers and PPO's per-token rewards
 // (rlhf/rl/kl.hpp, kl_controller.hpp, rewards.hpp).
 #include <cmath>

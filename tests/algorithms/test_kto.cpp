@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // KTO and its unpaired APO-zero variant (rlhf/losses/kto.hpp).
 #include <cmath>
 #include <string>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Fused sequence log-probs (rlhf/ops/logprobs.hpp) and the SFT loss (rlhf/losses/sft.hpp).
 #include <cmath>
 #include <limits>

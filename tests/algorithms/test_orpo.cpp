@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // ORPO: odds-ratio preference optimisation (rlhf/losses/orpo.hpp).
 #include <cmath>
 #include <string>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // PPO clipped policy and value losses (rlhf/losses/ppo.hpp).
 #include <cmath>
 #include <limits>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Bradley–Terry reward loss, rankings, ensembles, length penalty (rlhf/losses/reward.hpp).
 #include <cmath>
 

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // RLOO advantages and loss (rlhf/losses/rloo.hpp).
 #include <cmath>
 #include <optional>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Welford / Chan running moments and the PPO score normaliser (rlhf/rl/running_moments.hpp).
 #include <cmath>
 #include <cstdint>

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # examples/custom_backend's custom::vector_backend (plain std::vector storage, every op
 # generic except gemm): the conformance kit and every templated algorithm and model suite,
 # as test_*_custom (label backend_custom), plus its DPO training example.

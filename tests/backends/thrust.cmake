@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # The Thrust backend (include/rlhf/backends/thrust.hpp).
 #
 # 1. With rlhf::thrust (Thrust >= 1.17 headers + OpenMP; Debian: libthrust-dev): every

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # The templated algorithm and model suites and the conformance kit on rlhf::xtensor_backend
 # (ctest label backend_xtensor). rlhf::eigen is linked too: the test support header
 # includes the Eigen backend.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Checkpoints of a whole GPT (rlhf/model/checkpoint.hpp): bit-exact round trip of the
 // parameters and the AdamW state, config/tensor mismatches and damaged files as io_error,
 // the golden fixtures loading through load_checkpoint, and the config JSON helpers.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // gpt_config validation and the parameter-arena table (rlhf/model/config.hpp).
 #include <doctest/doctest.h>
 

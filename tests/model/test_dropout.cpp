@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Dropout (rlhf/model/layers.hpp dropout_forward/backward, attention_dropout; gpt_forward /
 // gpt_backward with gpt_config::dropout > 0): the mask is the documented Philox rule (checked
 // element by element against philox_uniform on the host), its rate is p within 5 sigma, the

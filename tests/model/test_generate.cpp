@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Generation with a KV cache (rlhf/model/generate.hpp): the cached forward against the full
 // forward, greedy against the argmax of repeated full forwards, reproducibility, per-row
 // lengths (a row alone equals the row in a batch), stop tokens, the returned log-probs

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Golden test in llm.c's manner: the whole GPT (rlhf/model/gpt.hpp) against a PyTorch model
 // built from the same config semantics (tools/reference/gpt.py): logits and loss to 1e-4
 // relative, every parameter gradient to 1e-3 of its tensor's scale, and the losses of 10

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Value and reward heads (rlhf/model/heads.hpp): finite differences of both backwards, the
 // reward head reading exactly the last non-padding token (left and right padding), bad
 // input, and carrying a head's gradient through a shared trunk or a separate critic.

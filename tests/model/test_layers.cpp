@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The transformer layers (rlhf/model/layers.hpp): forward against naive host loops, backward
 // against central finite differences of L = sum(w * out) with random w, accumulation
 // (backward twice = twice the gradients), causality, LayerNorm normalisation, bad input.

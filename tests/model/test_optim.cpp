@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // AdamW, gradient clipping, accumulation helpers and LR schedules (rlhf/model/optim.hpp)
 // against torch.optim.AdamW / clip_grad_norm_ / LambdaLR (tools/reference/adamw.py).
 #include <cmath>

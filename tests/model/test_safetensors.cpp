@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::model safetensors checkpoints (docs/model.md, "Checkpoints (safetensors)"):
 // bit-exact round trips, the file layout, every corruption → io_error with its reason,
 // atomic replacement, and a cross-check with an independent Python reader/writer.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Token selection (rlhf/model/sampling.hpp): greedy, temperature, top-k, top-p, the
 // log-prob it returns, reproducibility keyed by (seed, row id, step), and generation_state.
 #include <algorithm>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::model tokenizer, chat template and batch padding (docs/model.md, "Tokenizer").
 #include <doctest/doctest.h>
 

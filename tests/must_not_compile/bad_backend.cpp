@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Must not compile. ctest checks that the compiler prints the one sentence of
 // rlhf::assert_tensor_backend that names the missing requirement (RLHF_CASE_* selects which
 // requirement is left out; tests/CMakeLists.txt, "Must-not-compile"), and, without any

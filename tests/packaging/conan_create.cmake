@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # cmake -P script: `conan create` of the repository in a private, fresh, offline Conan home.
 #   -DCONAN=... -DCONAN_HOME=... (also set as the CONAN_HOME environment variable by ctest)
 #   -DSOURCE_DIR=... -DTEST_BUILD_DIR=... -DGENERATOR=... -DCXX_COMPILER=...

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 # cmake -P script: configure, build and run tests/packaging/consumer from a clean build dir.
 #   -DMODE=package|subdirectory -DBUILD_DIR=... -DGENERATOR=... -DMAKE_PROGRAM=...
 #   -DCXX_COMPILER=... -DEXPECT_VERSION=... and -DPREFIX=... (package) or

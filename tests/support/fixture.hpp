@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Test support: PyTorch reference fixtures (tools/reference/*.py → tests/fixtures/*.json),
 // closeness checks and finite-difference gradients. Shared by tests/algorithms/.
 //

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Seeded test data and a float64 dot product, shared by the model tests that build random
 // inputs and weigh outputs with them (L = sum(w * out), as in their finite-difference checks).
 #pragma once

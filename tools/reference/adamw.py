@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/model/optim.hpp: torch.optim.AdamW with two parameter groups (decay and
 no decay, from a (P,) decay mask), torch.nn.utils.clip_grad_norm_ over both groups on some
 steps, and Hugging Face transformers' LR schedules (constant / linear / cosine with warmup,

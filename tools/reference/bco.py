@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/bco.hpp: TRL BCOTrainer's bco_loss without UDM: rewards
 β(logp - ref_logp), δ = running mean updated with the batch's rewards first (TRL's
 RunningMoments, replayed here in float64), desirable -logsigmoid(r - δ), undesirable

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reruns every fixture script of tools/reference/ into a temporary directory and compares
 the result with the committed tests/fixtures/*.json (same cases, same keys, numbers equal
 to 1e-5 relative). Fails when a script and its committed fixture have drifted apart.

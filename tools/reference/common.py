@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Shared helpers of the reference scripts: every script here builds inputs from a seeded
 torch generator, computes the reference in float64 with autograd, and writes
 tests/fixtures/<name>.json, which the C++ tests read.

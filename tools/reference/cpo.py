@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/cpo.hpp: TRL CPOTrainer's cpo_loss (sigmoid, hinge, ipo, simpo;
 alphapo = simpo with cpo_alpha 0; AlphaPO's reward transform (1 - p^-alpha)/alpha for
 alpha != 0) plus cpo_alpha times the chosen NLL (global token mean -Σ sums / Σ counts),

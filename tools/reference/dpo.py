@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/dpo.hpp: TRL DPOTrainer's preference losses (every loss_type,
 every f-divergence, label smoothing, weighted combinations, RPO, the bco_pair running
 mean, WPO weights) with gradients by autograd, plus the two helpers ld_sequence_logps

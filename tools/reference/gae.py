@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/rl/gae.hpp and rlhf/rl/whiten.hpp.
 
 GAE: a plain reverse Python loop per row over the real tokens only (mask != 0): masked

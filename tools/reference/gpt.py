@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Golden reference for the bundled GPT-style decoder (include/rlhf/model/, issue 4), in
 llm.c's manner: a minimal GPT written here from gpt_config's semantics (no transformers),
 float32 on the CPU, one thread, seeded. For each config it initialises the weights the GPT-2

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/grpo.hpp: TRL GRPOTrainer's group-relative advantages
 (scale_rewards group / batch / none) and its loss (_compute_loss: token or sequence-level
 importance weights, epsilon_low / epsilon_high clipping, optional delta cap, beta·k3, the

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/rl/kl.hpp and rlhf/rl/rewards.hpp: the per-token KL estimators of TRL
 (k1 = "kl", abs, mse = 0.5·Δ², k3 = exp(-Δ) - 1 + Δ) with their derivative by autograd, the
 full KL over the vocabulary from logits (TRL 0.11: F.kl_div(ref, logp, log_target=True)),

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/kto.hpp: TRL KTOTrainer's kto_loss (loss_type kto and
 apo_zero_unpaired) on per-example log-probs with 0/1 labels, the detached reference point
 z0 = clamp(mean(KL_logps - ref_KL_logps), min=0), the gradient w.r.t. the policy log-probs

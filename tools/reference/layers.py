@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/model/layers.hpp: each layer of the GPT-style decoder (token + position
 embedding, LayerNorm, linear projection x W^T + b, causal multi-head attention over a packed
 q|k|v buffer, GELU with the tanh approximation) written with torch's own modules/functions,

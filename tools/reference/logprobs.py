@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/ops/logprobs.hpp and rlhf/losses/sft.hpp: per-token log-probs with the
 one-position shift (logits[t-1] predict token t), temperature, entropy, their gradients by
 autograd for a random upstream gradient, the fused SFT (NLL and DFT) loss and gradient, and

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/orpo.hpp: TRL ORPOTrainer's odds_ratio_loss on per-token mean
 log-probs plus the chosen NLL (a global token mean, -Σ sums / Σ counts, as
 nn.CrossEntropyLoss over the chosen sequences' tokens), gradients by autograd and TRL's

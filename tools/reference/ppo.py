@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/ppo.hpp: TRL's PPO clipped surrogate and clipped value loss with
 masked means over the whole batch (TRL 0.11's ppo loss / current PPOTrainer's inner loop),
 optional entropy bonus, the classic ratio_threshold skip, gradients by autograd and the

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/reward.hpp: TRL RewardTrainer's Bradley–Terry loss
 (-logsigmoid(r_c - r_r - margin).mean() + c·mean((r_c + r_r)^2)), per-pair weights, the
 gradients by autograd and the metrics. Writes tests/fixtures/reward.json."""

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/rloo.hpp: TRL's current RLOOTrainer (the GRPO-style trainer
 of TRL >= 0.23 / 1.x). Advantages as _generate_and_score_completions computes them (reward
 clipping, sequence-level k1 KL penalty β·Σ m·(old - ref), leave-one-out baseline over

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::thrust_backend<System>: the Thrust backend (CPP and OMP host systems under any C++20
 // compiler with Thrust >= 1.17; the CUDA system under nvcc with cuBLAS). docs/cuda.md.
 //

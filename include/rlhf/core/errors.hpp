@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The exception hierarchy of rlhf++. Every public entry point reports bad input with one
 // of these; the message names the function, the argument, what was expected and what
 // was found, e.g. "row_sum: out has shape (3), expected (4) (one value per row of x)".

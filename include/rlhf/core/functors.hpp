@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Library functors for ops::transform and friends. Each is a plain struct with a
 // RLHF_HD call operator, so the same object runs on the host and inside a GPU kernel.
 #pragma once

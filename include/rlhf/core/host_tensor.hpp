@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::host_tensor<T>: an owning, 64-byte aligned, dense row-major tensor in host memory.
 // The CPU backends use it as their tensor type; third-party CPU backends may too.
 // Copies are deep (like std::vector); moves are cheap. New tensors are zero-filled.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Scalar math shared by the losses, stable in float32 for any finite input and callable
 // from host and device code (RLHF_HD).
 #pragma once

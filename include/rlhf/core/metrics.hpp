@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Metrics of a loss as (name, value) pairs, named as TRL logs them ("rewards/chosen",
 // "clipfrac", ...), so a trainer can log every loss the same way.
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Counter-based random numbers: Philox4x32-10 (Salmon et al., "Parallel Random Numbers:
 // As Easy as 1, 2, 3", SC 2011). A draw is a pure function of (seed, stream, counter), so
 // every backend, CPU or GPU, produces the same bits for the same request.

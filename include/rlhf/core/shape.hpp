@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::shape: the dimensions of a dense row-major tensor of rank 1..4.
 //
 // Row convention used by every row-wise op: a tensor of shape (d0, ..., dk) is seen as a

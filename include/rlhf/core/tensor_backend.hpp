@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The tensor-backend concept: what a type must provide for rlhf++'s algorithms to run on it.
 //
 // A backend is a stateless type with static member functions. It opts in by name and must

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Validation helpers used by every public entry point. Each throws the matching
 // rlhf:: exception with a message of the form
 //   "<function>: <argument> <what was expected>, got <what was found>".

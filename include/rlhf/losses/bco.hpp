@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // BCO: binary classifier optimisation on unpaired feedback (Jung et al. 2024), TRL's
 // BCOTrainer semantics without the optional UDM density-ratio classifier.
 // docs/algorithms/bco.md.

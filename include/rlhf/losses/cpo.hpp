@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // CPO / SimPO / AlphaPO: reference-free preference losses with a behaviour-cloning NLL term
 // (Xu et al. 2024; Meng et al. 2024; Gupta et al. 2025), TRL's CPOTrainer semantics.
 // docs/algorithms/cpo.md.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The DPO family of preference losses with TRL DPOTrainer's semantics (TRL 1.x; Rafailov
 // et al. 2023 and its variants), the f-divergence score transforms of f-DPO, weighted
 // combinations (MPO; RPO = sigmoid + α·sft), WPO weighting and LD-DPO's length-desensitised

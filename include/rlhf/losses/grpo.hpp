@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // GRPO (Shao et al. 2024) with TRL GRPOTrainer's options: group-relative advantages
 // (scale_rewards group / batch / none = Dr. GRPO), token- or sequence-level (GSPO)
 // importance weights, DAPO's asymmetric clipping, two-sided clipping (delta), the k3 KL

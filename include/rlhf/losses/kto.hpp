@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // KTO: Kahneman–Tversky optimisation on unpaired binary feedback (Ethayarajh et al. 2024),
 // TRL's KTOTrainer semantics, and its unpaired APO-zero variant. docs/algorithms/kto.md.
 //

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // ORPO: odds-ratio preference optimisation (Hong et al. 2024), no reference model, TRL's
 // ORPOTrainer semantics. docs/algorithms/orpo.md.
 //

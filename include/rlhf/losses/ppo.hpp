@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // PPO's clipped surrogate and clipped value loss for RLHF (Schulman et al. 2017; TRL
 // PPOTrainer). docs/algorithms/ppo.md.
 //

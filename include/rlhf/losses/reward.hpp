@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Reward modeling: the Bradley–Terry pairwise loss (Ouyang et al. 2022, eq. 1) with TRL's
 // options, InstructGPT's K-way rankings as weighted pairs, reward ensembles and the length
 // penalty of the project's seeds. docs/algorithms/reward.md.

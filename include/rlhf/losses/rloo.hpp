@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // RLOO (REINFORCE Leave-One-Out; Kool et al. 2019, Ahmadian et al. 2024) as TRL's current
 // RLOOTrainer computes it (the GRPO-style trainer of TRL >= 0.23 / 1.x). docs/algorithms/rloo.md.
 //

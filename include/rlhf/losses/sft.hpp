@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Supervised fine-tuning: masked token cross-entropy over the completion tokens of the
 // whole batch (a global token mean, as TRL's SFTTrainer with completion_only_loss), and
 // the DFT variant (Wu et al. 2025, "On the Generalization of SFT": each token's NLL

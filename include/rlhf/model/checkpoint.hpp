@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Checkpoints of a whole GPT (and optionally its AdamW state) as one safetensors file
 // (docs/model.md, "Checkpoints of a model"):
 //

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The GPT-style decoder's configuration and the layout of its parameter arena
 // (docs/model.md). Every parameter lives in one (P,) tensor; `gpt_param_table` gives each
 // one's GPT-2 Hugging Face name, offset, shape and whether AdamW decays it. Weights are

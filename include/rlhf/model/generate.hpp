@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Batched generation with a KV cache (docs/model.md ("Generation")): an inference forward over new
 // positions that reads and extends a per-layer key/value cache, and the generation loop
 // (prefill + decode) that samples with rlhf/model/sampling.hpp and returns tokens, masks and

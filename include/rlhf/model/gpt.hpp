@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The bundled GPT-style decoder (GPT-2 architecture, pre-LayerNorm) assembled from the
 // layers of rlhf/model/layers.hpp, in llm.c's manner: one parameter arena, one gradient
 // arena at the same offsets, activations sized once per (B, T), a forward that saves what

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Scalar heads on top of the GPT trunk (docs/model.md, "Value and reward heads"):
 //
 //   value head  (PPO critic):  values[b, t] = h[b, t, :] · w + bias          h (B, T, C)

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The GPT-style decoder's layers, as forward/backward pairs in the manner of llm.c
 // (docs/model.md, "Transformer layers"). Generic over a tensor backend B; every kernel runs inside
 // B::parallel_for on raw pointers, and every matrix product is one ops::gemm_strided call,

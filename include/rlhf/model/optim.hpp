@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Training-side pieces of the bundled transformer that work on whole parameter arenas:
 // AdamW (torch.optim.AdamW's update, bias-corrected, decoupled weight decay, a per-element
 // decay mask), global-norm gradient clipping (torch.nn.utils.clip_grad_norm_), gradient

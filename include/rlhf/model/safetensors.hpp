@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Checkpoints in the safetensors format (docs/model.md, "Checkpoints (safetensors)").
 //
 //   save_safetensors(path, tensors, metadata)   atomic: temp file, fsync, rename, fsync dir

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Token selection for generation (docs/model.md, "Sampling"): one next token per row of a
 // (N, V) logits tensor by greedy, temperature, top-k and top-p (nucleus) sampling, with the
 // log-prob PPO needs as its "old" log-prob; and the host-side bookkeeping of a batched

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Tokenizers of the bundled model (docs/model.md, "Tokenizer").
 //
 //   rlhf::model::tokenizer       the concept another tokenizer satisfies to plug in

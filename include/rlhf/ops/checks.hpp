@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Input checks on backend tensors, for public entry points: every value finite, masks
 // made of finite non-negative weights. On a backend whose memory the host cannot read,
 // check_finite runs where the memory is and copies one flag per 4096 values to the host

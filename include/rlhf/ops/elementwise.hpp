@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Elementwise ops: fill, n-ary transform, multi-output for_each, and the two row/column
 // broadcasts every layer needs. Functors come from rlhf/core/functors.hpp or are user
 // structs with a RLHF_HD call operator (so they also run on a GPU).

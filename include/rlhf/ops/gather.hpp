@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Gather along the last axis: out[r] = x[r, index[r]] for x seen as (R, C).
 // This is how a token's logit or log-prob is picked out of a (B, T, V) tensor.
 // An index outside [0, C) yields NaN for that row (device code cannot throw); callers that

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Matrix products, row-major, in the BLAS sense C = alpha * op(A) * op(B) + beta * C.
 //
 //   gemm          2-D: tensors of any rank are seen as (rows, last dim), so (B, T, C)

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Sequence log-probs from logits: the hot path of every trainer (docs/algorithms/logprobs.md).
 //
 // Shapes: logits (N, T, V), tokens (N, T) int32, mask (N, T) float completion weights.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Counter-based random fills (Philox4x32-10, rlhf/core/philox.hpp). Element i of a fill is
 // a pure function of (seed, stream, block, i), so every backend draws the same numbers for
 // the same random_stream; the stream advances by the blocks a fill used.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Row-wise reductions (and the column sum that bias gradients need).
 // x is seen as (R, C) by the row convention of rlhf::shape; row outputs have R elements.
 //

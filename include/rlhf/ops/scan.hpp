@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Reverse linear recurrence along each row: for x seen as (R, T),
 //   y[r, T-1] = b[r, T-1],   y[r, t] = b[r, t] + a[r, t] * y[r, t+1].
 // GAE is this with a = gamma*lambda (0 past a sequence's end) and b = delta

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Softmax and log-softmax over the last axis (rows of the row convention).
 // out may be x itself. NaN in a row makes the row NaN; a row of all -inf gives NaN in
 // softmax and -inf - (-inf) = NaN in log_softmax, as in PyTorch.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Generalized Advantage Estimation (Schulman et al. 2016) over the real tokens of each row.
 // docs/algorithms/gae.md.
 //

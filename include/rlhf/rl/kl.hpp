@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // KL estimators between the policy and the frozen reference model (Schulman 2020,
 // "Approximating KL divergence"; TRL's `kl_penalty` / `kl_estimator`). docs/algorithms/kl.md.
 //

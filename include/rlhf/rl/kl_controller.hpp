@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // KL-penalty coefficient controllers (the β of rewards_t = -β·kl_t). docs/algorithms/kl.md.
 //
 //   fixed     β constant. Current TRL (PPOConfig.kl_coef) defaults to 0.05; classic TRL 0.11

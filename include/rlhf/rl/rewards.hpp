@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Per-token rewards of PPO-based RLHF (Ziegler et al. 2019; Ouyang et al. 2022):
 // a KL penalty on every response token plus the reward model's score on the last one.
 // docs/algorithms/ppo.md.

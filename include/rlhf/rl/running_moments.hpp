@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Running mean / variance of a stream (Welford 1962), merged batch by batch with the
 // parallel update of Chan, Golub & LeVeque (1979), and the PPO score normaliser built on it
 // (TRL 0.11 RunningMoments + use_score_scaling / use_score_norm / score_clip).

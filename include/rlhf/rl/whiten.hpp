@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Masked statistics and whitening over every masked position of a tensor at once (all rows
 // together), TRL's masked_mean / masked_var / masked_whiten. docs/algorithms/gae.md.
 //

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The backend conformance kit: one templated doctest suite that checks every op of the
 // tensor-backend concept against rlhf/testing/reference.hpp on random and edge-case
 // inputs. A backend author runs it with one line in a doctest test file:

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::testing::minimal_backend: only the required primitives of the concept, on host
 // memory, serial. Every op therefore runs its generic implementation, which is how the
 // test suite checks those fallbacks; it is also the smallest complete backend to read.

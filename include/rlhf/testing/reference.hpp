@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Plain double-precision reference implementations of every op of the backend concept,
 // on host vectors. The conformance kit compares backends against these; they share no
 // code with rlhf/ops/ so a bug there cannot hide here.

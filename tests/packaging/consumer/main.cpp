@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Consumer check: row log-sum-exp on the Eigen backend must match a plain std:: computation.
 #include <cmath>
 #include <cstdio>

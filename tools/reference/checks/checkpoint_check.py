@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """A checkpoint written by rlhf::model::save_checkpoint loads in Python's own `safetensors`
 package under the documented names (docs/model.md, "Checkpoints of a model") and computes
 what the C++ model computed. Used by tests/model/test_checkpoint.cpp.

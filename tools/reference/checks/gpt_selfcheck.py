@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Self-consistency check of the GPT golden fixtures (tests/fixtures/gpt_<name>.safetensors,
 written by tools/reference/gpt.py; docs/model.md ("The GPT golden test")).
 

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
 """Independent safetensors reader/writer for tests/model/test_safetensors.cpp.
 
     safetensors_check.py verify FILE SIDECAR   check FILE (written by the C++ side) against

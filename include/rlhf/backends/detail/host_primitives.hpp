@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The required primitives of the tensor-backend concept for CPU backends whose tensors hold
 // their elements in host memory behind data(): data access, memcpy host copies, and an
 // OpenMP parallel_for; plus the elementwise transforms (plain loops over OpenMP chunks or

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // OpenMP helpers shared by the CPU backends (Eigen, xtensor). Without OpenMP everything
 // runs serially.
 #pragma once

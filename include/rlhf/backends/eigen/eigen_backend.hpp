@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::eigen_backend: the default CPU backend. Tensors are rlhf::host_tensor; the hot
 // ops (GEMM, row reductions, softmax) are Eigen expressions (SIMD), parallel with OpenMP
 // over rows or chunks when the work is large enough. Ops not overridden here use the

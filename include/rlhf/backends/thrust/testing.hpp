@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::testing::thrust_host_as_device<System>: the Thrust backend on a host system that
 // declares its memory not host-accessible. Host code then takes the paths a GPU backend
 // takes (copy_to_host before reading values), so a machine without a GPU tests them; the

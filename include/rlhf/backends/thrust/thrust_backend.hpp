@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::thrust_backend<System>: tensors in the memory of a Thrust system and ops on Thrust
 // algorithms. System is a Thrust system tag:
 //

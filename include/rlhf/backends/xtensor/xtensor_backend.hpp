@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // rlhf::xtensor_backend: a CPU backend on xtensor. Tensors hold their elements in an
 // xt::xtensor container (xtensor_detail::dense_tensor); the hot ops are xtensor
 // expressions on row adaptors (SIMD through xsimd when xtensor uses it) and xsimd row

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Per-pair scalar kernels of the DPO family (rlhf/losses/dpo.hpp): each returns the loss
 // of one pair and its derivative with respect to the quantity it is a function of, stable
 // in float32 for any finite input and callable from host and device code.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Per-element math of the clipped policy-gradient surrogate shared by GRPO and RLOO
 // (rlhf/losses/grpo.hpp, rlhf/losses/rloo.hpp), and the k3 KL estimator.
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Shared by the reference-free preference losses (rlhf/losses/orpo.hpp, rlhf/losses/cpo.hpp):
 // the chosen-sequence NLL term and the per-element math of ORPO and CPO.
 //

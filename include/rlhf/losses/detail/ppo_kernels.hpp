@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Per-token terms of the PPO clipped losses and their derivatives (host and device code).
 // Derivatives follow PyTorch's autograd of TRL's expressions exactly, ties included:
 // torch.max splits the gradient evenly between equal arguments and torch.clamp passes it

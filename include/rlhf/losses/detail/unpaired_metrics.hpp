@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The per-class sums and counts that TRL's unpaired trainers (KTO, BCO) log. TRL divides
 // at logging time, so a batch without one class stays defined; a class's entries are left
 // out of the log when the batch has none of it.

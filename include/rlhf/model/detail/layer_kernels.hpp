@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Per-element math of the transformer layers (rlhf/model/layers.hpp), callable from host and
 // device code (RLHF_HD).
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // The few x86 vector operations of the host AdamW update (model/optim.hpp,
 // adamw_update_span): one register type per ISA, partial vectors through masked loads and
 // stores. Compiled only where the compiler targets AVX-512F or AVX, and never under nvcc;

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Generic elementwise implementations on B::data + B::parallel_for.
 #pragma once
 

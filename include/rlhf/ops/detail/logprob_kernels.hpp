@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Row kernels of rlhf/ops/logprobs.hpp: one logits row (V values) at a time, written so
 // that GCC/Clang vectorise every inner loop (a polynomial exp, `omp simd` reductions) and
 // usable from device code (RLHF_HD).

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Per-row scalar kernels shared by the generic ops (host and device code).
 // NaN rules: a NaN anywhere in a row makes max, logsumexp and softmax of that row NaN.
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // CUDA and cuBLAS glue of rlhf::thrust_backend (nvcc only): error checks that throw
 // rlhf::backend_error with the API's own error name and string, a cuBLAS handle per host
 // thread and device, and the row-major strided-batched SGEMM.

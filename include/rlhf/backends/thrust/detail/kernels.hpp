@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Functors of rlhf::thrust_backend's ops. Named structs with RLHF_HD call operators rather
 // than lambdas: they work in every Thrust system (nvcc's extended lambdas may not appear in
 // private members or functions with deduced return types), and the OMP system tests the

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Thrust configuration for rlhf::thrust_backend: which Thrust is included, and its device
 // system when no CUDA compiler is involved.
 //

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // xtensor_detail::dense_tensor<T>: the owning tensor of rlhf::xtensor_backend. The elements
 // live in a flat xt::xtensor<T, 1> (xtensor's uvector storage, SIMD-aligned when xtensor is
 // built with xsimd); the rank-1..4 rlhf::shape is kept beside it. Copies are deep, moves

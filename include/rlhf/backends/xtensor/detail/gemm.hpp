@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // GEMM of rlhf::xtensor_backend: one strided product C_q = alpha op(A_q) op(B_q) + beta C_q
 // of a gemm_desc through cblas_sgemm (the CBLAS CMake links: OpenBLAS on Debian).
 //

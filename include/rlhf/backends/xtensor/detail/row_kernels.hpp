@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Per-row reductions of rlhf::xtensor_backend on xsimd batches (the SIMD layer of xtensor;
 // when xtensor is used without xsimd only the scalar tail loops run). xtensor's own full
 // reductions (xt::sum, xt::amax) end in std::accumulate, which the compiler may not

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
 // Non-owning xtensor adaptors over raw rows of the xtensor backend's buffers (a row of the
 // row convention, a column block, a row of a GEMM output).
 #pragma once
