@@ -5,43 +5,59 @@
 The package is made by our own CMake install, so consumers get the real rlhfppConfig.cmake
 (find_package(rlhfpp CONFIG COMPONENTS eigen ...)) and Conan generates no config of its own.
 
-deps_from="system" (default): Eigen / xtensor / Thrust / CUDA are the machine's, found by CMake when
-the package is made and again by rlhfppConfig.cmake when it is used; no requires, so no
-remote is ever contacted. deps_from="conan": Eigen and xtensor come from Conan requires
-(Thrust, for the host systems of the Thrust backend, and the CUDA toolkit always come from
-the system: Debian's libthrust-dev, or the toolkit's CCCL under nvcc).
+No component options. The package always holds every header and the CMake definition of
+every component (rlhf::eigen, rlhf::xtensor, rlhf::thrust, rlhf::cuda, rlhf::model); which
+of them a consumer can use is decided by rlhfppConfig.cmake when the consumer configures,
+where it looks for that component's dependencies (Eigen, OpenMP, a CBLAS; xtensor, xsimd;
+Thrust; the CUDA toolkit; nlohmann_json). Nothing is compiled, so the package is the same
+for every os, compiler, build type and option value: package_id() clears everything and
+there is one package id.
+
+deps_from="system" (default): no requires; the dependencies are the machine's, found by
+rlhfppConfig.cmake at use time, so no remote is ever contacted.
+deps_from="conan": Eigen, xtensor (with its xtl and xsimd) and nlohmann_json (rlhf::model,
+the checkpoint headers) come from Conan requires with transitive_headers, so the consumer's
+CMakeDeps makes their configs and rlhfppConfig.cmake finds them. Thrust and the CUDA
+toolkit always come from the system (Debian's libthrust-dev, or the toolkit's CCCL under
+nvcc). The option changes only the dependency graph, not a byte of the package, so the one
+package id serves both values honestly.
+
+C++20: the headers need it. The CMake targets carry cxx_std_20, so a CMake consumer is
+compiled as C++20 whatever compiler.cppstd the profile says (a freshly detected profile
+says gnu17 with g++ 12). A profile below 20 is therefore accepted with a warning; other
+build systems must be given -s compiler.cppstd=20 (or their own C++20 flag).
+
+tests/packaging (ctest conan_create, conan_deps_resolve) checks, offline: `conan create .`
+with a freshly detected profile, test_package compiled as C++20, exactly one package id and
+no option but deps_from; and that the deps_from="conan" requires resolve against stand-in
+recipes named, versioned and requiring exactly like ConanCenter's. That proves the names and
+ranges resolve (and agree with xtensor's own pinned requires); it does not test the real
+ConanCenter recipes' contents (their headers, their CMake target names), which needs the
+network.
 """
 import os
 import re
 
 from conan import ConanFile
-from conan.tools.build import check_min_cppstd
+from conan.tools.build import valid_min_cppstd
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
-from conan.tools.files import load
+from conan.tools.files import copy, load
+
+required_conan_version = ">=2.0"
 
 
 class RlhfppConan(ConanFile):
     name = "rlhfpp"
     description = "Header-only C++20 library of LLM alignment algorithms (RLHF, DPO family, GRPO)"
+    license = "Apache-2.0"
+    author = "The rlhf++ authors"
     topics = ("rlhf", "dpo", "grpo", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
-    # with_*: provide that component (in "system" mode: when CMake finds its dependency).
-    options = {
-        "with_eigen": [True, False],
-        "with_xtensor": [True, False],
-        "with_thrust": [True, False],
-        "with_cuda": [True, False],
-        "deps_from": ["system", "conan"],
-    }
-    default_options = {
-        "with_eigen": True,
-        "with_xtensor": True,
-        "with_thrust": True,
-        "with_cuda": True,
-        "deps_from": "system",
-    }
-    exports_sources = "include/*", "cmake/*", "CMakeLists.txt"
+    # Where the dependencies come from; the package contents are the same for both.
+    options = {"deps_from": ["system", "conan"]}
+    default_options = {"deps_from": "system"}
+    exports_sources = "include/*", "cmake/*", "CMakeLists.txt", "LICENSE"
     no_copy_source = True
 
     def set_version(self):
@@ -57,16 +73,23 @@ class RlhfppConan(ConanFile):
     def requirements(self):
         if self.options.deps_from == "conan":
             # Our headers include theirs, so consumers need their include paths too.
-            if self.options.with_eigen:
-                self.requires("eigen/[>=3.4 <4]", transitive_headers=True)
-            if self.options.with_xtensor:
-                self.requires("xtensor/[>=0.24 <0.26]", transitive_headers=True)
+            # xtensor before nlohmann_json: xtensor pins an exact nlohmann_json, which our
+            # range then accepts (the other order could pick a newer one and conflict).
+            self.requires("eigen/[>=3.4 <4]", transitive_headers=True)
+            self.requires("xtensor/[>=0.24 <0.26]", transitive_headers=True)
+            self.requires("nlohmann_json/[>=3.11 <4]", transitive_headers=True)
 
     def validate(self):
-        check_min_cppstd(self, 20)
+        cppstd = self.settings.get_safe("compiler.cppstd")
+        if cppstd and not valid_min_cppstd(self, 20):
+            self.output.warning(
+                f"compiler.cppstd={cppstd}, but rlhf++ needs C++20. CMake consumers are "
+                "compiled as C++20 anyway (the rlhf:: targets carry cxx_std_20); with any "
+                "other build system pass -s compiler.cppstd=20 (or gnu20), or add its C++20 "
+                "flag yourself.")
 
     def package_id(self):
-        # Header-only: one package for every configuration.
+        # Header-only, and the same files whatever the settings and deps_from (see above).
         self.info.clear()
 
     def generate(self):
@@ -75,10 +98,8 @@ class RlhfppConan(ConanFile):
         tc.cache_variables["RLHF_BUILD_BENCHMARKS"] = False
         tc.cache_variables["RLHF_BUILD_EXAMPLES"] = False
         tc.cache_variables["RLHF_INSTALL"] = True
-        tc.cache_variables["RLHF_WITH_EIGEN"] = bool(self.options.with_eigen)
-        tc.cache_variables["RLHF_WITH_XTENSOR"] = bool(self.options.with_xtensor)
-        tc.cache_variables["RLHF_WITH_THRUST"] = bool(self.options.with_thrust)
-        tc.cache_variables["RLHF_WITH_CUDA"] = bool(self.options.with_cuda)
+        # The API reference is not packaged (and docs/ is not exported).
+        tc.cache_variables["CMAKE_DISABLE_FIND_PACKAGE_Doxygen"] = True
         tc.generate()
         CMakeDeps(self).generate()  # generates nothing in "system" mode (no requires)
 
@@ -86,6 +107,8 @@ class RlhfppConan(ConanFile):
         CMake(self).configure()  # nothing to compile; configure prepares the install
 
     def package(self):
+        copy(self, "LICENSE", src=self.source_folder,
+             dst=os.path.join(self.package_folder, "licenses"))
         CMake(self).install()
 
     def package_info(self):

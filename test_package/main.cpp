@@ -9,6 +9,13 @@
 #include <rlhf/backends/eigen.hpp>
 #include <rlhf/rlhf.hpp>
 
+// C++20 comes from the rlhf:: targets (cxx_std_20), whatever compiler.cppstd the profile says.
+#if defined(_MSVC_LANG)
+static_assert(_MSVC_LANG >= 202002L, "test_package must be compiled as C++20");
+#else
+static_assert(__cplusplus >= 202002L, "test_package must be compiled as C++20");
+#endif
+
 int main() {
   using B = rlhf::eigen_backend;
   const std::vector<float> host{0.5f, -2.0f, 3.0f, 1.0f};

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-FileCopyrightText: 2026 The rlhf++ authors
 # SPDX-License-Identifier: Apache-2.0
-"""Golden reference for the bundled GPT-style decoder (include/rlhf/model/, issue 4), in
+"""Golden reference for the bundled GPT-style decoder (include/rlhf/model/), in
 llm.c's manner: a minimal GPT written here from gpt_config's semantics (no transformers),
 float32 on the CPU, one thread, seeded. For each config it initialises the weights the GPT-2
 way, runs one forward/backward on a seeded batch, then 10 torch.optim.AdamW steps on the same
@@ -38,7 +38,8 @@ import torch.nn.functional as F
 
 from common import ROOT, Fixture, S, T
 
-# The two golden configs (issue 4: one vocab not a multiple of 64, T not a power of two).
+# The two golden configs: each has a vocabulary that is not a multiple of 64 and a T that is
+# not a power of two, so the padded-row and odd-length paths are exercised.
 CONFIGS = [
     {"name": "tiny_a", "seed": 1337, "B": 2, "T": 7,
      "config": {"vocab_size": 259, "max_seq_len": 16, "n_layer": 2, "n_head": 2, "n_embd": 32,

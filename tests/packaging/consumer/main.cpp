@@ -1,16 +1,28 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// Consumer check: row log-sum-exp on the Eigen backend must match a plain std:: computation.
+// Consumer check: row log-sum-exp on the consumed backend must match a plain std::
+// computation. RLHF_CONSUMER_<COMPONENT> picks the backend (the consumer's CMakeLists.txt).
 #include <cmath>
 #include <cstdio>
 #include <span>
 #include <vector>
 
-#include <rlhf/backends/eigen.hpp>
 #include <rlhf/rlhf.hpp>
+#if defined(RLHF_CONSUMER_XTENSOR)
+#include <rlhf/backends/xtensor.hpp>
+using B = rlhf::xtensor_backend;
+#elif defined(RLHF_CONSUMER_THRUST)
+#include <rlhf/backends/thrust.hpp>
+using B = rlhf::thrust_omp_backend;
+#else  // eigen, and model (which also links rlhf::eigen)
+#include <rlhf/backends/eigen.hpp>
+using B = rlhf::eigen_backend;
+#endif
+#if defined(RLHF_CONSUMER_MODEL)
+#include <rlhf/model/checkpoint.hpp>  // needs nlohmann-json, which rlhf::model brings
+#endif
 
 int main() {
-  using B = rlhf::eigen_backend;
   const std::vector<float> host{1.0f, 2.0f, 3.0f, -1.0f, 0.5f, 4.0f};
 
   B::tensor x(rlhf::shape{2, 3});

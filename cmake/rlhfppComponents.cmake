@@ -1,0 +1,214 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# The components of rlhf++ and how each finds its dependencies. One definition, used twice:
+#   - by the source tree's CMakeLists.txt (a build or add_subdirectory), and
+#   - by the installed rlhfppConfig.cmake when a consumer configures, so that every
+#     dependency is found on the consumer's machine, with the consumer's compiler, and
+#     nothing found at install time (a library path, an include directory) is baked in.
+#
+#   rlhf::eigen    Eigen >= 3.4; OpenMP when found; a CBLAS for GEMM when RLHF_EIGEN_BLAS
+#   rlhf::xtensor  xtensor (+ xsimd when found); OpenMP when found; the same CBLAS when found
+#   rlhf::thrust   Thrust >= 1.17 headers and OpenMP (the CPP/OMP host systems)
+#   rlhf::cuda     the CUDA toolkit's cudart and cuBLAS, C++20 for CUDA sources (nvcc)
+#   rlhf::model    nlohmann-json, for the checkpoint and config readers of the bundled GPT
+#
+# CBLAS choice (rlhf::eigen and rlhf::xtensor): Debian's OpenMP build of OpenBLAS
+# (libopenblas-openmp-dev; Fedora's libopenblaso) when the compiler's OpenMP runtime is GNU
+# libgomp, so that OpenBLAS's threads and the backends' parallel loops are one pool;
+# with another runtime (e.g. clang's libomp: one process must not load two OpenMP runtimes)
+# Debian's pthreads build of OpenBLAS; otherwise whichever BLAS FindBLAS finds, with
+# <cblas.h> beside it. Set RLHF_EIGEN_BLAS=OFF (before
+# find_package or add_subdirectory) to keep Eigen's own GEMM, and RLHF_BLAS_OPENMP=OFF to
+# refuse the OpenMP build. Every search here is NO_CACHE: nothing is left in the consumer's
+# cache but what CMake's own Find modules write.
+
+include_guard(GLOBAL)
+
+# _rlhfpp_new_target(<target> <imported>): an INTERFACE target, IMPORTED in a package config.
+function(_rlhfpp_new_target target imported)
+  if(imported)
+    add_library(${target} INTERFACE IMPORTED)
+  else()
+    add_library(${target} INTERFACE)
+  endif()
+endfunction()
+
+# _rlhfpp_find_cblas(<out_link> <out_openmp>): the CBLAS to link (a full path or BLAS::BLAS;
+# empty when none) and whether it is OpenMP-threaded.
+function(_rlhfpp_find_cblas out_link out_openmp)
+  set(link "")
+  set(openmp OFF)
+  find_path(_rlhfpp_cblas_h cblas.h PATH_SUFFIXES openblas NO_CACHE)
+  if(NOT _rlhfpp_cblas_h)
+    set(${out_link} "" PARENT_SCOPE)
+    set(${out_openmp} OFF PARENT_SCOPE)
+    return()
+  endif()
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if((NOT DEFINED RLHF_BLAS_OPENMP OR RLHF_BLAS_OPENMP) AND TARGET OpenMP::OpenMP_CXX
+     AND "gomp" IN_LIST OpenMP_CXX_LIB_NAMES)
+    find_library(_rlhfpp_openblas_omp NAMES openblas
+                 PATHS "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp"
+                 NO_DEFAULT_PATH NO_CACHE)
+    if(NOT _rlhfpp_openblas_omp)
+      find_library(_rlhfpp_openblas_omp NAMES openblaso NO_CACHE)
+    endif()
+    if(_rlhfpp_openblas_omp)
+      set(link "${_rlhfpp_openblas_omp}")
+      set(openmp ON)
+    endif()
+  endif()
+  if(NOT link AND TARGET OpenMP::OpenMP_CXX AND NOT "gomp" IN_LIST OpenMP_CXX_LIB_NAMES)
+    # Another OpenMP runtime (clang's libomp): Debian's libopenblas.so.0 may be switched to
+    # the libgomp build by update-alternatives, so ask for the pthreads build by its path.
+    find_library(_rlhfpp_openblas_pthread NAMES openblas libopenblas.so.0
+                 PATHS "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-pthread"
+                 NO_DEFAULT_PATH NO_CACHE)
+    if(_rlhfpp_openblas_pthread)
+      set(link "${_rlhfpp_openblas_pthread}")
+    endif()
+  endif()
+  if(NOT link)
+    find_package(BLAS QUIET)
+    if(TARGET BLAS::BLAS)
+      set(link BLAS::BLAS)
+    endif()
+  endif()
+  set(${out_link} "${link}" PARENT_SCOPE)
+  set(${out_openmp} ${openmp} PARENT_SCOPE)
+endfunction()
+
+# _rlhfpp_link_cblas(<target> <define> <link> <openmp>): GEMM of <target> through <link>.
+function(_rlhfpp_link_cblas target define link openmp)
+  set_property(TARGET ${target} APPEND PROPERTY INTERFACE_LINK_LIBRARIES "${link}")
+  set_property(TARGET ${target} APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS ${define})
+  if(openmp)
+    set_property(TARGET ${target} APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS RLHF_CBLAS_OPENMP)
+  endif()
+endfunction()
+
+# rlhfpp_add_component(<component> <target> <core> <imported> <out_found>)
+#   Creates <target> (an INTERFACE target linking <core>) when the component's dependencies
+#   are found, and sets <out_found> to TRUE; otherwise <out_found> is FALSE and
+#   <out_found>_REASON says what is missing. Details of what was chosen are left in
+#   RLHF_<COMPONENT>_* variables of the caller's scope (for status messages and tools).
+function(rlhfpp_add_component component target core imported out_found)
+  set(found FALSE)
+  set(reason "")
+  set(props "")
+  if(component STREQUAL "eigen")
+    find_package(Eigen3 3.4 CONFIG QUIET)
+    if(TARGET Eigen3::Eigen)
+      find_package(OpenMP QUIET COMPONENTS CXX)
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} Eigen3::Eigen)
+      if(TARGET OpenMP::OpenMP_CXX)
+        target_link_libraries(${target} INTERFACE OpenMP::OpenMP_CXX)
+      endif()
+      set(cblas "")
+      set(cblas_openmp OFF)
+      if(NOT DEFINED RLHF_EIGEN_BLAS OR RLHF_EIGEN_BLAS)
+        _rlhfpp_find_cblas(cblas cblas_openmp)
+        if(cblas)
+          _rlhfpp_link_cblas(${target} RLHF_EIGEN_USE_CBLAS "${cblas}" ${cblas_openmp})
+        endif()
+      endif()
+      set(RLHF_EIGEN_CBLAS "${cblas}" PARENT_SCOPE)
+      set(RLHF_EIGEN_CBLAS_OPENMP ${cblas_openmp} PARENT_SCOPE)
+      set(found TRUE)
+    else()
+      set(reason "Eigen >= 3.4 (Eigen3Config.cmake; Debian: libeigen3-dev) was not found")
+    endif()
+
+  elseif(component STREQUAL "xtensor")
+    find_package(xtensor CONFIG QUIET)
+    if(TARGET xtensor)
+      find_package(xsimd CONFIG QUIET)
+      find_package(OpenMP QUIET COMPONENTS CXX)
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} xtensor)
+      # SIMD assignments and row reductions through xsimd (xtensor's optional SIMD layer).
+      if(TARGET xsimd)
+        target_link_libraries(${target} INTERFACE xsimd)
+        target_compile_definitions(${target} INTERFACE XTENSOR_USE_XSIMD)
+      endif()
+      if(TARGET OpenMP::OpenMP_CXX)
+        target_link_libraries(${target} INTERFACE OpenMP::OpenMP_CXX)
+      endif()
+      # GEMM through a CBLAS (cblas_sgemm on strided operands); without one, the generic GEMM.
+      _rlhfpp_find_cblas(cblas cblas_openmp)
+      if(cblas)
+        _rlhfpp_link_cblas(${target} RLHF_XTENSOR_USE_CBLAS "${cblas}" ${cblas_openmp})
+      endif()
+      set(RLHF_XTENSOR_XSIMD ${xsimd_FOUND} PARENT_SCOPE)
+      set(RLHF_XTENSOR_CBLAS "${cblas}" PARENT_SCOPE)
+      set(found TRUE)
+    else()
+      set(reason "xtensor (xtensorConfig.cmake; Debian: libxtensor-dev) was not found")
+    endif()
+
+  elseif(component STREQUAL "thrust")
+    # Thrust's host systems under the C++ compiler: THRUST_DEVICE_SYSTEM is OMP for C++
+    # sources (a host compiler has no CUDA system); nvcc sources keep the toolkit's CCCL
+    # Thrust and its CUDA device system (link rlhf::cuda for those).
+    find_path(_rlhfpp_thrust_dir thrust/version.h NO_CACHE)
+    find_package(OpenMP QUIET COMPONENTS CXX)
+    set(version 0)
+    if(_rlhfpp_thrust_dir)
+      file(STRINGS "${_rlhfpp_thrust_dir}/thrust/version.h" line
+           REGEX "^#define THRUST_VERSION [0-9]+")
+      string(REGEX MATCH "[0-9]+$" version "${line}")
+    endif()
+    if(version GREATER_EQUAL 101700 AND TARGET OpenMP::OpenMP_CXX)
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} OpenMP::OpenMP_CXX)
+      target_compile_definitions(${target} INTERFACE
+        $<$<COMPILE_LANGUAGE:CXX>:THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_OMP>)
+      # /usr/include needs nothing (and must not be forced onto nvcc's path ahead of CCCL);
+      # elsewhere, as a system directory so the consumer's warning flags do not apply to it.
+      if(NOT _rlhfpp_thrust_dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+        target_include_directories(${target} SYSTEM INTERFACE
+          $<$<COMPILE_LANGUAGE:CXX>:${_rlhfpp_thrust_dir}>)
+      endif()
+      set(found TRUE)
+    else()
+      set(reason "Thrust >= 1.17 headers (Debian: libthrust-dev, libcub-dev) and OpenMP are needed")
+    endif()
+
+  elseif(component STREQUAL "cuda")
+    find_package(CUDAToolkit QUIET)
+    if(TARGET CUDA::cudart AND TARGET CUDA::cublas)
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} CUDA::cudart CUDA::cublas)
+      # C++20 for CUDA sources too (std::span, concepts): cxx_std_20 applies to C++ sources
+      # only. As the cuda_std_20 feature where this CMake knows it for nvcc (3.26+); as the
+      # flag otherwise, or when the consumer enables CUDA only after find_package.
+      if("cuda_std_20" IN_LIST CMAKE_CUDA_COMPILE_FEATURES)
+        target_compile_features(${target} INTERFACE cuda_std_20)
+      else()
+        target_compile_options(${target} INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
+      endif()
+      set(found TRUE)
+    else()
+      set(reason "the CUDA toolkit with cuBLAS (CUDAToolkit) was not found")
+    endif()
+
+  elseif(component STREQUAL "model")
+    find_package(nlohmann_json 3 CONFIG QUIET)
+    if(TARGET nlohmann_json::nlohmann_json)
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} nlohmann_json::nlohmann_json)
+      set(found TRUE)
+    else()
+      set(reason "nlohmann-json 3 (nlohmann_jsonConfig.cmake; Debian: nlohmann-json3-dev) was not found")
+    endif()
+
+  else()
+    set(reason "unknown component '${component}' (known: eigen xtensor thrust cuda model)")
+  endif()
+  set(${out_found} ${found} PARENT_SCOPE)
+  set(${out_found}_REASON "${reason}" PARENT_SCOPE)
+endfunction()
+
+set(RLHFPP_ALL_COMPONENTS eigen xtensor thrust cuda model)
