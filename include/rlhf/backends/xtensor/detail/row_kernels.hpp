@@ -28,6 +28,16 @@ namespace xtensor_detail {
 using batch = xsimd::batch<float>;
 inline constexpr index_t simd_width = static_cast<index_t>(batch::size);
 
+/// Σ of the lanes of b: xsimd 8 calls it hadd, xsimd 9 and later reduce_add.
+template <class Batch>
+inline auto batch_sum(const Batch& b) {
+#if XSIMD_VERSION_MAJOR >= 9
+  return xsimd::reduce_add(b);
+#else
+  return xsimd::hadd(b);
+#endif
+}
+
 /// The largest lane of b (NaN-free by the callers' checks).
 inline float lane_max(const batch& b) noexcept {
   alignas(64) float lanes[batch::size];
@@ -44,7 +54,7 @@ inline float row_sum(const float* x, index_t n) noexcept {
   if (n >= simd_width) {
     batch acc(0.0f);
     for (; c + simd_width <= n; c += simd_width) acc += batch::load_unaligned(x + c);
-    s = xsimd::hadd(acc);
+    s = batch_sum(acc);
   }
 #endif
   for (; c < n; ++c) s += x[c];
@@ -87,7 +97,7 @@ inline float row_sum_exp(const float* x, index_t n, float m) noexcept {
     for (; c + simd_width <= n; c += simd_width) {
       acc += xsimd::exp(batch::load_unaligned(x + c) - mb);
     }
-    s = xsimd::hadd(acc);
+    s = batch_sum(acc);
   }
 #endif
   for (; c < n; ++c) s += std::exp(x[c] - m);
@@ -115,8 +125,8 @@ inline float row_masked_mean(const float* x, const float* w, index_t n) noexcept
       acc_num += xsimd::select(wv != zero, wv * xv, zero);  // a NaN under w = 0 is dropped
       acc_den += wv;
     }
-    num = xsimd::hadd(acc_num);
-    den = xsimd::hadd(acc_den);
+    num = batch_sum(acc_num);
+    den = batch_sum(acc_den);
   }
 #endif
   for (; c < n; ++c) {
