@@ -121,16 +121,7 @@ void BM_logprobs_fused(benchmark::State& state) {
 }
 
 model::gpt_config train_config(index_t which) {
-  model::gpt_config c;
-  c.vocab_size = 256;
-  c.n_head = 4;
-  c.mlp_ratio = 4;
-  if (which == 0) {
-    c.max_seq_len = 64, c.n_embd = 128, c.n_layer = 2;  // "tiny"
-  } else {
-    c.max_seq_len = 128, c.n_embd = 256, c.n_layer = 4;  // "small"
-  }
-  return c;
+  return which == 0 ? model::gpt_config::tiny() : model::gpt_config::small();
 }
 
 template <class B>

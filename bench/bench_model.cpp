@@ -72,16 +72,8 @@ struct bench_config {
 };
 
 bench_config config_of(index_t which) {
-  model::gpt_config c;
-  c.vocab_size = 256;
-  c.n_head = 4;
-  c.mlp_ratio = 4;
-  if (which == 0) {
-    c.max_seq_len = 64, c.n_embd = 128, c.n_layer = 2;
-    return {"tiny", c, 8};
-  }
-  c.max_seq_len = 128, c.n_embd = 256, c.n_layer = 4;
-  return {"small", c, 8};
+  if (which == 0) return {"tiny", model::gpt_config::tiny(), 8};
+  return {"small", model::gpt_config::small(), 8};
 }
 
 double current_rss_bytes() {

@@ -131,7 +131,7 @@ def main():
                          "time under `torch.no_grad()`) = one (8, 16) prefill + 127 "
                          "single-token decode steps, greedy (argmax; both sides also compute "
                          "the chosen token's log-prob), no stop tokens, so both sides emit "
-                         "8 · 128 tokens. The issue asks for 128 new tokens on \"small\", whose "
+                         "8 · 128 tokens. The target is 128 new tokens on \"small\", whose "
                          "context is 128, so this bench uses max_seq_len 144 (16 + 128); the "
                          "cache allocation is inside the timed call on both sides. "
                          "tokens/s = B · new tokens / median time.")

@@ -160,14 +160,8 @@ void bench_train(const char* name, const model::gpt_config& cfg, index_t b) {
 }
 
 void bench_train_all() {
-  model::gpt_config small;
-  small.vocab_size = 256, small.max_seq_len = 128, small.n_embd = 256, small.n_layer = 4;
-  small.n_head = 4, small.mlp_ratio = 4;
-  bench_train("small", small, 8);
-  model::gpt_config gpt2;
-  gpt2.vocab_size = 50257, gpt2.max_seq_len = 1024, gpt2.n_embd = 768, gpt2.n_layer = 12;
-  gpt2.n_head = 12, gpt2.mlp_ratio = 4;
-  bench_train("gpt2", gpt2, 8);
+  bench_train("small", model::gpt_config::small(), 8);
+  bench_train("gpt2", model::gpt_config::gpt2_124m(), 8);
 }
 
 }  // namespace

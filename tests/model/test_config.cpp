@@ -57,3 +57,40 @@ TEST_CASE("gpt_config rejects impossible shapes with the field's name") {
                          rlhf::config_error);
   }
 }
+
+TEST_CASE("gpt_config presets: the documented shapes and parameter counts") {
+  // Counted here from the GPT-2 layout, not with gpt_param_table: token and position
+  // embeddings, per layer 12·C² + 13·C (qkv, proj, fc, proj weights and biases, two
+  // layernorms), the final layernorm; tied LM head. V is the padded row count.
+  auto count = [](rlhf::index_t V, rlhf::index_t T, rlhf::index_t L, rlhf::index_t C) {
+    return V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C;
+  };
+  struct expected {
+    const char* name;
+    model::gpt_config cfg;
+    rlhf::index_t vocab, ctx, layers, heads, width, params;
+  };
+  const expected presets[] = {
+      {"tiny", model::gpt_config::tiny(), 256, 64, 2, 4, 128, 437'760},
+      {"small", model::gpt_config::small(), 256, 128, 4, 4, 256, 3'257'856},
+      // GPT-2 small's published 124,439,808 plus the 47 padding rows (50257 -> 50304).
+      {"gpt2_124m", model::gpt_config::gpt2_124m(), 50257, 1024, 12, 12, 768,
+       124'439'808 + (50304 - 50257) * 768},
+  };
+  for (const auto& p : presets) {
+    CAPTURE(p.name);
+    CHECK_NOTHROW(p.cfg.validate());
+    CHECK(p.cfg.vocab_size == p.vocab);
+    CHECK(p.cfg.max_seq_len == p.ctx);
+    CHECK(p.cfg.n_layer == p.layers);
+    CHECK(p.cfg.n_head == p.heads);
+    CHECK(p.cfg.n_embd == p.width);
+    CHECK(p.cfg.mlp_ratio == 4);
+    CHECK(p.cfg.tie_embeddings);
+    CHECK(p.cfg.dropout == 0.0f);
+    CHECK(model::gpt_num_params(p.cfg) == p.params);
+    CHECK(count(p.cfg.padded_vocab_size(), p.ctx, p.layers, p.width) == p.params);
+  }
+  // GPT-2's own count (unpadded vocabulary), as published for the 124M model.
+  CHECK(count(50257, 1024, 12, 768) == 124'439'808);
+}

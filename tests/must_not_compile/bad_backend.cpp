@@ -9,6 +9,8 @@
 //   RLHF_CASE_no_tensor_types     no `tensor` / `index_tensor`
 //   RLHF_CASE_not_owning          a `tensor` without reshape(shape)
 //   RLHF_CASE_no_host_accessible  no `static constexpr bool host_accessible`
+//   RLHF_CASE_runtime_host_accessible  `host_accessible` is a bool, but not a constant
+//                                      expression (a plain `static inline bool`)
 //   RLHF_CASE_no_data_access      no `data(tensor&)` family
 //   RLHF_CASE_no_host_copies      no `copy_from_host` / `copy_to_host`
 //   RLHF_CASE_no_parallel_for     no `parallel_for`
@@ -40,7 +42,9 @@ struct almost_backend {
   using tensor = float_tensor;
   using index_tensor = int_tensor;
 #endif
-#if !defined(RLHF_CASE_no_host_accessible)
+#if defined(RLHF_CASE_runtime_host_accessible)
+  static inline bool host_accessible = true;  // not constexpr: if constexpr cannot read it
+#elif !defined(RLHF_CASE_no_host_accessible)
   static constexpr bool host_accessible = true;
 #endif
 #if !defined(RLHF_CASE_no_data_access)

@@ -5,6 +5,8 @@
 // was found, e.g. "row_sum: out has shape (3), expected (4) (one value per row of x)".
 #pragma once
 
+#include "rlhf/core/config.hpp"  // first: the C++20 check
+
 #include <stdexcept>
 #include <string>
 

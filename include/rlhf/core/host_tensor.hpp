@@ -19,21 +19,26 @@
 namespace rlhf {
 inline namespace v0 {
 
+/// An owning, contiguous, row-major host tensor of T with 64-byte aligned storage (the
+/// storage of the CPU backends). Copies are deep.
 template <class T>
 class host_tensor {
  public:
-  using value_type = T;
-  static constexpr std::size_t alignment = 64;
+  using value_type = T;                         ///< The element type.
+  static constexpr std::size_t alignment = 64;  ///< Storage alignment in bytes.
 
   host_tensor() : host_tensor(empty_shape()) {}
 
+  /// A zero-filled tensor of shape s.
   explicit host_tensor(const shape& s) : shape_(s), data_(allocate(s.numel())) {
     if (s.numel() > 0) std::memset(data_.get(), 0, bytes());
   }
 
+  /// A deep copy of other.
   host_tensor(const host_tensor& other) : shape_(other.shape_), data_(allocate(other.size())) {
     if (size() > 0) std::memcpy(data_.get(), other.data_.get(), bytes());
   }
+  /// Copies shape and elements of other (reallocating only when the size differs).
   host_tensor& operator=(const host_tensor& other) {
     if (this != &other) {
       if (other.size() != size()) data_ = allocate(other.size());
@@ -42,11 +47,12 @@ class host_tensor {
     }
     return *this;
   }
-  // A moved-from tensor is empty: shape (0), no storage.
+  /// Takes other's storage. A moved-from tensor is empty: shape (0), no storage.
   host_tensor(host_tensor&& other) noexcept
       : shape_(other.shape_), data_(std::move(other.data_)) {
     other.shape_ = empty_shape();
   }
+  /// Takes other's storage and shape; other is left empty (shape (0)).
   host_tensor& operator=(host_tensor&& other) noexcept {
     if (this != &other) {
       shape_ = other.shape_;
@@ -57,7 +63,9 @@ class host_tensor {
   }
   ~host_tensor() = default;
 
+  /// The shape.
   [[nodiscard]] const rlhf::shape& shape() const noexcept { return shape_; }
+  /// The number of elements (shape().numel()).
   [[nodiscard]] index_t size() const noexcept { return shape_.numel(); }
 
   /// Reinterpret the same elements with another shape of equal element count.
@@ -70,11 +78,15 @@ class host_tensor {
     shape_ = s;
   }
 
+  /// Pointer to the first element (null when empty).
   [[nodiscard]] T* data() noexcept { return data_.get(); }
+  /// Pointer to the first element (null when empty).
   [[nodiscard]] const T* data() const noexcept { return data_.get(); }
+  /// All elements, in row-major order.
   [[nodiscard]] std::span<T> span() noexcept {
     return {data_.get(), static_cast<std::size_t>(size())};
   }
+  /// All elements, in row-major order.
   [[nodiscard]] std::span<const T> span() const noexcept {
     return {data_.get(), static_cast<std::size_t>(size())};
   }

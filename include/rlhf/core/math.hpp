@@ -35,8 +35,10 @@ RLHF_HD inline float log1mexp(float x) {
   return x < -ln2 ? std::log1p(-std::exp(x)) : std::log(-std::expm1(x));
 }
 
+/// max(x, 0); NaN gives 0.
 RLHF_HD inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
 
+/// x limited to [lo, hi]; NaN stays NaN.
 RLHF_HD inline float clamp(float x, float lo, float hi) {
   return x < lo ? lo : (x > hi ? hi : x);
 }

@@ -4,6 +4,8 @@
 // "clipfrac", ...), so a trainer can log every loss the same way.
 #pragma once
 
+#include "rlhf/core/config.hpp"  // first: the C++20 check
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,7 @@
 namespace rlhf {
 inline namespace v0 {
 
+/// (name, value) pairs of a loss's metrics, in TRL's metric names.
 using named_metrics = std::vector<std::pair<std::string, float>>;
 
 /// The value of `name` in `m`, or `fallback` when absent.

@@ -18,8 +18,9 @@
 namespace rlhf {
 inline namespace v0 {
 
+/// One Philox4x32 block: a 128-bit counter or its four 32-bit random words.
 struct philox_block {
-  std::uint32_t w[4];
+  std::uint32_t w[4];  ///< The four 32-bit words.
 };
 
 namespace detail {
@@ -92,12 +93,13 @@ RLHF_HD inline float philox_normal(std::uint64_t seed, std::uint64_t stream,
 /// consumed. ops::random_uniform/random_normal read it and advance it, so successive
 /// draws never reuse a counter.
 struct random_stream {
-  std::uint64_t seed = 0;
-  std::uint64_t stream = 0;
-  std::uint64_t next_block = 0;
+  std::uint64_t seed = 0;        ///< The Philox key.
+  std::uint64_t stream = 0;      ///< The stream number (the high half of the counter).
+  std::uint64_t next_block = 0;  ///< The first block the next draw uses.
 
   /// Blocks needed for n uniform (4 per block) or normal (2 per block) values.
   static constexpr std::uint64_t blocks_for_uniform(std::uint64_t n) { return (n + 3) / 4; }
+  /// Blocks needed for n normal values (2 per block).
   static constexpr std::uint64_t blocks_for_normal(std::uint64_t n) { return (n + 1) / 2; }
 };
 

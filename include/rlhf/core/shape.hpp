@@ -17,13 +17,16 @@
 namespace rlhf {
 inline namespace v0 {
 
+/// A tensor shape of rank 1 to 4 (row-major); dimensions are >= 0.
 class shape {
  public:
-  static constexpr int max_rank = 4;
+  static constexpr int max_rank = 4;  ///< The largest supported rank.
 
   /// Rank 1, one element.
   constexpr shape() : dims_{1, 1, 1, 1}, rank_(1) {}
 
+  /// The shape with these dimensions, e.g. shape{B, T, V}; throws shape_error on a rank
+  /// outside 1..max_rank or a negative dimension.
   shape(std::initializer_list<index_t> dims) : dims_{1, 1, 1, 1}, rank_(0) {
     if (dims.size() == 0 || dims.size() > max_rank) {
       throw shape_error("shape: rank must be 1.." + std::to_string(max_rank) + ", got " +
@@ -38,7 +41,9 @@ class shape {
     }
   }
 
+  /// The number of dimensions (1..max_rank).
   [[nodiscard]] constexpr int rank() const noexcept { return rank_; }
+  /// The dimension of `axis` (0 is the first); not checked against rank().
   [[nodiscard]] constexpr index_t operator[](int axis) const noexcept {
     return dims_[static_cast<std::size_t>(axis)];
   }
@@ -46,6 +51,7 @@ class shape {
   [[nodiscard]] constexpr index_t back(int from_end = 0) const noexcept {
     return dims_[static_cast<std::size_t>(rank_ - 1 - from_end)];
   }
+  /// The number of elements: the product of the dimensions.
   [[nodiscard]] constexpr index_t numel() const noexcept {
     index_t n = 1;
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
@@ -57,8 +63,10 @@ class shape {
     for (int i = 0; i + 1 < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
     return n;
   }
+  /// The last dimension: the row length when seen as (rows, last dimension).
   [[nodiscard]] constexpr index_t cols() const noexcept { return back(); }
 
+  /// Equal rank and equal dimensions.
   friend constexpr bool operator==(const shape& a, const shape& b) noexcept {
     if (a.rank_ != b.rank_) return false;
     for (int i = 0; i < a.rank_; ++i) {

@@ -71,10 +71,13 @@ concept backend_tensors_are_owning =
     backend_has_tensor_types<B> && detail::owning_tensor<typename B::tensor, float> &&
     detail::owning_tensor<typename B::index_tensor, std::int32_t>;
 
+/// `B::host_accessible` is a bool usable in a constant expression (`if constexpr` branches
+/// on it): a non-constexpr `static bool`, or a `static const bool` initialised at run time,
+/// does not qualify.
 template <class B>
 concept backend_has_memory_space = requires {
   { B::host_accessible } -> std::convertible_to<bool>;
-  requires std::bool_constant<B::host_accessible>::value || true;  // a constant expression
+  typename std::bool_constant<static_cast<bool>(B::host_accessible)>;  // a constant expression
 };
 
 template <class B>

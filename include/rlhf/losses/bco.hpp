@@ -34,13 +34,13 @@ namespace losses {
 /// TRL BCOConfig's loss option (the UDM options prompt_sample_size, min/max_density_ratio
 /// belong to the density-ratio classifier, which is not part of rlhf++).
 struct bco_config {
-  float beta = 0.1f;  // > 0
+  float beta = 0.1f;  ///< > 0
 };
 
 /// Running mean of the implicit rewards (δ). Kept in double on the host.
 struct bco_running_mean {
-  double count = 0.0;  // rewards seen (TRL starts at 1e-24 to avoid 0/0; the same to 1e-24)
-  double mean = 0.0;   // δ; 0 before the first update (TRL's initial value)
+  double count = 0.0;  ///< rewards seen (TRL starts at 1e-24 to avoid 0/0; the same to 1e-24)
+  double mean = 0.0;   ///< δ; 0 before the first update (TRL's initial value)
 
   /// Merges a batch given by its mean and size: mean += (batch_mean - mean)·k/(count + k),
   /// which is Welford's update applied k times (Chan et al.'s pairwise merge).
@@ -59,25 +59,28 @@ struct bco_running_mean {
   }
 };
 
+/// The tensors the BCO loss reads.
 template <class B>
 struct bco_inputs {
-  const typename B::tensor& policy_logps;     // (N,) Σ completion token log-probs, policy
-  const typename B::tensor& reference_logps;  // (N,) the same under the reference model
-  const typename B::tensor& labels;           // (N,) 1 = desirable, 0 = undesirable
+  const typename B::tensor& policy_logps;     ///< (N,) Σ completion token log-probs, policy
+  const typename B::tensor& reference_logps;  ///< (N,) the same under the reference model
+  const typename B::tensor& labels;           ///< (N,) 1 = desirable, 0 = undesirable
 };
 
 /// TRL's BCO metrics: δ, and sums and counts per class (defined for any batch).
 struct bco_metrics : detail::unpaired_class_sums {
-  float delta = 0;                 // δ used for this batch
+  float delta = 0;  ///< δ used for this batch
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const { return named_with({{"delta", delta}}); }
 };
 
+/// What the BCO loss returns.
 template <class B>
 struct bco_result {
-  float loss = 0;
-  typename B::tensor losses;             // (N,) L_i
-  typename B::tensor grad_policy_logps;  // (N,) d loss / d policy_logps (δ detached)
-  bco_metrics metrics;
+  float loss = 0;                        ///< mean_i L_i, as a host value
+  typename B::tensor losses;             ///< (N,) L_i
+  typename B::tensor grad_policy_logps;  ///< (N,) d loss / d policy_logps (δ detached)
+  bco_metrics metrics;                   ///< TRL's metrics of the batch
 };
 
 /// BCO loss, its gradient and TRL's metrics; updates `running` with this batch's rewards

@@ -34,8 +34,10 @@ namespace rlhf {
 inline namespace v0 {
 namespace losses {
 
+/// The CPO-family preference term (formulas in the file header); alphapo is simpo without NLL.
 enum class cpo_loss_type { sigmoid, hinge, ipo, simpo, alphapo };
 
+/// TRL's name of a loss type, the inverse of parse_cpo_loss_type.
 inline const char* to_string(cpo_loss_type t) {
   switch (t) {
     case cpo_loss_type::sigmoid: return "sigmoid";
@@ -65,20 +67,21 @@ inline bool cpo_uses_mean_logps(cpo_loss_type t) {
 
 /// TRL CPOConfig's loss options (names and defaults).
 struct cpo_config {
-  float beta = 0.1f;             // > 0; for ipo the τ of the IPO paper; SimPO typically 2.0
-  cpo_loss_type loss_type = cpo_loss_type::sigmoid;
-  float label_smoothing = 0.0f;  // ε in [0, 0.5], sigmoid and simpo only
-  float simpo_gamma = 0.5f;      // γ, the SimPO target margin (finite)
-  float cpo_alpha = 1.0f;        // weight of the NLL (behaviour cloning) term, >= 0
-  float alpha = 0.0f;            // AlphaPO reward shape; 0 = plain log-prob rewards
+  float beta = 0.1f;  ///< > 0; for ipo the τ of the IPO paper; SimPO typically 2.0
+  cpo_loss_type loss_type = cpo_loss_type::sigmoid;  ///< the preference term
+  float label_smoothing = 0.0f;                      ///< ε in [0, 0.5], sigmoid and simpo only
+  float simpo_gamma = 0.5f;                          ///< γ, the SimPO target margin (finite)
+  float cpo_alpha = 1.0f;  ///< weight of the NLL (behaviour cloning) term, >= 0
+  float alpha = 0.0f;      ///< AlphaPO reward shape; 0 = plain log-prob rewards
   /// Tokens the NLL covers; TRL's CPO: the completion (sums then optional).
   nll_tokens nll = nll_tokens::completion;
 };
 
+/// The tensors the CPO loss reads.
 template <class B>
 struct cpo_inputs {
-  const typename B::tensor& policy_chosen_logps;    // (N,) sum or mean, see loss_type
-  const typename B::tensor& policy_rejected_logps;  // (N,)
+  const typename B::tensor& policy_chosen_logps;    ///< (N,) sum or mean, see loss_type
+  const typename B::tensor& policy_rejected_logps;  ///< (N,)
   /// (N,) NLL token counts; required unless the NLL term is off (cpo_alpha = 0 or alphapo).
   const typename B::tensor* chosen_nll_token_counts = nullptr;
   /// (N,) Σ token log-probs over those tokens; optional with nll_tokens::completion.
@@ -87,13 +90,14 @@ struct cpo_inputs {
 
 /// TRL's CPO metrics (rewards are β·ρ(lc), β·ρ(lr)).
 struct cpo_metrics {
-  float rewards_chosen = 0;
-  float rewards_rejected = 0;
-  float rewards_accuracies = 0;  // mean(β·ρ(lc) > β·ρ(lr)), strict
-  float rewards_margins = 0;
-  float logps_chosen = 0;        // mean(lc), the raw input
-  float logps_rejected = 0;
-  float nll_loss = 0;            // NLL_chosen, 0 when the NLL term is off (as TRL)
+  float rewards_chosen = 0;      ///< mean(β·ρ(lc))
+  float rewards_rejected = 0;    ///< mean(β·ρ(lr))
+  float rewards_accuracies = 0;  ///< mean(β·ρ(lc) > β·ρ(lr)), strict
+  float rewards_margins = 0;     ///< mean(β·ρ(lc) - β·ρ(lr))
+  float logps_chosen = 0;        ///< mean(lc), the raw input
+  float logps_rejected = 0;      ///< mean(lr), the raw input
+  float nll_loss = 0;            ///< NLL_chosen, 0 when the NLL term is off (as TRL)
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"rewards/chosen", rewards_chosen},       {"rewards/rejected", rewards_rejected},
             {"rewards/accuracies", rewards_accuracies}, {"rewards/margins", rewards_margins},
@@ -102,14 +106,15 @@ struct cpo_metrics {
   }
 };
 
+/// What the CPO loss returns.
 template <class B>
 struct cpo_result {
-  float loss = 0;
-  typename B::tensor losses;                     // (N,) preference term per pair
-  typename B::tensor grad_policy_chosen_logps;   // (N,) d loss / d lc (incl. a derived NLL)
-  typename B::tensor grad_policy_rejected_logps; // (N,)
-  typename B::tensor grad_chosen_nll_logp_sums;  // (N,) d loss / d s_i; (0,) when not given
-  cpo_metrics metrics;
+  float loss = 0;             ///< mean preference term plus cpo_alpha · nll_loss, as a host value
+  typename B::tensor losses;  ///< (N,) preference term per pair
+  typename B::tensor grad_policy_chosen_logps;    ///< (N,) d loss / d lc (incl. a derived NLL)
+  typename B::tensor grad_policy_rejected_logps;  ///< (N,)
+  typename B::tensor grad_chosen_nll_logp_sums;   ///< (N,) d loss / d s_i; (0,) when not given
+  cpo_metrics metrics;                            ///< TRL's metrics of the batch
 };
 
 /// CPO-family loss, its gradients and TRL's metrics.

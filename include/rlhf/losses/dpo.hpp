@@ -145,9 +145,11 @@ E parse_enum(const std::array<std::pair<E, std::string_view>, K>& names, std::st
 
 }  // namespace detail::dpo
 
+/// TRL's name of a loss type ("unknown" for a value outside the enum).
 [[nodiscard]] inline std::string_view to_string(dpo_loss_type t) {
   return detail::dpo::enum_name(detail::dpo::dpo_loss_type_names, t);
 }
+/// TRL's name of an f-divergence type ("unknown" for a value outside the enum).
 [[nodiscard]] inline std::string_view to_string(f_divergence_type t) {
   return detail::dpo::enum_name(detail::dpo::f_divergence_type_names, t);
 }
@@ -158,6 +160,8 @@ E parse_enum(const std::array<std::pair<E, std::string_view>, K>& names, std::st
   return detail::dpo::parse_enum(detail::dpo::dpo_loss_type_names, "parse_dpo_loss_type",
                                  "loss_type", name);
 }
+/// "reverse_kl" → f_divergence_type::reverse_kl; an unknown name is a config_error listing
+/// the accepted ones.
 [[nodiscard]] inline f_divergence_type parse_f_divergence_type(std::string_view name) {
   return detail::dpo::parse_enum(detail::dpo::f_divergence_type_names,
                                  "parse_f_divergence_type", "f_divergence_type", name);
@@ -165,7 +169,7 @@ E parse_enum(const std::array<std::pair<E, std::string_view>, K>& names, std::st
 
 /// TRL DPOConfig's loss options (names and defaults as TRL's).
 struct dpo_config {
-  float beta = 0.1f;
+  float beta = 0.1f;  ///< β, the scale of the scores; finite and > 0
   /// One or more losses, combined as Σ_k loss_weights[k] · mean(L_k).
   std::vector<dpo_loss_type> loss_type{dpo_loss_type::sigmoid};
   /// Empty = 1 for every entry of loss_type; otherwise one finite weight >= 0 per entry.
@@ -173,9 +177,10 @@ struct dpo_config {
   /// ε: cDPO for sigmoid/aot (in [0, 0.5]), the flip probability of robust ([0, 0.5)),
   /// EXO's ε for exo_pair ((0, 0.5]; the paper's value is 1e-3).
   float label_smoothing = 0.0f;
+  /// The score s(x) applied to the log-ratios cr and rj.
   losses::f_divergence_type f_divergence_type = losses::f_divergence_type::reverse_kl;
-  float f_alpha_divergence_coef = 0.5f;
-  float discopop_tau = 0.05f;
+  float f_alpha_divergence_coef = 0.5f;  ///< a of alpha_divergence; finite
+  float discopop_tau = 0.05f;            ///< τ of discopop; finite and > 0
   /// WPO: multiply every pair's loss by dpo_inputs::weights (= w_c·w_r from wpo_weights).
   bool use_weighting = false;
   /// LD-DPO's α in [0, 1]. The sequence log-probs reach dpo_loss already reduced, so this
@@ -192,28 +197,32 @@ struct dpo_config {
   bco_running_mean* bco_running = nullptr;
 };
 
+/// The tensors the DPO loss reads.
 template <class B>
 struct dpo_inputs {
-  const typename B::tensor& policy_chosen_logps;       // (N,) lc: Σ of completion token logps
-  const typename B::tensor& policy_rejected_logps;     // (N,) lr
-  const typename B::tensor& reference_chosen_logps;    // (N,) rc (frozen reference)
-  const typename B::tensor& reference_rejected_logps;  // (N,) rrf
+  const typename B::tensor& policy_chosen_logps;       ///< (N,) lc: Σ of completion token logps
+  const typename B::tensor& policy_rejected_logps;     ///< (N,) lr
+  const typename B::tensor& reference_chosen_logps;    ///< (N,) rc (frozen reference)
+  const typename B::tensor& reference_rejected_logps;  ///< (N,) rrf
+  ///@{
   /// (N,) completion token counts n_c, n_r (clamped to >= 1 where divided); needed by ipo
   /// and sigmoid_norm (both), sft and rpo_alpha (chosen).
   const typename B::tensor* chosen_lengths = nullptr;
   const typename B::tensor* rejected_lengths = nullptr;
+  ///@}
   /// (N,) WPO weights w_c·w_r (finite, >= 0; see wpo_weights); used iff use_weighting.
   const typename B::tensor* weights = nullptr;
 };
 
 /// TRL's logged DPO metrics, always from the raw log-ratios (not the f-divergence scores).
 struct dpo_metrics {
-  float rewards_chosen = 0;      // mean(β·cr)
-  float rewards_rejected = 0;    // mean(β·rj)
-  float rewards_accuracies = 0;  // mean(β·cr > β·rj), strict
-  float rewards_margins = 0;     // mean(β·cr - β·rj)
-  float logps_chosen = 0;        // mean(lc)
-  float logps_rejected = 0;      // mean(lr)
+  float rewards_chosen = 0;      ///< mean(β·cr)
+  float rewards_rejected = 0;    ///< mean(β·rj)
+  float rewards_accuracies = 0;  ///< mean(β·cr > β·rj), strict
+  float rewards_margins = 0;     ///< mean(β·cr - β·rj)
+  float logps_chosen = 0;        ///< mean(lc)
+  float logps_rejected = 0;      ///< mean(lr)
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"rewards/chosen", rewards_chosen},         {"rewards/rejected", rewards_rejected},
             {"rewards/accuracies", rewards_accuracies}, {"rewards/margins", rewards_margins},
@@ -221,13 +230,14 @@ struct dpo_metrics {
   }
 };
 
+/// What the DPO loss returns.
 template <class B>
 struct dpo_result {
-  float loss = 0;
-  typename B::tensor losses;                      // (N,) Σ_k w_k·L_k,i·wpo_i; loss = mean
-  typename B::tensor grad_policy_chosen_logps;    // (N,) d loss / d lc
-  typename B::tensor grad_policy_rejected_logps;  // (N,) d loss / d lr
-  dpo_metrics metrics;
+  float loss = 0;                                 ///< mean(losses), as a host value
+  typename B::tensor losses;                      ///< (N,) Σ_k w_k·L_k,i·wpo_i; loss = mean
+  typename B::tensor grad_policy_chosen_logps;    ///< (N,) d loss / d lc
+  typename B::tensor grad_policy_rejected_logps;  ///< (N,) d loss / d lr
+  dpo_metrics metrics;                            ///< TRL's metrics of the batch
 };
 
 namespace detail::dpo {

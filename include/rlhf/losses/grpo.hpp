@@ -44,6 +44,7 @@ enum class grpo_importance_sampling_level { token, sequence };
 /// GRPOConfig.loss_type; TRL's default is "dapo".
 enum class grpo_loss_type { grpo, bnpo, dr_grpo, dapo };
 
+/// TRL's name of a scale_rewards value.
 inline const char* to_string(grpo_scale_rewards v) {
   switch (v) {
     case grpo_scale_rewards::group: return "group";
@@ -52,9 +53,11 @@ inline const char* to_string(grpo_scale_rewards v) {
   }
   return "?";
 }
+/// TRL's name of an importance sampling level.
 inline const char* to_string(grpo_importance_sampling_level v) {
   return v == grpo_importance_sampling_level::token ? "token" : "sequence";
 }
+/// TRL's name of a loss type.
 inline const char* to_string(grpo_loss_type v) {
   switch (v) {
     case grpo_loss_type::grpo: return "grpo";
@@ -75,6 +78,7 @@ inline grpo_scale_rewards parse_grpo_scale_rewards(std::string_view s) {
       "true/false), got '",
       s, "'"));
 }
+/// "token" or "sequence"; anything else is a config_error.
 inline grpo_importance_sampling_level parse_grpo_importance_sampling_level(std::string_view s) {
   if (s == "token") return grpo_importance_sampling_level::token;
   if (s == "sequence") return grpo_importance_sampling_level::sequence;
@@ -83,6 +87,7 @@ inline grpo_importance_sampling_level parse_grpo_importance_sampling_level(std::
       "sequence, got '",
       s, "'"));
 }
+/// "grpo", "bnpo", "dr_grpo" or "dapo"; anything else is a config_error.
 inline grpo_loss_type parse_grpo_loss_type(std::string_view s) {
   if (s == "grpo") return grpo_loss_type::grpo;
   if (s == "bnpo") return grpo_loss_type::bnpo;
@@ -105,7 +110,9 @@ struct grpo_config {
   /// Two-sided clipping (INTELLECT-2): caps coef1 at delta; unset = off. TRL recommends
   /// delta > 1 + epsilon_high.
   std::optional<float> delta;
+  /// Token-level ratios (GRPO) or one length-normalised ratio per sequence (GSPO).
   grpo_importance_sampling_level importance_sampling_level = grpo_importance_sampling_level::token;
+  /// How the masked per-token losses are aggregated into the loss (see the file header).
   grpo_loss_type loss_type = grpo_loss_type::dapo;
   /// The dr_grpo constant (TRL default 256).
   index_t max_completion_length = 256;
@@ -115,9 +122,10 @@ struct grpo_config {
 
 /// What TRL logs when it computes the advantages.
 struct grpo_advantage_metrics {
-  float reward = 0;                // mean reward
-  float reward_std = 0;            // mean over completions of the std used (group: mean group std)
-  float frac_reward_zero_std = 0;  // fraction of completions whose std is 0 (isclose, atol 1e-8)
+  float reward = 0;      ///< mean reward
+  float reward_std = 0;  ///< mean over completions of the std used (group: mean group std)
+  float frac_reward_zero_std = 0;  ///< fraction of completions whose std is 0 (isclose, atol 1e-8)
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"reward", reward}, {"reward_std", reward_std},
             {"frac_reward_zero_std", frac_reward_zero_std}};
@@ -196,12 +204,12 @@ grpo_advantage_metrics grpo_advantages(const typename B::tensor& rewards, index_
   return m;
 }
 
-/// Per-reward-function statistics TRL logs as rewards/<name>/mean and rewards/<name>/std
+/// Per-reward-function statistics TRL logs as `rewards/<name>/mean` and `rewards/<name>/std`
 /// (NaN entries skipped; std Bessel-corrected, NaN with fewer than 2 values).
 struct grpo_reward_function_metrics {
-  std::vector<float> mean;
-  std::vector<float> std;
-  /// {"rewards/<names[j]>/mean", ...}; names default to func0, func1, ...
+  std::vector<float> mean;  ///< per function j, the mean of its non-NaN rewards (NaN if none)
+  std::vector<float> std;   ///< per function j, the Bessel std of its non-NaN rewards
+  /// `{"rewards/<names[j]>/mean", ...}`; names default to func0, func1, ...
   [[nodiscard]] named_metrics named(std::span<const std::string> names = {}) const {
     named_metrics out;
     for (std::size_t j = 0; j < mean.size(); ++j) {
@@ -278,11 +286,12 @@ grpo_reward_function_metrics grpo_combine_rewards(const typename B::tensor& rewa
 
 // --- Loss ------------------------------------------------------------------------------
 
+/// The tensors the GRPO loss reads.
 template <class B>
 struct grpo_inputs {
-  const typename B::tensor& per_token_logps;  // (N, T) policy log-probs of the completion tokens
-  const typename B::tensor& advantages;       // (N,)
-  const typename B::tensor& completion_mask;  // (N, T) weights >= 0 (0/1 in TRL)
+  const typename B::tensor& per_token_logps;  ///< (N, T) policy log-probs of the completion tokens
+  const typename B::tensor& advantages;       ///< (N,)
+  const typename B::tensor& completion_mask;  ///< (N, T) weights >= 0 (0/1 in TRL)
   /// (N, T) log-probs under the policy that sampled; nullptr = on-policy (old = logp
   /// detached: ratio 1, the gradient still flows through logp).
   const typename B::tensor* old_per_token_logps = nullptr;
@@ -294,12 +303,13 @@ struct grpo_inputs {
   std::optional<float> num_items_in_batch = std::nullopt;
 };
 
+/// TRL's GRPO loss metrics: clip fractions and the KL.
 struct grpo_metrics {
-  float clip_ratio_low_mean = 0;     // fraction of tokens (sequences) with c1 < 1-ε_low, A < 0
-  float clip_ratio_high_mean = 0;    // ... with c1 > 1+ε_high, A > 0
-  float clip_ratio_region_mean = 0;  // either
-  float kl = 0;                      // masked token mean of k3 (only when beta > 0)
-  bool has_kl = false;
+  float clip_ratio_low_mean = 0;     ///< fraction of tokens (sequences) with c1 < 1-ε_low, A < 0
+  float clip_ratio_high_mean = 0;    ///< the same fraction with c1 > 1+ε_high, A > 0
+  float clip_ratio_region_mean = 0;  ///< the fraction in either of the two
+  float kl = 0;                      ///< masked token mean of k3 (only when beta > 0)
+  bool has_kl = false;               ///< whether kl was computed (beta > 0) and is reported
   /// TRL's names. clip_ratio/low_min and clip_ratio/high_max are TRL's min / max over
   /// processes; for one process they equal the means.
   [[nodiscard]] named_metrics named() const {
@@ -313,14 +323,15 @@ struct grpo_metrics {
   }
 };
 
+/// What the GRPO loss returns.
 template <class B>
 struct grpo_result {
-  float loss = 0;
+  float loss = 0;  ///< the per-token losses aggregated by loss_type, as a host value
   /// (N, T) l_it = -min(c1·A, c2·A) + β·k3 on completion tokens, 0 where the mask is 0.
   typename B::tensor per_token_loss;
   /// (N, T) d loss / d per_token_logps (0 where the mask is 0).
   typename B::tensor grad_per_token_logps;
-  grpo_metrics metrics;
+  grpo_metrics metrics;  ///< TRL's metrics of the batch
 };
 
 namespace detail {

@@ -36,8 +36,10 @@ namespace rlhf {
 inline namespace v0 {
 namespace losses {
 
+/// The per-example loss: KTO (against the KL baseline z0) or the unpaired APO-zero.
 enum class kto_loss_type { kto, apo_zero_unpaired };
 
+/// TRL's name of a loss type, the inverse of parse_kto_loss_type.
 inline const char* to_string(kto_loss_type t) {
   switch (t) {
     case kto_loss_type::kto: return "kto";
@@ -56,36 +58,41 @@ inline kto_loss_type parse_kto_loss_type(std::string_view name) {
 
 /// TRL KTOConfig's loss options (names and defaults).
 struct kto_config {
-  float beta = 0.1f;                // > 0
-  float desirable_weight = 1.0f;    // λD >= 0
-  float undesirable_weight = 1.0f;  // λU >= 0
-  kto_loss_type loss_type = kto_loss_type::kto;
+  float beta = 0.1f;                             ///< > 0
+  float desirable_weight = 1.0f;                 ///< λD >= 0
+  float undesirable_weight = 1.0f;               ///< λU >= 0
+  kto_loss_type loss_type = kto_loss_type::kto;  ///< kto or apo_zero_unpaired
 };
 
+/// The tensors the KTO loss reads.
 template <class B>
 struct kto_inputs {
-  const typename B::tensor& policy_logps;     // (N,) Σ completion token log-probs, policy
-  const typename B::tensor& reference_logps;  // (N,) the same under the reference model
-  const typename B::tensor& labels;           // (N,) 1 = desirable, 0 = undesirable
+  const typename B::tensor& policy_logps;     ///< (N,) Σ completion token log-probs, policy
+  const typename B::tensor& reference_logps;  ///< (N,) the same under the reference model
+  const typename B::tensor& labels;           ///< (N,) 1 = desirable, 0 = undesirable
+  ///@{
   /// (N,) log-probs of the mismatched KL pairs (prompt i, completion kl_index[i]) under the
   /// policy and the reference; required for loss_type kto, ignored by apo_zero_unpaired.
   const typename B::tensor* policy_kl_logps = nullptr;
   const typename B::tensor* reference_kl_logps = nullptr;
+  ///@}
 };
 
 /// TRL's KTO metrics: sums and counts per class (TRL divides at logging time, so a batch
 /// without one class stays defined), and the detached KL estimate z0.
 struct kto_metrics : detail::unpaired_class_sums {
-  float kl = 0;                    // z0 (0 for apo_zero_unpaired, as TRL)
+  float kl = 0;  ///< z0 (0 for apo_zero_unpaired, as TRL)
+  /// The metrics under TRL's names, kl included.
   [[nodiscard]] named_metrics named() const { return named_with({{"kl", kl}}); }
 };
 
+/// What the KTO loss returns.
 template <class B>
 struct kto_result {
-  float loss = 0;
-  typename B::tensor losses;             // (N,) λ_i · L_i
-  typename B::tensor grad_policy_logps;  // (N,) d loss / d policy_logps
-  kto_metrics metrics;
+  float loss = 0;                        ///< (1/N) Σ_i λ_i · L_i, as a host value
+  typename B::tensor losses;             ///< (N,) λ_i · L_i
+  typename B::tensor grad_policy_logps;  ///< (N,) d loss / d policy_logps
+  kto_metrics metrics;                   ///< TRL's metrics of the batch
 };
 
 /// The KL pairs of a batch of n examples: pair i takes example i's prompt and example

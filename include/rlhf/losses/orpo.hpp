@@ -39,25 +39,27 @@ struct orpo_config {
   nll_tokens nll = nll_tokens::prompt_and_completion;
 };
 
+/// The tensors the ORPO loss reads.
 template <class B>
 struct orpo_inputs {
-  const typename B::tensor& policy_chosen_logps;      // (N,) mean token log-prob, < 0
-  const typename B::tensor& policy_rejected_logps;    // (N,) mean token log-prob, < 0
-  const typename B::tensor& chosen_nll_token_counts;  // (N,) tokens the NLL covers, >= 0
-  const typename B::tensor* chosen_nll_logp_sums = nullptr;  // (N,) Σ token log-probs on them
+  const typename B::tensor& policy_chosen_logps;             ///< (N,) mean token log-prob, < 0
+  const typename B::tensor& policy_rejected_logps;           ///< (N,) mean token log-prob, < 0
+  const typename B::tensor& chosen_nll_token_counts;         ///< (N,) tokens the NLL covers, >= 0
+  const typename B::tensor* chosen_nll_logp_sums = nullptr;  ///< (N,) Σ token log-probs on them
 };
 
 /// TRL's ORPO metrics (rewards are β·lc, β·lr; log_odds_ratio is mean logσ(log_odds)).
 struct orpo_metrics {
-  float rewards_chosen = 0;     // mean(β·lc)
-  float rewards_rejected = 0;   // mean(β·lr)
-  float rewards_accuracies = 0; // mean(β·lc > β·lr), strict
-  float rewards_margins = 0;    // mean(β·lc - β·lr)
-  float logps_chosen = 0;       // mean(lc)
-  float logps_rejected = 0;     // mean(lr)
-  float nll_loss = 0;           // NLL_chosen
-  float log_odds_ratio = 0;     // mean(logσ(log_odds))
-  float log_odds_chosen = 0;    // mean(log_odds)
+  float rewards_chosen = 0;      ///< mean(β·lc)
+  float rewards_rejected = 0;    ///< mean(β·lr)
+  float rewards_accuracies = 0;  ///< mean(β·lc > β·lr), strict
+  float rewards_margins = 0;     ///< mean(β·lc - β·lr)
+  float logps_chosen = 0;        ///< mean(lc)
+  float logps_rejected = 0;      ///< mean(lr)
+  float nll_loss = 0;            ///< NLL_chosen
+  float log_odds_ratio = 0;      ///< mean(logσ(log_odds))
+  float log_odds_chosen = 0;     ///< mean(log_odds)
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"rewards/chosen", rewards_chosen},       {"rewards/rejected", rewards_rejected},
             {"rewards/accuracies", rewards_accuracies}, {"rewards/margins", rewards_margins},
@@ -67,14 +69,15 @@ struct orpo_metrics {
   }
 };
 
+/// What the ORPO loss returns.
 template <class B>
 struct orpo_result {
-  float loss = 0;
-  typename B::tensor losses;                     // (N,) -λ·logσ(log_odds), the OR term
-  typename B::tensor grad_policy_chosen_logps;   // (N,) d loss / d lc (incl. a derived NLL)
-  typename B::tensor grad_policy_rejected_logps; // (N,) d loss / d lr
-  typename B::tensor grad_chosen_nll_logp_sums;  // (N,) d loss / d s_i; (0,) when not given
-  orpo_metrics metrics;
+  float loss = 0;                               ///< nll_loss plus the mean OR term, as a host value
+  typename B::tensor losses;                    ///< (N,) -λ·logσ(log_odds), the OR term
+  typename B::tensor grad_policy_chosen_logps;  ///< (N,) d loss / d lc (incl. a derived NLL)
+  typename B::tensor grad_policy_rejected_logps;  ///< (N,) d loss / d lr
+  typename B::tensor grad_chosen_nll_logp_sums;   ///< (N,) d loss / d s_i; (0,) when not given
+  orpo_metrics metrics;                           ///< TRL's metrics of the batch
 };
 
 namespace detail {

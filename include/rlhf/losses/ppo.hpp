@@ -36,12 +36,12 @@ namespace losses {
 
 /// TRL PPOConfig's loss options (names and defaults of current TRL; classic extras optional).
 struct ppo_config {
-  static constexpr float classic_ratio_threshold = 10.0f;  // TRL 0.11 default
-  static constexpr float classic_target_kl = 1.0f;         // TRL 0.11 default
+  static constexpr float classic_ratio_threshold = 10.0f;  ///< TRL 0.11 default
+  static constexpr float classic_target_kl = 1.0f;         ///< TRL 0.11 default
 
-  float cliprange = 0.2f;        // c of the policy ratio clip
-  float cliprange_value = 0.2f;  // cv of the value clip (around the old values)
-  float vf_coef = 0.1f;          // weight of the value loss
+  float cliprange = 0.2f;        ///< c of the policy ratio clip
+  float cliprange_value = 0.2f;  ///< cv of the value clip (around the old values)
+  float vf_coef = 0.1f;          ///< weight of the value loss
   /// Weight of the entropy bonus (not in TRL's PPO; 0 = off). Needs the entropy input.
   float entropy_coef = 0.0f;
   /// Skip the minibatch when the masked mean ratio exceeds this (TRL 0.11: 10; current TRL
@@ -52,28 +52,31 @@ struct ppo_config {
   std::optional<float> target_kl;
 };
 
+/// The tensors the PPO loss reads.
 template <class B>
 struct ppo_inputs {
-  const typename B::tensor& logprobs;      // (N, T) new policy log-probs (differentiated)
-  const typename B::tensor& old_logprobs;  // (N, T) log-probs at rollout time
-  const typename B::tensor& advantages;    // (N, T) (whitened) advantages
-  const typename B::tensor& values;        // (N, T) new value predictions (differentiated)
-  const typename B::tensor& old_values;    // (N, T) values at rollout time
-  const typename B::tensor& returns;       // (N, T) GAE returns
-  const typename B::tensor& mask;          // (N, T) response mask (weights >= 0)
-  const typename B::tensor* entropy = nullptr;  // (N, T) per-token entropy (differentiated)
+  const typename B::tensor& logprobs;           ///< (N, T) new policy log-probs (differentiated)
+  const typename B::tensor& old_logprobs;       ///< (N, T) log-probs at rollout time
+  const typename B::tensor& advantages;         ///< (N, T) (whitened) advantages
+  const typename B::tensor& values;             ///< (N, T) new value predictions (differentiated)
+  const typename B::tensor& old_values;         ///< (N, T) values at rollout time
+  const typename B::tensor& returns;            ///< (N, T) GAE returns
+  const typename B::tensor& mask;               ///< (N, T) response mask (weights >= 0)
+  const typename B::tensor* entropy = nullptr;  ///< (N, T) per-token entropy (differentiated)
 };
 
+/// TRL's PPO metrics of a minibatch, reported even when it is skipped.
 struct ppo_metrics {
-  float approxkl = 0;     // 0.5·masked_mean(Δ²), Δ = logp - old_logp  (policy/approxkl_avg)
-  float policykl = 0;     // masked_mean(old_logp - logp)   (TRL 0.11 ppo/policy/policykl)
-  float clipfrac = 0;     // masked_mean(pg2 > pg1)         (policy/clipfrac_avg)
-  float pg_loss = 0;      // (loss/policy_avg), 0 when skipped
-  float vf_loss = 0;      // (loss/value_avg), 0 when skipped
-  float vf_clipfrac = 0;  // masked_mean(vf2 > vf1)         (val/clipfrac_avg)
-  float entropy = 0;      // masked_mean(H) when given      (policy/entropy_avg)
-  float ratio = 0;        // masked_mean(ratio)             (val/ratio)
-  bool has_entropy = false;
+  float approxkl = 0;     ///< 0.5·masked_mean(Δ²), Δ = logp - old_logp  (policy/approxkl_avg)
+  float policykl = 0;     ///< masked_mean(old_logp - logp)   (TRL 0.11 ppo/policy/policykl)
+  float clipfrac = 0;     ///< masked_mean(pg2 > pg1)         (policy/clipfrac_avg)
+  float pg_loss = 0;      ///< (loss/policy_avg), 0 when skipped
+  float vf_loss = 0;      ///< (loss/value_avg), 0 when skipped
+  float vf_clipfrac = 0;  ///< masked_mean(vf2 > vf1)         (val/clipfrac_avg)
+  float entropy = 0;      ///< masked_mean(H) when given      (policy/entropy_avg)
+  float ratio = 0;        ///< masked_mean(ratio)             (val/ratio)
+  bool has_entropy = false;  ///< whether the entropy input was given and entropy is reported
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     named_metrics m{{"policy/approxkl_avg", approxkl},
                     {"policy/clipfrac_avg", clipfrac},
@@ -87,16 +90,17 @@ struct ppo_metrics {
   }
 };
 
+/// What the PPO loss returns.
 template <class B>
 struct ppo_result {
-  float loss = 0;     // pg_loss + vf_coef·vf_loss - entropy_coef·entropy (0 when skipped)
-  float pg_loss = 0;
-  float vf_loss = 0;
-  bool skipped = false;  // mean ratio > ratio_threshold: loss and gradients are 0
-  typename B::tensor grad_logprobs;  // (N, T)
-  typename B::tensor grad_values;    // (N, T)
-  typename B::tensor grad_entropy;   // (N, T) when entropy was given, else shape (0)
-  ppo_metrics metrics;
+  float loss = 0;        ///< pg_loss + vf_coef·vf_loss - entropy_coef·entropy (0 when skipped)
+  float pg_loss = 0;     ///< the clipped surrogate term (0 when skipped)
+  float vf_loss = 0;     ///< the clipped value term, before vf_coef (0 when skipped)
+  bool skipped = false;  ///< mean ratio > ratio_threshold: loss and gradients are 0
+  typename B::tensor grad_logprobs;  ///< (N, T)
+  typename B::tensor grad_values;    ///< (N, T)
+  typename B::tensor grad_entropy;   ///< (N, T) when entropy was given, else shape (0)
+  ppo_metrics metrics;               ///< TRL's metrics of the minibatch
 };
 
 /// TRL 0.11's early-stop rule: true when kl > 1.5·target_kl (TRL passes policykl); false

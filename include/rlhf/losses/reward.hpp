@@ -1,8 +1,8 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // Reward modeling: the Bradley–Terry pairwise loss (Ouyang et al. 2022, eq. 1) with TRL's
-// options, InstructGPT's K-way rankings as weighted pairs, reward ensembles and the length
-// penalty of the project's seeds. docs/algorithms/reward.md.
+// options, InstructGPT's K-way rankings as weighted pairs, reward ensembles and a length
+// penalty against verbosity hacking. docs/algorithms/reward.md.
 //
 //   loss_i = -logσ(r_c,i - r_r,i - margin_i)                               (margin optional)
 //   loss   = Σ w_i loss_i / Σ w_i  (w optional, default 1: the batch mean)
@@ -32,33 +32,37 @@ struct reward_config {
   float center_rewards_coefficient = 0.0f;
 };
 
+/// The tensors the reward-model loss reads.
 template <class B>
 struct reward_inputs {
-  const typename B::tensor& rewards_chosen;    // (N,) scalar head on the chosen response
-  const typename B::tensor& rewards_rejected;  // (N,)
-  const typename B::tensor* margin = nullptr;  // (N,) per-pair margin, optional
-  const typename B::tensor* weights = nullptr; // (N,) per-pair weight >= 0, optional
+  const typename B::tensor& rewards_chosen;     ///< (N,) scalar head on the chosen response
+  const typename B::tensor& rewards_rejected;   ///< (N,)
+  const typename B::tensor* margin = nullptr;   ///< (N,) per-pair margin, optional
+  const typename B::tensor* weights = nullptr;  ///< (N,) per-pair weight >= 0, optional
 };
 
+/// TRL's reward-model metrics of the batch.
 struct reward_metrics {
-  float accuracy = 0;     // mean(r_c > r_r), strict
-  float margin = 0;       // mean(r_c - r_r)
-  float min_reward = 0;   // over chosen and rejected together
-  float mean_reward = 0;
-  float max_reward = 0;
+  float accuracy = 0;     ///< mean(r_c > r_r), strict
+  float margin = 0;       ///< mean(r_c - r_r)
+  float min_reward = 0;   ///< over chosen and rejected together
+  float mean_reward = 0;  ///< over chosen and rejected together
+  float max_reward = 0;   ///< over chosen and rejected together
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"accuracy", accuracy}, {"margin", margin}, {"min_reward", min_reward},
             {"mean_reward", mean_reward}, {"max_reward", max_reward}};
   }
 };
 
+/// What the reward-model loss returns.
 template <class B>
 struct reward_result {
-  float loss = 0;
-  typename B::tensor losses;                  // (N,) -logσ(r_c - r_r - margin)
-  typename B::tensor grad_rewards_chosen;     // (N,) d loss / d r_c
-  typename B::tensor grad_rewards_rejected;   // (N,) d loss / d r_r
-  reward_metrics metrics;
+  float loss = 0;             ///< weighted mean of losses plus the centering term, as a host value
+  typename B::tensor losses;  ///< (N,) -logσ(r_c - r_r - margin)
+  typename B::tensor grad_rewards_chosen;    ///< (N,) d loss / d r_c
+  typename B::tensor grad_rewards_rejected;  ///< (N,) d loss / d r_r
+  reward_metrics metrics;                    ///< TRL's metrics of the batch
 };
 
 /// Bradley–Terry loss, its gradients and TRL's metrics.
@@ -143,9 +147,9 @@ reward_result<B> reward_loss(const reward_inputs<B>& in, const reward_config& cf
 /// One ordered pair of a K-way ranking: `better` is preferred over `worse`; `weight`
 /// makes every prompt count as one batch element (InstructGPT: 1 / (K(K-1)/2)).
 struct ranked_pair {
-  index_t better;
-  index_t worse;
-  float weight;
+  index_t better;  ///< position of the preferred response in the ranking
+  index_t worse;   ///< position of the other response in the ranking
+  float weight;    ///< 2 / (K(K-1)), the pair's share of its prompt
 };
 
 /// All K(K-1)/2 ordered pairs of a ranking given best first (indices into that list).
@@ -160,8 +164,9 @@ inline std::vector<ranked_pair> ranking_pairs(index_t k) {
   return out;
 }
 
-/// How an ensemble of reward models combines (seeds: "take the minimum score" against
-/// reward hacking; the mean is the plain ensemble).
+/// How an ensemble of reward models combines: `min` takes the most pessimistic score (a
+/// guard against reward hacking: the policy must fool every member); `mean` is the plain
+/// ensemble.
 enum class ensemble_reduction { mean, min };
 
 /// scores (M, N) from M reward models → (N,) combined score.
@@ -188,7 +193,7 @@ void reward_ensemble(const typename B::tensor& scores, typename B::tensor& out,
   });
 }
 
-/// Length penalty of the seeds: score - coef · |len - optimal| / optimal, per example;
+/// Length penalty against over-long answers: score - coef · |len - optimal| / optimal, per example;
 /// lengths in tokens or words (the caller's unit), optimal > 0. coef default 0.3.
 template <class B>
 void apply_length_penalty(typename B::tensor& scores, const typename B::tensor& lengths,

@@ -48,20 +48,23 @@ struct rloo_config {
 
 // --- Advantages ------------------------------------------------------------------------
 
+/// The tensors rloo_advantages reads.
 template <class B>
 struct rloo_advantage_inputs {
-  const typename B::tensor& rewards;                     // (N,) one score per completion
-  const typename B::tensor* completion_mask = nullptr;   // (N, T); required when beta > 0
-  const typename B::tensor* old_per_token_logps = nullptr;  // (N, T) sampling policy
-  const typename B::tensor* ref_per_token_logps = nullptr;  // (N, T) reference
+  const typename B::tensor& rewards;                        ///< (N,) one score per completion
+  const typename B::tensor* completion_mask = nullptr;      ///< (N, T); required when beta > 0
+  const typename B::tensor* old_per_token_logps = nullptr;  ///< (N, T) sampling policy
+  const typename B::tensor* ref_per_token_logps = nullptr;  ///< (N, T) reference
 };
 
+/// What TRL logs when it computes the RLOO advantages.
 struct rloo_advantage_metrics {
-  float reward = 0;                // mean of the clipped, KL-penalised rewards
-  float reward_std = 0;            // mean over groups of their std (Bessel)
-  float frac_reward_zero_std = 0;  // fraction of groups whose std is 0 (atol 1e-8)
-  float kl = 0;                    // Σ m·(old - ref) / max(Σ m, 1), when beta > 0
-  bool has_kl = false;
+  float reward = 0;                ///< mean of the clipped, KL-penalised rewards
+  float reward_std = 0;            ///< mean over groups of their std (Bessel)
+  float frac_reward_zero_std = 0;  ///< fraction of groups whose std is 0 (atol 1e-8)
+  float kl = 0;                    ///< Σ m·(old - ref) / max(Σ m, 1), when beta > 0
+  bool has_kl = false;             ///< whether kl was computed (beta > 0) and is reported
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     named_metrics m{{"reward", reward}, {"reward_std", reward_std},
                     {"frac_reward_zero_std", frac_reward_zero_std}};
@@ -189,20 +192,22 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
 
 // --- Loss ------------------------------------------------------------------------------
 
+/// The tensors the RLOO loss reads.
 template <class B>
 struct rloo_inputs {
-  const typename B::tensor& per_token_logps;  // (N, T)
-  const typename B::tensor& advantages;       // (N,)
-  const typename B::tensor& completion_mask;  // (N, T) weights >= 0
+  const typename B::tensor& per_token_logps;  ///< (N, T)
+  const typename B::tensor& advantages;       ///< (N,)
+  const typename B::tensor& completion_mask;  ///< (N, T) weights >= 0
   /// (N,) Σ_t m·logp under the sampling policy (TRL's "old_logps"); nullptr = on-policy
   /// (old = the current sums detached: ratio 1).
   const typename B::tensor* old_logps = nullptr;
 };
 
+/// TRL's RLOO loss metrics: the fractions of clipped sequences.
 struct rloo_metrics {
-  float clip_ratio_low_mean = 0;     // fraction of sequences with coef < 1-ε_low and A < 0
-  float clip_ratio_high_mean = 0;    // ... coef > 1+ε_high and A > 0
-  float clip_ratio_region_mean = 0;  // either
+  float clip_ratio_low_mean = 0;     ///< fraction of sequences with coef < 1-ε_low and A < 0
+  float clip_ratio_high_mean = 0;    ///< the same fraction with coef > 1+ε_high and A > 0
+  float clip_ratio_region_mean = 0;  ///< the fraction in either of the two
   /// TRL's names; low_min / high_max are min / max over processes (= the means for one).
   [[nodiscard]] named_metrics named() const {
     return {{"clip_ratio/low_mean", clip_ratio_low_mean},
@@ -213,12 +218,13 @@ struct rloo_metrics {
   }
 };
 
+/// What the RLOO loss returns.
 template <class B>
 struct rloo_result {
-  float loss = 0;
-  typename B::tensor losses;                // (N,) per-sequence clipped surrogate
-  typename B::tensor grad_per_token_logps;  // (N, T), 0 where the mask is 0
-  rloo_metrics metrics;
+  float loss = 0;                           ///< mean(losses), as a host value
+  typename B::tensor losses;                ///< (N,) per-sequence clipped surrogate
+  typename B::tensor grad_per_token_logps;  ///< (N, T), 0 where the mask is 0
+  rloo_metrics metrics;                     ///< TRL's metrics of the batch
 };
 
 /// RLOO's sequence-level clipped loss, its gradient and TRL's metrics.

@@ -27,10 +27,13 @@ namespace rlhf {
 inline namespace v0 {
 namespace losses {
 
+/// The token loss: plain NLL, or DFT's NLL weighted by the detached token probability.
 enum class sft_loss_type { nll, dft };
 
+/// The name of a loss type, the inverse of parse_sft_loss_type.
 inline std::string_view to_string(sft_loss_type t) { return t == sft_loss_type::nll ? "nll" : "dft"; }
 
+/// "nll" or "dft"; anything else is a config_error.
 inline sft_loss_type parse_sft_loss_type(std::string_view s) {
   if (s == "nll") return sft_loss_type::nll;
   if (s == "dft") return sft_loss_type::dft;
@@ -40,32 +43,36 @@ inline sft_loss_type parse_sft_loss_type(std::string_view s) {
 
 /// TRL SFTConfig's loss options.
 struct sft_config {
-  sft_loss_type loss_type = sft_loss_type::nll;
-  bool compute_entropy = true;  // the "entropy" metric (one extra multiply-add per logit)
+  sft_loss_type loss_type = sft_loss_type::nll;  ///< nll (TRL's default) or dft
+  bool compute_entropy = true;  ///< the "entropy" metric (one extra multiply-add per logit)
 };
 
+/// The tensors the SFT loss reads.
 template <class B>
 struct sft_inputs {
-  const typename B::tensor& logits;              // (N, T, V)
-  const typename B::index_tensor& input_ids;     // (N, T)
-  const typename B::tensor& completion_mask;     // (N, T), 1 on completion tokens
+  const typename B::tensor& logits;           ///< (N, T, V)
+  const typename B::index_tensor& input_ids;  ///< (N, T)
+  const typename B::tensor& completion_mask;  ///< (N, T), 1 on completion tokens
 };
 
+/// TRL's SFT metrics of the batch.
 struct sft_metrics {
-  float num_tokens = 0;           // Σ m (completion tokens of the batch)
-  float mean_token_accuracy = 0;  // Σ m·[y_t is the argmax] / Σ m
-  float entropy = 0;              // Σ m·H_t / Σ m (0 when not computed)
+  float num_tokens = 0;           ///< Σ m (completion tokens of the batch)
+  float mean_token_accuracy = 0;  ///< Σ m·[y_t is the argmax] / Σ m
+  float entropy = 0;              ///< Σ m·H_t / Σ m (0 when not computed)
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"num_tokens", num_tokens}, {"mean_token_accuracy", mean_token_accuracy},
             {"entropy", entropy}};
   }
 };
 
+/// What the SFT loss returns (the logit gradient goes to the caller's buffer).
 template <class B>
 struct sft_result {
-  float loss = 0;
-  typename B::tensor token_logps;  // (N, T) m·logp (0 at t = 0 and off the mask)
-  sft_metrics metrics;
+  float loss = 0;  ///< the masked token mean of the NLL (or DFT) term, as a host value
+  typename B::tensor token_logps;  ///< (N, T) m·logp (0 at t = 0 and off the mask)
+  sft_metrics metrics;             ///< TRL's metrics of the batch
 };
 
 /// SFT loss; writes d loss / d logits into grad_logits (N, T, V) (caller-owned, so a

@@ -18,6 +18,8 @@ namespace rlhf {
 inline namespace v0 {
 namespace model {
 
+/// The decoder's shape and training switches. The defaults are a small byte-level model;
+/// the named presets below are the configurations docs/benchmarks.md measures.
 struct gpt_config {
   index_t vocab_size = 259;      // real vocabulary (byte_tokenizer: 256 bytes + 3 specials)
   index_t max_seq_len = 256;     // context length (rows of the position table)
@@ -38,6 +40,18 @@ struct gpt_config {
   [[nodiscard]] index_t head_dim() const { return n_embd / n_head; }
   [[nodiscard]] index_t mlp_width() const { return mlp_ratio * n_embd; }
 
+  // Named presets: the other fields keep their defaults (mlp_ratio 4, tied embeddings, no
+  // dropout, layernorm_eps 1e-5, vocab_multiple 64). Parameter counts are gpt_num_params'
+  // (the arena, padded embedding rows included).
+
+  /// Benchmark "tiny": V=256, T=64, L=2, H=4, C=128 (437,760 parameters).
+  [[nodiscard]] static gpt_config tiny() { return preset(256, 64, 2, 4, 128); }
+  /// Benchmark "small": V=256, T=128, L=4, H=4, C=256 (3,257,856 parameters).
+  [[nodiscard]] static gpt_config small() { return preset(256, 128, 4, 4, 256); }
+  /// GPT-2 small (124M): V=50257, T=1024, L=12, H=12, C=768. 124,439,808 parameters as
+  /// GPT-2 counts them; 124,475,904 in the arena (50257 rows padded to 50304).
+  [[nodiscard]] static gpt_config gpt2_124m() { return preset(50257, 1024, 12, 12, 768); }
+
   void validate() const {
     constexpr const char* fn = "gpt_config";
     check_config(vocab_size >= 2, fn, "vocab_size", ">= 2", vocab_size);
@@ -50,6 +64,18 @@ struct gpt_config {
     check_config(vocab_multiple >= 1, fn, "vocab_multiple", ">= 1", vocab_multiple);
     check_config(dropout >= 0.0f && dropout < 1.0f, fn, "dropout", "in [0, 1)", dropout);
     check_config(layernorm_eps > 0.0f, fn, "layernorm_eps", "> 0", layernorm_eps);
+  }
+
+ private:
+  static gpt_config preset(index_t vocab, index_t ctx, index_t layers, index_t heads,
+                           index_t width) {
+    gpt_config c;
+    c.vocab_size = vocab;
+    c.max_seq_len = ctx;
+    c.n_layer = layers;
+    c.n_head = heads;
+    c.n_embd = width;
+    return c;
   }
 };
 

@@ -23,12 +23,10 @@
 // load(save(x)) is bit-exact (NaN payloads, -0.0, denormals).
 //
 // Dependency: this header needs nlohmann-json (<nlohmann/json.hpp>, CMake target
-// nlohmann_json::nlohmann_json); the model component links it. Atomic replacement uses
-// POSIX (open/fsync/rename).
+// nlohmann_json::nlohmann_json); the model component links it. Atomic replacement needs a
+// POSIX system (fsync of the file and its directory); the few system calls are in
+// rlhf/model/detail/platform_file.hpp.
 #pragma once
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -51,6 +49,7 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/model/detail/platform_file.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -115,6 +114,8 @@ struct safetensors_file {
 
 namespace safetensors_detail {
 
+namespace platform = rlhf::detail::platform;  // the system calls (POSIX)
+
 inline constexpr std::uint64_t safetensors_max_header = 100'000'000;  // as Python's reader
 
 [[nodiscard]] inline std::string errno_text(int err) { return std::generic_category().message(err); }
@@ -178,16 +179,11 @@ class safetensors_writer {
     return text;
   }
 
-  void write_all(int fd, const std::filesystem::path& tmp, const void* p, std::size_t n) const {
-    const auto* c = static_cast<const char*>(p);
-    while (n > 0) {
-      const ::ssize_t w = ::write(fd, c, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        fail(rlhf::detail::concat("cannot write temporary file ", tmp.string(), ": ", errno_text(errno)));
-      }
-      c += w;
-      n -= static_cast<std::size_t>(w);
+  void write_all(platform::native_file fd, const std::filesystem::path& tmp, const void* p,
+                 std::size_t n) const {
+    if (const int err = platform::write_all(fd, p, n); err != 0) {
+      fail(rlhf::detail::concat("cannot write temporary file ", tmp.string(), ": ",
+                                errno_text(err)));
     }
   }
 
@@ -196,12 +192,14 @@ class safetensors_writer {
     const std::filesystem::path dir =
         target_.has_parent_path() ? target_.parent_path() : std::filesystem::path(".");
     std::filesystem::path tmp = target_;
-    tmp += ".tmp." + std::to_string(::getpid());
+    tmp += ".tmp." + std::to_string(platform::process_id());
 
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      fail(rlhf::detail::concat("cannot create temporary file ", tmp.string(), ": ", errno_text(errno)));
+    const auto created = platform::create_for_writing(tmp);
+    if (created.file == platform::invalid_file) {
+      fail(rlhf::detail::concat("cannot create temporary file ", tmp.string(), ": ",
+                                errno_text(created.error)));
     }
+    const platform::native_file fd = created.file;
     try {
       unsigned char prefix[8];
       auto n = static_cast<std::uint64_t>(head.size());
@@ -222,35 +220,34 @@ class safetensors_writer {
           write_all(fd, tmp, chunk.data(), chunk.size());
         }
       }
-      if (::fsync(fd) != 0) {
-        fail(rlhf::detail::concat("cannot fsync temporary file ", tmp.string(), ": ", errno_text(errno)));
+      if (const int err = platform::sync(fd); err != 0) {
+        fail(rlhf::detail::concat("cannot fsync temporary file ", tmp.string(), ": ",
+                                  errno_text(err)));
       }
     } catch (...) {
-      ::close(fd);
-      ::unlink(tmp.c_str());
+      platform::close(fd);
+      platform::remove_quietly(tmp);
       throw;
     }
-    if (::close(fd) != 0) {
-      const int err = errno;
-      ::unlink(tmp.c_str());
+    if (const int err = platform::close(fd); err != 0) {
+      platform::remove_quietly(tmp);
       fail(rlhf::detail::concat("cannot close temporary file ", tmp.string(), ": ", errno_text(err)));
     }
     if (std::rename(tmp.c_str(), target_.c_str()) != 0) {
       const int err = errno;
-      ::unlink(tmp.c_str());
+      platform::remove_quietly(tmp);
       fail(rlhf::detail::concat("cannot rename ", tmp.string(), " over it: ", errno_text(err)));
     }
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
+    const auto dir_file = platform::open_directory(dir);
+    if (dir_file.file == platform::invalid_file) {
       fail(rlhf::detail::concat("written, but cannot open directory ", dir.string(),
-                  " to fsync it: ", errno_text(errno)));
+                                " to fsync it: ", errno_text(dir_file.error)));
     }
-    const int rc = ::fsync(dfd);
-    const int err = errno;
-    ::close(dfd);
+    const int err = platform::sync(dir_file.file);
+    platform::close(dir_file.file);
     // Some file systems cannot sync a directory (EINVAL); the rename is then as durable as
     // they make it.
-    if (rc != 0 && err != EINVAL && err != EROFS) {
+    if (err != 0 && err != EINVAL && err != EROFS) {
       fail(rlhf::detail::concat("written, but cannot fsync directory ", dir.string(), ": ", errno_text(err)));
     }
   }

@@ -31,6 +31,8 @@ void generic_gather_last(const typename B::tensor& x, const typename B::index_te
 
 }  // namespace detail
 
+/// out[r] = x[r, index[r]] for x seen as (R, C) and index, out of R elements; an index
+/// outside [0, C) gives NaN for that row.
 template <class B>
 void gather_last(const typename B::tensor& x, const typename B::index_tensor& index,
                  typename B::tensor& out) {

@@ -19,6 +19,7 @@
 namespace rlhf {
 inline namespace v0 {
 
+/// Whether a GEMM operand is used as stored (no) or transposed (yes).
 enum class transpose : bool { no = false, yes = true };
 
 /// Where one operand's matrices live inside its buffer.
@@ -32,13 +33,19 @@ struct matrix_layout {
 /// of shape (m, k), op(B_q) of shape (k, n), C_q of shape (m, n).
 /// A_q is stored (m, k) if !trans_a else (k, m); B_q is stored (k, n) if !trans_b else (n, k).
 struct gemm_desc {
-  bool trans_a = false;
-  bool trans_b = false;
+  bool trans_a = false;  ///< A_q is stored transposed, (k, m).
+  bool trans_b = false;  ///< B_q is stored transposed, (n, k).
+  ///@{
+  /// m, n, k: op(A_q) is (m, k), op(B_q) is (k, n), C_q is (m, n).
   index_t m = 0, n = 0, k = 0;
-  index_t batch = 1;
-  float alpha = 1.0f;
-  float beta = 0.0f;
+  ///@}
+  index_t batch = 1;   ///< The number of products.
+  float alpha = 1.0f;  ///< Factor on op(A_q) op(B_q).
+  float beta = 0.0f;   ///< Factor on the previous C_q (0: C is only written).
+  ///@{
+  /// a, b, c: where the matrices of A, B and C lie in their buffers.
   matrix_layout a, b, c;
+  ///@}
 };
 
 namespace ops {

@@ -38,9 +38,10 @@ namespace rlhf {
 inline namespace v0 {
 namespace ops {
 
+/// Options of the fused log-prob ops.
 struct logprob_options {
-  float temperature = 1.0f;     // τ > 0: logits are divided by it first
-  bool compute_entropy = false; // per-token entropy of softmax(logits / τ)
+  float temperature = 1.0f;      ///< τ > 0: logits are divided by it first
+  bool compute_entropy = false;  ///< per-token entropy of softmax(logits / τ)
 };
 
 /// Forward results; `row_max` and `log_sum` are the saved intermediates the backward pass
@@ -48,11 +49,11 @@ struct logprob_options {
 /// |logits| is large).
 template <class B>
 struct token_logprobs_result {
-  typename B::tensor logps;    // (N, T) m_t · log p(y_t | y_<t); 0 at t = 0 and where m = 0
-  typename B::tensor row_max;  // (N, T) max of the tempered row t-1 (0 where unused)
-  typename B::tensor log_sum;  // (N, T) log Σ_v e^(u_v - row_max)
-  typename B::tensor correct;  // (N, T) 1 where y_t is the argmax of row t-1 (m ≠ 0 only)
-  typename B::tensor entropy;  // (N, T) H of row t-1 where m ≠ 0, else 0; shape (0) if off
+  typename B::tensor logps;    ///< (N, T) m_t · log p(y_t | y_<t); 0 at t = 0 and where m = 0
+  typename B::tensor row_max;  ///< (N, T) max of the tempered row t-1 (0 where unused)
+  typename B::tensor log_sum;  ///< (N, T) log Σ_v e^(u_v - row_max)
+  typename B::tensor correct;  ///< (N, T) 1 where y_t is the argmax of row t-1 (m ≠ 0 only)
+  typename B::tensor entropy;  ///< (N, T) H of row t-1 where m ≠ 0, else 0; shape (0) if off
 };
 
 namespace detail {
@@ -243,12 +244,14 @@ void token_logprobs_backward(const typename B::tensor& logits,
 namespace upstream {
 /// A constant, e.g. -1 / (number of completion tokens) for token-mean cross-entropy.
 struct constant {
-  float value;
+  float value;  ///< The gradient every token gets.
+  /// Returns value, whatever the position and log-prob.
   RLHF_HD float operator()(index_t, index_t, float) const { return value; }
 };
 /// DFT (Wu et al. 2025): loss_t = -p.detach()·logp, so d/dlogp = -scale · e^logp.
 struct dft {
-  float scale;
+  float scale;  ///< The factor on -e^logp.
+  /// Returns -scale · e^logp.
   RLHF_HD float operator()(index_t, index_t, float logp) const {
     return -scale * std::exp(logp);
   }
@@ -300,6 +303,7 @@ token_logprobs_result<B> token_logprobs_fused(const typename B::tensor& logits,
   return r;
 }
 
+/// How sequence_logprobs reduces over tokens: sum (Σ_t logps) or mean (Σ_t logps / Σ_t m).
 enum class logprob_reduction { sum, mean };
 
 /// (N,) sequence values from per-token logps (N, T): Σ_t logps or Σ_t logps / Σ_t m.

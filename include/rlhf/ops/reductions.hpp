@@ -94,6 +94,7 @@ void generic_col_sum(const typename B::tensor& x, typename B::tensor& out) {
 
 }  // namespace detail
 
+/// out[r] = Σ_c x[r, c] for x seen as (R, C); out has R elements (C = 0 gives 0).
 template <class B>
 void row_sum(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
@@ -105,6 +106,7 @@ void row_sum(const typename B::tensor& x, typename B::tensor& out) {
   }
 }
 
+/// out[r] = max_c x[r, c] for x seen as (R, C); NaN propagates, C = 0 gives -inf.
 template <class B>
 void row_max(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
@@ -116,6 +118,8 @@ void row_max(const typename B::tensor& x, typename B::tensor& out) {
   }
 }
 
+/// out[r] = log Σ_c exp x[r, c] for x seen as (R, C), max-subtracted; an all -inf row
+/// gives -inf.
 template <class B>
 void row_logsumexp(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
@@ -127,6 +131,9 @@ void row_logsumexp(const typename B::tensor& x, typename B::tensor& out) {
   }
 }
 
+/// out[r] = Σ_c m x / Σ_c m over the positions where mask m != 0 (x and mask of the same
+/// shape, seen as (R, C)); masked-out positions are skipped (NaN there does not leak), and
+/// a row with Σ m = 0 gives 0.
 template <class B>
 void row_masked_mean(const typename B::tensor& x, const typename B::tensor& mask,
                      typename B::tensor& out) {
@@ -140,6 +147,7 @@ void row_masked_mean(const typename B::tensor& x, const typename B::tensor& mask
   }
 }
 
+/// out[c] = Σ_r x[r, c] for x seen as (R, C); out has C elements.
 template <class B>
 void col_sum(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();

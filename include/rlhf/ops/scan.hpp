@@ -35,6 +35,8 @@ void generic_reverse_linear_scan_rows(const typename B::tensor& a, const typenam
 
 }  // namespace detail
 
+/// For a, b, y of one shape seen as (R, T): y[r, T-1] = b[r, T-1] and
+/// y[r, t] = b[r, t] + a[r, t] * y[r, t+1]; y may alias a or b.
 template <class B>
 void reverse_linear_scan_rows(const typename B::tensor& a, const typename B::tensor& b,
                               typename B::tensor& y) {

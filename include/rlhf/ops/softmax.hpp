@@ -50,6 +50,7 @@ void generic_log_softmax_rows(const typename B::tensor& x, typename B::tensor& o
 
 }  // namespace detail
 
+/// out = softmax of each row of x (rows of the last axis); out has x's shape and may be x.
 template <class B>
 void softmax_rows(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
@@ -61,6 +62,8 @@ void softmax_rows(const typename B::tensor& x, typename B::tensor& out) {
   }
 }
 
+/// out = log-softmax of each row of x (rows of the last axis); out has x's shape and may
+/// be x.
 template <class B>
 void log_softmax_rows(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();

@@ -30,6 +30,7 @@ void copy_from_host(std::span<const float> host, typename B::tensor& t) {
   detail::check_host_size("copy_from_host", host.size(), t.size());
   B::copy_from_host(host, t);
 }
+/// Copies host token ids into an existing backend index tensor (sizes must match).
 template <class B>
 void copy_from_host(std::span<const std::int32_t> host, typename B::index_tensor& t) {
   assert_tensor_backend<B>();
@@ -44,6 +45,7 @@ void copy_to_host(const typename B::tensor& t, std::span<float> host) {
   detail::check_host_size("copy_to_host", host.size(), t.size());
   B::copy_to_host(t, host);
 }
+/// Copies a backend index tensor into host memory (sizes must match).
 template <class B>
 void copy_to_host(const typename B::index_tensor& t, std::span<std::int32_t> host) {
   assert_tensor_backend<B>();
@@ -58,6 +60,7 @@ typename B::tensor from_host(std::span<const float> host, const shape& s) {
   copy_from_host<B>(host, t);
   return t;
 }
+/// A new backend index tensor of shape `s` holding `host` (row-major).
 template <class B>
 typename B::index_tensor index_from_host(std::span<const std::int32_t> host, const shape& s) {
   typename B::index_tensor t(s);
@@ -72,6 +75,7 @@ std::vector<float> to_host(const typename B::tensor& t) {
   copy_to_host<B>(t, std::span<float>(out));
   return out;
 }
+/// The values of a backend index tensor as a host vector.
 template <class B>
 std::vector<std::int32_t> to_host(const typename B::index_tensor& t) {
   std::vector<std::int32_t> out(static_cast<std::size_t>(t.size()));

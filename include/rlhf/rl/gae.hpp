@@ -43,21 +43,23 @@ namespace rl {
 
 /// TRL PPOConfig names and defaults.
 struct gae_config {
-  float gamma = 1.0f;  // discount
-  float lam = 0.95f;   // GAE λ
+  float gamma = 1.0f;  ///< discount
+  float lam = 0.95f;   ///< GAE λ
 };
 
+/// The tensors gae reads.
 template <class B>
 struct gae_inputs {
-  const typename B::tensor& rewards;  // (N, T) per-token rewards (rl::ppo_token_rewards)
-  const typename B::tensor& values;   // (N, T) value-head outputs V_t
-  const typename B::tensor& mask;     // (N, T) response mask (non-zero = real token)
+  const typename B::tensor& rewards;  ///< (N, T) per-token rewards (rl::ppo_token_rewards)
+  const typename B::tensor& values;   ///< (N, T) value-head outputs V_t
+  const typename B::tensor& mask;     ///< (N, T) response mask (non-zero = real token)
 };
 
+/// What gae returns.
 template <class B>
 struct gae_result {
-  typename B::tensor advantages;  // (N, T), 0 on masked positions
-  typename B::tensor returns;     // (N, T) A + V, 0 on masked positions
+  typename B::tensor advantages;  ///< (N, T), 0 on masked positions
+  typename B::tensor returns;     ///< (N, T) A + V, 0 on masked positions
 };
 
 namespace detail {

@@ -32,6 +32,7 @@ namespace rl {
 /// Which per-token estimate of KL(policy || reference) a penalty uses.
 enum class kl_estimator { k1, abs, mse, k3, full };
 
+/// The estimator's name: "k1", "abs", "mse", "k3" or "full".
 [[nodiscard]] inline std::string_view to_string(kl_estimator e) {
   switch (e) {
     case kl_estimator::k1: return "k1";

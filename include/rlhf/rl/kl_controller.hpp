@@ -24,16 +24,18 @@ namespace rl {
 
 /// β that never changes; update() only validates its arguments.
 struct fixed_kl_controller {
-  static constexpr double current_trl_default = 0.05;  // PPOConfig.kl_coef
-  static constexpr double classic_trl_default = 0.2;   // TRL 0.11 init_kl_coef
+  static constexpr double current_trl_default = 0.05;  ///< PPOConfig.kl_coef
+  static constexpr double classic_trl_default = 0.2;   ///< TRL 0.11 init_kl_coef
 
-  double value = current_trl_default;
+  double value = current_trl_default;  ///< β, the KL coefficient.
 
   fixed_kl_controller() = default;
+  /// β = kl_coef (finite and >= 0, else config_error).
   explicit fixed_kl_controller(double kl_coef) : value(kl_coef) {
     check_config(std::isfinite(kl_coef) && kl_coef >= 0.0, "fixed_kl_controller", "kl_coef",
                  "finite and >= 0", kl_coef);
   }
+  /// Checks that current_kl is finite and n_steps finite and >= 0; β stays.
   void update(double current_kl, double n_steps) const {
     check_config(std::isfinite(current_kl), "fixed_kl_controller::update", "current_kl",
                  "finite", current_kl);
@@ -45,11 +47,12 @@ struct fixed_kl_controller {
 /// Proportional controller of Ziegler et al.: β moves by at most ±20%·n_steps/horizon per
 /// update toward KL_now = target.
 struct adaptive_kl_controller {
-  double value = 0.2;        // TRL 0.11 init_kl_coef
-  double target = 6.0;       // TRL 0.11 target
-  double horizon = 10000.0;  // TRL 0.11 horizon
+  double value = 0.2;        ///< TRL 0.11 init_kl_coef
+  double target = 6.0;       ///< TRL 0.11 target
+  double horizon = 10000.0;  ///< TRL 0.11 horizon
 
   adaptive_kl_controller() = default;
+  /// Starts at β = init_kl_coef (>= 0) aiming at target_kl (> 0) over horizon_steps (> 0).
   adaptive_kl_controller(double init_kl_coef, double target_kl, double horizon_steps)
       : value(init_kl_coef), target(target_kl), horizon(horizon_steps) {
     constexpr const char* fn = "adaptive_kl_controller";

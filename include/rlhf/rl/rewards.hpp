@@ -45,21 +45,23 @@ struct ppo_reward_config {
   std::optional<float> missing_eos_penalty;
 };
 
+/// The tensors ppo_token_rewards reads.
 template <class B>
 struct ppo_reward_inputs {
-  const typename B::tensor& logprobs;      // (N, T) policy log-probs of the sampled tokens
-  const typename B::tensor& ref_logprobs;  // (N, T) reference model's
-  const typename B::tensor& mask;          // (N, T) response mask (non-zero = real token)
-  const typename B::tensor& scores;        // (N,) reward-model scores
-  const typename B::tensor* has_eos = nullptr;  // (N,) 1 if the row generated EOS, else 0
+  const typename B::tensor& logprobs;           ///< (N, T) policy log-probs of the sampled tokens
+  const typename B::tensor& ref_logprobs;       ///< (N, T) reference model's log-probs
+  const typename B::tensor& mask;               ///< (N, T) response mask (non-zero = real token)
+  const typename B::tensor& scores;             ///< (N,) reward-model scores
+  const typename B::tensor* has_eos = nullptr;  ///< (N,) 1 if the row generated EOS, else 0
 };
 
 /// TRL's objective/* metrics of the step.
 struct ppo_reward_metrics {
-  float kl = 0;                 // mean_i Σ_t kl_t            (objective/kl)
-  float non_score_reward = 0;   // mean_i Σ_t -β·kl_t         (objective/non_score_reward)
-  float scores = 0;             // mean_i score_i after the EOS penalty (objective/scores)
-  float rlhf_reward = 0;        // scores + non_score_reward  (objective/rlhf_reward)
+  float kl = 0;                ///< mean_i Σ_t kl_t            (objective/kl)
+  float non_score_reward = 0;  ///< mean_i Σ_t -β·kl_t         (objective/non_score_reward)
+  float scores = 0;            ///< mean_i score_i after the EOS penalty (objective/scores)
+  float rlhf_reward = 0;       ///< scores + non_score_reward  (objective/rlhf_reward)
+  /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"objective/kl", kl},
             {"objective/non_score_reward", non_score_reward},
@@ -68,12 +70,13 @@ struct ppo_reward_metrics {
   }
 };
 
+/// What ppo_token_rewards returns.
 template <class B>
 struct ppo_reward_result {
-  typename B::tensor rewards;  // (N, T)
-  typename B::tensor kl;       // (N, T) per-token estimate, 0 on padding
-  typename B::tensor scores;   // (N,) the scores as added (after the missing-EOS penalty)
-  ppo_reward_metrics metrics;
+  typename B::tensor rewards;  ///< (N, T) per-token rewards
+  typename B::tensor kl;       ///< (N, T) per-token estimate, 0 on padding
+  typename B::tensor scores;   ///< (N,) the scores as added (after the missing-EOS penalty)
+  ppo_reward_metrics metrics;  ///< TRL's objective metrics
 };
 
 /// Per-token rewards, the per-token KL and TRL's objective metrics.

@@ -25,6 +25,8 @@ namespace rlhf {
 inline namespace v0 {
 namespace rl {
 
+/// Count, mean and M2 = Σ (x - mean)² of a stream of values, in float64 (Welford, with
+/// Chan et al.'s merge for batches).
 class running_moments {
  public:
   /// Adds one value (Welford's update).
@@ -49,6 +51,7 @@ class running_moments {
     m2_ += m2 + d * d * n_ * count / total;
     n_ = total;
   }
+  /// Merges the moments held by another accumulator.
   void merge(const running_moments& other) { merge(other.n_, other.mean_, other.m2_); }
 
   /// Merges a batch of values: its mean and M2 by two passes in float64, then merge().
@@ -70,8 +73,11 @@ class running_moments {
     ops::detail::with_host_values<B>(xs, [&](std::span<const float> v) { update(v); });
   }
 
+  /// The number of values seen.
   [[nodiscard]] double count() const noexcept { return n_; }
+  /// Their mean (0 when empty).
   [[nodiscard]] double mean() const noexcept { return mean_; }
+  /// Their M2 = Σ (x - mean)².
   [[nodiscard]] double m2() const noexcept { return m2_; }
   /// Population variance M2/n (0 when empty).
   [[nodiscard]] double var() const noexcept { return n_ > 0.0 ? m2_ / n_ : 0.0; }
@@ -88,7 +94,9 @@ class running_moments {
 /// use_score_norm = true → subtract_mean, false → scale_only).
 enum class score_normalization { none, subtract_mean, scale_only };
 
+/// Options of score_normalizer.
 struct score_normalizer_config {
+  /// What is done with the running moments.
   score_normalization mode = score_normalization::subtract_mean;
   /// Added to the std (TRL: torch.finfo(float32).eps).
   float eps = 1.1920929e-7f;
@@ -106,6 +114,7 @@ struct score_normalizer_config {
 class score_normalizer {
  public:
   score_normalizer() = default;
+  /// A normaliser with these options (eps finite and >= 0, score_clip finite and > 0).
   explicit score_normalizer(const score_normalizer_config& cfg) : cfg_(cfg) {
     constexpr const char* fn = "score_normalizer";
     check_config(std::isfinite(cfg.eps) && cfg.eps >= 0.0f, fn, "eps", "finite and >= 0",
@@ -116,6 +125,7 @@ class score_normalizer {
     }
   }
 
+  /// Normalises the (N,) scores in place (steps 1-3 above); they must be finite.
   template <class B>
   void operator()(typename B::tensor& scores) {
     constexpr const char* fn = "score_normalizer";
@@ -143,7 +153,9 @@ class score_normalizer {
     });
   }
 
+  /// The running moments of every score seen so far (empty with mode none).
   [[nodiscard]] const running_moments& moments() const noexcept { return moments_; }
+  /// The options.
   [[nodiscard]] const score_normalizer_config& config() const noexcept { return cfg_; }
 
  private:

@@ -26,11 +26,12 @@ namespace rlhf {
 inline namespace v0 {
 namespace rl {
 
+/// Options of whiten (TRL masked_whiten).
 struct whiten_config {
   /// false: add the mean back after scaling (TRL masked_whiten(shift_mean=False), used for
   /// rewards).
   bool shift_mean = true;
-  float eps = 1e-8f;
+  float eps = 1e-8f;  ///< Added to the unbiased variance before the rsqrt.
   /// Set positions with mask 0 to 0 in the output (TRL masks them right after whitening).
   bool zero_masked = true;
 };

@@ -28,18 +28,21 @@
 namespace rlhf {
 inline namespace v0 {
 
+/// The default CPU backend: host_tensor storage, Eigen kernels for GEMM, row reductions and
+/// softmax, OpenMP over rows or chunks; every other op is the generic one of rlhf/ops/.
 struct eigen_backend
     : openmp_detail::host_primitives<host_tensor<float>, host_tensor<std::int32_t>> {
-  using backend_category = tensor_backend_tag;
-  using tensor = host_tensor<float>;
-  using index_tensor = host_tensor<std::int32_t>;
-  static constexpr const char* name = "eigen";
+  using backend_category = tensor_backend_tag;     ///< opts in to the tensor_backend concept
+  using tensor = host_tensor<float>;               ///< float32 host tensor
+  using index_tensor = host_tensor<std::int32_t>;  ///< int32 host tensor (ids, indices)
+  static constexpr const char* name = "eigen";     ///< the backend's name in logs and benchmarks
 
   // The required primitives (data, host copies, parallel_for) and the elementwise
   // transforms come from openmp_detail::host_primitives.
 
   // ---- overrides -----------------------------------------------------------------------
 
+  /// Every element of t set to value, in parallel chunks.
   static void fill(tensor& t, float value) {
     float* p = t.data();
     openmp_detail::run_chunks(t.size(), [&](index_t b, index_t e) {
@@ -49,18 +52,22 @@ struct eigen_backend
 
   // transform, transform_rows, transform_cols: openmp_detail::host_primitives.
 
+  /// out[r] = Σ_c x[r, c] for x seen as (R, C); out has R elements.
   static void row_sum(const tensor& x, tensor& out) {
     for_rows(x, [&](index_t r, const auto& row) { out.data()[r] = row.sum(); });
   }
 
+  /// out[r] = max_c x[r, c] for x (R, C), NaN propagating; -inf for C = 0.
   static void row_max(const tensor& x, tensor& out) {
     for_rows(x, [&](index_t r, const auto& row) { out.data()[r] = max_of(row); });
   }
 
+  /// out[r] = log Σ_c exp x[r, c] for x (R, C), max-subtracted.
   static void row_logsumexp(const tensor& x, tensor& out) {
     for_rows(x, [&](index_t r, const auto& row) { out.data()[r] = logsumexp_of(row); });
   }
 
+  /// out[r] = Σ_c m·x / Σ_c m over x and mask (R, C), skipping m == 0; 0 when Σ_c m = 0.
   static void row_masked_mean(const tensor& x, const tensor& mask, tensor& out) {
     const index_t cols = x.shape().cols();
     for_rows(x, [&](index_t r, const auto& row) {
@@ -72,6 +79,7 @@ struct eigen_backend
     });
   }
 
+  /// out[c] = Σ_r x[r, c] for x (R, C); out has C elements, summed in column blocks.
   static void col_sum(const tensor& x, tensor& out) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     constexpr index_t block = 256;
@@ -87,6 +95,7 @@ struct eigen_backend
     });
   }
 
+  /// Softmax of each row of x (R, C) into out (R, C), max-subtracted.
   static void softmax_rows(const tensor& x, tensor& out) {
     const index_t cols = x.shape().cols();
     for_rows(x, [&](index_t r, const auto& row) {
@@ -97,6 +106,7 @@ struct eigen_backend
     });
   }
 
+  /// Log-softmax of each row of x (R, C) into out (R, C): x[r, c] - row_logsumexp.
   static void log_softmax_rows(const tensor& x, tensor& out) {
     const index_t cols = x.shape().cols();
     for_rows(x, [&](index_t r, const auto& row) {
@@ -106,6 +116,8 @@ struct eigen_backend
     });
   }
 
+  /// C_q = alpha·op(A_q)·op(B_q) + beta·C_q for each of d.batch products, with CBLAS when
+  /// built with it, else Eigen.
   static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
     // Small products of a batch run one per thread; large ones use the BLAS's (or Eigen's)
     // own threads.

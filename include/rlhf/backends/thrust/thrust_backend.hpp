@@ -120,18 +120,23 @@ decltype(auto) guarded(std::string_view what, F&& f) {
 template <class T, class System>
 class thrust_tensor {
  public:
-  using value_type = T;
-  using system = System;
+  using value_type = T;   ///< the element type (float or std::int32_t)
+  using system = System;  ///< the Thrust system tag whose memory holds the elements
+  /// The Thrust vector of that system that owns the elements.
   using storage_type = typename thrust_detail::system_traits<System>::template vector<T>;
 
+  /// An empty tensor of shape (0).
   thrust_tensor() : thrust_tensor(rlhf::shape{0}) {}
 
+  /// A zero-filled tensor of shape s.
   explicit thrust_tensor(const rlhf::shape& s) : shape_(s), data_(allocate(s.numel())) {}
 
+  /// A deep copy of other's elements in the same system's memory.
   thrust_tensor(const thrust_tensor& other)
       : shape_(other.shape_),
         data_(thrust_detail::guarded<System>("copying a tensor",
                                              [&] { return storage_type(other.data_); })) {}
+  /// Deep copy assignment; the shape follows other.
   thrust_tensor& operator=(const thrust_tensor& other) {
     if (this != &other) {
       thrust_detail::guarded<System>("copying a tensor", [&] { data_ = other.data_; });
@@ -139,10 +144,12 @@ class thrust_tensor {
     }
     return *this;
   }
+  /// Takes other's storage; other is left empty, shape (0).
   thrust_tensor(thrust_tensor&& other) noexcept
       : shape_(other.shape_), data_(std::move(other.data_)) {
     other.shape_ = rlhf::shape{0};
   }
+  /// Takes other's storage; other is left empty, shape (0).
   thrust_tensor& operator=(thrust_tensor&& other) noexcept {
     if (this != &other) {
       shape_ = other.shape_;
@@ -153,9 +160,11 @@ class thrust_tensor {
   }
   ~thrust_tensor() = default;
 
-  [[nodiscard]] const rlhf::shape& shape() const noexcept { return shape_; }
+  [[nodiscard]] const rlhf::shape& shape() const noexcept { return shape_; }  ///< the shape
+  /// The element count, shape().numel().
   [[nodiscard]] index_t size() const noexcept { return shape_.numel(); }
 
+  /// A new shape with the same element count (else a shape_error); the data is untouched.
   void reshape(const rlhf::shape& s) {
     if (s.numel() != size()) {
       throw shape_error(rlhf::detail::concat("reshape: new shape ", s.str(), " has ",
@@ -165,15 +174,19 @@ class thrust_tensor {
     shape_ = s;
   }
 
+  ///@{
   /// The first element in System's memory (a device pointer for CUDA).
   [[nodiscard]] T* data() noexcept { return thrust::raw_pointer_cast(data_.data()); }
   [[nodiscard]] const T* data() const noexcept {
     return thrust::raw_pointer_cast(data_.data());
   }
+  ///@}
 
+  ///@{
   /// The Thrust vector itself, for interoperating with other Thrust code.
   [[nodiscard]] storage_type& storage() noexcept { return data_; }
   [[nodiscard]] const storage_type& storage() const noexcept { return data_; }
+  ///@}
 
  private:
   static storage_type allocate(index_t n) {
@@ -193,12 +206,13 @@ struct thrust_backend {
   using traits = thrust_detail::system_traits<System>;
 
  public:
-  using backend_category = tensor_backend_tag;
-  using system = System;
-  using tensor = thrust_tensor<float, System>;
-  using index_tensor = thrust_tensor<std::int32_t, System>;
+  using backend_category = tensor_backend_tag;  ///< opts in to the tensor_backend concept
+  using system = System;                        ///< the Thrust system tag
+  using tensor = thrust_tensor<float, System>;  ///< float32 tensor in System's memory
+  using index_tensor = thrust_tensor<std::int32_t, System>;  ///< int32 tensor in that memory
+  /// Whether host code may dereference data(): true on CPP and OMP, false on CUDA.
   static constexpr bool host_accessible = traits::host_accessible;
-  static constexpr const char* name = traits::name;
+  static constexpr const char* name = traits::name;  ///< thrust-cpp, thrust-omp or thrust-cuda
 
   /// The execution policy of the system.
   static auto policy() { return traits::policy(); }
@@ -225,20 +239,27 @@ struct thrust_backend {
 
   // ---- required primitives -------------------------------------------------------------
 
+  ///@{
+  /// The tensor's first element in System's memory (a device pointer on CUDA).
   static float* data(tensor& t) noexcept { return t.data(); }
   static const float* data(const tensor& t) noexcept { return t.data(); }
   static std::int32_t* data(index_tensor& t) noexcept { return t.data(); }
   static const std::int32_t* data(const index_tensor& t) noexcept { return t.data(); }
+  ///@}
 
+  /// src's bytes into dst (cudaMemcpy on CUDA, memcpy on the host systems).
   static void copy_from_host(std::span<const float> src, tensor& dst) {
     copy_in(src.data(), dst.data(), src.size_bytes());
   }
+  /// src's bytes into the index tensor dst.
   static void copy_from_host(std::span<const std::int32_t> src, index_tensor& dst) {
     copy_in(src.data(), dst.data(), src.size_bytes());
   }
+  /// dst.size() elements of src into host memory dst.
   static void copy_to_host(const tensor& src, std::span<float> dst) {
     copy_out(src.data(), dst.data(), dst.size_bytes());
   }
+  /// dst.size() elements of the index tensor src into host memory dst.
   static void copy_to_host(const index_tensor& src, std::span<std::int32_t> dst) {
     copy_out(src.data(), dst.data(), dst.size_bytes());
   }
@@ -261,6 +282,7 @@ struct thrust_backend {
 
   // ---- overrides: elementwise ----------------------------------------------------------
 
+  /// Every element of t set to value (thrust::fill_n).
   static void fill(tensor& t, float value) {
     if (t.size() == 0) return;
     thrust_detail::guarded<System>("fill", [&] {
@@ -295,6 +317,7 @@ struct thrust_backend {
     }
   }
 
+  ///@{
   /// f(t0[i], t1[i], ...) for 1 to 5 tensors (float& for non-const ones): one kernel.
   template <class F, class T0>
   static void for_each(F f, T0& t0) {
@@ -316,13 +339,16 @@ struct thrust_backend {
   static void for_each(F f, T0& t0, T1& t1, T2& t2, T3& t3, T4& t4) {
     run_for_each<5>(t0.size(), f, t0.data(), t1.data(), t2.data(), t3.data(), t4.data());
   }
+  ///@}
 
+  /// out[r, c] = f(x[r, c], v[r]) for x (R, C) and v (R,): one kernel.
   template <class F>
   static void transform_rows(tensor& out, F f, const tensor& x, const tensor& v) {
     launch(x.size(), x.size(), thrust_detail::broadcast_kernel<true, F>{
                                f, out.data(), x.data(), v.data(), x.shape().cols()});
   }
 
+  /// out[r, c] = f(x[r, c], v[c]) for x (R, C) and v (C,): one kernel.
   template <class F>
   static void transform_cols(tensor& out, F f, const tensor& x, const tensor& v) {
     launch(x.size(), x.size(), thrust_detail::broadcast_kernel<false, F>{
@@ -331,12 +357,14 @@ struct thrust_backend {
 
   // ---- overrides: row reductions (segmented reductions over row keys) -----------------
 
+  /// out[r] = Σ_c x[r, c] for x (R, C), a reduce_by_key over row keys; 0 for C = 0.
   static void row_sum(const tensor& x, tensor& out) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     const float* xp = x.data();
     reduce_rows(rows, cols, xp, thrust_detail::plus_f{}, 0.0f, out.data());
   }
 
+  /// out[r] = max_c x[r, c] for x (R, C), NaN propagating; -inf for C = 0.
   static void row_max(const tensor& x, tensor& out) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     reduce_rows(rows, cols, x.data(), thrust_detail::max_nan{},
@@ -358,6 +386,7 @@ struct thrust_backend {
     launch(rows, rows, thrust_detail::finish_logsumexp{out.data(), sums.data()});
   }
 
+  /// out[r] = Σ_c m·x / Σ_c m over x and mask (R, C), as ops::row_masked_mean.
   static void row_masked_mean(const tensor& x, const tensor& mask, tensor& out) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     if (rows == 0) return;
@@ -512,12 +541,14 @@ struct thrust_backend {
   }
 };
 
+///@{
 /// The three systems by name.
 using thrust_cpp_backend = thrust_backend<thrust::system::cpp::tag>;
 using thrust_omp_backend = thrust_backend<thrust::system::omp::tag>;
 #if defined(__CUDACC__)
 using thrust_cuda_backend = thrust_backend<thrust::system::cuda::tag>;
 #endif
+///@}
 
 }  // namespace v0
 }  // namespace rlhf

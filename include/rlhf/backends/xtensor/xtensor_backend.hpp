@@ -32,19 +32,23 @@
 namespace rlhf {
 inline namespace v0 {
 
+/// A CPU backend on xtensor: xt::xtensor storage, xtensor/xsimd row kernels, OpenMP over rows
+/// or chunks, GEMM through CBLAS when built with it; other ops are the generic ones.
 struct xtensor_backend
     : openmp_detail::host_primitives<xtensor_detail::dense_tensor<float>,
                                      xtensor_detail::dense_tensor<std::int32_t>> {
-  using backend_category = tensor_backend_tag;
-  using tensor = xtensor_detail::dense_tensor<float>;
+  using backend_category = tensor_backend_tag;         ///< opts in to the tensor_backend concept
+  using tensor = xtensor_detail::dense_tensor<float>;  ///< float32 tensor over xt::xtensor
+  /// int32 tensor over xt::xtensor (ids, indices).
   using index_tensor = xtensor_detail::dense_tensor<std::int32_t>;
-  static constexpr const char* name = "xtensor";
+  static constexpr const char* name = "xtensor";  ///< the backend's name in logs and benchmarks
 
   // The required primitives (data, host copies, parallel_for) and the elementwise
   // transforms come from openmp_detail::host_primitives.
 
   // ---- overrides -----------------------------------------------------------------------
 
+  /// Every element of t set to value, in parallel chunks.
   static void fill(tensor& t, float value) {
     float* p = t.data();
     openmp_detail::run_chunks(t.size(), [&](index_t b, index_t e) {
@@ -54,24 +58,28 @@ struct xtensor_backend
 
   // transform, transform_rows, transform_cols: openmp_detail::host_primitives.
 
+  /// out[r] = Σ_c x[r, c] for x seen as (R, C); out has R elements.
   static void row_sum(const tensor& x, tensor& out) {
     for_rows(x, [&](index_t r, const float* row, index_t n) {
       out.data()[r] = xtensor_detail::row_sum(row, n);
     });
   }
 
+  /// out[r] = max_c x[r, c] for x (R, C), as ops::row_max.
   static void row_max(const tensor& x, tensor& out) {
     for_rows(x, [&](index_t r, const float* row, index_t n) {
       out.data()[r] = xtensor_detail::row_max(row, n);
     });
   }
 
+  /// out[r] = log Σ_c exp x[r, c] for x (R, C), as ops::row_logsumexp.
   static void row_logsumexp(const tensor& x, tensor& out) {
     for_rows(x, [&](index_t r, const float* row, index_t n) {
       out.data()[r] = xtensor_detail::row_logsumexp(row, n);
     });
   }
 
+  /// out[r] = Σ_c m·x / Σ_c m over x and mask (R, C), as ops::row_masked_mean.
   static void row_masked_mean(const tensor& x, const tensor& mask, tensor& out) {
     const float* m = mask.data();
     for_rows(x, [&](index_t r, const float* row, index_t n) {

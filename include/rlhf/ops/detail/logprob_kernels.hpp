@@ -84,7 +84,7 @@ RLHF_HD inline void row_max_probe(const float* z, index_t v_count, float inv_tau
                                   float& probe_out) {
   float m = -std::numeric_limits<float>::infinity();
   float probe = 0.0f;
-  RLHF_SIMD_REDUCE2(max : m, + : probe)
+  RLHF_SIMD_REDUCE2_FMINMAX(max : m, + : probe)  // float max: no pragma under Clang
   for (index_t v = 0; v < v_count; ++v) {
     const float u = z[v] * inv_tau;
     m = u > m ? u : m;
