@@ -45,3 +45,18 @@ TEST_CASE("validation helpers name the function, the argument, the rule and the 
   const std::vector<float> ok{1.0f, -1e30f};
   CHECK_NOTHROW(rlhf::check_finite("sft_loss", "logits", ok));
 }
+
+namespace {
+enum class three_values : unsigned char { a, b, c };
+}  // namespace
+
+TEST_CASE("check_enum rejects a value outside the enumerators, naming field and value") {
+  CHECK_NOTHROW(rlhf::check_enum("f", "mode", three_values::c, 3));
+  CHECK_THROWS_WITH_AS(rlhf::check_enum("f", "mode", static_cast<three_values>(200), 3),
+                       "f: mode must be one of its 3 enumerators (0..2), got 200",
+                       rlhf::config_error);
+  enum class signed_values : int { x, y };
+  CHECK_THROWS_WITH_AS(rlhf::check_enum("g", "kind", static_cast<signed_values>(-1), 2),
+                       "g: kind must be one of its 2 enumerators (0..1), got -1",
+                       rlhf::config_error);
+}

@@ -141,6 +141,18 @@ TEST_CASE_TEMPLATE("cpo_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
   const auto l = make<B>({-10.0f, -25.0f, -40.0f}, s);
   const auto counts = make<B>({5.0f, 10.0f, 25.0f}, s);
   const auto short_t = make<B>({-1.0f, -2.0f}, rlhf::shape{2});
+  {
+    losses::cpo_config bad;
+    bad.loss_type = static_cast<losses::cpo_loss_type>(5);
+    CHECK_THROWS_WITH_AS(losses::cpo_loss<B>({l, l, &counts}, bad),
+                         "cpo_loss: loss_type must be one of its 5 enumerators (0..4), got 5",
+                         rlhf::config_error);
+    bad = {};
+    bad.nll = static_cast<losses::nll_tokens>(2);
+    CHECK_THROWS_WITH_AS(losses::cpo_loss<B>({l, l, &counts}, bad),
+                         "cpo_loss: nll must be one of its 2 enumerators (0..1), got 2",
+                         rlhf::config_error);
+  }
   CHECK_THROWS_WITH_AS(losses::cpo_loss<B>({l, l, &counts, &short_t}),
                        "cpo_loss: chosen_nll_logp_sums has shape (2) but policy_chosen_logps "
                        "has shape (3); they must match",

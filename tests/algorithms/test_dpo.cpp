@@ -366,6 +366,22 @@ TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument
   const tensor n = make<B>({2.0f, 3.0f, 4.0f}, sh);
   auto run = [&](const losses::dpo_config& cfg) { return losses::dpo_loss<B>({a, b, a, b}, cfg); };
 
+  // Enum options cast from an out-of-range integer.
+  {
+    losses::dpo_config bad;
+    bad.loss_type = {losses::dpo_loss_type::sigmoid, static_cast<losses::dpo_loss_type>(200)};
+    CHECK_THROWS_WITH_AS(run(bad),
+                         "dpo_loss: loss_type[1] must be one of its 15 enumerators (0..14), got "
+                         "200",
+                         rlhf::config_error);
+    bad = {};
+    bad.f_divergence_type = static_cast<losses::f_divergence_type>(4);
+    CHECK_THROWS_WITH_AS(run(bad),
+                         "dpo_loss: f_divergence_type must be one of its 4 enumerators (0..3), "
+                         "got 4",
+                         rlhf::config_error);
+  }
+
   // Shapes and data.
   const tensor short_t = make<B>({1.0f, 2.0f}, rlhf::shape{2});
   CHECK_THROWS_WITH_AS(losses::dpo_loss<B>({a, short_t, a, b}),

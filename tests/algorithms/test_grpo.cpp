@@ -293,6 +293,42 @@ TEST_CASE_TEMPLATE("grpo bad input", B, RLHF_TEST_BACKENDS) {
   const auto adv = make<B>({0.5f, -0.5f}, rlhf::shape{2});
   const auto mask = make<B>({1, 1, 0, 1, 0, 0}, s);
 
+  // Enum options cast from an out-of-range integer, and delta inside the clip range.
+  {
+    losses::grpo_config bad;
+    bad.loss_type = static_cast<losses::grpo_loss_type>(9);
+    CHECK_THROWS_WITH_AS(losses::grpo_loss<B>({lp, adv, mask}, bad),
+                         "grpo_loss: loss_type must be one of its 4 enumerators (0..3), got 9",
+                         rlhf::config_error);
+    bad = {};
+    bad.importance_sampling_level = static_cast<losses::grpo_importance_sampling_level>(2);
+    CHECK_THROWS_WITH_AS(losses::grpo_loss<B>({lp, adv, mask}, bad),
+                         "grpo_loss: importance_sampling_level must be one of its 2 enumerators "
+                         "(0..1), got 2",
+                         rlhf::config_error);
+    const auto r4 = make<B>({1, 2, 3, 4}, rlhf::shape{4});
+    typename B::tensor out4(rlhf::shape{4});
+    CHECK_THROWS_WITH_AS(
+        losses::grpo_advantages<B>(r4, 2, static_cast<losses::grpo_scale_rewards>(3), out4),
+        "grpo_advantages: scale_rewards must be one of its 3 enumerators (0..2), got 3",
+        rlhf::config_error);
+    // delta <= 1 + epsilon_high caps the ratio inside the clip range: the gradient there
+    // would be 0 with no error. 1 + epsilon_high itself is rejected too (TRL: delta > 1 + ε).
+    bad = {};
+    bad.delta = 0.9f;
+    CHECK_THROWS_WITH_AS(losses::grpo_loss<B>({lp, adv, mask}, bad),
+                         "grpo_loss: delta must be finite and > 1 + epsilon_high = 1.20000005, "
+                         "got 0.899999976",
+                         rlhf::config_error);
+    bad.delta = 1.1f;
+    CHECK_THROWS_AS(losses::grpo_loss<B>({lp, adv, mask}, bad), rlhf::config_error);
+    bad.epsilon_high = 0.28f;
+    bad.delta = 1.25f;  // above 1 + epsilon but not above 1 + epsilon_high
+    CHECK_THROWS_AS(losses::grpo_loss<B>({lp, adv, mask}, bad), rlhf::config_error);
+    bad.delta = 1.3f;
+    CHECK_NOTHROW(losses::grpo_loss<B>({lp, adv, mask}, bad));
+  }
+
   // Shapes.
   const auto short_mask = make<B>({1, 1, 1, 1}, rlhf::shape{2, 2});
   CHECK_THROWS_WITH_AS(losses::grpo_loss<B>({lp, adv, short_mask}),

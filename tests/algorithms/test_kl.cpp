@@ -132,6 +132,20 @@ TEST_CASE_TEMPLATE("KL functions reject bad input", B, RLHF_TEST_BACKENDS) {
   const auto a = make<B>({-1.0f, -2.0f, -0.5f, -0.1f}, rlhf::shape{2, 2});
   const auto b3 = make<B>({-1.0f, -2.0f, -0.5f}, rlhf::shape{3});
   typename B::tensor out(rlhf::shape{2, 2});
+  CHECK_THROWS_WITH_AS(rl::kl_penalty<B>(a, a, static_cast<rl::kl_estimator>(17), out),
+                       "kl_penalty: estimator must be one of its 5 enumerators (0..4), got 17",
+                       rlhf::config_error);
+  CHECK_THROWS_AS(rl::kl_penalty_grad<B>(a, a, static_cast<rl::kl_estimator>(5), out),
+                  rlhf::config_error);
+  {
+    const auto ones = make<B>({1.0f, 1.0f, 1.0f, 1.0f}, rlhf::shape{2, 2});
+    const auto scores = make<B>({1.0f, 2.0f}, rlhf::shape{2});
+    rl::ppo_reward_config bad;
+    bad.estimator = static_cast<rl::kl_estimator>(17);
+    CHECK_THROWS_AS(rl::ppo_token_rewards<B>(
+                        {.logprobs = a, .ref_logprobs = a, .mask = ones, .scores = scores}, bad),
+                    rlhf::config_error);
+  }
   CHECK_THROWS_WITH_AS(rl::kl_penalty<B>(a, a, rl::kl_estimator::full, out),
                        "kl_penalty: estimator must be k1, abs, mse or k3 (per-token log-probs), "
                        "got full; the full KL needs the logits: use rl::full_kl",

@@ -153,6 +153,13 @@ TEST_CASE_TEMPLATE("kto_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
   const auto a = make<B>({-1.0f, -2.0f, -3.0f}, rlhf::shape{3});
   const auto lab = make<B>({1.0f, 0.0f, 1.0f}, rlhf::shape{3});
   const auto short_t = make<B>({1.0f, 0.0f}, rlhf::shape{2});
+  {
+    losses::kto_config bad;
+    bad.loss_type = static_cast<losses::kto_loss_type>(2);
+    CHECK_THROWS_WITH_AS(losses::kto_loss<B>({a, a, lab, &a, &a}, bad),
+                         "kto_loss: loss_type must be one of its 2 enumerators (0..1), got 2",
+                         rlhf::config_error);
+  }
   CHECK_THROWS_WITH_AS(losses::kto_loss<B>({a, a, short_t, &a, &a}),
                        "kto_loss: policy_logps has shape (3) but labels has shape (2); they "
                        "must match",

@@ -207,3 +207,43 @@ TEST_CASE_TEMPLATE("logprobs: edge cases and bad input", B, RLHF_TEST_BACKENDS) 
   CHECK_THROWS_AS(ops::token_logprobs<B>(z, y, m_neg), rlhf::data_error);
   CHECK_THROWS_AS(rlhf::losses::parse_sft_loss_type("mse"), rlhf::config_error);
 }
+
+TEST_CASE_TEMPLATE("sft_loss counts past 2^24 tokens exactly", B, RLHF_TEST_BACKENDS) {
+  // One sequence of 2^24 + 2^22 positions, vocabulary 2, all logits 0: every predicted token
+  // has logp = -ln 2 and is an argmax (a tie), so the float64 reference is loss = ln 2 and
+  // accuracy 1 over T - 1 tokens. A float running count stops at 2^24 (the loss comes out
+  // 25 % high), and a float running sum of the numerator drifts as well.
+  const rlhf::index_t t_len = (rlhf::index_t{1} << 24) + (rlhf::index_t{1} << 22);
+  typename B::tensor z = make<B>(std::vector<float>(static_cast<std::size_t>(2 * t_len), 0.0f),
+                                 shape{1, t_len, 2});
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(t_len));
+  for (std::size_t k = 0; k < ids.size(); ++k) ids[k] = static_cast<std::int32_t>(k % 2);
+  const auto y = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids), shape{1, t_len});
+  ids = {};
+  const auto m = make<B>(std::vector<float>(static_cast<std::size_t>(t_len), 1.0f),
+                         shape{1, t_len});
+  typename B::tensor g(z.shape());
+  const auto r = rlhf::losses::sft_loss<B>({z, y, m}, g);
+  const double count = static_cast<double>(t_len - 1);
+  CHECK(static_cast<double>(r.metrics.num_tokens) == doctest::Approx(count).epsilon(1e-7));
+  CHECK(static_cast<double>(r.loss) == doctest::Approx(std::log(2.0)).epsilon(1e-5));
+  CHECK(static_cast<double>(r.metrics.mean_token_accuracy) == doctest::Approx(1.0).epsilon(1e-5));
+  CHECK(static_cast<double>(r.metrics.entropy) == doctest::Approx(std::log(2.0)).epsilon(1e-5));
+  // d loss / d z[t-1, y_t] = -(1 - 1/2) / count, here at the last predicted position.
+  const std::vector<float> gh = host<B>(g);
+  const auto at = static_cast<std::size_t>(2 * (t_len - 2) + ((t_len - 1) % 2));
+  CHECK(static_cast<double>(gh[at]) == doctest::Approx(-0.5 / count).epsilon(1e-6));
+}
+
+TEST_CASE_TEMPLATE("sft_loss rejects an out-of-range loss_type", B, RLHF_TEST_BACKENDS) {
+  const auto z = make<B>(std::vector<float>(2 * 3 * 4, 0.5f), shape{2, 3, 4});
+  const auto y = rlhf::ops::index_from_host<B>(std::vector<std::int32_t>{0, 1, 2, 3, 0, 1},
+                                               shape{2, 3});
+  const auto m = make<B>({1, 1, 1, 1, 1, 1}, shape{2, 3});
+  typename B::tensor g(z.shape());
+  rlhf::losses::sft_config cfg;
+  cfg.loss_type = static_cast<rlhf::losses::sft_loss_type>(7);
+  CHECK_THROWS_WITH_AS(rlhf::losses::sft_loss<B>({z, y, m}, g, cfg),
+                       "sft_loss: loss_type must be one of its 2 enumerators (0..1), got 7",
+                       rlhf::config_error);
+}

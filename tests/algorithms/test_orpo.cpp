@@ -108,6 +108,13 @@ TEST_CASE_TEMPLATE("orpo_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
   const auto counts = make<B>({4.0f, 6.0f, 10.0f}, s);
   const auto sums = make<B>({-2.0f, -9.0f, -30.0f}, s);
   const auto zero = make<B>({-0.5f, 0.0f, -3.0f}, s);
+  {
+    losses::orpo_config bad;
+    bad.nll = static_cast<losses::nll_tokens>(3);
+    CHECK_THROWS_WITH_AS(losses::orpo_loss<B>({l, l, counts, &sums}, bad),
+                         "orpo_loss: nll must be one of its 2 enumerators (0..1), got 3",
+                         rlhf::config_error);
+  }
   CHECK_THROWS_WITH_AS(losses::orpo_loss<B>({l, zero, counts, &sums}),
                        "orpo_loss: policy_rejected_logps must be < 0 (a mean log-probability; "
                        "log1mexp(0) = -inf), got 0 at flat index 1",

@@ -104,6 +104,9 @@ TEST_CASE_TEMPLATE("reward ensembles and the length penalty", B, RLHF_TEST_BACKE
   check_close(host<B>(out), std::vector<float>{1.0f, 2.5f / 3.0f}, "mean ensemble");
   losses::reward_ensemble<B>(scores, out, losses::ensemble_reduction::min);
   check_close(host<B>(out), std::vector<float>{-1.0f, -2.0f}, "min ensemble");
+  CHECK_THROWS_WITH_AS(
+      losses::reward_ensemble<B>(scores, out, static_cast<losses::ensemble_reduction>(2)),
+      "reward_ensemble: how must be one of its 2 enumerators (0..1), got 2", rlhf::config_error);
 
   auto s = make<B>({1.0f, 1.0f}, rlhf::shape{2});
   const auto len = make<B>({150.0f, 450.0f}, rlhf::shape{2});

@@ -117,6 +117,11 @@ TEST_CASE_TEMPLATE("score_normalizer: update then apply, clip", B, RLHF_TEST_BAC
   CHECK_THROWS_WITH_AS(rl::score_normalizer({.score_clip = 0.0f}),
                        "score_normalizer: score_clip must be finite and > 0, got 0",
                        rlhf::config_error);
+  rl::score_normalizer_config bad_mode;
+  bad_mode.mode = static_cast<rl::score_normalization>(3);
+  CHECK_THROWS_WITH_AS(rl::score_normalizer{bad_mode},
+                       "score_normalizer: mode must be one of its 3 enumerators (0..2), got 3",
+                       rlhf::config_error);
   auto bad = make<B>({1.0f, INFINITY}, rlhf::shape{2});
   CHECK_THROWS_WITH_AS(norm.template operator()<B>(bad),
                        "score_normalizer: scores must be finite, got inf at flat index 1",

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/shape.hpp"
@@ -68,6 +69,17 @@ void check_config(bool ok, std::string_view fn, std::string_view name, std::stri
                   const T& value) {
   if (ok) return;
   throw config_error(detail::concat(fn, ": ", name, " must be ", rule, ", got ", value));
+}
+
+/// An enum option must hold one of its `count` enumerators, numbered 0 .. count - 1: an
+/// out-of-range integer cast to the enum is a config_error naming the field and the value.
+template <class E>
+requires std::is_enum_v<E>
+void check_enum(std::string_view fn, std::string_view name, E value, int count) {
+  const auto v = static_cast<long long>(static_cast<std::underlying_type_t<E>>(value));
+  if (v >= 0 && v < count) return;
+  throw config_error(detail::concat(fn, ": ", name, " must be one of its ", count,
+                                    " enumerators (0..", count - 1, "), got ", v));
 }
 
 /// Every value of `values` must be finite; reports the first offender and its index.

@@ -136,6 +136,8 @@ cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
   check_config(std::isfinite(cfg.cpo_alpha) && cfg.cpo_alpha >= 0.0f, fn, "cpo_alpha",
                "finite and >= 0", cfg.cpo_alpha);
   check_config(std::isfinite(cfg.alpha), fn, "alpha", "finite", cfg.alpha);
+  check_enum(fn, "loss_type", cfg.loss_type, 5);
+  check_enum(fn, "nll", cfg.nll, 2);
   ops::check_finite<B>(fn, "policy_chosen_logps", in.policy_chosen_logps);
   ops::check_finite<B>(fn, "policy_rejected_logps", in.policy_rejected_logps);
   const float alpha = cfg.alpha;

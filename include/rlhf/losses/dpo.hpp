@@ -420,6 +420,8 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
                "finite and > 0", cfg.discopop_tau);
   check_config(std::isfinite(cfg.f_alpha_divergence_coef), fn, "f_alpha_divergence_coef",
                "finite", cfg.f_alpha_divergence_coef);
+  check_enum(fn, "f_divergence_type", cfg.f_divergence_type,
+             static_cast<int>(detail::dpo::f_divergence_type_names.size()));
   if (cfg.ld_alpha) {
     check_config(*cfg.ld_alpha >= 0.0f && *cfg.ld_alpha <= 1.0f, fn, "ld_alpha", "in [0, 1]",
                  *cfg.ld_alpha);
@@ -438,6 +440,8 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   for (std::size_t k = 0; k < count; ++k) {
     const bool rpo = k == cfg.loss_type.size();
     const dpo_loss_type t = rpo ? dpo_loss_type::sft : cfg.loss_type[k];
+    check_enum(fn, rlhf::detail::concat("loss_type[", k, "]"), t,
+               static_cast<int>(detail::dpo::dpo_loss_type_names.size()));
     terms.type[k] = t;
     terms.weight[k] = rpo ? *cfg.rpo_alpha
                           : (cfg.loss_weights.empty() ? 1.0f : cfg.loss_weights[k]);
@@ -666,21 +670,23 @@ void ld_sequence_logps(const typename B::tensor& token_logps, const typename B::
   const index_t t_other = other_mask.shape()[1];
   float* o = B::data(out);
   float* tw = token_weights ? B::data(*token_weights) : nullptr;
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    float len = 0.0f, other = 0.0f;
-    for (index_t t = 0; t < t_len; ++t) len += m[i * t_len + t];
-    for (index_t t = 0; t < t_other; ++t) other += om[i * t_other + t];
-    const float shared = len < other ? len : other;
-    float pos = 0.0f, sum = 0.0f;
-    for (index_t t = 0; t < t_len; ++t) {
-      const float mt = m[i * t_len + t];
-      pos += mt;
-      const float w = mt != 0.0f ? mt * (pos <= shared ? 1.0f : ld_alpha) : 0.0f;
-      if (mt != 0.0f) sum += w * x[i * t_len + t];
-      if (tw) tw[i * t_len + t] = w;
-    }
-    o[i] = sum;
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        double len = 0.0, other = 0.0;  // token counts: exact in double past 2^24
+        for (index_t t = 0; t < t_len; ++t) len += m[i * t_len + t];
+        for (index_t t = 0; t < t_other; ++t) other += om[i * t_other + t];
+        const double shared = len < other ? len : other;
+        double pos = 0.0;
+        float sum = 0.0f;
+        for (index_t t = 0; t < t_len; ++t) {
+          const float mt = m[i * t_len + t];
+          pos += mt;
+          const float w = mt != 0.0f ? mt * (pos <= shared ? 1.0f : ld_alpha) : 0.0f;
+          if (mt != 0.0f) sum += w * x[i * t_len + t];
+          if (tw) tw[i * t_len + t] = w;
+        }
+        o[i] = sum;
+      });
 }
 
 /// WPO's per-sequence weight (Zhou et al. 2024, eq. 2, as TRL computes it from the
@@ -742,14 +748,16 @@ void wpo_weights(const typename B::tensor& logits, const typename B::index_tenso
     pt[k] = mt * (row[y[k]] + lse1 - lse2);
   });
   float* o = B::data(out);
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    float sum = 0.0f, count = 0.0f;
-    for (index_t t = 1; t < t_len; ++t) {
-      sum += pt[i * t_len + t];
-      count += m[i * t_len + t];
-    }
-    o[i] = std::exp(sum / (count > 1.0f ? count : 1.0f));
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        float sum = 0.0f;
+        double count = 0.0;  // a token count: exact in double past 2^24
+        for (index_t t = 1; t < t_len; ++t) {
+          sum += pt[i * t_len + t];
+          count += m[i * t_len + t];
+        }
+        o[i] = std::exp(sum / (count > 1.0 ? static_cast<float>(count) : 1.0f));
+      });
 }
 
 }  // namespace losses

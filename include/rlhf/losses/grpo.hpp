@@ -107,8 +107,9 @@ struct grpo_config {
   float epsilon = 0.2f;
   /// ε_high: upper clip bound 1 + epsilon_high; unset = epsilon (DAPO recommends 0.28).
   std::optional<float> epsilon_high;
-  /// Two-sided clipping (INTELLECT-2): caps coef1 at delta; unset = off. TRL recommends
-  /// delta > 1 + epsilon_high.
+  /// Two-sided clipping (INTELLECT-2): caps coef1 at delta; unset = off. Must be finite and
+  /// > 1 + epsilon_high (TRL's documented range): a lower cap would cut the ratio inside the
+  /// clip range and silently zero the gradient there, so it is a config_error.
   std::optional<float> delta;
   /// Token-level ratios (GRPO) or one length-normalised ratio per sequence (GSPO).
   grpo_importance_sampling_level importance_sampling_level = grpo_importance_sampling_level::token;
@@ -145,6 +146,7 @@ grpo_advantage_metrics grpo_advantages(const typename B::tensor& rewards, index_
   const index_t n = rewards.size();
   if (n == 0) throw shape_error("grpo_advantages: batch is empty (rewards has 0 completions)");
   check_config(group_size >= 1, fn, "group_size", ">= 1", group_size);
+  check_enum(fn, "scale_rewards", scale_rewards, 3);
   if (n % group_size != 0) {
     throw shape_error(rlhf::detail::concat(fn, ": group_size (", group_size,
                                            ") must divide the number of rewards (", n, ")"));
@@ -374,9 +376,11 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   const float lo = 1.0f - cfg.epsilon;
   const float hi = 1.0f + detail::check_clip_epsilons(fn, cfg.epsilon, cfg.epsilon_high);
   if (cfg.delta) {
-    check_config(std::isfinite(*cfg.delta) && *cfg.delta > 0.0f, fn, "delta", "finite and > 0",
-                 *cfg.delta);
+    check_config(std::isfinite(*cfg.delta) && *cfg.delta > hi, fn, "delta",
+                 rlhf::detail::concat("finite and > 1 + epsilon_high = ", hi), *cfg.delta);
   }
+  check_enum(fn, "importance_sampling_level", cfg.importance_sampling_level, 2);
+  check_enum(fn, "loss_type", cfg.loss_type, 4);
   if (cfg.loss_type == grpo_loss_type::dr_grpo) {
     check_config(cfg.max_completion_length >= 1, fn, "max_completion_length",
                  ">= 1 (loss_type dr_grpo divides by it)", cfg.max_completion_length);
@@ -429,14 +433,16 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   const index_t tl = t_len;
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     const index_t base = i * tl;
-    float msum = 0.0f, xsum = 0.0f;
+    double mcount = 0.0;  // Σ m in double: a float count stops growing at 2^24
+    float xsum = 0.0f;
     for (index_t t = 0; t < tl; ++t) {
       const float m = mk[base + t];
       if (m != 0.0f) {
-        msum += m;
+        mcount += m;
         if (sequence && old) xsum += m * (lp[base + t] - old[base + t]);
       }
     }
+    const float msum = static_cast<float>(mcount);
     const float msum1 = msum > 1.0f ? msum : 1.0f;
     const float w = per_row ? 1.0f / (fn_ * msum1) : inv_global;  // d loss / d (m·l)
     const float a = adv[i];

@@ -136,7 +136,8 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
   const float beta = cfg.beta;
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     float x = clip ? math::clamp(r[i], cmin, cmax) : r[i];
-    float kl = 0.0f, msum = 0.0f;
+    float kl = 0.0f;
+    double msum = 0.0;  // a count: exact in double past 2^24
     if (use_kl) {
       for (index_t t = 0; t < tl; ++t) {
         const float m = mk[i * tl + t];
@@ -149,7 +150,7 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
     }
     o[i] = x;
     rs[0 * n + i] = kl;
-    rs[1 * n + i] = msum;
+    rs[1 * n + i] = static_cast<float>(msum);
   });
   const std::vector<float> row_sums = ops::row_sums_to_host<B>(row_stats);
 

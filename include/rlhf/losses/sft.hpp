@@ -84,22 +84,23 @@ sft_result<B> sft_loss(const sft_inputs<B>& in, typename B::tensor& grad_logits,
   constexpr std::string_view fn = "sft_loss";
   check_rank(fn, "logits", in.logits.shape(), 3, 3);
   check_same_shape(fn, "grad_logits", grad_logits.shape(), "logits", in.logits.shape());
+  check_enum(fn, "loss_type", cfg.loss_type, 2);
   check_shape(fn, "completion_mask", in.completion_mask.shape(),
               shape{in.logits.shape()[0], in.logits.shape()[1]}, "(N, T) of logits (N, T, V)");
   ops::check_mask<B>(fn, "completion_mask", in.completion_mask);
   // Σ m over the predicted positions t >= 1.
   const index_t T = in.logits.shape()[1];
-  float count = 0.0f;
+  double count = 0.0;  // in double: a float running count stops growing at 2^24
   ops::detail::with_host_values<B>(in.completion_mask, [&](std::span<const float> m) {
     for (std::size_t i = 0; i < m.size(); ++i) {
       if (static_cast<index_t>(i) % T != 0) count += m[i];
     }
   });
-  if (!(count > 0.0f)) {
+  if (!(count > 0.0)) {
     throw data_error("sft_loss: completion_mask selects no predicted token (positions t >= 1); "
                      "the token mean is undefined");
   }
-  const float inv_count = 1.0f / count;
+  const float inv_count = 1.0f / static_cast<float>(count);
   ops::logprob_options opt;
   opt.compute_entropy = cfg.compute_entropy;
   const bool dft = cfg.loss_type == sft_loss_type::dft;
@@ -126,7 +127,7 @@ sft_result<B> sft_loss(const sft_inputs<B>& in, typename B::tensor& grad_logits,
   });
   const auto sums = ops::row_sums_to_host<B>(stats);
   sft_result<B> r{-sums[0] * inv_count, std::move(fwd.logps), {}};
-  r.metrics.num_tokens = count;
+  r.metrics.num_tokens = static_cast<float>(count);
   r.metrics.mean_token_accuracy = sums[1] * inv_count;
   r.metrics.entropy = sums[2] * inv_count;
   return r;

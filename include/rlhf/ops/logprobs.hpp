@@ -323,14 +323,16 @@ typename B::tensor sequence_logprobs(const typename B::tensor& logps,
   const float* m = B::data(mask);
   float* o = B::data(out);
   const bool mean = how == logprob_reduction::mean;
-  B::parallel_for(out.size(), RLHF_LAMBDA(index_t n) {
-    float s = 0.0f, w = 0.0f;
-    for (index_t t = 1; t < T; ++t) {
-      s += lp[n * T + t];
-      w += m[n * T + t];
-    }
-    o[n] = mean ? s / w : s;
-  });
+  B::parallel_for(
+      out.size(), RLHF_LAMBDA(index_t n) {
+        float s = 0.0f;
+        double w = 0.0;  // a token count: exact in double past 2^24
+        for (index_t t = 1; t < T; ++t) {
+          s += lp[n * T + t];
+          w += m[n * T + t];
+        }
+        o[n] = mean ? s / static_cast<float>(w) : s;
+      });
   return out;
 }
 
@@ -352,15 +354,16 @@ typename B::tensor sequence_logprobs_backward(const typename B::tensor& grad_seq
   const float* m = B::data(mask);
   float* o = B::data(out);
   const bool mean = how == logprob_reduction::mean;
-  B::parallel_for(mask.shape()[0], RLHF_LAMBDA(index_t n) {
-    float w = 0.0f;
-    if (mean) {
-      for (index_t t = 1; t < T; ++t) w += m[n * T + t];
-    }
-    const float v = mean ? g[n] / w : g[n];
-    o[n * T] = 0.0f;
-    for (index_t t = 1; t < T; ++t) o[n * T + t] = v;
-  });
+  B::parallel_for(
+      mask.shape()[0], RLHF_LAMBDA(index_t n) {
+        double w = 0.0;  // a token count: exact in double past 2^24
+        if (mean) {
+          for (index_t t = 1; t < T; ++t) w += m[n * T + t];
+        }
+        const float v = mean ? g[n] / static_cast<float>(w) : g[n];
+        o[n * T] = 0.0f;
+        for (index_t t = 1; t < T; ++t) o[n * T + t] = v;
+      });
   return out;
 }
 

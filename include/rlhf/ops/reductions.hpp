@@ -66,17 +66,19 @@ void generic_row_masked_mean(const typename B::tensor& x, const typename B::tens
   const float* mp = B::data(mask);
   float* o = B::data(out);
   const index_t cols = x.shape().cols();
-  B::parallel_for(x.shape().rows(), RLHF_LAMBDA(index_t r) {
-    float num = 0.0f, den = 0.0f;
-    for (index_t c = 0; c < cols; ++c) {
-      const float m = mp[r * cols + c];
-      if (m != 0.0f) {
-        num += m * xp[r * cols + c];
-        den += m;
-      }
-    }
-    o[r] = den != 0.0f ? num / den : 0.0f;
-  });
+  B::parallel_for(
+      x.shape().rows(), RLHF_LAMBDA(index_t r) {
+        float num = 0.0f;
+        double den = 0.0;  // a count: exact in double past 2^24
+        for (index_t c = 0; c < cols; ++c) {
+          const float m = mp[r * cols + c];
+          if (m != 0.0f) {
+            num += m * xp[r * cols + c];
+            den += m;
+          }
+        }
+        o[r] = den != 0.0 ? num / static_cast<float>(den) : 0.0f;
+      });
 }
 
 template <class B>
@@ -160,18 +162,74 @@ void col_sum(const typename B::tensor& x, typename B::tensor& out) {
   }
 }
 
+namespace detail {
+
+/// Rows longer than this are summed in blocks of this many elements (a float32 running sum
+/// is exact for counts only up to 2^24, and drifts on long rows of values).
+inline constexpr index_t long_row_block = 4096;
+
+/// Row sums of x seen as (rows, cols) with row-major data, to the host in double: rows of
+/// at most long_row_block elements go through the backend's row_sum; longer rows are
+/// summed in float blocks of long_row_block elements on the backend and the block sums
+/// added in double on the host, so a count of ones stays exact past 2^24.
+template <class B>
+std::vector<double> row_sums_to_host_f64(const typename B::tensor& x, index_t rows, index_t cols) {
+  std::vector<double> out(static_cast<std::size_t>(rows), 0.0);
+  if (rows == 0) return out;
+  if (cols <= long_row_block) {
+    typename B::tensor sums(shape{rows});
+    row_sum<B>(x, sums);
+    std::vector<float> h(static_cast<std::size_t>(rows));
+    B::copy_to_host(sums, std::span<float>(h));
+    for (std::size_t r = 0; r < h.size(); ++r) out[r] = h[r];
+    return out;
+  }
+  const index_t blocks = (cols + long_row_block - 1) / long_row_block;
+  typename B::tensor partial(shape{rows * blocks});
+  const float* xp = B::data(x);
+  float* pp = B::data(partial);
+  B::parallel_for(
+      rows * blocks, RLHF_LAMBDA(index_t i) {
+        const index_t r = i / blocks;
+        const index_t c0 = (i % blocks) * long_row_block;
+        const index_t c1 = c0 + long_row_block < cols ? c0 + long_row_block : cols;
+        float s = 0.0f;
+        for (index_t c = c0; c < c1; ++c) s += xp[r * cols + c];
+        pp[i] = s;
+      });
+  std::vector<float> h(static_cast<std::size_t>(rows * blocks));
+  B::copy_to_host(partial, std::span<float>(h));
+  for (index_t r = 0; r < rows; ++r) {
+    for (index_t b = 0; b < blocks; ++b) out[r] += h[r * blocks + b];
+  }
+  return out;
+}
+
+}  // namespace detail
+
 /// Sum of every element, returned to the host (float32 accumulation in the backend's
-/// row_sum order). For loss values and metrics; a zero-element tensor sums to 0.
+/// row_sum order; past 4096 elements per row, float32 blocks of 4096 added in double, so
+/// counts stay exact past 2^24). For loss values, metrics and token counts; a zero-element
+/// tensor sums to 0.
 template <class B>
 float sum(const typename B::tensor& x) {
   assert_tensor_backend<B>();
   if (x.size() == 0) return 0.0f;
+  if (x.shape().rank() > 1 && x.shape().cols() > detail::long_row_block) {
+    return static_cast<float>(detail::row_sums_to_host_f64<B>(x, 1, x.size())[0]);
+  }
   typename B::tensor total(shape{1});
   if (x.shape().rank() == 1) {
+    if (x.size() > detail::long_row_block) {
+      return static_cast<float>(detail::row_sums_to_host_f64<B>(x, 1, x.size())[0]);
+    }
     row_sum<B>(x, total);  // a rank-1 tensor is one row
   } else {
     typename B::tensor per_row(shape{x.shape().rows()});
     row_sum<B>(x, per_row);
+    if (per_row.size() > detail::long_row_block) {
+      return static_cast<float>(detail::row_sums_to_host_f64<B>(per_row, 1, per_row.size())[0]);
+    }
     row_sum<B>(per_row, total);
   }
   float out = 0.0f;
@@ -180,11 +238,17 @@ float sum(const typename B::tensor& x) {
 }
 
 /// Row sums of a (K, N) tensor of per-example statistics, returned to the host: one
-/// device-to-host copy of K floats for all the metrics of a loss.
+/// device-to-host copy of K floats for all the metrics of a loss (past N = 4096, float32
+/// blocks of 4096 added in double, so counts of tokens or rows stay exact past 2^24).
 template <class B>
 std::vector<float> row_sums_to_host(const typename B::tensor& stats) {
   assert_tensor_backend<B>();
-  typename B::tensor sums(shape{stats.shape().rows()});
+  const index_t rows = stats.shape().rows(), cols = stats.shape().cols();
+  if (cols > detail::long_row_block) {
+    const std::vector<double> d = detail::row_sums_to_host_f64<B>(stats, rows, cols);
+    return std::vector<float>(d.begin(), d.end());
+  }
+  typename B::tensor sums(shape{rows});
   row_sum<B>(stats, sums);
   std::vector<float> out(static_cast<std::size_t>(sums.size()));
   B::copy_to_host(sums, std::span<float>(out));
