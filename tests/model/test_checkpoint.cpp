@@ -2,13 +2,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Checkpoints of a whole GPT (rlhf/model/checkpoint.hpp): bit-exact round trip of the
 // parameters and the AdamW state, config/tensor mismatches and damaged files as io_error,
-// the golden fixtures loading through load_checkpoint, and the config JSON helpers.
+// the golden fixtures loading through load_checkpoint, the config JSON helpers, and untrusted
+// files: deeply nested JSON, non-finite values, malformed step counts, long strings in
+// messages.
+#include <unistd.h>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
-#include <unistd.h>
+#include <utility>
+#include <vector>
 
 #include "fixture.hpp"
 #include "rlhf/model/checkpoint.hpp"
@@ -263,7 +269,8 @@ TEST_CASE_TEMPLATE("truncated or corrupted checkpoints are io_errors", B, RLHF_T
   write(c);
   CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(bad, target); }),
                  "malformed JSON header"));
-  CHECK(contains(io_error_of([&] { (void)model::load_config(bad); }), "malformed JSON header"));
+  CHECK(contains(io_error_of([&] { (void)model::load_config(bad); }),
+                 "JSON header is not valid JSON"));
   // Trailing garbage.
   write(bytes + "xxxx");
   CHECK(contains(io_error_of([&] { (void)model::load_checkpoint<B>(bad, target); }),
@@ -446,4 +453,308 @@ TEST_CASE("checkpoints load in Python safetensors with the documented names") {
                             " " + side_path.string() + " 2>&1";
     CHECK_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Untrusted input: deep nesting, poisoned values, long strings in messages.
+
+namespace {
+
+/// `depth` nested JSON lists: "[[[...]]]".
+std::string nested_lists(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+}
+
+/// A copy of the checkpoint `f` under `name`, with `edit` applied to its tensors and
+/// metadata first.
+template <class F>
+std::filesystem::path edited_copy(const model::safetensors_file& f, const std::string& name,
+                                  F&& edit) {
+  auto ts = f.tensors;
+  auto md = f.metadata;
+  edit(ts, md);
+  const auto p = tmp_path(name);
+  model::save_safetensors(p, std::span<const model::named_tensor>(ts), md);
+  return p;
+}
+
+model::named_tensor& tensor_named(std::vector<model::named_tensor>& ts, const std::string& n) {
+  for (auto& t : ts) {
+    if (t.name == n) return t;
+  }
+  FAIL("no tensor " << n);
+  return ts.front();
+}
+
+template <class E, class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error of the expected type)";
+}
+
+}  // namespace
+
+TEST_CASE("load_config refuses deeply nested JSON files with an io_error") {
+  const auto p = tmp_path("deep.json");
+  for (std::size_t depth : {std::size_t{17}, std::size_t{100'000}, std::size_t{1'000'000}}) {
+    CAPTURE(depth);
+    write_text(p, nested_lists(depth));
+    const auto e = io_error_of([&] { (void)model::load_config(p); });
+    CHECK(contains(e, "load_config: "));
+    CHECK(contains(e, p.string()));
+    CHECK(contains(e, "nested deeper than 16 levels"));
+    CHECK(e.size() < 1000);
+    // Inside a field.
+    write_text(p, "{\"n_layer\": " + nested_lists(depth) + "}");
+    const auto e2 = io_error_of([&] { (void)model::load_config(p); });
+    CHECK(contains(e2, "nested deeper than 16 levels"));
+    CHECK(e2.size() < 1000);
+  }
+  // Shallow structured values are named, not crashed on.
+  write_text(p, nested_lists(16));
+  CHECK(contains(io_error_of([&] { (void)model::load_config(p); }), "expected a JSON object"));
+}
+
+TEST_CASE_TEMPLATE("deeply nested checkpoint metadata is an io_error", B, RLHF_TEST_BACKENDS) {
+  const auto cfg = tiny(true);
+  model::gpt<B> m(cfg);
+  m.init(4);
+  auto vh = model::make_value_head<B>(cfg.n_embd);
+  vh.init(2);
+  const auto path = tmp_path("deep_md_src.safetensors");
+  model::save_checkpoint<B>(path, m, {&vh});
+  const auto f = model::load_safetensors(path);
+  model::gpt<B> target(cfg);
+  auto vh2 = model::make_value_head<B>(cfg.n_embd);
+  for (std::size_t depth : {std::size_t{100'000}, std::size_t{1'000'000}}) {
+    CAPTURE(depth);
+    const auto deep_config = edited_copy(
+        f, "deep_config.safetensors", [&](auto&, auto& md) { md["config"] = nested_lists(depth); });
+    auto e = io_error_of([&] { (void)model::load_checkpoint<B>(deep_config, target); });
+    CHECK(contains(e, "load_checkpoint: "));
+    CHECK(contains(e, "\"config\" metadata"));
+    CHECK(contains(e, "nested deeper than 16 levels"));
+    CHECK(e.size() < 1000);
+    e = io_error_of([&] { (void)model::load_config(deep_config); });
+    CHECK(contains(e, "load_config: "));
+    CHECK(contains(e, "nested deeper than 16 levels"));
+    // A deep value inside the config object.
+    const auto deep_field = edited_copy(f, "deep_field.safetensors", [&](auto&, auto& md) {
+      md["config"] = "{\"n_head\": " + nested_lists(depth) + "}";
+    });
+    e = io_error_of([&] { (void)model::load_checkpoint<B>(deep_field, target); });
+    CHECK(contains(e, "nested deeper than 16 levels"));
+    const auto deep_heads = edited_copy(
+        f, "deep_heads.safetensors", [&](auto&, auto& md) { md["heads"] = nested_lists(depth); });
+    e = io_error_of([&] { (void)model::load_checkpoint<B>(deep_heads, target, {&vh2}); });
+    CHECK(contains(e, "\"heads\" metadata"));
+    CHECK(contains(e, "nested deeper than 16 levels"));
+  }
+  CHECK_NOTHROW((void)model::load_checkpoint<B>(path, target, {&vh2}));
+}
+
+TEST_CASE_TEMPLATE("non-finite parameters and bad optimizer state are io_errors", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto cfg = tiny(false);
+  model::gpt<B> m(cfg);
+  m.init(9);
+  model::adamw<B> opt(m.num_params());
+  train_a_bit(m, opt, 2, 3);
+  auto vh = model::make_value_head<B>(cfg.n_embd);
+  vh.init(1);
+  const auto path = tmp_path("poison_src.safetensors");
+  model::save_checkpoint<B>(path, m, {&vh}, &opt);
+  const auto f = model::load_safetensors(path);
+
+  model::gpt<B> target(cfg);
+  target.init(5);
+  model::adamw<B> topt(target.num_params());
+  auto tvh = model::make_value_head<B>(cfg.n_embd);
+  const auto target_params = host<B>(target.params());
+  const auto target_m2 = host<B>(topt.exp_avg_sq());
+  auto untouched = [&] {
+    CHECK(same_bits(host<B>(target.params()), target_params));
+    CHECK(same_bits(host<B>(topt.exp_avg_sq()), target_m2));
+    CHECK(topt.step_count() == 0);
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+
+  struct poison {
+    std::string tensor;
+    std::size_t index;
+    float value;
+  };
+  for (const poison& p :
+       {poison{"h.0.ln_1.weight", 3, nan}, poison{"wte.weight", 17, inf},
+        poison{"lm_head.weight", 0, -inf}, poison{"v_head.weight", 2, nan},
+        poison{"v_head.bias", 0, inf}, poison{"optimizer.exp_avg", 40, nan},
+        poison{"optimizer.exp_avg", 41, -inf}, poison{"optimizer.exp_avg_sq", 7, -1.0f},
+        poison{"optimizer.exp_avg_sq", 8, -1e-30f}, poison{"optimizer.exp_avg_sq", 9, nan},
+        poison{"optimizer.exp_avg_sq", 10, inf}}) {
+    CAPTURE(p.tensor);
+    CAPTURE(p.value);
+    const auto bad = edited_copy(f, "poison.safetensors", [&](auto& ts, auto&) {
+      tensor_named(ts, p.tensor).data[p.index] = p.value;
+    });
+    const auto e = io_error_of(
+        [&] { (void)model::load_checkpoint<B>(bad, target, {&tvh}, &topt); });
+    CHECK(contains(e, "load_checkpoint: "));
+    CHECK(contains(e, "tensor '" + p.tensor + "'"));
+    CHECK(contains(e, "flat index " + std::to_string(p.index)));
+    untouched();
+  }
+  // -0 is a valid second moment.
+  const auto neg_zero = edited_copy(f, "neg_zero.safetensors", [&](auto& ts, auto&) {
+    tensor_named(ts, "optimizer.exp_avg_sq").data[4] = -0.0f;
+  });
+  model::gpt<B> m2(cfg);
+  model::adamw<B> opt2(m2.num_params());
+  CHECK_NOTHROW((void)model::load_checkpoint<B>(neg_zero, m2, &opt2));
+  // The clean file loads and resumes bit-identically.
+  CHECK_NOTHROW((void)model::load_checkpoint<B>(path, target, {&tvh}, &topt));
+  CHECK(same_bits(host<B>(target.params()), host<B>(m.params())));
+  train_a_bit(m, opt, 1, 77);
+  train_a_bit(target, topt, 1, 77);
+  CHECK(same_bits(host<B>(target.params()), host<B>(m.params())));
+  CHECK(same_bits(host<B>(topt.exp_avg_sq()), host<B>(opt.exp_avg_sq())));
+}
+
+TEST_CASE_TEMPLATE("optimizer.step must be a plain decimal integer in range", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto cfg = tiny(true);
+  model::gpt<B> m(cfg);
+  m.init(2);
+  model::adamw<B> opt(m.num_params());
+  train_a_bit(m, opt, 1, 4);
+  const auto path = tmp_path("step_src.safetensors");
+  model::save_checkpoint<B>(path, m, &opt);
+  const auto f = model::load_safetensors(path);
+  model::gpt<B> target(cfg);
+  model::adamw<B> topt(target.num_params());
+  for (const std::string& bad :
+       std::vector<std::string>{"9223372036854775807", "9223372036854775806", "9007199254740992",
+                                "99999999999999999999999", " 7", "7 ", "+7", "-7", "-0", "7x", "07",
+                                "00", "", "0x7", "7.0", "1e3", std::string("7\0", 2)}) {
+    CAPTURE(bad);
+    const auto p = edited_copy(f, "step.safetensors",
+                               [&](auto&, auto& md) { md["optimizer.step"] = bad; });
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(p, target, &topt); });
+    CHECK(contains(e, "load_checkpoint: "));
+    CHECK(contains(e, "\"optimizer.step\""));
+    CHECK(topt.step_count() == 0);
+  }
+  for (const std::string good : {"0", "7", "1000000", "9007199254740991"}) {
+    CAPTURE(good);
+    const auto p = edited_copy(f, "step.safetensors",
+                               [&](auto&, auto& md) { md["optimizer.step"] = good; });
+    REQUIRE_NOTHROW((void)model::load_checkpoint<B>(p, target, &topt));
+    CHECK(std::to_string(topt.step_count()) == good);
+  }
+  CHECK(model::max_checkpoint_step == 9007199254740991);
+  // save_checkpoint refuses a step count it could not load back.
+  {
+    model::adamw<B> big(m.num_params());
+    big.load_state(opt.exp_avg(), opt.exp_avg_sq(), model::max_checkpoint_step + 1);
+    const auto p = tmp_path("big_step.safetensors");
+    const auto e = io_error_of([&] { model::save_checkpoint<B>(p, m, &big); });
+    CHECK(contains(e, "save_checkpoint: "));
+    CHECK(contains(e, "step count 9007199254740992"));
+    CHECK_FALSE(std::filesystem::exists(p));
+  }
+  // The largest step still takes a finite AdamW step.
+  train_a_bit(target, topt, 1, 6);
+  CHECK(topt.step_count() == model::max_checkpoint_step + 1);
+  for (float v : host<B>(target.params())) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("gpt_config_from_json: integer fields in range, float fields representable") {
+  using J = nlohmann::json;
+  auto config_error_of = [](const J& j) {
+    return error_of<rlhf::config_error>([&] { (void)model::gpt_config_from_json(j); });
+  };
+  for (const char* text : {R"({"n_layer": 18446744073709551615})",
+                           R"({"n_layer": 9223372036854775808})", R"({"n_embd": 7.5})",
+                           R"({"n_embd": 1e300})", R"({"n_embd": 16.0})", R"({"n_embd": "16"})"}) {
+    CAPTURE(text);
+    const auto e = config_error_of(J::parse(text));
+    CHECK(contains(e, "gpt_config_from_json: field '"));
+    CHECK(contains(e, "must be an integer"));
+  }
+  for (const char* text : {R"({"layernorm_eps": 1e39})", R"({"layernorm_eps": -1e300})",
+                           R"({"dropout": 1e300})", R"({"layernorm_eps": "1e-5"})"}) {
+    CAPTURE(text);
+    const auto e = config_error_of(J::parse(text));
+    CHECK(contains(e, "gpt_config_from_json: field '"));
+    CHECK(contains(e, "must be a number"));
+  }
+  CHECK(model::gpt_config_from_json(J::parse(R"({"n_layer": 3, "layernorm_eps": 1e-6})")).n_layer ==
+        3);
+  // Also through load_config, as an io_error naming the file and the field.
+  const auto p = tmp_path("eps.json");
+  write_text(p, R"({"layernorm_eps": 1e39})");
+  const auto e = io_error_of([&] { (void)model::load_config(p); });
+  CHECK(contains(e, p.string()));
+  CHECK(contains(e, "'layernorm_eps'"));
+}
+
+TEST_CASE_TEMPLATE("long untrusted strings are cut in messages", B, RLHF_TEST_BACKENDS) {
+  const std::string huge(4'000'000, 'x');
+  // Config files: an unknown field, a string where a number belongs, a syntax error inside
+  // a long token.
+  const auto p = tmp_path("long.json");
+  for (const std::string& text :
+       {"{\"" + huge + "\": 1}", "{\"n_layer\": \"" + huge + "\"}",
+        "{\"n_layer\": [\"" + huge + "\"]}", "{\"n_layer\": \"" + huge + "\n\"}",
+        "{\"n_layer\": 1" + std::string(2'000'000, '0') + "x}", "{\"" + huge}) {
+    write_text(p, text);
+    const auto e = io_error_of([&] { (void)model::load_config(p); });
+    CHECK(contains(e, "load_config: "));
+    CHECK(e.size() < 1000);
+  }
+  // Checkpoint metadata.
+  const auto cfg = tiny(true);
+  model::gpt<B> m(cfg);
+  m.init(2);
+  model::adamw<B> opt(m.num_params());
+  const auto path = tmp_path("long_src.safetensors");
+  model::save_checkpoint<B>(path, m, &opt);
+  const auto f = model::load_safetensors(path);
+  model::gpt<B> target(cfg);
+  model::adamw<B> topt(target.num_params());
+  const std::vector<std::pair<std::string, std::string>> edits = {
+      {"weight_layout", huge},
+      {"optimizer.step", huge},
+      {"optimizer.step", std::string(4'000'000, '7')},
+      {"config", "{\"n_head\": \"" + huge + "\"}"},
+      {"config", "{\"" + huge + "\": 2}"},
+      {"config", "\"" + huge + "\""},
+      {"config", huge},
+      {"heads", "{\"" + huge + "\": 1}"},
+  };
+  for (const auto& [key, value] : edits) {
+    CAPTURE(key);
+    CAPTURE(value.substr(0, 20));
+    const auto bad = edited_copy(f, "long.safetensors", [&](auto&, auto& md) { md[key] = value; });
+    const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(bad, target, &topt); });
+    CHECK(contains(e, "load_checkpoint: "));
+    CHECK(e.size() < 1000);
+  }
+  // A long head prefix listed in the file, asked for by another name.
+  const auto heads = edited_copy(f, "long_heads.safetensors", [&](auto&, auto& md) {
+    md["heads"] = nlohmann::json::array({{{"prefix", huge}, {"n_embd", 8}}}).dump();
+  });
+  auto vh = model::make_value_head<B>(cfg.n_embd);
+  const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(heads, target, {&vh}); });
+  CHECK(contains(e, "no head 'v_head'"));
+  CHECK(e.size() < 1000);
 }

@@ -11,20 +11,32 @@
 //   metadata  "config": gpt_config as JSON (field names as the struct)
 //             "weight_layout": "out_in"
 //             "format": "pt" (what Python's safetensors expects for torch tensors)
-//             with an optimizer: "optimizer.step" (decimal), "optimizer.config" (JSON)
+//             with an optimizer: "optimizer.step" (decimal, at most max_checkpoint_step),
+//             "optimizer.config" (JSON)
 //             with heads: "heads" (JSON list of {"prefix", "n_embd"})
 //             plus whatever extra metadata the caller passes
 //
 // Written atomically (save_safetensors: temp file, fsync, rename, fsync of the directory).
 // load(save(m)) is bit-exact for the parameters and the optimizer state. Every problem is an
 // rlhf::io_error "<function>: <path>: <reason>" naming the field or tensor.
+//
+// Files are untrusted: every JSON text (configs, "config" and "heads" metadata, the header
+// load_config reads) is parsed with rlhf::detail::parse_json_bounded's nesting limit; loaded
+// parameters, head tensors and exp_avg must be finite, exp_avg_sq finite and >= 0, and
+// "optimizer.step" a plain decimal integer (checkpoint_detail::parse_decimal); values from a
+// file are quoted in messages cut to a few dozen characters.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -34,15 +46,70 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/config.hpp"
+#include "rlhf/model/detail/json_bounded.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/heads.hpp"
 #include "rlhf/model/optim.hpp"
 #include "rlhf/model/safetensors.hpp"
+#include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/tensor.hpp"
 
 namespace rlhf {
 inline namespace v0 {
 namespace model {
+
+/// The largest "optimizer.step" a checkpoint holds: 2^53 - 1. The step after it, 2^53, is
+/// still exact in double (AdamW's bias corrections raise beta1 and beta2 to it) and far
+/// from overflowing the int64 step counter. save_checkpoint refuses a larger step count and
+/// load_checkpoint a larger stored step.
+inline constexpr std::int64_t max_checkpoint_step = (std::int64_t{1} << 53) - 1;
+
+namespace checkpoint_detail {
+
+/// Characters of an untrusted value quoted in a message.
+inline constexpr std::size_t excerpt_limit = 80;
+
+/// At most `limit` characters of `s` (with "..." when cut), to quote a value from a file.
+[[nodiscard]] inline std::string excerpt(std::string_view s, std::size_t limit = excerpt_limit) {
+  if (s.size() <= limit) return std::string(s);
+  return rlhf::detail::concat(s.substr(0, limit), "... (", s.size(), " characters)");
+}
+
+/// `text` as a strict decimal integer in [0, max]: ASCII digits only, no sign, no spaces and
+/// no leading zero ("0" itself excepted); nullopt otherwise (overflow included). The one
+/// parser of integers from text in checkpoints.
+[[nodiscard]] inline std::optional<std::uint64_t> parse_decimal(std::string_view text,
+                                                                std::uint64_t max) {
+  if (text.empty() || (text.size() > 1 && text.front() == '0')) return std::nullopt;
+  std::uint64_t value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (digit > max || value > (max - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/// A JSON number as an integer in [lo, hi]; nullopt for a non-integer (7.5, 1e300, "7") or
+/// one out of range.
+[[nodiscard]] inline std::optional<std::int64_t> json_integer(const nlohmann::json& v,
+                                                              std::int64_t lo, std::int64_t hi) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    const bool below = lo > 0 && u < static_cast<std::uint64_t>(lo);
+    if (hi < 0 || u > static_cast<std::uint64_t>(hi) || below) return std::nullopt;
+    return static_cast<std::int64_t>(u);
+  }
+  if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (i < lo || i > hi) return std::nullopt;
+    return i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace checkpoint_detail
 
 // ---------------------------------------------------------------------------------------
 // gpt_config <-> JSON
@@ -57,12 +124,16 @@ namespace model {
 }
 
 /// A gpt_config from a JSON object with gpt_config's field names. A missing field keeps its
-/// default; an unknown field, a value of the wrong type or an integer field holding a
-/// non-integer is a config_error naming the field; the result is validate()d.
+/// default; an unknown field, a value of the wrong type, an integer field holding a
+/// non-integer (7.5, 1e300) or one outside index_t, or a float field outside float's finite
+/// range is a config_error naming the field; the result is validate()d. Values are quoted
+/// cut to a few dozen characters.
 [[nodiscard]] inline gpt_config gpt_config_from_json(const nlohmann::json& j) {
   constexpr const char* fn = "gpt_config_from_json";
+  namespace cd = checkpoint_detail;
+  using rlhf::detail::json_excerpt;
   if (!j.is_object()) {
-    throw config_error(rlhf::detail::concat(fn, ": expected a JSON object, got ", j.dump()));
+    throw config_error(rlhf::detail::concat(fn, ": expected a JSON object, got ", json_excerpt(j)));
   }
   gpt_config c;
   static const std::set<std::string> known = {
@@ -70,7 +141,7 @@ namespace model {
       "mlp_ratio",  "tie_embeddings", "dropout", "layernorm_eps", "vocab_multiple"};
   for (const auto& [k, v] : j.items()) {
     if (!known.contains(k)) {
-      throw config_error(rlhf::detail::concat(fn, ": unknown field '", k, "'"));
+      throw config_error(rlhf::detail::concat(fn, ": unknown field '", cd::excerpt(k), "'"));
     }
     (void)v;
   }
@@ -78,19 +149,34 @@ namespace model {
     if (!j.contains(k)) return;
     const auto& v = j.at(k);
     if (!v.is_number_integer()) {
-      throw config_error(rlhf::detail::concat(fn, ": field '", k, "' must be an integer, got ",
-                                              v.dump()));
+      throw config_error(
+          rlhf::detail::concat(fn, ": field '", k, "' must be an integer, got ", json_excerpt(v)));
     }
-    dst = v.get<index_t>();
+    const auto value = cd::json_integer(v, std::numeric_limits<index_t>::min(),
+                                        std::numeric_limits<index_t>::max());
+    if (!value) {
+      throw config_error(rlhf::detail::concat(
+          fn, ": field '", k, "' must be an integer that fits index_t (at most ",
+          std::numeric_limits<index_t>::max(), "), got ", json_excerpt(v)));
+    }
+    dst = static_cast<index_t>(*value);
   };
   auto get_float = [&](const char* k, float& dst) {
     if (!j.contains(k)) return;
     const auto& v = j.at(k);
     if (!v.is_number()) {
-      throw config_error(rlhf::detail::concat(fn, ": field '", k, "' must be a number, got ",
-                                              v.dump()));
+      throw config_error(
+          rlhf::detail::concat(fn, ": field '", k, "' must be a number, got ", json_excerpt(v)));
     }
-    dst = static_cast<float>(v.get<double>());
+    const double d = v.get<double>();
+    // A double outside float's range does not convert (undefined; inf in practice).
+    if (!(std::abs(d) <= static_cast<double>(std::numeric_limits<float>::max()))) {
+      throw config_error(rlhf::detail::concat(fn, ": field '", k,
+                                              "' must be a number within float's finite range, "
+                                              "got ",
+                                              json_excerpt(v)));
+    }
+    dst = static_cast<float>(d);
   };
   get_int("vocab_size", c.vocab_size);
   get_int("max_seq_len", c.max_seq_len);
@@ -103,7 +189,7 @@ namespace model {
     const auto& v = j.at("tie_embeddings");
     if (!v.is_boolean()) {
       throw config_error(rlhf::detail::concat(
-          fn, ": field 'tie_embeddings' must be true or false, got ", v.dump()));
+          fn, ": field 'tie_embeddings' must be true or false, got ", json_excerpt(v)));
     }
     c.tie_embeddings = v.get<bool>();
   }
@@ -132,17 +218,56 @@ inline std::vector<std::string> head_prefixes(std::string_view fn,
   throw io_error(rlhf::detail::concat(fn, ": ", path.string(), ": ", reason));
 }
 
+/// `text` (`what` of the file at `path`) parsed as JSON no deeper than
+/// rlhf::detail::max_json_depth: io_error "fn: path: <what> is not valid JSON: ..." or "...
+/// is nested deeper than 16 levels" otherwise, cut to a bounded length (nlohmann's message
+/// quotes the token it stopped in, which a file can make megabytes long).
+[[nodiscard]] inline nlohmann::json parse_json(std::string_view fn,
+                                               const std::filesystem::path& path,
+                                               std::string_view text, std::string_view what) {
+  const std::string where = rlhf::detail::concat(fn, ": ", path.string());
+  try {
+    return rlhf::detail::parse_json_bounded<nlohmann::json, io_error>(text, where, what);
+  } catch (const io_error& e) {
+    throw io_error(excerpt(e.what(), where.size() + what.size() + 4 * excerpt_limit));
+  }
+}
+
+/// `text`, the JSON `what` of the file at `path`, as a validated gpt_config (io_error naming
+/// the file and the field otherwise).
+[[nodiscard]] inline gpt_config config_from_text(std::string_view fn,
+                                                 const std::filesystem::path& path,
+                                                 std::string_view text, std::string_view what) {
+  const nlohmann::json j = parse_json(fn, path, text, what);
+  try {
+    return gpt_config_from_json(j);
+  } catch (const config_error& e) {
+    fail(fn, path, rlhf::detail::concat("bad ", what, ": ", e.what()));
+  }
+}
+
 /// The "config" metadata of a loaded file as a gpt_config (io_error if absent/malformed).
 inline gpt_config config_of(std::string_view fn, const std::filesystem::path& path,
                             const metadata_map& md) {
   const auto it = md.find("config");
   if (it == md.end()) fail(fn, path, "no \"config\" in the metadata");
-  try {
-    return gpt_config_from_json(nlohmann::json::parse(it->second));
-  } catch (const nlohmann::json::exception& e) {
-    fail(fn, path, rlhf::detail::concat("malformed \"config\" metadata: ", e.what()));
-  } catch (const config_error& e) {
-    fail(fn, path, rlhf::detail::concat("bad \"config\" metadata: ", e.what()));
+  return config_from_text(fn, path, it->second, "\"config\" metadata");
+}
+
+/// io_error naming `t` and its first value that is not finite (with `nonnegative`, also the
+/// first below zero; -0 passes), with its flat index.
+inline void check_values(std::string_view fn, const std::filesystem::path& path,
+                         const named_tensor& t, bool nonnegative = false) {
+  const std::span<const float> v(t.data);
+  // One vectorised pass for the common, valid case; the loop below only names the culprit.
+  if (nonnegative ? ops::detail::all_mask_weights(v) : ops::detail::all_finite(v)) return;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i]) || (nonnegative && v[i] < 0.0f)) {
+      fail(fn, path,
+           rlhf::detail::concat("tensor '", excerpt(t.name), "' holds ", v[i], " at flat index ", i,
+                                nonnegative ? "; its values must be finite and >= 0"
+                                            : "; its values must be finite"));
+    }
   }
 }
 
@@ -152,6 +277,7 @@ inline void compare_configs(std::string_view fn, const std::filesystem::path& pa
   const auto a = model::to_json(in_file), b = model::to_json(in_model);
   for (const auto& [k, v] : b.items()) {
     if (a.at(k) != v) {
+      // Both from validated configs: scalars, short.
       fail(fn, path, rlhf::detail::concat("config field '", k, "' is ", a.at(k).dump(),
                                           " in the file but ", v.dump(), " in the model"));
     }
@@ -178,7 +304,8 @@ struct checkpoint_load_options {
 /// The config stored in a checkpoint, to build a model from the file:
 ///   gpt<B> m(load_config(path)); load_checkpoint(path, m);
 /// `path` is a safetensors checkpoint (only its header is read) or, when its name ends in
-/// ".json", a JSON file holding the config object itself. io_error on any problem.
+/// ".json", a JSON file holding the config object itself. io_error on any problem (JSON
+/// nested deeper than rlhf::detail::max_json_depth included), naming the file and the field.
 [[nodiscard]] inline gpt_config load_config(const std::filesystem::path& path) {
   constexpr const char* fn = "load_config";
   namespace cd = checkpoint_detail;
@@ -188,17 +315,9 @@ struct checkpoint_load_options {
   std::ifstream in(path, std::ios::binary);
   if (!in) cd::fail(fn, path, "cannot open the file");
   if (path.extension() == ".json") {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      cd::fail(fn, path, rlhf::detail::concat("malformed JSON: ", e.what()));
-    }
-    try {
-      return gpt_config_from_json(j);
-    } catch (const config_error& e) {
-      cd::fail(fn, path, e.what());
-    }
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) cd::fail(fn, path, "cannot read the file");
+    return cd::config_from_text(fn, path, text, "config JSON");
   }
   const auto file_size = std::filesystem::file_size(path, ec);
   if (ec || file_size < 8) {
@@ -217,16 +336,13 @@ struct checkpoint_load_options {
   in.read(header.data(), static_cast<std::streamsize>(n));
   if (!in) cd::fail(fn, path, "cannot read the header");
   metadata_map md;
-  try {
-    const auto j = nlohmann::json::parse(header);
-    if (!j.is_object()) cd::fail(fn, path, "malformed header: expected a JSON object");
-    if (j.contains("__metadata__")) {
-      for (const auto& [k, v] : j.at("__metadata__").items()) {
-        if (v.is_string()) md[k] = v.get<std::string>();
-      }
+  const auto j = cd::parse_json(fn, path, header, "the JSON header");
+  if (!j.is_object()) cd::fail(fn, path, "malformed header: expected a JSON object");
+  if (const auto it = j.find("__metadata__"); it != j.end()) {
+    if (!it->is_object()) cd::fail(fn, path, "malformed header: \"__metadata__\" is not an object");
+    for (const auto& [k, v] : it->items()) {
+      if (v.is_string()) md[k] = v.get<std::string>();
     }
-  } catch (const nlohmann::json::exception& e) {
-    cd::fail(fn, path, rlhf::detail::concat("malformed JSON header: ", e.what()));
   }
   return cd::config_of(fn, path, md);
 }
@@ -292,6 +408,11 @@ void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
     const shape s{m.num_params()};
     views.push_back(tensor_view::f32(cd::exp_avg_name, s, m1));
     views.push_back(tensor_view::f32(cd::exp_avg_sq_name, s, m2));
+    if (optimizer->step_count() > max_checkpoint_step) {
+      cd::fail(fn, path,
+               rlhf::detail::concat("the optimizer's step count ", optimizer->step_count(),
+                                    " is over ", max_checkpoint_step, " (max_checkpoint_step)"));
+    }
     md[cd::step_key] = std::to_string(optimizer->step_count());
     md[cd::optimizer_config_key] = cd::optimizer_json(optimizer->config()).dump();
   }
@@ -317,7 +438,11 @@ void save_checkpoint(const std::filesystem::path& path, const gpt<B>& m,
 /// file is unreadable, truncated or corrupt, its config differs from m.config() (naming the
 /// field and both values), a parameter or an asked-for head is missing or has another shape
 /// or dtype, a tensor is neither a parameter, nor a head the file lists, nor optimizer state,
-/// nor allowed by `options`, or the optimizer state was asked for and is absent. Heads the
+/// nor allowed by `options`, or the optimizer state was asked for and is absent; also when a
+/// loaded parameter, head tensor or exp_avg holds a NaN or ±Inf, exp_avg_sq a value that is
+/// not finite and >= 0 (naming the tensor and the flat index), or "optimizer.step" is not a
+/// plain decimal integer in [0, max_checkpoint_step] (digits only: no sign, spaces, leading
+/// zeros or exponent). JSON metadata nested deeper than 16 levels is refused. Heads the
 /// file holds but the caller did not ask for are skipped (a policy initialised from a reward
 /// model's trunk). Nothing is modified unless everything checks out.
 template <class B>
@@ -332,8 +457,9 @@ metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
   std::vector<std::string> file_heads = cd::head_prefixes(fn, path, f.metadata);
   if (const auto it = f.metadata.find("weight_layout");
       it != f.metadata.end() && it->second != "out_in") {
-    cd::fail(fn, path, rlhf::detail::concat("weight_layout is '", it->second,
-                                            "', this model reads 'out_in'"));
+    cd::fail(fn, path,
+             rlhf::detail::concat("weight_layout is '", cd::excerpt(it->second),
+                                  "', this model reads 'out_in'"));
   }
   // Every tensor must be accounted for.
   std::set<std::string_view> names;
@@ -352,28 +478,32 @@ metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
       allowed = allowed || std::string_view(t.name).starts_with(prefix);
     }
     if (!allowed) {
-      cd::fail(fn, path, rlhf::detail::concat(
-                             "tensor '", t.name,
-                             "' is not a parameter of this model (allow it with "
-                             "checkpoint_load_options)"));
+      cd::fail(fn, path,
+               rlhf::detail::concat("tensor '", cd::excerpt(t.name),
+                                    "' is not a parameter of this model (allow it with "
+                                    "checkpoint_load_options)"));
     }
   }
   std::vector<float> arena(static_cast<std::size_t>(m.num_params()), 0.0f);
   for (const auto& p : m.table()) {
     const named_tensor& t = check_tensor(f, p.name, p.dims);
+    cd::check_values(fn, path, t);
     std::copy(t.data.begin(), t.data.end(), arena.begin() + p.offset);
   }
   std::vector<std::vector<float>> head_arenas;
   for (const scalar_head<B>* h : heads) {
     if (h == nullptr) cd::fail(fn, path, "a head pointer is null");
     if (std::find(file_heads.begin(), file_heads.end(), h->prefix()) == file_heads.end()) {
-      cd::fail(fn, path, rlhf::detail::concat("no head '", h->prefix(),
-                                              "' in the file (its \"heads\" metadata lists ",
-                                              nlohmann::json(file_heads).dump(), ")"));
+      cd::fail(
+          fn, path,
+          rlhf::detail::concat(
+              "no head '", h->prefix(), "' in the file (its \"heads\" metadata lists ",
+              rlhf::detail::json_excerpt(nlohmann::json(file_heads), 2 * cd::excerpt_limit), ")"));
     }
     auto& host = head_arenas.emplace_back(static_cast<std::size_t>(h->num_params()), 0.0f);
     for (const auto& p : h->table()) {
       const named_tensor& t = check_tensor(f, p.name, p.dims);
+      cd::check_values(fn, path, t);
       std::copy(t.data.begin(), t.data.end(), host.begin() + p.offset);
     }
   }
@@ -393,17 +523,18 @@ metadata_map load_checkpoint(const std::filesystem::path& path, gpt<B>& m,
     const shape s{m.num_params()};
     m1 = &check_tensor(f, cd::exp_avg_name, s);
     m2 = &check_tensor(f, cd::exp_avg_sq_name, s);
+    cd::check_values(fn, path, *m1);
+    cd::check_values(fn, path, *m2, /*nonnegative=*/true);
     const std::string& st = f.metadata.at(cd::step_key);
-    std::size_t used = 0;
-    try {
-      step = std::stoll(st, &used);
-    } catch (const std::exception&) {
-      used = 0;
+    const auto parsed = cd::parse_decimal(st, static_cast<std::uint64_t>(max_checkpoint_step));
+    if (!parsed) {
+      cd::fail(fn, path,
+               rlhf::detail::concat("metadata \"optimizer.step\" must be a decimal integer in [0, ",
+                                    max_checkpoint_step,
+                                    "] (digits only, no sign, spaces or leading zeros), got '",
+                                    cd::excerpt(st), "'"));
     }
-    if (used == 0 || used != st.size() || step < 0) {
-      cd::fail(fn, path, rlhf::detail::concat("metadata \"optimizer.step\" must be an integer "
-                                              ">= 0, got '", st, "'"));
-    }
+    step = static_cast<std::int64_t>(*parsed);
   }
   if (optimizer != nullptr) {
     const shape s{m.num_params()};
@@ -438,12 +569,17 @@ inline std::vector<std::string> head_prefixes(std::string_view fn,
   std::vector<std::string> out;
   const auto it = md.find(heads_key);
   if (it == md.end()) return out;
-  try {
-    const auto j = nlohmann::json::parse(it->second);
-    if (!j.is_array()) fail(fn, path, "\"heads\" metadata must be a JSON list");
-    for (const auto& h : j) out.push_back(h.at("prefix").get<std::string>());
-  } catch (const nlohmann::json::exception& e) {
-    fail(fn, path, rlhf::detail::concat("malformed \"heads\" metadata: ", e.what()));
+  const auto j = parse_json(fn, path, it->second, "\"heads\" metadata");
+  if (!j.is_array()) fail(fn, path, "\"heads\" metadata must be a JSON list");
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    const auto& h = j[i];
+    const auto prefix = h.is_object() ? h.find("prefix") : h.end();
+    if (!h.is_object() || prefix == h.end() || !prefix->is_string()) {
+      fail(fn, path,
+           rlhf::detail::concat("\"heads\" metadata entry ", i,
+                                " must be an object with a string \"prefix\""));
+    }
+    out.push_back(prefix->get<std::string>());
   }
   return out;
 }
