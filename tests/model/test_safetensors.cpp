@@ -2,11 +2,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // rlhf::model safetensors checkpoints (docs/model.md, "Checkpoints (safetensors)"):
 // bit-exact round trips, the file layout, every corruption → io_error with its reason,
-// atomic replacement, and a cross-check with an independent Python reader/writer.
+// atomic replacement, concurrent saves, per-tensor CRC32C checksums, hostile headers (deep
+// nesting, many tensors), and a cross-check with an independent Python reader/writer.
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -16,9 +22,20 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "rlhf/model/detail/crc32c.hpp"
 #include "rlhf/model/safetensors.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RLHF_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define RLHF_TEST_SANITIZED 1
+#endif
+#endif
 
 namespace m = rlhf::model;
 namespace fs = std::filesystem;
@@ -66,6 +83,12 @@ std::string le64(std::uint64_t n) {
 /// A file with the given header text (not padded) and `data_bytes` zero bytes of data.
 std::string raw_file(const std::string& header, std::size_t data_bytes) {
   return le64(header.size()) + header + std::string(data_bytes, '\0');
+}
+
+std::uint64_t header_length(const std::string& bytes) {
+  std::uint64_t n = 0;
+  for (std::size_t i = 8; i-- > 0;) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  return n;
 }
 
 float from_bits(std::uint32_t b) { return std::bit_cast<float>(b); }
@@ -364,6 +387,7 @@ TEST_CASE("safetensors: a failed save leaves the old file and no temporary file"
   bad_utf8[0].name = "w\xFF";
   check_save_fails(bad_utf8, "not valid UTF-8");
   check_save_fails(ts, "not valid UTF-8", {{"k", "\xC3"}});
+  check_save_fails(ts, "metadata key \"rlhf.crc32c\" is reserved", {{"rlhf.crc32c", "{}"}});
 
   SUBCASE("the target directory does not exist") {
     const auto q = dir / "no_such_dir" / "x.safetensors";
@@ -440,6 +464,13 @@ TEST_CASE("safetensors: an independent Python reader and writer agree") {
       side["tensors"].push_back(
           {{"name", t.name}, {"dtype", m::to_string(t.dtype)}, {"shape", dims}, {"bits", b}});
     }
+    // Python sees our checksums as one more metadata string.
+    const std::string bytes = read_bytes(p);
+    const auto header = nlohmann::json::parse(bytes.substr(8, header_length(bytes)));
+    auto file_meta = header.at("__metadata__").get<m::metadata_map>();
+    CHECK(file_meta.erase("rlhf.crc32c") == 1);
+    CHECK(file_meta == meta);
+    side["metadata"] = header.at("__metadata__");
     write_bytes(dir / "cpp.json", side.dump());
     const std::string cmd = python + " " + script + " verify " + p.string() + " " +
                             (dir / "cpp.json").string();
@@ -468,5 +499,286 @@ TEST_CASE("safetensors: an independent Python reader and writer agree") {
       for (std::int32_t v : got.int_data) b.push_back(static_cast<std::uint32_t>(v));
       CHECK(b == want.at("bits").get<std::vector<std::uint32_t>>());
     }
+  }
+}
+
+TEST_CASE("safetensors: a deeply nested header is an io_error, not a stack overflow") {
+  temp_dir dir;
+  const auto p = dir / "deep.safetensors";
+  for (const std::size_t depth : {std::size_t{100'000}, std::size_t{1'000'000}}) {
+    CAPTURE(depth);
+    const std::string nest = std::string(depth, '[') + std::string(depth, ']');
+    // Inside __metadata__ (a non-string value was quoted whole in the message).
+    write_bytes(p, raw_file("{\"__metadata__\":{\"k\":" + nest + "}}", 0));
+    check_load_fails(p, "malformed JSON header: the header is nested deeper than 16 levels");
+    // As a tensor entry's dtype and shape (both were quoted whole in messages).
+    write_bytes(
+        p, raw_file("{\"a\":{\"dtype\":" + nest + ",\"shape\":[1],\"data_offsets\":[0,4]}}", 4));
+    check_load_fails(p, "nested deeper than 16 levels");
+    write_bytes(
+        p,
+        raw_file("{\"a\":{\"dtype\":\"F32\",\"shape\":" + nest + ",\"data_offsets\":[0,4]}}", 4));
+    check_load_fails(p, "nested deeper than 16 levels");
+    // As the tensor entry itself, and unterminated.
+    write_bytes(p, raw_file("{\"a\":" + nest + "}", 0));
+    check_load_fails(p, "nested deeper than 16 levels");
+    write_bytes(p, raw_file("{\"a\":" + std::string(depth, '['), 0));
+    check_load_fails(p, "nested deeper than 16 levels");
+    // Inside the checksum metadata (a string holding JSON text).
+    write_bytes(p, raw_file("{\"__metadata__\":{\"rlhf.crc32c\":\"" + nest + "\"}}", 0));
+    check_load_fails(p, "malformed \"rlhf.crc32c\" metadata is nested deeper than 16 levels");
+  }
+  // Values quoted in messages are cut short.
+  write_bytes(p, raw_file("{\"a\":{\"dtype\":[" + std::string(10'000, '7') +
+                              "],\"shape\":[1],\"data_offsets\":[0,4]}}",
+                          4));
+  try {
+    (void)m::load_safetensors(p);
+    FAIL("load_safetensors did not throw");
+  } catch (const rlhf::io_error& e) {
+    CHECK(std::string(e.what()).size() < 400);
+  }
+}
+
+TEST_CASE("safetensors: concurrent saves to one path never mix two models") {
+  temp_dir dir;
+  const auto p = dir / "shared.safetensors";
+  // Two models with the same names and shapes (so their headers are the same size) and
+  // recognisable values: all 1.0 or all 2.0, 2 MB each.
+  const std::size_t big = 384 * 1024, small = 128 * 1024;
+  std::vector<float> a_big(big, 1.0f), a_small(small, 1.0f), b_big(big, 2.0f), b_small(small, 2.0f);
+  const std::vector<m::tensor_view> model_a{
+      m::tensor_view::f32("w.big", rlhf::shape{384, 1024}, a_big),
+      m::tensor_view::f32("w.small", rlhf::shape{128, 1024}, a_small)};
+  const std::vector<m::tensor_view> model_b{
+      m::tensor_view::f32("w.big", rlhf::shape{384, 1024}, b_big),
+      m::tensor_view::f32("w.small", rlhf::shape{128, 1024}, b_small)};
+  m::save_safetensors(p, model_a, {{"writer", "0"}});
+
+  constexpr int rounds = 300;
+  std::atomic<int> writers_left{2}, save_errors{0}, loads{0}, load_errors{0}, mixed{0};
+  std::vector<std::string> messages(2);
+  std::string load_message;
+  auto writer = [&](int who, const std::vector<m::tensor_view>& model) {
+    for (int r = 0; r < rounds; ++r) {
+      try {
+        m::save_safetensors(p, model, {{"writer", std::to_string(who)}});
+      } catch (const rlhf::io_error& e) {
+        if (save_errors.fetch_add(1) == 0) messages[static_cast<std::size_t>(who)] = e.what();
+      }
+    }
+    writers_left.fetch_sub(1);
+  };
+  std::thread reader([&] {
+    while (writers_left.load() > 0) {
+      try {
+        const auto f = m::load_safetensors(p);
+        ++loads;
+        const float v = f.tensors.at(0).data.at(0);
+        bool whole = (v == 1.0f || v == 2.0f) && f.tensors.size() == 2;
+        for (const auto& t : f.tensors) {
+          whole = whole &&
+                  std::all_of(t.data.begin(), t.data.end(), [v](float x) { return x == v; });
+        }
+        whole = whole && f.metadata.at("writer") == (v == 1.0f ? "0" : "1");
+        if (!whole) ++mixed;
+      } catch (const std::exception& e) {
+        if (load_errors.fetch_add(1) == 0) load_message = e.what();
+      }
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread w0(writer, 0, std::cref(model_a));
+  std::thread w1(writer, 1, std::cref(model_b));
+  w0.join();
+  w1.join();
+  reader.join();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("2 x ", rounds, " concurrent saves and ", loads.load(), " loads: ", seconds, " s");
+  CAPTURE(messages[0]);
+  CAPTURE(messages[1]);
+  CAPTURE(load_message);
+  CHECK(save_errors.load() == 0);  // serialised: no "cannot rename" failures
+  CHECK(mixed.load() == 0);
+  CHECK(load_errors.load() == 0);
+  CHECK(loads.load() > 0);
+  for (const auto& e : fs::directory_iterator(dir.path)) {
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+  }
+  CHECK(dir.entries() == 1);
+}
+
+TEST_CASE("safetensors: a save removes its path's temporary files of dead writers only") {
+  temp_dir dir;
+  const auto p = dir / "ckpt.safetensors";
+  // A pid that no longer exists: a child that exited and was reaped.
+  const pid_t dead = ::fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) ::_exit(0);
+  REQUIRE(::waitpid(dead, nullptr, 0) == dead);
+  // A live writer: a child that sleeps until killed.
+  const pid_t live = ::fork();
+  REQUIRE(live >= 0);
+  if (live == 0) {
+    for (;;) ::pause();
+  }
+  const std::string d = std::to_string(dead), l = std::to_string(live);
+  const fs::path stale = p.string() + ".tmp." + d + ".0123456789abcdef";
+  const fs::path in_progress = p.string() + ".tmp." + l + ".fedcba9876543210";
+  const std::vector<fs::path> kept{
+      in_progress,
+      dir / ("other.safetensors.tmp." + d + ".0123456789abcdef"),  // another target
+      p.string() + ".tmp." + d,                                    // not our pattern
+      p.string() + ".tmp." + d + ".0123456789ABCDEF",
+      p.string() + ".tmp." + d + ".0123456789abcdef0",
+      p.string() + ".tmp.x" + d + ".0123456789abcdef"};
+  write_bytes(stale, "partial");
+  for (const auto& k : kept) write_bytes(k, "partial");
+
+  m::save_safetensors(p, sample_tensors());
+  CHECK_FALSE(fs::exists(stale));
+  for (const auto& k : kept) {
+    CAPTURE(k.string());
+    CHECK(fs::exists(k));
+  }
+  CHECK(dir.entries() == kept.size() + 1);
+  check_same(m::load_safetensors(p).tensors, sample_tensors());
+  ::kill(live, SIGKILL);
+  ::waitpid(live, nullptr, 0);
+}
+
+TEST_CASE("safetensors: a header with 100,000 tensors loads in linear time") {
+  temp_dir dir;
+  const auto p = dir / "many.safetensors";
+  constexpr std::size_t n = 100'000;
+  std::vector<float> values(n);
+  std::vector<std::string> names(n);
+  std::vector<m::tensor_view> views;
+  views.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    values[i] = static_cast<float>(i);
+    names[i] = "layer." + std::to_string(n - i) + ".w";  // header order is not sorted order
+    views.push_back(
+        m::tensor_view::f32(names[i], rlhf::shape{1}, std::span<const float>(&values[i], 1)));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  m::save_safetensors(p, views);
+  const auto t1 = std::chrono::steady_clock::now();
+  const auto f = m::load_safetensors(p);
+  const auto t2 = std::chrono::steady_clock::now();
+  const double save_s = std::chrono::duration<double>(t1 - t0).count();
+  const double load_s = std::chrono::duration<double>(t2 - t1).count();
+  MESSAGE("100,000 tensors: save ", save_s, " s, load ", load_s, " s");
+#if defined(RLHF_TEST_SANITIZED) || !defined(NDEBUG)
+  const double bound = 30.0;  // sanitizers and unoptimised builds are ~10-20x slower
+#else
+  const double bound = 1.0;  // was 0.2 s at 10,000 tensors and 10 s at 80,000
+#endif
+  CHECK(load_s < bound);
+  CHECK(save_s < 5 * bound);
+  REQUIRE(f.tensors.size() == n);
+  for (std::size_t i = 0; i < n; i += 997) {
+    CAPTURE(i);
+    CHECK(f.tensors[i].name == names[i]);
+    CHECK(f.tensors[i].data == std::vector<float>{static_cast<float>(i)});
+  }
+}
+
+TEST_CASE("safetensors: CRC32C known answers") {
+  using rlhf::detail::crc32c;
+  const std::string check = "123456789";
+  CHECK(crc32c(check.data(), check.size()) == 0xE3069283u);
+  CHECK(crc32c(nullptr, 0) == 0u);
+  // RFC 3720 (iSCSI), B.4: 32 bytes of zeros, of ones, ascending.
+  std::vector<unsigned char> b(32, 0x00);
+  CHECK(crc32c(b.data(), b.size()) == 0x8A9136AAu);
+  std::fill(b.begin(), b.end(), 0xFF);
+  CHECK(crc32c(b.data(), b.size()) == 0x62A8AB43u);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<unsigned char>(i);
+  CHECK(crc32c(b.data(), b.size()) == 0x46DD794Eu);
+  // Every length and split agrees with the bitwise definition.
+  auto bitwise = [](const unsigned char* p, std::size_t n) {
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (std::size_t i = 0; i < n; ++i) {
+      c ^= p[i];
+      for (int k = 0; k < 8; ++k) c = (c & 1u) != 0 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    }
+    return ~c;
+  };
+  std::vector<unsigned char> data(67);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<unsigned char>(i * 37 + 11);
+  for (std::size_t n = 0; n <= data.size(); ++n) {
+    CAPTURE(n);
+    CHECK(crc32c(data.data(), n) == bitwise(data.data(), n));
+    CHECK(crc32c(data.data() + n / 3, n - n / 3, crc32c(data.data(), n / 3)) ==
+          bitwise(data.data(), n));
+  }
+}
+
+TEST_CASE("safetensors: per-tensor CRC32C checksums catch a flipped data byte") {
+  temp_dir dir;
+  const auto p = dir / "sum.safetensors";
+  const auto ts = sample_tensors();
+  m::save_safetensors(p, ts, {{"format", "pt"}});
+  const std::string bytes = read_bytes(p);
+  const std::uint64_t n = header_length(bytes);
+  const auto header = nlohmann::json::parse(bytes.substr(8, n));
+  const auto begin = header.at("h.0.ln_1.weight").at("data_offsets")[0].get<std::size_t>();
+  for (const std::size_t byte : {std::size_t{0}, std::size_t{5}, std::size_t{11}}) {
+    CAPTURE(byte);
+    std::string flipped = bytes;
+    flipped[8 + n + begin + byte] = static_cast<char>(flipped[8 + n + begin + byte] ^ 0x10);
+    write_bytes(p, flipped);
+    check_load_fails(p, "tensor 'h.0.ln_1.weight': CRC32C checksum mismatch");
+  }
+  const auto step = header.at("step").at("data_offsets")[0].get<std::size_t>();
+  std::string flipped = bytes;
+  flipped[8 + n + step + 7] = static_cast<char>(flipped[8 + n + step + 7] ^ 0x80);
+  write_bytes(p, flipped);
+  check_load_fails(p, "tensor 'step': CRC32C checksum mismatch");
+
+  // The checksums are one metadata string: a JSON object {name: 8 hex digits}.
+  write_bytes(p, bytes);
+  CHECK(m::load_safetensors(p).metadata == m::metadata_map{{"format", "pt"}});  // key not returned
+  const auto sums = nlohmann::json::parse(
+      header.at("__metadata__").at("rlhf.crc32c").get<std::string>());
+  REQUIRE(sums.size() == ts.size());
+  CHECK(sums.at("h.0.ln_1.weight").get<std::string>().size() == 8);
+
+  SUBCASE("without checksums a flipped byte loads (as files of other writers do)") {
+    m::save_safetensors(p, ts, {}, m::safetensors_save_options{.checksums = false});
+    std::string b = read_bytes(p);
+    CHECK(b.find("rlhf.crc32c") == std::string::npos);
+    const std::uint64_t hn = header_length(b);
+    b[8 + hn] = static_cast<char>(b[8 + hn] ^ 0x01);
+    write_bytes(p, b);
+    const auto f = m::load_safetensors(p);
+    CHECK(bits(f.tensors[0].data[0]) == (bits(1.0f) ^ 0x01u));
+  }
+  SUBCASE("malformed checksum metadata is an io_error") {
+    const std::string t = R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})";
+    auto with_sums = [&](const std::string& sums_text) {
+      return raw_file(
+          "{\"__metadata__\":{\"rlhf.crc32c\":" + nlohmann::json(sums_text).dump() + "}," + t + "}",
+          4);
+    };
+    // The CRC32C of four zero bytes.
+    const std::string zeros(4, '\0');
+    const std::string zero_sum = m::safetensors_detail::hex8(rlhf::detail::crc32c(zeros.data(), 4));
+    write_bytes(p, with_sums("{\"a\":\"" + zero_sum + "\"}"));
+    CHECK(m::load_safetensors(p).tensors.size() == 1);
+    write_bytes(p, with_sums(R"({"a":"00000000"})"));
+    check_load_fails(p, "tensor 'a': CRC32C checksum mismatch");
+    write_bytes(p, with_sums("{\"a\":\"" + zero_sum + "\",\"b\":\"00000000\"}"));
+    check_load_fails(p, "lists tensor 'b', which is not in the file");
+    write_bytes(p, with_sums(R"({"a":"xyz"})"));
+    check_load_fails(p, "the checksum of 'a' must be 8 hex digits");
+    write_bytes(p, with_sums(R"({"a":1})"));
+    check_load_fails(p, "the checksum of 'a' must be 8 hex digits");
+    write_bytes(p, with_sums("[1]"));
+    check_load_fails(p, "malformed \"rlhf.crc32c\" metadata: expected a JSON object");
+    write_bytes(p, with_sums("{"));
+    check_load_fails(p, "malformed \"rlhf.crc32c\" metadata is not valid JSON");
   }
 }

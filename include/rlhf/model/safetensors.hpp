@@ -2,8 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Checkpoints in the safetensors format (docs/model.md, "Checkpoints (safetensors)").
 //
-//   save_safetensors(path, tensors, metadata)   atomic: temp file, fsync, rename, fsync dir
-//   load_safetensors(path) -> safetensors_file   tensors in file order + metadata
+//   save_safetensors(path, tensors, metadata)   atomic: temp file, fsync, rename, fsync dir;
+//                                                per-tensor CRC32C in the metadata
+//   load_safetensors(path) -> safetensors_file   tensors in file order + metadata; checks
+//                                                the CRC32Cs when present
 //   check_tensor(file, name, shape)              the tensor, or io_error naming it
 //
 // File layout (https://github.com/huggingface/safetensors):
@@ -22,6 +24,10 @@
 // message is "<function>: <path>: <reason>". Values are copied byte for byte, so
 // load(save(x)) is bit-exact (NaN payloads, -0.0, denormals).
 //
+// Untrusted headers: JSON nested deeper than detail::max_json_depth is refused while parsing
+// (no recursion over a hostile value), values quoted in messages are cut short, and loading
+// a header with n tensors costs O(n log n).
+//
 // Dependency: this header needs nlohmann-json (<nlohmann/json.hpp>, CMake target
 // nlohmann_json::nlohmann_json); the model component links it. Atomic replacement needs a
 // POSIX system (fsync of the file and its directory); the few system calls are in
@@ -29,8 +35,10 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -38,17 +46,22 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/model/detail/crc32c.hpp"
+#include "rlhf/model/detail/json_bounded.hpp"
 #include "rlhf/model/detail/platform_file.hpp"
 
 namespace rlhf {
@@ -96,6 +109,14 @@ struct tensor_view {
 
 using metadata_map = std::map<std::string, std::string>;
 
+/// How save_safetensors writes a file.
+struct safetensors_save_options {
+  /// Store a CRC32C of each tensor's bytes in the metadata (key "rlhf.crc32c", a JSON
+  /// object text {name: "8 hex digits"}); load_safetensors verifies them. Other readers
+  /// (Python's safetensors) see one more metadata string.
+  bool checksums = true;
+};
+
 /// What load_safetensors returns: the tensors in file order (by data offset) and the
 /// "__metadata__" strings.
 struct safetensors_file {
@@ -133,6 +154,80 @@ inline void copy_le32(void* dst, const void* src, std::size_t count) {
   }
 }
 
+/// The metadata key holding the per-tensor CRC32C checksums: a JSON object text
+/// {"<tensor name>": "<8 lowercase hex digits>", ...} (metadata values must be strings).
+inline constexpr std::string_view checksum_key = "rlhf.crc32c";
+
+/// "xxxxxxxx": `v` as 8 lowercase hex digits.
+[[nodiscard]] inline std::string hex8(std::uint32_t v) {
+  std::string s(8, '0');
+  for (std::size_t i = 8; i-- > 0; v >>= 4) s[i] = "0123456789abcdef"[v & 0xfu];
+  return s;
+}
+
+/// A random 16-hex-digit suffix for temporary file names.
+[[nodiscard]] inline std::string random_suffix() {
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t r = counter.fetch_add(1) * 0x9E3779B97F4A7C15ull;
+  r ^= static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  try {
+    std::random_device rd;
+    r ^= (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  } catch (...) {  // no entropy source: the counter and the clock still differ per call
+  }
+  std::string s = hex8(static_cast<std::uint32_t>(r >> 32)) + hex8(static_cast<std::uint32_t>(r));
+  return s;
+}
+
+inline constexpr std::size_t temp_suffix_length = 16;
+
+/// Serialises saves to one path within the process: one mutex per canonical target path,
+/// created on first use and dropped when its last user leaves.
+class path_lock {
+ public:
+  explicit path_lock(const std::filesystem::path& target) : key_(canonical_key(target)) {
+    registry& r = the_registry();
+    {
+      const std::lock_guard<std::mutex> g(r.m);
+      entry_ = &r.entries[key_];
+      ++entry_->users;
+    }
+    entry_->m.lock();
+  }
+  ~path_lock() {
+    entry_->m.unlock();
+    registry& r = the_registry();
+    const std::lock_guard<std::mutex> g(r.m);
+    if (--entry_->users == 0) r.entries.erase(key_);
+  }
+  path_lock(const path_lock&) = delete;
+  path_lock& operator=(const path_lock&) = delete;
+
+ private:
+  struct entry {
+    std::mutex m;
+    int users = 0;
+  };
+  struct registry {
+    std::mutex m;
+    std::unordered_map<std::string, entry> entries;  // nodes: entry addresses are stable
+  };
+  static registry& the_registry() {
+    static auto* r = new registry;  // never destroyed: saves may run during static exit
+    return *r;
+  }
+  static std::string canonical_key(const std::filesystem::path& target) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(target, ec);
+    if (ec) abs = target;
+    auto canon = std::filesystem::weakly_canonical(abs, ec);
+    return (ec ? abs.lexically_normal() : canon).string();
+  }
+
+  std::string key_;
+  entry* entry_ = nullptr;
+};
+
 class safetensors_writer {
  public:
   explicit safetensors_writer(std::filesystem::path target) : target_(std::move(target)) {}
@@ -141,40 +236,89 @@ class safetensors_writer {
     throw io_error(rlhf::detail::concat("save_safetensors: ", target_.string(), ": ", reason));
   }
 
-  /// The padded header bytes (validates every tensor first).
-  [[nodiscard]] std::string header(std::span<const tensor_view> tensors,
-                                   const metadata_map& metadata) const {
-    nlohmann::ordered_json h = nlohmann::ordered_json::object();
-    if (!metadata.empty()) {
-      auto m = nlohmann::ordered_json::object();
-      for (const auto& [k, v] : metadata) m[k] = v;
-      h["__metadata__"] = std::move(m);
+  /// `s` as a JSON string literal; io_error when it is not valid UTF-8.
+  [[nodiscard]] std::string quote(std::string_view s) const {
+    try {
+      return nlohmann::json(std::string(s)).dump();
+    } catch (const nlohmann::json::exception& e) {
+      fail(rlhf::detail::concat("a tensor name or metadata string is not valid UTF-8 (", e.what(),
+                                ")"));
     }
-    std::set<std::string_view> seen;
-    std::uint64_t offset = 0;
+  }
+
+  /// Checks every tensor and the metadata (before any file is touched).
+  void validate(std::span<const tensor_view> tensors, const metadata_map& metadata) const {
+    if (metadata.contains(std::string(checksum_key))) {
+      fail(rlhf::detail::concat("metadata key \"", checksum_key,
+                                "\" is reserved (the per-tensor CRC32C checksums)"));
+    }
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(tensors.size());
     for (const auto& t : tensors) {
       if (t.name.empty()) fail("a tensor has an empty name");
       if (t.name == "__metadata__") fail("\"__metadata__\" is reserved, not a tensor name");
-      if (!seen.insert(t.name).second) fail(rlhf::detail::concat("duplicate tensor name '", t.name, "'"));
+      if (!seen.insert(t.name).second) {
+        fail(rlhf::detail::concat("duplicate tensor name '", t.name, "'"));
+      }
       if (static_cast<index_t>(t.count) != t.shape.numel()) {
         fail(rlhf::detail::concat("tensor '", t.name, "' has ", t.count, " values, its shape ",
-                    t.shape.str(), " needs ", t.shape.numel()));
+                                  t.shape.str(), " needs ", t.shape.numel()));
       }
-      if (t.count > 0 && t.values == nullptr) fail(rlhf::detail::concat("tensor '", t.name, "' has no data"));
-      auto dims = nlohmann::ordered_json::array();
-      for (int a = 0; a < t.shape.rank(); ++a) dims.push_back(t.shape[a]);
+      if (t.count > 0 && t.values == nullptr) {
+        fail(rlhf::detail::concat("tensor '", t.name, "' has no data"));
+      }
+    }
+  }
+
+  /// The padded header bytes; `crcs` (one per tensor) go into the metadata when non-empty.
+  [[nodiscard]] std::string header(std::span<const tensor_view> tensors,
+                                   const metadata_map& metadata,
+                                   const std::vector<std::uint32_t>& crcs) const {
+    // Written by hand, in the order given: a JSON object with n keys costs O(n), where
+    // ordered_json's linear key lookup would cost O(n^2).
+    std::string text = "{";
+    if (!metadata.empty() || !crcs.empty()) {
+      text += "\"__metadata__\":{";
+      bool first = true;
+      for (const auto& [k, v] : metadata) {
+        if (!first) text += ',';
+        first = false;
+        text += quote(k);
+        text += ':';
+        text += quote(v);
+      }
+      if (!crcs.empty()) {
+        std::string sums = "{";
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+          if (i > 0) sums += ',';
+          sums += quote(tensors[i].name);
+          sums += ":\"" + hex8(crcs[i]) + '"';
+        }
+        sums += '}';
+        if (!first) text += ',';
+        text += quote(checksum_key);
+        text += ':';
+        text += quote(sums);
+      }
+      text += '}';
+    }
+    std::uint64_t offset = 0;
+    for (const auto& t : tensors) {
+      if (text.size() > 1) text += ',';
+      text += quote(t.name);
+      text += ":{\"dtype\":\"";
+      text += to_string(t.dtype);
+      text += "\",\"shape\":[";
+      for (int a = 0; a < t.shape.rank(); ++a) {
+        if (a > 0) text += ',';
+        text += std::to_string(t.shape[a]);
+      }
       const std::uint64_t bytes = 4 * static_cast<std::uint64_t>(t.count);
-      h[std::string(t.name)] = {{"dtype", std::string(to_string(t.dtype))},
-                                {"shape", std::move(dims)},
-                                {"data_offsets", {offset, offset + bytes}}};
+      text += "],\"data_offsets\":[" + std::to_string(offset) + ',' +
+              std::to_string(offset + bytes) + "]}";
       offset += bytes;
     }
-    std::string text;
-    try {
-      text = h.dump();
-    } catch (const nlohmann::json::exception& e) {
-      fail(rlhf::detail::concat("a tensor name or metadata string is not valid UTF-8 (", e.what(), ")"));
-    }
+    text += '}';
     text.append((8 - text.size() % 8) % 8, ' ');
     return text;
   }
@@ -187,14 +331,70 @@ class safetensors_writer {
     }
   }
 
-  void write(std::span<const tensor_view> tensors, const metadata_map& metadata) const {
-    const std::string head = header(tensors, metadata);
-    const std::filesystem::path dir =
-        target_.has_parent_path() ? target_.parent_path() : std::filesystem::path(".");
-    std::filesystem::path tmp = target_;
-    tmp += ".tmp." + std::to_string(platform::process_id());
+  /// Removes temporary files of this target left by writers that no longer run:
+  /// "<name>.tmp.<pid>.<16 hex digits>" in the target's directory whose pid is gone.
+  void remove_stale_temporaries(const std::filesystem::path& dir) const {
+    const std::string prefix = target_.filename().string() + ".tmp.";
+    const long long self = platform::process_id();
+    std::error_code ec;
+    std::filesystem::directory_iterator it(dir, ec);
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string_view rest = std::string_view(name).substr(prefix.size());
+      const std::size_t dot = rest.find('.');
+      if (dot == 0 || dot == std::string_view::npos || dot > 18) continue;
+      const std::string_view pid_text = rest.substr(0, dot);
+      const std::string_view suffix = rest.substr(dot + 1);
+      if (suffix.size() != temp_suffix_length) continue;
+      if (!std::all_of(pid_text.begin(), pid_text.end(),
+                       [](char c) { return c >= '0' && c <= '9'; }) ||
+          !std::all_of(suffix.begin(), suffix.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
+        continue;
+      }
+      const long long pid = std::stoll(std::string(pid_text));
+      if (pid == self || !platform::process_is_gone(pid)) continue;
+      std::error_code sec;
+      if (it->symlink_status(sec).type() != std::filesystem::file_type::regular) continue;
+      platform::remove_quietly(it->path());
+    }
+  }
 
-    const auto created = platform::create_for_writing(tmp);
+  void write(std::span<const tensor_view> tensors, const metadata_map& metadata,
+             bool checksums) const {
+    validate(tensors, metadata);
+    std::vector<std::uint32_t> crcs;
+    std::vector<unsigned char> chunk;
+    if (checksums) {
+      crcs.reserve(tensors.size());
+      for (const auto& t : tensors) {
+        if constexpr (std::endian::native == std::endian::little) {
+          crcs.push_back(t.count == 0 ? 0u : rlhf::detail::crc32c(t.values, 4 * t.count));
+        } else {
+          chunk.resize(4 * t.count);
+          copy_le32(chunk.data(), t.values, t.count);
+          crcs.push_back(rlhf::detail::crc32c(chunk.data(), chunk.size()));
+        }
+      }
+    }
+    const std::string head = header(tensors, metadata, crcs);
+    const std::filesystem::path dir = target_.has_parent_path() ? target_.parent_path()
+                                                                : std::filesystem::path(".");
+
+    // One save of this path at a time in this process; across processes every writer has
+    // its own temporary file and the last rename wins with a whole file.
+    const path_lock lock(target_);
+    remove_stale_temporaries(dir);
+
+    std::filesystem::path tmp;
+    platform::open_result created;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      tmp = target_;
+      tmp += ".tmp." + std::to_string(platform::process_id()) + "." + random_suffix();
+      created = platform::create_exclusive(tmp);
+      if (created.file != platform::invalid_file || created.error != EEXIST) break;
+    }
     if (created.file == platform::invalid_file) {
       fail(rlhf::detail::concat("cannot create temporary file ", tmp.string(), ": ",
                                 errno_text(created.error)));
@@ -209,7 +409,6 @@ class safetensors_writer {
       }
       write_all(fd, tmp, prefix, sizeof prefix);
       write_all(fd, tmp, head.data(), head.size());
-      std::vector<unsigned char> chunk;
       for (const auto& t : tensors) {
         if (t.count == 0) continue;
         if constexpr (std::endian::native == std::endian::little) {
@@ -264,6 +463,81 @@ struct header_entry {
   std::uint64_t end = 0;
 };
 
+/// Builds a header's JSON value from nlohmann's SAX events in O(size): refuses nesting deeper
+/// than detail::max_json_depth as it opens the container (before anything deeper is built)
+/// and records the top-level keys in header order and the first duplicate. (nlohmann's
+/// callback parser, which parse_json_bounded uses, scans the parent object each time an
+/// object ends: O(n^2) for a header with n tensors.)
+class header_builder {
+ public:
+  using json = nlohmann::json;
+
+  explicit header_builder(json& root) : root_(root) {}
+
+  bool null() { return add(nullptr) != nullptr; }
+  bool boolean(bool v) { return add(v) != nullptr; }
+  bool number_integer(json::number_integer_t v) { return add(v) != nullptr; }
+  bool number_unsigned(json::number_unsigned_t v) { return add(v) != nullptr; }
+  bool number_float(json::number_float_t v, const json::string_t&) { return add(v) != nullptr; }
+  bool string(json::string_t& v) { return add(std::move(v)) != nullptr; }
+  bool binary(json::binary_t& v) { return add(json::binary(std::move(v))) != nullptr; }
+  bool start_object(std::size_t) { return open(json::object()); }
+  bool start_array(std::size_t) { return open(json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(json::string_t& k) {
+    if (stack_.size() == 1) {
+      if (keys_.insert(k).second) {
+        order_.push_back(k);
+      } else if (duplicate_.empty()) {
+        duplicate_ = k;
+      }
+    }
+    slot_ = &(*stack_.back())[std::move(k)];
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const json::exception& e) {
+    error_ = e.what();
+    return false;
+  }
+
+  bool too_deep = false;            ///< a container opened below max_json_depth
+  std::string error_;               ///< nlohmann's message for a syntax error
+  std::vector<std::string> order_;  ///< the top-level keys, first occurrences in order
+  std::string duplicate_;           ///< the first top-level key seen twice
+
+ private:
+  json* add(json v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    if (stack_.back()->is_array()) {
+      stack_.back()->push_back(std::move(v));
+      return &stack_.back()->back();
+    }
+    *slot_ = std::move(v);
+    return slot_;
+  }
+  bool open(json v) {
+    if (stack_.size() + 1 > static_cast<std::size_t>(rlhf::detail::max_json_depth)) {
+      too_deep = true;
+      return false;
+    }
+    stack_.push_back(add(std::move(v)));
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  json& root_;
+  std::vector<json*> stack_;
+  json* slot_ = nullptr;
+  std::unordered_set<std::string> keys_;
+};
+
 class safetensors_reader {
  public:
   explicit safetensors_reader(std::filesystem::path path) : path_(std::move(path)) {}
@@ -277,10 +551,13 @@ class safetensors_reader {
     const auto st = std::filesystem::status(path_, ec);
     if (ec || !std::filesystem::exists(st)) fail("no such file");
     if (!std::filesystem::is_regular_file(st)) fail("not a regular file");
-    const std::uint64_t size = std::filesystem::file_size(path_, ec);
-    if (ec) fail(rlhf::detail::concat("cannot read the file size: ", ec.message()));
     std::ifstream in(path_, std::ios::binary);
     if (!in) fail(rlhf::detail::concat("cannot open: ", errno_text(errno)));
+    // The size of the file we opened (the path may be renamed over meanwhile).
+    in.seekg(0, std::ios::end);
+    const std::streamoff end_pos = in.tellg();
+    if (!in || end_pos < 0) fail("cannot read the file size");
+    const auto size = static_cast<std::uint64_t>(end_pos);
 
     if (size < 8) {
       fail(rlhf::detail::concat("truncated: the file has ", size,
@@ -304,6 +581,11 @@ class safetensors_reader {
     safetensors_file out;
     out.path = path_.string();
     std::vector<header_entry> entries = parse_header(text, out.metadata);
+    std::unordered_map<std::string, std::uint32_t> sums;
+    if (const auto it = out.metadata.find(std::string(checksum_key)); it != out.metadata.end()) {
+      sums = parse_checksums(it->second);
+      out.metadata.erase(it);
+    }
 
     // File order: by data offset (ties, i.e. empty tensors, keep header order).
     std::stable_sort(entries.begin(), entries.end(),
@@ -333,24 +615,55 @@ class safetensors_reader {
                   expected, " (", data_size - expected, " trailing bytes)"));
     }
 
+    // The tensors are contiguous and in order: one sequential read of the data section.
+    in.seekg(static_cast<std::streamoff>(8 + n));
     out.tensors.reserve(entries.size());
     std::vector<unsigned char> raw;
+    std::size_t verified = 0;
     for (auto& e : entries) {
       named_tensor t;
       t.name = std::move(e.name);
       t.shape = e.shape;
       t.dtype = e.dtype;
       const auto count = static_cast<std::size_t>((e.end - e.begin) / 4);
-      raw.resize(count * 4);
-      if (count > 0) read_at(in, 8 + n + e.begin, raw.data(), raw.size());
+      void* dst = nullptr;
       if (e.dtype == tensor_dtype::f32) {
         t.data.resize(count);
-        copy_le32(t.data.data(), raw.data(), count);
+        dst = t.data.data();
       } else {
         t.int_data.resize(count);
-        copy_le32(t.int_data.data(), raw.data(), count);
+        dst = t.int_data.data();
+      }
+      if (count > 0) {
+        if constexpr (std::endian::native == std::endian::little) {
+          read_next(in, e.begin, dst, count * 4);
+        } else {
+          raw.resize(count * 4);
+          read_next(in, e.begin, raw.data(), raw.size());
+          copy_le32(dst, raw.data(), count);
+        }
+      }
+      if (const auto it = sums.find(t.name); it != sums.end()) {
+        ++verified;
+        const void* bytes = std::endian::native == std::endian::little ? dst : raw.data();
+        const std::uint32_t got = count == 0 ? 0u : rlhf::detail::crc32c(bytes, count * 4);
+        if (got != it->second) {
+          fail(rlhf::detail::concat("tensor '", t.name, "': CRC32C checksum mismatch (stored ",
+                                    hex8(it->second), ", data ", hex8(got),
+                                    "): the tensor's data is corrupt"));
+        }
       }
       out.tensors.push_back(std::move(t));
+    }
+    if (verified != sums.size()) {
+      std::unordered_set<std::string_view> names;
+      for (const auto& t : out.tensors) names.insert(t.name);
+      for (const auto& [name, sum] : sums) {
+        if (!names.contains(name)) {
+          fail(rlhf::detail::concat("the \"", checksum_key, "\" metadata lists tensor '", name,
+                                    "', which is not in the file"));
+        }
+      }
     }
     return out;
   }
@@ -358,51 +671,89 @@ class safetensors_reader {
  private:
   void read_at(std::ifstream& in, std::uint64_t pos, void* dst, std::size_t n) const {
     in.seekg(static_cast<std::streamoff>(pos));
+    read_next(in, pos, dst, n);
+  }
+
+  /// Reads the next `n` bytes (at file offset `pos`, for the message).
+  void read_next(std::ifstream& in, std::uint64_t pos, void* dst, std::size_t n) const {
     in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
     if (!in || static_cast<std::size_t>(in.gcount()) != n) {
       fail(rlhf::detail::concat("read error: cannot read ", n, " bytes at offset ", pos));
     }
   }
 
-  [[nodiscard]] std::uint64_t offset_value(const std::string& name,
-                                           const nlohmann::ordered_json& v) const {
+  /// The checksums of the "rlhf.crc32c" metadata value: {name: 8 hex digits}.
+  [[nodiscard]] std::unordered_map<std::string, std::uint32_t> parse_checksums(
+      const std::string& text) const {
+    const std::string label = rlhf::detail::concat("malformed \"", checksum_key, "\" metadata");
+    const auto j = rlhf::detail::parse_json_bounded<nlohmann::json>(
+        text, "load_safetensors", rlhf::detail::concat(path_.string(), ": ", label));
+    if (!j.is_object()) fail(rlhf::detail::concat(label, ": expected a JSON object of strings"));
+    std::unordered_map<std::string, std::uint32_t> sums;
+    sums.reserve(j.size());
+    for (const auto& [name, v] : j.items()) {
+      const std::string* s = v.is_string() ? v.get_ptr<const std::string*>() : nullptr;
+      const bool hex = s != nullptr && s->size() == 8 &&
+                       std::all_of(s->begin(), s->end(), [](char c) {
+                         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                                (c >= 'A' && c <= 'F');
+                       });
+      if (!hex) {
+        fail(rlhf::detail::concat(label, ": the checksum of '", name,
+                                  "' must be 8 hex digits, got ", rlhf::detail::json_excerpt(v)));
+      }
+      sums.emplace(name, static_cast<std::uint32_t>(std::stoul(*s, nullptr, 16)));
+    }
+    return sums;
+  }
+
+  [[nodiscard]] std::uint64_t offset_value(const std::string& name, const nlohmann::json& v) const {
     if (!v.is_number_unsigned()) {
-      fail(rlhf::detail::concat("tensor '", name, "': data_offsets must be two non-negative integers, got ",
-                  v.dump()));
+      fail(rlhf::detail::concat("tensor '", name,
+                                "': data_offsets must be two non-negative integers, got ",
+                                rlhf::detail::json_excerpt(v)));
     }
     return v.get<std::uint64_t>();
   }
 
   [[nodiscard]] std::vector<header_entry> parse_header(const std::string& text,
                                                        metadata_map& metadata) const {
-    using json = nlohmann::ordered_json;
-    std::set<std::string> keys;
-    std::string duplicate;
+    // nlohmann::json (a std::map per object; ordered_json finds keys by linear search), built
+    // by header_builder in linear time; the header order is kept in `order`.
+    using json = nlohmann::json;
     json h;
+    header_builder b(h);
+    bool ok = false;
     try {
-      h = json::parse(
-          text,
-          [&](int depth, json::parse_event_t event, json& parsed) {
-            if (event == json::parse_event_t::key && depth == 1) {
-              auto k = parsed.get<std::string>();
-              if (!keys.insert(k).second && duplicate.empty()) duplicate = std::move(k);
-            }
-            return true;
-          });
-    } catch (const json::exception& e) {
-      fail(rlhf::detail::concat("malformed JSON header: ", e.what()));
+      ok = json::sax_parse(text, &b);
+    } catch (const json::exception& e) {  // e.g. invalid UTF-8 in a string
+      b.error_ = e.what();
     }
+    if (b.too_deep) {
+      fail(rlhf::detail::concat("malformed JSON header: the header is nested deeper than ",
+                                rlhf::detail::max_json_depth, " levels"));
+    }
+    if (!ok || !b.error_.empty()) {
+      // nlohmann quotes the last token read, which may be long: cut it.
+      std::string why = b.error_.empty() ? std::string("parse error") : b.error_;
+      if (why.size() > 200) why = why.substr(0, 200) + "...";
+      fail(rlhf::detail::concat("malformed JSON header: ", why));
+    }
+    const std::vector<std::string>& order = b.order_;
+    const std::string& duplicate = b.duplicate_;
     if (!h.is_object()) fail(rlhf::detail::concat("malformed header: expected a JSON object, got ", h.type_name()));
     if (!duplicate.empty()) fail(rlhf::detail::concat("duplicate tensor name '", duplicate, "' in the header"));
 
     std::vector<header_entry> entries;
-    for (const auto& [name, v] : h.items()) {
+    entries.reserve(order.size());
+    for (const std::string& name : order) {
+      const json& v = h.find(name).value();
       if (name == "__metadata__") {
         if (!v.is_object()) fail("malformed header: __metadata__ must be an object of strings");
         for (const auto& [k, s] : v.items()) {
           if (!s.is_string()) {
             fail(rlhf::detail::concat("malformed header: __metadata__ value of '", k,
-                        "' must be a string, got ", s.dump()));
+                                      "' must be a string, got ", rlhf::detail::json_excerpt(s)));
           }
           metadata[k] = s.get<std::string>();
         }
@@ -415,13 +766,15 @@ class safetensors_reader {
       header_entry e;
       e.name = name;
       const auto& dt = v.at("dtype");
-      const std::string dts = dt.is_string() ? dt.get<std::string>() : dt.dump();
+      const std::string dts = dt.is_string() ? dt.get<std::string>()
+                                             : rlhf::detail::json_excerpt(dt);
       if (dts == "F32") {
         e.dtype = tensor_dtype::f32;
       } else if (dts == "I32") {
         e.dtype = tensor_dtype::i32;
       } else {
-        fail(rlhf::detail::concat("tensor '", name, "': unsupported dtype '", dts, "' (supported: F32, I32)"));
+        fail(rlhf::detail::concat("tensor '", name, "': unsupported dtype '", dts.substr(0, 80),
+                                  "' (supported: F32, I32)"));
       }
       const auto& sh = v.at("shape");
       if (!sh.is_array()) fail(rlhf::detail::concat("tensor '", name, "': shape must be an array"));
@@ -434,12 +787,14 @@ class safetensors_reader {
       constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<index_t>::max());
       for (const auto& d : sh) {
         if (!d.is_number_unsigned() || d.get<std::uint64_t>() > limit) {
-          fail(rlhf::detail::concat("tensor '", name, "': shape entries must be non-negative integers, got ",
-                      sh.dump()));
+          fail(rlhf::detail::concat("tensor '", name,
+                                    "': shape entries must be non-negative integers, got ",
+                                    rlhf::detail::json_excerpt(sh)));
         }
         const auto du = d.get<std::uint64_t>();
         if (du != 0 && numel > limit / 4 / du) {
-          fail(rlhf::detail::concat("tensor '", name, "': shape ", sh.dump(), " is too large"));
+          fail(rlhf::detail::concat("tensor '", name, "': shape ", rlhf::detail::json_excerpt(sh),
+                                    " is too large"));
         }
         numel *= du;
         dims.push_back(static_cast<index_t>(du));
@@ -452,7 +807,8 @@ class safetensors_reader {
       }
       const auto& off = v.at("data_offsets");
       if (!off.is_array() || off.size() != 2) {
-        fail(rlhf::detail::concat("tensor '", name, "': data_offsets must be [begin, end], got ", off.dump()));
+        fail(rlhf::detail::concat("tensor '", name, "': data_offsets must be [begin, end], got ",
+                                  rlhf::detail::json_excerpt(off)));
       }
       e.begin = offset_value(name, off[0]);
       e.end = offset_value(name, off[1]);
@@ -476,27 +832,35 @@ class safetensors_reader {
 }  // namespace safetensors_detail
 
 /// Writes `tensors` (in this order) and `metadata` to `path` atomically: a temporary file
-/// path.tmp.<pid> in the same directory is written and fsynced, renamed over `path`, and
-/// the directory is fsynced. On failure the temporary file is removed and an existing
-/// `path` is left as it was. Names must be unique, non-empty, valid UTF-8 and not
-/// "__metadata__"; each tensor must hold shape.numel() values.
+/// path.tmp.<pid>.<random> in the same directory is created exclusively, written and
+/// fsynced, renamed over `path`, and the directory is fsynced. Saves to one path from
+/// several threads of a process run one after the other; temporary files of this path left
+/// by processes that no longer exist are removed. On failure the temporary file is removed
+/// and an existing `path` is left as it was. Names must be unique, non-empty, valid UTF-8
+/// and not "__metadata__"; each tensor must hold shape.numel() values; the metadata key
+/// "rlhf.crc32c" is reserved for the per-tensor checksums (`options.checksums`).
 inline void save_safetensors(const std::filesystem::path& path,
                              std::span<const tensor_view> tensors,
-                             const metadata_map& metadata = {}) {
-  safetensors_detail::safetensors_writer(path).write(tensors, metadata);
+                             const metadata_map& metadata = {},
+                             const safetensors_save_options& options = {}) {
+  safetensors_detail::safetensors_writer(path).write(tensors, metadata, options.checksums);
 }
 
+/// As above, for tensors that own their values.
 inline void save_safetensors(const std::filesystem::path& path,
                              std::span<const named_tensor> tensors,
-                             const metadata_map& metadata = {}) {
+                             const metadata_map& metadata = {},
+                             const safetensors_save_options& options = {}) {
   std::vector<tensor_view> views;
   views.reserve(tensors.size());
   for (const auto& t : tensors) views.push_back(tensor_view::of(t));
-  save_safetensors(path, std::span<const tensor_view>(views), metadata);
+  save_safetensors(path, std::span<const tensor_view>(views), metadata, options);
 }
 
-/// Reads a safetensors file: the tensors in file order and the metadata. Any problem with
-/// the file is an io_error "load_safetensors: <path>: <reason>".
+/// Reads a safetensors file: the tensors in file order and the metadata. When the metadata
+/// holds "rlhf.crc32c" (files saved with checksums), every tensor listed there is checked
+/// against its CRC32C, and the key is not returned in `metadata`. Any problem with the file
+/// is an io_error "load_safetensors: <path>: <reason>".
 [[nodiscard]] inline safetensors_file load_safetensors(const std::filesystem::path& path) {
   return safetensors_detail::safetensors_reader(path).read();
 }

@@ -1,8 +1,9 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // The operating-system calls behind checkpoint I/O (rlhf/model/safetensors.hpp), in one
-// place: create a file, write it fully, flush it to disk, close it, remove it, and open a
-// directory to flush a rename. Everything else (reading, renaming, paths) uses the
+// place: create a file (exclusively), write it fully, flush it to disk, close it, remove it,
+// open a directory to flush a rename, and ask whether the process that left a temporary
+// file behind is gone. Everything else (reading, renaming, listing, paths) uses the
 // standard library.
 //
 // rlhf++'s checkpoint I/O supports POSIX systems (Linux, macOS, the BSDs). On any other
@@ -17,6 +18,7 @@
 
 #if defined(__unix__) || defined(__unix) || (defined(__APPLE__) && defined(__MACH__))
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
 #else
@@ -46,6 +48,13 @@ struct open_result {
 /// Creates (or truncates) `path` for writing, mode 0644, close-on-exec.
 [[nodiscard]] inline open_result create_for_writing(const std::filesystem::path& path) noexcept {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  return fd < 0 ? open_result{invalid_file, errno} : open_result{fd, 0};
+}
+
+/// Creates `path` for writing, mode 0644, close-on-exec, failing with EEXIST when it exists
+/// (O_EXCL: no other writer shares the file, and an existing link is never followed).
+[[nodiscard]] inline open_result create_exclusive(const std::filesystem::path& path) noexcept {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   return fd < 0 ? open_result{invalid_file, errno} : open_result{fd, 0};
 }
 
@@ -81,6 +90,14 @@ inline void remove_quietly(const std::filesystem::path& path) noexcept { ::unlin
 
 /// The process id, to give temporary files a per-process name.
 [[nodiscard]] inline long long process_id() noexcept { return static_cast<long long>(::getpid()); }
+
+/// True only when no process `pid` exists (kill(pid, 0) fails with ESRCH). A live process,
+/// one we may not signal (EPERM), or a pid that is not a plain positive process id (0 and
+/// negative values name process groups) is never reported gone.
+[[nodiscard]] inline bool process_is_gone(long long pid) noexcept {
+  if (pid <= 0 || static_cast<long long>(static_cast<::pid_t>(pid)) != pid) return false;
+  return ::kill(static_cast<::pid_t>(pid), 0) == -1 && errno == ESRCH;
+}
 
 }  // namespace platform
 }  // namespace detail
