@@ -6,6 +6,7 @@
 // files: deeply nested JSON, non-finite values, malformed step counts, long strings in
 // messages.
 #include <unistd.h>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -757,4 +758,34 @@ TEST_CASE_TEMPLATE("long untrusted strings are cut in messages", B, RLHF_TEST_BA
   const auto e = io_error_of([&] { (void)model::load_checkpoint<B>(heads, target, {&vh}); });
   CHECK(contains(e, "no head 'v_head'"));
   CHECK(e.size() < 1000);
+}
+
+TEST_CASE("load_config reads a 100,000-tensor header in linear time") {
+  // The header is parsed by the same linear, depth-limited builder as load_safetensors
+  // (nlohmann's callback parser took ~20 s here: it rescans the parent on each object's end).
+  constexpr std::size_t n = 100'000;
+  std::vector<float> values(n, 1.0f);
+  std::vector<std::string> names(n);
+  std::vector<model::tensor_view> views;
+  views.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    names[i] = "t." + std::to_string(i);
+    views.push_back(
+        model::tensor_view::f32(names[i], shape{1}, std::span<const float>(&values[i], 1)));
+  }
+  model::gpt_config cfg = model::gpt_config::tiny();
+  const auto p = tmp_path("many_tensors.safetensors");
+  model::save_safetensors(p, views, {{"config", model::to_json(cfg).dump()}});
+  const auto t0 = std::chrono::steady_clock::now();
+  const model::gpt_config got = model::load_config(p);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("load_config on 100,000 tensors: ", s, " s");
+#if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
+  const double bound = 30.0;  // sanitizers and unoptimised builds are ~10-20x slower
+#else
+  const double bound = 1.0;
+#endif
+  CHECK(s < bound);
+  CHECK(got.n_embd == cfg.n_embd);
+  CHECK(got.vocab_size == cfg.vocab_size);
 }

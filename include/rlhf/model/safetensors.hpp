@@ -463,81 +463,6 @@ struct header_entry {
   std::uint64_t end = 0;
 };
 
-/// Builds a header's JSON value from nlohmann's SAX events in O(size): refuses nesting deeper
-/// than detail::max_json_depth as it opens the container (before anything deeper is built)
-/// and records the top-level keys in header order and the first duplicate. (nlohmann's
-/// callback parser, which parse_json_bounded uses, scans the parent object each time an
-/// object ends: O(n^2) for a header with n tensors.)
-class header_builder {
- public:
-  using json = nlohmann::json;
-
-  explicit header_builder(json& root) : root_(root) {}
-
-  bool null() { return add(nullptr) != nullptr; }
-  bool boolean(bool v) { return add(v) != nullptr; }
-  bool number_integer(json::number_integer_t v) { return add(v) != nullptr; }
-  bool number_unsigned(json::number_unsigned_t v) { return add(v) != nullptr; }
-  bool number_float(json::number_float_t v, const json::string_t&) { return add(v) != nullptr; }
-  bool string(json::string_t& v) { return add(std::move(v)) != nullptr; }
-  bool binary(json::binary_t& v) { return add(json::binary(std::move(v))) != nullptr; }
-  bool start_object(std::size_t) { return open(json::object()); }
-  bool start_array(std::size_t) { return open(json::array()); }
-  bool end_object() { return close(); }
-  bool end_array() { return close(); }
-  bool key(json::string_t& k) {
-    if (stack_.size() == 1) {
-      if (keys_.insert(k).second) {
-        order_.push_back(k);
-      } else if (duplicate_.empty()) {
-        duplicate_ = k;
-      }
-    }
-    slot_ = &(*stack_.back())[std::move(k)];
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const json::exception& e) {
-    error_ = e.what();
-    return false;
-  }
-
-  bool too_deep = false;            ///< a container opened below max_json_depth
-  std::string error_;               ///< nlohmann's message for a syntax error
-  std::vector<std::string> order_;  ///< the top-level keys, first occurrences in order
-  std::string duplicate_;           ///< the first top-level key seen twice
-
- private:
-  json* add(json v) {
-    if (stack_.empty()) {
-      root_ = std::move(v);
-      return &root_;
-    }
-    if (stack_.back()->is_array()) {
-      stack_.back()->push_back(std::move(v));
-      return &stack_.back()->back();
-    }
-    *slot_ = std::move(v);
-    return slot_;
-  }
-  bool open(json v) {
-    if (stack_.size() + 1 > static_cast<std::size_t>(rlhf::detail::max_json_depth)) {
-      too_deep = true;
-      return false;
-    }
-    stack_.push_back(add(std::move(v)));
-    return true;
-  }
-  bool close() {
-    stack_.pop_back();
-    return true;
-  }
-
-  json& root_;
-  std::vector<json*> stack_;
-  json* slot_ = nullptr;
-  std::unordered_set<std::string> keys_;
-};
-
 class safetensors_reader {
  public:
   explicit safetensors_reader(std::filesystem::path path) : path_(std::move(path)) {}
@@ -719,28 +644,17 @@ class safetensors_reader {
   [[nodiscard]] std::vector<header_entry> parse_header(const std::string& text,
                                                        metadata_map& metadata) const {
     // nlohmann::json (a std::map per object; ordered_json finds keys by linear search), built
-    // by header_builder in linear time; the header order is kept in `order`.
+    // in linear time with the nesting limit; the header order is kept in top_level_keys.
     using json = nlohmann::json;
     json h;
-    header_builder b(h);
-    bool ok = false;
+    rlhf::detail::bounded_json_builder<json> b(h);
     try {
-      ok = json::sax_parse(text, &b);
-    } catch (const json::exception& e) {  // e.g. invalid UTF-8 in a string
-      b.error_ = e.what();
+      rlhf::detail::build_json_bounded<json>(text, "malformed JSON header", "the header", b);
+    } catch (const io_error& e) {
+      fail(e.what());
     }
-    if (b.too_deep) {
-      fail(rlhf::detail::concat("malformed JSON header: the header is nested deeper than ",
-                                rlhf::detail::max_json_depth, " levels"));
-    }
-    if (!ok || !b.error_.empty()) {
-      // nlohmann quotes the last token read, which may be long: cut it.
-      std::string why = b.error_.empty() ? std::string("parse error") : b.error_;
-      if (why.size() > 200) why = why.substr(0, 200) + "...";
-      fail(rlhf::detail::concat("malformed JSON header: ", why));
-    }
-    const std::vector<std::string>& order = b.order_;
-    const std::string& duplicate = b.duplicate_;
+    const std::vector<std::string>& order = b.top_level_keys;
+    const std::string& duplicate = b.duplicate_key;
     if (!h.is_object()) fail(rlhf::detail::concat("malformed header: expected a JSON object, got ", h.type_name()));
     if (!duplicate.empty()) fail(rlhf::detail::concat("duplicate tensor name '", duplicate, "' in the header"));
 
