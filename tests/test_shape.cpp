@@ -2,6 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <cstring>
+
+#include <rlhf/core/detail/checked.hpp>
 #include <rlhf/core/host_tensor.hpp>
 #include <rlhf/core/shape.hpp>
 
@@ -49,4 +53,79 @@ TEST_CASE("host_tensor: zero-filled, aligned, deep copies, empty after move") {
   CHECK_THROWS_WITH_AS(moved.reshape(shape{4, 4}),
                        "reshape: new shape (4, 4) has 16 elements, tensor of shape (3, 5) has 15",
                        rlhf::shape_error);
+}
+
+TEST_CASE("shape: element counts that overflow or exceed max_numel are shape_errors") {
+  constexpr index_t two31 = index_t{1} << 31;
+  // 2^93 wraps index_t; 2^62 fits it but is above max_numel (2^48).
+  CHECK_THROWS_AS(shape({two31, two31, two31}), rlhf::shape_error);
+  CHECK_THROWS_WITH_AS(shape({two31, two31}),
+                       "shape: (2147483648, 2147483648) has more than max_numel = "
+                       "281474976710656 elements",
+                       rlhf::shape_error);
+  // A zero dimension makes numel() 0, but rows() would still overflow: rejected too.
+  CHECK_THROWS_AS(shape({index_t{1} << 62, index_t{1} << 62, 0}), rlhf::shape_error);
+  // The largest accepted shapes.
+  CHECK(shape{shape::max_numel}.numel() == shape::max_numel);
+  CHECK(shape{index_t{1} << 24, index_t{1} << 24}.numel() == shape::max_numel);
+  CHECK(shape{shape::max_numel, 0}.numel() == 0);
+  CHECK_THROWS_AS(shape({shape::max_numel + 1}), rlhf::shape_error);
+}
+
+TEST_CASE("detail::checked_mul and checked_add report overflow") {
+  index_t r = 0;
+  CHECK(rlhf::detail::checked_mul(index_t{1} << 31, index_t{1} << 31, r));
+  CHECK(r == index_t{1} << 62);
+  CHECK_FALSE(rlhf::detail::checked_mul(index_t{1} << 32, index_t{1} << 31, r));
+  CHECK_FALSE(rlhf::detail::checked_mul(-(index_t{1} << 32), index_t{1} << 32, r));
+  CHECK(rlhf::detail::checked_add(index_t{1} << 62, (index_t{1} << 62) - 1, r));
+  CHECK_FALSE(rlhf::detail::checked_add(index_t{1} << 62, index_t{1} << 62, r));
+  std::size_t u = 0;
+  CHECK_FALSE(rlhf::detail::checked_mul(std::size_t{1} << 48, std::size_t{1} << 16, u));
+  CHECK_THROWS_WITH_AS(
+      (void)rlhf::detail::size_mul(index_t{1} << 40, index_t{1} << 40, "f", "rows * cols"),
+      "f: rows * cols = 1099511627776 * 1099511627776 overflows index_t", rlhf::shape_error);
+}
+
+namespace {
+// 64 KiB elements: 2^48 of them need 2^64 bytes, one more than std::size_t holds.
+struct big_element {
+  char bytes[std::size_t{1} << 16];
+};
+
+// An allocation of 2^50 bytes cannot succeed (x86-64 and AArch64 user address spaces are
+// at most 2^48 bytes), but AddressSanitizer aborts on it unless told to return null.
+bool huge_allocation_is_safe() {
+#if defined(__SANITIZE_ADDRESS__)
+  const char* opts = std::getenv("ASAN_OPTIONS");
+  return opts != nullptr && std::strstr(opts, "allocator_may_return_null=1") != nullptr;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+  const char* opts = std::getenv("ASAN_OPTIONS");
+  return opts != nullptr && std::strstr(opts, "allocator_may_return_null=1") != nullptr;
+#else
+  return true;
+#endif
+#else
+  return true;
+#endif
+}
+}  // namespace
+
+TEST_CASE("host_tensor: sizes that cannot be allocated are typed errors, not crashes") {
+  constexpr index_t two31 = index_t{1} << 31;
+  // 2^62 elements: rejected by the shape before any allocation.
+  CHECK_THROWS_AS(rlhf::host_tensor<float>(shape({two31, two31})), rlhf::shape_error);
+  // numel * sizeof(T) overflows std::size_t: a backend_error naming the shape.
+  CHECK_THROWS_WITH_AS(rlhf::host_tensor<big_element>(shape{shape::max_numel}),
+                       doctest::Contains("host_tensor: shape (281474976710656)"),
+                       rlhf::backend_error);
+  // 2^48 floats = 2^50 bytes: representable, but no allocator can provide it.
+  if (huge_allocation_is_safe()) {
+    CHECK_THROWS_WITH_AS(rlhf::host_tensor<float>(shape({index_t{1} << 24, index_t{1} << 24})),
+                         doctest::Contains("(16777216, 16777216) (1125899906842624 bytes)"),
+                         rlhf::backend_error);
+  } else {
+    MESSAGE("skipped the 2^50-byte allocation: run with ASAN_OPTIONS=allocator_may_return_null=1");
+  }
 }

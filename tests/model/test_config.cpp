@@ -3,6 +3,9 @@
 // gpt_config validation and the parameter-arena table (rlhf/model/config.hpp).
 #include <doctest/doctest.h>
 
+#include <limits>
+#include <string>
+
 #include "rlhf/model/config.hpp"
 
 namespace model = rlhf::model;
@@ -93,4 +96,78 @@ TEST_CASE("gpt_config presets: the documented shapes and parameter counts") {
   }
   // GPT-2's own count (unpadded vocabulary), as published for the 124M model.
   CHECK(count(50257, 1024, 12, 768) == 124'439'808);
+}
+
+TEST_CASE("gpt_config rejects sizes whose products would overflow, naming the field") {
+  constexpr rlhf::index_t huge = rlhf::index_t{1} << 62;
+  const auto rejects = [](model::gpt_config c, const char* field) {
+    const std::string prefix = std::string("gpt_config: ") + field + " must be";
+    // REQUIRE: without the check, building the table below could take forever.
+    REQUIRE_THROWS_WITH_AS(c.validate(), doctest::Contains(prefix.c_str()), rlhf::config_error);
+    // The table (and so the parameter count and the model) is never built from it.
+    CHECK_THROWS_AS((void)model::gpt_num_params(c), rlhf::config_error);
+  };
+  model::gpt_config c;
+  c.vocab_size = huge;  // num_params wrapped to a small number before
+  rejects(c, "vocab_size");
+  c = {};
+  c.vocab_size = rlhf::index_t{1} << 31;  // one more than the largest int32 token id
+  rejects(c, "vocab_size");
+  c = {};
+  c.mlp_ratio = huge;
+  rejects(c, "mlp_ratio");
+  c = {};
+  c.vocab_multiple = huge;
+  rejects(c, "vocab_multiple");
+  c = {};
+  c.max_seq_len = huge;
+  rejects(c, "max_seq_len");
+  c = {};
+  c.n_embd = huge;  // a multiple of n_head = 4
+  rejects(c, "n_embd");
+  c = {};
+  c.n_head = huge;
+  rejects(c, "n_head");
+  c = {};
+  c.n_layer = huge;
+  rejects(c, "n_layer");
+
+  // The largest accepted values of each bound still validate.
+  c = {};
+  c.vocab_size = model::gpt_config::max_vocab_size;
+  c.vocab_multiple = model::gpt_config::max_vocab_multiple;
+  CHECK_NOTHROW(c.validate());
+  CHECK(c.padded_vocab_size() == rlhf::index_t{1} << 31);
+  c = {};
+  c.mlp_ratio = model::gpt_config::max_mlp_ratio;
+  c.max_seq_len = model::gpt_config::max_max_seq_len;
+  c.n_embd = model::gpt_config::max_n_embd;
+  CHECK_NOTHROW(c.validate());
+}
+
+TEST_CASE("gpt_config: n_layer is bounded by the dropout stream ids") {
+  // Dropout site s of a forward is stream (forward << 20) | s with s <= 3 * n_layer, so
+  // 3 * n_layer must stay below 2^20: with one layer more, the last site of a forward
+  // would land in the next forward's streams.
+  model::gpt_config c;
+  c.n_layer = model::gpt_config::max_n_layer;
+  CHECK(3 * c.n_layer < (rlhf::index_t{1} << 20));
+  CHECK_NOTHROW(c.validate());
+  c.n_layer += 1;
+  CHECK(3 * c.n_layer >= (rlhf::index_t{1} << 20));
+  CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("gpt_config: n_layer must be in [1, "),
+                       rlhf::config_error);
+}
+
+TEST_CASE("gpt_config: layernorm_eps must be finite and positive") {
+  model::gpt_config c;
+  for (float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                    0.0f, -1e-5f}) {
+    c.layernorm_eps = bad;
+    CHECK_THROWS_WITH_AS(c.validate(),
+                         doctest::Contains("gpt_config: layernorm_eps must be finite and > 0"),
+                         rlhf::config_error);
+  }
+  c.layernorm_eps = 1e-5f;
+  CHECK_NOTHROW(c.validate());
 }

@@ -440,3 +440,28 @@ TEST_CASE_TEMPLATE("generate and gpt_forward_cached: bad input is a typed error 
   check_error_names([&] { model::kv_cache<B> c(cfg, 1, 25); }, "max_len");
   check_error_names([&] { model::kv_cache<B> c(cfg, 0, 8); }, "batch");
 }
+
+TEST_CASE_TEMPLATE("generate: pad_token and stop_tokens must be in the vocabulary", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(21);  // vocab_size 70
+  model::generation_config gc;
+  gc.max_new_tokens = 3;
+  const std::vector<std::int32_t> ok = {1, 2, 3};
+  // Before, these were accepted and written into the output tokens (a PAD of 70 or -100
+  // that no embedding row exists for), or a stop token that can never be sampled.
+  for (std::int32_t bad : {70, -100, 1000000}) {
+    CAPTURE(bad);
+    auto g = gc;
+    g.pad_token = bad;
+    CHECK_THROWS_AS(model::generate<B>(m, {ok}, g), rlhf::config_error);
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "generate: pad_token");
+    g = gc;
+    g.stop_tokens = {5, bad};
+    CHECK_THROWS_AS(model::generate<B>(m, {ok}, g), rlhf::config_error);
+    check_error_names([&] { (void)model::generate<B>(m, {ok}, g); }, "stop_tokens[1]");
+  }
+  auto g = gc;
+  g.pad_token = 69;
+  g.stop_tokens = {0, 69};
+  CHECK_NOTHROW((void)model::generate<B>(m, {ok}, g));
+}

@@ -119,3 +119,66 @@ TEST_CASE_TEMPLATE("GPT golden test against PyTorch", B, RLHF_TEST_BACKENDS) {
     }
   }
 }
+
+TEST_CASE_TEMPLATE("gpt_backward: tokens must be in the vocabulary and the forward's", B,
+                   RLHF_TEST_BACKENDS) {
+  model::gpt_config cfg;
+  cfg.vocab_size = 50;
+  cfg.vocab_multiple = 64;
+  cfg.max_seq_len = 8;
+  cfg.n_layer = 1;
+  cfg.n_head = 2;
+  cfg.n_embd = 8;
+  model::gpt<B> m(cfg);
+  m.init(7);
+  const index_t b = 2, t = 3;
+  const std::vector<std::int32_t> good{1, 2, 3, 4, 5, 6};
+  const auto ids = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(good), shape{b, t});
+  model::gpt_activations<B> acts(cfg, b, t);
+  typename B::tensor dlogits(shape{b, t, cfg.vocab_size});
+  rlhf::ops::fill<B>(dlogits, 0.25f);
+  m.zero_grads();
+
+  // No forward has filled acts yet.
+  CHECK_THROWS_WITH_AS(model::gpt_backward<B>(m, acts, ids, dlogits),
+                       doctest::Contains("gpt_backward: acts holds no forward"),
+                       rlhf::config_error);
+  model::gpt_forward<B>(m, acts, ids);
+
+  const auto with = [&](std::int32_t id) {
+    std::vector<std::int32_t> v = good;
+    v[4] = id;
+    return rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(v), shape{b, t});
+  };
+  // Hugging Face's ignore label and an id far past the arena: the embedding gradient was
+  // scattered to wte row `id` without a check (a write outside the gradient arena).
+  CHECK_THROWS_WITH_AS(model::gpt_backward<B>(m, acts, with(-100), dlogits),
+                       "gpt_backward: tokens must be in [0, 50), got -100 at flat index 4",
+                       rlhf::data_error);
+  CHECK_THROWS_WITH_AS(model::gpt_backward<B>(m, acts, with(1000000), dlogits),
+                       "gpt_backward: tokens must be in [0, 50), got 1000000 at flat index 4",
+                       rlhf::data_error);
+  // In the vocabulary, but not the forward's tokens: the gradient would be silently wrong.
+  CHECK_THROWS_WITH_AS(model::gpt_backward<B>(m, acts, with(49), dlogits),
+                       "gpt_backward: tokens must be the tokens of the forward that filled "
+                       "acts; they differ at flat index 4 (got 49, the forward had 5)",
+                       rlhf::config_error);
+  // Nothing was accumulated by the rejected calls.
+  for (float g : host<B>(m.grads())) REQUIRE(g == 0.0f);
+
+  // The forward's own tokens work, twice (gradient accumulation), and match one call x2.
+  model::gpt_backward<B>(m, acts, ids, dlogits);
+  const auto once = host<B>(m.grads());
+  model::gpt_backward<B>(m, acts, ids, dlogits);
+  const auto twice = host<B>(m.grads());
+  bool any = false;
+  for (std::size_t i = 0; i < once.size(); ++i) {
+    any = any || once[i] != 0.0f;
+    CHECK(twice[i] == doctest::Approx(2.0 * once[i]).epsilon(1e-5));
+  }
+  CHECK(any);
+
+  // A failed forward leaves acts without a forward.
+  CHECK_THROWS_AS(model::gpt_forward<B>(m, acts, with(-1)), rlhf::data_error);
+  CHECK_THROWS_AS(model::gpt_backward<B>(m, acts, ids, dlogits), rlhf::config_error);
+}

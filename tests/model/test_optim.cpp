@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -269,8 +270,31 @@ TEST_CASE_TEMPLATE("adamw invariants, state and bad input", B, RLHF_TEST_BACKEND
   CHECK(opt.step_count() == 0);  // nothing ran
   check_close(host<B>(p), std::vector<float>{1, 2, 3, 4, 5}, "params untouched by rejected steps", 0.0, 0.0);
   CHECK_THROWS_AS(opt.load_state(short_t, short_t, 1), rlhf::shape_error);
-  CHECK_THROWS_WITH_AS(opt.load_state(g, g, -1), "adamw::load_state: step must be >= 0, got -1",
+  CHECK_THROWS_WITH_AS(opt.load_state(g, g, -1),
+                       "adamw::load_state: step must be in [0, 9007199254740991], got -1",
                        rlhf::config_error);
+  // A step count past 2^53 - 1 (INT64_MAX would overflow on the next step) and a negative
+  // or non-finite second moment (the first step would turn every parameter NaN).
+  CHECK_THROWS_AS(opt.load_state(g, g, std::numeric_limits<std::int64_t>::max()),
+                  rlhf::config_error);
+  CHECK_THROWS_AS(opt.load_state(g, g, model::adamw_max_step + 1), rlhf::config_error);
+  const auto negative_v = make<B>({1, 1, -1e-3f, 1, 1}, s);
+  CHECK_THROWS_WITH_AS(opt.load_state(g, negative_v, 1),
+                       "adamw::load_state: exp_avg_sq must hold finite weights >= 0, got "
+                       "-0.00100000005 at flat index 2",
+                       rlhf::data_error);
+  const auto nan_v = make<B>({1, 1, 1, NAN, 1}, s);
+  CHECK_THROWS_AS(opt.load_state(g, nan_v, 1), rlhf::data_error);
+  CHECK(opt.step_count() == 0);  // nothing was restored
+  {
+    model::adamw<B> last(5, opt.config());
+    last.load_state(g, g, model::adamw_max_step);
+    CHECK_THROWS_WITH_AS(last.step(p, g, mask),
+                         "adamw::step: step count must be < 9007199254740991, got "
+                         "9007199254740991",
+                         rlhf::config_error);
+    CHECK(last.step_count() == model::adamw_max_step);
+  }
 
   auto ng = make<B>({1, NAN, 1, 1, 1}, s);
   CHECK_THROWS_WITH_AS((void)model::clip_grad_norm<B>(ng, 1.0f),

@@ -288,6 +288,14 @@ TEST_CASE("safetensors: each corruption has its reason") {
   check_load_fails(p, "shape entries must be non-negative integers");
   write_bytes(p, raw_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8));
   check_load_fails(p, "is too large");
+  // Past rlhf::shape's element limit (2^48) but within the byte arithmetic, and with a zero
+  // dimension beside it: still this reader's io_error, not a shape_error from rlhf::shape.
+  write_bytes(
+      p, raw_file(R"({"a":{"dtype":"F32","shape":[16777217,16777216],"data_offsets":[0,8]}})", 8));
+  check_load_fails(p, "is too large");
+  write_bytes(
+      p, raw_file(R"({"a":{"dtype":"F32","shape":[0,281474976710657],"data_offsets":[0,0]}})", 0));
+  check_load_fails(p, "is too large");
   write_bytes(p, raw_file(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8));
   check_load_fails(p, "tensor 'a': missing \"shape\"");
   write_bytes(p, raw_file(R"({"a":[1]})", 8));

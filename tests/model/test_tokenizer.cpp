@@ -227,3 +227,26 @@ TEST_CASE("pad_batch: bad input") {
                        "pad_batch: completion_masks[1] has 2 values, sequence 1 has 1 tokens",
                        rlhf::shape_error);
 }
+
+TEST_CASE("padded_batch: first_token/last_token of a row outside the batch are shape_errors") {
+  const std::vector<ids_t> one_row{{7, 8}};
+  for (auto side : {m::padding_side::right, m::padding_side::left}) {
+    const auto b = m::pad_batch(one_row, 0, side, {}, 4);
+    CHECK(b.last_token(0) == (side == m::padding_side::left ? 3 : 1));
+    // Row 5 of a 1-row batch read past `lengths` before.
+    CHECK_THROWS_WITH_AS((void)b.last_token(5),
+                         "padded_batch::last_token: n = 5 is not a row of the batch [0, 1)",
+                         rlhf::shape_error);
+    CHECK_THROWS_AS((void)b.last_token(-1), rlhf::shape_error);
+    CHECK_THROWS_WITH_AS((void)b.first_token(1),
+                         doctest::Contains("padded_batch::first_token: n = 1"), rlhf::shape_error);
+  }
+}
+
+TEST_CASE("pad_batch: a padded size that overflows is a shape_error, not a wrapped buffer") {
+  // 4 rows of 2^62 columns: rows * cols wraps to 0 in int64, so the buffers came out empty
+  // and the rows were written out of bounds.
+  const std::vector<ids_t> seqs{{1}, {2}, {3}, {4}};
+  CHECK_THROWS_AS((void)m::pad_batch(seqs, 0, m::padding_side::right, {}, rlhf::index_t{1} << 62),
+                  rlhf::shape_error);
+}

@@ -13,6 +13,8 @@
 #include <new>
 #include <span>
 
+#include "rlhf/core/detail/checked.hpp"
+#include "rlhf/core/errors.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/validate.hpp"
 
@@ -29,19 +31,20 @@ class host_tensor {
 
   host_tensor() : host_tensor(empty_shape()) {}
 
-  /// A zero-filled tensor of shape s.
-  explicit host_tensor(const shape& s) : shape_(s), data_(allocate(s.numel())) {
+  /// A zero-filled tensor of shape s. A failed allocation (out of memory, or a byte count
+  /// that does not fit std::size_t) is a backend_error naming the shape and the bytes.
+  explicit host_tensor(const shape& s) : shape_(s), data_(allocate(s)) {
     if (s.numel() > 0) std::memset(data_.get(), 0, bytes());
   }
 
   /// A deep copy of other.
-  host_tensor(const host_tensor& other) : shape_(other.shape_), data_(allocate(other.size())) {
+  host_tensor(const host_tensor& other) : shape_(other.shape_), data_(allocate(other.shape_)) {
     if (size() > 0) std::memcpy(data_.get(), other.data_.get(), bytes());
   }
   /// Copies shape and elements of other (reallocating only when the size differs).
   host_tensor& operator=(const host_tensor& other) {
     if (this != &other) {
-      if (other.size() != size()) data_ = allocate(other.size());
+      if (other.size() != size()) data_ = allocate(other.shape_);
       shape_ = other.shape_;
       if (size() > 0) std::memcpy(data_.get(), other.data_.get(), bytes());
     }
@@ -105,12 +108,24 @@ class host_tensor {
     return static_cast<std::size_t>(size()) * sizeof(T);
   }
 
-  static storage allocate(index_t n) {
+  // Zero-size shapes hold no storage. Byte counts are checked: numel * sizeof(T), rounded
+  // up to the alignment, must fit std::size_t.
+  static storage allocate(const rlhf::shape& s) {
+    const index_t n = s.numel();
     if (n == 0) return storage(nullptr);
-    const std::size_t raw = static_cast<std::size_t>(n) * sizeof(T);
-    const std::size_t rounded = (raw + alignment - 1) / alignment * alignment;
+    std::size_t raw = 0, rounded = 0;
+    const bool fits = detail::checked_mul(static_cast<std::size_t>(n), sizeof(T), raw) &&
+                      detail::checked_add(raw, alignment - 1, rounded);
+    if (!fits) {
+      throw backend_error(detail::concat("host_tensor: shape ", s.str(), " needs ", n, " * ",
+                                         sizeof(T), " bytes, which overflows std::size_t"));
+    }
+    rounded = rounded / alignment * alignment;
     void* p = std::aligned_alloc(alignment, rounded);
-    if (p == nullptr) throw std::bad_alloc();
+    if (p == nullptr) {
+      throw backend_error(detail::concat("host_tensor: allocating shape ", s.str(), " (", rounded,
+                                         " bytes) failed: out of memory"));
+    }
     return storage(static_cast<T*>(p));
   }
 

@@ -10,34 +10,49 @@
 #include <array>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 
 #include "rlhf/core/config.hpp"
+#include "rlhf/core/detail/checked.hpp"
 #include "rlhf/core/errors.hpp"
 
 namespace rlhf {
 inline namespace v0 {
 
-/// A tensor shape of rank 1 to 4 (row-major); dimensions are >= 0.
+/// A tensor shape of rank 1 to 4 (row-major); dimensions are >= 0 and the product of the
+/// non-zero dimensions is at most max_numel, so numel() and rows() never overflow.
 class shape {
  public:
   static constexpr int max_rank = 4;  ///< The largest supported rank.
+  /// The largest element count of a shape: 2^48 (256 Ti elements, 1 PiB of float). It
+  /// keeps every element count, and every byte count of an element up to 2^15 bytes, well
+  /// inside index_t and std::size_t.
+  static constexpr index_t max_numel = index_t{1} << 48;
 
   /// Rank 1, one element.
   constexpr shape() : dims_{1, 1, 1, 1}, rank_(1) {}
 
   /// The shape with these dimensions, e.g. shape{B, T, V}; throws shape_error on a rank
-  /// outside 1..max_rank or a negative dimension.
+  /// outside 1..max_rank, a negative dimension, or non-zero dimensions whose product
+  /// exceeds max_numel (or overflows index_t).
   shape(std::initializer_list<index_t> dims) : dims_{1, 1, 1, 1}, rank_(0) {
     if (dims.size() == 0 || dims.size() > max_rank) {
       throw shape_error("shape: rank must be 1.." + std::to_string(max_rank) + ", got " +
                         std::to_string(dims.size()));
     }
+    index_t product = 1;  // of the non-zero dimensions: bounds numel() and rows()
+    bool fits = true;
     for (index_t d : dims) {
       if (d < 0) {
         throw shape_error("shape: dimension " + std::to_string(rank_) +
                           " must be >= 0, got " + std::to_string(d));
       }
+      if (fits && d > 0) fits = detail::checked_mul(product, d, product) && product <= max_numel;
       dims_[static_cast<std::size_t>(rank_++)] = d;
+    }
+    if (!fits) {
+      throw shape_error("shape: " + str() +
+                        " has more than max_numel = " + std::to_string(max_numel) + " elements");
     }
   }
 
@@ -91,6 +106,34 @@ class shape {
   std::array<index_t, max_rank> dims_;
   int rank_;
 };
+
+namespace detail {
+
+/// a * b for a size (element count, offset, length) computed by `fn`; the error type E
+/// (shape_error by default) naming `fn` and `what` when it overflows index_t.
+template <class E = shape_error>
+[[nodiscard]] index_t size_mul(index_t a, index_t b, std::string_view fn, std::string_view what) {
+  index_t r = 0;
+  if (!checked_mul(a, b, r)) {
+    throw E(std::string(fn) + ": " + std::string(what) + " = " + std::to_string(a) + " * " +
+            std::to_string(b) + " overflows index_t");
+  }
+  return r;
+}
+
+/// a + b for a size computed by `fn`; the error type E naming `fn` and `what` when it
+/// overflows index_t.
+template <class E = shape_error>
+[[nodiscard]] index_t size_add(index_t a, index_t b, std::string_view fn, std::string_view what) {
+  index_t r = 0;
+  if (!checked_add(a, b, r)) {
+    throw E(std::string(fn) + ": " + std::string(what) + " = " + std::to_string(a) + " + " +
+            std::to_string(b) + " overflows index_t");
+  }
+  return r;
+}
+
+}  // namespace detail
 
 }  // namespace v0
 }  // namespace rlhf

@@ -62,7 +62,7 @@ namespace model {
 /// still exact in double (AdamW's bias corrections raise beta1 and beta2 to it) and far
 /// from overflowing the int64 step counter. save_checkpoint refuses a larger step count and
 /// load_checkpoint a larger stored step.
-inline constexpr std::int64_t max_checkpoint_step = (std::int64_t{1} << 53) - 1;
+inline constexpr std::int64_t max_checkpoint_step = adamw_max_step;
 
 namespace checkpoint_detail {
 

@@ -7,6 +7,7 @@
 // layout measured fastest in docs/benchmarks.md); checkpoints say so in their metadata.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -52,18 +53,52 @@ struct gpt_config {
   /// GPT-2 counts them; 124,475,904 in the arena (50257 rows padded to 50304).
   [[nodiscard]] static gpt_config gpt2_124m() { return preset(50257, 1024, 12, 12, 768); }
 
+  // Upper bounds of validate(). Each keeps every size the model computes (the parameter
+  // table, padded_vocab_size, mlp_width, the activations per row) far inside index_t; the
+  // products with the batch and sequence length are checked where the tensors are made.
+  /// Token ids are int32: at most 2^31 - 1 tokens.
+  static constexpr index_t max_vocab_size = 2147483647;
+  /// Rows of the position table: at most 2^24.
+  static constexpr index_t max_max_seq_len = index_t{1} << 24;
+  /// Model width C: at most 2^16 (GPT-3 175B has 12288); n_head <= n_embd follows.
+  static constexpr index_t max_n_embd = index_t{1} << 16;
+  /// MLP hidden width in units of C: at most 64.
+  static constexpr index_t max_mlp_ratio = 64;
+  /// Padding multiple of the embedding rows: at most 2^20.
+  static constexpr index_t max_vocab_multiple = index_t{1} << 20;
+  /// Layers: at most 349525, so the 3·n_layer + 1 dropout sites of a forward keep their
+  /// Philox stream ids below 2^20 (see detail::dropout_key_of in model/gpt.hpp) and no two
+  /// sites, or two forwards, share a dropout mask.
+  static constexpr index_t max_n_layer = ((index_t{1} << 20) - 1) / 3;
+
+  /// Throws config_error naming the first field outside its domain: vocab_size in
+  /// [2, max_vocab_size], max_seq_len in [1, max_max_seq_len], n_layer in [1, max_n_layer],
+  /// n_head >= 1, n_embd in [1, max_n_embd] and a multiple of n_head, mlp_ratio in
+  /// [1, max_mlp_ratio], vocab_multiple in [1, max_vocab_multiple], dropout in [0, 1),
+  /// layernorm_eps finite and > 0.
   void validate() const {
     constexpr const char* fn = "gpt_config";
-    check_config(vocab_size >= 2, fn, "vocab_size", ">= 2", vocab_size);
-    check_config(max_seq_len >= 1, fn, "max_seq_len", ">= 1", max_seq_len);
-    check_config(n_layer >= 1, fn, "n_layer", ">= 1", n_layer);
-    check_config(n_head >= 1, fn, "n_head", ">= 1", n_head);
+    const auto in = [](index_t lo, index_t hi) {
+      return rlhf::detail::concat("in [", lo, ", ", hi, "]");
+    };
+    check_config(vocab_size >= 2 && vocab_size <= max_vocab_size, fn, "vocab_size",
+                 in(2, max_vocab_size) + " (token ids are int32)", vocab_size);
+    check_config(max_seq_len >= 1 && max_seq_len <= max_max_seq_len, fn, "max_seq_len",
+                 in(1, max_max_seq_len), max_seq_len);
+    check_config(n_layer >= 1 && n_layer <= max_n_layer, fn, "n_layer",
+                 in(1, max_n_layer) + " (dropout stream ids)", n_layer);
+    check_config(n_head >= 1 && n_head <= max_n_embd, fn, "n_head", in(1, max_n_embd), n_head);
     check_config(n_embd >= 1 && n_embd % n_head == 0, fn, "n_embd",
                  "a positive multiple of n_head", n_embd);
-    check_config(mlp_ratio >= 1, fn, "mlp_ratio", ">= 1", mlp_ratio);
-    check_config(vocab_multiple >= 1, fn, "vocab_multiple", ">= 1", vocab_multiple);
+    check_config(n_embd <= max_n_embd, fn, "n_embd", rlhf::detail::concat("<= ", max_n_embd),
+                 n_embd);
+    check_config(mlp_ratio >= 1 && mlp_ratio <= max_mlp_ratio, fn, "mlp_ratio",
+                 in(1, max_mlp_ratio), mlp_ratio);
+    check_config(vocab_multiple >= 1 && vocab_multiple <= max_vocab_multiple, fn, "vocab_multiple",
+                 in(1, max_vocab_multiple), vocab_multiple);
     check_config(dropout >= 0.0f && dropout < 1.0f, fn, "dropout", "in [0, 1)", dropout);
-    check_config(layernorm_eps > 0.0f, fn, "layernorm_eps", "> 0", layernorm_eps);
+    check_config(std::isfinite(layernorm_eps) && layernorm_eps > 0.0f, fn, "layernorm_eps",
+                 "finite and > 0", layernorm_eps);
   }
 
  private:
@@ -97,7 +132,8 @@ inline std::vector<param_ref> gpt_param_table(const gpt_config& cfg) {
   index_t offset = 0;
   auto add = [&](std::string name, shape s, bool decays) {
     t.push_back({std::move(name), offset, s, decays});
-    offset += s.numel();
+    offset = rlhf::detail::size_add<config_error>(offset, s.numel(), "gpt_param_table",
+                                                  "the parameter count");
   };
   add("wte.weight", shape{V, C}, true);  // (V_padded, C) token embeddings
   add("wpe.weight", shape{cfg.max_seq_len, C}, true);  // (max_seq_len, C) positions
@@ -119,6 +155,8 @@ inline std::vector<param_ref> gpt_param_table(const gpt_config& cfg) {
   add("ln_f.weight", shape{C}, false);
   add("ln_f.bias", shape{C}, false);
   if (!cfg.tie_embeddings) add("lm_head.weight", shape{V, C}, true);
+  check_config(offset <= shape::max_numel, "gpt_param_table", "the parameter count",
+               rlhf::detail::concat("at most shape::max_numel = ", shape::max_numel), offset);
   return t;
 }
 

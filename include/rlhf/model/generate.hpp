@@ -63,7 +63,8 @@ struct kv_cache {
                  rlhf::detail::concat("in [1, max_seq_len = ", cfg.max_seq_len, "]"), len);
     n_layer = cfg.n_layer, batch = b, n_head = cfg.n_head, max_len = len;
     head_dim = cfg.head_dim();
-    const shape s{n_layer, batch * n_head, max_len, head_dim};
+    const shape s{n_layer, rlhf::detail::size_mul(batch, n_head, fn, "batch * n_head"), max_len,
+                  head_dim};
     k = tensor(s);
     v = tensor(s);
     ops::fill<B>(k, 0.0f);
@@ -96,7 +97,7 @@ struct gpt_inference_buffers {
                                       "]"),
                  len);
     const index_t C = cfg.n_embd, H = cfg.mlp_width();
-    const shape bsc{b, s, C}, bs{b * s};
+    const shape bsc{b, s, C}, bs{rlhf::detail::size_mul(b, s, fn, "batch * steps")};
     res = tensor(bsc), res2 = tensor(bsc), ln = tensor(bsc), mean = tensor(bs);
     rstd = tensor(bs), qkv = tensor(shape{b, s, 3 * C}), atty = tensor(bsc);
     proj = tensor(bsc), fch = tensor(shape{b, s, H}), fch_gelu = tensor(shape{b, s, H});
@@ -367,8 +368,8 @@ struct generation_result {
 /// row has finished.
 /// Errors (naming the argument): no prompts, an empty prompt, a prompt with
 /// len + max_new_tokens > max_seq_len, max_new_tokens < 1, a bad sampling_config, row_ids of
-/// the wrong length or negative → config_error; a token outside [0, vocab_size) →
-/// data_error.
+/// the wrong length or negative, a pad_token or stop token outside [0, vocab_size) →
+/// config_error; a prompt token outside [0, vocab_size) → data_error.
 template <class B>
 generation_result<B> generate(const gpt<B>& m,
                               const std::vector<std::vector<std::int32_t>>& prompts,
@@ -406,6 +407,14 @@ generation_result<B> generate(const gpt<B>& m,
     plen[b] = len;
     P = std::max(P, len);
   }
+  check_config(gc.pad_token >= 0 && gc.pad_token < cfg.vocab_size, fn, "pad_token",
+               rlhf::detail::concat("in the vocabulary [0, ", cfg.vocab_size, ")"), gc.pad_token);
+  for (std::size_t i = 0; i < gc.stop_tokens.size(); ++i) {
+    check_config(gc.stop_tokens[i] >= 0 && gc.stop_tokens[i] < cfg.vocab_size, fn,
+                 rlhf::detail::concat("stop_tokens[", i, "]"),
+                 rlhf::detail::concat("in the vocabulary [0, ", cfg.vocab_size, ")"),
+                 gc.stop_tokens[i]);
+  }
   std::vector<std::int32_t> row_ids = gc.row_ids;
   if (row_ids.empty()) {
     for (index_t b = 0; b < Bn; ++b) row_ids.push_back(static_cast<std::int32_t>(b));
@@ -427,7 +436,8 @@ generation_result<B> generate(const gpt<B>& m,
 
   // Host outputs.
   const auto at = [W](index_t b, index_t c) { return static_cast<std::size_t>(b * W + c); };
-  std::vector<std::int32_t> out_tok(static_cast<std::size_t>(Bn * W), gc.pad_token);
+  std::vector<std::int32_t> out_tok(
+      static_cast<std::size_t>(rlhf::detail::size_mul(Bn, W, fn, "batch * (P + N)")), gc.pad_token);
   std::vector<float> attn(out_tok.size(), 0.0f), comp(out_tok.size(), 0.0f),
       out_lp(out_tok.size(), 0.0f);
   for (index_t b = 0; b < Bn; ++b) {
@@ -441,7 +451,8 @@ generation_result<B> generate(const gpt<B>& m,
 
   // Prefill: right-padded prompts (filler = the row's last prompt token) at position 0.
   {
-    std::vector<std::int32_t> pre(static_cast<std::size_t>(Bn * P));
+    std::vector<std::int32_t> pre(
+        static_cast<std::size_t>(rlhf::detail::size_mul(Bn, P, fn, "batch * P")));
     for (index_t b = 0; b < Bn; ++b) {
       const auto& pr = prompts[static_cast<std::size_t>(b)];
       for (index_t t = 0; t < P; ++t) {

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -137,13 +138,22 @@ struct gpt_activations {
   std::vector<tensor> att_dropped;       // (B, NH, T, T) per layer, dropped probabilities
   tensor g_drop;                         // (B, T, C) backward scratch
 
+  // The tokens of the last gpt_forward, on the host (B·T int32): gpt_backward checks that
+  // it is given the same ones, since its embedding gradient is scattered by token id and
+  // every other gradient is taken at the forward's saved activations.
+  std::vector<std::int32_t> forward_tokens;
+  bool forward_done = false;  // a gpt_forward has filled these activations
+
   gpt_activations(const gpt_config& cfg, index_t b, index_t t) : batch(b), steps(t) {
     cfg.validate();
     check_config(b >= 1, "gpt_activations", "batch", ">= 1", b);
     check_config(t >= 1 && t <= cfg.max_seq_len, "gpt_activations", "steps",
                  detail_range(cfg.max_seq_len), t);
     const index_t C = cfg.n_embd, NH = cfg.n_head, H = cfg.mlp_width();
-    const shape btc{b, t, C}, bt{b * t}, scores{b, NH, t, t};
+    // Every shape below checks its own element count (shape::max_numel); B·T is the only
+    // product formed here.
+    const shape btc{b, t, C}, scores{b, NH, t, t},
+        bt{rlhf::detail::size_mul(b, t, "gpt_activations", "batch * steps")};
     encoded = tensor(btc);
     for (index_t l = 0; l < cfg.n_layer; ++l) {
       ln1.emplace_back(btc), ln1_mean.emplace_back(bt), ln1_rstd.emplace_back(bt);
@@ -196,7 +206,60 @@ dropout_key dropout_key_of(const gpt_activations<B>& a, index_t layer, dropout_s
                               ? 0
                               : 3 * static_cast<std::uint64_t>(layer) +
                                     static_cast<std::uint64_t>(site);
-  return {a.dropout_seed, (a.dropout_index << 20) | s};  // < 2^20 sites: n_layer < 349525
+  // s <= 3·n_layer < 2^20, which gpt_config::validate() guarantees (max_n_layer = 349525).
+  return {a.dropout_seed, (a.dropout_index << 20) | s};
+}
+
+/// Copies `tokens` to the host vector `out` (B·T ids, reusing its storage).
+template <class B>
+void save_tokens(std::vector<std::int32_t>& out, const typename B::index_tensor& tokens) {
+  out.resize(static_cast<std::size_t>(tokens.size()));
+  if constexpr (B::host_accessible) {
+    if (!out.empty()) std::memcpy(out.data(), B::data(tokens), out.size() * sizeof(std::int32_t));
+  } else {
+    B::copy_to_host(tokens, std::span<std::int32_t>(out));
+  }
+}
+
+/// gpt_backward's token check: ids in [0, vocab_size) (data_error, as the forward's), and
+/// equal to the tokens of the forward that filled `a` (config_error naming `tokens`).
+template <class B>
+void check_backward_tokens(const gpt_activations<B>& a, const typename B::index_tensor& tokens,
+                           index_t vocab_size) {
+  constexpr const char* fn = "gpt_backward";
+  if (!a.forward_done) {
+    throw config_error(
+        "gpt_backward: acts holds no forward (call gpt_forward with these "
+        "tokens first, or the last gpt_forward on acts failed)");
+  }
+  std::vector<std::int32_t> host;
+  std::span<const std::int32_t> ids;
+  if constexpr (B::host_accessible) {
+    ids = std::span<const std::int32_t>(B::data(tokens), static_cast<std::size_t>(tokens.size()));
+  } else {
+    save_tokens<B>(host, tokens);
+    ids = host;
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab_size) {
+      throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", vocab_size, "), got ",
+                                            ids[i], " at flat index ", i));
+    }
+  }
+  if (ids.size() != a.forward_tokens.size() ||
+      (!ids.empty() &&
+       std::memcmp(ids.data(), a.forward_tokens.data(), ids.size() * sizeof(std::int32_t)) != 0)) {
+    std::size_t i = 0;
+    while (i < ids.size() && i < a.forward_tokens.size() && ids[i] == a.forward_tokens[i]) ++i;
+    throw config_error(rlhf::detail::concat(
+        fn,
+        ": tokens must be the tokens of the forward that filled acts; they differ at flat "
+        "index ",
+        i, " (got ", i < ids.size() ? std::to_string(ids[i]) : std::string("none"),
+        ", the forward had ",
+        i < a.forward_tokens.size() ? std::to_string(a.forward_tokens[i]) : std::string("none"),
+        ")"));
+  }
 }
 }  // namespace detail
 
@@ -219,7 +282,9 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   }
   using site = detail::dropout_site;
   const auto key = [&](index_t l, site s) { return detail::dropout_key_of(a, l, s); };
+  a.forward_done = false;  // until this forward has completed
   encoder_forward<B>(a.encoded, tokens, P("wte.weight"), P("wpe.weight"), cfg.vocab_size);
+  detail::save_tokens<B>(a.forward_tokens, tokens);
   if (a.dropout_applied) dropout_forward<B>(a.encoded, a.encoded, pdrop, key(0, site::embedding));
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
@@ -251,6 +316,7 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   layernorm_forward<B>(a.lnf, a.lnf_mean, a.lnf_rstd, last, P("ln_f.weight"), P("ln_f.bias"),
                        eps);
   matmul_forward<B>(a.logits, a.lnf, P(m.lm_head_name()), param_view<B>{});
+  a.forward_done = true;
 }
 
 /// Backward pass: accumulates into m.grads() the gradient of a loss on the logits and/or
@@ -259,6 +325,9 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
 /// loss), `dhidden` may be null (no head); zero the gradients once per optimizer step, so
 /// gradient accumulation comes free. A policy sharing its trunk with a value head passes
 /// both; a separate critic passes dhidden only.
+/// `tokens` must be the tokens of the gpt_forward that filled `acts`: an id outside
+/// [0, vocab_size) is a data_error (as in the forward), other ids than the forward's (or no
+/// forward at all) a config_error naming `tokens`, both thrown before any gradient changes.
 template <class B>
 void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tensor& tokens,
                   const typename B::tensor* dlogits, const typename B::tensor* dhidden) {
@@ -271,6 +340,7 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
               "(B, T) the activations were sized for");
   if (dlogits) check_same_shape(fn, "dlogits", dlogits->shape(), "logits", a.logits.shape());
   if (dhidden) check_same_shape(fn, "dhidden", dhidden->shape(), "lnf", a.lnf.shape());
+  detail::check_backward_tokens<B>(a, tokens, cfg.vocab_size);
   const auto P = [&](const std::string& n) { return m.param(n); };
   const auto G = [&](const std::string& n) { return m.grad(n); };
   auto zero = [](typename B::tensor& t) { ops::fill<B>(t, 0.0f); };

@@ -97,6 +97,9 @@ class scalar_head {
  private:
   static index_t checked(index_t c) {
     check_config(c >= 1, "scalar_head", "n_embd", ">= 1", c);
+    check_config(c <= gpt_config::max_n_embd, "scalar_head", "n_embd",
+                 rlhf::detail::concat("<= gpt_config::max_n_embd = ", gpt_config::max_n_embd),
+                 c);  // so n_embd + 1 cannot overflow
     return c;
   }
   index_t n_embd_;

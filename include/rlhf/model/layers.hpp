@@ -12,8 +12,9 @@
 //     offset); their gradients live in a (P,) gradient arena at the same offsets and are
 //     passed as a grad_view. Projection weights are stored (out, in), so y = x W^T + b.
 //   - Activations are separate backend tensors sized once per (B, T) by the caller; a layer
-//     call allocates nothing (the one exception is encoder_forward's token check on a
-//     backend whose memory the host cannot read, which copies B*T ids to the host).
+//     call allocates nothing (the one exception is the token check of encoder_forward and
+//     encoder_backward on a backend whose memory the host cannot read, which copies B*T ids
+//     to the host).
 //   - Forward OVERWRITES its outputs and saved intermediates.
 //   - Backward ACCUMULATES (+=) into every parameter gradient and every input gradient, so
 //     the caller zeroes the gradient arena and the activation gradients once per step, and
@@ -121,6 +122,31 @@ inline void check_activation(std::string_view fn, std::string_view arg, const sh
 // Embedding: out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]
 // ---------------------------------------------------------------------------------------------
 
+namespace detail {
+/// Every id of `tokens` in [0, vocab_rows), else a data_error naming `fn`, `tokens`, the id
+/// and its flat index (checked on the host: device tokens are copied there first).
+template <class B>
+void check_token_ids(std::string_view fn, const typename B::index_tensor& tokens,
+                     index_t vocab_rows) {
+  auto check_ids = [&](std::span<const std::int32_t> ids) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab_rows) {
+        throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", vocab_rows, "), got ",
+                                              ids[i], " at flat index ", i));
+      }
+    }
+  };
+  const auto n = static_cast<std::size_t>(tokens.size());
+  if constexpr (B::host_accessible) {
+    check_ids(std::span<const std::int32_t>(B::data(tokens), n));
+  } else {
+    std::vector<std::int32_t> ids(n);
+    B::copy_to_host(tokens, std::span<std::int32_t>(ids));
+    check_ids(ids);
+  }
+}
+}  // namespace detail
+
 /// out (B, T, C) = token embedding + position embedding.
 ///   tokens (B, T) int32 in [0, vocab_rows); wte (vocab_rows, C) and wpe (>= T, C) views.
 /// A token id outside [0, vocab_rows) is a data_error (checked on the host before any work).
@@ -137,21 +163,7 @@ void encoder_forward(typename B::tensor& out, const typename B::index_tensor& to
   detail::check_view(fn, "wte", wte, vocab_rows * C);
   detail::check_view(fn, "wpe", wpe, T * C);
   const index_t n = Bn * T;
-  auto check_ids = [&](std::span<const std::int32_t> ids) {
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] < 0 || ids[i] >= vocab_rows) {
-        throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", vocab_rows,
-                                              "), got ", ids[i], " at flat index ", i));
-      }
-    }
-  };
-  if constexpr (B::host_accessible) {
-    check_ids(std::span<const std::int32_t>(B::data(tokens), static_cast<std::size_t>(n)));
-  } else {
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
-    B::copy_to_host(tokens, std::span<std::int32_t>(ids));
-    check_ids(ids);
-  }
+  detail::check_token_ids<B>(fn, tokens, vocab_rows);
   float* o = B::data(out);
   const std::int32_t* tok = B::data(tokens);
   const float* we = B::data(*wte.arena) + wte.offset;
@@ -169,6 +181,7 @@ void encoder_forward(typename B::tensor& out, const typename B::index_tensor& to
 /// Race-free: dwte is parallel over the C channels (each work item walks every (b, t) in
 /// order, so rows hit by repeated tokens are summed serially and deterministically); dwpe is
 /// parallel over its T*C elements. Either view may be absent (null arena) to skip it.
+/// A token id outside [0, vocab_rows) is a data_error (checked before any work).
 template <class B>
 void encoder_backward(grad_view<B> dwte, grad_view<B> dwpe, const typename B::tensor& dout,
                       const typename B::index_tensor& tokens, index_t vocab_rows) {
@@ -181,6 +194,7 @@ void encoder_backward(grad_view<B> dwte, grad_view<B> dwpe, const typename B::te
   const std::int32_t* tok = B::data(tokens);
   if (dwte.present()) {
     detail::check_view(fn, "dwte", dwte, vocab_rows * C);
+    detail::check_token_ids<B>(fn, tokens, vocab_rows);
     float* dw = B::data(*dwte.arena) + dwte.offset;
     const index_t n = Bn * T;
     B::parallel_for(C, RLHF_LAMBDA(index_t c) {

@@ -70,10 +70,12 @@ typename B::tensor make_decay_mask(index_t num_params, std::span<const param_ran
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     const auto& r = ranges[i];
     if (r.offset < 0 || r.size < 0 || r.offset > num_params || r.size > num_params - r.offset) {
-      throw shape_error(rlhf::detail::concat("make_decay_mask: range ", i, " [", r.offset, ", ",
-                                             r.offset + r.size,
-                                             ") lies outside the arena [0, ", num_params,
-                                             ")"));
+      index_t end = 0;
+      const bool end_fits = rlhf::detail::checked_add(r.offset, r.size, end);
+      throw shape_error(
+          rlhf::detail::concat("make_decay_mask: range ", i, " [", r.offset, ", ",
+                               end_fits ? std::to_string(end) : std::string("overflow"),
+                               ") lies outside the arena [0, ", num_params, ")"));
     }
     for (index_t k = r.offset; k < r.offset + r.size; ++k) {
       host[static_cast<std::size_t>(k)] = r.decays ? 1.0f : 0.0f;
@@ -183,6 +185,10 @@ struct scale_kernel {
 
 }  // namespace detail::optim
 
+/// The largest AdamW step count, 2^53 - 1: the step after it is still exact in double,
+/// which the bias corrections 1 - beta^t take, and far from overflowing std::int64_t.
+inline constexpr std::int64_t adamw_max_step = (std::int64_t{1} << 53) - 1;
+
 /// AdamW over one (P,) parameter arena, holding the first and second moments (P,) and the
 /// step count. The state follows torch's state_dict names: exp_avg (m), exp_avg_sq (v),
 /// step; a checkpoint stores those three and restores them with load_state.
@@ -232,13 +238,15 @@ class adamw {
     check_step_args(fn, params, grads, lr);
     index_t next = 0;
     for (std::size_t i = 0; i < ranges.size(); ++i) {
-      if (ranges[i].offset != next || ranges[i].size < 0) {
+      index_t range_end = 0;
+      const bool end_fits = rlhf::detail::checked_add(ranges[i].offset, ranges[i].size, range_end);
+      if (ranges[i].offset != next || ranges[i].size < 0 || !end_fits) {
         throw config_error(rlhf::detail::concat(
             fn, ": ranges must tile [0, ", num_params(), ") in order; range ", i, " is [",
-            ranges[i].offset, ", ", ranges[i].offset + ranges[i].size, "), expected offset ",
-            next));
+            ranges[i].offset, ", ", end_fits ? std::to_string(range_end) : std::string("overflow"),
+            "), expected offset ", next));
       }
-      next += ranges[i].size;
+      next = range_end;
     }
     if (next != num_params()) {
       throw config_error(rlhf::detail::concat(fn, ": ranges cover [0, ", next,
@@ -299,6 +307,8 @@ class adamw {
 
   /// Counts the step and returns its kernel (bias corrections of the new step count).
   detail::optim::adamw_kernel next_kernel(float lr) {
+    check_config(step_ < max_step, "adamw::step", "step count",
+                 rlhf::detail::concat("< ", max_step), step_);
     ++step_;
     const double b1 = config_.beta1, b2 = config_.beta2, t = static_cast<double>(step_);
     const double bc1 = 1.0 - std::pow(b1, t);
@@ -316,16 +326,21 @@ class adamw {
   }
 
  public:
+  /// The largest step count (adamw_max_step).
+  static constexpr std::int64_t max_step = adamw_max_step;
 
-  /// Restores a checkpointed state (shapes must be (P,); step >= 0).
+  /// Restores a checkpointed state: shapes (P,), exp_avg finite, exp_avg_sq finite and
+  /// >= 0 (a negative second moment turns the first step's parameters NaN), 0 <= step <=
+  /// max_step.
   void load_state(const tensor& exp_avg, const tensor& exp_avg_sq, std::int64_t step) {
     constexpr std::string_view fn = "adamw::load_state";
     const shape s{num_params()};
     check_shape(fn, "exp_avg", exp_avg.shape(), s, "the optimizer's parameter count");
     check_shape(fn, "exp_avg_sq", exp_avg_sq.shape(), s, "the optimizer's parameter count");
-    check_config(step >= 0, fn, "step", ">= 0", step);
+    check_config(step >= 0 && step <= max_step, fn, "step",
+                 rlhf::detail::concat("in [0, ", max_step, "]"), step);
     ops::check_finite<B>(fn, "exp_avg", exp_avg);
-    ops::check_finite<B>(fn, "exp_avg_sq", exp_avg_sq);
+    ops::check_mask<B>(fn, "exp_avg_sq", exp_avg_sq);  // finite and >= 0
     copy_into(exp_avg, exp_avg_);
     copy_into(exp_avg_sq, exp_avg_sq_);
     step_ = step;

@@ -698,6 +698,7 @@ class safetensors_reader {
       }
       std::vector<index_t> dims;
       std::uint64_t numel = 1;
+      std::uint64_t nonzero_numel = 1;
       constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<index_t>::max());
       for (const auto& d : sh) {
         if (!d.is_number_unsigned() || d.get<std::uint64_t>() > limit) {
@@ -706,10 +707,13 @@ class safetensors_reader {
                                     rlhf::detail::json_excerpt(sh)));
         }
         const auto du = d.get<std::uint64_t>();
-        if (du != 0 && numel > limit / 4 / du) {
+        // The product of the non-zero dimensions stays within rlhf::shape's element limit.
+        constexpr auto max_numel = static_cast<std::uint64_t>(rlhf::shape::max_numel);
+        if (du != 0 && nonzero_numel > max_numel / du) {
           fail(rlhf::detail::concat("tensor '", name, "': shape ", rlhf::detail::json_excerpt(sh),
-                                    " is too large"));
+                                    " is too large (more than ", max_numel, " elements)"));
         }
+        if (du != 0) nonzero_numel *= du;
         numel *= du;
         dims.push_back(static_cast<index_t>(du));
       }

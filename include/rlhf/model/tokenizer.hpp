@@ -186,14 +186,27 @@ struct padded_batch {
   padding_side side = padding_side::right;
 
   [[nodiscard]] rlhf::shape shape() const { return rlhf::shape{rows, cols}; }
-  /// Column of the first real token of row n (left padding: T - length; right: 0).
+  /// Column of the first real token of row n (left padding: T - length; right: 0); a row
+  /// outside [0, N) is a shape_error naming `n`.
   [[nodiscard]] index_t first_token(index_t n) const {
-    return side == padding_side::left ? cols - lengths[static_cast<std::size_t>(n)] : 0;
+    const index_t len = length_of("first_token", n);
+    return side == padding_side::left ? cols - len : 0;
   }
-  /// Column of the last real token of row n (-1 for an empty row).
+  /// Column of the last real token of row n (-1 for an empty row); a row outside [0, N) is
+  /// a shape_error naming `n`.
   [[nodiscard]] index_t last_token(index_t n) const {
-    const index_t len = lengths[static_cast<std::size_t>(n)];
+    const index_t len = length_of("last_token", n);
     return len == 0 ? -1 : first_token(n) + len - 1;
+  }
+
+ private:
+  [[nodiscard]] index_t length_of(std::string_view fn, index_t n) const {
+    if (n < 0 || n >= static_cast<index_t>(lengths.size())) {
+      throw shape_error(rlhf::detail::concat("padded_batch::", fn, ": n = ", n,
+                                             " is not a row of the batch [0, ", lengths.size(),
+                                             ")"));
+    }
+    return lengths[static_cast<std::size_t>(n)];
   }
 };
 
@@ -224,7 +237,8 @@ struct padded_batch {
   b.rows = static_cast<index_t>(sequences.size());
   b.cols = t_len;
   b.side = side;
-  const auto total = static_cast<std::size_t>(b.rows * b.cols);
+  // shape() checks rows·cols against shape::max_numel (a shape_error naming the shape).
+  const auto total = static_cast<std::size_t>(b.shape().numel());
   b.ids.assign(total, pad_id);
   b.attention_mask.assign(total, 0.0f);
   b.completion_mask.assign(total, 0.0f);

@@ -32,6 +32,8 @@
 #include <limits>
 #include <new>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -129,7 +131,7 @@ class thrust_tensor {
   thrust_tensor() : thrust_tensor(rlhf::shape{0}) {}
 
   /// A zero-filled tensor of shape s.
-  explicit thrust_tensor(const rlhf::shape& s) : shape_(s), data_(allocate(s.numel())) {}
+  explicit thrust_tensor(const rlhf::shape& s) : shape_(s), data_(allocate(s)) {}
 
   /// A deep copy of other's elements in the same system's memory.
   thrust_tensor(const thrust_tensor& other)
@@ -189,10 +191,26 @@ class thrust_tensor {
   ///@}
 
  private:
-  static storage_type allocate(index_t n) {
-    return thrust_detail::guarded<System>("allocating a tensor", [&] {
-      return storage_type(static_cast<std::size_t>(n), T(0));
-    });
+  // A byte count that overflows std::size_t, or a failed allocation (device or host), is a
+  // backend_error naming the shape and the bytes.
+  static storage_type allocate(const rlhf::shape& s) {
+    const index_t n = s.numel();
+    std::size_t bytes = 0;
+    if (!rlhf::detail::checked_mul(static_cast<std::size_t>(n), sizeof(T), bytes)) {
+      throw backend_error(rlhf::detail::concat("thrust_backend: allocating a tensor of shape ",
+                                               s.str(), ": ", n, " * ", sizeof(T),
+                                               " bytes overflows std::size_t"));
+    }
+    const std::string what = rlhf::detail::concat("allocating a tensor of shape ", s.str(), " (",
+                                                  bytes, " bytes)");
+    try {
+      return thrust_detail::guarded<System>(
+          what, [&] { return storage_type(static_cast<std::size_t>(n), T(0)); });
+    } catch (const std::bad_alloc& e) {  // host systems: guarded lets it through
+      throw backend_error(rlhf::detail::concat("thrust_backend: ", what, " failed: ", e.what()));
+    } catch (const std::length_error& e) {
+      throw backend_error(rlhf::detail::concat("thrust_backend: ", what, " failed: ", e.what()));
+    }
   }
 
   rlhf::shape shape_;

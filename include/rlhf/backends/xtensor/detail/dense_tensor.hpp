@@ -11,12 +11,17 @@
 
 #include <array>
 #include <cstddef>
+#include <new>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include "rlhf/core/detail/checked.hpp"
+#include "rlhf/core/errors.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/validate.hpp"
 
@@ -32,11 +37,19 @@ class dense_tensor {
 
   dense_tensor() : dense_tensor(rlhf::shape{0}) {}
 
-  explicit dense_tensor(const rlhf::shape& s)
-      : shape_(s), data_(flat_shape(s.numel()), T(0)) {}
+  // A failed allocation (out of memory, or a byte count that does not fit std::size_t) is
+  // a backend_error naming the shape and the bytes.
+  explicit dense_tensor(const rlhf::shape& s) : shape_(s), data_(allocate(s)) {}
 
-  dense_tensor(const dense_tensor&) = default;
-  dense_tensor& operator=(const dense_tensor&) = default;
+  dense_tensor(const dense_tensor& other) : shape_(other.shape_), data_(copy_of(other)) {}
+  dense_tensor& operator=(const dense_tensor& other) {
+    if (this != &other) {
+      storage_type copy = copy_of(other);
+      shape_ = other.shape_;
+      data_ = std::move(copy);
+    }
+    return *this;
+  }
 
   dense_tensor(dense_tensor&& other) noexcept
       : shape_(other.shape_), data_(std::move(other.data_)) {
@@ -84,6 +97,38 @@ class dense_tensor {
 
  private:
   using flat_shape_type = typename storage_type::shape_type;
+
+  [[noreturn]] static void allocation_failed(const rlhf::shape& s, const char* why) {
+    std::size_t bytes = 0;
+    const bool fits = detail::checked_mul(static_cast<std::size_t>(s.numel()), sizeof(T), bytes);
+    throw backend_error(rlhf::detail::concat(
+        "xtensor_backend: allocating a tensor of shape ", s.str(), " (",
+        fits ? std::to_string(bytes) : std::string("more than SIZE_MAX"), " bytes) failed: ", why));
+  }
+
+  static storage_type allocate(const rlhf::shape& s) {
+    std::size_t bytes = 0;
+    if (!detail::checked_mul(static_cast<std::size_t>(s.numel()), sizeof(T), bytes)) {
+      allocation_failed(s, "the byte count overflows std::size_t");
+    }
+    try {
+      return storage_type(flat_shape(s.numel()), T(0));
+    } catch (const std::bad_alloc& e) {
+      allocation_failed(s, e.what());
+    } catch (const std::length_error& e) {
+      allocation_failed(s, e.what());
+    }
+  }
+
+  static storage_type copy_of(const dense_tensor& other) {
+    try {
+      return other.data_;
+    } catch (const std::bad_alloc& e) {
+      allocation_failed(other.shape_, e.what());
+    } catch (const std::length_error& e) {
+      allocation_failed(other.shape_, e.what());
+    }
+  }
 
   static flat_shape_type flat_shape(index_t n) noexcept {
     return {static_cast<std::size_t>(n)};
