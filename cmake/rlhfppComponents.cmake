@@ -181,6 +181,10 @@ function(rlhfpp_add_component component target core imported out_found)
     if(TARGET CUDA::cudart AND TARGET CUDA::cublas)
       _rlhfpp_new_target(${target} ${imported})
       target_link_libraries(${target} INTERFACE ${core} CUDA::cudart CUDA::cublas)
+      # The backend's functors and lambdas are __host__ __device__ and constexpr helpers are
+      # called from device code.
+      target_compile_options(${target} INTERFACE
+        "$<$<COMPILE_LANGUAGE:CUDA>:--extended-lambda;--expt-relaxed-constexpr>")
       # C++20 for CUDA sources too (std::span, concepts): cxx_std_20 applies to C++ sources
       # only. As the cuda_std_20 feature where this CMake knows it for nvcc (3.26+); as the
       # flag otherwise, or when the consumer enables CUDA only after find_package.

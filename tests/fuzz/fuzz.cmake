@@ -9,7 +9,8 @@
 #                           a copy of tests/fuzz/corpus/<target>/ under the build tree;
 #                           a crash input is left in <build>/fuzz/<target>/artifacts/
 # Targets: safetensors (load_safetensors), checkpoint (load_checkpoint), config
-# (load_config). Run them alone with `ctest -L fuzz`; -DRLHF_FUZZ=OFF leaves them out.
+# (load_config), jsonl (the JSONL dataset reader and tokenize). Run them alone with
+# `ctest -L fuzz`; -DRLHF_FUZZ=OFF leaves them out.
 # A fixed crash's input goes into tests/fuzz/regressions/<target>/ (any file name).
 option(RLHF_FUZZ "Register the libFuzzer tests when a clang++ with libFuzzer is found" ON)
 set(RLHF_FUZZ_SECONDS 30 CACHE STRING "Default fuzzing time of each fuzz test (seconds)")
@@ -57,7 +58,7 @@ if(RLHF_FUZZ AND RLHF_FUZZ_CXX)
       set(_seconds "$ENV{RLHF_FUZZ_SECONDS}")
     endif()
     math(EXPR _timeout "${_seconds} + 300")
-    foreach(_target IN ITEMS safetensors checkpoint config)
+    foreach(_target IN ITEMS safetensors checkpoint config jsonl)
       add_test(NAME fuzz_${_target}
                COMMAND ${CMAKE_COMMAND} -DMODE=run -DBUILD_DIR=${_fuzz}/build
                        -DTARGET=${_target} -DWORK_DIR=${_fuzz}/${_target}

@@ -12,6 +12,11 @@
 #include "rlhf/backends/xtensor.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
+#include "rlhf/data/batcher.hpp"
+#include "rlhf/data/dataset.hpp"
+#include "rlhf/data/formats.hpp"
+#include "rlhf/data/jsonl.hpp"
+#include "rlhf/data/tokenize.hpp"
 #include "rlhf/losses/bco.hpp"
 #include "rlhf/losses/cpo.hpp"
 #include "rlhf/losses/dpo.hpp"
@@ -43,6 +48,13 @@
 #include "rlhf/rlhf.hpp"
 #include "rlhf/testing/minimal_backend.hpp"
 #include "rlhf/testing/reference.hpp"
+#include "rlhf/train/args.hpp"
+#include "rlhf/train/dpo.hpp"
+#include "rlhf/train/example_source.hpp"
+#include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/metrics_log.hpp"
+#include "rlhf/train/sft.hpp"
+#include "rlhf/train/trainer.hpp"
 
 namespace rlhf_lint {
 

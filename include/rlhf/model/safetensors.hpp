@@ -202,6 +202,8 @@ class path_lock {
   }
   path_lock(const path_lock&) = delete;
   path_lock& operator=(const path_lock&) = delete;
+  path_lock(path_lock&&) = delete;
+  path_lock& operator=(path_lock&&) = delete;
 
  private:
   struct entry {
@@ -213,7 +215,8 @@ class path_lock {
     std::unordered_map<std::string, entry> entries;  // nodes: entry addresses are stable
   };
   static registry& the_registry() {
-    static auto* r = new registry;  // never destroyed: saves may run during static exit
+    // Never destroyed: saves may run during static exit.
+    static registry* const r = new registry;  // NOLINT(*-avoid-non-const-global-variables)
     return *r;
   }
   static std::string canonical_key(const std::filesystem::path& target) {
@@ -306,9 +309,9 @@ class safetensors_writer {
     for (const auto& t : tensors) {
       if (text.size() > 1) text += ',';
       text += quote(t.name);
-      text += ":{\"dtype\":\"";
+      text += R"(:{"dtype":")";
       text += to_string(t.dtype);
-      text += "\",\"shape\":[";
+      text += R"(","shape":[)";
       for (int a = 0; a < t.shape.rank(); ++a) {
         if (a > 0) text += ',';
         text += std::to_string(t.shape[a]);

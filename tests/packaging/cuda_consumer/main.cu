@@ -1,6 +1,6 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// Row log-sum-exp and a DPO loss on the CUDA Thrust backend: compiled by the packaging test
+// Row log-sum-exp and a finiteness check on the CUDA Thrust backend: compiled by the packaging test
 // to prove a .cu consumer needs nothing beyond linking rlhf::cuda. On a machine with a GPU
 // it also runs and checks the log-sum-exp against the host.
 #include <cmath>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <rlhf/backends/thrust.hpp>
+#include <rlhf/ops/checks.hpp>
 #include <rlhf/rlhf.hpp>
 
 int main() {
@@ -18,6 +19,7 @@ int main() {
   try {
     G::tensor x(rlhf::shape{2, 3});
     ops::copy_from_host<G>(std::span<const float>(host), x);
+    ops::check_finite<G>("cuda_consumer", "x", x);  // a generic op: __host__ __device__ lambdas
     G::tensor out(rlhf::shape{2});
     ops::row_logsumexp<G>(x, out);
     const std::vector<float> got = ops::to_host<G>(out);

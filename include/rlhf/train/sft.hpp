@@ -1,0 +1,141 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
+// Supervised fine-tuning as a training method (train/trainer.hpp): language-modeling
+// ({"text"} / {"messages"}) or prompt-completion data, the token-mean NLL of
+// losses/sft.hpp on the completion tokens (or on every token).
+//
+// sft_config follows TRL's SFTConfig: max_length 1024, completion_only_loss (TRL: None,
+// meaning true for prompt-completion data), loss_type "nll" | "dft", learning_rate 2e-5.
+// Deviations: with gradient accumulation the loss is the mean of the micro-batches' token
+// means (TRL normalises by the tokens of the whole accumulated batch); no packing or
+// padding-free batching; the dataset is read from JSONL files (example_source).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rlhf/core/metrics.hpp"
+#include "rlhf/data/batcher.hpp"
+#include "rlhf/losses/sft.hpp"
+#include "rlhf/model/gpt.hpp"
+#include "rlhf/model/heads.hpp"
+#include "rlhf/ops/tensor.hpp"
+#include "rlhf/train/args.hpp"
+#include "rlhf/train/example_source.hpp"
+#include "rlhf/train/forward_cache.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace train {
+
+/// TRL SFTConfig's fields (see the top of this file for the deviations).
+struct sft_config {
+  training_args args = [] {
+    training_args a;
+    a.learning_rate = 2e-5f;
+    return a;
+  }();                               ///< the shared trainer arguments
+  std::size_t max_length = 1024;     ///< longest tokenized sequence (cut at its end)
+  bool completion_only_loss = true;  ///< prompt-completion data: loss on completions only
+  losses::sft_loss_type loss_type = losses::sft_loss_type::nll;  ///< nll or dft
+};
+
+/// The tokenization SFT wants: sequences cut to max_length at their end (TRL's SFT keeps
+/// the start).
+[[nodiscard]] inline data::tokenize_options sft_tokenize_options(const sft_config& c) {
+  data::tokenize_options o;
+  o.max_length = c.max_length;
+  o.truncation = data::truncation_mode::keep_start;
+  return o;
+}
+
+/// SFT on `policy` over the examples of `source`.
+template <class B, model::tokenizer Tok>
+class sft_method {
+ public:
+  /// `policy` and `source` are kept by reference.
+  sft_method(model::gpt<B>& policy, example_source<Tok>& source, const sft_config& cfg)
+      : policy_(policy), source_(source), cfg_(cfg), cache_(policy.config(), cfg.args.seed) {}
+
+  /// The trained model.
+  model::gpt<B>& policy() { return policy_; }
+  /// No heads.
+  std::vector<model::scalar_head<B>*> heads() { return {}; }
+  /// The training split.
+  [[nodiscard]] const std::vector<std::uint64_t>& train_indices() const {
+    return source_.train_indices();
+  }
+  /// The evaluation split.
+  [[nodiscard]] const std::vector<std::uint64_t>& eval_indices() const {
+    return source_.eval_indices();
+  }
+
+  /// Loss, d loss / dθ added to the policy's gradients, and TRL's SFT metrics.
+  named_metrics train_micro_batch(std::span<const std::uint64_t> idx) { return run(idx, true); }
+  /// The same metrics without gradients or dropout.
+  named_metrics eval_batch(std::span<const std::uint64_t> idx) { return run(idx, false); }
+
+  /// The dropout position.
+  [[nodiscard]] nlohmann::json state() const { return {{"dropout_forwards", cache_.forwards()}}; }
+  /// Continues from state().
+  void restore(const nlohmann::json& j) {
+    if (!j.is_object() || !j.contains("dropout_forwards") ||
+        !j["dropout_forwards"].is_number_unsigned()) {
+      throw io_error("sft: trainer_state.method must hold dropout_forwards");
+    }
+    cache_.set_forwards(j["dropout_forwards"].get<std::uint64_t>());
+  }
+  /// No advice.
+  [[nodiscard]] std::vector<std::string> warnings(const nlohmann::ordered_json&) const {
+    return {};
+  }
+
+ private:
+  named_metrics run(std::span<const std::uint64_t> idx, bool train) {
+    const auto examples = source_.get(idx);
+    index_t longest = 0;
+    for (const auto& e : examples) {
+      longest = std::max(longest, static_cast<index_t>(e.sequence.ids.size()));
+    }
+    const index_t t = cache_.padded_length(longest);
+    const auto batch = data::collate(examples, source_.tokenizer().pad_id(), t);
+    // The tokens the loss covers: the completion (prompt-completion data, when
+    // completion_only_loss) or every real token.
+    const bool completion_only = cfg_.completion_only_loss && !examples.empty() &&
+                                 examples.front().kind == data::format::prompt_completion;
+    const auto& mask_host = completion_only ? batch.completion_mask : batch.attention_mask;
+    const auto ids = ops::index_from_host<B>(std::span<const std::int32_t>(batch.ids),
+                                             batch.shape());
+    const auto mask = ops::from_host<B>(std::span<const float>(mask_host), batch.shape());
+    auto& acts = cache_.get(batch.rows, batch.cols, train);
+    model::gpt_forward<B>(policy_, acts, ids);
+    cache_.commit();
+    if (!grad_logits_ || grad_logits_->shape() != acts.logits.shape()) {
+      grad_logits_.emplace(acts.logits.shape());
+    }
+    losses::sft_config lc;
+    lc.loss_type = cfg_.loss_type;
+    const auto r = losses::sft_loss<B>({acts.logits, ids, mask}, *grad_logits_, lc);
+    if (train) model::gpt_backward<B>(policy_, acts, ids, *grad_logits_);
+    named_metrics out{{"loss", r.loss}};
+    for (const auto& m : r.metrics.named()) out.push_back(m);
+    return out;
+  }
+
+  model::gpt<B>& policy_;
+  example_source<Tok>& source_;
+  sft_config cfg_;
+  forward_cache<B> cache_;
+  std::optional<typename B::tensor> grad_logits_;
+};
+
+}  // namespace train
+}  // namespace v0
+}  // namespace rlhf

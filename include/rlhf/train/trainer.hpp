@@ -1,0 +1,440 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
+// The training loop every method shares (SFT, reward modeling, the DPO family, ...): the
+// method computes a micro-batch's loss and gradients; the trainer does the rest.
+//
+//   for each optimizer step s (0-based) until training_args::total_steps:
+//     zero the gradients; for k in 1..gradient_accumulation_steps:
+//       indices <- the next micro-batch of the seeded batcher (data/batcher.hpp)
+//       method.train_micro_batch(indices)      (adds d mean-loss / d θ to the gradients)
+//     gradients /= gradient_accumulation_steps
+//     grad_norm <- ||g||_2 over every trainable arena; clip to max_grad_norm (torch's rule)
+//     AdamW step at lr_schedule.lr_at(s) on the trunk and on each head
+//     every logging_steps: log the window's means (metrics.jsonl, on_step)
+//     every eval_steps:    evaluate on the held-out examples (on_eval)
+//     every save_steps:    checkpoint (on_checkpoint); also at the end and on request_stop()
+//
+// Checkpoints are folders <output_dir>/checkpoint-<step>/ (written under a temporary name,
+// then renamed): model.safetensors (trunk, heads, trunk AdamW state and, in its metadata,
+// the trainer state: step, batcher position, metric window, the method's own state) and,
+// when there are heads, heads_optimizer.safetensors. Resuming from one continues exactly
+// where the run stood: with the same arguments, every later metric equals the uninterrupted
+// run's bit for bit (the kernels are deterministic for a fixed thread count).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rlhf/core/errors.hpp"
+#include "rlhf/core/metrics.hpp"
+#include "rlhf/core/tensor_backend.hpp"
+#include "rlhf/core/validate.hpp"
+#include "rlhf/data/batcher.hpp"
+#include "rlhf/model/checkpoint.hpp"
+#include "rlhf/model/gpt.hpp"
+#include "rlhf/model/heads.hpp"
+#include "rlhf/model/optim.hpp"
+#include "rlhf/model/safetensors.hpp"
+#include "rlhf/ops/tensor.hpp"
+#include "rlhf/train/args.hpp"
+#include "rlhf/train/metrics_log.hpp"
+
+namespace rlhf {
+inline namespace v0 {
+namespace train {
+
+/// Hooks into a run. Each is optional; exceptions thrown by one end the run.
+struct callbacks {
+  std::function<void(const metrics_record&)> on_step;               ///< each logged training record
+  std::function<void(const metrics_record&)> on_eval;               ///< each evaluation record
+  std::function<void(const std::filesystem::path&)> on_checkpoint;  ///< each saved folder
+  std::function<void(const std::string&)> on_warning;  ///< advice about the run's health
+};
+
+/// What a training method supplies to trainer<B, M>.
+///   policy(), heads()            the trainable model (heads may be empty)
+///   train_indices(), eval_indices()  example indices of the two splits
+///   train_micro_batch(idx)       adds d(mean loss over idx)/dθ to the gradients; returns the
+///                                micro-batch's metrics, "loss" first
+///   eval_batch(idx)              metrics of idx without touching gradients
+///   state(), restore(j)          the method's own resumable state (e.g. dropout counters)
+///   warnings(final_eval)         advice after training (empty when none)
+template <class M, class B>
+concept training_method = requires(M& m, const M& cm, std::span<const std::uint64_t> idx,
+                                   const nlohmann::json& j, const metrics_record& rec) {
+  { m.policy() } -> std::same_as<model::gpt<B>&>;
+  { m.heads() } -> std::same_as<std::vector<model::scalar_head<B>*>>;
+  { cm.train_indices() } -> std::same_as<const std::vector<std::uint64_t>&>;
+  { cm.eval_indices() } -> std::same_as<const std::vector<std::uint64_t>&>;
+  { m.train_micro_batch(idx) } -> std::same_as<named_metrics>;
+  { m.eval_batch(idx) } -> std::same_as<named_metrics>;
+  { cm.state() } -> std::same_as<nlohmann::json>;
+  {m.restore(j)};
+  { cm.warnings(rec) } -> std::same_as<std::vector<std::string>>;
+};
+
+/// What train() ends with.
+struct train_result {
+  index_t global_step = 0;                ///< optimizer steps taken in all
+  bool stopped_early = false;             ///< request_stop() ended it before total steps
+  metrics_record last_log;                ///< the last training record logged
+  metrics_record last_eval;               ///< the last evaluation record (null when none)
+  std::filesystem::path last_checkpoint;  ///< the folder saved last
+};
+
+namespace detail {
+
+/// "checkpoint-<step>" folders of `dir`, sorted by step.
+inline std::vector<std::pair<index_t, std::filesystem::path>> checkpoints_in(
+    const std::filesystem::path& dir) {
+  std::vector<std::pair<index_t, std::filesystem::path>> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    constexpr std::string_view prefix = "checkpoint-";
+    if (!e.is_directory() || name.rfind(prefix, 0) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 15 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    out.emplace_back(static_cast<index_t>(std::stoll(digits)), e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// A fresh name beside `target` for writing a folder before renaming it into place.
+inline std::filesystem::path temporary_sibling(const std::filesystem::path& target) {
+  std::random_device rd;
+  const auto salt = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  std::filesystem::path p = target;
+  p += ".tmp." + std::to_string(salt);
+  return p;
+}
+
+}  // namespace detail
+
+/// The loop of every trainer; see the top of this file.
+template <class B, class M>
+requires training_method<M, B>
+class trainer {
+ public:
+  /// A trainer of `method` (kept by reference) with `args` (validated here).
+  trainer(M& method, training_args args, callbacks cb = {})
+      : method_(method), args_(std::move(args)), cb_(std::move(cb)),
+        batcher_(nonempty(method.train_indices()),
+                 data::batcher_options{static_cast<std::size_t>(args_.per_device_train_batch_size),
+                                       args_.seed, true, false}),
+        optimizer_(method.policy().num_params(), args_.adam()),
+        decay_ranges_(model::decay_ranges(method.policy())),
+        metrics_(std::filesystem::path(args_.output_dir) / "metrics.jsonl") {
+    args_.validate();
+    for (auto* h : method_.heads()) {
+      head_optimizers_.emplace_back(h->num_params(), args_.adam());
+      head_ranges_.push_back(
+          {model::param_range{0, h->n_embd(), true}, model::param_range{h->n_embd(), 1, false}});
+    }
+    const index_t batches = static_cast<index_t>(batcher_.batches_per_epoch());
+    const index_t per_epoch = std::max<index_t>(
+        1, (batches + args_.gradient_accumulation_steps - 1) / args_.gradient_accumulation_steps);
+    total_steps_ = args_.max_steps > 0
+                       ? args_.max_steps
+                       : static_cast<index_t>(
+                             std::ceil(args_.num_train_epochs * static_cast<double>(per_epoch)));
+    schedule_ = args_.schedule(total_steps_);
+  }
+
+  /// Optimizer steps of the whole run.
+  [[nodiscard]] index_t total_steps() const { return total_steps_; }
+  /// Optimizer steps taken so far.
+  [[nodiscard]] index_t global_step() const { return step_; }
+  /// Asks the loop to save a checkpoint and return after the current step (safe to call
+  /// from a callback, another thread or a signal handler).
+  void request_stop() noexcept { stop_.store(true); }
+
+  /// Trains from scratch, or from the checkpoint folder `resume_from` when given.
+  train_result train(const std::filesystem::path& resume_from = {}) {
+    std::filesystem::create_directories(args_.output_dir);
+    if (!resume_from.empty()) {
+      load(resume_from);
+      metrics_.truncate_after(step_);
+    } else {
+      metrics_.truncate_after(-1);  // a fresh run starts a fresh log
+    }
+    train_result result;
+    while (step_ < total_steps_) {
+      one_step();
+      if (step_ % args_.logging_steps == 0 || step_ == total_steps_) {
+        result.last_log = log_window();
+      }
+      if (args_.eval_steps > 0 && step_ % args_.eval_steps == 0 && step_ != total_steps_) {
+        result.last_eval = evaluate();
+      }
+      if (args_.save_steps > 0 && step_ % args_.save_steps == 0 && step_ != total_steps_) {
+        result.last_checkpoint = save_checkpoint();
+      }
+      if (stop_.load() && step_ != total_steps_) {
+        if (!window_.empty()) result.last_log = log_window();
+        result.last_checkpoint = save_checkpoint();
+        result.stopped_early = true;
+        result.global_step = step_;
+        return result;
+      }
+    }
+    if (!method_.eval_indices().empty()) result.last_eval = evaluate();
+    result.last_checkpoint = save_checkpoint();
+    result.global_step = step_;
+    for (const auto& w : method_.warnings(result.last_eval)) warn(w);
+    return result;
+  }
+
+  /// Means of the method's metrics over every held-out example, names prefixed "eval_",
+  /// logged to metrics.jsonl and on_eval.
+  metrics_record evaluate() {
+    const auto& idx = method_.eval_indices();
+    metric_window w;
+    const auto b = static_cast<std::size_t>(args_.per_device_eval_batch_size);
+    for (std::size_t i = 0; i < idx.size(); i += b) {
+      const std::size_t n = std::min(b, idx.size() - i);
+      w.add(method_.eval_batch(std::span<const std::uint64_t>(idx.data() + i, n)));
+    }
+    metrics_record rec;
+    rec["step"] = step_;
+    for (const auto& [name, v] : w.means()) rec["eval_" + name] = v;
+    if (!idx.empty()) {
+      metrics_.append(rec);
+      if (cb_.on_eval) cb_.on_eval(rec);
+    }
+    return rec;
+  }
+
+  /// Saves `output_dir/checkpoint-N/` (N = the current step) now and returns it.
+  std::filesystem::path save_checkpoint() {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::path(args_.output_dir) / ("checkpoint-" + std::to_string(step_));
+    const fs::path tmp = detail::temporary_sibling(dir);
+    fs::create_directories(tmp);
+    try {
+      model::metadata_map md;
+      md["trainer_state"] = trainer_state().dump();
+      model::save_checkpoint<B>(tmp / "model.safetensors", method_.policy(), heads_const(),
+                                &optimizer_, md);
+      if (!head_optimizers_.empty()) save_head_optimizers(tmp / "heads_optimizer.safetensors");
+      std::error_code ec;
+      fs::remove_all(dir, ec);  // a re-save of the same step (after a resume)
+      fs::rename(tmp, dir);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      throw;
+    }
+    prune_checkpoints();
+    if (cb_.on_checkpoint) cb_.on_checkpoint(dir);
+    return dir;
+  }
+
+ private:
+  static const std::vector<std::uint64_t>& nonempty(const std::vector<std::uint64_t>& v) {
+    if (v.empty()) throw data_error("trainer: no training examples");
+    return v;
+  }
+
+  [[nodiscard]] std::vector<const model::scalar_head<B>*> heads_const() {
+    std::vector<const model::scalar_head<B>*> out;
+    for (auto* h : method_.heads()) out.push_back(h);
+    return out;
+  }
+
+  void warn(const std::string& message) {
+    if (cb_.on_warning) cb_.on_warning(message);
+  }
+
+  void one_step() {
+    auto& policy = method_.policy();
+    const auto heads = method_.heads();
+    policy.zero_grads();
+    for (auto* h : heads) h->zero_grads();
+    const index_t k = args_.gradient_accumulation_steps;
+    metric_window micro;
+    for (index_t i = 0; i < k; ++i) {
+      const auto idx = batcher_.next();
+      ++micro_batches_;
+      micro.add(method_.train_micro_batch(std::span<const std::uint64_t>(idx)));
+    }
+    if (k > 1) {
+      const float inv = 1.0f / static_cast<float>(k);
+      model::scale_grads<B>(policy.grads(), inv);
+      for (auto* h : heads) model::scale_grads<B>(h->grads(), inv);
+    }
+    // torch.nn.utils.clip_grad_norm_ over all trainable parameters at once.
+    double sq = 0.0;
+    const double trunk = model::grad_norm<B>(policy.grads());
+    sq += trunk * trunk;
+    for (auto* h : heads) {
+      const double n = model::grad_norm<B>(h->grads());
+      sq += n * n;
+    }
+    const double norm = std::sqrt(sq);
+    if (!std::isfinite(norm)) {
+      throw data_error(rlhf::detail::concat("trainer: step ", step_,
+                                            ": the gradient norm is not finite (", norm, ")"));
+    }
+    if (args_.max_grad_norm > 0.0f && norm > args_.max_grad_norm) {
+      const auto coef = static_cast<float>(args_.max_grad_norm / (norm + 1e-6));
+      model::scale_grads<B>(policy.grads(), coef);
+      for (auto* h : heads) model::scale_grads<B>(h->grads(), coef);
+    }
+    const float lr = schedule_.lr_at(step_);
+    optimizer_.step(policy.params(), policy.grads(),
+                    std::span<const model::param_range>(decay_ranges_), lr);
+    for (std::size_t i = 0; i < heads.size(); ++i) {
+      head_optimizers_[i].step(heads[i]->params(), heads[i]->grads(),
+                               std::span<const model::param_range>(head_ranges_[i]), lr);
+    }
+    ++step_;
+    for (const auto& [name, v] : micro.means()) window_.add(name, v);
+    window_.add("grad_norm", norm);
+    window_.add("learning_rate", lr);
+  }
+
+  metrics_record log_window() {
+    metrics_record rec;
+    rec["step"] = step_;
+    rec["epoch"] = static_cast<double>(micro_batches_) /
+                   static_cast<double>(batcher_.batches_per_epoch());
+    for (const auto& [name, v] : window_.means()) rec[name] = v;
+    window_.clear();
+    metrics_.append(rec);
+    if (cb_.on_step) cb_.on_step(rec);
+    return rec;
+  }
+
+  [[nodiscard]] nlohmann::json trainer_state() const {
+    const auto bs = batcher_.state();
+    return {{"global_step", step_},        {"micro_batches", micro_batches_},
+            {"batcher_epoch", bs.epoch},   {"batcher_index", bs.index},
+            {"window", window_.to_json()}, {"method", method_.state()}};
+  }
+
+  void save_head_optimizers(const std::filesystem::path& path) {
+    std::vector<model::named_tensor> ts;
+    const auto heads = method_.heads();
+    for (std::size_t i = 0; i < heads.size(); ++i) {
+      const auto& opt = head_optimizers_[i];
+      const shape s{heads[i]->num_params()};
+      for (const auto& [suffix, values] :
+           {std::pair{".exp_avg", &opt.exp_avg()}, std::pair{".exp_avg_sq", &opt.exp_avg_sq()}}) {
+        model::named_tensor t;
+        t.name = heads[i]->prefix() + suffix;
+        t.shape = s;
+        t.data = ops::to_host<B>(*values);
+        ts.push_back(std::move(t));
+      }
+    }
+    model::metadata_map md;
+    md["step"] = std::to_string(optimizer_.step_count());
+    model::save_safetensors(path, std::span<const model::named_tensor>(ts), md);
+  }
+
+  void load(const std::filesystem::path& dir) {
+    const std::string where = rlhf::detail::concat("trainer: resume from ", dir.string());
+    auto heads = method_.heads();
+    const auto md = model::load_checkpoint<B>(dir / "model.safetensors", method_.policy(), heads,
+                                              &optimizer_);
+    const auto it = md.find("trainer_state");
+    if (it == md.end()) throw io_error(where + ": no trainer_state in model.safetensors");
+    const auto st = rlhf::detail::parse_json_bounded<nlohmann::json>(it->second, where,
+                                                                     "trainer_state");
+    auto field = [&](const char* name) -> const nlohmann::json& {
+      if (!st.is_object() || !st.contains(name)) {
+        throw io_error(rlhf::detail::concat(where, ": trainer_state has no '", name, "'"));
+      }
+      return st[name];
+    };
+    auto count = [&](const char* name) {
+      const auto& v = field(name);
+      if (!v.is_number_unsigned()) {
+        throw io_error(rlhf::detail::concat(where, ": trainer_state '", name,
+                                            "' must be a non-negative integer, got ",
+                                            rlhf::detail::json_excerpt(v)));
+      }
+      return v.template get<std::uint64_t>();
+    };
+    step_ = static_cast<index_t>(count("global_step"));
+    if (step_ > total_steps_) {
+      throw config_error(rlhf::detail::concat(where, ": the checkpoint is at step ", step_,
+                                              ", past this run's ", total_steps_, " steps"));
+    }
+    micro_batches_ = count("micro_batches");
+    data::batcher_state position;
+    position.epoch = count("batcher_epoch");
+    position.index = count("batcher_index");
+    batcher_.restore(position);
+    window_ = metric_window::from_json(field("window"), where);
+    method_.restore(field("method"));
+    if (!head_optimizers_.empty()) load_head_optimizers(dir / "heads_optimizer.safetensors");
+  }
+
+  void load_head_optimizers(const std::filesystem::path& path) {
+    const auto f = model::load_safetensors(path);
+    const auto heads = method_.heads();
+    for (std::size_t i = 0; i < heads.size(); ++i) {
+      const std::string p = heads[i]->prefix();
+      const auto* m = f.find(p + ".exp_avg");
+      const auto* v = f.find(p + ".exp_avg_sq");
+      if (m == nullptr || v == nullptr) {
+        throw io_error(
+            rlhf::detail::concat("trainer: ", path.string(), ": no AdamW state for '", p, "'"));
+      }
+      const shape s{heads[i]->num_params()};
+      head_optimizers_[i].load_state(ops::from_host<B>(std::span<const float>(m->data), s),
+                                     ops::from_host<B>(std::span<const float>(v->data), s),
+                                     optimizer_.step_count());
+    }
+  }
+
+  void prune_checkpoints() {
+    if (args_.save_total_limit <= 0) return;
+    auto all = detail::checkpoints_in(args_.output_dir);
+    const auto keep = static_cast<std::size_t>(args_.save_total_limit);
+    for (std::size_t i = 0; i + keep < all.size(); ++i) {
+      std::error_code ec;
+      std::filesystem::remove_all(all[i].second, ec);
+    }
+  }
+
+  M& method_;
+  training_args args_;
+  callbacks cb_;
+  data::batcher batcher_;
+  model::adamw<B> optimizer_;
+  std::vector<model::param_range> decay_ranges_;
+  std::vector<model::adamw<B>> head_optimizers_;
+  std::vector<std::vector<model::param_range>> head_ranges_;
+  metrics_file metrics_;
+  metric_window window_;
+  model::lr_schedule schedule_;
+  index_t total_steps_ = 0;
+  index_t step_ = 0;
+  std::uint64_t micro_batches_ = 0;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace train
+}  // namespace v0
+}  // namespace rlhf
