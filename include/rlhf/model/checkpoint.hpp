@@ -219,7 +219,7 @@ inline std::vector<std::string> head_prefixes(std::string_view fn,
 }
 
 /// `text` (`what` of the file at `path`) parsed as JSON no deeper than
-/// rlhf::detail::max_json_depth: io_error "fn: path: <what> is not valid JSON: ..." or "...
+/// rlhf::detail::max_json_depth: io_error "fn: path: `<what>` is not valid JSON: ..." or "...
 /// is nested deeper than 16 levels" otherwise, cut to a bounded length (nlohmann's message
 /// quotes the token it stopped in, which a file can make megabytes long).
 [[nodiscard]] inline nlohmann::json parse_json(std::string_view fn,
@@ -302,7 +302,7 @@ struct checkpoint_load_options {
 };
 
 /// The config stored in a checkpoint, to build a model from the file:
-///   gpt<B> m(load_config(path)); load_checkpoint(path, m);
+///   `gpt<B> m(load_config(path)); load_checkpoint(path, m);`
 /// `path` is a safetensors checkpoint (only its header is read) or, when its name ends in
 /// ".json", a JSON file holding the config object itself. io_error on any problem (JSON
 /// nested deeper than rlhf::detail::max_json_depth included), naming the file and the field.

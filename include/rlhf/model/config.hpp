@@ -22,23 +22,25 @@ namespace model {
 /// The decoder's shape and training switches. The defaults are a small byte-level model;
 /// the named presets below are the configurations docs/benchmarks.md measures.
 struct gpt_config {
-  index_t vocab_size = 259;      // real vocabulary (byte_tokenizer: 256 bytes + 3 specials)
-  index_t max_seq_len = 256;     // context length (rows of the position table)
-  index_t n_layer = 4;
-  index_t n_head = 4;
-  index_t n_embd = 256;          // model width C
-  index_t mlp_ratio = 4;         // MLP hidden width = mlp_ratio · C
-  bool tie_embeddings = true;    // LM head reuses wte (GPT-2)
-  float dropout = 0.0f;          // GPT-2's embd/attn/resid dropout probability; 0 = off
-  float layernorm_eps = 1e-5f;   // torch.nn.LayerNorm's default
-  index_t vocab_multiple = 64;   // embedding rows padded to a multiple of this (alignment)
+  index_t vocab_size = 259;     ///< Real vocabulary (byte_tokenizer: 256 bytes + 3 specials).
+  index_t max_seq_len = 256;    ///< Context length (rows of the position table).
+  index_t n_layer = 4;          ///< Transformer blocks L.
+  index_t n_head = 4;           ///< Attention heads H per block.
+  index_t n_embd = 256;         ///< Model width C.
+  index_t mlp_ratio = 4;        ///< MLP hidden width = mlp_ratio · C.
+  bool tie_embeddings = true;   ///< LM head reuses wte (GPT-2).
+  float dropout = 0.0f;         ///< GPT-2's embd/attn/resid dropout probability; 0 = off.
+  float layernorm_eps = 1e-5f;  ///< LayerNorm epsilon (torch.nn.LayerNorm's default).
+  index_t vocab_multiple = 64;  ///< Embedding rows padded to a multiple of this (alignment).
 
   /// Embedding rows in the arena: vocab_size rounded up to vocab_multiple. The padded rows
   /// are zero and are never read as outputs (logits cover the real vocabulary).
   [[nodiscard]] index_t padded_vocab_size() const {
     return (vocab_size + vocab_multiple - 1) / vocab_multiple * vocab_multiple;
   }
+  /// Width of one attention head: C / n_head.
   [[nodiscard]] index_t head_dim() const { return n_embd / n_head; }
+  /// MLP hidden width: mlp_ratio · C.
   [[nodiscard]] index_t mlp_width() const { return mlp_ratio * n_embd; }
 
   // Named presets: the other fields keep their defaults (mlp_ratio 4, tied embeddings, no
@@ -116,10 +118,11 @@ struct gpt_config {
 
 /// One parameter of the arena.
 struct param_ref {
-  std::string name;  // GPT-2 Hugging Face name, e.g. "h.0.attn.c_attn.weight"
-  index_t offset;    // first element in the (P,) arena
-  shape dims;        // (out, in) for projection weights
-  bool decays;       // AdamW weight decay applies (matrices and embeddings, not biases/LN)
+  std::string name;  ///< GPT-2 Hugging Face name, e.g. "h.0.attn.c_attn.weight".
+  index_t offset;    ///< First element in the (P,) arena.
+  shape dims;        ///< Shape; (out, in) for projection weights.
+  bool decays;       ///< AdamW weight decay applies (matrices and embeddings, not biases/LN).
+  /// Number of elements: dims.numel().
   [[nodiscard]] index_t size() const { return dims.numel(); }
 };
 

@@ -51,10 +51,18 @@ namespace model {
 /// the (max_len, hs) matrix at ((l · batch + b) · NH + h) · max_len · hs.
 template <class B>
 struct kv_cache {
-  using tensor = typename B::tensor;
+  using tensor = typename B::tensor;  ///< The backend's float tensor.
+  ///@{
+  /// The cache's extents: layers L, rows B, heads NH, positions max_len, head width hs.
   index_t n_layer = 0, batch = 0, n_head = 0, max_len = 0, head_dim = 0;
+  ///@}
+  ///@{
+  /// The cached keys and values, each (L, B·NH, max_len, hs), zero-filled at construction.
   tensor k, v;
+  ///@}
 
+  /// Allocates the cache for `b` rows and `len` positions; config_error unless b >= 1 and
+  /// 1 <= len <= cfg.max_seq_len.
   kv_cache(const gpt_config& cfg, index_t b, index_t len) {
     cfg.validate();
     constexpr const char* fn = "kv_cache";
@@ -79,12 +87,27 @@ struct kv_cache {
 /// every call with the same (B, S) (the decode loop's S = 1).
 template <class B>
 struct gpt_inference_buffers {
-  using tensor = typename B::tensor;
+  using tensor = typename B::tensor;  ///< The backend's float tensor.
+  ///@{
+  /// Rows B, new positions S, and the cache length max_len the scores span.
   index_t batch = 0, steps = 0, max_len = 0;
+  ///@}
+  ///@{
+  /// Per-layer scratch, reused by every layer: res, res2, ln, atty, proj (B, S, C); mean,
+  /// rstd (B·S); qkv (B, S, 3C); fch, fch_gelu (B, S, H); scores (B, NH, S, max_len).
   tensor res, res2, ln, mean, rstd, qkv, atty, proj, fch, fch_gelu, scores;
+  ///@}
+  ///@{
+  /// The rows a (B, V) logits call reads: last, last_ln (B, C); last_mean, last_rstd (B,).
   tensor last, last_ln, last_mean, last_rstd;  // (B, C) rows read by a (B, V) logits call
+  ///@}
+  ///@{
+  /// (B,) per-row start positions and new lengths, as backend index tensors.
   typename B::index_tensor pos, new_len;       // (B,) per-row start positions, new lengths
+  ///@}
 
+  /// Allocates the buffers for `b` rows of `s` new positions against a cache of `len`
+  /// positions; config_error unless b >= 1 and 1 <= s <= len <= cfg.max_seq_len.
   gpt_inference_buffers(const gpt_config& cfg, index_t b, index_t s, index_t len)
       : batch(b), steps(s), max_len(len) {
     cfg.validate();
@@ -336,10 +359,10 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache,
 
 /// What generate() does.
 struct generation_config {
-  index_t max_new_tokens = 64;             // >= 1; every prompt + this must fit max_seq_len
-  sampling_config sampling;                // temperature 0 = greedy; seed
-  std::vector<std::int32_t> stop_tokens;   // a row ends after emitting one (it is kept)
-  std::int32_t pad_token = 0;              // left of short prompts and after a row's end
+  index_t max_new_tokens = 64;            ///< >= 1; every prompt + this must fit max_seq_len.
+  sampling_config sampling;               ///< Temperature (0 = greedy), top-k/top-p, seed.
+  std::vector<std::int32_t> stop_tokens;  ///< A row ends after emitting one (it is kept).
+  std::int32_t pad_token = 0;             ///< Left of short prompts and after a row's end.
   /// Sampling row id of each prompt (the Philox stream); empty = 0, 1, ..., B-1. A row's
   /// draws depend only on (seed, row id, step), so a sub-batch given its rows' ids
   /// reproduces them exactly.
@@ -351,14 +374,14 @@ struct generation_config {
 /// completion_b, PAD ...], so every completion starts at column P.
 template <class B>
 struct generation_result {
-  typename B::index_tensor tokens;   // (B, P + N)
-  typename B::tensor attention_mask; // (B, P + N) 1 at prompt and generated tokens
-  typename B::tensor completion_mask;// (B, P + N) 1 at generated tokens (stop included)
-  typename B::tensor logprobs;       // (B, P + N) log softmax(logits/τ) at each generated
-                                     // token (τ = 1 under greedy), 0 elsewhere
-  index_t prompt_width = 0;          // P
-  std::vector<index_t> prompt_lengths;  // len_b
-  std::vector<index_t> lengths;         // generated tokens per row, stop token included
+  typename B::index_tensor tokens;      ///< (B, P + N) prompts and completions.
+  typename B::tensor attention_mask;    ///< (B, P + N) 1 at prompt and generated tokens.
+  typename B::tensor completion_mask;   ///< (B, P + N) 1 at generated tokens (stop included).
+  typename B::tensor logprobs;          ///< (B, P + N) log softmax(logits/τ) at each generated
+                                        ///< token (τ = 1 under greedy), 0 elsewhere.
+  index_t prompt_width = 0;             ///< P, the longest prompt's length.
+  std::vector<index_t> prompt_lengths;  ///< len_b, each prompt's length.
+  std::vector<index_t> lengths;         ///< Generated tokens per row, stop token included.
 };
 
 /// Batched generation with a KV cache: one right-padded prefill of the prompts, then one

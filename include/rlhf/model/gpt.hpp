@@ -36,7 +36,7 @@ namespace model {
 template <class B>
 class gpt {
  public:
-  using tensor = typename B::tensor;
+  using tensor = typename B::tensor;  ///< The backend's float tensor.
 
   /// Zero parameters; call init() or load_params(). A frozen model (the reference model of
   /// DPO/PPO) allocates no gradient arena.
@@ -47,15 +47,26 @@ class gpt {
     if (trainable) ops::fill<B>(grads_, 0.0f);
   }
 
+  /// The configuration the model was built with.
   [[nodiscard]] const gpt_config& config() const { return cfg_; }
+  /// The arena layout (gpt_param_table of the configuration).
   [[nodiscard]] const std::vector<param_ref>& table() const { return table_; }
+  /// True unless frozen (a frozen model has an empty gradient arena).
   [[nodiscard]] bool trainable() const { return grads_.size() != 0; }
+  /// Total parameters P, padded embedding rows included.
   [[nodiscard]] index_t num_params() const { return params_.size(); }
+  ///@{
+  /// The (P,) parameter arena.
   tensor& params() { return params_; }
   [[nodiscard]] const tensor& params() const { return params_; }
+  ///@}
+  ///@{
+  /// The (P,) gradient arena, at the parameters' offsets; (0,) when frozen.
   tensor& grads() { return grads_; }
   [[nodiscard]] const tensor& grads() const { return grads_; }
+  ///@}
 
+  /// The read-only view of parameter `name`; config_error if there is none.
   [[nodiscard]] param_view<B> param(const std::string& name) const {
     return param_of<B>(params_, find_param(table_, name));
   }
@@ -98,6 +109,7 @@ class gpt {
     ops::copy_from_host<B>(std::span<const float>(host), params_);
   }
 
+  /// Sets every gradient to zero (nothing when frozen).
   void zero_grads() {
     if (trainable()) ops::fill<B>(grads_, 0.0f);
   }
@@ -113,37 +125,54 @@ class gpt {
 /// Sized once per (B, T); forward overwrites, backward zeroes what it accumulates into.
 template <class B>
 struct gpt_activations {
-  using tensor = typename B::tensor;
+  using tensor = typename B::tensor;  ///< The backend's float tensor.
+  ///@{
+  /// batch B and steps T: the (B, T) these buffers are sized for.
   index_t batch = 0, steps = 0;
-  tensor encoded;                        // (B, T, C)
+  ///@}
+  tensor encoded;  ///< (B, T, C) token plus position embeddings.
+  ///@{
+  /// Per layer, one tensor each: ln1, atty, attproj, residual2, ln2, fcproj, residual3
+  /// (B, T, C); ln1_mean, ln1_rstd, ln2_mean, ln2_rstd (B·T); qkv (B, T, 3C); att the
+  /// softmax (B, NH, T, T); fch, fch_gelu (B, T, H), H the MLP width.
   std::vector<tensor> ln1, ln1_mean, ln1_rstd, qkv, att, atty, attproj, residual2, ln2,
       ln2_mean, ln2_rstd, fch, fch_gelu, fcproj, residual3;  // per layer
+  ///@}
+  ///@{
+  /// The final LayerNorm: lnf (B, T, C), lnf_mean and lnf_rstd (B·T).
   tensor lnf, lnf_mean, lnf_rstd;        // (B, T, C), (B·T), (B·T)
-  tensor logits;                         // (B, T, V) over the real vocabulary
+  ///@}
+  tensor logits;  ///< (B, T, V) over the real vocabulary.
   // Backward scratch, reused by every layer.
-  // preatt: the attention scores before the softmax; only the forward reads them (the
-  // backward works from att), so every layer shares one scratch tensor.
+  /// preatt: the attention scores before the softmax; only the forward reads them (the
+  /// backward works from att), so every layer shares one scratch tensor.
   tensor preatt;                         // (B, NH, T, T)
+  ///@{
+  /// Backward scratch shared by the layers: g_res, g_ln, g_atty (B, T, C); g_qkv (B, T, 3C);
+  /// g_preatt, g_att (B, NH, T, T); g_fch, g_fch_gelu (B, T, H).
   tensor g_res, g_ln, g_atty, g_qkv, g_preatt, g_att, g_fch, g_fch_gelu;
+  ///@}
 
   // Dropout (only when the config's dropout > 0): it applies in a forward when `train` is
   // true and the model is trainable (a frozen reference model never drops), as
   // torch's module.train()/eval(). Each such forward takes the next Philox stream of
   // `dropout_seed` (counted in dropout_forwards) and its backward regenerates the masks.
-  bool train = true;
-  std::uint64_t dropout_seed = 0;
-  std::uint64_t dropout_forwards = 0;    // training forwards so far (the next one's index)
-  bool dropout_applied = false;          // set by gpt_forward for gpt_backward
-  std::uint64_t dropout_index = 0;       // the index of the forward that applied it
-  std::vector<tensor> att_dropped;       // (B, NH, T, T) per layer, dropped probabilities
-  tensor g_drop;                         // (B, T, C) backward scratch
+  bool train = true;                   ///< Training mode (dropout on); false = eval.
+  std::uint64_t dropout_seed = 0;      ///< The Philox key of the dropout masks.
+  std::uint64_t dropout_forwards = 0;  ///< Training forwards so far (the next one's index).
+  bool dropout_applied = false;        ///< Set by gpt_forward for gpt_backward.
+  std::uint64_t dropout_index = 0;     ///< The index of the forward that applied it.
+  std::vector<tensor> att_dropped;     ///< (B, NH, T, T) per layer, dropped probabilities.
+  tensor g_drop;                       ///< (B, T, C) backward scratch.
 
-  // The tokens of the last gpt_forward, on the host (B·T int32): gpt_backward checks that
-  // it is given the same ones, since its embedding gradient is scattered by token id and
-  // every other gradient is taken at the forward's saved activations.
+  /// The tokens of the last gpt_forward, on the host (B·T int32): gpt_backward checks that
+  /// it is given the same ones, since its embedding gradient is scattered by token id and
+  /// every other gradient is taken at the forward's saved activations.
   std::vector<std::int32_t> forward_tokens;
-  bool forward_done = false;  // a gpt_forward has filled these activations
+  bool forward_done = false;  ///< A gpt_forward has filled these activations.
 
+  /// Allocates every buffer for `b` rows of `t` steps; config_error unless b >= 1 and
+  /// 1 <= t <= cfg.max_seq_len.
   gpt_activations(const gpt_config& cfg, index_t b, index_t t) : batch(b), steps(t) {
     cfg.validate();
     check_config(b >= 1, "gpt_activations", "batch", ">= 1", b);

@@ -40,14 +40,16 @@ namespace model {
 
 /// The parameters of one scalar head: weight (C) at offset 0 and bias (1) at offset C of
 /// its own (C + 1,) arena; gradients at the same offsets of a (C + 1,) gradient arena
-/// (absent when frozen). `prefix` names them in checkpoints: "<prefix>.weight" (1, C) as
-/// nn.Linear(C, 1) stores it, "<prefix>.bias" (1). Defaults: "v_head" (value head, TRL's
+/// (absent when frozen). `prefix` names them in checkpoints: `<prefix>.weight` (1, C) as
+/// nn.Linear(C, 1) stores it, `<prefix>.bias` (1). Defaults: "v_head" (value head, TRL's
 /// naming) and "score" (reward head, transformers' GPT2ForSequenceClassification).
 template <class B>
 class scalar_head {
  public:
-  using tensor = typename B::tensor;
+  using tensor = typename B::tensor;  ///< The backend's float tensor.
 
+  /// Zero parameters for width C = `n_embd` (config_error unless 1 <= C <= max_n_embd);
+  /// call init() or load_checkpoint(). A frozen head allocates no gradient arena.
   explicit scalar_head(index_t n_embd, std::string prefix, bool trainable = true)
       : n_embd_(checked(n_embd)), prefix_(std::move(prefix)), params_(shape{n_embd + 1}),
         grads_(trainable ? shape{n_embd + 1} : shape{0}) {
@@ -65,27 +67,42 @@ class scalar_head {
     ops::copy_from_host<B>(std::span<const float>(host), params_);
   }
 
+  /// The trunk width C the head reads.
   [[nodiscard]] index_t n_embd() const { return n_embd_; }
+  /// The checkpoint name prefix ("v_head", "score", ...).
   [[nodiscard]] const std::string& prefix() const { return prefix_; }
+  /// True unless frozen (a frozen head has an empty gradient arena).
   [[nodiscard]] bool trainable() const { return grads_.size() != 0; }
+  /// Parameters in the arena: C + 1.
   [[nodiscard]] index_t num_params() const { return n_embd_ + 1; }
+  ///@{
+  /// The (C + 1,) parameter arena: weight, then bias.
   tensor& params() { return params_; }
   [[nodiscard]] const tensor& params() const { return params_; }
+  ///@}
+  ///@{
+  /// The (C + 1,) gradient arena; (0,) when frozen.
   tensor& grads() { return grads_; }
   [[nodiscard]] const tensor& grads() const { return grads_; }
+  ///@}
+  /// Sets every gradient to zero (nothing when frozen).
   void zero_grads() {
     if (trainable()) ops::fill<B>(grads_, 0.0f);
   }
 
+  /// The weight w (C) at offset 0.
   [[nodiscard]] param_view<B> weight() const { return {&params_, 0}; }
+  /// The bias (1) at offset C.
   [[nodiscard]] param_view<B> bias() const { return {&params_, n_embd_}; }
-  /// Absent (null) when frozen.
+  ///@{
+  /// The gradient of the weight / the bias; absent (null) when frozen.
   [[nodiscard]] grad_view<B> dweight() {
     return trainable() ? grad_view<B>{&grads_, 0} : grad_view<B>{};
   }
   [[nodiscard]] grad_view<B> dbias() {
     return trainable() ? grad_view<B>{&grads_, n_embd_} : grad_view<B>{};
   }
+  ///@}
 
   /// The head's arena layout (for checkpoints and the AdamW decay mask: the weight decays,
   /// the bias does not).

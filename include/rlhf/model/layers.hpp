@@ -59,8 +59,9 @@ enum class grad_write { accumulate, overwrite };
 /// means "absent" where a layer takes an optional parameter (matmul's bias).
 template <class B>
 struct param_view {
-  const typename B::tensor* arena = nullptr;
-  index_t offset = 0;
+  const typename B::tensor* arena = nullptr;  ///< The (P,) parameter arena; null = absent.
+  index_t offset = 0;                         ///< First element of the parameter in the arena.
+  /// True when the parameter exists (the arena is not null).
   [[nodiscard]] bool present() const { return arena != nullptr; }
 };
 
@@ -68,8 +69,9 @@ struct param_view {
 /// it. A null arena means "absent" (no gradient wanted, or no such parameter).
 template <class B>
 struct grad_view {
-  typename B::tensor* arena = nullptr;
-  index_t offset = 0;
+  typename B::tensor* arena = nullptr;  ///< The (P,) gradient arena; null = absent.
+  index_t offset = 0;                   ///< First element of the gradient in the arena.
+  /// True when a gradient is wanted (the arena is not null).
   [[nodiscard]] bool present() const { return arena != nullptr; }
 };
 
@@ -524,8 +526,8 @@ attention_dims check_attention(std::string_view fn, const shape& inp, const shap
 /// philox_uniform(seed, stream, 0, i) >= p, so the mask depends only on (seed, stream, i),
 /// not on the backend or the thread count, and the backward regenerates it.
 struct dropout_key {
-  std::uint64_t seed = 0;
-  std::uint64_t stream = 0;
+  std::uint64_t seed = 0;    ///< The Philox key.
+  std::uint64_t stream = 0;  ///< The Philox stream (the GPT uses one per site and forward).
 };
 
 namespace detail {
@@ -577,9 +579,9 @@ void dropout_backward(typename B::tensor& dinp, const typename B::tensor& dout, 
 /// v, to `*dropped` (B, NH, T, T).
 template <class B>
 struct attention_dropout {
-  typename B::tensor* dropped = nullptr;
-  float p = 0.0f;
-  dropout_key key;
+  typename B::tensor* dropped = nullptr;  ///< Output: the dropped probabilities (B, NH, T, T).
+  float p = 0.0f;                         ///< Drop probability, in [0, 1).
+  dropout_key key;                        ///< The mask's Philox stream.
 };
 
 /// Causal multi-head attention over a packed (B, T, 3C) q|k|v buffer (the output of

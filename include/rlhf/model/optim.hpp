@@ -54,9 +54,9 @@ namespace model {
 /// (weights decay; biases, layernorm gains/biases and usually embeddings' positions do not,
 /// as the model's parameter layout says).
 struct param_range {
-  index_t offset = 0;
-  index_t size = 0;
-  bool decays = true;
+  index_t offset = 0;  ///< First element of the run in the (P,) arena.
+  index_t size = 0;    ///< Number of elements in the run.
+  bool decays = true;  ///< AdamW weight decay applies to the run.
 };
 
 /// The (P,) decay mask of AdamW: 1 where a range with decays = true covers the element, 0
@@ -90,11 +90,11 @@ typename B::tensor make_decay_mask(index_t num_params, std::span<const param_ran
 /// torch.optim.AdamW's hyper-parameters and defaults (lr 1e-3, betas (0.9, 0.999),
 /// eps 1e-8, weight_decay 1e-2).
 struct adamw_config {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 1e-2f;
+  float lr = 1e-3f;            ///< Learning rate (when step() is given none).
+  float beta1 = 0.9f;          ///< Decay rate of the first moment m.
+  float beta2 = 0.999f;        ///< Decay rate of the second moment v.
+  float eps = 1e-8f;           ///< Added to sqrt(v̂) in the denominator.
+  float weight_decay = 1e-2f;  ///< Decoupled weight decay wd, where the decay mask is nonzero.
 };
 
 namespace detail::optim {
@@ -195,7 +195,7 @@ inline constexpr std::int64_t adamw_max_step = (std::int64_t{1} << 53) - 1;
 template <class B>
 class adamw {
  public:
-  using tensor = typename B::tensor;
+  using tensor = typename B::tensor;  ///< The backend's float tensor.
 
   /// Zero moments, step 0. A bad hyper-parameter is a config_error naming the field.
   explicit adamw(index_t num_params, adamw_config config = {})
@@ -276,6 +276,7 @@ class adamw {
       }
     }
   }
+  /// The step over `ranges` at learning rate config().lr.
   void step(tensor& params, const tensor& grads, std::span<const param_range> ranges) {
     step(params, grads, ranges, config_.lr);
   }
@@ -353,7 +354,9 @@ class adamw {
     step_ = 0;
   }
 
+  /// The validated hyper-parameters.
   [[nodiscard]] const adamw_config& config() const { return config_; }
+  /// P, the size of the arena the optimizer updates.
   [[nodiscard]] index_t num_params() const { return exp_avg_.size(); }
   /// Steps taken so far (torch's state["step"]).
   [[nodiscard]] std::int64_t step_count() const { return step_; }
@@ -455,6 +458,7 @@ float clip_grad_norm(typename B::tensor& grads, float max_norm) {
 // ---------------------------------------------------------------------------------------
 // Learning-rate schedules (Hugging Face transformers' LambdaLR factors)
 
+/// The shape of an lr_schedule after its warmup (see lr_schedule for the formulas).
 enum class lr_schedule_type { constant, cosine, linear };
 
 namespace detail::optim {
@@ -464,6 +468,7 @@ inline constexpr std::array<std::pair<lr_schedule_type, std::string_view>, 3>
                             {lr_schedule_type::linear, "linear"}}};
 }  // namespace detail::optim
 
+/// The name of `t` ("constant", "cosine", "linear"); "unknown" for any other value.
 [[nodiscard]] inline std::string_view to_string(lr_schedule_type t) {
   for (const auto& [v, s] : detail::optim::lr_schedule_type_names) {
     if (v == t) return s;
@@ -498,12 +503,12 @@ inline constexpr std::array<std::pair<lr_schedule_type, std::string_view>, 3>
 /// The clamp of progress only differs from transformers past T, where transformers' cosine
 /// rises again; here it stays at its final value.
 struct lr_schedule {
-  lr_schedule_type type = lr_schedule_type::constant;
-  float lr = 1e-3f;              // peak (base) learning rate
-  index_t warmup_steps = 0;
-  index_t total_steps = 0;       // required (> warmup_steps) for cosine and linear
-  float min_lr_ratio = 0.0f;     // final lr = min_lr_ratio · lr (cosine, linear)
-  float num_cycles = 0.5f;       // cosine: 0.5 = one half-wave from lr down to the minimum
+  lr_schedule_type type = lr_schedule_type::constant;  ///< The shape after the warmup.
+  float lr = 1e-3f;                                    ///< Peak (base) learning rate.
+  index_t warmup_steps = 0;                            ///< Steps of linear warmup from 0 to lr.
+  index_t total_steps = 0;    ///< Required (> warmup_steps) for cosine and linear.
+  float min_lr_ratio = 0.0f;  ///< Final lr = min_lr_ratio · lr (cosine, linear).
+  float num_cycles = 0.5f;    ///< Cosine: 0.5 = one half-wave from lr down to the minimum.
 
   /// config_error naming the field.
   void validate() const {

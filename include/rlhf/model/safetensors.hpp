@@ -68,6 +68,7 @@ namespace rlhf {
 inline namespace v0 {
 namespace model {
 
+/// The element types a safetensors file may hold here: F32 and I32.
 enum class tensor_dtype { f32, i32 };
 
 /// "F32" / "I32": the safetensors spelling.
@@ -78,35 +79,39 @@ enum class tensor_dtype { f32, i32 };
 /// A tensor as loaded (or to be saved): the values live in `data` (F32) or `int_data`
 /// (I32) according to `dtype`; the other vector is empty.
 struct named_tensor {
-  std::string name;
-  rlhf::shape shape;
-  std::vector<float> data;
-  tensor_dtype dtype = tensor_dtype::f32;
-  std::vector<std::int32_t> int_data;
+  std::string name;                        ///< The tensor's name in the file.
+  rlhf::shape shape;                       ///< Its shape.
+  std::vector<float> data;                 ///< The values when dtype is F32, else empty.
+  tensor_dtype dtype = tensor_dtype::f32;  ///< Which of the two vectors holds the values.
+  std::vector<std::int32_t> int_data;      ///< The values when dtype is I32, else empty.
 };
 
 /// A tensor to save without copying it: name, shape and a pointer to `count` host values.
 struct tensor_view {
-  std::string_view name;
-  rlhf::shape shape;
-  tensor_dtype dtype = tensor_dtype::f32;
-  const void* values = nullptr;
-  std::size_t count = 0;
+  std::string_view name;                   ///< The tensor's name in the file.
+  rlhf::shape shape;                       ///< Its shape.
+  tensor_dtype dtype = tensor_dtype::f32;  ///< The element type of `values`.
+  const void* values = nullptr;            ///< The first of `count` host values (not owned).
+  std::size_t count = 0;                   ///< Number of values.
 
+  /// A view of float values `v` with shape `s`.
   [[nodiscard]] static tensor_view f32(std::string_view name, const rlhf::shape& s,
                                        std::span<const float> v) noexcept {
     return {name, s, tensor_dtype::f32, v.data(), v.size()};
   }
+  /// A view of int32 values `v` with shape `s`.
   [[nodiscard]] static tensor_view i32(std::string_view name, const rlhf::shape& s,
                                        std::span<const std::int32_t> v) noexcept {
     return {name, s, tensor_dtype::i32, v.data(), v.size()};
   }
+  /// A view of the values `t` owns (it must outlive the view).
   [[nodiscard]] static tensor_view of(const named_tensor& t) noexcept {
     return t.dtype == tensor_dtype::f32 ? f32(t.name, t.shape, t.data)
                                         : i32(t.name, t.shape, t.int_data);
   }
 };
 
+/// The "__metadata__" strings of a file: key to value.
 using metadata_map = std::map<std::string, std::string>;
 
 /// How save_safetensors writes a file.
@@ -120,9 +125,9 @@ struct safetensors_save_options {
 /// What load_safetensors returns: the tensors in file order (by data offset) and the
 /// "__metadata__" strings.
 struct safetensors_file {
-  std::string path;
-  std::vector<named_tensor> tensors;
-  metadata_map metadata;
+  std::string path;                   ///< The file it was read from (error messages name it).
+  std::vector<named_tensor> tensors;  ///< The tensors, in order of their data offsets.
+  metadata_map metadata;              ///< The metadata, less the reserved "rlhf.crc32c" key.
 
   /// The tensor called `name`, or nullptr.
   [[nodiscard]] const named_tensor* find(std::string_view name) const noexcept {
@@ -155,7 +160,7 @@ inline void copy_le32(void* dst, const void* src, std::size_t count) {
 }
 
 /// The metadata key holding the per-tensor CRC32C checksums: a JSON object text
-/// {"<tensor name>": "<8 lowercase hex digits>", ...} (metadata values must be strings).
+/// `{"<tensor name>": "<8 lowercase hex digits>", ...}` (metadata values must be strings).
 inline constexpr std::string_view checksum_key = "rlhf.crc32c";
 
 /// "xxxxxxxx": `v` as 8 lowercase hex digits.
@@ -335,7 +340,7 @@ class safetensors_writer {
   }
 
   /// Removes temporary files of this target left by writers that no longer run:
-  /// "<name>.tmp.<pid>.<16 hex digits>" in the target's directory whose pid is gone.
+  /// `"<name>.tmp.<pid>.<16 hex digits>"` in the target's directory whose pid is gone.
   void remove_stale_temporaries(const std::filesystem::path& dir) const {
     const std::string prefix = target_.filename().string() + ".tmp.";
     const long long self = platform::process_id();
@@ -753,7 +758,7 @@ class safetensors_reader {
 }  // namespace safetensors_detail
 
 /// Writes `tensors` (in this order) and `metadata` to `path` atomically: a temporary file
-/// path.tmp.<pid>.<random> in the same directory is created exclusively, written and
+/// `path.tmp.<pid>.<random>` in the same directory is created exclusively, written and
 /// fsynced, renamed over `path`, and the directory is fsynced. Saves to one path from
 /// several threads of a process run one after the other; temporary files of this path left
 /// by processes that no longer exist are removed. On failure the temporary file is removed
@@ -781,7 +786,7 @@ inline void save_safetensors(const std::filesystem::path& path,
 /// Reads a safetensors file: the tensors in file order and the metadata. When the metadata
 /// holds "rlhf.crc32c" (files saved with checksums), every tensor listed there is checked
 /// against its CRC32C, and the key is not returned in `metadata`. Any problem with the file
-/// is an io_error "load_safetensors: <path>: <reason>".
+/// is an io_error `"load_safetensors: <path>: <reason>"`.
 [[nodiscard]] inline safetensors_file load_safetensors(const std::filesystem::path& path) {
   return safetensors_detail::safetensors_reader(path).read();
 }

@@ -71,10 +71,10 @@ namespace model {
 
 /// How the next token is chosen (transformers' GenerationConfig names and "off" values).
 struct sampling_config {
-  float temperature = 1.0f;  // τ >= 0; 0 = greedy (top_k and top_p are then ignored)
-  index_t top_k = 0;         // keep the k most likely tokens (ties kept); 0 = off
-  float top_p = 1.0f;        // nucleus mass in (0, 1]; 1 = off
-  std::uint64_t seed = 0;    // Philox key; draws are keyed by (seed, row id, step)
+  float temperature = 1.0f;  ///< τ >= 0; 0 = greedy (top_k and top_p are then ignored).
+  index_t top_k = 0;         ///< Keep the k most likely tokens (ties kept); 0 = off.
+  float top_p = 1.0f;        ///< Nucleus mass in (0, 1]; 1 = off.
+  std::uint64_t seed = 0;    ///< Philox key; draws are keyed by (seed, row id, step).
 };
 
 /// config_error naming the field when a value is outside its domain.
@@ -362,8 +362,8 @@ void sample_tokens(const typename B::tensor& logits, const sampling_config& cfg,
 ///   generation_state st(n, max_new_tokens, {eos}, pad);
 ///   while (!st.all_finished()) {
 ///     ... logits of the last position ...
-///     sample_tokens<B>(logits, cfg, st.step(), row_offset, tokens, logprobs);
-///     st.update<B>(tokens, &logprobs);   // PAD / 0 where finished before this step
+///     `sample_tokens<B>(logits, cfg, st.step(), row_offset, tokens, logprobs);`
+///     `st.update<B>(tokens, &logprobs);`   // PAD / 0 where finished before this step
 ///   }
 ///   st.length(r): the row's completion length (mask positions [0, length) of its
 ///   completion)
@@ -427,9 +427,11 @@ class generation_state {
     if (logprobs != nullptr) ops::copy_from_host<B>(std::span<const float>(lp), *logprobs);
   }
 
+  /// Rows N of the generation.
   [[nodiscard]] index_t batch() const { return static_cast<index_t>(finished_.size()); }
   /// Steps taken so far (the `step` to pass to sample_tokens next).
   [[nodiscard]] std::uint64_t step() const { return step_; }
+  /// True once `row` has emitted a stop token or used its budget.
   [[nodiscard]] bool finished(index_t row) const {
     return finished_.at(static_cast<std::size_t>(row)) != 0;
   }
@@ -437,10 +439,13 @@ class generation_state {
   [[nodiscard]] index_t length(index_t row) const {
     return length_.at(static_cast<std::size_t>(row));
   }
+  /// True when every row is finished (the generation loop's exit test).
   [[nodiscard]] bool all_finished() const {
     return std::all_of(finished_.begin(), finished_.end(), [](std::uint8_t f) { return f != 0; });
   }
+  /// The token emitted by finished rows.
   [[nodiscard]] std::int32_t pad_token() const { return pad_; }
+  /// True when `token` is one of the stop tokens.
   [[nodiscard]] bool is_stop(std::int32_t token) const {
     return std::find(stop_.begin(), stop_.end(), token) != stop_.end();
   }

@@ -43,6 +43,7 @@ concept tokenizer = requires(const T& t, std::string_view text, std::span<const 
   { t.pad_id() } -> std::convertible_to<std::int32_t>;
 };
 
+/// Options of byte_tokenizer::decode.
 struct decode_options {
   /// false: BOS/EOS/PAD are dropped. true: they are written as "<|bos|>", "<|eos|>",
   /// "<|pad|>".
@@ -54,15 +55,20 @@ struct decode_options {
 /// embedding table further (to a multiple of 64) without changing these ids.
 class byte_tokenizer {
  public:
-  static constexpr std::int32_t bos = 256;
-  static constexpr std::int32_t eos = 257;
-  static constexpr std::int32_t pad = 258;
-  static constexpr std::int32_t vocab = 259;
+  static constexpr std::int32_t bos = 256;    ///< The BOS id.
+  static constexpr std::int32_t eos = 257;    ///< The EOS id.
+  static constexpr std::int32_t pad = 258;    ///< The PAD id.
+  static constexpr std::int32_t vocab = 259;  ///< The vocabulary size: 256 bytes + 3 specials.
 
+  /// The vocabulary size, 259.
   [[nodiscard]] static constexpr std::int32_t vocab_size() noexcept { return vocab; }
+  /// The BOS id, 256.
   [[nodiscard]] static constexpr std::int32_t bos_id() noexcept { return bos; }
+  /// The EOS id, 257.
   [[nodiscard]] static constexpr std::int32_t eos_id() noexcept { return eos; }
+  /// The PAD id, 258.
   [[nodiscard]] static constexpr std::int32_t pad_id() noexcept { return pad; }
+  /// True for BOS, EOS and PAD (ids 256..258).
   [[nodiscard]] static constexpr bool is_special(std::int32_t id) noexcept {
     return id >= bos && id < vocab;
   }
@@ -81,6 +87,7 @@ class byte_tokenizer {
   [[nodiscard]] std::string decode(std::span<const std::int32_t> ids) const {
     return decode(ids, decode_options{});
   }
+  /// The same with explicit options: `opt.render_specials` writes the specials' text.
   [[nodiscard]] std::string decode(std::span<const std::int32_t> ids,
                                    const decode_options& opt) const {
     std::string out;
@@ -114,7 +121,7 @@ static_assert(tokenizer<byte_tokenizer>);
 
 /// A prompt/response pair as ids, with the completion mask the losses take.
 struct encoded_chat {
-  std::vector<std::int32_t> ids;
+  std::vector<std::int32_t> ids;  ///< The prompt part, then the response ids (and EOS).
   /// Same length as ids: 0 on the prompt part (BOS, template text, prompt), 1 on every
   /// response token and on the final EOS.
   std::vector<float> completion_mask;
@@ -124,18 +131,18 @@ struct encoded_chat {
 
 /// The chat template. With the defaults the text of a pair is exactly
 ///
-///   "<|user|>\n" + prompt + "\n<|assistant|>\n" + response
+///   `"<|user|>\n" + prompt + "\n<|assistant|>\n" + response`
 ///
 /// encoded with the tokenizer, followed by the EOS id. The markers "<|user|>" and
 /// "<|assistant|>" are plain text (with byte_tokenizer, their bytes), not special ids. With
 /// add_bos the BOS id comes first (default off). The prompt part (everything up to and
-/// including "<|assistant|>\n") has mask 0; the response tokens and the EOS have mask 1.
+/// including `"<|assistant|>\n"`) has mask 0; the response tokens and the EOS have mask 1.
 /// Generation starts from prompt_ids(): the prompt part alone.
 struct chat_template {
-  std::string user_prefix = "<|user|>\n";
-  std::string assistant_prefix = "\n<|assistant|>\n";
-  bool add_bos = false;
-  bool add_eos = true;
+  std::string user_prefix = "<|user|>\n";              ///< Text before the prompt.
+  std::string assistant_prefix = "\n<|assistant|>\n";  ///< Text between prompt and response.
+  bool add_bos = false;                                ///< Put the BOS id first.
+  bool add_eos = true;                                 ///< End the response with the EOS id.
 
   /// The prompt part as text: user_prefix + prompt + assistant_prefix.
   [[nodiscard]] std::string prompt_text(std::string_view prompt) const {
@@ -173,18 +180,20 @@ struct chat_template {
   }
 };
 
+/// Where pad_batch puts the padding of a short row: left (before the tokens) or right.
 enum class padding_side { left, right };
 
 /// A batch of N sequences padded to (N, T), row-major, on the host.
 struct padded_batch {
-  index_t rows = 0;                      // N
-  index_t cols = 0;                      // T
-  std::vector<std::int32_t> ids;         // (N, T), PAD where there is no token
-  std::vector<float> attention_mask;     // (N, T), 1 on real tokens, 0 on padding
-  std::vector<float> completion_mask;    // (N, T), the rows' completion masks, 0 on padding
-  std::vector<index_t> lengths;          // (N,), real tokens per row
-  padding_side side = padding_side::right;
+  index_t rows = 0;                         ///< N, the number of sequences.
+  index_t cols = 0;                         ///< T, the padded length.
+  std::vector<std::int32_t> ids;            ///< (N, T), PAD where there is no token.
+  std::vector<float> attention_mask;        ///< (N, T), 1 on real tokens, 0 on padding.
+  std::vector<float> completion_mask;       ///< (N, T), the rows' completion masks, 0 on padding.
+  std::vector<index_t> lengths;             ///< (N,), real tokens per row.
+  padding_side side = padding_side::right;  ///< Which side the padding is on.
 
+  /// (N, T) as a shape (a shape_error when N·T exceeds shape::max_numel).
   [[nodiscard]] rlhf::shape shape() const { return rlhf::shape{rows, cols}; }
   /// Column of the first real token of row n (left padding: T - length; right: 0); a row
   /// outside [0, N) is a shape_error naming `n`.
