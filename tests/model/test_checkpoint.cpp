@@ -753,10 +753,10 @@ TEST_CASE_TEMPLATE("long untrusted strings are cut in messages", B, RLHF_TEST_BA
   CHECK(e.size() < 1000);
 }
 
-TEST_CASE("load_config reads a 100,000-tensor header in linear time") {
-  // The header is parsed by the same linear, depth-limited builder as load_safetensors
-  // (nlohmann's callback parser took ~20 s here: it rescans the parent on each object's end).
-  constexpr std::size_t n = 100'000;
+namespace {
+
+/// Best of three load_config timings on a checkpoint-like file of `n` one-element tensors.
+double load_config_seconds(std::size_t n, const model::gpt_config& cfg) {
   std::vector<float> values(n, 1.0f);
   std::vector<std::string> names(n);
   std::vector<model::tensor_view> views;
@@ -766,19 +766,35 @@ TEST_CASE("load_config reads a 100,000-tensor header in linear time") {
     views.push_back(
         model::tensor_view::f32(names[i], shape{1}, std::span<const float>(&values[i], 1)));
   }
-  model::gpt_config cfg = model::gpt_config::tiny();
-  const auto p = tmp_path("many_tensors.safetensors");
+  const auto p = tmp_path("many_tensors_" + std::to_string(n) + ".safetensors");
   model::save_safetensors(p, views, {{"config", model::to_json(cfg).dump()}});
-  const auto t0 = std::chrono::steady_clock::now();
-  const model::gpt_config got = model::load_config(p);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  MESSAGE("load_config on 100,000 tensors: ", s, " s");
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const model::gpt_config got = model::load_config(p);
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    CHECK(got.n_embd == cfg.n_embd);
+    CHECK(got.vocab_size == cfg.vocab_size);
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("load_config reads a 100,000-tensor header in linear time") {
+  // The header is parsed by the same linear, depth-limited builder as load_safetensors
+  // (nlohmann's callback parser took ~50 s here: it rescans the parent on each object's
+  // end). 8x the entries must take under 32x the time, not 64x; the absolute bound is a
+  // backstop (timings on a loaded machine vary, their ratio much less).
+  const model::gpt_config cfg = model::gpt_config::tiny();
+  const double small = load_config_seconds(12'500, cfg);
+  const double big = load_config_seconds(100'000, cfg);
+  MESSAGE("load_config: 12,500 tensors ", small, " s, 100,000 tensors ", big, " s");
+  CHECK(big < 32.0 * std::max(small, 1e-3));
 #if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
-  const double bound = 30.0;  // sanitizers and unoptimised builds are ~10-20x slower
+  CHECK(big < 60.0);
 #else
-  const double bound = 1.0;
+  CHECK(big < 5.0);  // ~0.3 s on an idle 2-core machine
 #endif
-  CHECK(s < bound);
-  CHECK(got.n_embd == cfg.n_embd);
-  CHECK(got.vocab_size == cfg.vocab_size);
 }

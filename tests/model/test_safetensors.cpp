@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "rlhf/model/detail/crc32c.hpp"
@@ -656,10 +657,11 @@ TEST_CASE("safetensors: a save removes its path's temporary files of dead writer
   ::waitpid(live, nullptr, 0);
 }
 
-TEST_CASE("safetensors: a header with 100,000 tensors loads in linear time") {
-  temp_dir dir;
-  const auto p = dir / "many.safetensors";
-  constexpr std::size_t n = 100'000;
+namespace {
+
+/// Seconds to save and (best of three) to load a file of `n` one-element tensors; checks
+/// what it loaded.
+std::pair<double, double> many_tensor_times(const fs::path& p, std::size_t n) {
   std::vector<float> values(n);
   std::vector<std::string> names(n);
   std::vector<m::tensor_view> views;
@@ -672,25 +674,42 @@ TEST_CASE("safetensors: a header with 100,000 tensors loads in linear time") {
   }
   const auto t0 = std::chrono::steady_clock::now();
   m::save_safetensors(p, views);
-  const auto t1 = std::chrono::steady_clock::now();
-  const auto f = m::load_safetensors(p);
-  const auto t2 = std::chrono::steady_clock::now();
-  const double save_s = std::chrono::duration<double>(t1 - t0).count();
-  const double load_s = std::chrono::duration<double>(t2 - t1).count();
-  MESSAGE("100,000 tensors: save ", save_s, " s, load ", load_s, " s");
-#if defined(RLHF_TEST_SANITIZED) || !defined(NDEBUG)
-  const double bound = 30.0;  // sanitizers and unoptimised builds are ~10-20x slower
-#else
-  const double bound = 1.0;  // was 0.2 s at 10,000 tensors and 10 s at 80,000
-#endif
-  CHECK(load_s < bound);
-  CHECK(save_s < 5 * bound);
-  REQUIRE(f.tensors.size() == n);
-  for (std::size_t i = 0; i < n; i += 997) {
-    CAPTURE(i);
-    CHECK(f.tensors[i].name == names[i]);
-    CHECK(f.tensors[i].data == std::vector<float>{static_cast<float>(i)});
+  const double save_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double load_s = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t1 = std::chrono::steady_clock::now();
+    const auto f = m::load_safetensors(p);
+    load_s = std::min(load_s,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+    REQUIRE(f.tensors.size() == n);
+    for (std::size_t i = 0; i < n; i += 997) {
+      CHECK(f.tensors[i].name == names[i]);
+      CHECK(f.tensors[i].data == std::vector<float>{static_cast<float>(i)});
+    }
   }
+  return {save_s, load_s};
+}
+
+}  // namespace
+
+TEST_CASE("safetensors: a header with 100,000 tensors loads in linear time") {
+  // Linear, not quadratic: 8x the entries must take under 32x the time, not 64x (a quadratic
+  // reader took 0.2 s at 10,000 entries and 20 s at 100,000). The ratio of two timings of
+  // this process, best of three each, is robust to a loaded machine where an absolute bound
+  // is not; the absolute bound is only a backstop.
+  temp_dir dir;
+  const auto [save_small, load_small] = many_tensor_times(dir / "small.safetensors", 12'500);
+  const auto [save_big, load_big] = many_tensor_times(dir / "big.safetensors", 100'000);
+  MESSAGE("12,500 tensors: save ", save_small, " s, load ", load_small,
+          " s; 100,000 tensors: save ", save_big, " s, load ", load_big, " s");
+  CHECK(load_big < 32.0 * std::max(load_small, 1e-3));
+  CHECK(save_big < 32.0 * std::max(save_small, 1e-3));
+#if defined(RLHF_TEST_SANITIZED) || !defined(NDEBUG)
+  CHECK(load_big < 60.0);  // sanitizers and unoptimised builds are ~10-20x slower
+#else
+  CHECK(load_big < 5.0);  // ~0.6 s on an idle 2-core machine
+#endif
 }
 
 TEST_CASE("safetensors: CRC32C known answers") {
