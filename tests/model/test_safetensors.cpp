@@ -694,22 +694,20 @@ std::pair<double, double> many_tensor_times(const fs::path& p, std::size_t n) {
 }  // namespace
 
 TEST_CASE("safetensors: a header with 100,000 tensors loads in linear time") {
-  // Linear, not quadratic: 8x the entries must take under 32x the time, not 64x (a quadratic
-  // reader took 0.2 s at 10,000 entries and 20 s at 100,000). The ratio of two timings of
-  // this process, best of three each, is robust to a loaded machine where an absolute bound
-  // is not; the absolute bound is only a backstop.
+  // A quadratic reader took 0.2 s at 10,000 entries and 20 s at 100,000; the linear one
+  // takes ~0.5 s at 100,000 on an idle 2-core machine and ~1 s beside a parallel test run.
+  // The bound sits between the two with a 5x margin each way (a ratio of two timings was
+  // tried and is the noisier check: memory-bound loads slow down unevenly under load).
   temp_dir dir;
-  const auto [save_small, load_small] = many_tensor_times(dir / "small.safetensors", 12'500);
-  const auto [save_big, load_big] = many_tensor_times(dir / "big.safetensors", 100'000);
-  MESSAGE("12,500 tensors: save ", save_small, " s, load ", load_small,
-          " s; 100,000 tensors: save ", save_big, " s, load ", load_big, " s");
-  CHECK(load_big < 32.0 * std::max(load_small, 1e-3));
-  CHECK(save_big < 32.0 * std::max(save_small, 1e-3));
+  const auto [save_s, load_s] = many_tensor_times(dir / "big.safetensors", 100'000);
+  MESSAGE("100,000 tensors: save ", save_s, " s, load ", load_s, " s (best of three)");
 #if defined(RLHF_TEST_SANITIZED) || !defined(NDEBUG)
-  CHECK(load_big < 60.0);  // sanitizers and unoptimised builds are ~10-20x slower
+  const double bound = 60.0;  // sanitizers and unoptimised builds are ~10-20x slower
 #else
-  CHECK(load_big < 5.0);  // ~0.6 s on an idle 2-core machine
+  const double bound = 5.0;
 #endif
+  CHECK(load_s < bound);
+  CHECK(save_s < bound);
 }
 
 TEST_CASE("safetensors: CRC32C known answers") {

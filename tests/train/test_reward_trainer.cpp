@@ -21,6 +21,7 @@
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/reward.hpp"
 #include "rlhf/train/trainer.hpp"
+#include "train_fixture.hpp"
 
 namespace {
 
@@ -29,52 +30,9 @@ namespace fs = std::filesystem;
 namespace model = rlhf::model;
 namespace train = rlhf::train;
 using rlhf::index_t;
+using namespace train_fixture;
 
-/// A scratch folder of this process, removed at exit.
-fs::path scratch(const std::string& name) {
-  static const fs::path root = [] {
-    const fs::path p = fs::temp_directory_path() /
-                       ("rlhf_test_reward_trainer_" + std::to_string(::getpid()));
-    fs::create_directories(p);
-    return p;
-  }();
-  static const struct cleanup {
-    ~cleanup() {
-      std::error_code ec;
-      fs::remove_all(root, ec);
-    }
-  } c;
-  (void)c;
-  return root / name;
-}
-
-void write_lines(const fs::path& p, const std::vector<std::string>& lines) {
-  std::ofstream out(p, std::ios::binary);
-  for (const auto& l : lines) out << l << "\n";
-}
-
-std::vector<std::string> read_lines(const fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::string> out;
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
-std::string pair_line(char letter, const std::string& chosen, const std::string& rejected) {
-  return std::string(R"({"prompt": "say )") + letter + R"(", "chosen": ")" + chosen +
-         R"(", "rejected": ")" + rejected + R"("})";
-}
-
-/// Pairs a tiny reward model can separate: the chosen answer repeats the prompt's letter,
-/// the rejected one is a fixed other string.
-std::vector<std::string> separable_lines(int n) {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) {
-    const char c = static_cast<char>('a' + i % 6);
-    out.push_back(pair_line(c, std::string(3, c), "zq"));
-  }
-  return out;
-}
+fs::path scratch(const std::string& name) { return train_fixture::scratch("reward_trainer", name); }
 
 /// Pairs nothing can learn: both answers drawn the same way (three letters of a-f), which
 /// one is "chosen" decided by a coin.
@@ -95,16 +53,6 @@ std::vector<std::string> unlearnable_lines(int n) {
     out.push_back(pair_line(c, word(), word()));
   }
   return out;
-}
-
-model::gpt_config tiny_config() {
-  model::gpt_config c;
-  c.vocab_size = model::byte_tokenizer::vocab;
-  c.max_seq_len = 32;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_embd = 32;
-  return c;
 }
 
 /// How one reward run is set up.
@@ -163,7 +111,7 @@ bool any_contains(const std::vector<std::string>& v, const std::string& part) {
 
 TEST_CASE("reward trainer: separable pairs reach held-out accuracy >= 0.9 and the loss falls") {
   const auto data = scratch("separable.jsonl");
-  write_lines(data, separable_lines(48));
+  write_lines(data, separable_pairs(48));
   const auto dir = scratch("separable_run");
   std::vector<std::string> warnings;
   run_options o;
@@ -206,7 +154,7 @@ TEST_CASE("reward trainer: separable pairs reach held-out accuracy >= 0.9 and th
 TEST_CASE("reward trainer: guidance warnings") {
   SUBCASE("fewer than 10,000 pairs names the count") {
     const auto data = scratch("few.jsonl");
-    write_lines(data, separable_lines(16));
+    write_lines(data, separable_pairs(16));
     std::vector<std::string> warnings;
     run_options o;
     o.warnings = &warnings;
@@ -238,7 +186,7 @@ TEST_CASE(
     "reward trainer: stop at step k, resume, and every logged metric equals the run that "
     "did not stop") {
   const auto data = scratch("resume.jsonl");
-  write_lines(data, separable_lines(48));
+  write_lines(data, separable_pairs(48));
   const auto full = scratch("full");
   (void)run_reward(full, data);
   const auto part = scratch("part");
@@ -264,7 +212,7 @@ TEST_CASE(
 TEST_CASE("reward trainer: the data's \"margin\" field enters the loss") {
   // With every margin 1 and a head that starts near r_c = r_r, the first loss is
   // -logσ(-1) = log(1 + e).
-  std::vector<std::string> lines = separable_lines(16);
+  std::vector<std::string> lines = separable_pairs(16);
   for (auto& l : lines) l.insert(l.size() - 1, R"(, "margin": 1.0)");
   const auto data = scratch("margins.jsonl");
   write_lines(data, lines);

@@ -19,6 +19,7 @@
 #include "rlhf/train/dpo.hpp"
 #include "rlhf/train/sft.hpp"
 #include "rlhf/train/trainer.hpp"
+#include "train_fixture.hpp"
 
 namespace {
 
@@ -27,29 +28,9 @@ namespace fs = std::filesystem;
 namespace model = rlhf::model;
 namespace train = rlhf::train;
 using rlhf::index_t;
+using namespace train_fixture;
 
-/// A scratch folder of this process, removed at exit.
-fs::path scratch(const std::string& name) {
-  static const fs::path root = [] {
-    const fs::path p = fs::temp_directory_path() /
-                       ("rlhf_test_trainer_" + std::to_string(::getpid()));
-    fs::create_directories(p);
-    return p;
-  }();
-  static const struct cleanup {
-    ~cleanup() {
-      std::error_code ec;
-      fs::remove_all(root, ec);
-    }
-  } c;
-  (void)c;
-  return root / name;
-}
-
-void write_lines(const fs::path& p, const std::vector<std::string>& lines) {
-  std::ofstream out(p, std::ios::binary);
-  for (const auto& l : lines) out << l << "\n";
-}
+fs::path scratch(const std::string& name) { return train_fixture::scratch("trainer", name); }
 
 /// Prompt-completion pairs a tiny model learns quickly: the completion repeats a letter of
 /// the prompt.
@@ -60,35 +41,6 @@ std::vector<std::string> sft_lines(int n) {
     out.push_back(std::string(R"({"prompt": "say )") + c + R"(", "completion": ")" +
                   std::string(3, c) + R"("})");
   }
-  return out;
-}
-
-/// Preference pairs a tiny model can separate: the chosen answer repeats the prompt's letter,
-/// the rejected one is a fixed other string.
-std::vector<std::string> preference_lines(int n) {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) {
-    const char c = static_cast<char>('a' + i % 6);
-    out.push_back(std::string(R"({"prompt": "say )") + c + R"(", "chosen": ")" + std::string(3, c) +
-                  R"(", "rejected": "zq"})");
-  }
-  return out;
-}
-
-model::gpt_config tiny_config() {
-  model::gpt_config c;
-  c.vocab_size = model::byte_tokenizer::vocab;
-  c.max_seq_len = 32;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_embd = 32;
-  return c;
-}
-
-std::vector<std::string> read_lines(const fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::string> out;
-  for (std::string l; std::getline(in, l);) out.push_back(l);
   return out;
 }
 
@@ -215,7 +167,7 @@ train::train_result run_dpo(const fs::path& dir, const fs::path& data, int stop_
 
 TEST_CASE("dpo trainer: separable pairs reach eval reward accuracy >= 0.9") {
   const auto data = scratch("dpo.jsonl");
-  write_lines(data, preference_lines(48));
+  write_lines(data, separable_pairs(48));
   const auto dir = scratch("dpo_run");
   const auto r = run_dpo(dir, data);
   REQUIRE(r.last_eval.contains("eval_rewards/accuracies"));
@@ -242,7 +194,7 @@ TEST_CASE(
     "dpo trainer: stop at step k, resume, and every logged metric equals the run that "
     "did not stop") {
   const auto data = scratch("dpo_resume.jsonl");
-  write_lines(data, preference_lines(48));
+  write_lines(data, separable_pairs(48));
   const auto full = scratch("dpo_full");
   (void)run_dpo(full, data);
   const auto part = scratch("dpo_part");

@@ -40,6 +40,7 @@
 #include "rlhf/train/args.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/method_base.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -72,14 +73,14 @@ struct dpo_config {
 
 /// DPO of `policy` against the frozen `reference` over the pairs of `source`.
 template <class B, model::tokenizer Tok>
-class dpo_method {
+class dpo_method : public method_base<B, Tok> {
  public:
   /// Every argument is kept by reference. The two models must have the same vocabulary and
   /// context; the reference needs no gradient arena (gpt(cfg, /*trainable=*/false)).
   dpo_method(model::gpt<B>& policy, const model::gpt<B>& reference, example_source<Tok>& source,
              const dpo_config& cfg)
-      : policy_(policy), reference_(reference), source_(source), cfg_(cfg),
-        cache_(policy.config(), cfg.args.seed), ref_cache_(reference.config(), cfg.args.seed) {
+      : method_base<B, Tok>("dpo", policy, source, cfg.args.seed), reference_(reference), cfg_(cfg),
+        ref_cache_(reference.config(), cfg.args.seed) {
     const auto& a = policy.config();
     const auto& b = reference.config();
     check_config(a.vocab_size == b.vocab_size, "dpo", "reference.vocab_size",
@@ -89,41 +90,16 @@ class dpo_method {
     if (cfg_.precompute_ref_log_probs) precompute();
   }
 
-  /// The trained model.
-  model::gpt<B>& policy() { return policy_; }
-  /// No heads.
-  std::vector<model::scalar_head<B>*> heads() { return {}; }
-  /// The training split.
-  [[nodiscard]] const std::vector<std::uint64_t>& train_indices() const {
-    return source_.train_indices();
-  }
-  /// The evaluation split.
-  [[nodiscard]] const std::vector<std::uint64_t>& eval_indices() const {
-    return source_.eval_indices();
-  }
-
   /// Loss, d loss / dθ added to the policy's gradients, and TRL's DPO metrics.
   named_metrics train_micro_batch(std::span<const std::uint64_t> idx) { return run(idx, true); }
   /// The same metrics without gradients or dropout.
   named_metrics eval_batch(std::span<const std::uint64_t> idx) { return run(idx, false); }
 
-  /// The dropout position.
-  [[nodiscard]] nlohmann::json state() const { return {{"dropout_forwards", cache_.forwards()}}; }
-  /// Continues from state().
-  void restore(const nlohmann::json& j) {
-    if (!j.is_object() || !j.contains("dropout_forwards") ||
-        !j["dropout_forwards"].is_number_unsigned()) {
-      throw io_error("dpo: trainer_state.method must hold dropout_forwards");
-    }
-    cache_.set_forwards(j["dropout_forwards"].template get<std::uint64_t>());
-  }
-  /// No advice.
-  [[nodiscard]] std::vector<std::string> warnings(const nlohmann::ordered_json&) const {
-    return {};
-  }
-
  private:
   using tensor = typename B::tensor;
+  using method_base<B, Tok>::policy_;
+  using method_base<B, Tok>::source_;
+  using method_base<B, Tok>::cache_;
 
   /// A collated micro-batch on the backend: (2N, T) ids and masks, chosen rows first.
   struct stacked {
@@ -234,11 +210,8 @@ class dpo_method {
     return out;
   }
 
-  model::gpt<B>& policy_;
   const model::gpt<B>& reference_;
-  example_source<Tok>& source_;
   dpo_config cfg_;
-  forward_cache<B> cache_;
   forward_cache<B> ref_cache_;
   std::optional<tensor> grad_logits_;
   std::unordered_map<std::uint64_t, std::pair<float, float>> precomputed_;

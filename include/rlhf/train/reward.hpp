@@ -43,6 +43,7 @@
 #include "rlhf/train/args.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/method_base.hpp"
 #include "rlhf/train/metrics_log.hpp"
 
 namespace rlhf {
@@ -77,46 +78,23 @@ inline constexpr std::size_t reward_min_pairs = 10000;
 /// Reward modeling: `trunk` with the scalar `head` on its final hidden state, trained over
 /// the pairs of `source`.
 template <class B, model::tokenizer Tok>
-class reward_method {
+class reward_method : public method_base<B, Tok> {
  public:
   /// Every argument but `cfg` is kept by reference. `head` must have the trunk's width.
   reward_method(model::gpt<B>& trunk, model::scalar_head<B>& head, example_source<Tok>& source,
                 const reward_config& cfg)
-      : trunk_(trunk), head_(head), source_(source), cfg_(cfg),
-        cache_(trunk.config(), cfg.args.seed) {
+      : method_base<B, Tok>("reward", trunk, source, cfg.args.seed), head_(head), cfg_(cfg) {
     check_config(head.n_embd() == trunk.config().n_embd, "reward_method", "head.n_embd",
                  rlhf::detail::concat("the trunk's n_embd (", trunk.config().n_embd, ")"),
                  head.n_embd());
   }
 
-  /// The trained trunk.
-  model::gpt<B>& policy() { return trunk_; }
   /// The reward head.
   std::vector<model::scalar_head<B>*> heads() { return {&head_}; }
-  /// The training split.
-  [[nodiscard]] const std::vector<std::uint64_t>& train_indices() const {
-    return source_.train_indices();
-  }
-  /// The evaluation split.
-  [[nodiscard]] const std::vector<std::uint64_t>& eval_indices() const {
-    return source_.eval_indices();
-  }
-
   /// Loss, d loss / dθ added to the trunk's and the head's gradients, and TRL's metrics.
   named_metrics train_micro_batch(std::span<const std::uint64_t> idx) { return run(idx, true); }
   /// The same metrics without gradients or dropout.
   named_metrics eval_batch(std::span<const std::uint64_t> idx) { return run(idx, false); }
-
-  /// The dropout position.
-  [[nodiscard]] nlohmann::json state() const { return {{"dropout_forwards", cache_.forwards()}}; }
-  /// Continues from state().
-  void restore(const nlohmann::json& j) {
-    if (!j.is_object() || !j.contains("dropout_forwards") ||
-        !j["dropout_forwards"].is_number_unsigned()) {
-      throw io_error("reward: trainer_state.method must hold dropout_forwards");
-    }
-    cache_.set_forwards(j["dropout_forwards"].template get<std::uint64_t>());
-  }
 
   /// Advice on the trained reward model: held-out pairwise accuracy ("eval_accuracy" of
   /// `final_eval`) below 0.70, no held-out set, fewer than 10,000 training pairs.
@@ -148,6 +126,9 @@ class reward_method {
   }
 
  private:
+  using method_base<B, Tok>::policy_;
+  using method_base<B, Tok>::source_;
+  using method_base<B, Tok>::cache_;
   using tensor = typename B::tensor;
 
   static tensor on_backend(std::span<const float> v) {
@@ -178,7 +159,7 @@ class reward_method {
     const auto mask = ops::from_host<B>(std::span<const float>(mask_host), sh);
 
     auto& acts = cache_.get(2 * n, t, train && !cfg_.disable_dropout);
-    model::gpt_forward<B>(trunk_, acts, ids);
+    model::gpt_forward<B>(policy_, acts, ids);
     cache_.commit();
     tensor rewards(shape{2 * n});
     typename B::index_tensor last(shape{2 * n});
@@ -202,18 +183,15 @@ class reward_method {
       ops::fill<B>(*dhidden_, 0.0f);
       model::reward_head_backward<B>(&*dhidden_, head_.dweight(), head_.dbias(), drewards, acts.lnf,
                                      last, head_.weight());
-      model::gpt_backward<B>(trunk_, acts, ids, nullptr, &*dhidden_);
+      model::gpt_backward<B>(policy_, acts, ids, nullptr, &*dhidden_);
     }
     named_metrics out{{"loss", res.loss}};
     for (const auto& m : res.metrics.named()) out.push_back(m);
     return out;
   }
 
-  model::gpt<B>& trunk_;
   model::scalar_head<B>& head_;
-  example_source<Tok>& source_;
   reward_config cfg_;
-  forward_cache<B> cache_;
   std::optional<tensor> dhidden_;
 };
 

@@ -30,6 +30,7 @@
 #include "rlhf/train/args.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/method_base.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -58,46 +59,22 @@ struct sft_config {
 
 /// SFT on `policy` over the examples of `source`.
 template <class B, model::tokenizer Tok>
-class sft_method {
+class sft_method : public method_base<B, Tok> {
  public:
   /// `policy` and `source` are kept by reference.
   sft_method(model::gpt<B>& policy, example_source<Tok>& source, const sft_config& cfg)
-      : policy_(policy), source_(source), cfg_(cfg), cache_(policy.config(), cfg.args.seed) {}
-
-  /// The trained model.
-  model::gpt<B>& policy() { return policy_; }
-  /// No heads.
-  std::vector<model::scalar_head<B>*> heads() { return {}; }
-  /// The training split.
-  [[nodiscard]] const std::vector<std::uint64_t>& train_indices() const {
-    return source_.train_indices();
-  }
-  /// The evaluation split.
-  [[nodiscard]] const std::vector<std::uint64_t>& eval_indices() const {
-    return source_.eval_indices();
-  }
+      : method_base<B, Tok>("sft", policy, source, cfg.args.seed), cfg_(cfg) {}
 
   /// Loss, d loss / dθ added to the policy's gradients, and TRL's SFT metrics.
   named_metrics train_micro_batch(std::span<const std::uint64_t> idx) { return run(idx, true); }
   /// The same metrics without gradients or dropout.
   named_metrics eval_batch(std::span<const std::uint64_t> idx) { return run(idx, false); }
 
-  /// The dropout position.
-  [[nodiscard]] nlohmann::json state() const { return {{"dropout_forwards", cache_.forwards()}}; }
-  /// Continues from state().
-  void restore(const nlohmann::json& j) {
-    if (!j.is_object() || !j.contains("dropout_forwards") ||
-        !j["dropout_forwards"].is_number_unsigned()) {
-      throw io_error("sft: trainer_state.method must hold dropout_forwards");
-    }
-    cache_.set_forwards(j["dropout_forwards"].get<std::uint64_t>());
-  }
-  /// No advice.
-  [[nodiscard]] std::vector<std::string> warnings(const nlohmann::ordered_json&) const {
-    return {};
-  }
-
  private:
+  using method_base<B, Tok>::policy_;
+  using method_base<B, Tok>::source_;
+  using method_base<B, Tok>::cache_;
+
   named_metrics run(std::span<const std::uint64_t> idx, bool train) {
     const auto examples = source_.get(idx);
     index_t longest = 0;
@@ -129,10 +106,7 @@ class sft_method {
     return out;
   }
 
-  model::gpt<B>& policy_;
-  example_source<Tok>& source_;
   sft_config cfg_;
-  forward_cache<B> cache_;
   std::optional<typename B::tensor> grad_logits_;
 };
 
