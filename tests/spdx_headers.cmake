@@ -5,7 +5,7 @@
 cmake_minimum_required(VERSION 3.21)
 
 set(_globs "")
-foreach(_dir IN ITEMS include tests examples bench tools cmake scripts test_package)
+foreach(_dir IN ITEMS include tests examples bench tools cmake scripts test_package apps)
   foreach(_ext IN ITEMS hpp cpp cu h py cmake in txt sh)
     list(APPEND _globs "${ROOT}/${_dir}/*.${_ext}")
   endforeach()

@@ -1,0 +1,915 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
+// The `rlhf` command-line tool: sft, dpo, reward, generate, eval and plot (docs/cli.md).
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "options.hpp"
+#include "progress.hpp"
+#include "rlhf/backends/eigen.hpp"
+#include "rlhf/core/errors.hpp"
+#include "rlhf/data/dataset.hpp"
+#include "rlhf/data/formats.hpp"
+#include "rlhf/data/tokenize.hpp"
+#include "rlhf/losses/dpo.hpp"
+#include "rlhf/model/checkpoint.hpp"
+#include "rlhf/model/generate.hpp"
+#include "rlhf/model/tokenizer.hpp"
+#include "rlhf/train/dpo.hpp"
+#include "rlhf/train/reward.hpp"
+#include "rlhf/train/sft.hpp"
+#include "rlhf/train/trainer.hpp"
+
+extern char** environ;
+
+namespace rlhf_cli {
+namespace {
+
+using B = rlhf::eigen_backend;
+namespace fs = std::filesystem;
+namespace model = rlhf::model;
+namespace train = rlhf::train;
+namespace data = rlhf::data;
+using json = nlohmann::json;
+using tok_t = model::byte_tokenizer;
+
+// ---- signals ------------------------------------------------------------------------------
+
+// The handler sets g_interrupted and, while a trainer runs, calls its request_stop() (an
+// atomic store) through g_stop, a lock-free pointer to a function that knows the trainer.
+std::atomic<bool> g_interrupted{false};
+std::atomic<void (*)()> g_stop{nullptr};
+static_assert(std::atomic<bool>::is_always_lock_free);
+static_assert(std::atomic<void (*)()>::is_always_lock_free);
+
+extern "C" void on_signal(int sig) {
+  g_interrupted.store(true);
+  if (auto* f = g_stop.load()) f();
+  std::signal(sig, SIG_DFL);  // a second Ctrl-C ends the program at once
+}
+
+/// The trainer a signal stops (one run at a time).
+template <class T>
+struct stop_slot {
+  static inline std::atomic<T*> trainer{nullptr};
+  static void request() noexcept {
+    if (auto* t = trainer.load()) t->request_stop();
+  }
+};
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/// Writes `text` to `path` through a temporary file and a rename.
+void write_atomically(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw rlhf::io_error("cannot write " + tmp.string());
+    out << text;
+    out.flush();
+    if (!out) throw rlhf::io_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+/// The interpreter the plotting script runs with: $RLHF_PYTHON or /usr/bin/python3.
+std::string python() {
+  if (const char* p = std::getenv("RLHF_PYTHON"); p != nullptr && *p != '\0') return p;
+  return "/usr/bin/python3";
+}
+
+/// Runs argv without a shell; the exit status (-1 when it could not start).
+int run_process(const std::vector<std::string>& argv, bool quiet) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (quiet) {
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  }
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool matplotlib_available() {
+  return run_process({python(), "-c", "import matplotlib"}, true) == 0;
+}
+
+/// tools/plot_metrics.py: beside the executable's source tree, or installed beside it.
+fs::path plot_script() {
+  std::vector<fs::path> candidates;
+  if (const char* p = std::getenv("RLHF_PLOT_SCRIPT"); p != nullptr && *p != '\0') {
+    candidates.emplace_back(p);
+  }
+  candidates.emplace_back(RLHF_CLI_SOURCE_DIR "/tools/plot_metrics.py");
+  std::error_code ec;
+  const fs::path self = fs::canonical("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(self.parent_path().parent_path() / "share/rlhfpp/plot_metrics.py");
+  for (const auto& c : candidates) {
+    if (fs::exists(c, ec)) return c;
+  }
+  throw rlhf::io_error("cannot find the plotting script plot_metrics.py");
+}
+
+int plot(const fs::path& run_dir) {
+  if (!fs::exists(run_dir / "metrics.jsonl")) {
+    throw rlhf::io_error(run_dir.string() + ": no metrics.jsonl");
+  }
+  const int rc = run_process({python(), plot_script().string(), run_dir.string()}, false);
+  if (rc < 0) throw rlhf::io_error("plotting failed: cannot run " + python());
+  if (rc != 0) {
+    throw rlhf::io_error("plotting failed: " + python() + " exited with status " +
+                         std::to_string(rc));
+  }
+  return 0;
+}
+
+/// The format of the first example of a JSONL file (nullopt: none readable).
+std::optional<data::format> first_format(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw rlhf::io_error(file.string() + ": cannot open the file");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      return data::detect_format(json::parse(line));
+    } catch (const json::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+/// `p` or, for a folder, the model.safetensors in it.
+fs::path model_file(const fs::path& p) { return fs::is_directory(p) ? p / "model.safetensors" : p; }
+
+/// A model read from a checkpoint.
+std::unique_ptr<model::gpt<B>> load_model(const fs::path& path, bool trainable) {
+  const auto file = model_file(path);
+  auto m = std::make_unique<model::gpt<B>>(model::load_config(file), trainable);
+  model::load_checkpoint<B>(file, *m);
+  return m;
+}
+
+// ---- the training options -------------------------------------------------------------------
+
+std::vector<option_def> common_defs(const train::training_args& a) {
+  using k = kind;
+  return {
+      {"train_file", k::path, "", "Training data (JSONL)", {}, "", true},
+      {"eval_file", k::path, "", "Evaluation data (JSONL); none: hold out --eval-fraction"},
+      {"output_dir",
+       k::path,
+       "",
+       "Folder of config.json, metrics.jsonl, checkpoints, the model",
+       {},
+       "",
+       true},
+      {"model",
+       k::choice,
+       "tiny",
+       "Preset of a fresh random-init model",
+       {"tiny", "small", "gpt2_124m"}},
+      {"init_from", k::path, "", "Start from this checkpoint (.safetensors) instead of a preset"},
+      {"resume", k::path, "", "Continue the run saved in this checkpoint-N folder"},
+      {"n_layer", k::integer, nullptr, "Override the model's layers", {}, "the model's"},
+      {"n_head", k::integer, nullptr, "Override the model's attention heads", {}, "the model's"},
+      {"n_embd", k::integer, nullptr, "Override the model's width", {}, "the model's"},
+      {"max_seq_len",
+       k::integer,
+       nullptr,
+       "Override the model's context length",
+       {},
+       "the model's"},
+      {"dropout", k::real, nullptr, "Override the model's dropout probability", {}, "the model's"},
+      {"skip_bad_lines", k::boolean, false, "Skip (and count) malformed data lines"},
+      {"plot",
+       k::boolean,
+       nullptr,
+       "Plot metrics.jsonl at the end (tools/plot_metrics.py)",
+       {},
+       "true when python3 with matplotlib is found"},
+      {"learning_rate", k::real, short_float(a.learning_rate), "Peak learning rate"},
+      {"per_device_train_batch_size", k::integer, a.per_device_train_batch_size,
+       "Examples per micro-batch"},
+      {"per_device_eval_batch_size", k::integer, a.per_device_eval_batch_size,
+       "Examples per evaluation batch"},
+      {"gradient_accumulation_steps", k::integer, a.gradient_accumulation_steps,
+       "Micro-batches per optimizer step"},
+      {"num_train_epochs", k::real, a.num_train_epochs, "Epochs (when --max-steps <= 0)"},
+      {"max_steps", k::integer, a.max_steps, "Optimizer steps; > 0 overrides the epochs"},
+      {"lr_scheduler_type",
+       k::choice,
+       std::string(model::to_string(a.lr_scheduler_type)),
+       "Learning-rate schedule",
+       {"constant", "linear", "cosine"}},
+      {"warmup_steps", k::integer, a.warmup_steps, "Linear warm-up steps"},
+      {"warmup_ratio", k::real, short_float(a.warmup_ratio), "Warm-up as a fraction of the steps"},
+      {"weight_decay", k::real, short_float(a.weight_decay), "AdamW weight decay"},
+      {"adam_beta1", k::real, short_float(a.adam_beta1), "AdamW beta1"},
+      {"adam_beta2", k::real, short_float(a.adam_beta2), "AdamW beta2"},
+      {"adam_epsilon", k::real, short_float(a.adam_epsilon), "AdamW epsilon"},
+      {"max_grad_norm", k::real, short_float(a.max_grad_norm),
+       "Gradient-norm clip; <= 0 disables it"},
+      {"logging_steps", k::integer, a.logging_steps, "Log every this many steps"},
+      {"eval_steps", k::integer, a.eval_steps, "Evaluate every this many steps; 0: at the end"},
+      {"save_steps", k::integer, a.save_steps, "Checkpoint every this many steps; 0: at the end"},
+      {"save_total_limit", k::integer, a.save_total_limit, "Keep this many checkpoints; 0: all"},
+      {"seed", k::unsigned_integer, a.seed, "Data order, initialisation and dropout seed"},
+      {"eval_fraction", k::real, short_float(a.eval_fraction),
+       "Held-out share of the training file when there is no --eval-file"},
+  };
+}
+
+std::vector<option_def> sft_defs() {
+  const train::sft_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"max_length",
+               kind::integer,
+               static_cast<std::int64_t>(c.max_length),
+               "Longest tokenized sequence",
+               {},
+               "1024, capped at the model's max_seq_len"});
+  d.push_back({"completion_only_loss", kind::boolean, c.completion_only_loss,
+               "Prompt-completion data: loss on the completion only"});
+  d.push_back({"loss_type",
+               kind::choice,
+               std::string(rlhf::losses::to_string(c.loss_type)),
+               "SFT loss",
+               {"nll", "dft"}});
+  return d;
+}
+
+std::vector<std::string> dpo_loss_names() {
+  std::vector<std::string> out;
+  for (int i = 0; i <= static_cast<int>(rlhf::losses::dpo_loss_type::sigmoid_norm); ++i) {
+    out.emplace_back(rlhf::losses::to_string(static_cast<rlhf::losses::dpo_loss_type>(i)));
+  }
+  return out;
+}
+
+std::vector<option_def> dpo_defs() {
+  const train::dpo_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the implicit rewards"});
+  d.push_back(
+      {"loss_type", kind::list, json::array({"sigmoid"}), "DPO loss(es)", dpo_loss_names()});
+  d.push_back({"loss_weights",
+               kind::text,
+               "",
+               "Comma list of weights, one per loss",
+               {},
+               "1 for each loss"});
+  d.push_back({"label_smoothing", kind::real, short_float(c.loss.label_smoothing),
+               "Label smoothing (cDPO / robust / exo_pair epsilon)"});
+  d.push_back({"f_divergence_type",
+               kind::choice,
+               std::string(rlhf::losses::to_string(c.loss.f_divergence_type)),
+               "Score of the log-ratios",
+               {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"}});
+  d.push_back({"f_alpha_divergence_coef", kind::real, short_float(c.loss.f_alpha_divergence_coef),
+               "alpha of alpha_divergence"});
+  d.push_back({"discopop_tau", kind::real, short_float(c.loss.discopop_tau), "tau of discopop"});
+  d.push_back({"max_length",
+               kind::integer,
+               static_cast<std::int64_t>(c.max_length),
+               "Longest prompt + completion",
+               {},
+               "1024, capped at the model's max_seq_len"});
+  d.push_back({"max_prompt_length", kind::integer, static_cast<std::int64_t>(c.max_prompt_length),
+               "Longest prompt part"});
+  d.push_back({"max_completion_length", kind::integer,
+               static_cast<std::int64_t>(c.max_completion_length),
+               "Longest completion part; 0: no limit"});
+  d.push_back({"truncation_mode",
+               kind::choice,
+               "keep_end",
+               "Which end of a long prompt stays",
+               {"keep_end", "keep_start"}});
+  d.push_back({"precompute_ref_log_probs", kind::boolean, c.precompute_ref_log_probs,
+               "Reference log-probs once, before training"});
+  return d;
+}
+
+// ---- resolved configuration -> library structs ------------------------------------------------
+
+template <class T>
+T num(const json& r, const char* name) {
+  return r.at(name).get<T>();
+}
+
+train::training_args to_args(const json& r) {
+  train::training_args a;
+  a.output_dir = r.at("output_dir").get<std::string>();
+  a.learning_rate = num<float>(r, "learning_rate");
+  a.per_device_train_batch_size = num<rlhf::index_t>(r, "per_device_train_batch_size");
+  a.per_device_eval_batch_size = num<rlhf::index_t>(r, "per_device_eval_batch_size");
+  a.gradient_accumulation_steps = num<rlhf::index_t>(r, "gradient_accumulation_steps");
+  a.num_train_epochs = num<double>(r, "num_train_epochs");
+  a.max_steps = num<rlhf::index_t>(r, "max_steps");
+  a.lr_scheduler_type = model::parse_lr_schedule_type(r.at("lr_scheduler_type").get<std::string>());
+  a.warmup_steps = num<rlhf::index_t>(r, "warmup_steps");
+  a.warmup_ratio = num<float>(r, "warmup_ratio");
+  a.weight_decay = num<float>(r, "weight_decay");
+  a.adam_beta1 = num<float>(r, "adam_beta1");
+  a.adam_beta2 = num<float>(r, "adam_beta2");
+  a.adam_epsilon = num<float>(r, "adam_epsilon");
+  a.max_grad_norm = num<float>(r, "max_grad_norm");
+  a.logging_steps = num<rlhf::index_t>(r, "logging_steps");
+  a.eval_steps = num<rlhf::index_t>(r, "eval_steps");
+  a.save_steps = num<rlhf::index_t>(r, "save_steps");
+  a.save_total_limit = num<rlhf::index_t>(r, "save_total_limit");
+  a.seed = num<std::uint64_t>(r, "seed");
+  a.eval_fraction = num<float>(r, "eval_fraction");
+  a.validate();
+  return a;
+}
+
+/// A length option checked against the model's context (its default is capped to it).
+std::size_t length_option(json& r, const char* name, const json& given_default,
+                          rlhf::index_t context) {
+  const auto v = r.at(name).get<std::int64_t>();
+  if (v < 1)
+    throw rlhf::config_error(std::string(name) + " must be >= 1, got " + std::to_string(v));
+  if (v > context) {
+    if (r.at(name) == given_default) {
+      r[name] = context;
+      return static_cast<std::size_t>(context);
+    }
+    throw rlhf::config_error(std::string(name) + " " + std::to_string(v) +
+                             " exceeds the model's max_seq_len " + std::to_string(context));
+  }
+  return static_cast<std::size_t>(v);
+}
+
+/// The policy's configuration: a preset or --init-from, with the overrides applied.
+model::gpt_config model_config(const json& r) {
+  const std::string init = r.at("init_from").get<std::string>();
+  model::gpt_config c;
+  if (!init.empty()) {
+    c = model::load_config(model_file(init));
+  } else {
+    const std::string p = r.at("model").get<std::string>();
+    c = p == "small"       ? model::gpt_config::small()
+        : p == "gpt2_124m" ? model::gpt_config::gpt2_124m()
+                           : model::gpt_config::tiny();
+    // Room for the byte tokenizer's three special ids.
+    c.vocab_size = std::max<rlhf::index_t>(c.vocab_size, tok_t::vocab);
+  }
+  auto override_int = [&](const char* name, rlhf::index_t& field) {
+    if (r.at(name).is_null()) return;
+    const auto v = r.at(name).get<rlhf::index_t>();
+    if (!init.empty() && v != field) {
+      throw rlhf::config_error(init + " has " + name + " " + std::to_string(field) + ", but --" +
+                               flag_of(name).substr(2) + " asks for " + std::to_string(v) +
+                               " (a checkpoint of another config)");
+    }
+    field = v;
+  };
+  override_int("n_layer", c.n_layer);
+  override_int("n_head", c.n_head);
+  override_int("n_embd", c.n_embd);
+  override_int("max_seq_len", c.max_seq_len);
+  if (!r.at("dropout").is_null()) c.dropout = r.at("dropout").get<float>();
+  c.validate();
+  return c;
+}
+
+/// The policy: fresh (seeded) or loaded from --init-from.
+std::unique_ptr<model::gpt<B>> make_policy(const json& r, const model::gpt_config& cfg) {
+  auto m = std::make_unique<model::gpt<B>>(cfg, true);
+  const std::string init = r.at("init_from").get<std::string>();
+  if (init.empty()) {
+    m->init(r.at("seed").get<std::uint64_t>());
+  } else {
+    model::load_checkpoint<B>(model_file(init), *m);
+  }
+  return m;
+}
+
+train::data_files files_of(const json& r) {
+  train::data_files f;
+  f.train_file = r.at("train_file").get<std::string>();
+  f.eval_file = r.at("eval_file").get<std::string>();
+  if (r.at("skip_bad_lines").get<bool>()) f.reader.errors = data::on_error::skip;
+  for (const auto& p : {f.train_file, f.eval_file}) {
+    if (!p.empty() && !fs::is_regular_file(p)) throw rlhf::io_error(p.string() + ": no such file");
+  }
+  return f;
+}
+
+/// The step a checkpoint-N folder holds (0 when the name says nothing).
+std::int64_t step_of(const fs::path& dir) {
+  const std::string n = fs::path(dir).lexically_normal().filename().string().empty()
+                            ? fs::path(dir).lexically_normal().parent_path().filename().string()
+                            : fs::path(dir).lexically_normal().filename().string();
+  const std::string prefix = "checkpoint-";
+  if (n.rfind(prefix, 0) != 0) return 0;
+  try {
+    return std::stoll(n.substr(prefix.size()));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+/// Runs `method` under a trainer with the progress display, signal handling, the final
+/// model copy and the plots. Returns the exit status.
+template <class M>
+int run_training(M& method, const json& r, const train::training_args& args, const char* name,
+                 std::uint64_t skipped) {
+  const fs::path out = args.output_dir;
+  const fs::path resume = r.at("resume").get<std::string>();
+  if (!resume.empty() && !fs::is_regular_file(resume / "model.safetensors")) {
+    throw rlhf::io_error(resume.string() + ": not a checkpoint folder (no model.safetensors)");
+  }
+  std::unique_ptr<progress> bar;
+  train::callbacks cb;
+  cb.on_step = [&](const train::metrics_record& rec) { bar->step(rec); };
+  cb.on_eval = [&](const train::metrics_record& rec) {
+    std::string s = "eval at step " + rec["step"].dump() + ":";
+    for (const auto& [k, v] : rec.items()) {
+      if (k != "step" && v.is_number()) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " %s %.4g", k.c_str(), v.template get<double>());
+        s += buf;
+      }
+    }
+    bar->note(s);
+  };
+  cb.on_warning = [&](const std::string& w) { bar->note("rlhf: warning: " + w); };
+  train::trainer<B, M> t(method, args, cb);
+  bar = std::make_unique<progress>(t.total_steps(), step_of(resume));
+  if (skipped > 0) bar->note("rlhf: skipped " + std::to_string(skipped) + " bad data lines");
+  using slot = stop_slot<train::trainer<B, M>>;
+  slot::trainer.store(&t);
+  g_stop.store(&slot::request);
+  struct stop_guard {
+    ~stop_guard() {
+      g_stop.store(nullptr);
+      slot::trainer.store(nullptr);
+    }
+  } guard;
+  if (g_interrupted.load()) t.request_stop();  // a signal before the trainer existed
+  const train::train_result res = t.train(resume);
+  bar->end_line();
+  if (res.stopped_early) {
+    std::fprintf(
+        stderr,
+        "rlhf: interrupted at step %lld; checkpoint saved in %s (continue with --resume %s)\n",
+        static_cast<long long>(res.global_step), res.last_checkpoint.string().c_str(),
+        res.last_checkpoint.string().c_str());
+    return 130;
+  }
+  std::vector<const model::scalar_head<B>*> heads;
+  for (auto* h : method.heads()) heads.push_back(h);
+  model::save_checkpoint<B>(out / "model.safetensors", method.policy(), heads);
+  bool want_plot = r.at("plot").is_null() ? matplotlib_available() : r.at("plot").get<bool>();
+  if (want_plot) {
+    try {
+      plot(out);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "rlhf: warning: %s\n", e.what());
+    }
+  }
+  std::string loss = res.last_log.contains("loss") ? res.last_log["loss"].dump() : "n/a";
+  std::printf("rlhf %s: done: %lld steps, last loss %s; model in %s (last checkpoint %s)\n", name,
+              static_cast<long long>(res.global_step), loss.c_str(),
+              (out / "model.safetensors").string().c_str(), res.last_checkpoint.string().c_str());
+  return 0;
+}
+
+void write_config(const json& r, const char* method) {
+  json out = r;
+  out["method"] = method;
+  fs::create_directories(r.at("output_dir").get<std::string>());
+  write_atomically(fs::path(r.at("output_dir").get<std::string>()) / "config.json",
+                   out.dump(2) + "\n");
+}
+
+int run_sft(json r) {
+  const auto mcfg = model_config(r);
+  train::sft_config c;
+  c.args = to_args(r);
+  c.max_length = length_option(r, "max_length", json(1024), mcfg.max_seq_len);
+  c.completion_only_loss = r.at("completion_only_loss").get<bool>();
+  c.loss_type = rlhf::losses::parse_sft_loss_type(r.at("loss_type").get<std::string>());
+  const auto files = files_of(r);
+  const auto fmt = first_format(files.train_file).value_or(data::format::prompt_completion);
+  if (fmt != data::format::prompt_completion && fmt != data::format::language_modeling) {
+    throw rlhf::data_error(files.train_file.string() +
+                           ": sft needs prompt_completion or "
+                           "language_modeling examples, the file holds " +
+                           std::string(data::format_name(fmt)));
+  }
+  write_config(r, "sft");
+  auto policy = make_policy(r, mcfg);
+  train::example_source<tok_t> source(files, fmt, tok_t{}, train::sft_tokenize_options(c),
+                                      c.args.seed, c.args.eval_fraction);
+  train::sft_method<B, tok_t> method(*policy, source, c);
+  return run_training(method, r, c.args, "sft", source.skipped());
+}
+
+std::vector<float> parse_weights(const std::string& s) {
+  std::vector<float> out;
+  std::size_t start = 0;
+  while (!s.empty() && start <= s.size()) {
+    const auto comma = s.find(',', start);
+    const std::string item = s.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0')
+      throw usage_error("--loss-weights: '" + item + "' is not a number");
+    out.push_back(static_cast<float>(v));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+train::dpo_config dpo_config_of(json& r, const model::gpt_config& mcfg) {
+  train::dpo_config c;
+  c.args = to_args(r);
+  c.loss.beta = num<float>(r, "beta");
+  c.loss.loss_type.clear();
+  for (const auto& n : r.at("loss_type")) {
+    c.loss.loss_type.push_back(rlhf::losses::parse_dpo_loss_type(n.get<std::string>()));
+  }
+  c.loss.loss_weights = parse_weights(r.at("loss_weights").get<std::string>());
+  if (!c.loss.loss_weights.empty() && c.loss.loss_weights.size() != c.loss.loss_type.size()) {
+    throw rlhf::config_error("loss_weights has " + std::to_string(c.loss.loss_weights.size()) +
+                             " values for " + std::to_string(c.loss.loss_type.size()) +
+                             " loss types");
+  }
+  c.loss.label_smoothing = num<float>(r, "label_smoothing");
+  c.loss.f_divergence_type = rlhf::losses::parse_f_divergence_type(
+      r.at("f_divergence_type").get<std::string>());
+  c.loss.f_alpha_divergence_coef = num<float>(r, "f_alpha_divergence_coef");
+  c.loss.discopop_tau = num<float>(r, "discopop_tau");
+  c.max_length = length_option(r, "max_length", json(1024), mcfg.max_seq_len);
+  const auto mpl = r.at("max_prompt_length").get<std::int64_t>();
+  const auto mcl = r.at("max_completion_length").get<std::int64_t>();
+  if (mpl < 0 || mcl < 0)
+    throw rlhf::config_error("max_prompt_length and max_completion_length must be >= 0");
+  c.max_prompt_length = static_cast<std::size_t>(mpl);
+  c.max_completion_length = static_cast<std::size_t>(mcl);
+  c.truncation_mode = r.at("truncation_mode").get<std::string>() == "keep_start"
+                          ? data::truncation_mode::keep_start
+                          : data::truncation_mode::keep_end;
+  c.precompute_ref_log_probs = r.at("precompute_ref_log_probs").get<bool>();
+  return c;
+}
+
+int run_dpo(json r) {
+  const auto mcfg = model_config(r);
+  auto c = dpo_config_of(r, mcfg);
+  const auto files = files_of(r);
+  write_config(r, "dpo");
+  auto policy = make_policy(r, mcfg);
+  // The reference: a frozen copy of the initial policy (of the run's start, also on resume:
+  // --init-from or the preset's seeded initialisation).
+  model::gpt<B> reference(mcfg, false);
+  rlhf::ops::copy_from_host<B>(std::span<const float>(rlhf::ops::to_host<B>(policy->params())),
+                               reference.params());
+  train::example_source<tok_t> source(files, data::format::preference, tok_t{},
+                                      train::dpo_tokenize_options(c), c.args.seed,
+                                      c.args.eval_fraction);
+  train::dpo_method<B, tok_t> method(*policy, reference, source, c);
+  return run_training(method, r, c.args, "dpo", source.skipped());
+}
+
+std::vector<option_def> reward_defs() {
+  const train::reward_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"max_length",
+               kind::integer,
+               static_cast<std::int64_t>(c.max_length),
+               "Longest prompt + response",
+               {},
+               "1024, capped at the model's max_seq_len"});
+  d.push_back({"center_rewards_coefficient", kind::real,
+               short_float(c.loss.center_rewards_coefficient),
+               "Weight of the reward-centering term; 0: off"});
+  d.push_back(
+      {"disable_dropout", kind::boolean, c.disable_dropout, "Train without the trunk's dropout"});
+  return d;
+}
+
+/// The reward head "score": from the checkpoint when it holds one, else freshly initialised.
+void load_or_init_head(const fs::path& ckpt, model::gpt<B>& trunk, model::scalar_head<B>& head,
+                       std::uint64_t seed) {
+  head.init(seed);
+  if (ckpt.empty()) return;
+  try {
+    model::load_checkpoint<B>(model_file(ckpt), trunk, {&head});
+  } catch (const rlhf::error&) {
+    model::load_checkpoint<B>(model_file(ckpt), trunk);  // no head in it: trunk only
+  }
+}
+
+int run_reward(json r) {
+  const auto mcfg = model_config(r);
+  train::reward_config c;
+  c.args = to_args(r);
+  c.max_length = length_option(r, "max_length", json(1024), mcfg.max_seq_len);
+  c.loss.center_rewards_coefficient = num<float>(r, "center_rewards_coefficient");
+  c.disable_dropout = r.at("disable_dropout").get<bool>();
+  const auto files = files_of(r);
+  write_config(r, "reward");
+  auto trunk = make_policy(r, mcfg);
+  model::scalar_head<B> head(mcfg.n_embd, "score");
+  load_or_init_head(r.at("init_from").get<std::string>(), *trunk, head,
+                    r.at("seed").get<std::uint64_t>());
+  train::example_source<tok_t> source(files, data::format::preference, tok_t{},
+                                      train::reward_tokenize_options(c), c.args.seed,
+                                      c.args.eval_fraction);
+  train::reward_method<B, tok_t> method(*trunk, head, source, c);
+  return run_training(method, r, c.args, "reward", source.skipped());
+}
+
+// ---- generate and eval ------------------------------------------------------------------------
+
+struct generate_opts {
+  std::string model;
+  std::vector<std::string> prompts;
+  std::string prompts_file;
+  rlhf::index_t max_new_tokens = 32;
+  float temperature = 1.0f;
+  rlhf::index_t top_k = 0;
+  float top_p = 1.0f;
+  std::uint64_t seed = 0;
+  bool json_out = false;
+};
+
+int run_generate(const generate_opts& o) {
+  auto m = load_model(o.model, false);
+  const tok_t tok;
+  data::tokenize_options topt;
+  std::vector<std::string> texts = o.prompts;
+  std::vector<std::vector<std::int32_t>> ids;
+  for (const auto& p : o.prompts) {
+    data::example ex;
+    ex.kind = data::format::prompt_only;
+    ex.prompt.text = p;
+    ids.push_back(data::tokenize(tok, ex, topt).sequence.ids);
+  }
+  if (!o.prompts_file.empty()) {
+    if (!fs::is_regular_file(o.prompts_file))
+      throw rlhf::io_error(o.prompts_file + ": no such file");
+    data::jsonl_dataset ds(o.prompts_file, {}, data::format::prompt_only);
+    for (std::size_t i = 0; i < ds.size(); ++i) {
+      const auto ex = ds.get(i);
+      texts.push_back(ex.prompt.conversational
+                          ? json(ex.prompt.messages.size()).dump() + " messages"
+                          : ex.prompt.text);
+      ids.push_back(data::tokenize(tok, ex, topt).sequence.ids);
+    }
+  }
+  if (ids.empty()) throw usage_error("generate: give --prompt TEXT or --prompts-file F.jsonl");
+  model::generation_config gc;
+  gc.max_new_tokens = o.max_new_tokens;
+  gc.sampling.temperature = o.temperature;
+  gc.sampling.top_k = o.top_k;
+  gc.sampling.top_p = o.top_p;
+  gc.sampling.seed = o.seed;
+  gc.stop_tokens = {tok_t::eos};
+  gc.pad_token = tok_t::pad;
+  const auto res = model::generate<B>(*m, ids, gc);
+  const auto tokens = rlhf::ops::to_host<B>(res.tokens);
+  const auto width = res.tokens.shape()[1];
+  for (std::size_t b = 0; b < ids.size(); ++b) {
+    std::vector<std::int32_t> gen;
+    for (rlhf::index_t k = 0; k < res.lengths[b]; ++k) {
+      gen.push_back(tokens[b * static_cast<std::size_t>(width) +
+                           static_cast<std::size_t>(res.prompt_width + k)]);
+    }
+    const std::string text = tok.decode(gen);
+    if (o.json_out) {
+      std::printf("%s\n", json{{"prompt", texts[b]}, {"completion", text}}
+                              .dump(-1, ' ', false, json::error_handler_t::replace)
+                              .c_str());
+    } else {
+      std::printf("%s\n", text.c_str());
+    }
+  }
+  return 0;
+}
+
+struct eval_opts {
+  std::string model;
+  std::string file;
+  std::string method = "sft";
+  std::string reference;
+  rlhf::index_t batch_size = 8;
+  bool skip_bad_lines = false;
+};
+
+template <class M>
+json evaluate_all(M& method, const std::vector<std::uint64_t>& idx, rlhf::index_t batch) {
+  train::metric_window w;
+  const auto b = static_cast<std::size_t>(batch);
+  for (std::size_t i = 0; i < idx.size(); i += b) {
+    const std::size_t n = std::min(b, idx.size() - i);
+    w.add(method.eval_batch(std::span<const std::uint64_t>(idx.data() + i, n)));
+  }
+  json out = json::object();
+  for (const auto& [name, v] : w.means()) out["eval_" + name] = v;
+  out["examples"] = idx.size();
+  return out;
+}
+
+int run_eval(const eval_opts& o) {
+  if (o.batch_size < 1) throw usage_error("--batch-size must be >= 1");
+  auto m = load_model(o.model, true);
+  train::data_files files;
+  files.train_file = o.file;
+  if (!fs::is_regular_file(files.train_file)) throw rlhf::io_error(o.file + ": no such file");
+  if (o.skip_bad_lines) files.reader.errors = data::on_error::skip;
+  const auto ctx = m->config().max_seq_len;
+  json out;
+  if (o.method == "sft") {
+    train::sft_config c;
+    c.max_length = std::min<std::size_t>(c.max_length, static_cast<std::size_t>(ctx));
+    const auto fmt = first_format(files.train_file).value_or(data::format::prompt_completion);
+    train::example_source<tok_t> source(files, fmt, tok_t{}, train::sft_tokenize_options(c), 0,
+                                        0.0);
+    train::sft_method<B, tok_t> method(*m, source, c);
+    out = evaluate_all(method, source.train_indices(), o.batch_size);
+  } else if (o.method == "reward") {
+    train::reward_config c;
+    c.max_length = std::min<std::size_t>(c.max_length, static_cast<std::size_t>(ctx));
+    model::scalar_head<B> head(m->config().n_embd, "score");
+    model::load_checkpoint<B>(model_file(o.model), *m, {&head});
+    train::example_source<tok_t> source(files, data::format::preference, tok_t{},
+                                        train::reward_tokenize_options(c), 0, 0.0);
+    train::reward_method<B, tok_t> method(*m, head, source, c);
+    out = evaluate_all(method, source.train_indices(), o.batch_size);
+  } else {
+    train::dpo_config c;
+    c.max_length = std::min<std::size_t>(c.max_length, static_cast<std::size_t>(ctx));
+    auto ref = o.reference.empty() ? load_model(o.model, false) : load_model(o.reference, false);
+    train::example_source<tok_t> source(files, data::format::preference, tok_t{},
+                                        train::dpo_tokenize_options(c), 0, 0.0);
+    train::dpo_method<B, tok_t> method(*m, *ref, source, c);
+    out = evaluate_all(method, source.train_indices(), o.batch_size);
+  }
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+/// One line, no newline inside.
+std::string one_line(std::string s) {
+  for (auto& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+int fail(int status, const std::string& what) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "rlhf: error: %s\n", one_line(what).c_str());
+  return status;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "rlhf: fine-tune and sample small GPT models (SFT, DPO, reward models) on JSONL data",
+      "rlhf"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(RLHF_CLI_VERSION));
+
+  const auto add_trainer = [&](const char* name, const char* about, option_table& table,
+                               std::string& config) {
+    auto* sub = app.add_subcommand(name, about);
+    sub->add_option("--config", config, "JSON object of these options (flags win) [default: none]");
+    table.add_to(*sub);
+    return sub;
+  };
+  option_table sft_table(sft_defs()), dpo_table(dpo_defs()), reward_table(reward_defs());
+  std::string sft_config_file, dpo_config_file, reward_config_file;
+  auto* sft = add_trainer("sft", "Supervised fine-tuning", sft_table, sft_config_file);
+  auto* dpo = add_trainer("dpo", "Direct preference optimisation against a frozen reference",
+                          dpo_table, dpo_config_file);
+  auto* rm = add_trainer("reward",
+                         "Reward modeling: a scalar head on the trunk, Bradley-Terry loss",
+                         reward_table, reward_config_file);
+
+  generate_opts g;
+  auto* gen = app.add_subcommand("generate", "Sample completions from a checkpoint");
+  gen->add_option("--model", g.model, "Checkpoint (.safetensors or a checkpoint folder) [required]")
+      ->required();
+  gen->add_option("--prompt", g.prompts, "Prompt text (repeatable) [default: none]");
+  gen->add_option("--prompts-file", g.prompts_file,
+                  "JSONL of {\"prompt\": ...} lines [default: none]");
+  gen->add_option("--max-new-tokens", g.max_new_tokens, "Tokens to generate at most [default: 32]");
+  gen->add_option("--temperature", g.temperature, "Sampling temperature; 0: greedy [default: 1]");
+  gen->add_option("--top-k", g.top_k, "Keep the k most likely tokens; 0: off [default: 0]");
+  gen->add_option("--top-p", g.top_p, "Nucleus mass; 1: off [default: 1]");
+  gen->add_option("--seed", g.seed, "Sampling seed [default: 0]");
+  gen->add_flag("--json", g.json_out, "One JSON object per line [default: false]");
+
+  eval_opts e;
+  auto* ev = app.add_subcommand("eval", "Evaluation metrics of a checkpoint on a file");
+  ev->add_option("--model", e.model, "Checkpoint (.safetensors or a checkpoint folder) [required]")
+      ->required();
+  ev->add_option("--file", e.file, "JSONL data [required]")->required();
+  ev->add_option("--method", e.method, "Evaluation path: sft, dpo or reward [default: sft]")
+      ->check(CLI::IsMember({"sft", "dpo", "reward"}));
+  ev->add_option("--reference", e.reference, "dpo: reference checkpoint [default: --model]");
+  ev->add_option("--batch-size", e.batch_size, "Examples per batch [default: 8]");
+  ev->add_flag("--skip-bad-lines", e.skip_bad_lines, "Skip malformed lines [default: false]");
+
+  std::string run_dir;
+  auto* pl = app.add_subcommand("plot", "Plot a run's metrics.jsonl into RUN_DIR/plots");
+  pl->add_option("run_dir", run_dir, "Folder of a run (holds metrics.jsonl) [required]")
+      ->required();
+
+  // A last value wins when an option is repeated (as with a --config file's values).
+  for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    for (auto* opt : sub->get_options()) {
+      if (opt->get_expected_max() == 1) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
+  const auto is_sub = [&](const char* name) {
+    for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (sub->check_name(name)) return true;
+    }
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_sub(argv[1])) {
+    throw usage_error(std::string("unknown subcommand '") + argv[1] +
+                      "' (expected sft, dpo, reward, generate, eval or plot)");
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& ex) {
+    return app.exit(ex);
+  } catch (const CLI::CallForAllHelp& ex) {
+    return app.exit(ex);
+  } catch (const CLI::CallForVersion& ex) {
+    return app.exit(ex);
+  } catch (const CLI::ParseError& ex) {
+    return fail(2, ex.what());
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  if (sft->parsed()) return run_sft(sft_table.resolve(sft_config_file));
+  if (dpo->parsed()) return run_dpo(dpo_table.resolve(dpo_config_file));
+  if (rm->parsed()) return run_reward(reward_table.resolve(reward_config_file));
+  if (gen->parsed()) return run_generate(g);
+  if (ev->parsed()) return run_eval(e);
+  if (pl->parsed()) return plot(run_dir);
+  return fail(2, "no subcommand");
+}
+
+}  // namespace
+}  // namespace rlhf_cli
+
+int main(int argc, char** argv) {
+  using rlhf_cli::fail;
+  try {
+    return rlhf_cli::run(argc, argv);
+  } catch (const rlhf_cli::usage_error& e) {
+    return fail(2, e.what());
+  } catch (const CLI::Error& e) {
+    return fail(2, e.what());
+  } catch (const rlhf::error& e) {
+    return fail(1, e.what());
+  } catch (const std::exception& e) {
+    return fail(1, e.what());
+  } catch (...) {
+    return fail(1, "unknown error");
+  }
+}

@@ -1,0 +1,94 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
+// The progress display of a training run on stderr: on a terminal one line that rewrites
+// itself (step/total, steps per second, ETA, latest loss); otherwise one plain line per
+// logged step, without any control character.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace rlhf_cli {
+
+/// Seconds as "1h02m03s", "2m03s" or "3s".
+inline std::string format_duration(double seconds) {
+  if (!(seconds >= 0.0) || seconds > 1e9) return "?";
+  auto s = static_cast<std::int64_t>(seconds + 0.5);
+  const auto h = s / 3600;
+  const auto m = (s % 3600) / 60;
+  s %= 60;
+  char buf[64];
+  if (h > 0) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm%02llds", static_cast<long long>(h),
+                  static_cast<long long>(m), static_cast<long long>(s));
+  } else if (m > 0) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(m),
+                  static_cast<long long>(s));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  }
+  return buf;
+}
+
+/// Step counter with rate and ETA.
+class progress {
+ public:
+  explicit progress(std::int64_t total, std::int64_t first_step = 0)
+      : total_(total), first_(first_step), tty_(::isatty(STDERR_FILENO) == 1),
+        start_(std::chrono::steady_clock::now()) {}
+
+  /// A logged training record (has "step" and usually "loss").
+  void step(const nlohmann::ordered_json& rec) {
+    const auto step = rec.value("step", std::int64_t{0});
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = elapsed > 0.0 ? static_cast<double>(step - first_) / elapsed : 0.0;
+    const double eta = rate > 0.0 ? static_cast<double>(total_ - step) / rate : -1.0;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "step %lld/%lld | %.2f steps/s | ETA %s",
+                  static_cast<long long>(step), static_cast<long long>(total_), rate,
+                  format_duration(eta).c_str());
+    std::string line = buf;
+    if (rec.contains("loss") && rec["loss"].is_number()) {
+      std::snprintf(buf, sizeof buf, " | loss %.4f", rec["loss"].get<double>());
+      line += buf;
+    }
+    if (tty_) {
+      std::fprintf(stderr, "\r\x1b[K%s", line.c_str());
+      open_line_ = true;
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+
+  /// A message on its own line (an evaluation, a checkpoint, a warning).
+  void note(const std::string& text) {
+    end_line();
+    std::fprintf(stderr, "%s\n", text.c_str());
+    std::fflush(stderr);
+  }
+
+  /// Ends the self-updating line, if any.
+  void end_line() {
+    if (open_line_) {
+      std::fprintf(stderr, "\n");
+      open_line_ = false;
+    }
+  }
+
+ private:
+  std::int64_t total_;
+  std::int64_t first_;
+  bool tty_;
+  bool open_line_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace rlhf_cli

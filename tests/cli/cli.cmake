@@ -1,0 +1,34 @@
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
+# The `rlhf` command-line tool end to end (label cli): each case runs the built binary from
+# tests/cli/run_case.cmake on JSONL data that script writes, and checks exit codes, files and
+# output. The plot case is registered only when the system Python has matplotlib.
+if(NOT TARGET rlhf_cli)
+  return()
+endif()
+
+set(_cli_cases sft_end_to_end dpo_end_to_end reward_end_to_end help_lists_options
+               config_file resume generate eval_sft eval_dpo bad_flag missing_file
+               malformed_line skip_bad_lines contradictory_config other_config_init_from
+               other_config_resume sigint)
+find_program(RLHF_CLI_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(RLHF_CLI_PYTHON)
+  execute_process(COMMAND ${RLHF_CLI_PYTHON} -c "import matplotlib"
+                  RESULT_VARIABLE _no_matplotlib OUTPUT_QUIET ERROR_QUIET)
+  if(_no_matplotlib EQUAL 0)
+    list(APPEND _cli_cases plot)
+  endif()
+endif()
+find_program(RLHF_CLI_TIMEOUT NAMES timeout)
+if(NOT RLHF_CLI_TIMEOUT)
+  list(REMOVE_ITEM _cli_cases sigint)
+endif()
+
+foreach(_case IN LISTS _cli_cases)
+  add_test(NAME cli_${_case}
+           COMMAND ${CMAKE_COMMAND} -DRLHF=$<TARGET_FILE:rlhf_cli>
+                   -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli/${_case} -DCASE=${_case}
+                   -DPYTHON=${RLHF_CLI_PYTHON} -DTIMEOUT=${RLHF_CLI_TIMEOUT}
+                   -P ${CMAKE_CURRENT_LIST_DIR}/run_case.cmake)
+  set_tests_properties(cli_${_case} PROPERTIES LABELS cli TIMEOUT 120)
+endforeach()
