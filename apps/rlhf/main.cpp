@@ -32,6 +32,7 @@
 #include "rlhf/data/tokenize.hpp"
 #include "rlhf/losses/dpo.hpp"
 #include "rlhf/model/checkpoint.hpp"
+#include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/dpo.hpp"
@@ -77,20 +78,6 @@ struct stop_slot {
 };
 
 // ---- helpers ------------------------------------------------------------------------------
-
-/// Writes `text` to `path` through a temporary file and a rename.
-void write_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw rlhf::io_error("cannot write " + tmp.string());
-    out << text;
-    out.flush();
-    if (!out) throw rlhf::io_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
 
 /// The interpreter the plotting script runs with: $RLHF_PYTHON or /usr/bin/python3.
 std::string python() {
@@ -510,8 +497,8 @@ void write_config(const json& r, const char* method) {
   json out = r;
   out["method"] = method;
   fs::create_directories(r.at("output_dir").get<std::string>());
-  write_atomically(fs::path(r.at("output_dir").get<std::string>()) / "config.json",
-                   out.dump(2) + "\n");
+  rlhf::detail::write_file_atomically(
+      fs::path(r.at("output_dir").get<std::string>()) / "config.json", out.dump(2) + "\n", "rlhf");
 }
 
 int run_sft(json r) {

@@ -68,15 +68,9 @@ struct run_options {
 train::train_result run_reward(const fs::path& dir, const fs::path& data,
                                const run_options& o = {}) {
   train::reward_config cfg;
-  cfg.args.output_dir = dir.string();
-  cfg.args.learning_rate = 5e-3f;
-  cfg.args.per_device_train_batch_size = 4;
-  cfg.args.gradient_accumulation_steps = 2;
+  cfg.args = test_args(dir, 5e-3f, o.eval_fraction);
   cfg.args.max_steps = o.max_steps;
-  cfg.args.logging_steps = 1;
-  cfg.args.eval_steps = 10;
   cfg.args.warmup_steps = 2;
-  cfg.args.eval_fraction = o.eval_fraction;
   cfg.loss.center_rewards_coefficient = 0.01f;
   cfg.max_length = 32;
   model::gpt<B> trunk(tiny_config());
@@ -87,17 +81,11 @@ train::train_result run_reward(const fs::path& dir, const fs::path& data,
       {data, {}, {}}, rlhf::data::format::preference, model::byte_tokenizer{},
       train::reward_tokenize_options(cfg), cfg.args.seed, cfg.args.eval_fraction);
   train::reward_method<B, model::byte_tokenizer> method(trunk, head, source, cfg);
-  train::trainer<B, decltype(method)>* self = nullptr;
   train::callbacks cb;
-  cb.on_step = [&](const train::metrics_record& r) {
-    if (o.stop_at > 0 && r["step"].get<index_t>() == o.stop_at) self->request_stop();
-  };
   cb.on_warning = [&](const std::string& w) {
     if (o.warnings != nullptr) o.warnings->push_back(w);
   };
-  train::trainer<B, decltype(method)> t(method, cfg.args, cb);
-  self = &t;
-  return t.train(o.resume);
+  return train_stopping_at<B>(method, cfg.args, o.stop_at, o.resume, cb);
 }
 
 bool any_contains(const std::vector<std::string>& v, const std::string& part) {

@@ -49,15 +49,8 @@ std::vector<std::string> sft_lines(int n) {
 train::train_result run_sft(const fs::path& dir, const fs::path& data, int stop_at = 0,
                             const fs::path& resume = {}) {
   train::sft_config cfg;
-  cfg.args.output_dir = dir.string();
-  cfg.args.learning_rate = 1e-2f;
-  cfg.args.per_device_train_batch_size = 4;
-  cfg.args.gradient_accumulation_steps = 2;
-  cfg.args.max_steps = 30;
-  cfg.args.logging_steps = 1;
+  cfg.args = test_args(dir, 1e-2f, 0.2f);
   cfg.args.warmup_steps = 2;
-  cfg.args.eval_steps = 10;
-  cfg.args.eval_fraction = 0.2f;
   cfg.max_length = 32;
   model::gpt<B> policy(tiny_config());
   policy.init(7);
@@ -65,14 +58,7 @@ train::train_result run_sft(const fs::path& dir, const fs::path& data, int stop_
       {data, {}, {}}, rlhf::data::format::prompt_completion, model::byte_tokenizer{},
       train::sft_tokenize_options(cfg), cfg.args.seed, cfg.args.eval_fraction);
   train::sft_method<B, model::byte_tokenizer> method(policy, source, cfg);
-  train::trainer<B, decltype(method)>* self = nullptr;
-  train::callbacks cb;
-  cb.on_step = [&](const train::metrics_record& r) {
-    if (stop_at > 0 && r["step"].get<index_t>() == stop_at) self->request_stop();
-  };
-  train::trainer<B, decltype(method)> t(method, cfg.args, cb);
-  self = &t;
-  return t.train(resume);
+  return train_stopping_at<B>(method, cfg.args, stop_at, resume);
 }
 
 }  // namespace
@@ -134,14 +120,7 @@ namespace {
 train::train_result run_dpo(const fs::path& dir, const fs::path& data, int stop_at = 0,
                             const fs::path& resume = {}, bool precompute = false) {
   train::dpo_config cfg;
-  cfg.args.output_dir = dir.string();
-  cfg.args.learning_rate = 5e-3f;
-  cfg.args.per_device_train_batch_size = 4;
-  cfg.args.gradient_accumulation_steps = 2;
-  cfg.args.max_steps = 30;
-  cfg.args.logging_steps = 1;
-  cfg.args.eval_steps = 10;
-  cfg.args.eval_fraction = 0.25f;
+  cfg.args = test_args(dir, 5e-3f, 0.25f);
   cfg.args.lr_scheduler_type = model::lr_schedule_type::constant;
   cfg.max_length = 32;
   cfg.precompute_ref_log_probs = precompute;
@@ -153,14 +132,7 @@ train::train_result run_dpo(const fs::path& dir, const fs::path& data, int stop_
       {data, {}, {}}, rlhf::data::format::preference, model::byte_tokenizer{},
       train::dpo_tokenize_options(cfg), cfg.args.seed, cfg.args.eval_fraction);
   train::dpo_method<B, model::byte_tokenizer> method(policy, reference, source, cfg);
-  train::trainer<B, decltype(method)>* self = nullptr;
-  train::callbacks cb;
-  cb.on_step = [&](const train::metrics_record& r) {
-    if (stop_at > 0 && r["step"].get<index_t>() == stop_at) self->request_stop();
-  };
-  train::trainer<B, decltype(method)> t(method, cfg.args, cb);
-  self = &t;
-  return t.train(resume);
+  return train_stopping_at<B>(method, cfg.args, stop_at, resume);
 }
 
 }  // namespace

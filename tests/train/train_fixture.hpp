@@ -14,6 +14,8 @@
 
 #include "rlhf/model/config.hpp"
 #include "rlhf/model/tokenizer.hpp"
+#include "rlhf/train/args.hpp"
+#include "rlhf/train/trainer.hpp"
 
 namespace train_fixture {
 
@@ -77,6 +79,37 @@ inline rlhf::model::gpt_config tiny_config() {
   c.n_head = 2;
   c.n_embd = 32;
   return c;
+}
+
+/// The arguments the trainer tests share: micro-batches of 4, 2 per step, 30 steps,
+/// a log every step and an evaluation every 10, output in `dir`.
+inline rlhf::train::training_args test_args(const fs::path& dir, float learning_rate,
+                                            float eval_fraction) {
+  rlhf::train::training_args a;
+  a.output_dir = dir.string();
+  a.learning_rate = learning_rate;
+  a.per_device_train_batch_size = 4;
+  a.gradient_accumulation_steps = 2;
+  a.max_steps = 30;
+  a.logging_steps = 1;
+  a.eval_steps = 10;
+  a.eval_fraction = eval_fraction;
+  return a;
+}
+
+/// Trains `method` with `args` (and the callbacks `cb`): from the checkpoint folder `resume`
+/// when given, and asking the trainer to stop after the log of step `stop_at` when > 0.
+template <class B, class M>
+rlhf::train::train_result train_stopping_at(M& method, const rlhf::train::training_args& args,
+                                            int stop_at, const fs::path& resume,
+                                            rlhf::train::callbacks cb = {}) {
+  rlhf::train::trainer<B, M>* self = nullptr;
+  cb.on_step = [&](const rlhf::train::metrics_record& r) {
+    if (stop_at > 0 && r["step"].template get<rlhf::index_t>() == stop_at) self->request_stop();
+  };
+  rlhf::train::trainer<B, M> t(method, args, cb);
+  self = &t;
+  return t.train(resume);
 }
 
 }  // namespace train_fixture

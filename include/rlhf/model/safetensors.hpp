@@ -31,14 +31,13 @@
 // Dependency: this header needs nlohmann-json (<nlohmann/json.hpp>, CMake target
 // nlohmann_json::nlohmann_json); the model component links it. Atomic replacement needs a
 // POSIX system (fsync of the file and its directory); the few system calls are in
-// rlhf/model/detail/platform_file.hpp.
+// rlhf/model/detail/platform_file.hpp, behind the atomic writer of
+// rlhf/model/detail/atomic_file.hpp.
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -46,9 +45,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,9 +57,9 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/detail/crc32c.hpp"
 #include "rlhf/model/detail/json_bounded.hpp"
-#include "rlhf/model/detail/platform_file.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -140,11 +137,10 @@ struct safetensors_file {
 
 namespace safetensors_detail {
 
-namespace platform = rlhf::detail::platform;  // the system calls (POSIX)
-
 inline constexpr std::uint64_t safetensors_max_header = 100'000'000;  // as Python's reader
 
-[[nodiscard]] inline std::string errno_text(int err) { return std::generic_category().message(err); }
+using rlhf::detail::errno_text;
+using rlhf::detail::hex8;
 
 /// Little-endian bytes of 4-byte values (a plain copy on little-endian hosts).
 inline void copy_le32(void* dst, const void* src, std::size_t count) {
@@ -162,79 +158,6 @@ inline void copy_le32(void* dst, const void* src, std::size_t count) {
 /// The metadata key holding the per-tensor CRC32C checksums: a JSON object text
 /// `{"<tensor name>": "<8 lowercase hex digits>", ...}` (metadata values must be strings).
 inline constexpr std::string_view checksum_key = "rlhf.crc32c";
-
-/// "xxxxxxxx": `v` as 8 lowercase hex digits.
-[[nodiscard]] inline std::string hex8(std::uint32_t v) {
-  std::string s(8, '0');
-  for (std::size_t i = 8; i-- > 0; v >>= 4) s[i] = "0123456789abcdef"[v & 0xfu];
-  return s;
-}
-
-/// A random 16-hex-digit suffix for temporary file names.
-[[nodiscard]] inline std::string random_suffix() {
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t r = counter.fetch_add(1) * 0x9E3779B97F4A7C15ull;
-  r ^= static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  try {
-    std::random_device rd;
-    r ^= (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  } catch (...) {  // no entropy source: the counter and the clock still differ per call
-  }
-  std::string s = hex8(static_cast<std::uint32_t>(r >> 32)) + hex8(static_cast<std::uint32_t>(r));
-  return s;
-}
-
-inline constexpr std::size_t temp_suffix_length = 16;
-
-/// Serialises saves to one path within the process: one mutex per canonical target path,
-/// created on first use and dropped when its last user leaves.
-class path_lock {
- public:
-  explicit path_lock(const std::filesystem::path& target) : key_(canonical_key(target)) {
-    registry& r = the_registry();
-    {
-      const std::lock_guard<std::mutex> g(r.m);
-      entry_ = &r.entries[key_];
-      ++entry_->users;
-    }
-    entry_->m.lock();
-  }
-  ~path_lock() {
-    entry_->m.unlock();
-    registry& r = the_registry();
-    const std::lock_guard<std::mutex> g(r.m);
-    if (--entry_->users == 0) r.entries.erase(key_);
-  }
-  path_lock(const path_lock&) = delete;
-  path_lock& operator=(const path_lock&) = delete;
-  path_lock(path_lock&&) = delete;
-  path_lock& operator=(path_lock&&) = delete;
-
- private:
-  struct entry {
-    std::mutex m;
-    int users = 0;
-  };
-  struct registry {
-    std::mutex m;
-    std::unordered_map<std::string, entry> entries;  // nodes: entry addresses are stable
-  };
-  static registry& the_registry() {
-    // Never destroyed: saves may run during static exit.
-    static registry* const r = new registry;  // NOLINT(*-avoid-non-const-global-variables)
-    return *r;
-  }
-  static std::string canonical_key(const std::filesystem::path& target) {
-    std::error_code ec;
-    auto abs = std::filesystem::absolute(target, ec);
-    if (ec) abs = target;
-    auto canon = std::filesystem::weakly_canonical(abs, ec);
-    return (ec ? abs.lexically_normal() : canon).string();
-  }
-
-  std::string key_;
-  entry* entry_ = nullptr;
-};
 
 class safetensors_writer {
  public:
@@ -331,44 +254,6 @@ class safetensors_writer {
     return text;
   }
 
-  void write_all(platform::native_file fd, const std::filesystem::path& tmp, const void* p,
-                 std::size_t n) const {
-    if (const int err = platform::write_all(fd, p, n); err != 0) {
-      fail(rlhf::detail::concat("cannot write temporary file ", tmp.string(), ": ",
-                                errno_text(err)));
-    }
-  }
-
-  /// Removes temporary files of this target left by writers that no longer run:
-  /// `"<name>.tmp.<pid>.<16 hex digits>"` in the target's directory whose pid is gone.
-  void remove_stale_temporaries(const std::filesystem::path& dir) const {
-    const std::string prefix = target_.filename().string() + ".tmp.";
-    const long long self = platform::process_id();
-    std::error_code ec;
-    std::filesystem::directory_iterator it(dir, ec);
-    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
-      const std::string_view rest = std::string_view(name).substr(prefix.size());
-      const std::size_t dot = rest.find('.');
-      if (dot == 0 || dot == std::string_view::npos || dot > 18) continue;
-      const std::string_view pid_text = rest.substr(0, dot);
-      const std::string_view suffix = rest.substr(dot + 1);
-      if (suffix.size() != temp_suffix_length) continue;
-      if (!std::all_of(pid_text.begin(), pid_text.end(),
-                       [](char c) { return c >= '0' && c <= '9'; }) ||
-          !std::all_of(suffix.begin(), suffix.end(),
-                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
-        continue;
-      }
-      const long long pid = std::stoll(std::string(pid_text));
-      if (pid == self || !platform::process_is_gone(pid)) continue;
-      std::error_code sec;
-      if (it->symlink_status(sec).type() != std::filesystem::file_type::regular) continue;
-      platform::remove_quietly(it->path());
-    }
-  }
-
   void write(std::span<const tensor_view> tensors, const metadata_map& metadata,
              bool checksums) const {
     validate(tensors, metadata);
@@ -387,76 +272,27 @@ class safetensors_writer {
       }
     }
     const std::string head = header(tensors, metadata, crcs);
-    const std::filesystem::path dir = target_.has_parent_path() ? target_.parent_path()
-                                                                : std::filesystem::path(".");
-
-    // One save of this path at a time in this process; across processes every writer has
-    // its own temporary file and the last rename wins with a whole file.
-    const path_lock lock(target_);
-    remove_stale_temporaries(dir);
-
-    std::filesystem::path tmp;
-    platform::open_result created;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      tmp = target_;
-      tmp += ".tmp." + std::to_string(platform::process_id()) + "." + random_suffix();
-      created = platform::create_exclusive(tmp);
-      if (created.file != platform::invalid_file || created.error != EEXIST) break;
+    rlhf::detail::atomic_file file(
+        target_, rlhf::detail::concat("save_safetensors: ", target_.string(), ": "));
+    unsigned char prefix[8];
+    auto n = static_cast<std::uint64_t>(head.size());
+    for (unsigned char& b : prefix) {
+      b = static_cast<unsigned char>(n & 0xffu);
+      n >>= 8;
     }
-    if (created.file == platform::invalid_file) {
-      fail(rlhf::detail::concat("cannot create temporary file ", tmp.string(), ": ",
-                                errno_text(created.error)));
-    }
-    const platform::native_file fd = created.file;
-    try {
-      unsigned char prefix[8];
-      auto n = static_cast<std::uint64_t>(head.size());
-      for (unsigned char& b : prefix) {
-        b = static_cast<unsigned char>(n & 0xffu);
-        n >>= 8;
+    file.write(prefix, sizeof prefix);
+    file.write(head.data(), head.size());
+    for (const auto& t : tensors) {
+      if (t.count == 0) continue;
+      if constexpr (std::endian::native == std::endian::little) {
+        file.write(t.values, 4 * t.count);
+      } else {
+        chunk.resize(4 * t.count);
+        copy_le32(chunk.data(), t.values, t.count);
+        file.write(chunk.data(), chunk.size());
       }
-      write_all(fd, tmp, prefix, sizeof prefix);
-      write_all(fd, tmp, head.data(), head.size());
-      for (const auto& t : tensors) {
-        if (t.count == 0) continue;
-        if constexpr (std::endian::native == std::endian::little) {
-          write_all(fd, tmp, t.values, 4 * t.count);
-        } else {
-          chunk.resize(4 * t.count);
-          copy_le32(chunk.data(), t.values, t.count);
-          write_all(fd, tmp, chunk.data(), chunk.size());
-        }
-      }
-      if (const int err = platform::sync(fd); err != 0) {
-        fail(rlhf::detail::concat("cannot fsync temporary file ", tmp.string(), ": ",
-                                  errno_text(err)));
-      }
-    } catch (...) {
-      platform::close(fd);
-      platform::remove_quietly(tmp);
-      throw;
     }
-    if (const int err = platform::close(fd); err != 0) {
-      platform::remove_quietly(tmp);
-      fail(rlhf::detail::concat("cannot close temporary file ", tmp.string(), ": ", errno_text(err)));
-    }
-    if (std::rename(tmp.c_str(), target_.c_str()) != 0) {
-      const int err = errno;
-      platform::remove_quietly(tmp);
-      fail(rlhf::detail::concat("cannot rename ", tmp.string(), " over it: ", errno_text(err)));
-    }
-    const auto dir_file = platform::open_directory(dir);
-    if (dir_file.file == platform::invalid_file) {
-      fail(rlhf::detail::concat("written, but cannot open directory ", dir.string(),
-                                " to fsync it: ", errno_text(dir_file.error)));
-    }
-    const int err = platform::sync(dir_file.file);
-    platform::close(dir_file.file);
-    // Some file systems cannot sync a directory (EINVAL); the rename is then as durable as
-    // they make it.
-    if (err != 0 && err != EINVAL && err != EROFS) {
-      fail(rlhf::detail::concat("written, but cannot fsync directory ", dir.string(), ": ", errno_text(err)));
-    }
+    file.commit();
   }
 
  private:

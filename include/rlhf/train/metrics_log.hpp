@@ -26,6 +26,7 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/detail/json_bounded.hpp"
 
 namespace rlhf {
@@ -147,17 +148,7 @@ class metrics_file {
       kept += '\n';
     }
     in.close();
-    std::filesystem::path tmp = path_;
-    tmp += ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out.write(kept.data(), static_cast<std::streamsize>(kept.size()));
-      out.flush();
-      if (!out) {
-        throw io_error(rlhf::detail::concat("metrics_file: cannot write ", tmp.string()));
-      }
-    }
-    std::filesystem::rename(tmp, path_);
+    rlhf::detail::write_file_atomically(path_, kept, "metrics_file");
   }
 
   /// The file's path.

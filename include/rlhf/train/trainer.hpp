@@ -30,7 +30,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,6 +44,7 @@
 #include "rlhf/core/validate.hpp"
 #include "rlhf/data/batcher.hpp"
 #include "rlhf/model/checkpoint.hpp"
+#include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/heads.hpp"
 #include "rlhf/model/optim.hpp"
@@ -120,10 +120,8 @@ inline std::vector<std::pair<index_t, std::filesystem::path>> checkpoints_in(
 
 /// A fresh name beside `target` for writing a folder before renaming it into place.
 inline std::filesystem::path temporary_sibling(const std::filesystem::path& target) {
-  std::random_device rd;
-  const auto salt = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   std::filesystem::path p = target;
-  p += ".tmp." + std::to_string(salt);
+  p += ".tmp." + rlhf::detail::random_suffix();
   return p;
 }
 
