@@ -281,7 +281,10 @@ elseif(CASE STREQUAL "other_config_resume")
       --resume run/checkpoint-6)
   expect_one_error(1 "n_embd")
 elseif(CASE STREQUAL "sigint")
-  execute_process(COMMAND "${TIMEOUT}" --preserve-status -s INT 3 "${RLHF}" sft
+  # --foreground: timeout signals only the program; without it GNU timeout signals the
+  # program and then its process group, and the second SIGINT (the "stop now" one) races
+  # the first one's checkpoint.
+  execute_process(COMMAND "${TIMEOUT}" --foreground --preserve-status -s INT 3 "${RLHF}" sft
                           --train-file sft.jsonl --output-dir run ${SMALL} --max-steps 1000000
                   RESULT_VARIABLE r_rc OUTPUT_VARIABLE r_out ERROR_VARIABLE r_err
                   WORKING_DIRECTORY "${WORK}")
