@@ -1,6 +1,7 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// The `rlhf` command-line tool: sft, dpo, reward, generate, eval and plot (docs/cli.md).
+// The `rlhf` command-line tool: sft, reward, dpo, kto, orpo, cpo, bco, generate, eval and plot
+// (docs/cli.md).
 #include <atomic>
 #include <csignal>
 #include <cstdint>
@@ -30,12 +31,18 @@
 #include "rlhf/data/dataset.hpp"
 #include "rlhf/data/formats.hpp"
 #include "rlhf/data/tokenize.hpp"
+#include "rlhf/losses/cpo.hpp"
 #include "rlhf/losses/dpo.hpp"
+#include "rlhf/losses/kto.hpp"
 #include "rlhf/model/checkpoint.hpp"
 #include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/tokenizer.hpp"
+#include "rlhf/train/bco.hpp"
+#include "rlhf/train/cpo.hpp"
 #include "rlhf/train/dpo.hpp"
+#include "rlhf/train/kto.hpp"
+#include "rlhf/train/orpo.hpp"
 #include "rlhf/train/reward.hpp"
 #include "rlhf/train/sft.hpp"
 #include "rlhf/train/trainer.hpp"
@@ -255,20 +262,105 @@ std::vector<option_def> sft_defs() {
   return d;
 }
 
-std::vector<std::string> dpo_loss_names() {
+/// max_length, max_prompt_length, max_completion_length and truncation_mode of a config `c`
+/// of the preference and unpaired methods.
+template <class C>
+void add_length_defs(std::vector<option_def>& d, const C& c) {
+  d.push_back({"max_length",
+               kind::integer,
+               static_cast<std::int64_t>(c.max_length),
+               "Longest prompt + completion",
+               {},
+               "1024, capped at the model's max_seq_len"});
+  d.push_back({"max_prompt_length", kind::integer, static_cast<std::int64_t>(c.max_prompt_length),
+               "Longest prompt part; 0: no limit"});
+  d.push_back({"max_completion_length", kind::integer,
+               static_cast<std::int64_t>(c.max_completion_length),
+               "Longest completion part; 0: no limit"});
+  d.push_back({"truncation_mode",
+               kind::choice,
+               "keep_end",
+               "Which end of a long prompt stays",
+               {"keep_end", "keep_start"}});
+}
+
+/// disable_dropout of a config `c`.
+template <class C>
+void add_dropout_def(std::vector<option_def>& d, const C& c) {
+  d.push_back(
+      {"disable_dropout", kind::boolean, c.disable_dropout, "Train without the policy's dropout"});
+}
+
+/// The names of an enum's values 0..last.
+template <class E>
+std::vector<std::string> enum_names(E last) {
   std::vector<std::string> out;
-  for (int i = 0; i <= static_cast<int>(rlhf::losses::dpo_loss_type::sigmoid_norm); ++i) {
-    out.emplace_back(rlhf::losses::to_string(static_cast<rlhf::losses::dpo_loss_type>(i)));
+  for (int i = 0; i <= static_cast<int>(last); ++i) {
+    out.emplace_back(rlhf::losses::to_string(static_cast<E>(i)));
   }
   return out;
+}
+
+std::vector<option_def> kto_defs() {
+  const train::kto_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the implicit rewards"});
+  d.push_back({"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
+               "KTO loss", enum_names(rlhf::losses::kto_loss_type::apo_zero_unpaired)});
+  d.push_back({"desirable_weight", kind::real, short_float(c.loss.desirable_weight),
+               "Weight of the desirable examples' losses"});
+  d.push_back({"undesirable_weight", kind::real, short_float(c.loss.undesirable_weight),
+               "Weight of the undesirable examples' losses"});
+  add_length_defs(d, c);
+  add_dropout_def(d, c);
+  return d;
+}
+
+std::vector<option_def> orpo_defs() {
+  const train::orpo_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"beta", kind::real, short_float(c.loss.beta),
+               "Weight of the odds-ratio term (lambda of the paper)"});
+  add_length_defs(d, c);
+  add_dropout_def(d, c);
+  return d;
+}
+
+std::vector<option_def> cpo_defs() {
+  const train::cpo_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the rewards"});
+  d.push_back({"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
+               "Preference term (simpo with --cpo-alpha 0 is SimPO)",
+               enum_names(rlhf::losses::cpo_loss_type::alphapo)});
+  d.push_back({"label_smoothing", kind::real, short_float(c.loss.label_smoothing),
+               "Label smoothing (sigmoid and simpo)"});
+  d.push_back({"simpo_gamma", kind::real, short_float(c.loss.simpo_gamma),
+               "Target reward margin of simpo"});
+  d.push_back({"cpo_alpha", kind::real, short_float(c.loss.cpo_alpha),
+               "Weight of the chosen completions' NLL term"});
+  d.push_back(
+      {"alpha", kind::real, short_float(c.loss.alpha), "AlphaPO reward shape; 0: log-probs"});
+  add_length_defs(d, c);
+  add_dropout_def(d, c);
+  return d;
+}
+
+std::vector<option_def> bco_defs() {
+  const train::bco_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the implicit rewards"});
+  add_length_defs(d, c);
+  add_dropout_def(d, c);
+  return d;
 }
 
 std::vector<option_def> dpo_defs() {
   const train::dpo_config c;
   auto d = common_defs(c.args);
   d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the implicit rewards"});
-  d.push_back(
-      {"loss_type", kind::list, json::array({"sigmoid"}), "DPO loss(es)", dpo_loss_names()});
+  d.push_back({"loss_type", kind::list, json::array({"sigmoid"}), "DPO loss(es)",
+               enum_names(rlhf::losses::dpo_loss_type::sigmoid_norm)});
   d.push_back({"loss_weights",
                kind::text,
                "",
@@ -285,22 +377,7 @@ std::vector<option_def> dpo_defs() {
   d.push_back({"f_alpha_divergence_coef", kind::real, short_float(c.loss.f_alpha_divergence_coef),
                "alpha of alpha_divergence"});
   d.push_back({"discopop_tau", kind::real, short_float(c.loss.discopop_tau), "tau of discopop"});
-  d.push_back({"max_length",
-               kind::integer,
-               static_cast<std::int64_t>(c.max_length),
-               "Longest prompt + completion",
-               {},
-               "1024, capped at the model's max_seq_len"});
-  d.push_back({"max_prompt_length", kind::integer, static_cast<std::int64_t>(c.max_prompt_length),
-               "Longest prompt part"});
-  d.push_back({"max_completion_length", kind::integer,
-               static_cast<std::int64_t>(c.max_completion_length),
-               "Longest completion part; 0: no limit"});
-  d.push_back({"truncation_mode",
-               kind::choice,
-               "keep_end",
-               "Which end of a long prompt stays",
-               {"keep_end", "keep_start"}});
+  add_length_defs(d, c);
   d.push_back({"precompute_ref_log_probs", kind::boolean, c.precompute_ref_log_probs,
                "Reference log-probs once, before training"});
   return d;
@@ -542,6 +619,30 @@ std::vector<float> parse_weights(const std::string& s) {
   return out;
 }
 
+/// The length options of `r` into a config `c` (see add_length_defs).
+template <class C>
+void read_lengths(json& r, const model::gpt_config& mcfg, C& c) {
+  c.max_length = length_option(r, "max_length", json(1024), mcfg.max_seq_len);
+  const auto mpl = r.at("max_prompt_length").get<std::int64_t>();
+  const auto mcl = r.at("max_completion_length").get<std::int64_t>();
+  if (mpl < 0 || mcl < 0)
+    throw rlhf::config_error("max_prompt_length and max_completion_length must be >= 0");
+  c.max_prompt_length = static_cast<std::size_t>(mpl);
+  c.max_completion_length = static_cast<std::size_t>(mcl);
+  c.truncation_mode = r.at("truncation_mode").get<std::string>() == "keep_start"
+                          ? data::truncation_mode::keep_start
+                          : data::truncation_mode::keep_end;
+}
+
+/// A frozen copy of `policy` (the reference of DPO, KTO and BCO: the initial policy of the
+/// run's start, also on resume, from --init-from or the preset's seeded initialisation).
+std::unique_ptr<model::gpt<B>> frozen_copy(const model::gpt<B>& policy) {
+  auto ref = std::make_unique<model::gpt<B>>(policy.config(), false);
+  rlhf::ops::copy_from_host<B>(std::span<const float>(rlhf::ops::to_host<B>(policy.params())),
+                               ref->params());
+  return ref;
+}
+
 train::dpo_config dpo_config_of(json& r, const model::gpt_config& mcfg) {
   train::dpo_config c;
   c.args = to_args(r);
@@ -561,16 +662,7 @@ train::dpo_config dpo_config_of(json& r, const model::gpt_config& mcfg) {
       r.at("f_divergence_type").get<std::string>());
   c.loss.f_alpha_divergence_coef = num<float>(r, "f_alpha_divergence_coef");
   c.loss.discopop_tau = num<float>(r, "discopop_tau");
-  c.max_length = length_option(r, "max_length", json(1024), mcfg.max_seq_len);
-  const auto mpl = r.at("max_prompt_length").get<std::int64_t>();
-  const auto mcl = r.at("max_completion_length").get<std::int64_t>();
-  if (mpl < 0 || mcl < 0)
-    throw rlhf::config_error("max_prompt_length and max_completion_length must be >= 0");
-  c.max_prompt_length = static_cast<std::size_t>(mpl);
-  c.max_completion_length = static_cast<std::size_t>(mcl);
-  c.truncation_mode = r.at("truncation_mode").get<std::string>() == "keep_start"
-                          ? data::truncation_mode::keep_start
-                          : data::truncation_mode::keep_end;
+  read_lengths(r, mcfg, c);
   c.precompute_ref_log_probs = r.at("precompute_ref_log_probs").get<bool>();
   return c;
 }
@@ -581,16 +673,88 @@ int run_dpo(json r) {
   const auto files = files_of(r);
   write_config(r, "dpo");
   auto policy = make_policy(r, mcfg);
-  // The reference: a frozen copy of the initial policy (of the run's start, also on resume:
-  // --init-from or the preset's seeded initialisation).
-  model::gpt<B> reference(mcfg, false);
-  rlhf::ops::copy_from_host<B>(std::span<const float>(rlhf::ops::to_host<B>(policy->params())),
-                               reference.params());
+  const auto reference = frozen_copy(*policy);
   train::example_source<tok_t> source(files, data::format::preference, tok_t{},
                                       train::dpo_tokenize_options(c), c.args.seed,
                                       c.args.eval_fraction);
-  train::dpo_method<B, tok_t> method(*policy, reference, source, c);
+  train::dpo_method<B, tok_t> method(*policy, *reference, source, c);
   return run_training(method, r, c.args, "dpo", source.skipped());
+}
+
+train::kto_config kto_config_of(json& r, const model::gpt_config& mcfg) {
+  train::kto_config c;
+  c.args = to_args(r);
+  c.loss.beta = num<float>(r, "beta");
+  c.loss.loss_type = rlhf::losses::parse_kto_loss_type(r.at("loss_type").get<std::string>());
+  c.loss.desirable_weight = num<float>(r, "desirable_weight");
+  c.loss.undesirable_weight = num<float>(r, "undesirable_weight");
+  read_lengths(r, mcfg, c);
+  c.disable_dropout = r.at("disable_dropout").get<bool>();
+  return c;
+}
+
+train::orpo_config orpo_config_of(json& r, const model::gpt_config& mcfg) {
+  train::orpo_config c;
+  c.args = to_args(r);
+  c.loss.beta = num<float>(r, "beta");
+  read_lengths(r, mcfg, c);
+  c.disable_dropout = r.at("disable_dropout").get<bool>();
+  return c;
+}
+
+train::cpo_config cpo_config_of(json& r, const model::gpt_config& mcfg) {
+  train::cpo_config c;
+  c.args = to_args(r);
+  c.loss.beta = num<float>(r, "beta");
+  c.loss.loss_type = rlhf::losses::parse_cpo_loss_type(r.at("loss_type").get<std::string>());
+  c.loss.label_smoothing = num<float>(r, "label_smoothing");
+  c.loss.simpo_gamma = num<float>(r, "simpo_gamma");
+  c.loss.cpo_alpha = num<float>(r, "cpo_alpha");
+  c.loss.alpha = num<float>(r, "alpha");
+  read_lengths(r, mcfg, c);
+  c.disable_dropout = r.at("disable_dropout").get<bool>();
+  return c;
+}
+
+train::bco_config bco_config_of(json& r, const model::gpt_config& mcfg) {
+  train::bco_config c;
+  c.args = to_args(r);
+  c.loss.beta = num<float>(r, "beta");
+  read_lengths(r, mcfg, c);
+  c.disable_dropout = r.at("disable_dropout").get<bool>();
+  return c;
+}
+
+/// KTO or BCO (`Method`, config `C`) of a fresh or --init-from policy against its frozen
+/// copy, on unpaired examples.
+template <template <class, class> class Method, class C>
+int run_unpaired(json r, const char* name, C (*config_of)(json&, const model::gpt_config&),
+                 data::tokenize_options (*tokenize)(const C&)) {
+  const auto mcfg = model_config(r);
+  auto c = config_of(r, mcfg);
+  const auto files = files_of(r);
+  write_config(r, name);
+  auto policy = make_policy(r, mcfg);
+  const auto reference = frozen_copy(*policy);
+  train::example_source<tok_t> source(files, data::format::unpaired_preference, tok_t{},
+                                      tokenize(c), c.args.seed, c.args.eval_fraction);
+  Method<B, tok_t> method(*policy, *reference, source, c);
+  return run_training(method, r, c.args, name, source.skipped());
+}
+
+/// ORPO or CPO (`Method`, config `C`): no reference model, preference pairs.
+template <template <class, class> class Method, class C>
+int run_reference_free(json r, const char* name, C (*config_of)(json&, const model::gpt_config&),
+                       data::tokenize_options (*tokenize)(const C&)) {
+  const auto mcfg = model_config(r);
+  auto c = config_of(r, mcfg);
+  const auto files = files_of(r);
+  write_config(r, name);
+  auto policy = make_policy(r, mcfg);
+  train::example_source<tok_t> source(files, data::format::preference, tok_t{}, tokenize(c),
+                                      c.args.seed, c.args.eval_fraction);
+  Method<B, tok_t> method(*policy, source, c);
+  return run_training(method, r, c.args, name, source.skipped());
 }
 
 std::vector<option_def> reward_defs() {
@@ -728,9 +892,43 @@ json evaluate_all(M& method, const std::vector<std::uint64_t>& idx, rlhf::index_
     w.add(method.eval_batch(std::span<const std::uint64_t>(idx.data() + i, n)));
   }
   json out = json::object();
-  for (const auto& [name, v] : w.means()) out["eval_" + name] = v;
+  auto means = w.means();
+  method.finish_log(means);
+  for (const auto& [name, v] : means) out["eval_" + name] = v;
   out["examples"] = idx.size();
   return out;
+}
+
+/// The default config of a method with its lengths capped at the model's context.
+template <class C>
+C eval_config(const model::gpt<B>& m) {
+  C c;
+  c.max_length = std::min<std::size_t>(c.max_length,
+                                       static_cast<std::size_t>(m.config().max_seq_len));
+  c.args.per_device_train_batch_size = 2;  // KTO asks for >= 2 (unused here)
+  return c;
+}
+
+/// Evaluation of a method with a frozen reference (--reference, or the model itself).
+template <template <class, class> class Method, class C>
+json eval_with_reference(const eval_opts& o, model::gpt<B>& m, const train::data_files& files,
+                         data::format fmt, data::tokenize_options (*tokenize)(const C&)) {
+  const C c = eval_config<C>(m);
+  auto ref = load_model(o.reference.empty() ? o.model : o.reference, false);
+  train::example_source<tok_t> source(files, fmt, tok_t{}, tokenize(c), 0, 0.0);
+  Method<B, tok_t> method(m, *ref, source, c);
+  return evaluate_all(method, source.train_indices(), o.batch_size);
+}
+
+/// Evaluation of a method without a reference model (ORPO, CPO).
+template <template <class, class> class Method, class C>
+json eval_reference_free(const eval_opts& o, model::gpt<B>& m, const train::data_files& files,
+                         data::tokenize_options (*tokenize)(const C&)) {
+  const C c = eval_config<C>(m);
+  train::example_source<tok_t> source(files, data::format::preference, tok_t{}, tokenize(c), 0,
+                                      0.0);
+  Method<B, tok_t> method(m, source, c);
+  return evaluate_all(method, source.train_indices(), o.batch_size);
 }
 
 int run_eval(const eval_opts& o) {
@@ -759,14 +957,21 @@ int run_eval(const eval_opts& o) {
                                         train::reward_tokenize_options(c), 0, 0.0);
     train::reward_method<B, tok_t> method(*m, head, source, c);
     out = evaluate_all(method, source.train_indices(), o.batch_size);
+  } else if (o.method == "dpo") {
+    out = eval_with_reference<train::dpo_method, train::dpo_config>(
+        o, *m, files, data::format::preference, train::dpo_tokenize_options);
+  } else if (o.method == "kto") {
+    out = eval_with_reference<train::kto_method, train::kto_config>(
+        o, *m, files, data::format::unpaired_preference, train::kto_tokenize_options);
+  } else if (o.method == "bco") {
+    out = eval_with_reference<train::bco_method, train::bco_config>(
+        o, *m, files, data::format::unpaired_preference, train::bco_tokenize_options);
+  } else if (o.method == "orpo") {
+    out = eval_reference_free<train::orpo_method, train::orpo_config>(o, *m, files,
+                                                                      train::orpo_tokenize_options);
   } else {
-    train::dpo_config c;
-    c.max_length = std::min<std::size_t>(c.max_length, static_cast<std::size_t>(ctx));
-    auto ref = o.reference.empty() ? load_model(o.model, false) : load_model(o.reference, false);
-    train::example_source<tok_t> source(files, data::format::preference, tok_t{},
-                                        train::dpo_tokenize_options(c), 0, 0.0);
-    train::dpo_method<B, tok_t> method(*m, *ref, source, c);
-    out = evaluate_all(method, source.train_indices(), o.batch_size);
+    out = eval_reference_free<train::cpo_method, train::cpo_config>(o, *m, files,
+                                                                    train::cpo_tokenize_options);
   }
   std::printf("%s\n", out.dump().c_str());
   return 0;
@@ -791,7 +996,8 @@ int fail(int status, const std::string& what) {
 
 int run(int argc, char** argv) {
   CLI::App app{
-      "rlhf: fine-tune and sample small GPT models (SFT, DPO, reward models) on JSONL data",
+      "rlhf: fine-tune and sample small GPT models (SFT, reward models, DPO, KTO, ORPO, CPO/SimPO, "
+      "BCO) on JSONL data",
       "rlhf"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(RLHF_CLI_VERSION));
@@ -804,13 +1010,24 @@ int run(int argc, char** argv) {
     return sub;
   };
   option_table sft_table(sft_defs()), dpo_table(dpo_defs()), reward_table(reward_defs());
-  std::string sft_config_file, dpo_config_file, reward_config_file;
+  option_table kto_table(kto_defs()), orpo_table(orpo_defs()), cpo_table(cpo_defs()),
+      bco_table(bco_defs());
+  std::string sft_config_file, dpo_config_file, reward_config_file, kto_config_file,
+      orpo_config_file, cpo_config_file, bco_config_file;
   auto* sft = add_trainer("sft", "Supervised fine-tuning", sft_table, sft_config_file);
   auto* dpo = add_trainer("dpo", "Direct preference optimisation against a frozen reference",
                           dpo_table, dpo_config_file);
   auto* rm = add_trainer("reward",
                          "Reward modeling: a scalar head on the trunk, Bradley-Terry loss",
                          reward_table, reward_config_file);
+  auto* kto = add_trainer("kto", "KTO on unpaired feedback against a frozen reference", kto_table,
+                          kto_config_file);
+  auto* orpo = add_trainer("orpo", "Odds-ratio preference optimisation (no reference model)",
+                           orpo_table, orpo_config_file);
+  auto* cpo = add_trainer("cpo", "CPO, SimPO or AlphaPO (no reference model)", cpo_table,
+                          cpo_config_file);
+  auto* bco = add_trainer("bco", "Binary classifier optimisation on unpaired feedback", bco_table,
+                          bco_config_file);
 
   generate_opts g;
   auto* gen = app.add_subcommand("generate", "Sample completions from a checkpoint");
@@ -831,9 +1048,12 @@ int run(int argc, char** argv) {
   ev->add_option("--model", e.model, "Checkpoint (.safetensors or a checkpoint folder) [required]")
       ->required();
   ev->add_option("--file", e.file, "JSONL data [required]")->required();
-  ev->add_option("--method", e.method, "Evaluation path: sft, dpo or reward [default: sft]")
-      ->check(CLI::IsMember({"sft", "dpo", "reward"}));
-  ev->add_option("--reference", e.reference, "dpo: reference checkpoint [default: --model]");
+  ev->add_option("--method", e.method,
+                 "Evaluation path: sft, reward, dpo, kto, orpo, cpo or bco (each with its "
+                 "default options) [default: sft]")
+      ->check(CLI::IsMember({"sft", "reward", "dpo", "kto", "orpo", "cpo", "bco"}));
+  ev->add_option("--reference", e.reference,
+                 "dpo, kto, bco: reference checkpoint [default: --model]");
   ev->add_option("--batch-size", e.batch_size, "Examples per batch [default: 8]");
   ev->add_flag("--skip-bad-lines", e.skip_bad_lines, "Skip malformed lines [default: false]");
 
@@ -856,7 +1076,7 @@ int run(int argc, char** argv) {
   };
   if (argc > 1 && argv[1][0] != '-' && !is_sub(argv[1])) {
     throw usage_error(std::string("unknown subcommand '") + argv[1] +
-                      "' (expected sft, dpo, reward, generate, eval or plot)");
+                      "' (expected sft, reward, dpo, kto, orpo, cpo, bco, generate, eval or plot)");
   }
   try {
     app.parse(argc, argv);
@@ -875,6 +1095,22 @@ int run(int argc, char** argv) {
   if (sft->parsed()) return run_sft(sft_table.resolve(sft_config_file));
   if (dpo->parsed()) return run_dpo(dpo_table.resolve(dpo_config_file));
   if (rm->parsed()) return run_reward(reward_table.resolve(reward_config_file));
+  if (kto->parsed()) {
+    return run_unpaired<train::kto_method>(kto_table.resolve(kto_config_file), "kto",
+                                           &kto_config_of, &train::kto_tokenize_options);
+  }
+  if (bco->parsed()) {
+    return run_unpaired<train::bco_method>(bco_table.resolve(bco_config_file), "bco",
+                                           &bco_config_of, &train::bco_tokenize_options);
+  }
+  if (orpo->parsed()) {
+    return run_reference_free<train::orpo_method>(orpo_table.resolve(orpo_config_file), "orpo",
+                                                  &orpo_config_of, &train::orpo_tokenize_options);
+  }
+  if (cpo->parsed()) {
+    return run_reference_free<train::cpo_method>(cpo_table.resolve(cpo_config_file), "cpo",
+                                                 &cpo_config_of, &train::cpo_tokenize_options);
+  }
   if (gen->parsed()) return run_generate(g);
   if (ev->parsed()) return run_eval(e);
   if (pl->parsed()) return plot(run_dir);

@@ -38,6 +38,7 @@
 #include "rlhf/ops/logprobs.hpp"
 #include "rlhf/ops/tensor.hpp"
 #include "rlhf/train/args.hpp"
+#include "rlhf/train/detail/sequences.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
 #include "rlhf/train/method_base.hpp"
@@ -81,12 +82,7 @@ class dpo_method : public method_base<B, Tok> {
              const dpo_config& cfg)
       : method_base<B, Tok>("dpo", policy, source, cfg.args.seed), reference_(reference), cfg_(cfg),
         ref_cache_(reference.config(), cfg.args.seed) {
-    const auto& a = policy.config();
-    const auto& b = reference.config();
-    check_config(a.vocab_size == b.vocab_size, "dpo", "reference.vocab_size",
-                 rlhf::detail::concat("the policy's (", a.vocab_size, ")"), b.vocab_size);
-    check_config(a.max_seq_len == b.max_seq_len, "dpo", "reference.max_seq_len",
-                 rlhf::detail::concat("the policy's (", a.max_seq_len, ")"), b.max_seq_len);
+    detail::check_same_model_shape("dpo", policy.config(), reference.config());
     if (cfg_.precompute_ref_log_probs) precompute();
   }
 
@@ -101,46 +97,13 @@ class dpo_method : public method_base<B, Tok> {
   using method_base<B, Tok>::source_;
   using method_base<B, Tok>::cache_;
 
-  /// A collated micro-batch on the backend: (2N, T) ids and masks, chosen rows first.
-  struct stacked {
-    index_t pairs = 0;
-    typename B::index_tensor ids;
-    tensor mask;
-    std::vector<float> lengths;  // (2N,) completion tokens per row
-  };
+  using batch = detail::sequence_batch<B>;
 
-  stacked collate(std::span<const std::uint64_t> idx) {
+  /// (2N, T): chosen rows first, then rejected.
+  batch collate(std::span<const std::uint64_t> idx) {
     const auto examples = source_.get(idx);
-    index_t longest = 0;
-    for (const auto& e : examples) {
-      longest = std::max({longest, static_cast<index_t>(e.chosen.ids.size()),
-                          static_cast<index_t>(e.rejected.ids.size())});
-    }
-    const index_t t = cache_.padded_length(longest);
-    const auto pb = data::collate_preferences(examples, source_.tokenizer().pad_id(), t);
-    stacked s;
-    s.pairs = pb.chosen.rows;
-    std::vector<std::int32_t> ids = pb.chosen.ids;
-    ids.insert(ids.end(), pb.rejected.ids.begin(), pb.rejected.ids.end());
-    std::vector<float> mask = pb.chosen.completion_mask;
-    mask.insert(mask.end(), pb.rejected.completion_mask.begin(), pb.rejected.completion_mask.end());
-    const shape sh{2 * s.pairs, t};
-    s.lengths.assign(static_cast<std::size_t>(2 * s.pairs), 0.0f);
-    for (index_t r = 0; r < 2 * s.pairs; ++r) {
-      for (index_t c = 1; c < t; ++c)
-        s.lengths[static_cast<std::size_t>(r)] += mask[static_cast<std::size_t>(r * t + c)];
-    }
-    s.ids = ops::index_from_host<B>(std::span<const std::int32_t>(ids), sh);
-    s.mask = ops::from_host<B>(std::span<const float>(mask), sh);
-    return s;
-  }
-
-  /// Sequence log-probs (2N,) of the frozen reference.
-  std::vector<float> reference_logps(const stacked& s) {
-    auto& acts = ref_cache_.get(s.ids.shape()[0], s.ids.shape()[1], false);
-    model::gpt_forward<B>(reference_, acts, s.ids);
-    const auto tok = ops::token_logprobs<B>(acts.logits, s.ids, s.mask);
-    return ops::to_host<B>(ops::sequence_logprobs<B>(tok.logps, s.mask));
+    const auto rows = detail::pair_rows(examples);
+    return detail::stack_sequences<B>(rows, source_.tokenizer().pad_id(), cache_);
   }
 
   void precompute() {
@@ -149,7 +112,7 @@ class dpo_method : public method_base<B, Tok> {
       for (std::size_t i = 0; i < idx.size(); i += b) {
         const std::size_t n = std::min(b, idx.size() - i);
         const std::span<const std::uint64_t> part(idx.data() + i, n);
-        const auto lp = reference_logps(collate(part));
+        const auto lp = detail::frozen_logps<B>(reference_, ref_cache_, collate(part));
         for (std::size_t k = 0; k < n; ++k) {
           precomputed_[part[k]] = {lp[k], lp[n + k]};
         }
@@ -159,14 +122,10 @@ class dpo_method : public method_base<B, Tok> {
     fill(source_.eval_indices());
   }
 
-  static tensor on_backend(const std::vector<float>& v) {
-    return ops::from_host<B>(std::span<const float>(v), shape{static_cast<index_t>(v.size())});
-  }
-
   named_metrics run(std::span<const std::uint64_t> idx, bool train) {
-    const stacked s = collate(idx);
-    const auto n = static_cast<std::size_t>(s.pairs);
-    // Reference (N,) chosen and rejected.
+    const batch s = collate(idx);
+    const auto n = static_cast<std::size_t>(s.rows() / 2);
+    // Reference (2N,): chosen then rejected.
     std::vector<float> ref(2 * n);
     if (cfg_.precompute_ref_log_probs) {
       for (std::size_t k = 0; k < n; ++k) {
@@ -175,21 +134,18 @@ class dpo_method : public method_base<B, Tok> {
         ref[n + k] = p.second;
       }
     } else {
-      ref = reference_logps(s);
+      ref = detail::frozen_logps<B>(reference_, ref_cache_, s);
     }
     // Policy.
-    auto& acts = cache_.get(s.ids.shape()[0], s.ids.shape()[1], train);
-    model::gpt_forward<B>(policy_, acts, s.ids);
-    cache_.commit();
-    const auto tok = ops::token_logprobs<B>(acts.logits, s.ids, s.mask);
-    const auto seq = ops::to_host<B>(ops::sequence_logprobs<B>(tok.logps, s.mask));
+    const tensor mask = s.mask();
+    const auto& logps = tokens_.forward(policy_, cache_, s, mask, train);
+    const auto seq = ops::to_host<B>(ops::sequence_logprobs<B>(logps, mask));
     auto half = [&](const std::vector<float>& v, bool second) {
-      const auto b = v.begin() + static_cast<std::ptrdiff_t>(second ? n : 0);
-      return on_backend(std::vector<float>(b, b + static_cast<std::ptrdiff_t>(n)));
+      return detail::on_backend<B>(std::span<const float>(v).subspan(second ? n : 0, n));
     };
     const tensor lc = half(seq, false), lr = half(seq, true);
     const tensor rc = half(ref, false), rr = half(ref, true);
-    const tensor nc = half(s.lengths, false), nr = half(s.lengths, true);
+    const tensor nc = half(s.completion_tokens, false), nr = half(s.completion_tokens, true);
     losses::dpo_inputs<B> in{lc, lr, rc, rr};
     in.chosen_lengths = &nc;
     in.rejected_lengths = &nr;
@@ -198,12 +154,8 @@ class dpo_method : public method_base<B, Tok> {
       std::vector<float> g = ops::to_host<B>(r.grad_policy_chosen_logps);
       const auto gr = ops::to_host<B>(r.grad_policy_rejected_logps);
       g.insert(g.end(), gr.begin(), gr.end());
-      const tensor grad_tokens = ops::sequence_logprobs_backward<B>(on_backend(g), s.mask);
-      if (!grad_logits_ || grad_logits_->shape() != acts.logits.shape()) {
-        grad_logits_.emplace(acts.logits.shape());
-      }
-      ops::token_logprobs_backward<B>(acts.logits, s.ids, s.mask, tok, grad_tokens, *grad_logits_);
-      model::gpt_backward<B>(policy_, acts, s.ids, *grad_logits_);
+      tokens_.backward(ops::sequence_logprobs_backward<B>(
+          detail::on_backend<B>(std::span<const float>(g)), mask));
     }
     named_metrics out{{"loss", r.loss}};
     for (const auto& m : r.metrics.named()) out.push_back(m);
@@ -213,7 +165,7 @@ class dpo_method : public method_base<B, Tok> {
   const model::gpt<B>& reference_;
   dpo_config cfg_;
   forward_cache<B> ref_cache_;
-  std::optional<tensor> grad_logits_;
+  detail::policy_tokens<B> tokens_;
   std::unordered_map<std::uint64_t, std::pair<float, float>> precomputed_;
 };
 

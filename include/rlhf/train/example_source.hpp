@@ -71,17 +71,23 @@ class example_source {
   [[nodiscard]] const std::vector<std::uint64_t>& eval_indices() const { return eval_idx_; }
   /// The tokenizer.
   [[nodiscard]] const Tok& tokenizer() const { return tok_; }
+  /// The tokenization options.
+  [[nodiscard]] const data::tokenize_options& tokenize_options() const { return options_; }
   /// Bad lines skipped while indexing (with the skip policy).
   [[nodiscard]] std::uint64_t skipped() const {
     return train_.skipped() + (eval_ ? eval_->skipped() : 0);
   }
 
+  /// Example `i` (an index of either split) as read.
+  [[nodiscard]] data::example raw(std::uint64_t i) {
+    const auto n_train = static_cast<std::uint64_t>(train_.size());
+    return i < n_train ? train_.get(static_cast<std::size_t>(i))
+                       : eval_.value().get(static_cast<std::size_t>(i - n_train));
+  }
+
   /// Example `i` (an index of either split), tokenized.
   [[nodiscard]] data::tokenized_example get(std::uint64_t i) {
-    const auto n_train = static_cast<std::uint64_t>(train_.size());
-    const data::example ex = i < n_train ? train_.get(static_cast<std::size_t>(i))
-                                         : eval_.value().get(static_cast<std::size_t>(i - n_train));
-    return data::tokenize(tok_, ex, options_);
+    return data::tokenize(tok_, raw(i), options_);
   }
 
   /// The examples of `idx`, tokenized, in order.

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What every training method over one example_source and one trained trunk shares: the
 // trunk, the two splits, the activations cache and its resumable dropout position, and the
-// defaults "no heads" and "no advice". A method derives from it and adds
+// defaults "no heads", "no advice" and "log the means as they are". A method derives from it and adds
 // train_micro_batch / eval_batch (and heads() / warnings() when it has them), which is what
 // trainer<B, M> asks for (train/trainer.hpp).
 #pragma once
@@ -21,6 +21,7 @@
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/metrics_log.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -53,6 +54,11 @@ class method_base {
     }
     cache_.set_forwards(j["dropout_forwards"].template get<std::uint64_t>());
   }
+  /// Advice before training starts: none unless the method says otherwise.
+  [[nodiscard]] std::vector<std::string> start_warnings() const { return {}; }
+  /// Turns a logging window's means into the logged values: as they are, unless the method
+  /// logs ratios of sums (KTO, BCO).
+  void finish_log(metric_means&) const {}
   /// Advice after training: none unless the method says otherwise.
   [[nodiscard]] std::vector<std::string> warnings(const nlohmann::ordered_json&) const {
     return {};

@@ -33,6 +33,33 @@ namespace rlhf {
 inline namespace v0 {
 namespace train {
 
+namespace detail {
+
+/// `v` in hexadecimal floating point ("%a"): exact, and read back by parse_exact_double.
+inline std::string exact_double(double v) {
+  std::array<char, 64> buf{};
+  const int n = std::snprintf(buf.data(), buf.size(), "%a", v);
+  if (n <= 0 || static_cast<std::size_t>(n) >= buf.size()) {
+    throw io_error("exact_double: cannot format a value");
+  }
+  return std::string(buf.data(), static_cast<std::size_t>(n));
+}
+
+/// The value exact_double wrote; anything else is an io_error naming `where`.
+inline double parse_exact_double(const std::string& text, std::string_view where) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0') {
+    throw io_error(rlhf::detail::concat(where, ": bad number '", text.substr(0, 40), "'"));
+  }
+  return v;
+}
+
+}  // namespace detail
+
+/// Named means, in first-seen order.
+using metric_means = std::vector<std::pair<std::string, double>>;
+
 /// Running means of named values over a logging window.
 class metric_window {
  public:
@@ -52,8 +79,8 @@ class metric_window {
     entries_.push_back({name, v, 1});
   }
   /// The mean of every name seen since the last clear(), in first-seen order.
-  [[nodiscard]] std::vector<std::pair<std::string, double>> means() const {
-    std::vector<std::pair<std::string, double>> out;
+  [[nodiscard]] metric_means means() const {
+    metric_means out;
     out.reserve(entries_.size());
     for (const auto& e : entries_) out.emplace_back(e.name, e.sum / static_cast<double>(e.count));
     return out;
@@ -67,14 +94,7 @@ class metric_window {
   [[nodiscard]] nlohmann::json to_json() const {
     auto arr = nlohmann::json::array();
     for (const auto& e : entries_) {
-      std::array<char, 64> buf{};
-      const int n = std::snprintf(buf.data(), buf.size(), "%a", e.sum);
-      if (n <= 0 || static_cast<std::size_t>(n) >= buf.size()) {
-        throw io_error("metric_window: cannot format a sum");
-      }
-      arr.push_back({{"name", e.name},
-                     {"sum", std::string(buf.data(), static_cast<std::size_t>(n))},
-                     {"count", e.count}});
+      arr.push_back({{"name", e.name}, {"sum", detail::exact_double(e.sum)}, {"count", e.count}});
     }
     return arr;
   }
@@ -88,13 +108,8 @@ class metric_window {
         throw io_error(rlhf::detail::concat(where, ": metric window: malformed entry ",
                                             rlhf::detail::json_excerpt(e)));
       }
-      const std::string text = e["sum"].get<std::string>();
-      char* end = nullptr;
-      const double sum = std::strtod(text.c_str(), &end);
-      if (end == text.c_str() || *end != '\0') {
-        throw io_error(
-            rlhf::detail::concat(where, ": metric window: bad sum '", text.substr(0, 40), "'"));
-      }
+      const double sum = detail::parse_exact_double(
+          e["sum"].get<std::string>(), rlhf::detail::concat(where, ": metric window sum"));
       w.entries_.push_back({e["name"].get<std::string>(), sum, e["count"].get<std::uint64_t>()});
     }
     return w;

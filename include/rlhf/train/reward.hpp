@@ -103,7 +103,7 @@ class reward_method : public method_base<B, Tok> {
     const bool has_acc = final_eval.is_object() && final_eval.contains("eval_accuracy") &&
                          final_eval["eval_accuracy"].is_number();
     if (!has_acc) {
-      out.push_back(
+      out.emplace_back(
           "reward model: no held-out pairs, so its accuracy is unknown; set eval_fraction or "
           "an evaluation file to measure how often it prefers the chosen response");
     } else {

@@ -72,10 +72,13 @@ struct callbacks {
 ///                                micro-batch's metrics, "loss" first
 ///   eval_batch(idx)              metrics of idx without touching gradients
 ///   state(), restore(j)          the method's own resumable state (e.g. dropout counters)
+///   start_warnings()             advice before training (empty when none)
+///   finish_log(means)            turns a window's means into the logged values
 ///   warnings(final_eval)         advice after training (empty when none)
 template <class M, class B>
 concept training_method = requires(M& m, const M& cm, std::span<const std::uint64_t> idx,
-                                   const nlohmann::json& j, const metrics_record& rec) {
+                                   const nlohmann::json& j, const metrics_record& rec,
+                                   metric_means& means) {
   { m.policy() } -> std::same_as<model::gpt<B>&>;
   { m.heads() } -> std::same_as<std::vector<model::scalar_head<B>*>>;
   { cm.train_indices() } -> std::same_as<const std::vector<std::uint64_t>&>;
@@ -84,6 +87,8 @@ concept training_method = requires(M& m, const M& cm, std::span<const std::uint6
   { m.eval_batch(idx) } -> std::same_as<named_metrics>;
   { cm.state() } -> std::same_as<nlohmann::json>;
   {m.restore(j)};
+  { cm.start_warnings() } -> std::same_as<std::vector<std::string>>;
+  {cm.finish_log(means)};
   { cm.warnings(rec) } -> std::same_as<std::vector<std::string>>;
 };
 
@@ -175,6 +180,9 @@ class trainer {
       metrics_.truncate_after(-1);  // a fresh run starts a fresh log
     }
     train_result result;
+    if (step_ == 0) {
+      for (const auto& w : method_.start_warnings()) warn(w);
+    }
     while (step_ < total_steps_) {
       one_step();
       if (step_ % args_.logging_steps == 0 || step_ == total_steps_) {
@@ -213,7 +221,9 @@ class trainer {
     }
     metrics_record rec;
     rec["step"] = step_;
-    for (const auto& [name, v] : w.means()) rec["eval_" + name] = v;
+    auto means = w.means();
+    method_.finish_log(means);
+    for (const auto& [name, v] : means) rec["eval_" + name] = v;
     if (!idx.empty()) {
       metrics_.append(rec);
       if (cb_.on_eval) cb_.on_eval(rec);
@@ -315,7 +325,9 @@ class trainer {
     rec["step"] = step_;
     rec["epoch"] = static_cast<double>(micro_batches_) /
                    static_cast<double>(batcher_.batches_per_epoch());
-    for (const auto& [name, v] : window_.means()) rec[name] = v;
+    auto means = window_.means();
+    method_.finish_log(means);
+    for (const auto& [name, v] : means) rec[name] = v;
     window_.clear();
     metrics_.append(rec);
     if (cb_.on_step) cb_.on_step(rec);

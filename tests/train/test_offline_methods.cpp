@@ -1,0 +1,305 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
+// KTO, ORPO, CPO/SimPO and BCO as training methods on a tiny GPT and generated data: each
+// method's gradient equals central finite differences of its own loss, each run's loss
+// falls, the unpaired methods log TRL's class means, BCO's running mean survives a resume
+// bit for bit, and bad configurations are refused.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "rlhf/backends/eigen.hpp"
+#include "rlhf/model/tokenizer.hpp"
+#include "rlhf/train/bco.hpp"
+#include "rlhf/train/cpo.hpp"
+#include "rlhf/train/kto.hpp"
+#include "rlhf/train/orpo.hpp"
+#include "rlhf/train/trainer.hpp"
+#include "train_fixture.hpp"
+
+namespace {
+
+using B = rlhf::eigen_backend;
+namespace fs = std::filesystem;
+namespace model = rlhf::model;
+namespace train = rlhf::train;
+namespace losses = rlhf::losses;
+using Tok = model::byte_tokenizer;
+using namespace train_fixture;
+
+fs::path scratch(const std::string& name) { return train_fixture::scratch("offline", name); }
+
+/// Unpaired examples a tiny model can tell apart: desirable completions repeat the prompt's
+/// letter, undesirable ones are a fixed other string. Every `period`-th example is
+/// undesirable: period 2 alternates, period 4 gives 3 desirable to 1.
+std::vector<std::string> unpaired_lines(int n, int period = 2) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    const char c = static_cast<char>('a' + (i / 2) % 6);
+    const bool label = i % period != period - 1;
+    out.push_back(std::string(R"({"prompt": "say )") + c + R"(", "completion": ")" +
+                  (label ? std::string(3, c) : std::string("zq")) + R"(", "label": )" +
+                  (label ? "true" : "false") + "}");
+  }
+  return out;
+}
+
+/// The policy and its frozen copy, both from the same seed.
+struct models {
+  model::gpt<B> policy{tiny_config()};
+  model::gpt<B> reference{tiny_config(), /*trainable=*/false};
+  models() {
+    policy.init(11);
+    rlhf::ops::transform<B>(reference.params(), rlhf::fn::identity{}, policy.params());
+  }
+};
+
+/// The shared test arguments with a constant learning rate.
+train::training_args args_in(const fs::path& dir, float lr) {
+  auto a = test_args(dir, lr, 0.25f);
+  a.lr_scheduler_type = model::lr_schedule_type::constant;
+  return a;
+}
+
+/// The loss of `method` on `idx` without gradients.
+template <class M>
+double eval_loss(M& method, std::span<const std::uint64_t> idx) {
+  const auto m = method.eval_batch(idx);
+  REQUIRE(m.front().first == "loss");
+  return m.front().second;
+}
+
+/// train_micro_batch's gradient on the first micro-batch against central differences of
+/// eval_batch's loss, at the 6 coordinates with the largest gradients (float32: h = 1e-2
+/// keeps the difference well above round-off; the loss is smooth at that scale).
+template <class M>
+void check_gradient(M& method, model::gpt<B>& policy) {
+  const auto& all = method.train_indices();
+  const std::vector<std::uint64_t> idx(all.begin(), all.begin() + 4);
+  policy.zero_grads();
+  (void)method.train_micro_batch(idx);
+  float* g = B::data(policy.grads());
+  float* p = B::data(policy.params());
+  const auto n = static_cast<std::size_t>(policy.num_params());
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::partial_sort(order.begin(), order.begin() + 6, order.end(),
+                    [&](std::size_t a, std::size_t b) { return std::abs(g[a]) > std::abs(g[b]); });
+  REQUIRE(std::abs(g[order[0]]) > 1e-4f);
+  for (int k = 0; k < 6; ++k) {
+    const std::size_t i = order[static_cast<std::size_t>(k)];
+    const float saved = p[i];
+    const float h = 1e-2f;
+    p[i] = saved + h;
+    const double up = eval_loss(method, idx);
+    p[i] = saved - h;
+    const double down = eval_loss(method, idx);
+    p[i] = saved;
+    const double fd = (up - down) / (2.0 * h);
+    CAPTURE(i);
+    CHECK(g[i] == doctest::Approx(fd).epsilon(2e-2).scale(1e-3));
+  }
+}
+
+/// The first logged training loss and the mean of the last five.
+std::pair<double, double> first_and_last_losses(const fs::path& dir) {
+  std::vector<double> losses;
+  for (const auto& l : read_lines(dir / "metrics.jsonl")) {
+    const auto j = nlohmann::json::parse(l);
+    if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
+  }
+  REQUIRE(losses.size() >= 6);
+  const double last = std::accumulate(losses.end() - 5, losses.end(), 0.0) / 5.0;
+  return {losses.front(), last};
+}
+
+train::example_source<Tok> source_of(const fs::path& data, rlhf::data::format f,
+                                     const rlhf::data::tokenize_options& o,
+                                     const train::training_args& a) {
+  return {{data, {}, {}}, f, Tok{}, o, a.seed, a.eval_fraction};
+}
+
+}  // namespace
+
+TEST_CASE("orpo method: gradient = finite differences; training lowers the loss") {
+  const auto data = scratch("orpo.jsonl");
+  write_lines(data, separable_pairs(48));
+  const auto dir = scratch("orpo_run");
+  train::orpo_config cfg;
+  cfg.args = args_in(dir, 5e-3f);
+  cfg.max_length = 32;
+  models m;
+  auto src = source_of(data, rlhf::data::format::preference, train::orpo_tokenize_options(cfg),
+                       cfg.args);
+  train::orpo_method<B, Tok> method(m.policy, src, cfg);
+  check_gradient(method, m.policy);
+  const auto r = train::trainer<B, decltype(method)>(method, cfg.args).train();
+  const auto [first, last] = first_and_last_losses(dir);
+  MESSAGE("orpo loss ", first, " -> ", last, ", eval accuracy ",
+          r.last_eval["eval_rewards/accuracies"].get<double>());
+  CHECK(last < 0.8 * first);
+  CHECK(r.last_eval["eval_rewards/accuracies"].get<double>() >= 0.9);
+  CHECK(r.last_eval.contains("eval_nll_loss"));
+  CHECK(r.last_eval.contains("eval_log_odds_ratio"));
+}
+
+TEST_CASE("cpo method: sigmoid and simpo; gradient = finite differences; the loss falls") {
+  for (const auto type : {losses::cpo_loss_type::sigmoid, losses::cpo_loss_type::simpo}) {
+    const std::string name = losses::to_string(type);
+    CAPTURE(name);
+    const auto data = scratch("cpo_" + name + ".jsonl");
+    write_lines(data, separable_pairs(48));
+    const auto dir = scratch("cpo_run_" + name);
+    train::cpo_config cfg;
+    cfg.args = args_in(dir, 5e-3f);
+    cfg.max_length = 32;
+    cfg.loss.loss_type = type;
+    if (type == losses::cpo_loss_type::simpo) {
+      cfg.loss.beta = 2.0f;
+      cfg.loss.cpo_alpha = 0.0f;  // SimPO
+    }
+    models m;
+    auto src = source_of(data, rlhf::data::format::preference, train::cpo_tokenize_options(cfg),
+                         cfg.args);
+    train::cpo_method<B, Tok> method(m.policy, src, cfg);
+    check_gradient(method, m.policy);
+    const auto r = train::trainer<B, decltype(method)>(method, cfg.args).train();
+    const auto [first, last] = first_and_last_losses(dir);
+    MESSAGE("cpo ", name, " loss ", first, " -> ", last);
+    CHECK(last < 0.8 * first);
+    CHECK(r.last_eval["eval_rewards/accuracies"].get<double>() >= 0.9);
+  }
+}
+
+TEST_CASE("kto method: gradient = finite differences; class means as TRL logs them") {
+  const auto data = scratch("kto.jsonl");
+  write_lines(data, unpaired_lines(48));
+  SUBCASE("apo_zero_unpaired: the gradient") {
+    train::kto_config cfg;
+    cfg.args = args_in(scratch("kto_fd"), 5e-3f);
+    cfg.loss.loss_type = losses::kto_loss_type::apo_zero_unpaired;
+    models m;
+    auto src = source_of(data, rlhf::data::format::unpaired_preference,
+                         train::kto_tokenize_options(cfg), cfg.args);
+    train::kto_method<B, Tok> method(m.policy, m.reference, src, cfg);
+    check_gradient(method, m.policy);
+  }
+  SUBCASE("kto: the loss falls, desirable rewards rise above undesirable ones") {
+    const auto dir = scratch("kto_run");
+    train::kto_config cfg;
+    cfg.args = args_in(dir, 5e-3f);
+    models m;
+    auto src = source_of(data, rlhf::data::format::unpaired_preference,
+                         train::kto_tokenize_options(cfg), cfg.args);
+    train::kto_method<B, Tok> method(m.policy, m.reference, src, cfg);
+    std::vector<std::string> warnings;
+    train::callbacks cb;
+    cb.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+    const auto r = train::trainer<B, decltype(method)>(method, cfg.args, cb).train();
+    CHECK(warnings.empty());  // balanced classes, equal weights
+    const auto [first, last] = first_and_last_losses(dir);
+    MESSAGE("kto loss ", first, " -> ", last, ", eval margin ",
+            r.last_eval["eval_rewards/margins"].get<double>());
+    CHECK(last < 0.8 * first);
+    CHECK(r.last_eval["eval_rewards/margins"].get<double>() > 0.0);
+    // TRL's names: class means and the KL estimate; no raw sums or counts.
+    for (const char* k : {"loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins",
+                          "logps/chosen", "logps/rejected"}) {
+      CAPTURE(k);
+      CHECK(r.last_log.contains(k));
+    }
+    for (const auto& [k, v] : r.last_log.items()) {
+      CAPTURE(k);
+      CHECK(k.find("_sum") == std::string::npos);
+      CHECK(k.rfind("count/", 0) != 0);
+    }
+    CHECK(r.last_log["rewards/margins"].get<double>() ==
+          doctest::Approx(r.last_log["rewards/chosen"].get<double>() -
+                          r.last_log["rewards/rejected"].get<double>()));
+  }
+  SUBCASE("unbalanced classes: the class-weight advice before training") {
+    const auto lopsided = scratch("kto_lopsided.jsonl");
+    write_lines(lopsided, unpaired_lines(40, /*period=*/4));  // 3 desirable : 1
+    train::kto_config cfg;
+    cfg.args = args_in(scratch("kto_warn"), 5e-3f);
+    cfg.args.max_steps = 1;
+    models m;
+    auto src = source_of(lopsided, rlhf::data::format::unpaired_preference,
+                         train::kto_tokenize_options(cfg), cfg.args);
+    train::kto_method<B, Tok> method(m.policy, m.reference, src, cfg);
+    std::vector<std::string> warnings;
+    train::callbacks cb;
+    cb.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+    (void)train::trainer<B, decltype(method)>(method, cfg.args, cb).train();
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].find("desirable_weight") != std::string::npos);
+  }
+  SUBCASE("a micro-batch of 1 is refused for loss_type kto") {
+    train::kto_config cfg;
+    cfg.args = args_in(scratch("kto_b1"), 5e-3f);
+    cfg.args.per_device_train_batch_size = 1;
+    models m;
+    auto src = source_of(data, rlhf::data::format::unpaired_preference,
+                         train::kto_tokenize_options(cfg), cfg.args);
+    using method_t = train::kto_method<B, Tok>;
+    CHECK_THROWS_WITH_AS(method_t(m.policy, m.reference, src, cfg),
+                         doctest::Contains("per_device_train_batch_size"), rlhf::config_error);
+  }
+}
+
+namespace {
+
+train::train_result run_bco(const fs::path& dir, const fs::path& data, int stop_at = 0,
+                            const fs::path& resume = {}, double* delta = nullptr) {
+  train::bco_config cfg;
+  cfg.args = args_in(dir, 5e-3f);
+  models m;
+  auto src = source_of(data, rlhf::data::format::unpaired_preference,
+                       train::bco_tokenize_options(cfg), cfg.args);
+  train::bco_method<B, Tok> method(m.policy, m.reference, src, cfg);
+  auto r = train_stopping_at<B>(method, cfg.args, stop_at, resume);
+  if (delta != nullptr) *delta = method.running_mean().mean;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("bco method: gradient = finite differences; the loss falls; resume keeps delta") {
+  const auto data = scratch("bco.jsonl");
+  write_lines(data, unpaired_lines(48));
+  {
+    train::bco_config cfg;
+    cfg.args = args_in(scratch("bco_fd"), 5e-3f);
+    models m;
+    auto src = source_of(data, rlhf::data::format::unpaired_preference,
+                         train::bco_tokenize_options(cfg), cfg.args);
+    train::bco_method<B, Tok> method(m.policy, m.reference, src, cfg);
+    check_gradient(method, m.policy);  // δ is updated by the first call, then held
+  }
+  const auto full = scratch("bco_full");
+  double delta_full = 0.0, delta_resumed = 0.0;
+  const auto r = run_bco(full, data, 0, {}, &delta_full);
+  const auto [first, last] = first_and_last_losses(full);
+  MESSAGE("bco loss ", first, " -> ", last, ", delta ", delta_full);
+  CHECK(last < 0.8 * first);
+  CHECK(r.last_eval["eval_rewards/margins"].get<double>() > 0.0);
+  CHECK(r.last_log.contains("delta"));
+  CHECK(delta_full != 0.0);
+  const auto part = scratch("bco_part");
+  CHECK(run_bco(part, data, /*stop_at=*/12).stopped_early);
+  (void)run_bco(part, data, 0, part / "checkpoint-12", &delta_resumed);
+  CHECK(delta_resumed == delta_full);
+  const auto a = read_lines(full / "metrics.jsonl");
+  const auto b = read_lines(part / "metrics.jsonl");
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a[i] == b[i]);
+  }
+}
