@@ -66,6 +66,23 @@ void check_loss_case(const fixture_case& c) {
   if (c.has_input("chosen_lengths")) nc = c.tensor<B>("chosen_lengths");
   if (c.has_input("rejected_lengths")) nr = c.tensor<B>("rejected_lengths");
   if (c.has_input("weights")) w = c.tensor<B>("weights");
+  const losses::dpo_inputs<B> in{.policy_chosen_logps = lc,
+                                 .policy_rejected_logps = lr,
+                                 .reference_chosen_logps = rc,
+                                 .reference_rejected_logps = rr,
+                                 .chosen_lengths = nc ? &*nc : nullptr,
+                                 .rejected_lengths = nr ? &*nr : nullptr,
+                                 .weights = w ? &*w : nullptr};
+  // Where the reference's loss or a gradient is beyond float (+inf, or NaN from inf - inf),
+  // dpo_loss refuses with a data_error instead of returning it.
+  bool finite = std::isfinite(c.output_scalar("loss"));
+  for (const char* g : {"grad_policy_chosen_logps", "grad_policy_rejected_logps"}) {
+    for (const float v : c.output(g)) finite = finite && std::isfinite(v);
+  }
+  if (!finite) {
+    CHECK_THROWS_AS((void)losses::dpo_loss<B>(in, cfg), rlhf::data_error);
+    return;
+  }
   const auto r = losses::dpo_loss<B>({.policy_chosen_logps = lc,
                                       .policy_rejected_logps = lr,
                                       .reference_chosen_logps = rc,
@@ -490,4 +507,67 @@ TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument
   CHECK_THROWS_WITH_AS(losses::wpo_weights<B>(logits, tokens, mask, out),
                        "wpo_weights: tokens must be in [0, 4), got 4 at flat index 4",
                        rlhf::data_error);
+}
+
+TEST_CASE_TEMPLATE(
+    "dpo_loss forward_kl far from the reference: a true 0 is 0, a true overflow "
+    "is a data_error from dpo_loss",
+    B, RLHF_TEST_BACKENDS) {
+  using tensor = typename B::tensor;
+  // Log-ratios x = policy - reference; forward_kl scores s = -e^{-x}, so x = -300 and -600
+  // put e^{-x} far beyond float (e^{88.7}). The truth, with z = β(e^{-rj} - e^{-cr}):
+  //   cr = -300, rj = -600: z = β(e^{600} - e^{300}) -> +inf: loss softplus(-z) = 0 exactly,
+  //                         gradients σ(-z)·β·e^{-x} = 0 (σ(-z) underflows first)
+  //   cr = -600, rj = -300: z -> -inf, loss ≈ β·e^{600}: beyond float (and double)
+  //   cr = rj = -600:       z = 0, loss log 2, but d loss / d cr = -β·e^{600}/2: beyond float
+  const rlhf::shape sh{3};
+  losses::dpo_config cfg;
+  cfg.f_divergence_type = f_divergence_type::forward_kl;
+  const tensor zero = make<B>({0.0f, 0.0f, 0.0f}, sh);
+  {
+    const tensor lc = make<B>({-300.0f, -1.0f, -500.0f}, sh);
+    const tensor lr = make<B>({-600.0f, -2.0f, -700.0f}, sh);
+    const auto r = losses::dpo_loss<B>({lc, lr, zero, zero}, cfg);
+    const auto l = host<B>(r.losses);
+    const auto gc = host<B>(r.grad_policy_chosen_logps);
+    const auto gr = host<B>(r.grad_policy_rejected_logps);
+    for (const std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+      CAPTURE(i);
+      CHECK(l[i] == 0.0f);
+      CHECK(gc[i] == 0.0f);
+      CHECK(gr[i] == 0.0f);
+    }
+    // The ordinary pair, in double: z = 0.1·(e^{2} - e^{1}).
+    const double z = 0.1 * (std::exp(2.0) - std::exp(1.0));
+    CHECK(l[1] == doctest::Approx(std::log1p(std::exp(-z))).epsilon(1e-6));
+    CHECK(r.loss == doctest::Approx(l[1] / 3.0).epsilon(1e-6));
+    CHECK(std::isfinite(gc[1]));
+    CHECK(std::isfinite(gr[1]));
+  }
+  {
+    // Hinge: the far pair is beyond the margin: loss 0.
+    losses::dpo_config h = cfg;
+    h.loss_type = {dpo_loss_type::hinge};
+    const tensor lc = make<B>({-300.0f, -1.0f, -1.0f}, sh);
+    const tensor lr = make<B>({-600.0f, -2.0f, -2.0f}, sh);
+    const auto r = losses::dpo_loss<B>({lc, lr, zero, zero}, h);
+    CHECK(host<B>(r.losses)[0] == 0.0f);
+    CHECK(std::isfinite(r.loss));
+  }
+  {
+    const tensor lc = make<B>({-1.0f, -600.0f, -1.0f}, sh);
+    const tensor lr = make<B>({-2.0f, -300.0f, -2.0f}, sh);
+    CHECK_THROWS_WITH_AS((void)losses::dpo_loss<B>({lc, lr, zero, zero}, cfg),
+                         doctest::Contains("dpo_loss: the loss of pair 1 is inf"),
+                         rlhf::data_error);
+    CHECK_THROWS_WITH_AS((void)losses::dpo_loss<B>({lc, lr, zero, zero}, cfg),
+                         doctest::Contains("forward_kl"), rlhf::data_error);
+  }
+  {
+    const tensor lc = make<B>({-1.0f, -1.0f, -600.0f}, sh);
+    const tensor lr = make<B>({-2.0f, -2.0f, -600.0f}, sh);
+    CHECK_THROWS_WITH_AS((void)losses::dpo_loss<B>({lc, lr, zero, zero}, cfg),
+                         doctest::Contains("dpo_loss: the gradient of pair 2 is not finite"),
+                         rlhf::data_error);
+  }
 }

@@ -276,9 +276,10 @@ RLHF_HD inline value_grad f_score(losses::f_divergence_type kind, float a, float
   return {x, 1.0f};
 }
 
-/// One pair's inputs to a per-pair term.
+/// One pair's inputs to a per-pair term; diff = sc - sr, computed without overflow where
+/// the scores are ±inf (forward_kl_difference).
 struct dpo_pair {
-  float sc, sr, cr, rj, inv_nc, inv_nr;
+  float sc, sr, cr, rj, inv_nc, inv_nr, diff;
 };
 
 /// One term's loss and its derivatives with respect to s_c, s_r and the raw cr, rj.
@@ -291,7 +292,7 @@ RLHF_HD inline dpo_term_out dpo_pair_term(dpo_loss_type t, const dpo_params& p,
                                           const dpo_pair& x) {
   dpo_term_out o;
   const float b = p.beta;
-  const float z = b * (x.sc - x.sr);
+  const float z = b * x.diff;
   switch (t) {
     case dpo_loss_type::sigmoid: {
       const value_grad v = smoothed_sigmoid_loss(z, p.eps);
@@ -367,6 +368,41 @@ inline bool dpo_needs_chosen_lengths(dpo_loss_type t) {
 }
 inline bool dpo_needs_rejected_lengths(dpo_loss_type t) {
   return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm;
+}
+
+/// The data_error of a batch whose loss or gradient is not finite: names the first such
+/// pair, its log-ratios and, for forward_kl, why (β·e^{-x} beyond float's range). An
+/// infinite loss (or gradient) gives an optimizer nothing to step on, so dpo_loss throws
+/// instead of returning it; pairs whose true loss and gradients are finite never throw.
+template <class B>
+[[noreturn]] void throw_non_finite(const dpo_inputs<B>& in, const dpo_result<B>& r,
+                                   const dpo_config& cfg) {
+  const auto loss = ops::to_host<B>(r.losses);
+  const auto gc = ops::to_host<B>(r.grad_policy_chosen_logps);
+  const auto gr = ops::to_host<B>(r.grad_policy_rejected_logps);
+  const auto lc = ops::to_host<B>(in.policy_chosen_logps);
+  const auto lr = ops::to_host<B>(in.policy_rejected_logps);
+  const auto rc = ops::to_host<B>(in.reference_chosen_logps);
+  const auto rr = ops::to_host<B>(in.reference_rejected_logps);
+  std::size_t i = 0;
+  while (i + 1 < loss.size() && std::isfinite(loss[i]) && std::isfinite(gc[i]) &&
+         std::isfinite(gr[i])) {
+    ++i;
+  }
+  const bool fkl = cfg.f_divergence_type == f_divergence_type::forward_kl;
+  const std::string what = std::isfinite(loss[i])
+                               ? rlhf::detail::concat("the gradient of pair ", i,
+                                                      " is not finite (", gc[i], ", ", gr[i],
+                                                      "; loss ", loss[i], ")")
+                               : rlhf::detail::concat("the loss of pair ", i, " is ", loss[i],
+                                                      " (gradients ", gc[i], ", ", gr[i], ")");
+  throw data_error(rlhf::detail::concat(
+      "dpo_loss: ", what, ": chosen log-ratio ", lc[i] - rc[i], ", rejected log-ratio ",
+      lr[i] - rr[i],
+      fkl ? "; with f_divergence_type forward_kl the score -e^{-x} of a log-ratio below about "
+            "-88 is beyond float's range, and here the true value is too; keep the policy "
+            "closer to the reference or use reverse_kl"
+          : "; the true value is beyond float's range"));
 }
 
 /// Indices that sort v ascending (stable: ties keep their batch order).
@@ -565,8 +601,9 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
 
   // ---- per pair
   dpo_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), tensor(shape{n}), {}};
-  // Statistics per pair: loss, β·cr, β·rj, correct, margin, lc, lr.
-  tensor stats(shape{7, n});
+  // Statistics per pair: loss, β·cr, β·rj, correct, margin, lc, lr, and the gradients' sum
+  // (for the finiteness check).
+  tensor stats(shape{8, n});
   float* loss = B::data(r.losses);
   float* gcp = B::data(r.grad_policy_chosen_logps);
   float* grp = B::data(r.grad_policy_rejected_logps);
@@ -587,9 +624,16 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
     const detail::dpo::value_grad sc = detail::dpo::f_score(p.fdiv, p.alpha, cr);
     const detail::dpo::value_grad sr = detail::dpo::f_score(p.fdiv, p.alpha, rj);
-    const detail::dpo::dpo_pair x{sc.value, sr.value, cr, rj,
-                             nc ? 1.0f / (nc[i] > 1.0f ? nc[i] : 1.0f) : 1.0f,
-                             nr ? 1.0f / (nr[i] > 1.0f ? nr[i] : 1.0f) : 1.0f};
+    const float diff = p.fdiv == losses::f_divergence_type::forward_kl
+                           ? detail::dpo::forward_kl_difference(cr, rj)
+                           : sc.value - sr.value;
+    const detail::dpo::dpo_pair x{sc.value,
+                                  sr.value,
+                                  cr,
+                                  rj,
+                                  nc ? 1.0f / (nc[i] > 1.0f ? nc[i] : 1.0f) : 1.0f,
+                                  nr ? 1.0f / (nr[i] > 1.0f ? nr[i] : 1.0f) : 1.0f,
+                                  diff};
     float l = 0.0f, d_sc = 0.0f, d_sr = 0.0f, d_cr = 0.0f, d_rj = 0.0f;
     for (int k = 0; k < terms.count; ++k) {
       const detail::dpo::dpo_term_out o = detail::dpo::dpo_pair_term(terms.type[k], p, x);
@@ -618,8 +662,12 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     st[4 * n + i] = rwc - rwr;
     st[5 * n + i] = lc[i];
     st[6 * n + i] = lr[i];
+    st[7 * n + i] = gcp[i] + grp[i];
   });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
+  if (!std::isfinite(sums[0]) || !std::isfinite(sums[7])) {
+    detail::dpo::throw_non_finite<B>(in, r, cfg);
+  }
   r.loss = sums[0] / fn_;
   r.metrics.rewards_chosen = sums[1] / fn_;
   r.metrics.rewards_rejected = sums[2] / fn_;

@@ -31,9 +31,26 @@ struct value_grad2 {
 
 /// -(1-ε)·logσ(z) - ε·logσ(-z) (sigmoid/cDPO, aot, aot_unpaired);
 /// d/dz = -(1-ε)σ(-z) + εσ(z).
+/// At z = ±inf (forward_kl past float's range) the ε term is left out when ε = 0, so a
+/// pair whose loss is truly 0 gives 0, not 0·inf = NaN.
 RLHF_HD inline value_grad smoothed_sigmoid_loss(float z, float eps) {
-  const float l = -(1.0f - eps) * math::log_sigmoid(z) - eps * math::log_sigmoid(-z);
+  const float smooth = eps != 0.0f ? eps * math::log_sigmoid(-z) : 0.0f;
+  const float l = -(1.0f - eps) * math::log_sigmoid(z) - smooth;
   return {l, -(1.0f - eps) * math::sigmoid(-z) + eps * math::sigmoid(z)};
+}
+
+/// forward_kl's score difference s_c - s_r = e^{-rj} - e^{-cr} (s = -e^{-x}), written as
+/// e^m·(e^{-rj-m} - e^{-cr-m}) with m = max(-rj, -cr) when a term would overflow, so the
+/// sign is right and equal log-ratios give 0 even where e^{-x} is +inf in float (x < -88).
+/// Returns ±inf only when the difference itself is beyond float's range.
+RLHF_HD inline float forward_kl_difference(float cr, float rj) {
+  const float a = -rj, b = -cr;
+  const float m = a > b ? a : b;
+  if (m < 80.0f) return std::exp(a) - std::exp(b);
+  const float d = std::exp(a - m) - std::exp(b - m);  // in [-1, 1]
+  if (d == 0.0f) return 0.0f;
+  const float mag = std::exp(m + std::log(std::fabs(d)));
+  return d > 0.0f ? mag : -mag;
 }
 
 /// relu(1 - z) (SLiC); derivative -1 where 1 - z > 0, else 0 (0 at the kink, as torch).
