@@ -23,8 +23,10 @@ int main() {
   const std::vector<float> scores{1, 0, 0, 1, /**/ 0, 0, 0, 1};
   const auto rewards = ops::from_host<B>(scores, rlhf::shape{n});
   B::tensor advantages(rlhf::shape{n});
-  const auto stats = losses::grpo_advantages<B>(rewards, group, losses::grpo_scale_rewards::group,
-                                                advantages);
+  losses::grpo_config cfg;      // TRL GRPOConfig defaults: beta 0, epsilon 0.2, loss_type dapo
+  cfg.num_generations = group;  // scale_rewards: group (TRL's default)
+  cfg.epsilon_high = 0.28f;     // DAPO's clip-higher
+  const auto stats = losses::grpo_advantages<B>({.rewards = rewards}, cfg, advantages);
 
   // Per-token log-probs of the completion tokens under the current policy and under the
   // policy that sampled them (one optimizer step ago), and the completion mask.
@@ -39,8 +41,6 @@ int main() {
   const auto op = ops::from_host<B>(old, rlhf::shape{n, steps});
   const auto cm = ops::from_host<B>(mask, rlhf::shape{n, steps});
 
-  losses::grpo_config cfg;   // TRL GRPOConfig defaults: beta 0, epsilon 0.2, loss_type dapo
-  cfg.epsilon_high = 0.28f;  // DAPO's clip-higher
   const auto r = losses::grpo_loss<B>(
       {.per_token_logps = lp, .advantages = advantages, .completion_mask = cm,
        .old_per_token_logps = &op},

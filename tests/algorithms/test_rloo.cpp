@@ -11,6 +11,25 @@
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
+namespace {
+
+/// An input tensor whose data may hold null: NaN (an unscorable reward; JSON has no NaN).
+template <class B>
+typename B::tensor tensor_with_nan(const fixture_case& c, const char* key) {
+  const auto& t = c.j.at("inputs").at(key);
+  std::vector<float> v;
+  for (const auto& x : t.at("data")) v.push_back(x.is_null() ? NAN : x.get<float>());
+  return make<B>(v, fixture_case::shape_of(t));
+}
+
+/// An output scalar that may be null: NaN (a statistic over no values).
+float scalar_or_nan(const fixture_case& c, const char* key) {
+  const auto& v = c.j.at("outputs").at(key);
+  return v.is_null() ? NAN : v.get<float>();
+}
+
+}  // namespace
+
 TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", B,
                    RLHF_TEST_BACKENDS) {
   int loss_cases = 0, advantage_cases = 0;
@@ -27,7 +46,7 @@ TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", 
         cfg.reward_clip_range = std::pair{j.at("reward_clip_range")[0].get<float>(),
                                           j.at("reward_clip_range")[1].get<float>()};
       }
-      const auto rewards = c.tensor<B>("rewards");
+      const auto rewards = tensor_with_nan<B>(c, "rewards");
       std::optional<typename B::tensor> mask, old, ref;
       if (c.has_input("completion_mask")) {
         mask = c.tensor<B>("completion_mask");
@@ -42,10 +61,13 @@ TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", 
            .ref_per_token_logps = ref ? &*ref : nullptr},
           cfg, out);
       check_close(host<B>(out), c.output("advantages"), "advantages");
-      check_close(m.reward, c.output_scalar("reward"), "reward");
-      check_close(m.reward_std, c.output_scalar("reward_std"), "reward_std");
+      check_close(m.reward, scalar_or_nan(c, "reward"), "reward");
+      check_close(m.reward_std, scalar_or_nan(c, "reward_std"), "reward_std");
       check_close(m.frac_reward_zero_std, c.output_scalar("frac_reward_zero_std"),
                   "frac_reward_zero_std");
+      CHECK(m.num_unscorable == c.j.at("outputs").at("num_unscorable").get<rlhf::index_t>());
+      check_close(m.frac_reward_unscorable, c.output_scalar("frac_reward_unscorable"),
+                  "frac_reward_unscorable");
       CHECK(m.has_kl == c.has_output("kl"));
       if (c.has_output("kl")) check_close(m.kl, c.output_scalar("kl"), "kl");
       continue;
@@ -72,8 +94,14 @@ TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", 
                 "clip_ratio/high_mean");
     check_close(r.metrics.clip_ratio_region_mean, c.output_scalar("clip_ratio_region_mean"),
                 "clip_ratio/region_mean");
+    check_close(r.metrics.clip_ratio_low_min, c.output_scalar("clip_ratio_low_min"),
+                "clip_ratio/low_min");
+    check_close(r.metrics.clip_ratio_high_max, c.output_scalar("clip_ratio_high_max"),
+                "clip_ratio/high_max");
     CHECK(rlhf::metric_or(r.metrics.named(), "clip_ratio/low_min", -1.0f) ==
-          r.metrics.clip_ratio_low_mean);
+          r.metrics.clip_ratio_low_min);
+    CHECK(rlhf::metric_or(r.metrics.named(), "clip_ratio/high_max", -1.0f) ==
+          r.metrics.clip_ratio_high_max);
   }
   CHECK(advantage_cases >= 12);
   CHECK(loss_cases >= 7);
@@ -124,7 +152,7 @@ TEST_CASE_TEMPLATE("rloo invariants: leave-one-out baseline, on-policy loss", B,
   CHECK(std::abs(a[4] + a[5] + a[6] + a[7]) < 1e-6f);
   check_close(a[0], 1.0f - (0.0f + 0.5f + 2.5f) / 3.0f, "A_0");
   CHECK(!m.has_kl);
-  CHECK(m.named().size() == 3);
+  CHECK(m.named().size() == 4);  // reward, reward_std, frac_reward_zero_std, frac_reward_unscorable
 
   const rlhf::shape s{8, 3};
   std::vector<float> logp(24);
@@ -175,6 +203,83 @@ TEST_CASE_TEMPLATE("rloo invariants: leave-one-out baseline, on-policy loss", B,
   CHECK(std::abs(std::sqrt(var) - 1.0) < 1e-3);
 }
 
+TEST_CASE_TEMPLATE("rloo_advantages: unscorable (NaN) rewards are left out, get 0, are counted", B,
+                   RLHF_TEST_BACKENDS) {
+  // 3 prompts × 4: three scorable; one scorable (baseline 0/0); none.
+  const std::vector<float> v{1.0f, NAN, 0.0f, 2.0f, NAN, 5.0f, NAN, NAN, NAN, NAN, NAN, NAN};
+  const auto rewards = make<B>(v, rlhf::shape{12});
+  losses::rloo_config cfg;
+  cfg.num_generations = 4;
+  cfg.beta = 0.0f;
+  typename B::tensor adv(rlhf::shape{12});
+  const auto m = losses::rloo_advantages<B>({rewards}, cfg, adv);
+  const auto a = host<B>(adv);
+  // Group 0: the baseline of each is the mean of its two scorable siblings.
+  check_close(std::vector<float>(a.begin(), a.begin() + 4),
+              std::vector<float>{0.0f, 0.0f, -1.5f, 1.5f}, "group 0");
+  for (std::size_t i = 4; i < 12; ++i) CHECK(a[i] == 0.0f);
+  CHECK(m.num_unscorable == 8);
+  check_close(m.frac_reward_unscorable, 8.0f / 12.0f, "frac_reward_unscorable");
+  check_close(m.reward, 2.0f, "reward: nanmean");
+  check_close(m.reward_std, std::sqrt(14.0f / 3.0f), "reward_std: nanstd of the batch");
+  CHECK(m.frac_reward_zero_std == 0.0f);  // std 1, NaN (one value), NaN (none)
+  CHECK(rlhf::metric_or(m.named(), "frac_reward_unscorable", -1.0f) == m.frac_reward_unscorable);
+
+  SUBCASE("reward and reward_std are of the raw rewards, not the clipped ones") {
+    cfg.reward_clip_range = std::pair{0.0f, 1.0f};
+    const auto c = losses::rloo_advantages<B>({rewards}, cfg, adv);
+    check_close(c.reward, 2.0f, "reward");
+    check_close(host<B>(adv)[3], 1.0f - 0.5f, "A_3 of the clipped rewards {1, 0, 1}");
+  }
+  SUBCASE("normalised over the scorable advantages only; in place") {
+    cfg.normalize_advantages = true;
+    auto r = make<B>(v, rlhf::shape{12});
+    losses::rloo_advantages<B>({r}, cfg, r);
+    const auto an = host<B>(r);
+    // A = {0, -1.5, 1.5} (nanmean 0, nanstd 1.5): the third of them -1.5 / (1.5 + 1e-4).
+    check_close(an[2], -1.5f / (1.5f + 1e-4f), "normalised A_2");
+    check_close(an[0], 0.0f, "normalised A_0");
+    CHECK(an[1] == 0.0f);
+    for (std::size_t i = 4; i < 12; ++i) CHECK(an[i] == 0.0f);
+  }
+  SUBCASE("every completion unscorable: NaN statistics, advantages 0") {
+    const auto all = make<B>(std::vector<float>(4, NAN), rlhf::shape{4});
+    typename B::tensor a4(rlhf::shape{4});
+    cfg.num_generations = 2;
+    const auto mn = losses::rloo_advantages<B>({all}, cfg, a4);
+    for (const float x : host<B>(a4)) CHECK(x == 0.0f);
+    CHECK(std::isnan(mn.reward));
+    CHECK(std::isnan(mn.reward_std));
+    CHECK(mn.num_unscorable == 4);
+  }
+}
+
+TEST_CASE_TEMPLATE("rloo_loss clip_ratio/low_min and high_max: min / max of per-sequence flags", B,
+                   RLHF_TEST_BACKENDS) {
+  // 3 sequences × 2 tokens; sequence log-ratios -0.5 (ratio 0.61), 0.5 (1.65), 0.
+  const rlhf::shape s{3, 2};
+  const auto lp = make<B>({-1.0f, -0.5f, -0.25f, -2.0f, -1.5f, -0.5f}, s);
+  const auto mask = make<B>(std::vector<float>(6, 1.0f), s);
+  const auto old = make<B>({-1.0f, -2.75f, -2.0f}, rlhf::shape{3});
+  SUBCASE("one low- and one high-clipped sequence of three: high_max 1, low_min 0") {
+    const auto adv = make<B>({-1.0f, 1.0f, -1.0f}, rlhf::shape{3});
+    const auto r = losses::rloo_loss<B>({lp, adv, mask, &old});
+    check_close(r.metrics.clip_ratio_low_mean, 1.0f / 3.0f, "low_mean");
+    check_close(r.metrics.clip_ratio_high_mean, 1.0f / 3.0f, "high_mean");
+    CHECK(r.metrics.clip_ratio_high_max == 1.0f);
+    CHECK(r.metrics.clip_ratio_low_min == 0.0f);
+  }
+  SUBCASE("every sequence low-clipped (log-ratios all -0.5): low_min 1") {
+    const auto low_old = make<B>({-1.0f, -1.75f, -1.5f}, rlhf::shape{3});
+    const auto adv = make<B>({-1.0f, -0.5f, -2.0f}, rlhf::shape{3});
+    const auto r = losses::rloo_loss<B>({lp, adv, mask, &low_old});
+    CHECK(r.metrics.clip_ratio_low_mean == 1.0f);
+    CHECK(r.metrics.clip_ratio_low_min == 1.0f);
+    CHECK(r.metrics.clip_ratio_high_max == 0.0f);
+    CHECK(rlhf::metric_or(r.metrics.named(), "clip_ratio/low_min", -1.0f) == 1.0f);
+  }
+}
+
 TEST_CASE("rloo_config has TRL's defaults") {
   const losses::rloo_config cfg;
   CHECK(cfg.beta == 0.05f);
@@ -214,9 +319,10 @@ TEST_CASE_TEMPLATE("rloo bad input", B, RLHF_TEST_BACKENDS) {
   cfg.reward_clip_range.reset();
   const typename B::tensor empty1(rlhf::shape{0});
   CHECK_THROWS_AS(losses::rloo_advantages<B>({empty1}, cfg, out), rlhf::shape_error);
-  const auto nan_r = make<B>({1, 2, NAN, 4, 5, 6}, rlhf::shape{6});
-  CHECK_THROWS_WITH_AS(losses::rloo_advantages<B>({nan_r}, cfg, out),
-                       "rloo_advantages: rewards must be finite, got nan at flat index 2",
+  // A NaN reward is an unscorable completion (allowed); ±Inf is not a reward.
+  const auto inf_r = make<B>({1, 2, INFINITY, 4, 5, 6}, rlhf::shape{6});
+  CHECK_THROWS_WITH_AS(losses::rloo_advantages<B>({inf_r}, cfg, out),
+                       "rloo_advantages: rewards must be finite or NaN, got inf at flat index 2",
                        rlhf::data_error);
 
   const rlhf::shape s{2, 3};

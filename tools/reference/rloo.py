@@ -7,6 +7,9 @@ clipping, sequence-level k1 KL penalty β·Σ m·(old - ref), leave-one-out base
 contiguous groups of k, optional batch normalisation) and the loss of _compute_loss
 (sequence log-ratio Σ m·logp - old_logps, clipped with epsilon / epsilon_high, mean over
 sequences), gradients by autograd, TRL's metrics. Writes tests/fixtures/rloo.json.
+Advantages (NaN rewards = unscorable) and metrics restate TRL 1.16, recorded as
+"trl_version" in every case's config; NaN is written as null (see grpo.py, whose nan-aware
+helpers this script shares).
 
 As in grpo.py the log-ratio is clamped at 80 before exp so that autograd's 0·inf of an
 overflowing, clipped ratio becomes the mathematical zero gradient; no finite value of the
@@ -15,6 +18,7 @@ cases below changes.
 import torch
 
 from common import Fixture, T, S, f32
+from grpo import TRL_VERSION, S_nan, T_nan, nanmax, nanmin, nanstd
 
 LOG_RATIO_CAP = 80.0
 
@@ -25,12 +29,14 @@ def f32v(x):
 
 def advantages_case(fx, name, rewards, k, beta=0.05, normalize=False, clip_range=None,
                     mask=None, old=None, ref=None):
-    r = f32(rewards).detach()
+    """TRL 1.16's RLOO advantages and metrics (NaN = unscorable)."""
+    raw = f32(rewards).detach()
+    r = raw.clone()
     beta = f32v(beta)
-    inputs = {"rewards": T(r)}
+    inputs = {"rewards": T_nan(raw)}
     if clip_range is not None:
         clip_range = (f32v(clip_range[0]), f32v(clip_range[1]))
-        r = r.clamp(min=clip_range[0], max=clip_range[1])
+        r = r.clamp(min=clip_range[0], max=clip_range[1])  # NaN stays NaN
     outputs = {}
     if beta != 0.0:
         mask, old, ref = f32(mask).detach(), f32(old).detach(), f32(ref).detach()
@@ -41,16 +47,22 @@ def advantages_case(fx, name, rewards, k, beta=0.05, normalize=False, clip_range
         inputs.update({"completion_mask": T(mask), "old_per_token_logps": T(old),
                        "ref_per_token_logps": T(ref)})
     grouped = r.view(-1, k)
-    mean_grouped = grouped.mean(dim=1)
-    std = grouped.std(dim=1)
+    std = nanstd(grouped, dim=1)
     is_std_zero = torch.isclose(std, torch.zeros_like(std))
-    baselines = ((grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)).view(-1)
+    # Leave-one-out over the scorable siblings: c - 1 of them (0/0 = NaN when c = 1).
+    scorable = (~torch.isnan(grouped)).sum(dim=1, keepdim=True).to(grouped.dtype)
+    baselines = ((torch.nansum(grouped, dim=1, keepdim=True) - grouped) / (scorable - 1)).view(-1)
     adv = r - baselines
     if normalize:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-4)
-    outputs.update({"advantages": T(adv), "reward": S(mean_grouped.mean()),
-                    "reward_std": S(std.mean()),
-                    "frac_reward_zero_std": S(is_std_zero.double().mean())})
+        adv = (adv - torch.nanmean(adv)) / (nanstd(adv) + 1e-4)
+    adv = torch.nan_to_num(adv, nan=0.0)
+    unscorable = torch.isnan(raw)
+    # The logged reward statistics are of the raw rewards (not clipped, no KL penalty).
+    outputs.update({"advantages": T(adv), "reward": S_nan(torch.nanmean(raw)),
+                    "reward_std": S_nan(nanstd(raw)),
+                    "frac_reward_zero_std": S(is_std_zero.double().mean()),
+                    "num_unscorable": int(unscorable.sum()),
+                    "frac_reward_unscorable": S(unscorable.double().mean())})
     fx.add(name, {"kind": "advantages", "beta": beta, "num_generations": k,
                   "normalize_advantages": normalize,
                   "reward_clip_range": list(clip_range) if clip_range else None},
@@ -82,7 +94,9 @@ def loss_case(fx, name, logp, adv, mask, old_logps=None, epsilon=0.2, epsilon_hi
            {"loss": S(loss), "losses": T(per_sequence_loss), "grad_per_token_logps": T(logp.grad),
             "clip_ratio_low_mean": S(low.double().mean()),
             "clip_ratio_high_mean": S(high.double().mean()),
-            "clip_ratio_region_mean": S((low | high).double().mean())})
+            "clip_ratio_region_mean": S((low | high).double().mean()),
+            "clip_ratio_low_min": S(nanmin(low.double())),
+            "clip_ratio_high_max": S(nanmax(high.double()))})
 
 
 def right_padded_mask(lengths, t):
@@ -90,6 +104,32 @@ def right_padded_mask(lengths, t):
     for i, n in enumerate(lengths):
         m[i, :n] = 1.0
     return m
+
+
+def unscorable_cases(fx):
+    """NaN rewards (TRL 1.16: every reward function returned None). Own generator, so the
+    cases after these draw the same numbers as before."""
+    g = torch.Generator().manual_seed(116)
+    nan = float("nan")
+    n, t = 12, 5
+    mask = right_padded_mask([5, 2, 4, 1, 5, 3, 5, 5, 2, 4, 3, 1], t)
+    old = -torch.rand(n, t, generator=g) * 3.0 - 0.05
+    ref = old + torch.randn(n, t, generator=g) * 0.4
+    # Groups of 4: three scorable; one scorable (0/0 baseline); none.
+    r = torch.randn(n, generator=g) * 2.0
+    r[1] = nan
+    r[4], r[6], r[7] = nan, nan, nan
+    r[8:12] = nan
+    for beta in (0.0, 0.05):
+        for normalize in (False, True):
+            advantages_case(fx, f"advantages_unscorable_beta{beta}_norm{int(normalize)}", r, 4,
+                            beta=beta, normalize=normalize, mask=mask, old=old, ref=ref)
+    # The logged reward is of the raw rewards: the clip and the KL penalty do not move it.
+    advantages_case(fx, "advantages_unscorable_clip_range", r, 4, beta=0.05,
+                    clip_range=(-1.0, 0.5), mask=mask, old=old, ref=ref)
+    advantages_case(fx, "advantages_unscorable_k2", torch.tensor([nan, 1.0, 2.0, 3.0, nan, nan]),
+                    2, beta=0.0, normalize=True)
+    advantages_case(fx, "advantages_all_unscorable", torch.full((4,), nan), 2, beta=0.0)
 
 
 def main():
@@ -113,6 +153,7 @@ def main():
     advantages_case(fx, "advantages_equal_rewards_no_kl", torch.full((6,), 0.5), 3, beta=0.0)
     advantages_case(fx, "advantages_binary_rewards", torch.tensor(
         [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]), 4, beta=0.0)
+    unscorable_cases(fx)
 
     # Loss: 8 sequences of up to 6 tokens; sequence log-ratios spread across the clip range.
     n, t = 8, 6
@@ -144,6 +185,11 @@ def main():
     dx = torch.tensor([1e3, -1e3, 1e3, -1e3, 0.1])
     advx = torch.tensor([1.25, 0.5, 0.0, -0.8, 0.3])
     loss_case(fx, "extreme", lpx, advx, torch.ones(5, 2), old_logps=seqx - dx)
+    # Every sequence low-clipped (clip_ratio/low_min = 1), none high-clipped.
+    loss_case(fx, "all_low_clipped", lpx, -advx.abs() - 0.1, torch.ones(5, 2),
+              old_logps=seqx + 0.5)
+    for case in fx.cases:
+        case["config"]["trl_version"] = TRL_VERSION
     fx.write()
 
 

@@ -3,25 +3,37 @@
 // GRPO (Shao et al. 2024) with TRL GRPOTrainer's options: group-relative advantages
 // (scale_rewards group / batch / none = Dr. GRPO), token- or sequence-level (GSPO)
 // importance weights, DAPO's asymmetric clipping, two-sided clipping (delta), the k3 KL
-// penalty and the four loss aggregations. docs/algorithms/grpo.md.
+// penalty (bias-corrected by the ratio), TRL 1.16's eight loss types, entropy masking,
+// off-policy sequence masking and the entropy bonus. docs/algorithms/grpo.md.
 //
-//   A_i   = (r_i - mean_group(r)) / (std + 1e-4)        (std: group or batch, Bessel; none: no division)
+//   A_i   = (r_i - nanmean_group(r)) / (std + 1e-4)     (nanstd: group or batch; none: no division;
+//                                                       NaN = unscorable reward → A_i = 0)
 //   x_it  = logp_it - old_it                            (token)   or
 //   x_i   = Σ_t m·(logp - old) / max(Σ_t m, 1)          (sequence, broadcast over the row)
 //   c1    = e^x (then min(c1, delta) when delta is set),  c2 = clamp(e^x, 1 - ε_low, 1 + ε_high)
-//   l_it  = -min(c1·A_i, c2·A_i) + β·(e^(ref-logp) - (ref-logp) - 1)
-//   loss  = grpo: mean_i(Σ_t m·l / max(Σ_t m, 1))    bnpo: Σ m·l / max(Σ m, 1)
-//           dr_grpo: Σ m·l / (N·max_completion_length)  dapo: Σ m·l / num_items_in_batch
+//   p_it  = -min(c1·A_i, c2·A_i)                       grpo, bnpo, dr_grpo, dapo, luspo
+//           -sg(min(e^x, ε_high))·A_i·logp_it           cispo (MiniMax-M1)
+//           -(4/τ)·σ(τ·(e^x - 1))·A_i, τ by A_i > 0     sapo
+//           -sg(φ_i)·A_i·logp_it                        vespo (φ: Gamma weight of Σ_t log ρ)
+//   l_it  = p_it·keep_i·E_it·is_it + β·k3_it·[e^x]      (sg = detached; keep: OPSM; E: entropy
+//                                                       mask; is: vLLM ratio; [·]: bias corr.)
+//   loss  = grpo, sapo: mean_i(Σ_t m·l / max(Σ_t m, 1))    bnpo: Σ m·l / max(Σ m, 1)
+//           dr_grpo: Σ m·l / (N·max_completion_length)  luspo: mean_i(Σ_t m·l)
+//           dapo, cispo, vespo: Σ m·l / num_items_in_batch
+//           [- entropy_coef · Σ m·E·h / max(Σ m·E, 1)]   (h: the entropies)
 //
 // Groups are contiguous blocks of G completions (TRL repeats each prompt G times in a
 // row), so the rewards of prompt p are rewards[p·G .. p·G + G - 1].
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rlhf/core/math.hpp"
@@ -41,8 +53,9 @@ namespace losses {
 enum class grpo_scale_rewards { group, batch, none };
 /// GRPOConfig.importance_sampling_level: "token" (default) or "sequence" (GSPO).
 enum class grpo_importance_sampling_level { token, sequence };
-/// GRPOConfig.loss_type; TRL's default is "dapo".
-enum class grpo_loss_type { grpo, bnpo, dr_grpo, dapo };
+/// GRPOConfig.loss_type; TRL's default is "dapo". grpo .. dapo and luspo use the clipped
+/// surrogate; cispo, sapo and vespo re-weight it (docs/algorithms/grpo.md).
+enum class grpo_loss_type { grpo, bnpo, dr_grpo, dapo, cispo, sapo, luspo, vespo };
 
 /// TRL's name of a scale_rewards value.
 inline const char* to_string(grpo_scale_rewards v) {
@@ -64,6 +77,10 @@ inline const char* to_string(grpo_loss_type v) {
     case grpo_loss_type::bnpo: return "bnpo";
     case grpo_loss_type::dr_grpo: return "dr_grpo";
     case grpo_loss_type::dapo: return "dapo";
+    case grpo_loss_type::cispo: return "cispo";
+    case grpo_loss_type::sapo: return "sapo";
+    case grpo_loss_type::luspo: return "luspo";
+    case grpo_loss_type::vespo: return "vespo";
   }
   return "?";
 }
@@ -87,121 +104,243 @@ inline grpo_importance_sampling_level parse_grpo_importance_sampling_level(std::
       "sequence, got '",
       s, "'"));
 }
-/// "grpo", "bnpo", "dr_grpo" or "dapo"; anything else is a config_error.
+/// One of TRL's eight loss_type names; anything else is a config_error.
 inline grpo_loss_type parse_grpo_loss_type(std::string_view s) {
   if (s == "grpo") return grpo_loss_type::grpo;
   if (s == "bnpo") return grpo_loss_type::bnpo;
   if (s == "dr_grpo") return grpo_loss_type::dr_grpo;
   if (s == "dapo") return grpo_loss_type::dapo;
+  if (s == "cispo") return grpo_loss_type::cispo;
+  if (s == "sapo") return grpo_loss_type::sapo;
+  if (s == "luspo") return grpo_loss_type::luspo;
+  if (s == "vespo") return grpo_loss_type::vespo;
   throw config_error(rlhf::detail::concat(
-      "parse_grpo_loss_type: loss_type must be one of grpo, bnpo, dr_grpo, dapo, got '", s,
-      "'"));
+      "parse_grpo_loss_type: loss_type must be one of grpo, bnpo, dr_grpo, dapo, cispo, sapo, "
+      "luspo, vespo, got '",
+      s, "'"));
 }
 
 /// TRL GRPOConfig's loss options, names and defaults as TRL has them (TRL >= 0.22/1.x).
 struct grpo_config {
+  /// G, completions per prompt (TRL default 8; grpo_advantages only). 1 is TRL's
+  /// num_generations_eval = 1 case: every advantage is 0.
+  index_t num_generations = 8;
+  /// How grpo_advantages scales r - mean_group (TRL default "group").
+  grpo_scale_rewards scale_rewards = grpo_scale_rewards::group;
   /// KL coefficient; TRL's default 0.0 (no reference model). > 0 requires
   /// ref_per_token_logps.
   float beta = 0.0f;
   /// ε_low: lower clip bound 1 - epsilon; in (0, 1).
   float epsilon = 0.2f;
   /// ε_high: upper clip bound 1 + epsilon_high; unset = epsilon (DAPO recommends 0.28).
+  /// For loss_type cispo it is the cap ε_max of the ratio itself, not 1 + ε (ScaleRL
+  /// recommends 5.0; TRL's fallback to epsilon makes the default cap 0.2).
   std::optional<float> epsilon_high;
   /// Two-sided clipping (INTELLECT-2): caps coef1 at delta; unset = off. Must be finite and
   /// > 1 + epsilon_high (TRL's documented range): a lower cap would cut the ratio inside the
-  /// clip range and silently zero the gradient there, so it is a config_error.
+  /// clip range and silently zero the gradient there, so it is a config_error. Only the
+  /// clipped loss types (grpo, bnpo, dr_grpo, dapo, luspo) read it (and check it).
   std::optional<float> delta;
+  /// SAPO's gate temperature τ for A > 0 (TRL default 1.0); finite, > 0.
+  float sapo_temperature_pos = 1.0f;
+  /// SAPO's gate temperature τ for A <= 0 (TRL default 1.05); finite, > 0.
+  float sapo_temperature_neg = 1.05f;
+  /// VESPO's power k for A >= 0 (TRL default 2.0); finite.
+  float vespo_k_pos = 2.0f;
+  /// VESPO's decay λ for A >= 0 (TRL default 3.0); finite, used as max(λ, 1e-4).
+  float vespo_lambda_pos = 3.0f;
+  /// VESPO's power k for A < 0 (TRL default 3.0); finite.
+  float vespo_k_neg = 3.0f;
+  /// VESPO's decay λ for A < 0 (TRL default 2.0); finite, used as max(λ, 1e-4).
+  float vespo_lambda_neg = 2.0f;
+  /// ρ of "Beyond the 80/20 rule" (Wang et al. 2025): the policy term keeps only tokens
+  /// whose entropy is at least the (1 - ρ) quantile of the batch's; in [0, 1], 1 = off
+  /// (TRL default). < 1 requires grpo_inputs::entropies.
+  float top_entropy_quantile = 1.0f;
+  /// δ of DeepSeek-V3.2's off-policy sequence masking: a sequence with A < 0 whose mean
+  /// log(π_sampler / π) exceeds δ gets no policy term; unset = off (TRL default). Finite.
+  std::optional<float> off_policy_mask_threshold;
+  /// Multiply the k3 term by the (differentiable) importance ratio, DeepSeek-V3.2's unbiased
+  /// KL gradient (TRL >= 1.x default true; false = the k3 term of earlier TRL).
+  bool use_bias_correction_kl = true;
+  /// Entropy bonus: loss -= entropy_coef · (mean entropy over the policy term's tokens)
+  /// (TRL default 0.0 = off); finite. Non-zero requires grpo_inputs::entropies.
+  float entropy_coef = 0.0f;
   /// Token-level ratios (GRPO) or one length-normalised ratio per sequence (GSPO).
   grpo_importance_sampling_level importance_sampling_level = grpo_importance_sampling_level::token;
   /// How the masked per-token losses are aggregated into the loss (see the file header).
   grpo_loss_type loss_type = grpo_loss_type::dapo;
-  /// The dr_grpo constant (TRL default 256).
-  index_t max_completion_length = 256;
+  /// The dr_grpo constant (TRL default 512).
+  index_t max_completion_length = 512;
 };
 
 // --- Advantages ------------------------------------------------------------------------
+//
+// TRL 1.16's definitions (_generate_and_score_completions). A NaN reward marks an
+// unscorable completion (TRL: every reward function returned None): it is left out of every
+// mean and std and its advantage is 0.
 
-/// What TRL logs when it computes the advantages.
+namespace detail {
+
+/// ±Inf in t is a data_error naming arg; NaN (an unscorable completion) is allowed.
+template <class B>
+void check_finite_or_nan(std::string_view fn, std::string_view arg, const typename B::tensor& t) {
+  ops::detail::with_host_values<B>(t, [&](std::span<const float> v) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (std::isinf(v[i])) {
+        throw data_error(rlhf::detail::concat(fn, ": ", arg, " must be finite or NaN, got ", v[i],
+                                              " at flat index ", i));
+      }
+    }
+  });
+}
+
+/// TRL's nanmean and nanstd of every entry of x (trainer/utils.py): NaN entries are skipped,
+/// the std is Bessel-corrected; the mean of no values and the std of fewer than 2 are NaN.
+struct nan_moments {
+  float mean = 0;     ///< nanmean
+  float std = 0;      ///< nanstd
+  index_t count = 0;  ///< the non-NaN entries
+};
+
+/// nan_moments of the (any shape) tensor x: two passes on B, two small host copies.
+template <class B>
+nan_moments nan_moments_of(const typename B::tensor& x) {
+  using tensor = typename B::tensor;
+  const index_t n = x.size();
+  const float nan = std::nanf("");
+  nan_moments m{nan, nan, 0};
+  if (n == 0) return m;
+  tensor stats(shape{2, n});  // value (0 where NaN), 1 where not NaN
+  const float* xp = B::data(x);
+  float* st = B::data(stats);
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        const float v = xp[i];
+        st[i] = v == v ? v : 0.0f;
+        st[n + i] = v == v ? 1.0f : 0.0f;
+      });
+  const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
+  m.count = static_cast<index_t>(sums[1]);
+  if (m.count == 0) return m;
+  m.mean = sums[0] / sums[1];
+  if (m.count < 2) return m;
+  tensor dev(shape{n});
+  float* d = B::data(dev);
+  const float mean = m.mean;
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        const float v = xp[i];
+        d[i] = v == v ? (v - mean) * (v - mean) : 0.0f;
+      });
+  m.std = std::sqrt(ops::sum<B>(dev) / (sums[1] - 1.0f));
+  return m;
+}
+
+}  // namespace detail
+
+/// The tensor grpo_advantages reads.
+template <class B>
+struct grpo_advantage_inputs {
+  const typename B::tensor& rewards;  ///< (N,) one reward per completion; NaN = unscorable
+};
+
+/// What TRL 1.16 logs when it computes the advantages, plus rlhf++'s count of unscorable
+/// completions. A statistic over no values is NaN, as in TRL (whose log() drops NaN).
 struct grpo_advantage_metrics {
-  float reward = 0;      ///< mean reward
-  float reward_std = 0;  ///< mean over completions of the std used (group: mean group std)
-  float frac_reward_zero_std = 0;  ///< fraction of completions whose std is 0 (isclose, atol 1e-8)
-  /// The metrics under TRL's names.
+  float reward = 0;      ///< nanmean of the rewards (NaN if every completion is unscorable)
+  float reward_std = 0;  ///< nanstd of all N rewards (NaN with fewer than 2 scorable)
+  /// Fraction of completions whose std (group's, or batch's under scale_rewards batch) is 0
+  /// (torch.isclose: <= 1e-8; a NaN std is not 0).
+  float frac_reward_zero_std = 0;
+  index_t num_unscorable = 0;        ///< rlhf++'s (not TRL's): completions with reward NaN
+  float frac_reward_unscorable = 0;  ///< rlhf++'s (not TRL's): num_unscorable / N
+  /// TRL's names, then rlhf++'s frac_reward_unscorable.
   [[nodiscard]] named_metrics named() const {
-    return {{"reward", reward}, {"reward_std", reward_std},
-            {"frac_reward_zero_std", frac_reward_zero_std}};
+    return {{"reward", reward},
+            {"reward_std", reward_std},
+            {"frac_reward_zero_std", frac_reward_zero_std},
+            {"frac_reward_unscorable", frac_reward_unscorable}};
   }
 };
 
-/// Group-relative advantages of N = (prompts × group_size) rewards laid out in contiguous
-/// groups. `out` (N,) may be `rewards` itself. group_size 1 gives std 0 (TRL's eval case).
+/// Group-relative advantages (TRL 1.16, multi_objective_aggregation sum_then_normalize) of
+/// N = prompts × G rewards in contiguous groups of G = cfg.num_generations, into `out` (N,),
+/// which may be `in.rewards` itself. Reads cfg.num_generations and cfg.scale_rewards only.
+///
+///   A_i = (r_i - nanmean_group(r)) / (σ + 1e-4)     group: σ = nanstd of the group
+///                                                   batch: σ = nanstd of all N rewards
+///   A_i =  r_i - nanmean_group(r)                    none
+///   then A_i = 0 wherever that is NaN (TRL's nan_to_num): unscorable completions, groups
+///   with no scorable completion, and under group scaling groups with exactly one (the
+///   nanstd of one value is NaN). G = 1 (or N = 1 under batch) uses σ = 0.
 template <class B>
-grpo_advantage_metrics grpo_advantages(const typename B::tensor& rewards, index_t group_size,
-                                       grpo_scale_rewards scale_rewards,
+grpo_advantage_metrics grpo_advantages(const grpo_advantage_inputs<B>& in, const grpo_config& cfg,
                                        typename B::tensor& out) {
   using tensor = typename B::tensor;
   constexpr const char* fn = "grpo_advantages";
   assert_tensor_backend<B>();
-  check_rank(fn, "rewards", rewards.shape(), 1, 1);
-  const index_t n = rewards.size();
+  check_rank(fn, "rewards", in.rewards.shape(), 1, 1);
+  const index_t n = in.rewards.size();
   if (n == 0) throw shape_error("grpo_advantages: batch is empty (rewards has 0 completions)");
-  check_config(group_size >= 1, fn, "group_size", ">= 1", group_size);
-  check_enum(fn, "scale_rewards", scale_rewards, 3);
-  if (n % group_size != 0) {
-    throw shape_error(rlhf::detail::concat(fn, ": group_size (", group_size,
+  check_config(cfg.num_generations >= 1, fn, "num_generations", ">= 1", cfg.num_generations);
+  check_enum(fn, "scale_rewards", cfg.scale_rewards, 3);
+  if (n % cfg.num_generations != 0) {
+    throw shape_error(rlhf::detail::concat(fn, ": num_generations (", cfg.num_generations,
                                            ") must divide the number of rewards (", n, ")"));
   }
   check_dim(fn, "out's element count (one per reward)", out.size(), n);
-  ops::check_finite<B>(fn, "rewards", rewards);
+  detail::check_finite_or_nan<B>(fn, "rewards", in.rewards);
 
-  const index_t g = group_size, groups = n / group_size;
-  tensor group_mean(shape{groups}), group_std(shape{groups});
-  tensor stats(shape{3, groups});  // Σ r, std, std == 0
-  const float* r = B::data(rewards);
+  // Batch statistics before anything is written: `out` may alias the rewards.
+  const detail::nan_moments batch = detail::nan_moments_of<B>(in.rewards);
+  const index_t g = cfg.num_generations, groups = n / g;
+  tensor group_mean(shape{groups}), group_std(shape{groups}), zero_std(shape{groups});
+  const float* r = B::data(in.rewards);
   float* gm = B::data(group_mean);
   float* gs = B::data(group_std);
-  float* st = B::data(stats);
-  B::parallel_for(groups, RLHF_LAMBDA(index_t k) {
-    const float* x = r + k * g;
-    float s = 0.0f;
-    for (index_t j = 0; j < g; ++j) s += x[j];
-    const float mean = s / static_cast<float>(g);
-    float ss = 0.0f;
-    for (index_t j = 0; j < g; ++j) ss += (x[j] - mean) * (x[j] - mean);
-    const float sd = g > 1 ? std::sqrt(ss / static_cast<float>(g - 1)) : 0.0f;
-    gm[k] = mean;
-    gs[k] = sd;
-    st[0 * groups + k] = s;
-    st[1 * groups + k] = sd;
-    st[2 * groups + k] = sd <= 1e-8f ? 1.0f : 0.0f;
-  });
-  const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
-  grpo_advantage_metrics m;
-  m.reward = sums[0] / static_cast<float>(n);
-  m.reward_std = sums[1] / static_cast<float>(groups);
-  m.frac_reward_zero_std = sums[2] / static_cast<float>(groups);
+  float* zs = B::data(zero_std);
+  const float nan = std::nanf("");
+  B::parallel_for(
+      groups, RLHF_LAMBDA(index_t k) {
+        const float* x = r + k * g;
+        float s = 0.0f, c = 0.0f;
+        for (index_t j = 0; j < g; ++j) {
+          if (x[j] == x[j]) s += x[j], c += 1.0f;
+        }
+        const float mean = c > 0.0f ? s / c : nan;
+        float ss = 0.0f;
+        for (index_t j = 0; j < g; ++j) {
+          if (x[j] == x[j]) ss += (x[j] - mean) * (x[j] - mean);
+        }
+        const float sd = g == 1 ? 0.0f : (c > 1.0f ? std::sqrt(ss / (c - 1.0f)) : nan);
+        gm[k] = mean;
+        gs[k] = sd;
+        zs[k] = sd <= 1e-8f ? 1.0f : 0.0f;  // false for NaN
+      });
 
-  float batch_std = 0.0f;
-  if (scale_rewards == grpo_scale_rewards::batch) {
-    if (n > 1) {
-      const float mean = m.reward;
-      tensor dev(shape{n});
-      float* d = B::data(dev);
-      B::parallel_for(n, RLHF_LAMBDA(index_t i) { d[i] = (r[i] - mean) * (r[i] - mean); });
-      batch_std = std::sqrt(ops::sum<B>(dev) / static_cast<float>(n - 1));
-    }
-    m.reward_std = batch_std;
+  grpo_advantage_metrics m;
+  m.reward = batch.mean;
+  m.reward_std = batch.std;
+  m.num_unscorable = n - batch.count;
+  m.frac_reward_unscorable = static_cast<float>(m.num_unscorable) / static_cast<float>(n);
+  const float batch_std = n > 1 ? batch.std : 0.0f;
+  if (cfg.scale_rewards == grpo_scale_rewards::batch) {
     m.frac_reward_zero_std = batch_std <= 1e-8f ? 1.0f : 0.0f;
+  } else {
+    m.frac_reward_zero_std = ops::sum<B>(zero_std) / static_cast<float>(groups);
   }
 
   float* o = B::data(out);
-  const int mode = static_cast<int>(scale_rewards);
+  const int mode = static_cast<int>(cfg.scale_rewards);
   constexpr int by_group = static_cast<int>(grpo_scale_rewards::group);
   constexpr int by_batch = static_cast<int>(grpo_scale_rewards::batch);
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     const index_t k = i / g;
-    const float a = r[i] - gm[k];
-    o[i] = mode == by_group ? a / (gs[k] + 1e-4f) : (mode == by_batch ? a / (batch_std + 1e-4f) : a);
+    float a = r[i] - gm[k];
+    if (mode == by_group) a /= gs[k] + 1e-4f;
+    if (mode == by_batch) a /= batch_std + 1e-4f;
+    o[i] = a == a ? a : 0.0f;
   });
   return m;
 }
@@ -223,9 +362,11 @@ struct grpo_reward_function_metrics {
   }
 };
 
-/// Several reward functions into one reward per completion, as TRL does:
+/// Several reward functions into one reward per completion, as TRL 1.16 does:
 /// out_i = nansum_j(w_j · rewards_per_func[i, j]). NaN marks "this function does not apply
-/// to this completion" and counts as 0 (a row of NaN gives 0); ±Inf is a data_error.
+/// to this completion" (TRL: it returned None) and counts as 0, except that a row of NaN
+/// (no function scored the completion) gives NaN: unscorable, which grpo_advantages and
+/// rloo_advantages then leave out and give advantage 0. ±Inf is a data_error.
 /// weights: one per function (host values, GRPOConfig.reward_weights), empty = all 1.
 template <class B>
 grpo_reward_function_metrics grpo_combine_rewards(const typename B::tensor& rewards_per_func,
@@ -275,13 +416,15 @@ grpo_reward_function_metrics grpo_combine_rewards(const typename B::tensor& rewa
   const float* x = B::data(rewards_per_func);
   const float* wp = B::data(wt);
   float* o = B::data(out);
+  const float nan = std::nanf("");
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     float s = 0.0f;
+    bool scored = false;
     for (index_t j = 0; j < f; ++j) {
       const float v = x[i * f + j];
-      if (!(v != v)) s += wp[j] * v;  // skip NaN
+      if (v == v) s += wp[j] * v, scored = true;  // skip NaN
     }
-    o[i] = s;
+    o[i] = scored ? s : nan;  // no function scored it: unscorable
   });
   return m;
 }
@@ -301,26 +444,63 @@ struct grpo_inputs {
   const typename B::tensor* ref_per_token_logps = nullptr;
   /// dapo's normaliser: the completion tokens of the whole generation batch (TRL's
   /// num_items_in_batch / num_processes); unset = Σ completion_mask of this batch
-  /// (clamped to >= 1).
+  /// (clamped to >= 1). Also cispo's and vespo's.
   std::optional<float> num_items_in_batch = std::nullopt;
+  /// (N, T) per-token entropies of the current policy (ops/logprobs); required when
+  /// top_entropy_quantile < 1 or entropy_coef != 0; when given, the `entropy` metric is
+  /// reported.
+  const typename B::tensor* entropies = nullptr;
+  /// (N, T) log-probs of the sampler (vLLM), for off_policy_mask_threshold only; nullptr =
+  /// old_per_token_logps (TRL's fallback). NaN = a token the sampler could not score (no
+  /// evidence: counts 0).
+  const typename B::tensor* sampling_per_token_logps = nullptr;
+  /// TRL's vLLM importance-sampling ratio (N, T) (token_* modes) or (N, 1) (sequence_*
+  /// modes), finite and >= 0: multiplies the policy term; for vespo it enters the sequence
+  /// weight instead ((N, T) only). nullptr = none (no vLLM correction).
+  const typename B::tensor* importance_sampling_ratio = nullptr;
 };
 
-/// TRL's GRPO loss metrics: clip fractions and the KL.
+/// TRL's GRPO loss metrics: clip fractions (or cispo's / vespo's), KL, entropy.
 struct grpo_metrics {
   float clip_ratio_low_mean = 0;     ///< fraction of tokens (sequences) with c1 < 1-ε_low, A < 0
   float clip_ratio_high_mean = 0;    ///< the same fraction with c1 > 1+ε_high, A > 0
   float clip_ratio_region_mean = 0;  ///< the fraction in either of the two
-  float kl = 0;                      ///< masked token mean of k3 (only when beta > 0)
-  bool has_kl = false;               ///< whether kl was computed (beta > 0) and is reported
-  /// TRL's names. clip_ratio/low_min and clip_ratio/high_max are TRL's min / max over
-  /// processes; for one process they equal the means.
+  /// TRL 1.16: min over sequences of each sequence's low-clipped fraction (Σ_t m·low / Σ_t m;
+  /// the 0/1 flag at sequence level); rows without tokens are skipped, NaN if all are.
+  float clip_ratio_low_min = 0;
+  /// TRL 1.16: max over sequences of each sequence's high-clipped fraction (as low_min).
+  float clip_ratio_high_max = 0;
+  float kl = 0;         ///< masked token mean of k3 (·ratio with bias correction)
+  bool has_kl = false;  ///< whether kl was computed (beta > 0) and is reported
+  /// cispo: fraction of tokens (sequences) with c1 > ε_high and A > 0.
+  float cispo_clip_ratio = 0;
+  /// vespo: mean over the N sequences of the Gamma weight φ.
+  float vespo_phi_seq_mean = 0;
+  float entropy = 0;             ///< masked token mean of the entropies (when given)
+  bool has_entropy = false;      ///< whether entropies were given and entropy is reported
+  float policy_loss = 0;         ///< the loss before the entropy bonus (entropy_coef != 0)
+  bool has_policy_loss = false;  ///< whether entropy_coef != 0 and policy_loss is reported
+  /// The loss type the metrics belong to: TRL logs the clip_ratio family for grpo, bnpo,
+  /// dr_grpo, dapo and luspo, cispo_clip_ratio for cispo, vespo/phi_seq_mean for vespo and
+  /// neither for sapo.
+  grpo_loss_type loss_type = grpo_loss_type::dapo;
+  /// TRL's names.
   [[nodiscard]] named_metrics named() const {
-    named_metrics m{{"clip_ratio/low_mean", clip_ratio_low_mean},
-                    {"clip_ratio/low_min", clip_ratio_low_mean},
-                    {"clip_ratio/high_mean", clip_ratio_high_mean},
-                    {"clip_ratio/high_max", clip_ratio_high_mean},
-                    {"clip_ratio/region_mean", clip_ratio_region_mean}};
+    named_metrics m;
+    if (loss_type == grpo_loss_type::cispo) {
+      m.emplace_back("cispo_clip_ratio", cispo_clip_ratio);
+    } else if (loss_type == grpo_loss_type::vespo) {
+      m.emplace_back("vespo/phi_seq_mean", vespo_phi_seq_mean);
+    } else if (loss_type != grpo_loss_type::sapo) {
+      m = {{"clip_ratio/low_mean", clip_ratio_low_mean},
+           {"clip_ratio/low_min", clip_ratio_low_min},
+           {"clip_ratio/high_mean", clip_ratio_high_mean},
+           {"clip_ratio/high_max", clip_ratio_high_max},
+           {"clip_ratio/region_mean", clip_ratio_region_mean}};
+    }
     if (has_kl) m.emplace_back("kl", kl);
+    if (has_entropy) m.emplace_back("entropy", entropy);
+    if (has_policy_loss) m.emplace_back("policy_loss", policy_loss);
     return m;
   }
 };
@@ -328,12 +508,16 @@ struct grpo_metrics {
 /// What the GRPO loss returns.
 template <class B>
 struct grpo_result {
-  float loss = 0;  ///< the per-token losses aggregated by loss_type, as a host value
-  /// (N, T) l_it = -min(c1·A, c2·A) + β·k3 on completion tokens, 0 where the mask is 0.
+  /// The per-token losses aggregated by loss_type, minus the entropy bonus, as a host value.
+  float loss = 0;
+  /// (N, T) l_it = (policy term)·(masks, IS ratio) + β·k3[·c1] on completion tokens, 0 where
+  /// the mask is 0 (docs/algorithms/grpo.md).
   typename B::tensor per_token_loss;
   /// (N, T) d loss / d per_token_logps (0 where the mask is 0).
   typename B::tensor grad_per_token_logps;
   grpo_metrics metrics;  ///< TRL's metrics of the batch
+  /// (N, T) d loss / d entropies when entropy_coef != 0; otherwise empty (0 elements).
+  typename B::tensor grad_entropies;
 };
 
 namespace detail {
@@ -346,12 +530,39 @@ inline float check_clip_epsilons(std::string_view fn, float epsilon,
   check_config(std::isfinite(hi) && hi > 0.0f, fn, "epsilon_high", "finite and > 0", hi);
   return hi;
 }
+
+/// TRL's get_high_entropy_mask threshold (one process): torch.quantile of the entropies of
+/// the tokens with m != 0 at q = 1 - ρ, in float32 as torch computes it (rank q·(n - 1),
+/// linear interpolation by torch's lerp between the order statistics around it); +inf when
+/// no token has m != 0 (TRL's all-false mask). Runs on the host.
+template <class B>
+float entropy_quantile_threshold(const typename B::tensor& entropies,
+                                 const typename B::tensor& mask, float q) {
+  std::vector<float> vals;
+  ops::detail::with_host_values<B>(mask, [&](std::span<const float> m) {
+    ops::detail::with_host_values<B>(entropies, [&](std::span<const float> h) {
+      for (std::size_t k = 0; k < m.size(); ++k) {
+        if (m[k] != 0.0f) vals.push_back(h[k]);
+      }
+    });
+  });
+  if (vals.empty()) return INFINITY;
+  const float rank = q * static_cast<float>(vals.size() - 1);
+  const auto below = static_cast<std::size_t>(rank);
+  const float weight = rank - static_cast<float>(below);
+  const auto at = [&](std::size_t j) { return static_cast<std::ptrdiff_t>(j); };
+  std::nth_element(vals.begin(), vals.begin() + at(below), vals.end());
+  const float v0 = vals[below];
+  const float v1 = weight > 0.0f ? *std::min_element(vals.begin() + at(below) + 1, vals.end()) : v0;
+  return weight < 0.5f ? v0 + weight * (v1 - v0) : v1 - (v1 - v0) * (1.0f - weight);
+}
 }  // namespace detail
 
 /// GRPO loss, d loss / d per_token_logps and TRL's metrics.
 template <class B>
 grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) {
   using tensor = typename B::tensor;
+  using losses::detail::surrogate_term;
   constexpr const char* fn = "grpo_loss";
   assert_tensor_backend<B>();
   check_rank(fn, "per_token_logps", in.per_token_logps.shape(), 2, 2);
@@ -359,12 +570,19 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   check_same_shape(fn, "completion_mask", in.completion_mask.shape(), "per_token_logps",
                    in.per_token_logps.shape());
   check_shape(fn, "advantages", in.advantages.shape(), shape{n}, "one per sequence");
-  if (in.old_per_token_logps) {
-    check_same_shape(fn, "old_per_token_logps", in.old_per_token_logps->shape(),
-                     "per_token_logps", in.per_token_logps.shape());
+  const std::pair<const char*, const tensor*> per_token_inputs[] = {
+      {"old_per_token_logps", in.old_per_token_logps},
+      {"ref_per_token_logps", in.ref_per_token_logps},
+      {"entropies", in.entropies},
+      {"sampling_per_token_logps", in.sampling_per_token_logps}};
+  for (const auto& [name, t] : per_token_inputs) {
+    if (t) check_same_shape(fn, name, t->shape(), "per_token_logps", in.per_token_logps.shape());
   }
-  if (in.ref_per_token_logps) {
-    check_same_shape(fn, "ref_per_token_logps", in.ref_per_token_logps->shape(),
+  // The vLLM ratio: per token (token_* modes) or one per sequence (sequence_* modes).
+  const bool is_per_row = in.importance_sampling_ratio &&
+                          in.importance_sampling_ratio->shape() == shape{n, 1} && t_len != 1;
+  if (in.importance_sampling_ratio && !is_per_row) {
+    check_same_shape(fn, "importance_sampling_ratio", in.importance_sampling_ratio->shape(),
                      "per_token_logps", in.per_token_logps.shape());
   }
   if (n == 0) throw shape_error("grpo_loss: batch is empty (per_token_logps has 0 sequences)");
@@ -373,15 +591,39 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   }
   check_config(std::isfinite(cfg.beta) && cfg.beta >= 0.0f, fn, "beta", "finite and >= 0",
                cfg.beta);
+  check_enum(fn, "importance_sampling_level", cfg.importance_sampling_level, 2);
+  check_enum(fn, "loss_type", cfg.loss_type, 8);
+  const grpo_loss_type type = cfg.loss_type;
+  const bool clipped = type == grpo_loss_type::grpo || type == grpo_loss_type::bnpo ||
+                       type == grpo_loss_type::dr_grpo || type == grpo_loss_type::dapo ||
+                       type == grpo_loss_type::luspo;
   const float lo = 1.0f - cfg.epsilon;
-  const float hi = 1.0f + detail::check_clip_epsilons(fn, cfg.epsilon, cfg.epsilon_high);
-  if (cfg.delta) {
+  const float eps_high = detail::check_clip_epsilons(fn, cfg.epsilon, cfg.epsilon_high);
+  const float hi = 1.0f + eps_high;
+  if (cfg.delta && clipped) {
     check_config(std::isfinite(*cfg.delta) && *cfg.delta > hi, fn, "delta",
                  rlhf::detail::concat("finite and > 1 + epsilon_high = ", hi), *cfg.delta);
   }
-  check_enum(fn, "importance_sampling_level", cfg.importance_sampling_level, 2);
-  check_enum(fn, "loss_type", cfg.loss_type, 4);
-  if (cfg.loss_type == grpo_loss_type::dr_grpo) {
+  check_config(std::isfinite(cfg.sapo_temperature_pos) && cfg.sapo_temperature_pos > 0.0f, fn,
+               "sapo_temperature_pos", "finite and > 0", cfg.sapo_temperature_pos);
+  check_config(std::isfinite(cfg.sapo_temperature_neg) && cfg.sapo_temperature_neg > 0.0f, fn,
+               "sapo_temperature_neg", "finite and > 0", cfg.sapo_temperature_neg);
+  const std::pair<const char*, float> finite_options[] = {
+      {"vespo_k_pos", cfg.vespo_k_pos},
+      {"vespo_lambda_pos", cfg.vespo_lambda_pos},
+      {"vespo_k_neg", cfg.vespo_k_neg},
+      {"vespo_lambda_neg", cfg.vespo_lambda_neg},
+      {"entropy_coef", cfg.entropy_coef}};
+  for (const auto& [name, v] : finite_options) {
+    check_config(std::isfinite(v), fn, name, "finite", v);
+  }
+  check_config(cfg.top_entropy_quantile >= 0.0f && cfg.top_entropy_quantile <= 1.0f, fn,
+               "top_entropy_quantile", "in [0, 1]", cfg.top_entropy_quantile);
+  if (cfg.off_policy_mask_threshold) {
+    check_config(std::isfinite(*cfg.off_policy_mask_threshold), fn, "off_policy_mask_threshold",
+                 "finite", *cfg.off_policy_mask_threshold);
+  }
+  if (type == grpo_loss_type::dr_grpo) {
     check_config(cfg.max_completion_length >= 1, fn, "max_completion_length",
                  ">= 1 (loss_type dr_grpo divides by it)", cfg.max_completion_length);
   }
@@ -389,6 +631,21 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
     throw config_error(rlhf::detail::concat(
         fn, ": ref_per_token_logps is required when beta > 0, got beta = ", cfg.beta,
         " and no ref_per_token_logps"));
+  }
+  const bool entropy_mask = cfg.top_entropy_quantile < 1.0f;
+  const bool entropy_bonus = cfg.entropy_coef != 0.0f;
+  if ((entropy_mask || entropy_bonus) && !in.entropies) {
+    throw config_error(rlhf::detail::concat(
+        fn,
+        ": entropies are required when top_entropy_quantile < 1 or entropy_coef != 0, got "
+        "top_entropy_quantile = ",
+        cfg.top_entropy_quantile, ", entropy_coef = ", cfg.entropy_coef, " and no entropies"));
+  }
+  if (type == grpo_loss_type::vespo && is_per_row) {
+    throw config_error(
+        "grpo_loss: importance_sampling_ratio of shape (N, 1) (a sequence_* vLLM mode) cannot "
+        "be used with loss_type vespo, which sums per-token ratios (TRL requires token_truncate "
+        "or token_mask)");
   }
   if (in.num_items_in_batch) {
     check_config(std::isfinite(*in.num_items_in_batch) && *in.num_items_in_batch > 0.0f, fn,
@@ -399,63 +656,126 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   ops::check_mask<B>(fn, "completion_mask", in.completion_mask);
   if (in.old_per_token_logps) ops::check_finite<B>(fn, "old_per_token_logps", *in.old_per_token_logps);
   if (in.ref_per_token_logps) ops::check_finite<B>(fn, "ref_per_token_logps", *in.ref_per_token_logps);
+  if (in.entropies) ops::check_finite<B>(fn, "entropies", *in.entropies);
+  if (in.sampling_per_token_logps) {
+    detail::check_finite_or_nan<B>(fn, "sampling_per_token_logps", *in.sampling_per_token_logps);
+  }
+  if (in.importance_sampling_ratio) {
+    ops::check_mask<B>(fn, "importance_sampling_ratio", *in.importance_sampling_ratio);
+  }
 
   const float total_tokens = ops::sum<B>(in.completion_mask);
   const float total1 = total_tokens > 1.0f ? total_tokens : 1.0f;  // TRL's clamp(min=1)
   const float fn_ = static_cast<float>(n);
   // Weight of one unit of mask in the loss, for the aggregations with a global divisor.
   float inv_global = 0.0f;
-  switch (cfg.loss_type) {
-    case grpo_loss_type::grpo: break;  // per row: 1 / (N · max(Σ_t m, 1))
+  switch (type) {
+    case grpo_loss_type::grpo:
+    case grpo_loss_type::sapo: break;  // per row: 1 / (N · max(Σ_t m, 1))
     case grpo_loss_type::bnpo: inv_global = 1.0f / total1; break;
     case grpo_loss_type::dr_grpo:
       inv_global = 1.0f / (fn_ * static_cast<float>(cfg.max_completion_length));
       break;
-    case grpo_loss_type::dapo: inv_global = 1.0f / in.num_items_in_batch.value_or(total1); break;
+    case grpo_loss_type::dapo:
+    case grpo_loss_type::cispo:
+    case grpo_loss_type::vespo: inv_global = 1.0f / in.num_items_in_batch.value_or(total1); break;
+    case grpo_loss_type::luspo: inv_global = 1.0f / fn_; break;  // mean_i(Σ_t m·l)
   }
+  // top_entropy_quantile: keep tokens with H·m >= the (1 - ρ) quantile (+inf: keep none).
+  const float entropy_threshold =
+      entropy_mask ? detail::entropy_quantile_threshold<B>(
+                         *in.entropies, in.completion_mask,
+                         static_cast<float>(1.0 - static_cast<double>(cfg.top_entropy_quantile)))
+                   : 0.0f;
 
-  grpo_result<B> r{0.0f, tensor(shape{n, t_len}), tensor(shape{n, t_len}), {}};
-  tensor stats(shape{5, n});  // loss, low, high, region, Σ m·k3
+  const shape bonus_shape = entropy_bonus ? shape{n, t_len} : shape{0};
+  grpo_result<B> r{0.0f, tensor(shape{n, t_len}), tensor(shape{n, t_len}), {}, tensor(bonus_shape)};
+  // loss, low, high, region, Σ m·kl, cispo clipped, φ, Σ m·H, Σ m_eff·H, Σ m_eff
+  tensor stats(shape{10, n});
+  // Per row: -(low fraction), high fraction; -inf for a row TRL's masked_seq_mean makes NaN.
+  tensor extremes(shape{2, n});
   const float* lp = B::data(in.per_token_logps);
   const float* adv = B::data(in.advantages);
   const float* mk = B::data(in.completion_mask);
   const float* old = in.old_per_token_logps ? B::data(*in.old_per_token_logps) : nullptr;
   const bool use_kl = cfg.beta > 0.0f;
   const float* ref = use_kl ? B::data(*in.ref_per_token_logps) : nullptr;
+  const float* ent = in.entropies ? B::data(*in.entropies) : nullptr;
+  const bool opsm = cfg.off_policy_mask_threshold.has_value();
+  const float opsm_threshold = cfg.off_policy_mask_threshold.value_or(0.0f);
+  // OPSM's sampler log-probs: the sampler's, else old (else logp itself: KL 0, keep all).
+  const float* samp = in.sampling_per_token_logps ? B::data(*in.sampling_per_token_logps) : old;
+  const float* isr = in.importance_sampling_ratio ? B::data(*in.importance_sampling_ratio)
+                                                  : nullptr;
   float* ptl = B::data(r.per_token_loss);
   float* grad = B::data(r.grad_per_token_logps);
   float* st = B::data(stats);
-  const bool per_row = cfg.loss_type == grpo_loss_type::grpo;
+  float* ex = B::data(extremes);
+  const float no_row = -INFINITY;
+  const bool per_row = type == grpo_loss_type::grpo || type == grpo_loss_type::sapo;
   const bool sequence = cfg.importance_sampling_level == grpo_importance_sampling_level::sequence;
+  const bool is_cispo = type == grpo_loss_type::cispo, is_sapo = type == grpo_loss_type::sapo;
+  const bool is_vespo = type == grpo_loss_type::vespo;
   const bool has_delta = cfg.delta.has_value();
   const float delta = cfg.delta.value_or(0.0f);
   const float beta = cfg.beta;
+  const bool bias_kl = cfg.use_bias_correction_kl;
+  const float tau_pos = cfg.sapo_temperature_pos, tau_neg = cfg.sapo_temperature_neg;
+  const float k_pos = cfg.vespo_k_pos, lam_pos = cfg.vespo_lambda_pos;
+  const float k_neg = cfg.vespo_k_neg, lam_neg = cfg.vespo_lambda_neg;
   const index_t tl = t_len;
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     const index_t base = i * tl;
+    const float a = adv[i];
+    // Pass 1, row sums: Σ m, Σ m·x, VESPO's Σ m·clamp(x), OPSM's Σ m·(sampler - logp),
+    // Σ m·keep_t (the entropy mask and IS ratio: what the sequence term is multiplied by
+    // before it is summed), Σ m·k3 (the sequence-level bias-corrected KL's gradient).
     double mcount = 0.0;  // Σ m in double: a float count stops growing at 2^24
-    float xsum = 0.0f;
+    float xsum = 0.0f, vsum = 0.0f, osum = 0.0f, msum_kept = 0.0f, k3sum = 0.0f;
     for (index_t t = 0; t < tl; ++t) {
-      const float m = mk[base + t];
-      if (m != 0.0f) {
-        mcount += m;
-        if (sequence && old) xsum += m * (lp[base + t] - old[base + t]);
+      const index_t k = base + t;
+      const float m = mk[k];
+      if (is_vespo && isr) vsum += losses::detail::vespo_log_is_ratio(isr[k]);  // all T
+      if (m == 0.0f) continue;
+      mcount += m;
+      const float x = old ? lp[k] - old[k] : 0.0f;
+      xsum += m * x;
+      if (is_vespo) vsum += m * losses::detail::vespo_log_ratio(x);
+      if (opsm && samp) {
+        const float d = samp[k] - lp[k];
+        osum += d == d ? m * d : 0.0f;  // NaN: no evidence
       }
+      const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
+      const float is_t = isr && !is_vespo ? (is_per_row ? isr[i] : isr[k]) : 1.0f;
+      msum_kept += kept_h ? m * is_t : 0.0f;
+      if (use_kl && sequence && bias_kl) k3sum += m * losses::detail::k3_kl(lp[k], ref[k]).value;
     }
     const float msum = static_cast<float>(mcount);
     const float msum1 = msum > 1.0f ? msum : 1.0f;
     const float w = per_row ? 1.0f / (fn_ * msum1) : inv_global;  // d loss / d (m·l)
-    const float a = adv[i];
-    float row_loss = 0.0f, low = 0.0f, high = 0.0f, kl_sum = 0.0f;
-    losses::detail::surrogate_term seq{};
+    // DeepSeek-V3.2 OPSM: drop the policy term of a row with A < 0 and mean KL > δ.
+    const float keep = !opsm || a >= 0.0f || osum / msum1 <= opsm_threshold ? 1.0f : 0.0f;
+    // Sequence level (GSPO): one log-ratio per row; token t moves it by m_t / max(Σ m, 1).
+    const float xseq = xsum / msum1;
+    const float c1_seq = std::exp(xseq);
+    surrogate_term seq{0.0f, 0.0f, c1_seq, false, false};
+    if (sequence && !is_cispo && !is_vespo) {
+      seq = is_sapo ? losses::detail::sapo_surrogate(xseq, a, tau_pos, tau_neg)
+                    : losses::detail::clipped_surrogate(xseq, a, lo, hi, has_delta, delta);
+    }
+    const float seq_grad = w * keep * msum_kept * seq.dloss_dx / msum1;
+    const float kl_seq_grad = use_kl && sequence && bias_kl ? w * beta * k3sum * c1_seq / msum1
+                                                            : 0.0f;
+    // VESPO's Gamma weight and CISPO's capped ratio at sequence level (both detached).
+    const float phi = is_vespo ? losses::detail::vespo_phi(vsum, a, k_pos, lam_pos, k_neg, lam_neg)
+                               : 0.0f;
+    float row_loss = 0.0f, low = 0.0f, high = 0.0f, kl_sum = 0.0f, cispo_clipped = 0.0f;
+    float h_sum = 0.0f, h_eff = 0.0f, m_eff = 0.0f;
     if (sequence) {
-      seq = losses::detail::clipped_surrogate(xsum / msum1, a, lo, hi, has_delta, delta);
-      row_loss = w * msum * seq.loss;
       low = seq.low_clipped ? 1.0f : 0.0f;
       high = seq.high_clipped ? 1.0f : 0.0f;
+      cispo_clipped = c1_seq > eps_high && a > 0.0f ? 1.0f : 0.0f;
     }
-    // Sequence level: every token's logp moves x_i by m_t / max(Σ m, 1).
-    const float seq_grad = sequence ? w * msum * seq.dloss_dx / msum1 : 0.0f;
     for (index_t t = 0; t < tl; ++t) {
       const index_t k = base + t;
       const float m = mk[k];
@@ -464,28 +784,53 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
         grad[k] = 0.0f;
         continue;
       }
-      float l, g;
-      if (sequence) {
+      const float x = old ? lp[k] - old[k] : 0.0f;
+      const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
+      const float is_t = isr && !is_vespo ? (is_per_row ? isr[i] : isr[k]) : 1.0f;
+      const float mult = kept_h ? keep * is_t : 0.0f;  // OPSM · entropy mask · IS ratio
+      // Policy term l and its derivative dl/dlogp_t through this token alone.
+      float l, dl;
+      if (is_cispo || is_vespo) {
+        // REINFORCE form: -(detached weight)·A·logp.
+        float wt = phi;
+        if (is_cispo) {
+          const float c1 = sequence ? c1_seq : std::exp(x);
+          wt = c1 < eps_high ? c1 : eps_high;
+          if (!sequence) cispo_clipped += c1 > eps_high && a > 0.0f ? m : 0.0f;
+        }
+        l = -wt * a * lp[k];
+        dl = -wt * a;
+      } else if (sequence) {
         l = seq.loss;
-        g = seq_grad * m;
+        dl = 0.0f;  // through the row's ratio: seq_grad below
       } else {
-        const auto s = losses::detail::clipped_surrogate(old ? lp[k] - old[k] : 0.0f, a, lo, hi,
-                                                         has_delta, delta);
+        const auto s = is_sapo ? losses::detail::sapo_surrogate(x, a, tau_pos, tau_neg)
+                               : losses::detail::clipped_surrogate(x, a, lo, hi, has_delta, delta);
         l = s.loss;
-        g = w * m * s.dloss_dx;
-        row_loss += w * m * l;
+        dl = s.dloss_dx;
         low += s.low_clipped ? m : 0.0f;
         high += s.high_clipped ? m : 0.0f;
       }
+      l *= mult;
+      float g = w * m * mult * dl + seq_grad * m;
       if (use_kl) {
         const auto kl = losses::detail::k3_kl(lp[k], ref[k]);
-        l += beta * kl.value;
-        g += w * m * beta * kl.dvalue_dlogp;
-        row_loss += w * m * beta * kl.value;
-        kl_sum += m * kl.value;
+        // Bias correction: β·k3·c1 with c1 differentiable (token: dc1/dlogp_t = c1).
+        const float c1 = !bias_kl ? 1.0f : (sequence ? c1_seq : std::exp(x));
+        const float klv = kl.value * c1;
+        l += beta * klv;
+        g += w * m * beta * (kl.dvalue_dlogp * c1 + (bias_kl && !sequence ? klv : 0.0f)) +
+             kl_seq_grad * m;
+        kl_sum += m * klv;
       }
+      row_loss += w * m * l;
       ptl[k] = l;
       grad[k] = g;
+      if (ent) {
+        h_sum += m * ent[k];
+        h_eff += kept_h ? m * ent[k] : 0.0f;
+        m_eff += kept_h ? m : 0.0f;
+      }
     }
     st[0 * n + i] = row_loss;
     st[1 * n + i] = low;
@@ -493,16 +838,51 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
     // Low needs A < 0 and high A > 0, so a token is never both: region = low + high.
     st[3 * n + i] = low + high;
     st[4 * n + i] = kl_sum;
+    st[5 * n + i] = cispo_clipped;
+    st[6 * n + i] = phi;
+    st[7 * n + i] = h_sum;
+    st[8 * n + i] = h_eff;
+    st[9 * n + i] = m_eff;
+    // TRL's per-sequence clip fractions: the flag itself at sequence level, Σ m·flag / Σ m
+    // at token level (an empty row is 0/0 = NaN there, which nanmin / nanmax skip).
+    const bool no_tokens = !sequence && !(mcount > 0.0);
+    ex[0 * n + i] = no_tokens ? no_row : (sequence ? -low : -low / msum);
+    ex[1 * n + i] = no_tokens ? no_row : (sequence ? high : high / msum);
   });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
   r.loss = sums[0];
+  r.metrics.loss_type = type;
   // TRL's masked_batch_mean: over tokens (token level) or over sequences (sequence level).
   const float clip_den = sequence ? fn_ : total1;
   r.metrics.clip_ratio_low_mean = sums[1] / clip_den;
   r.metrics.clip_ratio_high_mean = sums[2] / clip_den;
   r.metrics.clip_ratio_region_mean = sums[3] / clip_den;
+  tensor maxima(shape{2});
+  ops::row_max<B>(extremes, maxima);
+  const std::vector<float> extreme = ops::to_host<B>(maxima);  // -nanmin(low), nanmax(high)
+  r.metrics.clip_ratio_low_min = extreme[0] == no_row ? std::nanf("") : -extreme[0];
+  r.metrics.clip_ratio_high_max = extreme[1] == no_row ? std::nanf("") : extreme[1];
   r.metrics.has_kl = use_kl;
   r.metrics.kl = use_kl ? sums[4] / total1 : 0.0f;
+  r.metrics.cispo_clip_ratio = sums[5] / clip_den;
+  r.metrics.vespo_phi_seq_mean = sums[6] / fn_;  // φ is one value per row
+  r.metrics.has_entropy = ent != nullptr;
+  r.metrics.entropy = ent ? sums[7] / total1 : 0.0f;
+  if (entropy_bonus) {
+    // loss -= c · Σ m_eff·H / max(Σ m_eff, 1), m_eff = m·(entropy mask); d/dH = -c·m_eff / den.
+    const float den = sums[9] > 1.0f ? sums[9] : 1.0f;
+    r.metrics.has_policy_loss = true;
+    r.metrics.policy_loss = r.loss;
+    r.loss -= cfg.entropy_coef * sums[8] / den;
+    const float scale = -cfg.entropy_coef / den;
+    float* ge = B::data(r.grad_entropies);
+    B::parallel_for(
+        n * tl, RLHF_LAMBDA(index_t k) {
+          const float m = mk[k];
+          const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
+          ge[k] = m != 0.0f && kept_h ? scale * m : 0.0f;
+        });
+  }
   return r;
 }
 

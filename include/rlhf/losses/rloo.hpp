@@ -4,8 +4,10 @@
 // RLOOTrainer computes it (the GRPO-style trainer of TRL >= 0.23 / 1.x). docs/algorithms/rloo.md.
 //
 //   r_i   ← clip(r_i) - β·Σ_t m·(old_logp - ref_logp)          (sequence-level k1 penalty)
-//   b_i   = (Σ_group r - r_i) / (k - 1)                         (leave-one-out baseline)
-//   A_i   = r_i - b_i     [optional (A - mean(A)) / (std(A) + 1e-4) over the batch]
+//   b_i   = (nansum_group r - r_i) / (c - 1)                    (leave-one-out baseline,
+//                                                                c = scorable in the group)
+//   A_i   = r_i - b_i     [optional (A - nanmean(A)) / (nanstd(A) + 1e-4) over the batch]
+//           NaN (unscorable reward, or c = 1) → A_i = 0
 //   x_i   = Σ_t m·logp - old_logps_i                            (sequence log-ratio, a sum)
 //   loss  = mean_i( -min(e^x·A, clamp(e^x, 1 - ε_low, 1 + ε_high)·A) )
 //
@@ -47,33 +49,52 @@ struct rloo_config {
 };
 
 // --- Advantages ------------------------------------------------------------------------
+//
+// TRL 1.16's definitions (_generate_and_score_completions). A NaN reward marks an
+// unscorable completion (TRL: every reward function returned None): it stays NaN through
+// the clip and the KL penalty, is left out of every sum, mean and std, and gets advantage 0.
 
 /// The tensors rloo_advantages reads.
 template <class B>
 struct rloo_advantage_inputs {
-  const typename B::tensor& rewards;                        ///< (N,) one score per completion
+  const typename B::tensor& rewards;                        ///< (N,) one score; NaN = unscorable
   const typename B::tensor* completion_mask = nullptr;      ///< (N, T); required when beta > 0
   const typename B::tensor* old_per_token_logps = nullptr;  ///< (N, T) sampling policy
   const typename B::tensor* ref_per_token_logps = nullptr;  ///< (N, T) reference
 };
 
-/// What TRL logs when it computes the RLOO advantages.
+/// What TRL 1.16 logs when it computes the RLOO advantages, plus rlhf++'s count of
+/// unscorable completions. A statistic over no values is NaN, as in TRL (whose log() drops
+/// NaN).
 struct rloo_advantage_metrics {
-  float reward = 0;                ///< mean of the clipped, KL-penalised rewards
-  float reward_std = 0;            ///< mean over groups of their std (Bessel)
-  float frac_reward_zero_std = 0;  ///< fraction of groups whose std is 0 (atol 1e-8)
-  float kl = 0;                    ///< Σ m·(old - ref) / max(Σ m, 1), when beta > 0
-  bool has_kl = false;             ///< whether kl was computed (beta > 0) and is reported
-  /// The metrics under TRL's names.
+  float reward = 0;      ///< nanmean of the raw rewards (before the clip and the KL penalty)
+  float reward_std = 0;  ///< nanstd of the raw rewards over the whole batch
+  /// Fraction of groups whose nanstd of the clipped, KL-penalised rewards is 0
+  /// (torch.isclose: <= 1e-8; a NaN std, fewer than 2 scorable, is not 0).
+  float frac_reward_zero_std = 0;
+  float kl = 0;                      ///< Σ m·(old - ref) / max(Σ m, 1), when beta > 0
+  bool has_kl = false;               ///< whether kl was computed (beta > 0) and is reported
+  index_t num_unscorable = 0;        ///< rlhf++'s (not TRL's): completions with reward NaN
+  float frac_reward_unscorable = 0;  ///< rlhf++'s (not TRL's): num_unscorable / N
+  /// TRL's names, then rlhf++'s frac_reward_unscorable.
   [[nodiscard]] named_metrics named() const {
-    named_metrics m{{"reward", reward}, {"reward_std", reward_std},
-                    {"frac_reward_zero_std", frac_reward_zero_std}};
+    named_metrics m{{"reward", reward},
+                    {"reward_std", reward_std},
+                    {"frac_reward_zero_std", frac_reward_zero_std},
+                    {"frac_reward_unscorable", frac_reward_unscorable}};
     if (has_kl) m.emplace_back("kl", kl);
     return m;
   }
 };
 
-/// RLOO advantages into `out` (N,), which may be `in.rewards` itself.
+/// RLOO advantages into `out` (N,), which may be `in.rewards` itself. With c_g the number
+/// of scorable (non-NaN) completions of the group:
+///
+///   r_i ← clamp(r_i) - β·Σ_t m·(old - ref)        (NaN stays NaN)
+///   A_i = r_i - (nansum_group(r) - r_i) / (c_g - 1)
+///   [A ← (A - nanmean(A)) / (nanstd(A) + 1e-4) over the batch]
+///   then A_i = 0 wherever that is NaN (TRL's nan_to_num): unscorable completions, and
+///   groups with one scorable completion (0/0).
 template <class B>
 rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
                                        const rloo_config& cfg, typename B::tensor& out) {
@@ -99,7 +120,7 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
     }
   }
   check_dim(fn, "out's element count (one per reward)", out.size(), n);
-  ops::check_finite<B>(fn, "rewards", in.rewards);
+  detail::check_finite_or_nan<B>(fn, "rewards", in.rewards);
   const bool use_kl = cfg.beta > 0.0f;
   index_t t_len = 0;
   if (use_kl) {
@@ -121,7 +142,16 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
     t_len = in.completion_mask->shape()[1];
   }
 
-  // Pass 1, per completion: the penalised reward (into out) and the KL statistics.
+  // The logged reward statistics are of the raw rewards; before `out` (maybe the rewards
+  // themselves) is written.
+  const detail::nan_moments raw = detail::nan_moments_of<B>(in.rewards);
+  rloo_advantage_metrics m;
+  m.reward = raw.mean;
+  m.reward_std = raw.std;
+  m.num_unscorable = n - raw.count;
+  m.frac_reward_unscorable = static_cast<float>(m.num_unscorable) / static_cast<float>(n);
+
+  // Pass 1, per completion: the clipped, penalised reward (into out) and the KL statistics.
   const index_t k = cfg.num_generations, groups = n / k, tl = t_len;
   tensor row_stats(shape{2, n});  // Σ m·(old - ref), Σ m
   const float* r = B::data(in.rewards);
@@ -134,60 +164,58 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
   const float cmin = clip ? cfg.reward_clip_range->first : 0.0f;
   const float cmax = clip ? cfg.reward_clip_range->second : 0.0f;
   const float beta = cfg.beta;
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    float x = clip ? math::clamp(r[i], cmin, cmax) : r[i];
-    float kl = 0.0f;
-    double msum = 0.0;  // a count: exact in double past 2^24
-    if (use_kl) {
-      for (index_t t = 0; t < tl; ++t) {
-        const float m = mk[i * tl + t];
-        if (m != 0.0f) {
-          kl += m * (old[i * tl + t] - ref[i * tl + t]);
-          msum += m;
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        float x = clip && r[i] == r[i] ? math::clamp(r[i], cmin, cmax) : r[i];
+        float kl = 0.0f;
+        double msum = 0.0;  // a count: exact in double past 2^24
+        if (use_kl) {
+          for (index_t t = 0; t < tl; ++t) {
+            const float w = mk[i * tl + t];
+            if (w != 0.0f) {
+              kl += w * (old[i * tl + t] - ref[i * tl + t]);
+              msum += w;
+            }
+          }
+          x -= beta * kl;
         }
-      }
-      x -= beta * kl;
-    }
-    o[i] = x;
-    rs[0 * n + i] = kl;
-    rs[1 * n + i] = static_cast<float>(msum);
-  });
+        o[i] = x;
+        rs[0 * n + i] = kl;
+        rs[1 * n + i] = static_cast<float>(msum);
+      });
   const std::vector<float> row_sums = ops::row_sums_to_host<B>(row_stats);
-
-  // Pass 2, per group: statistics and the leave-one-out advantages (in place).
-  tensor group_stats(shape{3, groups});  // Σ r, std, std == 0
-  float* gs = B::data(group_stats);
-  B::parallel_for(groups, RLHF_LAMBDA(index_t g) {
-    float* x = o + g * k;
-    float s = 0.0f;
-    for (index_t j = 0; j < k; ++j) s += x[j];
-    const float mean = s / static_cast<float>(k);
-    float ss = 0.0f;
-    for (index_t j = 0; j < k; ++j) ss += (x[j] - mean) * (x[j] - mean);
-    const float sd = std::sqrt(ss / static_cast<float>(k - 1));
-    gs[0 * groups + g] = s;
-    gs[1 * groups + g] = sd;
-    gs[2 * groups + g] = sd <= 1e-8f ? 1.0f : 0.0f;
-    const float km1 = static_cast<float>(k - 1);
-    for (index_t j = 0; j < k; ++j) x[j] = x[j] - (s - x[j]) / km1;
-  });
-  const std::vector<float> sums = ops::row_sums_to_host<B>(group_stats);
-  rloo_advantage_metrics m;
-  m.reward = sums[0] / static_cast<float>(n);
-  m.reward_std = sums[1] / static_cast<float>(groups);
-  m.frac_reward_zero_std = sums[2] / static_cast<float>(groups);
   m.has_kl = use_kl;
   if (use_kl) m.kl = row_sums[0] / (row_sums[1] > 1.0f ? row_sums[1] : 1.0f);
 
+  // Pass 2, per group: the nanstd flag and the leave-one-out advantages (in place; NaN
+  // where undefined).
+  tensor zero_std(shape{groups});
+  float* zs = B::data(zero_std);
+  const float nan = std::nanf("");
+  B::parallel_for(groups, RLHF_LAMBDA(index_t g) {
+    float* x = o + g * k;
+    float s = 0.0f, c = 0.0f;
+    for (index_t j = 0; j < k; ++j) {
+      if (x[j] == x[j]) s += x[j], c += 1.0f;
+    }
+    const float mean = c > 0.0f ? s / c : nan;
+    float ss = 0.0f;
+    for (index_t j = 0; j < k; ++j) {
+      if (x[j] == x[j]) ss += (x[j] - mean) * (x[j] - mean);
+    }
+    const float sd = c > 1.0f ? std::sqrt(ss / (c - 1.0f)) : nan;
+    zs[g] = sd <= 1e-8f ? 1.0f : 0.0f;  // false for NaN
+    for (index_t j = 0; j < k; ++j) x[j] = c > 1.0f ? x[j] - (s - x[j]) / (c - 1.0f) : nan;
+  });
+  m.frac_reward_zero_std = ops::sum<B>(zero_std) / static_cast<float>(groups);
+
   if (cfg.normalize_advantages) {
-    const float mean = ops::sum<B>(out) / static_cast<float>(n);
-    tensor dev(shape{n});
-    float* d = B::data(dev);
-    B::parallel_for(n, RLHF_LAMBDA(index_t i) { d[i] = (o[i] - mean) * (o[i] - mean); });
-    const float sd = std::sqrt(ops::sum<B>(dev) / static_cast<float>(n - 1));  // n >= k >= 2
-    const float inv = 1.0f / (sd + 1e-4f);
+    const detail::nan_moments a = detail::nan_moments_of<B>(out);
+    const float mean = a.mean, inv = 1.0f / (a.std + 1e-4f);  // NaN with < 2 defined
     B::parallel_for(n, RLHF_LAMBDA(index_t i) { o[i] = (o[i] - mean) * inv; });
   }
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) { o[i] = o[i] == o[i] ? o[i] : 0.0f; });
   return m;
 }
 
@@ -209,12 +237,16 @@ struct rloo_metrics {
   float clip_ratio_low_mean = 0;     ///< fraction of sequences with coef < 1-ε_low and A < 0
   float clip_ratio_high_mean = 0;    ///< the same fraction with coef > 1+ε_high and A > 0
   float clip_ratio_region_mean = 0;  ///< the fraction in either of the two
-  /// TRL's names; low_min / high_max are min / max over processes (= the means for one).
+  /// TRL 1.16: min over sequences of the 0/1 low-clipped flag (1 only if every sequence is).
+  float clip_ratio_low_min = 0;
+  /// TRL 1.16: max over sequences of the 0/1 high-clipped flag (1 if any sequence is).
+  float clip_ratio_high_max = 0;
+  /// TRL's names.
   [[nodiscard]] named_metrics named() const {
     return {{"clip_ratio/low_mean", clip_ratio_low_mean},
-            {"clip_ratio/low_min", clip_ratio_low_mean},
+            {"clip_ratio/low_min", clip_ratio_low_min},
             {"clip_ratio/high_mean", clip_ratio_high_mean},
-            {"clip_ratio/high_max", clip_ratio_high_mean},
+            {"clip_ratio/high_max", clip_ratio_high_max},
             {"clip_ratio/region_mean", clip_ratio_region_mean}};
   }
 };
@@ -289,6 +321,8 @@ rloo_result<B> rloo_loss(const rloo_inputs<B>& in, const rloo_config& cfg = {}) 
   r.metrics.clip_ratio_low_mean = sums[1] * inv_n;
   r.metrics.clip_ratio_high_mean = sums[2] * inv_n;
   r.metrics.clip_ratio_region_mean = (sums[1] + sums[2]) * inv_n;
+  r.metrics.clip_ratio_low_min = sums[1] >= static_cast<float>(n) ? 1.0f : 0.0f;
+  r.metrics.clip_ratio_high_max = sums[2] > 0.0f ? 1.0f : 0.0f;
   return r;
 }
 

@@ -1,7 +1,8 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // Per-element math of the clipped policy-gradient surrogate shared by GRPO and RLOO
-// (rlhf/losses/grpo.hpp, rlhf/losses/rloo.hpp), and the k3 KL estimator.
+// (rlhf/losses/grpo.hpp, rlhf/losses/rloo.hpp), GRPO's soft (SAPO) and Gamma (VESPO)
+// weights, and the k3 KL estimator.
 #pragma once
 
 #include <cmath>
@@ -54,6 +55,51 @@ RLHF_HD inline surrogate_term clipped_surrogate(float x, float a, float lo, floa
     r.dloss_dx = -a * 0.5f * (d1 + d2);
   }
   return r;
+}
+
+/// SAPO's soft gate (Gao et al. 2025, arXiv 2511.20347) as TRL writes it:
+/// l = -(4/τ)·σ(τ(ρ - 1))·A with ρ = e^x, τ = τ_pos if A > 0 else τ_neg (A == 0 takes
+/// τ_neg; it contributes 0 either way). dl/dx = -4·σ(1 - σ)·ρ·A, which is -A at ρ = 1.
+/// Where ρ overflows σ(1 - σ) is 0 and so is the derivative (autograd would form 0·∞).
+RLHF_HD inline surrogate_term sapo_surrogate(float x, float a, float tau_pos, float tau_neg) {
+  surrogate_term r{0.0f, 0.0f, 0.0f, false, false};
+  const float rho = std::exp(x);
+  r.coef1 = rho;
+  if (a == 0.0f) return r;
+  const float tau = a > 0.0f ? tau_pos : tau_neg;
+  const float z = tau * (rho - 1.0f);
+  const float s = math::sigmoid(z), sc = math::sigmoid(-z);
+  r.loss = -(4.0f / tau) * s * a;
+  const float ds = s * sc;  // σ'(z); 0 once z is past ~104
+  r.dloss_dx = ds == 0.0f ? 0.0f : -4.0f * ds * rho * a;
+  return r;
+}
+
+/// VESPO's sequence weight (arXiv 2602.10693) as TRL's get_gamma_weights computes it, from
+/// s = Σ_t m·clamp(log ρ_t, -20, 20) (+ the summed log vLLM ratios): L = clamp(s, log 1e-8,
+/// 20), w = e^L, (k, λ) = (k_pos, λ_pos) if A >= 0 else (k_neg, λ_neg), λ = max(λ, 1e-4),
+/// φ = exp(λ + k·L - λ·w) = e^λ·w^k·e^(-λw) (φ(1) = 1); a non-finite φ is 0.
+RLHF_HD inline float vespo_phi(float s, float a, float k_pos, float lambda_pos, float k_neg,
+                               float lambda_neg) {
+  constexpr float log_floor = -18.420680743952367f;  // log(1e-8)
+  const float l = math::clamp(s, log_floor, 20.0f);
+  const float w = std::exp(l);
+  const bool nonneg = a >= 0.0f;
+  const float k = nonneg ? k_pos : k_neg;
+  const float lam_raw = nonneg ? lambda_pos : lambda_neg;
+  const float lam = lam_raw > 1e-4f ? lam_raw : 1e-4f;
+  const float phi = std::exp(lam + k * l - lam * w);
+  return phi - phi == 0.0f ? phi : 0.0f;  // NaN and ±inf -> 0 (x - x is NaN for both)
+}
+
+/// One token's log-ratio for VESPO's sum: clamp(x, -20, 20).
+RLHF_HD inline float vespo_log_ratio(float x) { return math::clamp(x, -20.0f, 20.0f); }
+
+/// One vLLM importance-sampling ratio for VESPO's sum: clamp(log r, log 1e-8, 20); r = 0
+/// (a masked-out ratio) gives log 1e-8.
+RLHF_HD inline float vespo_log_is_ratio(float r) {
+  constexpr float log_floor = -18.420680743952367f;
+  return r > 0.0f ? math::clamp(std::log(r), log_floor, 20.0f) : log_floor;
 }
 
 /// k3 = e^d - d - 1 with d = ref - logp (Schulman's unbiased, non-negative estimator),
