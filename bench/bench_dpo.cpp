@@ -107,10 +107,11 @@ struct dpo_step {
   float operator()() {
     model::gpt_forward<B>(policy, acts, ids);
     const auto tok = ops::token_logprobs<B>(acts.logits, ids, mask);
-    const tensor seq = ops::sequence_logprobs<B>(tok.logps, mask);
+    const tensor seq = ops::sequence_logprobs<B>(tok.logps, mask, ops::logprob_columns::shifted);
     model::gpt_forward<B>(reference, ref_acts, ids);
     const auto ref_tok = ops::token_logprobs<B>(ref_acts.logits, ids, mask);
-    const tensor ref_seq = ops::sequence_logprobs<B>(ref_tok.logps, mask);
+    const tensor ref_seq = ops::sequence_logprobs<B>(ref_tok.logps, mask,
+                                                     ops::logprob_columns::shifted);
     const tensor lc = halves(seq, false), lr = halves(seq, true);
     const tensor rc = halves(ref_seq, false), rr = halves(ref_seq, true);
     const auto r = rlhf::losses::dpo_loss<B>({lc, lr, rc, rr}, loss);
@@ -119,7 +120,8 @@ struct dpo_step {
     g.insert(g.end(), gr.begin(), gr.end());
     tensor gseq(shape{2 * pairs});
     ops::copy_from_host<B>(std::span<const float>(g), gseq);
-    const tensor gtok = ops::sequence_logprobs_backward<B>(gseq, mask);
+    const tensor gtok = ops::sequence_logprobs_backward<B>(gseq, mask,
+                                                           ops::logprob_columns::shifted);
     ops::token_logprobs_backward<B>(acts.logits, ids, mask, tok, gtok, grad_logits);
     policy.zero_grads();
     model::gpt_backward<B>(policy, acts, ids, grad_logits);

@@ -26,10 +26,12 @@ int main() {
 
   // Forward: per-token log-probs, then one value per sequence.
   const auto fwd = ops::token_logprobs<B>(logits, tokens, mask);
-  const auto seq = ops::sequence_logprobs<B>(fwd.logps, mask);  // (N,) sums
+  const auto seq = ops::sequence_logprobs<B>(fwd.logps, mask,
+                                             ops::logprob_columns::shifted);  // (N,) sums
   // Backward of loss = -Σ_n seq[n]: upstream -1 per sequence → per token → logits.
   const auto grad_seq = ops::from_host<B>(std::vector<float>(n, -1.0f), rlhf::shape{n});
-  const auto grad_tok = ops::sequence_logprobs_backward<B>(grad_seq, mask);
+  const auto grad_tok = ops::sequence_logprobs_backward<B>(grad_seq, mask,
+                                                           ops::logprob_columns::shifted);
   B::tensor grad_logits(logits.shape());
   ops::token_logprobs_backward<B>(logits, tokens, mask, fwd, grad_tok, grad_logits);
 

@@ -301,58 +301,54 @@ std::vector<std::string> enum_names(E last) {
   return out;
 }
 
-std::vector<option_def> kto_defs() {
-  const train::kto_config c;
+/// The options of a preference or unpaired method of config `c`: the shared ones, beta
+/// (help `beta_help`), then `extra`, the length limits and disable_dropout.
+template <class C>
+std::vector<option_def> method_defs(const C& c, const char* beta_help,
+                                    std::vector<option_def> extra) {
   auto d = common_defs(c.args);
-  d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the implicit rewards"});
-  d.push_back({"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
-               "KTO loss", enum_names(rlhf::losses::kto_loss_type::apo_zero_unpaired)});
-  d.push_back({"desirable_weight", kind::real, short_float(c.loss.desirable_weight),
-               "Weight of the desirable examples' losses"});
-  d.push_back({"undesirable_weight", kind::real, short_float(c.loss.undesirable_weight),
-               "Weight of the undesirable examples' losses"});
+  d.push_back({"beta", kind::real, short_float(c.loss.beta), beta_help});
+  d.insert(d.end(), extra.begin(), extra.end());
   add_length_defs(d, c);
   add_dropout_def(d, c);
   return d;
 }
 
+std::vector<option_def> kto_defs() {
+  const train::kto_config c;
+  return method_defs(
+      c, "Scale of the implicit rewards",
+      {{"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
+        "KTO loss", enum_names(rlhf::losses::kto_loss_type::apo_zero_unpaired)},
+       {"desirable_weight", kind::real, short_float(c.loss.desirable_weight),
+        "Weight of the desirable examples' losses"},
+       {"undesirable_weight", kind::real, short_float(c.loss.undesirable_weight),
+        "Weight of the undesirable examples' losses"}});
+}
+
 std::vector<option_def> orpo_defs() {
-  const train::orpo_config c;
-  auto d = common_defs(c.args);
-  d.push_back({"beta", kind::real, short_float(c.loss.beta),
-               "Weight of the odds-ratio term (lambda of the paper)"});
-  add_length_defs(d, c);
-  add_dropout_def(d, c);
-  return d;
+  return method_defs(train::orpo_config{}, "Weight of the odds-ratio term (lambda of the paper)",
+                     {});
 }
 
 std::vector<option_def> cpo_defs() {
   const train::cpo_config c;
-  auto d = common_defs(c.args);
-  d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the rewards"});
-  d.push_back({"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
-               "Preference term (simpo with --cpo-alpha 0 is SimPO)",
-               enum_names(rlhf::losses::cpo_loss_type::alphapo)});
-  d.push_back({"label_smoothing", kind::real, short_float(c.loss.label_smoothing),
-               "Label smoothing (sigmoid and simpo)"});
-  d.push_back({"simpo_gamma", kind::real, short_float(c.loss.simpo_gamma),
-               "Target reward margin of simpo"});
-  d.push_back({"cpo_alpha", kind::real, short_float(c.loss.cpo_alpha),
-               "Weight of the chosen completions' NLL term"});
-  d.push_back(
-      {"alpha", kind::real, short_float(c.loss.alpha), "AlphaPO reward shape; 0: log-probs"});
-  add_length_defs(d, c);
-  add_dropout_def(d, c);
-  return d;
+  return method_defs(
+      c, "Scale of the rewards",
+      {{"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
+        "Preference term (simpo with --cpo-alpha 0 is SimPO)",
+        enum_names(rlhf::losses::cpo_loss_type::alphapo)},
+       {"label_smoothing", kind::real, short_float(c.loss.label_smoothing),
+        "Label smoothing (sigmoid and simpo)"},
+       {"simpo_gamma", kind::real, short_float(c.loss.simpo_gamma),
+        "Target reward margin of simpo"},
+       {"cpo_alpha", kind::real, short_float(c.loss.cpo_alpha),
+        "Weight of the chosen completions' NLL term"},
+       {"alpha", kind::real, short_float(c.loss.alpha), "AlphaPO reward shape; 0: log-probs"}});
 }
 
 std::vector<option_def> bco_defs() {
-  const train::bco_config c;
-  auto d = common_defs(c.args);
-  d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the implicit rewards"});
-  add_length_defs(d, c);
-  add_dropout_def(d, c);
-  return d;
+  return method_defs(train::bco_config{}, "Scale of the implicit rewards", {});
 }
 
 std::vector<option_def> dpo_defs() {
@@ -377,6 +373,12 @@ std::vector<option_def> dpo_defs() {
   d.push_back({"f_alpha_divergence_coef", kind::real, short_float(c.loss.f_alpha_divergence_coef),
                "alpha of alpha_divergence"});
   d.push_back({"discopop_tau", kind::real, short_float(c.loss.discopop_tau), "tau of discopop"});
+  d.push_back({"ld_alpha",
+               kind::real,
+               nullptr,
+               "LD-DPO: weight of completion tokens past the shorter side's length, in [0, 1]",
+               {},
+               "none (plain sums)"});
   add_length_defs(d, c);
   d.push_back({"precompute_ref_log_probs", kind::boolean, c.precompute_ref_log_probs,
                "Reference log-probs once, before training"});
@@ -662,6 +664,7 @@ train::dpo_config dpo_config_of(json& r, const model::gpt_config& mcfg) {
       r.at("f_divergence_type").get<std::string>());
   c.loss.f_alpha_divergence_coef = num<float>(r, "f_alpha_divergence_coef");
   c.loss.discopop_tau = num<float>(r, "discopop_tau");
+  if (!r.at("ld_alpha").is_null()) c.loss.ld_alpha = num<float>(r, "ld_alpha");
   read_lengths(r, mcfg, c);
   c.precompute_ref_log_probs = r.at("precompute_ref_log_probs").get<bool>();
   return c;
@@ -681,47 +684,32 @@ int run_dpo(json r) {
   return run_training(method, r, c.args, "dpo", source.skipped());
 }
 
-train::kto_config kto_config_of(json& r, const model::gpt_config& mcfg) {
-  train::kto_config c;
+/// The fields every preference or unpaired method's config `C` reads from `r`.
+template <class C>
+C method_config_of(json& r, const model::gpt_config& mcfg) {
+  C c;
   c.args = to_args(r);
   c.loss.beta = num<float>(r, "beta");
-  c.loss.loss_type = rlhf::losses::parse_kto_loss_type(r.at("loss_type").get<std::string>());
-  c.loss.desirable_weight = num<float>(r, "desirable_weight");
-  c.loss.undesirable_weight = num<float>(r, "undesirable_weight");
   read_lengths(r, mcfg, c);
   c.disable_dropout = r.at("disable_dropout").get<bool>();
   return c;
 }
 
-train::orpo_config orpo_config_of(json& r, const model::gpt_config& mcfg) {
-  train::orpo_config c;
-  c.args = to_args(r);
-  c.loss.beta = num<float>(r, "beta");
-  read_lengths(r, mcfg, c);
-  c.disable_dropout = r.at("disable_dropout").get<bool>();
+train::kto_config kto_config_of(json& r, const model::gpt_config& mcfg) {
+  auto c = method_config_of<train::kto_config>(r, mcfg);
+  c.loss.loss_type = rlhf::losses::parse_kto_loss_type(r.at("loss_type").get<std::string>());
+  c.loss.desirable_weight = num<float>(r, "desirable_weight");
+  c.loss.undesirable_weight = num<float>(r, "undesirable_weight");
   return c;
 }
 
 train::cpo_config cpo_config_of(json& r, const model::gpt_config& mcfg) {
-  train::cpo_config c;
-  c.args = to_args(r);
-  c.loss.beta = num<float>(r, "beta");
+  auto c = method_config_of<train::cpo_config>(r, mcfg);
   c.loss.loss_type = rlhf::losses::parse_cpo_loss_type(r.at("loss_type").get<std::string>());
   c.loss.label_smoothing = num<float>(r, "label_smoothing");
   c.loss.simpo_gamma = num<float>(r, "simpo_gamma");
   c.loss.cpo_alpha = num<float>(r, "cpo_alpha");
   c.loss.alpha = num<float>(r, "alpha");
-  read_lengths(r, mcfg, c);
-  c.disable_dropout = r.at("disable_dropout").get<bool>();
-  return c;
-}
-
-train::bco_config bco_config_of(json& r, const model::gpt_config& mcfg) {
-  train::bco_config c;
-  c.args = to_args(r);
-  c.loss.beta = num<float>(r, "beta");
-  read_lengths(r, mcfg, c);
-  c.disable_dropout = r.at("disable_dropout").get<bool>();
   return c;
 }
 
@@ -1101,11 +1089,13 @@ int run(int argc, char** argv) {
   }
   if (bco->parsed()) {
     return run_unpaired<train::bco_method>(bco_table.resolve(bco_config_file), "bco",
-                                           &bco_config_of, &train::bco_tokenize_options);
+                                           &method_config_of<train::bco_config>,
+                                           &train::bco_tokenize_options);
   }
   if (orpo->parsed()) {
     return run_reference_free<train::orpo_method>(orpo_table.resolve(orpo_config_file), "orpo",
-                                                  &orpo_config_of, &train::orpo_tokenize_options);
+                                                  &method_config_of<train::orpo_config>,
+                                                  &train::orpo_tokenize_options);
   }
   if (cpo->parsed()) {
     return run_reference_free<train::cpo_method>(cpo_table.resolve(cpo_config_file), "cpo",

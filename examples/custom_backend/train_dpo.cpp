@@ -50,7 +50,8 @@ sequence_pass sequence_logps(const model::gpt<B>& m, model::gpt_activations<B>& 
                              const B::index_tensor& ids, const tensor& mask, index_t pairs) {
   model::gpt_forward<B>(m, acts, ids);
   auto per_token = ops::token_logprobs<B>(acts.logits, ids, mask);
-  const auto seq = ops::to_host<B>(ops::sequence_logprobs<B>(per_token.logps, mask));
+  const auto seq = ops::to_host<B>(
+      ops::sequence_logprobs<B>(per_token.logps, mask, ops::logprob_columns::shifted));
   const auto half = static_cast<std::ptrdiff_t>(pairs);
   return {std::move(per_token), {seq.begin(), seq.begin() + half}, {seq.begin() + half, seq.end()}};
 }
@@ -129,7 +130,8 @@ int main() {
     std::vector<float> grad_seq = ops::to_host<B>(r.grad_policy_chosen_logps);
     const auto g_rej = ops::to_host<B>(r.grad_policy_rejected_logps);
     grad_seq.insert(grad_seq.end(), g_rej.begin(), g_rej.end());
-    const tensor grad_tokens = ops::sequence_logprobs_backward<B>(on_backend(grad_seq), mask);
+    const tensor grad_tokens = ops::sequence_logprobs_backward<B>(on_backend(grad_seq), mask,
+                                                                  ops::logprob_columns::shifted);
     ops::token_logprobs_backward<B>(acts.logits, ids, mask, pol.tokens, grad_tokens, dlogits);
     policy.zero_grads();
     model::gpt_backward<B>(policy, acts, ids, dlogits);

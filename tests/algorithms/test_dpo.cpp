@@ -27,6 +27,13 @@ constexpr f_divergence_type all_divergences[] = {
     f_divergence_type::reverse_kl, f_divergence_type::forward_kl,
     f_divergence_type::js_divergence, f_divergence_type::alpha_divergence};
 
+/// The types TRL 1.16 lets read a divergence other than reverse_kl.
+bool reads_divergence(dpo_loss_type t) {
+  return t == dpo_loss_type::sigmoid || t == dpo_loss_type::sigmoid_norm ||
+         t == dpo_loss_type::hinge || t == dpo_loss_type::ipo || t == dpo_loss_type::exo_pair ||
+         t == dpo_loss_type::robust || t == dpo_loss_type::discopop || t == dpo_loss_type::sft;
+}
+
 losses::dpo_config config_of(const fixture_case& c) {
   const auto& j = c.config();
   losses::dpo_config cfg;
@@ -135,20 +142,17 @@ void check_ld_case(const fixture_case& c) {
   check_close(host<B>(wr), c.output("rejected_token_weights"), "rejected token weights");
   losses::dpo_config cfg;
   cfg.beta = c.config().at("beta").get<float>();
+  // ld_alpha acts through ld_sequence_logps; dpo_loss refuses it set, saying so.
   cfg.ld_alpha = alpha;
+  CHECK_THROWS_WITH_AS((void)losses::dpo_loss<B>({lc, lr, rc, rr}, cfg),
+                       doctest::Contains("ld_sequence_logps_backward"), rlhf::config_error);
+  cfg.ld_alpha.reset();
   const auto r = losses::dpo_loss<B>({lc, lr, rc, rr}, cfg);
   check_close(r.loss, c.output_scalar("loss"), "ld loss");
-  // Chain rule through the token weights: d loss / d token = g_seq[i] · weight[i, t].
-  const auto chain = [&](const tensor& g_seq, const tensor& weights) {
-    const auto g = host<B>(g_seq);
-    auto w = host<B>(weights);
-    const auto t_len = static_cast<std::size_t>(weights.shape()[1]);
-    for (std::size_t k = 0; k < w.size(); ++k) w[k] *= g[k / t_len];
-    return w;
-  };
-  check_close(chain(r.grad_policy_chosen_logps, wc), c.output("grad_policy_chosen_token_logps"),
-              "grad chosen token logps");
-  check_close(chain(r.grad_policy_rejected_logps, wr),
+  // The backward helper: d loss / d token = g_seq[i] · weight[i, t].
+  check_close(host<B>(losses::ld_sequence_logps_backward<B>(r.grad_policy_chosen_logps, wc)),
+              c.output("grad_policy_chosen_token_logps"), "grad chosen token logps");
+  check_close(host<B>(losses::ld_sequence_logps_backward<B>(r.grad_policy_rejected_logps, wr)),
               c.output("grad_policy_rejected_token_logps"), "grad rejected token logps");
 }
 
@@ -223,6 +227,13 @@ TEST_CASE_TEMPLATE("dpo_loss gradients match finite differences for every loss t
       cfg.beta = t == dpo_loss_type::hinge ? 0.3f : 0.5f;  // hinge: keep β·D off the kink at 1
       cfg.loss_type = {t};
       cfg.f_divergence_type = fdiv;
+      if (fdiv != f_divergence_type::reverse_kl && !reads_divergence(t)) {
+        // TRL 1.16 refuses these combinations; so does dpo_loss.
+        const auto z = make<B>({-1.0f, -2.0f}, rlhf::shape{2});
+        CHECK_THROWS_WITH_AS((void)losses::dpo_loss<B>({z, z, z, z}, cfg),
+                             doctest::Contains("works with loss_type sigmoid"), rlhf::config_error);
+        continue;
+      }
       cfg.label_smoothing = t == dpo_loss_type::exo_pair ? 0.01f : 0.1f;
       cfg.discopop_tau = 0.5f;
       cfg.use_weighting = true;  // every path with WPO weights and lengths
@@ -238,6 +249,7 @@ TEST_CASE_TEMPLATE("dpo_loss gradients match finite differences for every loss t
   cfg.rpo_alpha = 0.7f;
   cfg.beta = 0.3f;
   check_fd<B>(cfg, "combination");
+  cfg.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::ipo, dpo_loss_type::sigmoid_norm};
   cfg.f_divergence_type = f_divergence_type::alpha_divergence;
   cfg.f_alpha_divergence_coef = 0.2f;
   check_fd<B>(cfg, "combination, alpha 0.2");
@@ -364,6 +376,15 @@ TEST_CASE_TEMPLATE("ld_sequence_logps and wpo_weights by hand", B, RLHF_TEST_BAC
   check_close(host<B>(w), std::vector<float>{0.0f, 1.0f, 1.0f, 0.5f, 0.5f}, "ld weights");
   losses::ld_sequence_logps<B>(x, mc, mr, 1.0f, out);
   check_close(host<B>(out), std::vector<float>{-10.0f}, "ld_alpha 1 is the plain sum");
+  // Column 0 is never predicted (token_logprobs' convention): its mask is ignored in both
+  // the sum and the counts. With mask[:, 0] = 1 the chosen side still has 4 tokens and the
+  // shared length stays 2.
+  const auto mc0 = make<B>({1.0f, 1.0f, 1.0f, 1.0f, 1.0f}, rlhf::shape{1, 5});
+  const auto mr0 = make<B>({1.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f}, rlhf::shape{1, 6});
+  losses::ld_sequence_logps<B>(x, mc0, mr0, 0.5f, out, &w);
+  check_close(host<B>(out), std::vector<float>{-1.0f - 2.0f + 0.5f * (-3.0f - 4.0f)},
+              "ld ignores mask[:, 0]");
+  check_close(host<B>(w), std::vector<float>{0.0f, 1.0f, 1.0f, 0.5f, 0.5f}, "ld weights col 0");
 
   // WPO of uniform logits: logp = -log V, lse(2z) - 2lse(z) = -log V, so w = 1.
   const auto logits = make<B>(std::vector<float>(2 * 3 * 4, 0.7f), rlhf::shape{2, 3, 4});
@@ -373,6 +394,11 @@ TEST_CASE_TEMPLATE("ld_sequence_logps and wpo_weights by hand", B, RLHF_TEST_BAC
   typename B::tensor ww(rlhf::shape{2});
   losses::wpo_weights<B>(logits, tokens, m, ww);
   check_close(host<B>(ww), std::vector<float>{1.0f, 1.0f}, "wpo uniform");
+  // TRL's -100 where nothing is read (position 0, mask 0) is accepted, as token_logprobs
+  // accepts it.
+  const std::vector<std::int32_t> ids_100{-100, 2, 3, -100, 0, -100};
+  losses::wpo_weights<B>(logits, rlhf::ops::index_from_host<B>(ids_100, rlhf::shape{2, 3}), m, ww);
+  check_close(host<B>(ww), std::vector<float>{1.0f, 1.0f}, "wpo with -100 where unread");
 }
 
 TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument", B,
@@ -460,8 +486,9 @@ TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument
   cfg.discopop_tau = 0.0f;
   CHECK_THROWS_AS(run(cfg), rlhf::config_error);
   cfg = {};
-  cfg.ld_alpha = 1.5f;
-  CHECK_THROWS_AS(run(cfg), rlhf::config_error);
+  cfg.ld_alpha = 0.5f;  // valid, but dpo_loss cannot apply it
+  CHECK_THROWS_WITH_AS(run(cfg), doctest::Contains("dpo_loss: ld_alpha (0.5) acts on token"),
+                       rlhf::config_error);
   cfg = {};
   cfg.rpo_alpha = -0.5f;
   CHECK_THROWS_AS(run(cfg), rlhf::config_error);
@@ -502,10 +529,10 @@ TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument
                        rlhf::shape_error);
   CHECK_THROWS_AS(losses::ld_sequence_logps<B>(tok, mask, mask, -0.1f, out), rlhf::config_error);
   const auto logits = make<B>(std::vector<float>(3 * 2 * 4, 0.0f), rlhf::shape{3, 2, 4});
-  const std::vector<std::int32_t> ids{0, 1, 2, 3, 4, 0};
+  const std::vector<std::int32_t> ids{0, 1, 2, 3, 0, 4};
   const auto tokens = rlhf::ops::index_from_host<B>(ids, rlhf::shape{3, 2});
   CHECK_THROWS_WITH_AS(losses::wpo_weights<B>(logits, tokens, mask, out),
-                       "wpo_weights: tokens must be in [0, 4), got 4 at flat index 4",
+                       "wpo_weights: tokens must be in [0, 4), got 4 at flat index 5",
                        rlhf::data_error);
 }
 

@@ -52,12 +52,38 @@ TEST_CASE_TEMPLATE("kto_loss matches the PyTorch reference", B, RLHF_TEST_BACKEN
                 "rewards/rejected_sum");
     check_close(m.logps_rejected_sum, c.output_scalar("logps/rejected_sum"), "logps/rejected_sum");
     check_close(m.count_rejected, c.output_scalar("count/rejected"), "count/rejected");
-    // TRL leaves a class's entries out when the batch has none of it.
+    // TRL 1.16 logs the batch's class means (a class's entries left out when the batch has
+    // none of it, margins only with both); the sums stay under their "_sum" names.
     const auto named = m.named();
     CHECK(rlhf::metric_or(named, "kl", -1.0f) == m.kl);
-    CHECK((rlhf::metric_or(named, "count/chosen", -1.0f) < 0) == (m.count_chosen == 0));
-    CHECK((rlhf::metric_or(named, "rewards/rejected_sum", NAN) != m.rewards_rejected_sum) ==
-          (m.count_rejected == 0));
+    CHECK(rlhf::metric_or(named, "count/chosen", -1.0f) == -1.0f);
+    CHECK(std::isnan(rlhf::metric_or(named, "rewards/chosen_sum", NAN)));
+    if (m.count_chosen > 0) {
+      check_close(rlhf::metric_or(named, "rewards/chosen", NAN),
+                  c.output_scalar("rewards/chosen_sum") / c.output_scalar("count/chosen"),
+                  "rewards/chosen (mean)");
+      check_close(rlhf::metric_or(named, "logps/chosen", NAN),
+                  c.output_scalar("logps/chosen_sum") / c.output_scalar("count/chosen"),
+                  "logps/chosen (mean)");
+    } else {
+      CHECK(std::isnan(rlhf::metric_or(named, "rewards/chosen", NAN)));
+    }
+    if (m.count_rejected > 0) {
+      check_close(rlhf::metric_or(named, "rewards/rejected", NAN),
+                  c.output_scalar("rewards/rejected_sum") / c.output_scalar("count/rejected"),
+                  "rewards/rejected (mean)");
+    }
+    if (m.count_chosen > 0 && m.count_rejected > 0) {
+      check_close(rlhf::metric_or(named, "rewards/margins", NAN),
+                  c.output_scalar("rewards/chosen_sum") / c.output_scalar("count/chosen") -
+                      c.output_scalar("rewards/rejected_sum") / c.output_scalar("count/rejected"),
+                  "rewards/margins");
+    } else {
+      CHECK(std::isnan(rlhf::metric_or(named, "rewards/margins", NAN)));
+    }
+    const auto sums = m.sums();
+    CHECK(rlhf::metric_or(sums, "count/chosen", -1.0f) ==
+          (m.count_chosen > 0 ? m.count_chosen : -1.0f));
   }
 }
 
@@ -119,8 +145,10 @@ TEST_CASE_TEMPLATE("kto_loss invariants", B, RLHF_TEST_BACKENDS) {
   CHECK(all.metrics.count_chosen == 4.0f);
   CHECK(all.metrics.count_rejected == 0.0f);
   CHECK(all.metrics.rewards_rejected_sum == 0.0f);
-  CHECK(rlhf::metric_or(all.metrics.named(), "count/rejected", -1.0f) == -1.0f);
-  CHECK(all.metrics.named().size() == 4);
+  CHECK(rlhf::metric_or(all.metrics.sums(), "count/rejected", -1.0f) == -1.0f);
+  CHECK(all.metrics.sums().size() == 4);
+  CHECK(all.metrics.named().size() == 3);  // kl, rewards/chosen, logps/chosen
+  CHECK(std::isnan(rlhf::metric_or(all.metrics.named(), "rewards/margins", NAN)));
 }
 
 TEST_CASE("kto_kl_pair_indices rotates the completions by one") {

@@ -7,6 +7,8 @@
 #include "fixture.hpp"
 #include "rlhf/losses/sft.hpp"
 #include "rlhf/ops/logprobs.hpp"
+#include "rlhf/ops/slice.hpp"
+#include "rlhf/ops/tensor.hpp"
 
 using namespace rlhf_test;
 namespace ops = rlhf::ops;
@@ -66,13 +68,15 @@ TEST_CASE_TEMPLATE("token_logprobs forward and backward match PyTorch autograd",
     check_close(host<B>(gf2), c.output("grad_logits_sum"), "fused grad_logits (no entropy)");
     CHECK(fused2.entropy.size() == 0);
 
-    const auto seq = ops::sequence_logprobs<B>(fwd.logps, m);
+    const auto seq = ops::sequence_logprobs<B>(fwd.logps, m, ops::logprob_columns::shifted);
     check_close(host<B>(seq), c.output("sequence_sum"), "sequence sum");
     if (c.has_output("sequence_mean")) {
-      const auto mean = ops::sequence_logprobs<B>(fwd.logps, m, ops::logprob_reduction::mean);
+      const auto mean = ops::sequence_logprobs<B>(fwd.logps, m, ops::logprob_columns::shifted,
+                                                  ops::logprob_reduction::mean);
       check_close(host<B>(mean), c.output("sequence_mean"), "sequence mean");
     } else {
-      CHECK_THROWS_AS(ops::sequence_logprobs<B>(fwd.logps, m, ops::logprob_reduction::mean),
+      CHECK_THROWS_AS(ops::sequence_logprobs<B>(fwd.logps, m, ops::logprob_columns::shifted,
+                                                ops::logprob_reduction::mean),
                       rlhf::data_error);
     }
   }
@@ -246,4 +250,58 @@ TEST_CASE_TEMPLATE("sft_loss rejects an out-of-range loss_type", B, RLHF_TEST_BA
   CHECK_THROWS_WITH_AS(rlhf::losses::sft_loss<B>({z, y, m}, g, cfg),
                        "sft_loss: loss_type must be one of its 2 enumerators (0..1), got 7",
                        rlhf::config_error);
+}
+
+TEST_CASE_TEMPLATE("slices on the backend and sequence_logprobs' explicit columns", B,
+                   RLHF_TEST_BACKENDS) {
+  using tensor = typename B::tensor;
+  // (4, 3) rows 0..3; the halves of a stacked (2N, T) batch and their concatenation.
+  std::vector<float> v(12);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  const tensor t = make<B>(v, shape{4, 3});
+  const tensor lo = ops::slice_rows<B>(t, 0, 2), hi = ops::slice_rows<B>(t, 2, 2);
+  CHECK(lo.shape() == shape{2, 3});
+  CHECK(host<B>(hi) == std::vector<float>{6, 7, 8, 9, 10, 11});
+  CHECK(host<B>(ops::concat_rows<B>(hi, lo)) ==
+        std::vector<float>{6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5});
+  CHECK(host<B>(ops::slice_cols<B>(t, 1, 2)) == std::vector<float>{1, 2, 4, 5, 7, 8, 10, 11});
+  // Index tensors and rank 3 (N, T, V): a completion window of the logits.
+  const std::vector<std::int32_t> ids{1, 2, 3, 4, 5, 6};
+  const auto it = ops::index_from_host<B>(ids, shape{2, 3});
+  CHECK(ops::to_host<B>(ops::slice_cols<B>(it, 2, 1)) == std::vector<std::int32_t>{3, 6});
+  CHECK(ops::to_host<B>(ops::slice_rows<B>(it, 1, 1)) == std::vector<std::int32_t>{4, 5, 6});
+  std::vector<float> z(2 * 3 * 2);
+  for (std::size_t i = 0; i < z.size(); ++i) z[i] = static_cast<float>(i);
+  const tensor z3 = make<B>(z, shape{2, 3, 2});
+  const tensor w3 = ops::slice_cols<B>(z3, 1, 2);
+  CHECK(w3.shape() == shape{2, 2, 2});
+  CHECK(host<B>(w3) == std::vector<float>{2, 3, 4, 5, 8, 9, 10, 11});
+  CHECK_THROWS_WITH_AS(ops::slice_rows<B>(t, 3, 2), "slice_rows: rows [3, 3 + 2) is outside 0..4",
+                       rlhf::shape_error);
+  CHECK_THROWS_AS(ops::slice_cols<B>(t, 2, 2), rlhf::shape_error);
+  CHECK_THROWS_AS(ops::concat_rows<B>(t, ops::slice_cols<B>(t, 0, 2)), rlhf::shape_error);
+
+  // A completion-only window (columns P..T-1 of token_logprobs' output, already masked):
+  // with logprob_columns::all its first column counts, so the window's sum and mean equal
+  // the full tensor's (logprob_columns::shifted skips column 0, which there is never
+  // predicted). Before the explicit argument the window silently lost its first token.
+  const tensor m = make<B>({0.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f, 1.0f, 1.0f}, shape{2, 4});
+  const tensor masked = make<B>({0.0f, 0.0f, -1.0f, -2.0f, 0.0f, 0.0f, -3.0f, -4.0f}, shape{2, 4});
+  const auto full = host<B>(ops::sequence_logprobs<B>(masked, m, ops::logprob_columns::shifted));
+  const tensor lw = ops::slice_cols<B>(masked, 2, 2), mw = ops::slice_cols<B>(m, 2, 2);
+  CHECK(host<B>(ops::sequence_logprobs<B>(lw, mw, ops::logprob_columns::all)) == full);
+  CHECK(host<B>(ops::sequence_logprobs<B>(lw, mw, ops::logprob_columns::all,
+                                          ops::logprob_reduction::mean)) ==
+        std::vector<float>{-1.5f, -3.5f});
+  CHECK(host<B>(ops::sequence_logprobs<B>(lw, mw, ops::logprob_columns::shifted)) ==
+        std::vector<float>{-2.0f, -4.0f});  // the first window token is skipped
+  CHECK(host<B>(ops::sequence_logprobs_backward<B>(make<B>({1.0f, 2.0f}, shape{2}), mw,
+                                                   ops::logprob_columns::all)) ==
+        std::vector<float>{1, 1, 2, 2});
+  // A mean over a row whose only mask entry is the skipped column 0 is undefined.
+  const tensor only0 = make<B>({1.0f, 0.0f, 1.0f, 1.0f}, shape{2, 2});
+  CHECK_THROWS_AS(
+      ops::sequence_logprobs<B>(make<B>({0, 0, 0, -1}, shape{2, 2}), only0,
+                                ops::logprob_columns::shifted, ops::logprob_reduction::mean),
+      rlhf::data_error);
 }

@@ -190,7 +190,7 @@ elseif(CASE STREQUAL "help_lists_options")
              --save-total-limit --seed --eval-fraction --max-length)
   set(sft_flags ${common} --completion-only-loss --loss-type)
   set(dpo_flags ${common} --beta --loss-type --loss-weights --label-smoothing
-                --f-divergence-type --max-prompt-length --max-completion-length
+                --f-divergence-type --ld-alpha --max-prompt-length --max-completion-length
                 --truncation-mode --precompute-ref-log-probs)
   set(reward_flags ${common} --center-rewards-coefficient --disable-dropout)
   set(lengths --max-prompt-length --max-completion-length --truncation-mode --disable-dropout)

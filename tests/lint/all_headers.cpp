@@ -39,6 +39,7 @@
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/logprobs.hpp"
+#include "rlhf/ops/slice.hpp"
 #include "rlhf/rl/gae.hpp"
 #include "rlhf/rl/kl.hpp"
 #include "rlhf/rl/kl_controller.hpp"
@@ -55,6 +56,7 @@
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
 #include "rlhf/train/kto.hpp"
+#include "rlhf/train/limits.hpp"
 #include "rlhf/train/method_base.hpp"
 #include "rlhf/train/metrics_log.hpp"
 #include "rlhf/train/orpo.hpp"
@@ -85,8 +87,9 @@ float losses_on() {
   const auto lp = ops::from_host<B>(std::vector<float>(12, -0.5f), s);
   const auto mask = ops::from_host<B>(std::vector<float>(12, 1.0f), s);
   typename B::tensor advantages(batch);
-  (void)losses::grpo_advantages<B>(lc, 2, losses::grpo_scale_rewards::group, advantages);
-  const losses::grpo_config gc;
+  losses::grpo_config gc;
+  gc.num_generations = 2;
+  (void)losses::grpo_advantages<B>({.rewards = lc}, gc, advantages);
   const auto g = losses::grpo_loss<B>(
       {.per_token_logps = lp, .advantages = advantages, .completion_mask = mask}, gc);
 

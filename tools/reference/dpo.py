@@ -23,6 +23,14 @@ LOSS_TYPES = ["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_
               "sppo_hard", "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft",
               "sigmoid_norm"]
 F_DIVERGENCES = ["reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"]
+# The loss types TRL 1.16 allows with a divergence other than reverse_kl (it raises a
+# ValueError for the others; so does rlhf++'s dpo_loss).
+F_DIVERGENCE_TYPES = ["sigmoid", "sigmoid_norm", "hinge", "ipo", "exo_pair", "robust",
+                      "discopop", "sft"]
+
+
+def allowed(t, fdiv):
+    return fdiv == "reverse_kl" or t in F_DIVERGENCE_TYPES
 
 
 def r32(x):
@@ -31,17 +39,19 @@ def r32(x):
 
 
 def score(x, kind, a):
-    """The f-divergence transform of a log-ratio (f-DPO), as TRL applies it."""
+    """The f-divergence score of a log-ratio (f-DPO) as TRL 1.16 writes it, constants
+    included (they cancel in s(cr) - s(rj) but not where ipo / sigmoid_norm divide each
+    score by its own length)."""
     if kind == "reverse_kl":
         return x
     if kind == "forward_kl":
-        return -torch.exp(-x)
+        return 1.0 - torch.exp(-x)
     if kind == "js_divergence":
-        return F.logsigmoid(x)
+        return math.log(2.0) + F.logsigmoid(x)
     if kind == "alpha_divergence":
         if abs(a - 1.0) < 1e-6:
             return x
-        return torch.exp(torch.clamp((a - 1.0) * x, max=80.0)) / (a - 1.0)
+        return (torch.exp(torch.clamp((a - 1.0) * x, max=80.0)) - 1.0) / (a - 1.0)
     raise ValueError(kind)
 
 
@@ -204,6 +214,9 @@ def ld_case(fx, name, g, n, t, alpha, beta=0.1):
     a = r32(alpha)
 
     def ld(x, m, other):
+        # Column 0 is never predicted (token_logprobs' layout): its mask is ignored.
+        m = torch.cat([torch.zeros(n, 1), m[:, 1:]], dim=1)
+        other = other[:, 1:]
         pos = torch.cumsum(m, dim=1)
         shared = torch.minimum(m.sum(1), other.sum(1)).unsqueeze(1)
         w = m * torch.where(pos <= shared, torch.ones_like(pos), torch.full_like(pos, a))
@@ -256,7 +269,7 @@ def main():
     # the first 12 pairs for the non-default divergences, to keep the file small.
     for fdiv in F_DIVERGENCES:
         m = n if fdiv == "reverse_kl" else 12
-        for t in LOSS_TYPES:
+        for t in (t for t in LOSS_TYPES if allowed(t, fdiv)):
             loss_case(fx, f"random_{t}_{fdiv}", make_config(t, label_smoothing=typical_eps(t),
                                                             f_div=fdiv),
                       lc[:m], lr[:m], rc[:m], rrf[:m], nc[:m], nr[:m])
@@ -293,7 +306,7 @@ def main():
               lc, lr, rc, rrf, nc, nr, wt=wt)
     loss_case(fx, "bco_running_mean_first", make_config("bco_pair"), lc, lr, rc, rrf,
               bco_state=(0.0, 0))
-    loss_case(fx, "bco_running_mean_later", make_config("bco_pair", f_div="js_divergence"),
+    loss_case(fx, "bco_running_mean_later", make_config("bco_pair"),
               lc, lr, rc, rrf, bco_state=(0.3, 5))
     # Lengths of 0 are clamped to 1 where divided.
     nc0, nr0 = nc.clone(), nr.clone()
@@ -310,7 +323,7 @@ def main():
     yr = torch.tensor([0.0, 0.0, 410.0, -610.0, 95.5, 0.0, -1e3, -1e3])
     xn = torch.tensor([1000.0, 1000.0, 410.0, 610.0, 96.0, 1.0, 1000.0, 1000.0])
     for fdiv in F_DIVERGENCES:
-        for t in LOSS_TYPES:
+        for t in (t for t in LOSS_TYPES if allowed(t, fdiv)):
             loss_case(fx, f"extreme_{t}_{fdiv}", make_config(t, label_smoothing=typical_eps(t),
                                                              f_div=fdiv),
                       xc, xr, yc, yr, xn, xn)

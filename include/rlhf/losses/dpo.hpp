@@ -81,10 +81,14 @@ enum class dpo_loss_type : std::uint8_t {
   sigmoid_norm,
 };
 
-/// TRL DPOConfig.f_divergence_type values: the score s(x) of a log-ratio x.
-///   reverse_kl s = x (standard DPO); forward_kl s = -e^{-x}; js_divergence s = logσ(x);
-///   alpha_divergence s = e^{min((a-1)x, 80)} / (a-1), a = f_alpha_divergence_coef
-///   (reverse_kl when |a - 1| < 1e-6).
+/// TRL DPOConfig.f_divergence_type values: the score s(x) of a log-ratio x, as TRL 1.16
+/// writes it (the constants cancel in s(cr) - s(rj) but not in ipo / sigmoid_norm, which
+/// divide each score by its own length).
+///   reverse_kl s = x (standard DPO); forward_kl s = 1 - e^{-x}; js_divergence
+///   s = log 2 + logσ(x); alpha_divergence s = (e^{min((a-1)x, 80)} - 1) / (a-1),
+///   a = f_alpha_divergence_coef (reverse_kl when |a - 1| < 1e-6).
+/// Only sigmoid, sigmoid_norm, hinge, ipo, exo_pair, robust, discopop and sft read the scores
+/// (TRL refuses another divergence with the other types; so does dpo_loss).
 enum class f_divergence_type : std::uint8_t {
   reverse_kl,
   forward_kl,
@@ -183,9 +187,11 @@ struct dpo_config {
   float discopop_tau = 0.05f;            ///< τ of discopop; finite and > 0
   /// WPO: multiply every pair's loss by dpo_inputs::weights (= w_c·w_r from wpo_weights).
   bool use_weighting = false;
-  /// LD-DPO's α in [0, 1]. The sequence log-probs reach dpo_loss already reduced, so this
-  /// is applied by ld_sequence_logps (below) when the caller makes them; dpo_loss only
-  /// validates it.
+  /// LD-DPO's α in [0, 1], TRL's name. It acts on token log-probs, which dpo_loss never
+  /// sees: make the four sequence log-probs with ld_sequence_logps and take the gradient back
+  /// with ld_sequence_logps_backward (train::dpo_method does both when it is set). dpo_loss
+  /// itself refuses a set ld_alpha (a config_error saying this), so that setting it alone
+  /// never silently changes nothing.
   std::optional<float> ld_alpha{};
   /// RPO: adds an sft term with weight rpo_alpha (TRL 0.x's rpo_alpha; TRL 1.x writes it
   /// loss_type = {sigmoid, sft}, loss_weights = {1, α}).
@@ -262,15 +268,16 @@ RLHF_HD inline value_grad f_score(losses::f_divergence_type kind, float a, float
     case losses::f_divergence_type::reverse_kl: return {x, 1.0f};
     case losses::f_divergence_type::forward_kl: {
       const float e = std::exp(-x);
-      return {-e, e};
+      return {1.0f - e, e};
     }
     case losses::f_divergence_type::js_divergence:
-      return {math::log_sigmoid(x), math::sigmoid(-x)};
+      return {0.6931471805599453f + math::log_sigmoid(x), math::sigmoid(-x)};
     case losses::f_divergence_type::alpha_divergence: {
       if (std::fabs(a - 1.0f) < 1e-6f) return {x, 1.0f};
       const float t = (a - 1.0f) * x;
       const float e = std::exp(t < 80.0f ? t : 80.0f);
-      return {e / (a - 1.0f), t <= 80.0f ? e : 0.0f};  // the clamp passes no gradient above 80
+      // e^{t} - 1 as expm1 below the clamp (exact near t = 0); the clamp passes no gradient.
+      return {(t < 80.0f ? std::expm1(t) : e - 1.0f) / (a - 1.0f), t <= 80.0f ? e : 0.0f};
     }
   }
   return {x, 1.0f};
@@ -360,6 +367,13 @@ RLHF_HD inline dpo_term_out dpo_pair_term(dpo_loss_type t, const dpo_params& p,
     case dpo_loss_type::aot_unpaired: break;
   }
   return o;
+}
+
+/// The loss types TRL 1.16 allows with a divergence other than reverse_kl.
+inline bool dpo_reads_f_divergence(dpo_loss_type t) {
+  return t == dpo_loss_type::sigmoid || t == dpo_loss_type::sigmoid_norm ||
+         t == dpo_loss_type::hinge || t == dpo_loss_type::ipo || t == dpo_loss_type::exo_pair ||
+         t == dpo_loss_type::robust || t == dpo_loss_type::discopop || t == dpo_loss_type::sft;
 }
 
 inline bool dpo_needs_chosen_lengths(dpo_loss_type t) {
@@ -459,8 +473,12 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   check_enum(fn, "f_divergence_type", cfg.f_divergence_type,
              static_cast<int>(detail::dpo::f_divergence_type_names.size()));
   if (cfg.ld_alpha) {
-    check_config(*cfg.ld_alpha >= 0.0f && *cfg.ld_alpha <= 1.0f, fn, "ld_alpha", "in [0, 1]",
-                 *cfg.ld_alpha);
+    throw config_error(rlhf::detail::concat(
+        fn, ": ld_alpha (", *cfg.ld_alpha,
+        ") acts on token log-probs, which dpo_loss does not see: pass sequence log-probs made "
+        "by ld_sequence_logps (and take the gradient back with ld_sequence_logps_backward), "
+        "and leave dpo_config::ld_alpha unset here; train::dpo_method does both when it is "
+        "set"));
   }
   if (cfg.rpo_alpha) {
     check_config(std::isfinite(*cfg.rpo_alpha) && *cfg.rpo_alpha >= 0.0f, fn, "rpo_alpha",
@@ -478,6 +496,14 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     const dpo_loss_type t = rpo ? dpo_loss_type::sft : cfg.loss_type[k];
     check_enum(fn, rlhf::detail::concat("loss_type[", k, "]"), t,
                static_cast<int>(detail::dpo::dpo_loss_type_names.size()));
+    if (cfg.f_divergence_type != f_divergence_type::reverse_kl &&
+        !detail::dpo::dpo_reads_f_divergence(t)) {
+      throw config_error(rlhf::detail::concat(
+          fn, ": f_divergence_type ", to_string(cfg.f_divergence_type),
+          " works with loss_type sigmoid, sigmoid_norm, hinge, ipo, exo_pair, robust, "
+          "discopop or sft (as in TRL), not ",
+          to_string(t)));
+    }
     terms.type[k] = t;
     terms.weight[k] = rpo ? *cfg.rpo_alpha
                           : (cfg.loss_weights.empty() ? 1.0f : cfg.loss_weights[k]);
@@ -685,10 +711,11 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
 ///   out[i] = Σ_t mask[i,t] · token_logps[i,t] · (c_t <= shared_i ? 1 : ld_alpha)
 ///
 /// i.e. the first min(n_c, n_r) completion tokens at full weight, the rest times ld_alpha.
-/// token_logps (N, T) are already aligned with the mask (column t holds the log-prob of
-/// token t; shift logits before); masks are the 0/1 completion masks of these sequences
-/// and of their paired sequences (other_mask (N, T'), T' may differ from T); positions with
-/// mask 0 are skipped entirely. Call it with (chosen, chosen mask, rejected mask) and with
+/// token_logps (N, T) are token_logprobs' layout: column t holds the log-prob of token t,
+/// and column 0 is never predicted, so mask[:, 0] and other_mask[:, 0] are ignored (the
+/// convention of token_logprobs, sequence_logprobs and wpo_weights: t runs from 1). Masks
+/// are the 0/1 completion masks of these sequences and of their paired sequences
+/// (other_mask (N, T'), T' may differ from T); positions with mask 0 are skipped entirely. Call it with (chosen, chosen mask, rejected mask) and with
 /// (rejected, rejected mask, chosen mask), for the policy and for the reference.
 /// token_weights (optional, (N, T)) receives d out[i] / d token_logps[i, t], the factor by
 /// which a trainer multiplies the upstream sequence gradient per token.
@@ -721,12 +748,13 @@ void ld_sequence_logps(const typename B::tensor& token_logps, const typename B::
   B::parallel_for(
       n, RLHF_LAMBDA(index_t i) {
         double len = 0.0, other = 0.0;  // token counts: exact in double past 2^24
-        for (index_t t = 0; t < t_len; ++t) len += m[i * t_len + t];
-        for (index_t t = 0; t < t_other; ++t) other += om[i * t_other + t];
+        for (index_t t = 1; t < t_len; ++t) len += m[i * t_len + t];
+        for (index_t t = 1; t < t_other; ++t) other += om[i * t_other + t];
         const double shared = len < other ? len : other;
         double pos = 0.0;
         float sum = 0.0f;
-        for (index_t t = 0; t < t_len; ++t) {
+        if (tw && t_len > 0) tw[i * t_len] = 0.0f;
+        for (index_t t = 1; t < t_len; ++t) {
           const float mt = m[i * t_len + t];
           pos += mt;
           const float w = mt != 0.0f ? mt * (pos <= shared ? 1.0f : ld_alpha) : 0.0f;
@@ -737,6 +765,27 @@ void ld_sequence_logps(const typename B::tensor& token_logps, const typename B::
       });
 }
 
+/// The backward of ld_sequence_logps: d loss / d token_logps[i, t] =
+/// grad_sequence[i] · token_weights[i, t], with token_weights (N, T) as ld_sequence_logps
+/// wrote them. Returns (N, T), ready for token_logprobs_backward.
+template <class B>
+typename B::tensor ld_sequence_logps_backward(const typename B::tensor& grad_sequence,
+                                              const typename B::tensor& token_weights) {
+  constexpr const char* fn = "ld_sequence_logps_backward";
+  assert_tensor_backend<B>();
+  check_rank(fn, "token_weights", token_weights.shape(), 2, 2);
+  const index_t n = token_weights.shape()[0], t_len = token_weights.shape()[1];
+  check_dim(fn, "grad_sequence's element count (one per row of token_weights)",
+            grad_sequence.size(), n);
+  typename B::tensor out(token_weights.shape());
+  const float* g = B::data(grad_sequence);
+  const float* w = B::data(token_weights);
+  float* o = B::data(out);
+  B::parallel_for(
+      n * t_len, RLHF_LAMBDA(index_t k) { o[k] = g[k / t_len] * w[k]; });
+  return out;
+}
+
 /// WPO's per-sequence weight (Zhou et al. 2024, eq. 2, as TRL computes it from the
 /// policy's logits, without gradient):
 ///
@@ -745,7 +794,9 @@ void ld_sequence_logps(const typename B::tensor& token_logps, const typename B::
 ///
 /// logits (N, T, V): position t-1 predicts token t, so position 0 is never predicted
 /// (mask[:, 0] is ignored) and the logits of position T-1 are unused; tokens (N, T) in
-/// [0, V) (a data_error otherwise); mask (N, T) the completion mask; out (N,). Multiply the
+/// [0, V) where they are read (t >= 1 and mask != 0; elsewhere any value, e.g. TRL's -100,
+/// as token_logprobs accepts; a data_error otherwise); mask (N, T) the completion mask;
+/// out (N,). Multiply the
 /// chosen and the rejected weights into dpo_inputs::weights. NaN in logits propagates.
 template <class B>
 void wpo_weights(const typename B::tensor& logits, const typename B::index_tensor& tokens,
@@ -762,8 +813,10 @@ void wpo_weights(const typename B::tensor& logits, const typename B::index_tenso
   ops::check_mask<B>(fn, "mask", mask);
   {
     const std::vector<std::int32_t> ids = ops::to_host<B>(tokens);
+    const std::vector<float> used = ops::to_host<B>(mask);
     for (std::size_t k = 0; k < ids.size(); ++k) {
-      if (ids[k] < 0 || ids[k] >= v) {
+      const bool read = t_len > 0 && k % static_cast<std::size_t>(t_len) != 0 && used[k] != 0.0f;
+      if (read && (ids[k] < 0 || ids[k] >= v)) {
         throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", v, "), got ",
                                               ids[k], " at flat index ", k));
       }

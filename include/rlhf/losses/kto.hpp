@@ -78,12 +78,16 @@ struct kto_inputs {
   ///@}
 };
 
-/// TRL's KTO metrics: sums and counts per class (TRL divides at logging time, so a batch
-/// without one class stays defined), and the detached KL estimate z0.
+/// KTO's metrics: sums and counts per class, and the detached KL estimate z0.
 struct kto_metrics : detail::unpaired_class_sums {
   float kl = 0;  ///< z0 (0 for apo_zero_unpaired, as TRL)
-  /// The metrics under TRL's names, kl included.
-  [[nodiscard]] named_metrics named() const { return named_with({{"kl", kl}}); }
+  /// The metrics as TRL 1.16's KTOTrainer logs them per batch: kl, then the class means
+  /// rewards/chosen, logps/chosen, rewards/rejected, logps/rejected and rewards/margins
+  /// (each only when its classes are in the batch).
+  [[nodiscard]] named_metrics named() const { return means_with({{"kl", kl}}); }
+  /// kl and the class sums and counts (rewards/chosen_sum, ..., count/rejected), for a sum
+  /// across processes before dividing.
+  [[nodiscard]] named_metrics sums() const { return named_with({{"kl", kl}}); }
 };
 
 /// What the KTO loss returns.

@@ -117,17 +117,18 @@ void check_mask(std::string_view fn, std::string_view arg, const typename B::ten
   });
 }
 
-/// Every row of a (R, C) mask has a positive sum; otherwise a data_error naming the row
-/// (for quantities undefined on an empty row, e.g. a per-sequence mean).
+/// Every row of a (R, C) mask has a positive sum over columns first_col..C-1; otherwise a
+/// data_error naming the row (for quantities undefined on an empty row, e.g. a
+/// per-sequence mean).
 template <class B>
 void check_mask_rows_nonempty(std::string_view fn, std::string_view arg,
-                              const typename B::tensor& mask) {
+                              const typename B::tensor& mask, index_t first_col = 0) {
   assert_tensor_backend<B>();
   const index_t cols = mask.shape().cols();
   detail::with_host_values<B>(mask, [&](std::span<const float> v) {
     for (index_t r = 0; r < mask.shape().rows(); ++r) {
       float s = 0.0f;
-      for (index_t c = 0; c < cols; ++c) s += v[static_cast<std::size_t>(r * cols + c)];
+      for (index_t c = first_col; c < cols; ++c) s += v[static_cast<std::size_t>(r * cols + c)];
       if (!(s > 0.0f)) {
         throw data_error(rlhf::detail::concat(fn, ": ", arg, " row ", r,
                                               " is all zero; the quantity is undefined for "

@@ -13,7 +13,8 @@
 //   token_logprobs_backward  grad_logits from an upstream d/d logps (and d/d entropy)
 //   token_logprobs_fused     forward + gradient in one pass over each row, when the
 //                            upstream gradient depends only on (n, t, logp): SFT, DFT
-//   sequence_logprobs        Σ_t logps ("sum") or Σ_t logps / Σ_t m ("mean"), and back
+//   sequence_logprobs        Σ_t logps ("sum") or Σ_t logps / Σ_t m ("mean") over the
+//                            columns the caller names (logprob_columns), and back
 //
 // Each logits row is read from memory once per call; the fused call reads it once and
 // writes its gradient once (the minimum traffic). A NaN or Inf in a logits row that is
@@ -306,17 +307,32 @@ token_logprobs_result<B> token_logprobs_fused(const typename B::tensor& logits,
 /// How sequence_logprobs reduces over tokens: sum (Σ_t logps) or mean (Σ_t logps / Σ_t m).
 enum class logprob_reduction { sum, mean };
 
-/// (N,) sequence values from per-token logps (N, T): Σ_t logps or Σ_t logps / Σ_t m.
-/// "mean" on a row whose mask is all zero is a data_error (undefined); "sum" gives 0.
+/// Which columns of an (N, T) log-prob tensor hold log-probs; sequence_logprobs asks for it
+/// so that a completion-only window never silently loses its first token.
+enum class logprob_columns {
+  /// token_logprobs' layout: column 0 is never predicted (its log-prob is 0) and is skipped,
+  /// mask[:, 0] is not counted.
+  shifted,
+  /// Every column holds a log-prob (e.g. a completion-only window cut from token_logprobs'
+  /// output with ops::slice_cols): every column is summed and counted.
+  all,
+};
+
+/// (N,) sequence values from per-token logps (N, T), already masked (token_logprobs
+/// multiplies by the mask): Σ_t logps or Σ_t logps / Σ_t m over the columns `columns`
+/// names. "mean" on a row whose mask is all zero there is a data_error (undefined); "sum"
+/// gives 0.
 template <class B>
 typename B::tensor sequence_logprobs(const typename B::tensor& logps,
-                                     const typename B::tensor& mask,
+                                     const typename B::tensor& mask, logprob_columns columns,
                                      logprob_reduction how = logprob_reduction::sum) {
   assert_tensor_backend<B>();
   constexpr std::string_view fn = "sequence_logprobs";
   check_rank(fn, "logps", logps.shape(), 2, 2);
   check_same_shape(fn, "logps", logps.shape(), "mask", mask.shape());
-  if (how == logprob_reduction::mean) check_mask_rows_nonempty<B>(fn, "mask", mask);
+  check_enum(fn, "columns", columns, 2);
+  const index_t first = columns == logprob_columns::shifted ? 1 : 0;
+  if (how == logprob_reduction::mean) check_mask_rows_nonempty<B>(fn, "mask", mask, first);
   const index_t T = logps.shape()[1];
   typename B::tensor out(shape{logps.shape()[0]});
   const float* lp = B::data(logps);
@@ -327,7 +343,7 @@ typename B::tensor sequence_logprobs(const typename B::tensor& logps,
       out.size(), RLHF_LAMBDA(index_t n) {
         float s = 0.0f;
         double w = 0.0;  // a token count: exact in double past 2^24
-        for (index_t t = 1; t < T; ++t) {
+        for (index_t t = first; t < T; ++t) {
           s += lp[n * T + t];
           w += m[n * T + t];
         }
@@ -337,17 +353,21 @@ typename B::tensor sequence_logprobs(const typename B::tensor& logps,
 }
 
 /// d loss / d logps (N, T) from d loss / d sequence values (N,): g_n (sum) or g_n / Σ m
-/// (mean), at every t >= 1 (the mask itself is applied inside token_logprobs_backward).
+/// (mean), at every column `columns` names (0 elsewhere; the mask itself is applied inside
+/// token_logprobs_backward).
 template <class B>
 typename B::tensor sequence_logprobs_backward(const typename B::tensor& grad_sequence,
                                               const typename B::tensor& mask,
+                                              logprob_columns columns,
                                               logprob_reduction how = logprob_reduction::sum) {
   assert_tensor_backend<B>();
   constexpr std::string_view fn = "sequence_logprobs_backward";
   check_rank(fn, "mask", mask.shape(), 2, 2);
   check_dim(fn, "grad_sequence's element count (one per row of mask)", grad_sequence.size(),
             mask.shape()[0]);
-  if (how == logprob_reduction::mean) check_mask_rows_nonempty<B>(fn, "mask", mask);
+  check_enum(fn, "columns", columns, 2);
+  const index_t first = columns == logprob_columns::shifted ? 1 : 0;
+  if (how == logprob_reduction::mean) check_mask_rows_nonempty<B>(fn, "mask", mask, first);
   const index_t T = mask.shape()[1];
   typename B::tensor out(mask.shape());
   const float* g = B::data(grad_sequence);
@@ -358,11 +378,10 @@ typename B::tensor sequence_logprobs_backward(const typename B::tensor& grad_seq
       mask.shape()[0], RLHF_LAMBDA(index_t n) {
         double w = 0.0;  // a token count: exact in double past 2^24
         if (mean) {
-          for (index_t t = 1; t < T; ++t) w += m[n * T + t];
+          for (index_t t = first; t < T; ++t) w += m[n * T + t];
         }
         const float v = mean ? g[n] / static_cast<float>(w) : g[n];
-        o[n * T] = 0.0f;
-        for (index_t t = 1; t < T; ++t) o[n * T + t] = v;
+        for (index_t t = 0; t < T; ++t) o[n * T + t] = t < first ? 0.0f : v;
       });
   return out;
 }

@@ -39,6 +39,7 @@
 #include "rlhf/train/detail/unpaired.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/limits.hpp"
 #include "rlhf/train/method_base.hpp"
 #include "rlhf/train/metrics_log.hpp"
 
@@ -47,24 +48,16 @@ inline namespace v0 {
 namespace train {
 
 /// TRL BCOConfig's fields (see the top of this file for the deviations).
-struct bco_config {
-  training_args args{};                   ///< the shared trainer arguments
-  losses::bco_config loss{};              ///< beta
-  std::size_t max_prompt_length = 0;      ///< longest prompt part; 0: no limit
-  std::size_t max_completion_length = 0;  ///< longest completion part; 0: no limit
-  std::size_t max_length = 1024;          ///< longest prompt + completion
-  data::truncation_mode truncation_mode = data::truncation_mode::keep_end;  ///< TRL's default
-  bool disable_dropout = true;  ///< no dropout in the policy (TRL's default)
+struct bco_config : sequence_limits {
+  bco_config() { max_prompt_length = 0; }  // TRL's BCOConfig has no prompt limit
+  training_args args{};                    ///< the shared trainer arguments
+  losses::bco_config loss{};               ///< beta
+  bool disable_dropout = true;             ///< no dropout in the policy (TRL's default)
 };
 
 /// The tokenization a bco_config asks for.
 [[nodiscard]] inline data::tokenize_options bco_tokenize_options(const bco_config& c) {
-  data::tokenize_options o;
-  o.max_prompt_length = c.max_prompt_length;
-  o.max_completion_length = c.max_completion_length;
-  o.max_length = c.max_length;
-  o.truncation = c.truncation_mode;
-  return o;
+  return c.tokenize_options();
 }
 
 /// BCO of `policy` against the frozen `reference` over the unpaired examples of `source`.
@@ -126,12 +119,14 @@ class bco_method : public method_base<B, Tok> {
     const auto ref_host = detail::frozen_logps<B>(reference_, ref_cache_, s);
     const tensor mask = s.mask();
     const auto& logps = tokens_.forward(policy_, cache_, s, mask, train && !cfg_.disable_dropout);
-    const tensor lp = ops::sequence_logprobs<B>(logps, mask);
+    const tensor lp = ops::sequence_logprobs<B>(logps, mask, ops::logprob_columns::shifted);
     const tensor rp = detail::on_backend<B>(std::span<const float>(ref_host));
     const auto labels_host = detail::unpaired_labels(examples);
     const tensor labels = detail::on_backend<B>(std::span<const float>(labels_host));
     const auto r = losses::bco_loss<B>({lp, rp, labels}, running_, cfg_.loss, train);
-    if (train) tokens_.backward(ops::sequence_logprobs_backward<B>(r.grad_policy_logps, mask));
+    if (train)
+      tokens_.backward(ops::sequence_logprobs_backward<B>(r.grad_policy_logps, mask,
+                                                          ops::logprob_columns::shifted));
     named_metrics out{{"loss", r.loss}, {"delta", r.metrics.delta}};
     for (const auto& m : detail::class_sums(r.metrics)) out.push_back(m);
     return out;

@@ -32,6 +32,7 @@
 #include "rlhf/train/detail/pair_logps.hpp"
 #include "rlhf/train/detail/sequences.hpp"
 #include "rlhf/train/example_source.hpp"
+#include "rlhf/train/limits.hpp"
 #include "rlhf/train/method_base.hpp"
 
 namespace rlhf {
@@ -39,28 +40,19 @@ inline namespace v0 {
 namespace train {
 
 /// TRL CPOConfig's fields (see the top of this file for the deviations).
-struct cpo_config {
+struct cpo_config : sequence_limits {
   training_args args = [] {
     training_args a;
     a.learning_rate = 1e-6f;
     return a;
-  }();                                    ///< the shared trainer arguments
-  losses::cpo_config loss{};              ///< beta, loss_type, cpo_alpha, simpo_gamma, ...
-  std::size_t max_prompt_length = 512;    ///< longest prompt part (cut per truncation_mode)
-  std::size_t max_completion_length = 0;  ///< longest completion part; 0: no limit
-  std::size_t max_length = 1024;          ///< longest prompt + completion
-  data::truncation_mode truncation_mode = data::truncation_mode::keep_end;  ///< TRL's default
+  }();                          ///< the shared trainer arguments
+  losses::cpo_config loss{};    ///< beta, loss_type, cpo_alpha, simpo_gamma, ...
   bool disable_dropout = true;  ///< no dropout in the policy (TRL's default)
 };
 
 /// The tokenization a cpo_config asks for.
 [[nodiscard]] inline data::tokenize_options cpo_tokenize_options(const cpo_config& c) {
-  data::tokenize_options o;
-  o.max_prompt_length = c.max_prompt_length;
-  o.max_completion_length = c.max_completion_length;
-  o.max_length = c.max_length;
-  o.truncation = c.truncation_mode;
-  return o;
+  return c.tokenize_options();
 }
 
 /// CPO (or SimPO, AlphaPO) of `policy` over the pairs of `source`.

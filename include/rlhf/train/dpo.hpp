@@ -36,11 +36,13 @@
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/heads.hpp"
 #include "rlhf/ops/logprobs.hpp"
+#include "rlhf/ops/slice.hpp"
 #include "rlhf/ops/tensor.hpp"
 #include "rlhf/train/args.hpp"
 #include "rlhf/train/detail/sequences.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/limits.hpp"
 #include "rlhf/train/method_base.hpp"
 
 namespace rlhf {
@@ -48,28 +50,19 @@ inline namespace v0 {
 namespace train {
 
 /// TRL DPOConfig's fields (see the top of this file for the deviations).
-struct dpo_config {
+struct dpo_config : sequence_limits {
   training_args args = [] {
     training_args a;
     a.learning_rate = 1e-6f;
     return a;
   }();                                    ///< the shared trainer arguments
   losses::dpo_config loss{};              ///< beta, loss_type, label_smoothing, ...
-  std::size_t max_prompt_length = 512;    ///< longest prompt part (cut per truncation_mode)
-  std::size_t max_completion_length = 0;  ///< longest completion part; 0: no limit
-  std::size_t max_length = 1024;          ///< longest prompt + completion
-  data::truncation_mode truncation_mode = data::truncation_mode::keep_end;  ///< TRL's default
   bool precompute_ref_log_probs = false;  ///< reference log-probs once, before training
 };
 
 /// The tokenization a dpo_config asks for.
 [[nodiscard]] inline data::tokenize_options dpo_tokenize_options(const dpo_config& c) {
-  data::tokenize_options o;
-  o.max_prompt_length = c.max_prompt_length;
-  o.max_completion_length = c.max_completion_length;
-  o.max_length = c.max_length;
-  o.truncation = c.truncation_mode;
-  return o;
+  return c.tokenize_options();
 }
 
 /// DPO of `policy` against the frozen `reference` over the pairs of `source`.
@@ -81,7 +74,12 @@ class dpo_method : public method_base<B, Tok> {
   dpo_method(model::gpt<B>& policy, const model::gpt<B>& reference, example_source<Tok>& source,
              const dpo_config& cfg)
       : method_base<B, Tok>("dpo", policy, source, cfg.args.seed), reference_(reference), cfg_(cfg),
-        ref_cache_(reference.config(), cfg.args.seed) {
+        loss_(cfg.loss), ref_cache_(reference.config(), cfg.args.seed) {
+    loss_.ld_alpha.reset();
+    if (cfg_.loss.ld_alpha) {
+      check_config(*cfg_.loss.ld_alpha >= 0.0f && *cfg_.loss.ld_alpha <= 1.0f, "dpo",
+                   "loss.ld_alpha", "in [0, 1]", *cfg_.loss.ld_alpha);
+    }
     detail::check_same_model_shape("dpo", policy.config(), reference.config());
     if (cfg_.precompute_ref_log_probs) precompute();
   }
@@ -106,13 +104,36 @@ class dpo_method : public method_base<B, Tok> {
     return detail::stack_sequences<B>(rows, source_.tokenizer().pad_id(), cache_);
   }
 
+  /// The (2N,) sequence log-probs of token log-probs (2N, T) under the completion `mask`:
+  /// Σ_t, or LD-DPO's length-desensitised sums when ld_alpha is set (chosen rows against
+  /// the rejected masks and back); `weights` (when given) receives LD's token weights.
+  tensor reduce(const tensor& logps, const tensor& mask, index_t n, tensor* weights) const {
+    if (!cfg_.loss.ld_alpha) {
+      return ops::sequence_logprobs<B>(logps, mask, ops::logprob_columns::shifted);
+    }
+    const tensor lc = ops::slice_rows<B>(logps, 0, n), lr = ops::slice_rows<B>(logps, n, n);
+    const tensor mc = ops::slice_rows<B>(mask, 0, n), mr = ops::slice_rows<B>(mask, n, n);
+    tensor sc(shape{n}), sr(shape{n}), wc(mc.shape()), wr(mr.shape());
+    losses::ld_sequence_logps<B>(lc, mc, mr, *cfg_.loss.ld_alpha, sc, &wc);
+    losses::ld_sequence_logps<B>(lr, mr, mc, *cfg_.loss.ld_alpha, sr, &wr);
+    if (weights != nullptr) *weights = ops::concat_rows<B>(wc, wr);
+    return ops::concat_rows<B>(sc, sr);
+  }
+
+  /// The reference's (2N,) sequence log-probs of `s`.
+  tensor reference_logps(const batch& s) {
+    const tensor mask = s.mask();
+    return reduce(detail::frozen_token_logps<B>(reference_, ref_cache_, s, mask), mask,
+                  s.rows() / 2, nullptr);
+  }
+
   void precompute() {
     auto fill = [&](const std::vector<std::uint64_t>& idx) {
       const auto b = static_cast<std::size_t>(cfg_.args.per_device_eval_batch_size);
       for (std::size_t i = 0; i < idx.size(); i += b) {
         const std::size_t n = std::min(b, idx.size() - i);
         const std::span<const std::uint64_t> part(idx.data() + i, n);
-        const auto lp = detail::frozen_logps<B>(reference_, ref_cache_, collate(part));
+        const auto lp = ops::to_host<B>(reference_logps(collate(part)));
         for (std::size_t k = 0; k < n; ++k) {
           precomputed_[part[k]] = {lp[k], lp[n + k]};
         }
@@ -124,38 +145,40 @@ class dpo_method : public method_base<B, Tok> {
 
   named_metrics run(std::span<const std::uint64_t> idx, bool train) {
     const batch s = collate(idx);
-    const auto n = static_cast<std::size_t>(s.rows() / 2);
+    const index_t n = s.rows() / 2;
     // Reference (2N,): chosen then rejected.
-    std::vector<float> ref(2 * n);
+    tensor ref(shape{2 * n});
     if (cfg_.precompute_ref_log_probs) {
-      for (std::size_t k = 0; k < n; ++k) {
+      std::vector<float> host(static_cast<std::size_t>(2 * n));
+      for (std::size_t k = 0; k < static_cast<std::size_t>(n); ++k) {
         const auto& p = precomputed_.at(idx[k]);
-        ref[k] = p.first;
-        ref[n + k] = p.second;
+        host[k] = p.first;
+        host[static_cast<std::size_t>(n) + k] = p.second;
       }
+      ref = detail::on_backend<B>(std::span<const float>(host));
     } else {
-      ref = detail::frozen_logps<B>(reference_, ref_cache_, s);
+      ref = reference_logps(s);
     }
     // Policy.
     const tensor mask = s.mask();
     const auto& logps = tokens_.forward(policy_, cache_, s, mask, train);
-    const auto seq = ops::to_host<B>(ops::sequence_logprobs<B>(logps, mask));
-    auto half = [&](const std::vector<float>& v, bool second) {
-      return detail::on_backend<B>(std::span<const float>(v).subspan(second ? n : 0, n));
-    };
-    const tensor lc = half(seq, false), lr = half(seq, true);
-    const tensor rc = half(ref, false), rr = half(ref, true);
-    const tensor nc = half(s.completion_tokens, false), nr = half(s.completion_tokens, true);
+    tensor ld_weights(shape{0});
+    const tensor seq = reduce(logps, mask, n, cfg_.loss.ld_alpha ? &ld_weights : nullptr);
+    const tensor lc = ops::slice_rows<B>(seq, 0, n), lr = ops::slice_rows<B>(seq, n, n);
+    const tensor rc = ops::slice_rows<B>(ref, 0, n), rr = ops::slice_rows<B>(ref, n, n);
+    const std::span<const float> counts(s.completion_tokens);
+    const tensor nc = detail::on_backend<B>(counts.subspan(0, static_cast<std::size_t>(n)));
+    const tensor nr = detail::on_backend<B>(counts.subspan(static_cast<std::size_t>(n)));
     losses::dpo_inputs<B> in{lc, lr, rc, rr};
     in.chosen_lengths = &nc;
     in.rejected_lengths = &nr;
-    const auto r = losses::dpo_loss<B>(in, cfg_.loss);
+    const auto r = losses::dpo_loss<B>(in, loss_);
     if (train) {
-      std::vector<float> g = ops::to_host<B>(r.grad_policy_chosen_logps);
-      const auto gr = ops::to_host<B>(r.grad_policy_rejected_logps);
-      g.insert(g.end(), gr.begin(), gr.end());
-      tokens_.backward(ops::sequence_logprobs_backward<B>(
-          detail::on_backend<B>(std::span<const float>(g)), mask));
+      const tensor g = ops::concat_rows<B>(r.grad_policy_chosen_logps,
+                                           r.grad_policy_rejected_logps);
+      tokens_.backward(cfg_.loss.ld_alpha ? losses::ld_sequence_logps_backward<B>(g, ld_weights)
+                                          : ops::sequence_logprobs_backward<B>(
+                                                g, mask, ops::logprob_columns::shifted));
     }
     named_metrics out{{"loss", r.loss}};
     for (const auto& m : r.metrics.named()) out.push_back(m);
@@ -164,6 +187,7 @@ class dpo_method : public method_base<B, Tok> {
 
   const model::gpt<B>& reference_;
   dpo_config cfg_;
+  losses::dpo_config loss_;  // cfg_.loss without ld_alpha (applied here, not by dpo_loss)
   forward_cache<B> ref_cache_;
   detail::policy_tokens<B> tokens_;
   std::unordered_map<std::uint64_t, std::pair<float, float>> precomputed_;

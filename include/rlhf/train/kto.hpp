@@ -35,9 +35,10 @@
 #include "rlhf/ops/tensor.hpp"
 #include "rlhf/train/args.hpp"
 #include "rlhf/train/detail/sequences.hpp"
-#include "rlhf/train/detail/unpaired.hpp"
+#include "rlhf/train/detail/unpaired.hpp"  // unpaired_labels
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/limits.hpp"
 #include "rlhf/train/method_base.hpp"
 
 namespace rlhf {
@@ -45,28 +46,19 @@ inline namespace v0 {
 namespace train {
 
 /// TRL KTOConfig's fields (see the top of this file for the deviations).
-struct kto_config {
+struct kto_config : sequence_limits {
   training_args args = [] {
     training_args a;
     a.learning_rate = 1e-6f;
     return a;
-  }();                                    ///< the shared trainer arguments
-  losses::kto_config loss{};              ///< beta, loss_type, desirable/undesirable_weight
-  std::size_t max_prompt_length = 512;    ///< longest prompt part (cut per truncation_mode)
-  std::size_t max_completion_length = 0;  ///< longest completion part; 0: no limit
-  std::size_t max_length = 1024;          ///< longest prompt + completion
-  data::truncation_mode truncation_mode = data::truncation_mode::keep_end;  ///< TRL's default
+  }();                          ///< the shared trainer arguments
+  losses::kto_config loss{};    ///< beta, loss_type, desirable/undesirable_weight
   bool disable_dropout = true;  ///< no dropout in the policy (TRL's default)
 };
 
 /// The tokenization a kto_config asks for.
 [[nodiscard]] inline data::tokenize_options kto_tokenize_options(const kto_config& c) {
-  data::tokenize_options o;
-  o.max_prompt_length = c.max_prompt_length;
-  o.max_completion_length = c.max_completion_length;
-  o.max_length = c.max_length;
-  o.truncation = c.truncation_mode;
-  return o;
+  return c.tokenize_options();
 }
 
 /// KTO of `policy` against the frozen `reference` over the unpaired examples of `source`.
@@ -104,9 +96,6 @@ class kto_method : public method_base<B, Tok> {
     return {};
   }
 
-  /// TRL's logged class means from the window's class sums.
-  void finish_log(metric_means& v) const { detail::class_sums_to_means(v); }
-
  private:
   using tensor = typename B::tensor;
   using method_base<B, Tok>::policy_;
@@ -139,7 +128,8 @@ class kto_method : public method_base<B, Tok> {
     const auto ref = detail::frozen_logps<B>(reference_, ref_cache_, s);
     const tensor mask = s.mask();
     const auto& logps = tokens_.forward(policy_, cache_, s, mask, train && !cfg_.disable_dropout);
-    const auto seq = ops::to_host<B>(ops::sequence_logprobs<B>(logps, mask));
+    const auto seq = ops::to_host<B>(
+        ops::sequence_logprobs<B>(logps, mask, ops::logprob_columns::shifted));
     auto part = [&](const std::vector<float>& v, bool kl) {
       return detail::on_backend<B>(std::span<const float>(v).subspan(kl ? n : 0, n));
     };
@@ -159,10 +149,10 @@ class kto_method : public method_base<B, Tok> {
       std::vector<float> g = ops::to_host<B>(r.grad_policy_logps);
       g.resize(rows.size(), 0.0f);  // the KL pairs carry no gradient
       tokens_.backward(ops::sequence_logprobs_backward<B>(
-          detail::on_backend<B>(std::span<const float>(g)), mask));
+          detail::on_backend<B>(std::span<const float>(g)), mask, ops::logprob_columns::shifted));
     }
-    named_metrics out{{"loss", r.loss}, {"kl", r.metrics.kl}};
-    for (const auto& m : detail::class_sums(r.metrics)) out.push_back(m);
+    named_metrics out{{"loss", r.loss}};
+    for (const auto& m : r.metrics.named()) out.push_back(m);
     return out;
   }
 

@@ -10,7 +10,9 @@
 //     gradients /= gradient_accumulation_steps
 //     grad_norm <- ||g||_2 over every trainable arena; clip to max_grad_norm (torch's rule)
 //     AdamW step at lr_schedule.lr_at(s) on the trunk and on each head
-//     every logging_steps: log the window's means (metrics.jsonl, on_step)
+//     every logging_steps: log the window's means (metrics.jsonl, on_step): the method's
+//                          metrics averaged over the window's micro-batches, grad_norm and
+//                          learning_rate over its steps
 //     every eval_steps:    evaluate on the held-out examples (on_eval)
 //     every save_steps:    checkpoint (on_checkpoint); also at the end and on request_stop()
 //
@@ -278,11 +280,14 @@ class trainer {
     policy.zero_grads();
     for (auto* h : heads) h->zero_grads();
     const index_t k = args_.gradient_accumulation_steps;
-    metric_window micro;
+    // The method's metrics enter the window per micro-batch (TRL stores them per loss
+    // computation and logs the plain mean over the window); a metric a micro-batch does not
+    // report (e.g. KTO's rewards/rejected without undesirable examples) is not averaged in.
+    std::vector<named_metrics> micro;
     for (index_t i = 0; i < k; ++i) {
       const auto idx = batcher_.next();
       ++micro_batches_;
-      micro.add(method_.train_micro_batch(std::span<const std::uint64_t>(idx)));
+      micro.push_back(method_.train_micro_batch(std::span<const std::uint64_t>(idx)));
     }
     if (k > 1) {
       const float inv = 1.0f / static_cast<float>(k);
@@ -315,7 +320,7 @@ class trainer {
                                std::span<const model::param_range>(head_ranges_[i]), lr);
     }
     ++step_;
-    for (const auto& [name, v] : micro.means()) window_.add(name, v);
+    for (const auto& m : micro) window_.add(m);
     window_.add("grad_norm", norm);
     window_.add("learning_rate", lr);
   }

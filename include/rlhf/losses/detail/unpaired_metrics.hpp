@@ -1,8 +1,9 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// The per-class sums and counts that TRL's unpaired trainers (KTO, BCO) log. TRL divides
-// at logging time, so a batch without one class stays defined; a class's entries are left
-// out of the log when the batch has none of it.
+// The per-class sums and counts of the unpaired losses (KTO, BCO), and the per-batch class
+// means TRL 1.16's KTOTrainer logs from them. The sums stay available (under the "_sum" and
+// "count/" names) for a reduction across processes or a logging window; a class's entries
+// are left out when the batch has none of it.
 #pragma once
 
 #include <vector>
@@ -44,7 +45,27 @@ struct unpaired_class_sums {
     logps_rejected_sum = s[5];
   }
 
-  /// `head` (e.g. {"kl", z0}) followed by the class entries, as TRL logs them.
+  /// `head` (e.g. {"kl", z0}) followed by the batch's class means as TRL 1.16's KTO logs
+  /// them: rewards/chosen, logps/chosen (desirable examples present), rewards/rejected,
+  /// logps/rejected (undesirable present), rewards/margins (both present).
+  [[nodiscard]] named_metrics means_with(named_metrics head) const {
+    if (count_chosen > 0) {
+      head.insert(head.end(), {{"rewards/chosen", rewards_chosen_sum / count_chosen},
+                               {"logps/chosen", logps_chosen_sum / count_chosen}});
+    }
+    if (count_rejected > 0) {
+      head.insert(head.end(), {{"rewards/rejected", rewards_rejected_sum / count_rejected},
+                               {"logps/rejected", logps_rejected_sum / count_rejected}});
+    }
+    if (count_chosen > 0 && count_rejected > 0) {
+      head.push_back({"rewards/margins",
+                      rewards_chosen_sum / count_chosen - rewards_rejected_sum / count_rejected});
+    }
+    return head;
+  }
+
+  /// `head` followed by the class sums and counts (rewards/chosen_sum, logps/chosen_sum,
+  /// count/chosen, ...), the form that sums across processes or a logging window.
   [[nodiscard]] named_metrics named_with(named_metrics head) const {
     if (count_chosen > 0) {
       head.insert(head.end(), {{"rewards/chosen_sum", rewards_chosen_sum},

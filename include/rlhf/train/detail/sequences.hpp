@@ -96,15 +96,22 @@ typename B::tensor on_backend(std::span<const float> v) {
   return ops::from_host<B>(v, shape{static_cast<index_t>(v.size())});
 }
 
+/// Completion token log-probs (R, T) of `model` under `mask`, without gradients or dropout.
+template <class B>
+typename B::tensor frozen_token_logps(const model::gpt<B>& model, forward_cache<B>& cache,
+                                      const sequence_batch<B>& s, const typename B::tensor& mask) {
+  auto& acts = cache.get(s.rows(), s.cols(), false);
+  model::gpt_forward<B>(model, acts, s.ids);
+  return ops::token_logprobs<B>(acts.logits, s.ids, mask).logps;
+}
+
 /// Σ_{t>=1} completion token log-probs (R,) of `model`, without gradients or dropout.
 template <class B>
 std::vector<float> frozen_logps(const model::gpt<B>& model, forward_cache<B>& cache,
                                 const sequence_batch<B>& s) {
-  auto& acts = cache.get(s.rows(), s.cols(), false);
-  model::gpt_forward<B>(model, acts, s.ids);
   const auto mask = s.mask();
-  const auto tok = ops::token_logprobs<B>(acts.logits, s.ids, mask);
-  return ops::to_host<B>(ops::sequence_logprobs<B>(tok.logps, mask));
+  return ops::to_host<B>(ops::sequence_logprobs<B>(frozen_token_logps(model, cache, s, mask), mask,
+                                                   ops::logprob_columns::shifted));
 }
 
 /// The policy's token log-probs of one batch and the way back to its gradients.

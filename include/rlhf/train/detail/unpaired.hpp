@@ -1,9 +1,10 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// What the unpaired-feedback methods (KTO, BCO) share: labels of a batch, the class sums
-// each micro-batch reports, and TRL's way of logging them as class means.
+// What the unpaired-feedback methods (KTO, BCO) share: labels of a batch and, for BCO, the
+// class sums each micro-batch reports and their logging as class means (the last TRL with
+// a BCOTrainer logged them this way; KTO logs per-batch means, losses/kto.hpp).
 //
-// Each micro-batch reports, always (zeros for a class it lacks):
+// BCO's micro-batches report, always (zeros for a class they lack):
 //   rewards/chosen_sum, logps/chosen_sum, count/chosen, and the same for rejected
 // so that over a window mean(sum) / mean(count) = Σ sum / Σ count, the per-example mean
 // TRL logs as rewards/chosen, logps/chosen, ... (and rewards/margins when both classes
