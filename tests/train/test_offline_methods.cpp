@@ -349,3 +349,65 @@ TEST_CASE(
   CHECK(half.second > plain.second);
   CHECK(half.first != doctest::Approx(plain.first).epsilon(1e-4));
 }
+
+TEST_CASE("dpo method: TRL 1.16's token metrics (logits/*, mean_token_accuracy, entropy)") {
+  const auto data = scratch("dpo_tokens.jsonl");
+  write_lines(data, separable_pairs(8));
+  train::dpo_config cfg;
+  cfg.args = args_in(scratch("dpo_tokens_run"), 5e-3f);
+  cfg.max_length = 32;
+  models m;
+  auto src = source_of(data, rlhf::data::format::preference, train::dpo_tokenize_options(cfg),
+                       cfg.args);
+  train::dpo_method<B, Tok> method(m.policy, m.reference, src, cfg);
+  const std::vector<std::uint64_t> idx(src.train_indices().begin(),
+                                       src.train_indices().begin() + 3);
+  const auto got = method.eval_batch(idx);
+  // The same quantities by hand from a plain forward of the stacked rows (chosen first).
+  const auto ex = src.get(idx);
+  std::vector<rlhf::model::encoded_chat> rows;
+  for (const auto& e : ex) rows.push_back(e.chosen);
+  for (const auto& e : ex) rows.push_back(e.rejected);
+  const auto pb = rlhf::model::pad_batch(std::span<const rlhf::model::encoded_chat>(rows),
+                                         Tok{}.pad_id(), rlhf::model::padding_side::right, 16);
+  rlhf::model::gpt_activations<B> acts(tiny_config(), pb.rows, pb.cols);
+  acts.train = false;
+  rlhf::model::gpt_forward<B>(
+      m.policy, acts,
+      rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pb.ids), pb.shape()));
+  const auto z = rlhf::ops::to_host<B>(acts.logits);
+  const auto vp = static_cast<std::size_t>(acts.logits.shape()[2]);
+  double logit[2] = {0, 0}, count[2] = {0, 0}, hit = 0, ent = 0;
+  for (std::size_t r = 0; r < static_cast<std::size_t>(pb.rows); ++r) {
+    for (std::size_t t = 1; t < static_cast<std::size_t>(pb.cols); ++t) {
+      const std::size_t k = r * static_cast<std::size_t>(pb.cols) + t;
+      if (pb.completion_mask[k] == 0.0f) continue;
+      const float* row = z.data() + (k - 1) * vp;
+      const int side = r < ex.size() ? 0 : 1;
+      double sum = 0, mx = row[0];
+      std::size_t arg = 0;
+      for (std::size_t c = 0; c < vp; ++c) {
+        sum += row[c];
+        if (row[c] > mx) mx = row[c], arg = c;
+      }
+      double se = 0, sez = 0;
+      for (std::size_t c = 0; c < vp; ++c) {
+        const double e = std::exp(row[c] - mx);
+        se += e;
+        sez += e * (row[c] - mx);
+      }
+      logit[side] += sum / static_cast<double>(vp);
+      count[side] += 1;
+      if (side == 0) hit += arg == static_cast<std::size_t>(pb.ids[k]) ? 1 : 0;
+      ent += std::log(se) - sez / se;
+    }
+  }
+  CHECK(rlhf::metric_or(got, "logits/chosen", NAN) ==
+        doctest::Approx(logit[0] / count[0]).epsilon(1e-4));
+  CHECK(rlhf::metric_or(got, "logits/rejected", NAN) ==
+        doctest::Approx(logit[1] / count[1]).epsilon(1e-4));
+  CHECK(rlhf::metric_or(got, "mean_token_accuracy", NAN) ==
+        doctest::Approx(hit / count[0]).epsilon(1e-6));
+  CHECK(rlhf::metric_or(got, "entropy", NAN) ==
+        doctest::Approx(ent / (count[0] + count[1])).epsilon(1e-4));
+}

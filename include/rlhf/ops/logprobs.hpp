@@ -304,6 +304,36 @@ token_logprobs_result<B> token_logprobs_fused(const typename B::tensor& logits,
   return r;
 }
 
+/// The mean over the vocabulary of the logits row that predicts each used token: (N, T),
+/// out[n, t] = (1/V) Σ_v logits[n, t-1, v] where t >= 1 and mask[n, t] != 0, else 0 (TRL's
+/// logits/chosen and logits/rejected average these over a class's completion tokens).
+template <class B>
+typename B::tensor predicting_logit_means(const typename B::tensor& logits,
+                                          const typename B::tensor& mask) {
+  assert_tensor_backend<B>();
+  constexpr std::string_view fn = "predicting_logit_means";
+  check_rank(fn, "logits", logits.shape(), 3, 3);
+  const index_t N = logits.shape()[0], T = logits.shape()[1], V = logits.shape()[2];
+  check_shape(fn, "mask", mask.shape(), shape{N, T}, "batch and length of logits");
+  typename B::tensor out(mask.shape());
+  const float* z = B::data(logits);
+  const float* m = B::data(mask);
+  float* o = B::data(out);
+  const float inv_v = V > 0 ? 1.0f / static_cast<float>(V) : 0.0f;
+  B::parallel_for(
+      N * T, RLHF_LAMBDA(index_t i) {
+        if (i % T == 0 || m[i] == 0.0f) {
+          o[i] = 0.0f;
+          return;
+        }
+        const float* row = z + (i - 1) * V;
+        float s = 0.0f;
+        for (index_t v = 0; v < V; ++v) s += row[v];
+        o[i] = s * inv_v;
+      });
+  return out;
+}
+
 /// How sequence_logprobs reduces over tokens: sum (Σ_t logps) or mean (Σ_t logps / Σ_t m).
 enum class logprob_reduction { sum, mean };
 

@@ -161,7 +161,9 @@ class dpo_method : public method_base<B, Tok> {
     }
     // Policy.
     const tensor mask = s.mask();
-    const auto& logps = tokens_.forward(policy_, cache_, s, mask, train);
+    ops::logprob_options opt;
+    opt.compute_entropy = true;  // TRL's entropy metric
+    const auto& logps = tokens_.forward(policy_, cache_, s, mask, train, opt);
     tensor ld_weights(shape{0});
     const tensor seq = reduce(logps, mask, n, cfg_.loss.ld_alpha ? &ld_weights : nullptr);
     const tensor lc = ops::slice_rows<B>(seq, 0, n), lr = ops::slice_rows<B>(seq, n, n);
@@ -182,7 +184,34 @@ class dpo_method : public method_base<B, Tok> {
     }
     named_metrics out{{"loss", r.loss}};
     for (const auto& m : r.metrics.named()) out.push_back(m);
+    token_metrics(s, mask, out);
     return out;
+  }
+
+  /// TRL 1.16's token-level DPO metrics of the forward just run, over completion tokens:
+  /// logits/chosen and logits/rejected (the mean over a side's tokens of the vocabulary-mean
+  /// logit predicting each; 0 without tokens), mean_token_accuracy (the chosen tokens that
+  /// are their row's argmax) and entropy (over chosen and rejected tokens).
+  void token_metrics(const batch& s, const tensor& mask, named_metrics& out) const {
+    const auto means = ops::to_host<B>(ops::predicting_logit_means<B>(tokens_.logits(), mask));
+    const auto hits = ops::to_host<B>(tokens_.result().correct);
+    const auto entropy = ops::to_host<B>(tokens_.result().entropy);
+    const auto& m = s.host.completion_mask;
+    const auto half = static_cast<std::size_t>(s.rows() / 2 * s.cols());
+    double logit[2] = {0, 0}, count[2] = {0, 0}, hit = 0, ent = 0;
+    for (std::size_t k = 0; k < m.size(); ++k) {
+      if (k % static_cast<std::size_t>(s.cols()) == 0 || m[k] == 0.0f) continue;
+      const int side = k < half ? 0 : 1;
+      logit[side] += static_cast<double>(means[k]);
+      count[side] += static_cast<double>(m[k]);
+      if (side == 0) hit += static_cast<double>(hits[k]);
+      ent += static_cast<double>(m[k] * entropy[k]);
+    }
+    auto ratio = [](double a, double b) { return static_cast<float>(b > 0.0 ? a / b : 0.0); };
+    out.push_back({"logits/chosen", ratio(logit[0], count[0])});
+    out.push_back({"logits/rejected", ratio(logit[1], count[1])});
+    out.push_back({"mean_token_accuracy", ratio(hit, count[0])});
+    out.push_back({"entropy", ratio(ent, count[0] + count[1])});
   }
 
   const model::gpt<B>& reference_;

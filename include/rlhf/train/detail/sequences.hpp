@@ -121,17 +121,22 @@ class policy_tokens {
   /// Forward through `policy` (train: dropout and saved activations), then the token
   /// log-probs (R, T) under `mask` (zero where the mask is 0).
   const typename B::tensor& forward(model::gpt<B>& policy, forward_cache<B>& cache,
-                                    const sequence_batch<B>& s, typename B::tensor mask,
-                                    bool train) {
+                                    const sequence_batch<B>& s, typename B::tensor mask, bool train,
+                                    const ops::logprob_options& opt = {}) {
     policy_ = &policy;
     batch_ = &s;
     acts_ = &cache.get(s.rows(), s.cols(), train);
     model::gpt_forward<B>(policy, *acts_, s.ids);
     cache.commit();
     mask_.emplace(std::move(mask));
-    tok_.emplace(ops::token_logprobs<B>(acts_->logits, s.ids, *mask_));
+    tok_.emplace(ops::token_logprobs<B>(acts_->logits, s.ids, *mask_, opt));
     return tok_->logps;
   }
+
+  /// The forward's token results (argmax hits, entropy when asked for).
+  [[nodiscard]] const ops::token_logprobs_result<B>& result() const { return *tok_; }
+  /// The forward's logits (R, T, V).
+  [[nodiscard]] const typename B::tensor& logits() const { return acts_->logits; }
 
   /// The forward's token log-probs on the host, (R·T) row-major.
   [[nodiscard]] std::vector<float> logps_host() const { return ops::to_host<B>(tok_->logps); }
