@@ -25,6 +25,13 @@ namespace train {
 
 /// What every trainer takes; each method's config (sft_config, dpo_config, ...) holds one.
 struct training_args {
+  /// The defaults with another learning rate (each method's config uses TRL's for it).
+  [[nodiscard]] static training_args with_learning_rate(float lr) {
+    training_args a;
+    a.learning_rate = lr;
+    return a;
+  }
+
   std::string output_dir = "rlhf-output";   ///< metrics, checkpoints and plots go here
   float learning_rate = 5e-5f;              ///< peak learning rate of the schedule
   index_t per_device_train_batch_size = 8;  ///< examples per micro-batch

@@ -41,11 +41,7 @@ namespace train {
 
 /// TRL CPOConfig's fields (see the top of this file for the deviations).
 struct cpo_config : sequence_limits {
-  training_args args = [] {
-    training_args a;
-    a.learning_rate = 1e-6f;
-    return a;
-  }();                          ///< the shared trainer arguments
+  training_args args = training_args::with_learning_rate(1e-6f);  ///< the shared trainer arguments
   losses::cpo_config loss{};    ///< beta, loss_type, cpo_alpha, simpo_gamma, ...
   bool disable_dropout = true;  ///< no dropout in the policy (TRL's default)
 };

@@ -51,11 +51,7 @@ namespace train {
 
 /// TRL DPOConfig's fields (see the top of this file for the deviations).
 struct dpo_config : sequence_limits {
-  training_args args = [] {
-    training_args a;
-    a.learning_rate = 1e-6f;
-    return a;
-  }();                                    ///< the shared trainer arguments
+  training_args args = training_args::with_learning_rate(1e-6f);  ///< the shared trainer arguments
   losses::dpo_config loss{};              ///< beta, loss_type, label_smoothing, ...
   bool precompute_ref_log_probs = false;  ///< reference log-probs once, before training
 };

@@ -47,11 +47,7 @@ namespace train {
 
 /// TRL KTOConfig's fields (see the top of this file for the deviations).
 struct kto_config : sequence_limits {
-  training_args args = [] {
-    training_args a;
-    a.learning_rate = 1e-6f;
-    return a;
-  }();                          ///< the shared trainer arguments
+  training_args args = training_args::with_learning_rate(1e-6f);  ///< the shared trainer arguments
   losses::kto_config loss{};    ///< beta, loss_type, desirable/undesirable_weight
   bool disable_dropout = true;  ///< no dropout in the policy (TRL's default)
 };

@@ -39,12 +39,8 @@ namespace train {
 
 /// TRL ORPOConfig's fields (see the top of this file for the deviations).
 struct orpo_config : sequence_limits {
-  training_args args = [] {
-    training_args a;
-    a.learning_rate = 1e-6f;
-    return a;
-  }();                          ///< the shared trainer arguments
-  losses::orpo_config loss{};   ///< beta (λ of the paper)
+  training_args args = training_args::with_learning_rate(1e-6f);  ///< the shared trainer arguments
+  losses::orpo_config loss{};                                     ///< beta (λ of the paper)
   bool disable_dropout = true;  ///< no dropout in the policy (TRL's default)
 };
 

@@ -38,11 +38,7 @@ namespace train {
 
 /// TRL SFTConfig's fields (see the top of this file for the deviations).
 struct sft_config {
-  training_args args = [] {
-    training_args a;
-    a.learning_rate = 2e-5f;
-    return a;
-  }();                               ///< the shared trainer arguments
+  training_args args = training_args::with_learning_rate(2e-5f);  ///< the shared trainer arguments
   std::size_t max_length = 1024;     ///< longest tokenized sequence (cut at its end)
   bool completion_only_loss = true;  ///< prompt-completion data: loss on completions only
   losses::sft_loss_type loss_type = losses::sft_loss_type::nll;  ///< nll or dft
