@@ -1,8 +1,11 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// The `rlhf` command-line tool: sft, reward, dpo, kto, orpo, cpo, bco, generate, eval and plot
+// The `rlhf` command-line tool: sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate,
+// eval and plot
 // (docs/cli.md).
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -39,11 +42,15 @@
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/bco.hpp"
+#include "rlhf/train/command_reward.hpp"
 #include "rlhf/train/cpo.hpp"
 #include "rlhf/train/dpo.hpp"
+#include "rlhf/train/grpo.hpp"
 #include "rlhf/train/kto.hpp"
+#include "rlhf/train/model_reward.hpp"
 #include "rlhf/train/orpo.hpp"
 #include "rlhf/train/reward.hpp"
+#include "rlhf/train/rloo.hpp"
 #include "rlhf/train/sft.hpp"
 #include "rlhf/train/trainer.hpp"
 
@@ -385,6 +392,94 @@ std::vector<option_def> dpo_defs() {
   return d;
 }
 
+/// The options of the online methods (GRPO, RLOO) of config `c`: the shared ones, sampling,
+/// the clip range, then `extra`, then the reward sources.
+template <class C>
+std::vector<option_def> online_defs(const C& c, rlhf::index_t max_completion_length,
+                                    std::vector<option_def> extra) {
+  auto d = common_defs(c.args);
+  d.push_back({"num_generations", kind::integer, c.loss.num_generations,
+               "Completions sampled per prompt (a group)"});
+  d.push_back({"num_generations_eval",
+               kind::integer,
+               c.num_generations_eval,
+               "Completions per prompt in evaluation",
+               {},
+               "0 = --num-generations"});
+  d.push_back({"max_completion_length",
+               kind::integer,
+               max_completion_length,
+               "New tokens at most per completion",
+               {},
+               "512, at most half the model's max_seq_len"});
+  d.push_back({"temperature", kind::real, short_float(c.temperature),
+               "Sampling temperature (also divides the training logits)"});
+  d.push_back({"top_p", kind::real, short_float(c.top_p), "Nucleus sampling mass; 1: off"});
+  d.push_back({"top_k", kind::integer, c.top_k, "Sample from the k most likely; 0: off"});
+  d.push_back({"beta", kind::real, short_float(c.loss.beta),
+               "KL coefficient to the initial policy; 0: no reference model"});
+  d.push_back({"epsilon", kind::real, short_float(c.loss.epsilon), "Lower clip range"});
+  d.push_back({"epsilon_high",
+               kind::real,
+               nullptr,
+               "Upper clip range",
+               {},
+               "--epsilon"});
+  d.insert(d.end(), extra.begin(), extra.end());
+  d.push_back({"mask_truncated_completions", kind::boolean, c.mask_truncated_completions,
+               "No loss on completions that end without EOS"});
+  d.push_back({"disable_dropout", kind::boolean, c.disable_dropout,
+               "Train without the policy's dropout"});
+  d.push_back({"reward_command",
+               kind::text,
+               "",
+               "Shell command scoring completions: JSON lines {prompt, completion} on stdin, one "
+               "number or null per line on stdout",
+               {},
+               "none"});
+  d.push_back({"reward_command_timeout", kind::real, 60.0,
+               "Seconds a reward command may take per batch"});
+  d.push_back({"reward_model",
+               kind::path,
+               "",
+               "Reward model checkpoint (trunk + score head, from rlhf reward)",
+               {},
+               "none"});
+  d.push_back({"reward_weights",
+               kind::text,
+               "",
+               "Comma list of weights: command first, then model",
+               {},
+               "1 for each reward"});
+  return d;
+}
+
+std::vector<option_def> grpo_defs() {
+  const train::grpo_config c;
+  return online_defs(
+      c, c.loss.max_completion_length,
+      {{"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
+        "Aggregation of the per-token losses",
+        enum_names(rlhf::losses::grpo_loss_type::vespo)},
+       {"scale_rewards", kind::choice, std::string(rlhf::losses::to_string(c.loss.scale_rewards)),
+        "Std that divides the advantages", enum_names(rlhf::losses::grpo_scale_rewards::none)},
+       {"importance_sampling_level", kind::choice,
+        std::string(rlhf::losses::to_string(c.loss.importance_sampling_level)),
+        "Ratios per token (GRPO) or per sequence (GSPO)",
+        enum_names(rlhf::losses::grpo_importance_sampling_level::sequence)},
+       {"multi_objective_aggregation", kind::choice,
+        std::string(rlhf::losses::to_string(c.loss.multi_objective_aggregation)),
+        "How several rewards become one advantage",
+        enum_names(rlhf::losses::grpo_multi_objective_aggregation::normalize_then_sum)}});
+}
+
+std::vector<option_def> rloo_defs() {
+  const train::rloo_config c;
+  return online_defs(c, c.max_completion_length,
+                     {{"normalize_advantages", kind::boolean, c.loss.normalize_advantages,
+                       "Normalise the advantages over the batch"}});
+}
+
 // ---- resolved configuration -> library structs ------------------------------------------------
 
 template <class T>
@@ -603,7 +698,8 @@ int run_sft(json r) {
   return run_training(method, r, c.args, "sft", source.skipped());
 }
 
-std::vector<float> parse_weights(const std::string& s) {
+/// A comma list of numbers given to `flag`.
+std::vector<float> parse_weights(const std::string& s, const char* flag = "--loss-weights") {
   std::vector<float> out;
   std::size_t start = 0;
   while (!s.empty() && start <= s.size()) {
@@ -613,7 +709,7 @@ std::vector<float> parse_weights(const std::string& s) {
     char* end = nullptr;
     const double v = std::strtod(item.c_str(), &end);
     if (item.empty() || *end != '\0')
-      throw usage_error("--loss-weights: '" + item + "' is not a number");
+      throw usage_error(std::string(flag) + ": '" + item + "' is not a number");
     out.push_back(static_cast<float>(v));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -792,6 +888,110 @@ int run_reward(json r) {
                                       c.args.eval_fraction);
   train::reward_method<B, tok_t> method(*trunk, head, source, c);
   return run_training(method, r, c.args, "reward", source.skipped());
+}
+
+/// The sampling fields every online config `C` reads from `r` (max_completion_length into
+/// `max_completion`).
+template <class C>
+void read_online(json& r, const model::gpt_config& mcfg, C& c, rlhf::index_t& max_completion) {
+  c.args = to_args(r);
+  c.loss.num_generations = num<rlhf::index_t>(r, "num_generations");
+  c.num_generations_eval = num<rlhf::index_t>(r, "num_generations_eval");
+  const auto mcl = r.at("max_completion_length").get<rlhf::index_t>();
+  const rlhf::index_t half = std::max<rlhf::index_t>(1, mcfg.max_seq_len / 2);
+  max_completion = mcl > half && r.at("max_completion_length") == json(512) ? half : mcl;
+  r["max_completion_length"] = max_completion;
+  c.temperature = num<float>(r, "temperature");
+  c.top_p = num<float>(r, "top_p");
+  c.top_k = num<rlhf::index_t>(r, "top_k");
+  c.loss.beta = num<float>(r, "beta");
+  c.loss.epsilon = num<float>(r, "epsilon");
+  if (!r.at("epsilon_high").is_null()) c.loss.epsilon_high = num<float>(r, "epsilon_high");
+  c.mask_truncated_completions = r.at("mask_truncated_completions").get<bool>();
+  c.disable_dropout = r.at("disable_dropout").get<bool>();
+}
+
+/// The reward functions of --reward-command and --reward-model (with their models, which
+/// must outlive the functions), weighted by --reward-weights.
+struct online_rewards {
+  std::unique_ptr<model::gpt<B>> trunk;
+  std::unique_ptr<model::scalar_head<B>> head;
+  std::vector<train::reward_function> functions;
+};
+
+online_rewards rewards_of(const json& r) {
+  online_rewards out;
+  const auto command = r.at("reward_command").get<std::string>();
+  const fs::path model_path = r.at("reward_model").get<std::string>();
+  if (command.empty() && model_path.empty()) {
+    throw usage_error("give a reward: --reward-command CMD and/or --reward-model CHECKPOINT");
+  }
+  if (!command.empty()) {
+    train::command_reward_options o;
+    o.argv = {"/bin/sh", "-c", command};
+    const double seconds = num<double>(r, "reward_command_timeout");
+    if (!(seconds > 0)) throw rlhf::config_error("reward_command_timeout must be > 0");
+    o.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+    o.name = "command";
+    out.functions.push_back(train::command_reward(o));
+  }
+  if (!model_path.empty()) {
+    out.trunk = load_model(model_path, false);
+    out.head = std::make_unique<model::scalar_head<B>>(out.trunk->config().n_embd, "score", false);
+    model::load_checkpoint<B>(model_file(model_path), *out.trunk, {out.head.get()});
+    out.functions.push_back(
+        train::model_reward<B>(*out.trunk, *out.head, tok_t::pad, "reward_model"));
+  }
+  const auto weights = parse_weights(r.at("reward_weights").get<std::string>(), "--reward-weights");
+  if (!weights.empty()) {
+    if (weights.size() != out.functions.size()) {
+      throw rlhf::config_error("reward_weights has " + std::to_string(weights.size()) +
+                               " values for " + std::to_string(out.functions.size()) +
+                               " rewards");
+    }
+    for (std::size_t i = 0; i < weights.size(); ++i) out.functions[i].weight = weights[i];
+  }
+  return out;
+}
+
+/// GRPO or RLOO (`Method`, config `C`) of a fresh or --init-from policy on prompt-only data,
+/// with a frozen copy of the initial policy as the reference when beta > 0.
+template <template <class, class> class Method, class C>
+int run_online(json r, const char* name, void (*finish)(json&, C&)) {
+  const auto mcfg = model_config(r);
+  C c;
+  rlhf::index_t max_completion = 0;
+  read_online(r, mcfg, c, max_completion);
+  finish(r, c);
+  if constexpr (requires { c.max_completion_length; }) {
+    c.max_completion_length = max_completion;
+  } else {
+    c.loss.max_completion_length = max_completion;
+  }
+  const auto files = files_of(r);
+  auto rewards = rewards_of(r);
+  write_config(r, name);
+  auto policy = make_policy(r, mcfg);
+  std::unique_ptr<model::gpt<B>> reference;
+  if (c.loss.beta != 0.0f) reference = frozen_copy(*policy);
+  train::example_source<tok_t> source(files, data::format::prompt_only, tok_t{}, {}, c.args.seed,
+                                      c.args.eval_fraction);
+  Method<B, tok_t> method(*policy, reference.get(), source, std::move(rewards.functions), c);
+  return run_training(method, r, c.args, name, source.skipped());
+}
+
+void finish_grpo(json& r, train::grpo_config& c) {
+  c.loss.loss_type = rlhf::losses::parse_grpo_loss_type(r.at("loss_type").get<std::string>());
+  c.loss.scale_rewards =
+      rlhf::losses::parse_grpo_scale_rewards(r.at("scale_rewards").get<std::string>());
+  c.loss.importance_sampling_level = rlhf::losses::parse_grpo_importance_sampling_level(
+      r.at("importance_sampling_level").get<std::string>());
+  c.loss.multi_objective_aggregation = rlhf::losses::parse_grpo_multi_objective_aggregation(
+      r.at("multi_objective_aggregation").get<std::string>());
+}
+
+void finish_rloo(json& r, train::rloo_config& c) {
+  c.loss.normalize_advantages = r.at("normalize_advantages").get<bool>();
 }
 
 // ---- generate and eval ------------------------------------------------------------------------
@@ -985,7 +1185,7 @@ int fail(int status, const std::string& what) {
 int run(int argc, char** argv) {
   CLI::App app{
       "rlhf: fine-tune and sample small GPT models (SFT, reward models, DPO, KTO, ORPO, CPO/SimPO, "
-      "BCO) on JSONL data",
+      "BCO, GRPO, RLOO) on JSONL data",
       "rlhf"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(RLHF_CLI_VERSION));
@@ -1016,6 +1216,13 @@ int run(int argc, char** argv) {
                           cpo_config_file);
   auto* bco = add_trainer("bco", "Binary classifier optimisation on unpaired feedback", bco_table,
                           bco_config_file);
+  option_table grpo_table(grpo_defs()), rloo_table(rloo_defs());
+  std::string grpo_config_file, rloo_config_file;
+  auto* grpo = add_trainer("grpo",
+                           "GRPO: groups of sampled completions scored by a reward command or model",
+                           grpo_table, grpo_config_file);
+  auto* rloo = add_trainer("rloo", "RLOO: REINFORCE with a leave-one-out baseline per group",
+                           rloo_table, rloo_config_file);
 
   generate_opts g;
   auto* gen = app.add_subcommand("generate", "Sample completions from a checkpoint");
@@ -1064,7 +1271,8 @@ int run(int argc, char** argv) {
   };
   if (argc > 1 && argv[1][0] != '-' && !is_sub(argv[1])) {
     throw usage_error(std::string("unknown subcommand '") + argv[1] +
-                      "' (expected sft, reward, dpo, kto, orpo, cpo, bco, generate, eval or plot)");
+                      "' (expected sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate, eval or "
+                      "plot)");
   }
   try {
     app.parse(argc, argv);
@@ -1100,6 +1308,14 @@ int run(int argc, char** argv) {
   if (cpo->parsed()) {
     return run_reference_free<train::cpo_method>(cpo_table.resolve(cpo_config_file), "cpo",
                                                  &cpo_config_of, &train::cpo_tokenize_options);
+  }
+  if (grpo->parsed()) {
+    return run_online<train::grpo_method>(grpo_table.resolve(grpo_config_file), "grpo",
+                                          &finish_grpo);
+  }
+  if (rloo->parsed()) {
+    return run_online<train::rloo_method>(rloo_table.resolve(rloo_config_file), "rloo",
+                                          &finish_rloo);
   }
   if (gen->parsed()) return run_generate(g);
   if (ev->parsed()) return run_eval(e);

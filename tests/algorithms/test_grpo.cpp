@@ -33,8 +33,8 @@ losses::grpo_config config_of(const fixture_case& c) {
   cfg.epsilon = j.at("epsilon").get<float>();
   cfg.epsilon_high = optional_float(j, "epsilon_high");
   cfg.delta = optional_float(j, "delta");
-  cfg.importance_sampling_level =
-      losses::parse_grpo_importance_sampling_level(j.at("importance_sampling_level").get<std::string>());
+  cfg.importance_sampling_level = losses::parse_grpo_importance_sampling_level(
+      j.at("importance_sampling_level").get<std::string>());
   cfg.loss_type = losses::parse_grpo_loss_type(j.at("loss_type").get<std::string>());
   cfg.max_completion_length = j.at("max_completion_length").get<rlhf::index_t>();
   // The loss options of TRL 1.16 (fixture cases always write them).
@@ -90,7 +90,7 @@ constexpr losses::grpo_loss_type kAllLossTypes[] = {
 TEST_CASE_TEMPLATE("grpo_advantages and grpo_loss match the PyTorch reference", B,
                    RLHF_TEST_BACKENDS) {
   int loss_cases = 0, advantage_cases = 0, clip_extreme_cases = 0, combine_cases = 0;
-  int cispo_cases = 0, vespo_cases = 0, entropy_bonus_cases = 0;
+  int cispo_cases = 0, vespo_cases = 0, entropy_bonus_cases = 0, normalize_then_sum_cases = 0;
   for (const auto& c : load_fixture("grpo.json")) {
     CAPTURE(c.name());
     const auto& j = c.config();
@@ -110,12 +110,23 @@ TEST_CASE_TEMPLATE("grpo_advantages and grpo_loss match the PyTorch reference", 
       ++advantage_cases;
       const auto rewards = tensor_with_nan<B>(c, "rewards");
       typename B::tensor out(rewards.shape());
+      auto cfg = advantage_config(
+          j.at("num_generations").get<rlhf::index_t>(),
+          losses::parse_grpo_scale_rewards(j.at("scale_rewards").get<std::string>()));
+      std::optional<typename B::tensor> per_func;
+      std::vector<float> weights;
+      if (j.contains("multi_objective_aggregation")) {
+        cfg.multi_objective_aggregation = losses::parse_grpo_multi_objective_aggregation(
+            j.at("multi_objective_aggregation").get<std::string>());
+        per_func = tensor_with_nan<B>(c, "rewards_per_func");
+        weights = c.input("weights");
+        ++normalize_then_sum_cases;
+      }
       const auto m = losses::grpo_advantages<B>(
-          {.rewards = rewards},
-          advantage_config(
-              j.at("num_generations").get<rlhf::index_t>(),
-              losses::parse_grpo_scale_rewards(j.at("scale_rewards").get<std::string>())),
-          out);
+          {.rewards = rewards,
+           .rewards_per_func = per_func ? &*per_func : nullptr,
+           .reward_weights = weights},
+          cfg, out);
       check_close(host<B>(out), c.output("advantages"), "advantages");
       check_close(m.reward, scalar_or_nan(c, "reward"), "reward");
       check_close(m.reward_std, scalar_or_nan(c, "reward_std"), "reward_std");
@@ -201,7 +212,8 @@ TEST_CASE_TEMPLATE("grpo_advantages and grpo_loss match the PyTorch reference", 
     if (c.has_output("kl")) check_close(r.metrics.kl, c.output_scalar("kl"), "kl");
     CHECK(rlhf::metric_or(named, "kl", -1.0f) == (r.metrics.has_kl ? r.metrics.kl : -1.0f));
   }
-  CHECK(advantage_cases >= 13);
+  CHECK(advantage_cases >= 22);
+  CHECK(normalize_then_sum_cases >= 9);
   CHECK(combine_cases >= 1);
   CHECK(loss_cases >= 130);
   CHECK(clip_extreme_cases >= 50);
@@ -216,10 +228,10 @@ TEST_CASE_TEMPLATE("grpo_loss gradients match finite differences", B, RLHF_TEST_
   const rlhf::shape s{4, 4};
   const std::vector<float> logp{-1.2f, -0.4f, -2.1f, -0.9f, -0.3f, -1.7f, -0.8f, -2.5f,
                                 -1.1f, -0.6f, -1.9f, -0.2f, -0.7f, -1.4f, -0.5f, -1.0f};
-  const std::vector<float> delta{0.05f, -0.1f, 0.3f, -0.4f,   // mean -0.0375
-                                 0.9f, 0.3f, 0.6f, 0.8f,      // 3 tokens: mean 0.6
+  const std::vector<float> delta{0.05f, -0.1f, 0.3f,  -0.4f,  // mean -0.0375
+                                 0.9f,  0.3f,  0.6f,  0.8f,   // 3 tokens: mean 0.6
                                  -0.7f, -0.3f, -0.5f, 0.1f,   // 2 tokens: mean -0.5
-                                 0.5f, 0.7f, 0.55f, 0.6f};    // mean 0.5875
+                                 0.5f,  0.7f,  0.55f, 0.6f};  // mean 0.5875
   const std::vector<float> mask{1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1};
   std::vector<float> old(16), ref(16);
   for (std::size_t k = 0; k < 16; ++k) {
@@ -245,8 +257,7 @@ TEST_CASE_TEMPLATE("grpo_loss gradients match finite differences", B, RLHF_TEST_
         CAPTURE(two_sided);
         auto loss_of = [&](const std::vector<float>& x) {
           const auto xt = make<B>(x, s);
-          return static_cast<double>(
-              losses::grpo_loss<B>({xt, adv, mt, &ot, &rt}, cfg).loss);
+          return static_cast<double>(losses::grpo_loss<B>({xt, adv, mt, &ot, &rt}, cfg).loss);
         };
         const auto xt = make<B>(logp, s);
         const auto r = losses::grpo_loss<B>({xt, adv, mt, &ot, &rt}, cfg);
@@ -800,6 +811,110 @@ TEST_CASE_TEMPLATE("grpo_advantages: unscorable (NaN) rewards are left out, get 
   }
 }
 
+TEST_CASE_TEMPLATE("grpo_advantages normalize_then_sum: per-function group z-scores, batch scaling",
+                   B, RLHF_TEST_BACKENDS) {
+  // 2 prompts × 2 completions, 2 functions. Function 0 ranks the rows one way, function 1
+  // (on a 100× larger scale) the other way: summed first, function 1 would dominate;
+  // normalised first, the two cancel in group 0.
+  const float nan = NAN;
+  const auto per_func = make<B>({1.0f, 0.0f, 0.0f, 100.0f, 2.0f, 50.0f, 0.0f, 50.0f},
+                                rlhf::shape{4, 2});
+  typename B::tensor raw(rlhf::shape{4}), adv(rlhf::shape{4});
+  (void)losses::grpo_combine_rewards<B>(per_func, {}, raw);
+  auto cfg = advantage_config(2, losses::grpo_scale_rewards::group);
+  cfg.multi_objective_aggregation = losses::grpo_multi_objective_aggregation::normalize_then_sum;
+  const auto m = losses::grpo_advantages<B>({.rewards = raw, .rewards_per_func = &per_func}, cfg,
+                                            adv);
+  // z per group and function (nanstd of two values x, y: |x - y| / √2): group 0,
+  // ±0.5 / (√0.5 + 1e-4) and ∓50 / (√5000 + 1e-4), which nearly cancel; group 1, function 0
+  // ±1 / (√2 + 1e-4), function 1 constant: 0.
+  const double d = 0.5 / (std::sqrt(0.5) + 1e-4) - 50.0 / (std::sqrt(5000.0) + 1e-4);
+  const double z = 1.0 / (std::sqrt(2.0) + 1e-4);
+  const std::vector<double> s{d, -d, z, -z};  // batch mean 0
+  const double sd = std::sqrt((2.0 * d * d + 2.0 * z * z) / 3.0) + 1e-4;
+  const auto a = host<B>(adv);
+  for (std::size_t i = 0; i < 4; ++i) CHECK(a[i] == doctest::Approx(s[i] / sd).epsilon(1e-5));
+  // The metrics are of the raw weighted sums 1, 100, 52, 50.
+  CHECK(m.reward == doctest::Approx(50.75f));
+  CHECK(m.frac_reward_zero_std == 0.0f);
+  // Every scale_rewards gives the same advantages (TRL ignores it here).
+  for (const auto scale : {losses::grpo_scale_rewards::batch, losses::grpo_scale_rewards::none}) {
+    cfg.scale_rewards = scale;
+    typename B::tensor other(rlhf::shape{4});
+    (void)losses::grpo_advantages<B>({.rewards = raw, .rewards_per_func = &per_func}, cfg, other);
+    CHECK(host<B>(other) == a);
+  }
+  // The default sum_then_normalize reads rewards only: group 0 is decided by function 1.
+  typename B::tensor summed(rlhf::shape{4});
+  (void)losses::grpo_advantages<B>({.rewards = raw, .rewards_per_func = &per_func},
+                                   advantage_config(2, losses::grpo_scale_rewards::group), summed);
+  CHECK(host<B>(summed)[0] < 0.0f);
+  // Bad input names the argument.
+  CHECK_THROWS_WITH_AS((void)losses::grpo_advantages<B>({.rewards = raw}, cfg, adv),
+                       "grpo_advantages: rewards_per_func is required when "
+                       "multi_objective_aggregation is normalize_then_sum, got none",
+                       rlhf::config_error);
+  const auto wrong = make<B>({1.0f, nan, 52.0f, 50.0f}, rlhf::shape{4});
+  CHECK_THROWS_WITH_AS(
+      (void)losses::grpo_advantages<B>({.rewards = wrong, .rewards_per_func = &per_func}, cfg, adv),
+      doctest::Contains("grpo_advantages: rewards[1] = nan disagrees with rewards_per_func row 1"),
+      rlhf::data_error);
+  const std::vector<float> three{1.0f, 2.0f, 3.0f};
+  CHECK_THROWS_AS(
+      (void)losses::grpo_advantages<B>(
+          {.rewards = raw, .rewards_per_func = &per_func, .reward_weights = three}, cfg, adv),
+      rlhf::shape_error);
+  const auto inf = make<B>({1.0f, 0.0f, 0.0f, INFINITY, 2.0f, 50.0f, 0.0f, 50.0f},
+                           rlhf::shape{4, 2});
+  CHECK_THROWS_AS(
+      (void)losses::grpo_advantages<B>({.rewards = raw, .rewards_per_func = &inf}, cfg, adv),
+      rlhf::data_error);
+  cfg.multi_objective_aggregation = static_cast<losses::grpo_multi_objective_aggregation>(2);
+  CHECK_THROWS_AS((void)losses::grpo_advantages<B>({.rewards = raw}, cfg, adv), rlhf::config_error);
+}
+
+TEST_CASE_TEMPLATE("grpo_loss: a non-finite loss or gradient is a data_error from grpo_loss", B,
+                   RLHF_TEST_BACKENDS) {
+  // Row 1's second token has log-ratio +1e3: its ratio overflows float.
+  const rlhf::shape s{2, 2};
+  const auto lp = make<B>({-1.0f, -0.5f, -2.0f, -0.3f}, s);
+  const auto old = make<B>({-1.1f, -0.4f, -2.05f, -1000.3f}, s);
+  const auto ref = make<B>({-0.9f, -0.6f, -2.1f, -0.2f}, s);
+  const auto mask = make<B>({1.0f, 1.0f, 1.0f, 1.0f}, s);
+  const auto neg = make<B>({0.5f, -0.8f}, rlhf::shape{2});
+  const auto pos = make<B>({0.5f, 0.8f}, rlhf::shape{2});
+  for (const auto level : {losses::grpo_importance_sampling_level::token,
+                           losses::grpo_importance_sampling_level::sequence}) {
+    CAPTURE(static_cast<int>(level));
+    losses::grpo_config cfg;
+    cfg.importance_sampling_level = level;
+    cfg.loss_type = losses::grpo_loss_type::grpo;
+    // A < 0, unclipped, no delta: -ratio·A = +inf (TRL returns inf; grpo_loss throws).
+    CHECK_THROWS_WITH_AS((void)losses::grpo_loss<B>({lp, neg, mask, &old}, cfg),
+                         doctest::Contains("grpo_loss: the loss of sequence 1 token "),
+                         rlhf::data_error);
+    CHECK_THROWS_WITH_AS((void)losses::grpo_loss<B>({lp, neg, mask, &old}, cfg),
+                         doctest::Contains("set delta"), rlhf::data_error);
+    // delta caps the ratio: finite.
+    cfg.delta = 2.0f;
+    const auto capped = losses::grpo_loss<B>({lp, neg, mask, &old}, cfg);
+    CHECK(std::isfinite(capped.loss));
+    cfg.delta.reset();
+    // A > 0 is clipped: finite, zero gradient on the overflowing token.
+    const auto clipped = losses::grpo_loss<B>({lp, pos, mask, &old}, cfg);
+    CHECK(std::isfinite(clipped.loss));
+    // ... unless beta > 0 with use_bias_correction_kl: β·k3·ratio is infinite.
+    cfg.beta = 0.04f;
+    CHECK_THROWS_WITH_AS((void)losses::grpo_loss<B>({lp, pos, mask, &old, &ref}, cfg),
+                         doctest::Contains("use_bias_correction_kl"), rlhf::data_error);
+    cfg.use_bias_correction_kl = false;
+    CHECK(std::isfinite(losses::grpo_loss<B>({lp, pos, mask, &old, &ref}, cfg).loss));
+  }
+  // A masked-out overflowing token is never read.
+  const auto masked = make<B>({1.0f, 1.0f, 1.0f, 0.0f}, s);
+  CHECK(std::isfinite(losses::grpo_loss<B>({lp, neg, masked, &old}).loss));
+}
+
 TEST_CASE_TEMPLATE("grpo_loss clip_ratio/low_min and high_max: min / max over sequences", B,
                    RLHF_TEST_BACKENDS) {
   // 4 rows × 4 tokens, on-ratio tokens Δ = 0 and clipped ones Δ = ±0.5 (ratio 1.65 / 0.61).
@@ -865,8 +980,18 @@ TEST_CASE("grpo option names parse and print as TRL spells them") {
                        "dapo, cispo, sapo, luspo, vespo, got 'ppo'",
                        rlhf::config_error);
   CHECK_THROWS_AS(losses::parse_grpo_scale_rewards("global"), rlhf::config_error);
+  for (const char* name : {"sum_then_normalize", "normalize_then_sum"}) {
+    CHECK(std::string(losses::to_string(losses::parse_grpo_multi_objective_aggregation(name))) ==
+          name);
+  }
+  CHECK_THROWS_WITH_AS(losses::parse_grpo_multi_objective_aggregation("sum"),
+                       "parse_grpo_multi_objective_aggregation: multi_objective_aggregation must "
+                       "be one of sum_then_normalize, normalize_then_sum, got 'sum'",
+                       rlhf::config_error);
   // TRL's defaults.
   const losses::grpo_config cfg;
+  CHECK(cfg.multi_objective_aggregation ==
+        losses::grpo_multi_objective_aggregation::sum_then_normalize);
   CHECK(cfg.beta == 0.0f);
   CHECK(cfg.epsilon == 0.2f);
   CHECK(!cfg.epsilon_high);

@@ -104,9 +104,16 @@ TEST_CASE_TEMPLATE("reward ensembles and the length penalty", B, RLHF_TEST_BACKE
   check_close(host<B>(out), std::vector<float>{1.0f, 2.5f / 3.0f}, "mean ensemble");
   losses::reward_ensemble<B>(scores, out, losses::ensemble_reduction::min);
   check_close(host<B>(out), std::vector<float>{-1.0f, -2.0f}, "min ensemble");
+  // mean - k·std (population std over the 3 models), k = 0.5, by hand:
+  // column 0 {1, 3, -1}: 1 - 0.5·sqrt(8/3); column 1 {-2, 0.5, 4}: 5/6 - 0.5·sqrt(109/18).
+  losses::reward_ensemble<B>(scores, out, losses::ensemble_reduction::mean_minus_std, 0.5f);
+  check_close(host<B>(out), std::vector<float>{0.18350342f, -0.39706859f}, "mean - k std");
   CHECK_THROWS_WITH_AS(
-      losses::reward_ensemble<B>(scores, out, static_cast<losses::ensemble_reduction>(2)),
-      "reward_ensemble: how must be one of its 2 enumerators (0..1), got 2", rlhf::config_error);
+      losses::reward_ensemble<B>(scores, out, static_cast<losses::ensemble_reduction>(3)),
+      "reward_ensemble: how must be one of its 3 enumerators (0..2), got 3", rlhf::config_error);
+  CHECK_THROWS_AS(
+      losses::reward_ensemble<B>(scores, out, losses::ensemble_reduction::mean_minus_std, -1.0f),
+      rlhf::config_error);
 
   auto s = make<B>({1.0f, 1.0f}, rlhf::shape{2});
   const auto len = make<B>({150.0f, 450.0f}, rlhf::shape{2});

@@ -32,7 +32,7 @@ float scalar_or_nan(const fixture_case& c, const char* key) {
 
 TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", B,
                    RLHF_TEST_BACKENDS) {
-  int loss_cases = 0, advantage_cases = 0;
+  int loss_cases = 0, advantage_cases = 0, k1_cases = 0;
   for (const auto& c : load_fixture("rloo.json")) {
     CAPTURE(c.name());
     const auto& j = c.config();
@@ -41,6 +41,7 @@ TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", 
       ++advantage_cases;
       cfg.beta = j.at("beta").get<float>();
       cfg.num_generations = j.at("num_generations").get<rlhf::index_t>();
+      if (cfg.num_generations == 1) ++k1_cases;
       cfg.normalize_advantages = j.at("normalize_advantages").get<bool>();
       if (!j.at("reward_clip_range").is_null()) {
         cfg.reward_clip_range = std::pair{j.at("reward_clip_range")[0].get<float>(),
@@ -54,12 +55,11 @@ TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", 
         ref = c.tensor<B>("ref_per_token_logps");
       }
       typename B::tensor out(rewards.shape());
-      const auto m = losses::rloo_advantages<B>(
-          {.rewards = rewards,
-           .completion_mask = mask ? &*mask : nullptr,
-           .old_per_token_logps = old ? &*old : nullptr,
-           .ref_per_token_logps = ref ? &*ref : nullptr},
-          cfg, out);
+      const auto m = losses::rloo_advantages<B>({.rewards = rewards,
+                                                 .completion_mask = mask ? &*mask : nullptr,
+                                                 .old_per_token_logps = old ? &*old : nullptr,
+                                                 .ref_per_token_logps = ref ? &*ref : nullptr},
+                                                cfg, out);
       check_close(host<B>(out), c.output("advantages"), "advantages");
       check_close(m.reward, scalar_or_nan(c, "reward"), "reward");
       check_close(m.reward_std, scalar_or_nan(c, "reward_std"), "reward_std");
@@ -80,10 +80,11 @@ TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", 
     const auto mask = c.tensor<B>("completion_mask");
     std::optional<typename B::tensor> old;
     if (c.has_input("old_logps")) old = c.tensor<B>("old_logps");
-    const auto r = losses::rloo_loss<B>(
-        {.per_token_logps = logp, .advantages = adv, .completion_mask = mask,
-         .old_logps = old ? &*old : nullptr},
-        cfg);
+    const auto r = losses::rloo_loss<B>({.per_token_logps = logp,
+                                         .advantages = adv,
+                                         .completion_mask = mask,
+                                         .old_logps = old ? &*old : nullptr},
+                                        cfg);
     check_close(r.loss, c.output_scalar("loss"), "loss");
     check_close(host<B>(r.losses), c.output("losses"), "losses");
     check_close(host<B>(r.grad_per_token_logps), c.output("grad_per_token_logps"),
@@ -104,7 +105,27 @@ TEST_CASE_TEMPLATE("rloo_advantages and rloo_loss match the PyTorch reference", 
           r.metrics.clip_ratio_high_max);
   }
   CHECK(advantage_cases >= 12);
+  CHECK(k1_cases >= 5);
   CHECK(loss_cases >= 7);
+}
+
+TEST_CASE_TEMPLATE("rloo_advantages num_generations 1 (TRL's num_generations_eval = 1)", B,
+                   RLHF_TEST_BACKENDS) {
+  // No sibling to leave out: every advantage is 0, every group has std 0, unscorable or not.
+  const auto r = make<B>({0.5f, NAN, -2.0f, 3.0f}, rlhf::shape{4});
+  for (const bool normalize : {false, true}) {
+    CAPTURE(normalize);
+    losses::rloo_config cfg;
+    cfg.beta = 0.0f;
+    cfg.num_generations = 1;
+    cfg.normalize_advantages = normalize;
+    typename B::tensor out(rlhf::shape{4});
+    const auto m = losses::rloo_advantages<B>({r}, cfg, out);
+    CHECK(host<B>(out) == std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f});
+    CHECK(m.frac_reward_zero_std == 1.0f);
+    CHECK(m.reward == doctest::Approx(0.5f));
+    CHECK(m.num_unscorable == 1);
+  }
 }
 
 TEST_CASE_TEMPLATE("rloo_loss gradients match finite differences", B, RLHF_TEST_BACKENDS) {
@@ -131,16 +152,14 @@ TEST_CASE_TEMPLATE("rloo_loss gradients match finite differences", B, RLHF_TEST_
     };
     const auto xt = make<B>(logp, s);
     const auto r = losses::rloo_loss<B>({xt, at, mt, &ot}, cfg);
-    check_gradient_fd(loss_of, logp, host<B>(r.grad_per_token_logps),
-                      "d loss / d per_token_logps");
+    check_gradient_fd(loss_of, logp, host<B>(r.grad_per_token_logps), "d loss / d per_token_logps");
   }
 }
 
 TEST_CASE_TEMPLATE("rloo invariants: leave-one-out baseline, on-policy loss", B,
                    RLHF_TEST_BACKENDS) {
   // 2 prompts × 4 completions.
-  const auto rewards = make<B>({1.0f, 0.0f, 0.5f, 2.5f, -1.0f, 3.0f, 0.25f, 0.75f},
-                               rlhf::shape{8});
+  const auto rewards = make<B>({1.0f, 0.0f, 0.5f, 2.5f, -1.0f, 3.0f, 0.25f, 0.75f}, rlhf::shape{8});
   losses::rloo_config cfg;
   cfg.num_generations = 4;
   cfg.beta = 0.0f;
@@ -300,10 +319,9 @@ TEST_CASE_TEMPLATE("rloo bad input", B, RLHF_TEST_BACKENDS) {
                        "rloo_advantages: num_generations (4) must divide the number of "
                        "rewards (6)",
                        rlhf::shape_error);
-  cfg.num_generations = 1;
+  cfg.num_generations = 0;
   CHECK_THROWS_WITH_AS(losses::rloo_advantages<B>({r6}, cfg, out),
-                       "rloo_advantages: num_generations must be >= 2, got 1",
-                       rlhf::config_error);
+                       "rloo_advantages: num_generations must be >= 1, got 0", rlhf::config_error);
   cfg.num_generations = 2;
   cfg.beta = -0.05f;
   CHECK_THROWS_AS(losses::rloo_advantages<B>({r6}, cfg, out), rlhf::config_error);

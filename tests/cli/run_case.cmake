@@ -176,18 +176,69 @@ elseif(CASE MATCHES "^(kto|orpo|cpo|bco)_end_to_end$")
   run(r eval --model run/model.safetensors --file ${data} --method ${method})
   expect_rc(0)
   expect_match(r_out "^\\{.*\"eval_loss\":")
+elseif(CASE STREQUAL "grpo_end_to_end")
+  # A shell verifier as the reward (one score line per JSON line read), then a resume.
+  # (Scripts in files: a semicolon in a CMake string would split it into a list.)
+  file(WRITE "${WORK}/verifier.sh"
+       "while IFS= read -r l\ndo case \"$l\" in *'\"completion\":\"'*a*) echo 1 ;; *) echo 0 ;; esac\ndone\n")
+  file(WRITE "${WORK}/broken.sh" "cat >/dev/null\necho no such file >&2\nexit 3\n")
+  set(verifier "sh verifier.sh")
+  run(r grpo --train-file prompts.jsonl --output-dir run ${SMALL} --per-device-train-batch-size 8
+      --num-generations 4 --max-completion-length 8 --max-steps 4 --save-steps 2
+      --reward-command "${verifier}")
+  expect_rc(0)
+  expect_plain()
+  expect_match(r_out "rlhf grpo: done: 4 steps")
+  foreach(f config.json metrics.jsonl checkpoint-2/model.safetensors model.safetensors)
+    expect_exists(run/${f})
+  endforeach()
+  file(READ "${WORK}/run/metrics.jsonl" m)
+  foreach(name reward reward_std frac_reward_zero_std completions/mean_length entropy
+               rewards/command/mean clip_ratio/region_mean)
+    expect_match(m "\"${name}\":")
+  endforeach()
+  metrics_line(whole run 4)
+  run(r grpo --train-file prompts.jsonl --output-dir run ${SMALL} --per-device-train-batch-size 8
+      --num-generations 4 --max-completion-length 8 --max-steps 4 --save-steps 2
+      --reward-command "${verifier}" --resume run/checkpoint-2)
+  expect_rc(0)
+  metrics_line(resumed run 4)
+  if(NOT whole STREQUAL resumed)
+    fail("step 4 after a resume differs:\n${whole}\n${resumed}")
+  endif()
+  # A verifier that fails: one error line naming the command and its status.
+  run(r grpo --train-file prompts.jsonl --output-dir bad ${SMALL} --per-device-train-batch-size 8
+      --num-generations 4 --max-completion-length 8 --max-steps 1
+      --reward-command "sh broken.sh")
+  expect_one_error(1 "reward command '/bin/sh -c sh broken.sh': exited with status 3, its stderr ends: no such file")
+  run(r grpo --train-file prompts.jsonl --output-dir bad ${SMALL} --max-steps 1)
+  expect_one_error(2 "give a reward")
+elseif(CASE STREQUAL "rloo_end_to_end")
+  # A reward model trained by `rlhf reward` scores RLOO's completions.
+  run(r reward --train-file pref.jsonl --output-dir rm ${SMALL} --max-steps 2)
+  expect_rc(0)
+  run(r rloo --train-file prompts.jsonl --output-dir run ${SMALL} --num-generations 2
+      --max-completion-length 8 --max-steps 3 --reward-model rm/model.safetensors)
+  expect_rc(0)
+  expect_plain()
+  expect_match(r_out "rlhf rloo: done: 3 steps")
+  file(READ "${WORK}/run/metrics.jsonl" m)
+  foreach(name reward kl entropy rewards/reward_model/mean clip_ratio/low_min)
+    expect_match(m "\"${name}\":")
+  endforeach()
 elseif(CASE STREQUAL "wrong_format")
   # Preference pairs given to a method of unpaired feedback: one line naming file and format.
   run(r kto --train-file pref.jsonl --output-dir run ${SMALL} --max-steps 2)
   expect_one_error(1 "pref.jsonl.*unpaired")
 elseif(CASE STREQUAL "help_lists_options")
-  set(common --train-file --eval-file --output-dir --config --model --init-from --resume
+  set(shared --train-file --eval-file --output-dir --config --model --init-from --resume
              --n-layer --n-embd --skip-bad-lines --plot --learning-rate
              --per-device-train-batch-size --per-device-eval-batch-size
              --gradient-accumulation-steps --num-train-epochs --max-steps --lr-scheduler-type
              --warmup-steps --warmup-ratio --weight-decay --adam-beta1 --adam-beta2
              --adam-epsilon --max-grad-norm --logging-steps --eval-steps --save-steps
-             --save-total-limit --seed --eval-fraction --max-length)
+             --save-total-limit --seed --eval-fraction)
+  set(common ${shared} --max-length)
   set(sft_flags ${common} --completion-only-loss --loss-type)
   set(dpo_flags ${common} --beta --loss-type --loss-weights --label-smoothing
                 --f-divergence-type --ld-alpha --max-prompt-length --max-completion-length
@@ -202,7 +253,14 @@ elseif(CASE STREQUAL "help_lists_options")
   set(generate_flags --model --prompt --prompts-file --max-new-tokens --temperature --top-k
                      --top-p --seed --json)
   set(eval_flags --model --file --method --reference --batch-size --skip-bad-lines)
-  foreach(sub sft dpo reward kto orpo cpo bco generate eval)
+  set(online --num-generations --num-generations-eval --max-completion-length --temperature
+             --top-p --top-k --beta --epsilon --epsilon-high --mask-truncated-completions
+             --disable-dropout --reward-command --reward-command-timeout --reward-model
+             --reward-weights)
+  set(grpo_flags ${shared} ${online} --loss-type --scale-rewards --importance-sampling-level
+                 --multi-objective-aggregation)
+  set(rloo_flags ${shared} ${online} --normalize-advantages)
+  foreach(sub sft dpo reward kto orpo cpo bco grpo rloo generate eval)
     run(r ${sub} --help)
     expect_rc(0)
     foreach(flag IN LISTS ${sub}_flags)

@@ -1,10 +1,10 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // KTO, ORPO, CPO/SimPO, BCO and LD-DPO as training methods on a tiny GPT and generated data:
-// each
-// method's gradient equals central finite differences of its own loss, each run's loss
+// each method's gradient equals central finite differences of its own loss, each run's loss
 // falls, the unpaired methods log TRL's class means, BCO's running mean survives a resume
-// bit for bit, and bad configurations are refused.
+// bit for bit, and bad configurations are refused. Also TRL's cumulative num_tokens of SFT,
+// DPO, KTO and reward modeling, and KTO's token metrics.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -18,12 +18,16 @@
 #include <vector>
 
 #include "rlhf/backends/eigen.hpp"
+#include "rlhf/data/batcher.hpp"
+#include "rlhf/model/heads.hpp"
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/bco.hpp"
 #include "rlhf/train/cpo.hpp"
 #include "rlhf/train/dpo.hpp"
 #include "rlhf/train/kto.hpp"
 #include "rlhf/train/orpo.hpp"
+#include "rlhf/train/reward.hpp"
+#include "rlhf/train/sft.hpp"
 #include "rlhf/train/trainer.hpp"
 #include "train_fixture.hpp"
 
@@ -410,4 +414,257 @@ TEST_CASE("dpo method: TRL 1.16's token metrics (logits/*, mean_token_accuracy, 
         doctest::Approx(hit / count[0]).epsilon(1e-6));
   CHECK(rlhf::metric_or(got, "entropy", NAN) ==
         doctest::Approx(ent / (count[0] + count[1])).epsilon(1e-4));
+}
+
+namespace {
+
+/// The prompt-completion lines of the SFT runs.
+std::vector<std::string> sft_lines(int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    const char c = static_cast<char>('a' + i % 6);
+    out.push_back(std::string(R"({"prompt": "say )") + c + R"(", "completion": ")" +
+                  std::string(static_cast<std::size_t>(1 + i % 4), c) + R"("})");
+  }
+  return out;
+}
+
+/// The arguments of the num_tokens runs: 6 steps of 2 micro-batches of 4, a log every 2
+/// steps (so a window mean would differ from the value at its end), an evaluation and a
+/// checkpoint every 3 (a checkpoint inside a window).
+train::training_args num_tokens_args(const fs::path& dir) {
+  auto a = args_in(dir, 5e-3f);
+  a.max_steps = 6;
+  a.logging_steps = 2;
+  a.eval_steps = 3;
+  a.save_steps = 3;
+  return a;
+}
+
+/// TRL's num_tokens after each of the first `steps` optimizer steps, by hand: the trainer's
+/// batcher replayed, Σ tokens_of(example) over its micro-batches.
+template <class Count>
+std::vector<double> tokens_by_step(train::example_source<Tok>& src, const train::training_args& a,
+                                   rlhf::index_t steps, Count tokens_of) {
+  rlhf::data::batcher b(
+      src.train_indices(),
+      {static_cast<std::size_t>(a.per_device_train_batch_size), a.seed, true, false});
+  std::vector<double> out{0.0};
+  double total = 0.0;
+  for (rlhf::index_t s = 0; s < steps; ++s) {
+    for (rlhf::index_t k = 0; k < a.gradient_accumulation_steps; ++k) {
+      const auto idx = b.next();
+      for (const auto& e : src.get(idx)) total += static_cast<double>(tokens_of(e));
+    }
+    out.push_back(total);
+  }
+  return out;
+}
+
+/// A run's num_tokens: every logged value is the by-hand total at its step (the value at the
+/// end of the window), every evaluation logs the training total so far as eval_num_tokens
+/// (TRL's eval log), and a run resumed from the checkpoint inside a window (step 3) logs
+/// exactly the lines of the uninterrupted run. `run(dir, resume)` trains in `dir`.
+template <class Run, class Count>
+void check_num_tokens(const std::string& name, train::example_source<Tok>& src, Run run,
+                      Count tokens_of) {
+  const auto full = scratch(name + "_full");
+  const auto expected = tokens_by_step(src, num_tokens_args(full), 6, tokens_of);
+  const auto r = run(full, fs::path{});
+  CHECK(r.last_log["num_tokens"].template get<double>() == expected[6]);
+  int logs = 0, evals = 0;
+  std::vector<std::string> after3;
+  for (const auto& l : read_lines(full / "metrics.jsonl")) {
+    const auto j = nlohmann::json::parse(l);
+    const auto step = j["step"].get<std::size_t>();
+    CAPTURE(l);
+    if (j.contains("loss")) {
+      ++logs;
+      CHECK(j["num_tokens"].get<double>() == expected[step]);
+    }
+    if (j.contains("eval_loss")) {
+      ++evals;
+      CHECK(j["eval_num_tokens"].get<double>() == expected[step]);
+    }
+    if (step > 3) after3.push_back(l);
+  }
+  CHECK(logs == 3);   // steps 2, 4, 6
+  CHECK(evals == 2);  // step 3 and the end
+  CHECK(expected[2] > 0.0);
+  CHECK(expected[2] != (expected[1] + expected[2]) / 2.0);  // a window mean would differ
+  const auto resumed = scratch(name + "_resumed");
+  (void)run(resumed, full / "checkpoint-3");
+  CHECK(read_lines(resumed / "metrics.jsonl") == after3);
+}
+
+}  // namespace
+
+TEST_CASE("num_tokens: TRL's cumulative training input tokens, exact across a resume") {
+  const auto pairs = scratch("nt_pairs.jsonl");
+  write_lines(pairs, separable_pairs(40));
+  const auto pair_tokens = [](const rlhf::data::tokenized_example& e) {
+    return e.chosen.ids.size() + e.rejected.ids.size();  // the prompt twice
+  };
+  const auto sequence_tokens = [](const rlhf::data::tokenized_example& e) {
+    return e.sequence.ids.size();
+  };
+  SUBCASE("sft: Σ attention mask, prompt included") {
+    const auto data = scratch("nt_sft.jsonl");
+    write_lines(data, sft_lines(40));
+    train::sft_config cfg;
+    cfg.args = num_tokens_args(scratch("nt_sft"));
+    cfg.max_length = 32;
+    auto src = source_of(data, rlhf::data::format::prompt_completion,
+                         train::sft_tokenize_options(cfg), cfg.args);
+    check_num_tokens(
+        "nt_sft", src,
+        [&](const fs::path& dir, const fs::path& resume) {
+          auto c = cfg;
+          c.args.output_dir = dir.string();
+          model::gpt<B> policy(tiny_config());
+          policy.init(7);
+          train::sft_method<B, Tok> method(policy, src, c);
+          return train_stopping_at<B>(method, c.args, 0, resume);
+        },
+        sequence_tokens);
+  }
+  SUBCASE("dpo: Σ attention mask of the chosen and rejected rows") {
+    train::dpo_config cfg;
+    cfg.args = num_tokens_args(scratch("nt_dpo"));
+    cfg.max_length = 32;
+    auto src = source_of(pairs, rlhf::data::format::preference, train::dpo_tokenize_options(cfg),
+                         cfg.args);
+    check_num_tokens(
+        "nt_dpo", src,
+        [&](const fs::path& dir, const fs::path& resume) {
+          auto c = cfg;
+          c.args.output_dir = dir.string();
+          models m;
+          train::dpo_method<B, Tok> method(m.policy, m.reference, src, c);
+          return train_stopping_at<B>(method, c.args, 0, resume);
+        },
+        pair_tokens);
+  }
+  SUBCASE("kto: Σ attention mask of the examples' rows, not the KL pairs") {
+    const auto data = scratch("nt_kto.jsonl");
+    write_lines(data, unpaired_lines(40));
+    train::kto_config cfg;
+    cfg.args = num_tokens_args(scratch("nt_kto"));
+    auto src = source_of(data, rlhf::data::format::unpaired_preference,
+                         train::kto_tokenize_options(cfg), cfg.args);
+    check_num_tokens(
+        "nt_kto", src,
+        [&](const fs::path& dir, const fs::path& resume) {
+          auto c = cfg;
+          c.args.output_dir = dir.string();
+          models m;
+          train::kto_method<B, Tok> method(m.policy, m.reference, src, c);
+          return train_stopping_at<B>(method, c.args, 0, resume);
+        },
+        sequence_tokens);
+  }
+  SUBCASE("reward: Σ attention mask of the chosen and rejected rows") {
+    train::reward_config cfg;
+    cfg.args = num_tokens_args(scratch("nt_reward"));
+    cfg.max_length = 32;
+    auto src = source_of(pairs, rlhf::data::format::preference, train::reward_tokenize_options(cfg),
+                         cfg.args);
+    check_num_tokens(
+        "nt_reward", src,
+        [&](const fs::path& dir, const fs::path& resume) {
+          auto c = cfg;
+          c.args.output_dir = dir.string();
+          model::gpt<B> trunk(tiny_config());
+          trunk.init(11);
+          auto head = model::make_reward_head<B>(tiny_config().n_embd);
+          head.init(12);
+          train::reward_method<B, Tok> method(trunk, head, src, c);
+          return train_stopping_at<B>(method, c.args, 0, resume);
+        },
+        pair_tokens);
+  }
+  SUBCASE("the methods whose TRL trainer does not log it (orpo, cpo, bco) do not") {
+    train::orpo_config cfg;
+    cfg.args = args_in(scratch("nt_orpo"), 5e-3f);
+    cfg.max_length = 32;
+    models m;
+    auto src = source_of(pairs, rlhf::data::format::preference, train::orpo_tokenize_options(cfg),
+                         cfg.args);
+    train::orpo_method<B, Tok> method(m.policy, src, cfg);
+    const std::vector<std::uint64_t> idx(src.train_indices().begin(),
+                                         src.train_indices().begin() + 4);
+    CHECK(rlhf::metric_or(method.train_micro_batch(idx), "num_tokens", -1.0f) == -1.0f);
+    CHECK(method.state()["num_tokens"].get<std::uint64_t>() == 0);
+  }
+}
+
+TEST_CASE("kto method: TRL 1.16's token metrics (logits/chosen, logits/rejected, entropy)") {
+  const auto data = scratch("kto_tokens.jsonl");
+  write_lines(data, unpaired_lines(16));
+  train::kto_config cfg;
+  cfg.args = args_in(scratch("kto_tokens_run"), 5e-3f);
+  models m;
+  auto src = source_of(data, rlhf::data::format::unpaired_preference,
+                       train::kto_tokenize_options(cfg), cfg.args);
+  train::kto_method<B, Tok> method(m.policy, m.reference, src, cfg);
+  // Two desirable and two undesirable examples.
+  std::vector<std::uint64_t> idx, desirable;
+  int counts[2] = {0, 0};
+  for (const auto i : src.train_indices()) {
+    const int side = src.raw(i).label.value_or(false) ? 0 : 1;
+    if (counts[side] < 2) idx.push_back(i), ++counts[side];
+    if (side == 0 && desirable.size() < 2) desirable.push_back(i);
+  }
+  REQUIRE(idx.size() == 4);
+  const auto got = method.eval_batch(idx);
+  // The same quantities by hand from a plain forward of the examples' rows alone.
+  const auto ex = src.get(idx);
+  std::vector<rlhf::model::encoded_chat> rows;
+  for (const auto& e : ex) rows.push_back(e.sequence);
+  const auto pb = rlhf::model::pad_batch(std::span<const rlhf::model::encoded_chat>(rows),
+                                         Tok{}.pad_id(), rlhf::model::padding_side::right, 32);
+  rlhf::model::gpt_activations<B> acts(tiny_config(), pb.rows, pb.cols);
+  acts.train = false;
+  rlhf::model::gpt_forward<B>(
+      m.policy, acts,
+      rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pb.ids), pb.shape()));
+  const auto z = rlhf::ops::to_host<B>(acts.logits);
+  const auto vp = static_cast<std::size_t>(acts.logits.shape()[2]);
+  double logit[2] = {0, 0}, count[2] = {0, 0}, ent = 0;
+  for (std::size_t r = 0; r < static_cast<std::size_t>(pb.rows); ++r) {
+    for (std::size_t t = 1; t < static_cast<std::size_t>(pb.cols); ++t) {
+      const std::size_t k = r * static_cast<std::size_t>(pb.cols) + t;
+      if (pb.completion_mask[k] == 0.0f) continue;
+      const float* row = z.data() + (k - 1) * vp;
+      const int side = ex[r].label.value_or(false) ? 0 : 1;
+      double sum = 0, mx = row[0];
+      for (std::size_t c = 0; c < vp; ++c) {
+        sum += row[c];
+        mx = std::max<double>(mx, row[c]);
+      }
+      double se = 0, sez = 0;
+      for (std::size_t c = 0; c < vp; ++c) {
+        const double e = std::exp(row[c] - mx);
+        se += e;
+        sez += e * (row[c] - mx);
+      }
+      logit[side] += sum / static_cast<double>(vp);
+      count[side] += 1;
+      ent += std::log(se) - sez / se;
+    }
+  }
+  REQUIRE(count[0] > 0);
+  REQUIRE(count[1] > 0);
+  CHECK(rlhf::metric_or(got, "logits/chosen", NAN) ==
+        doctest::Approx(logit[0] / count[0]).epsilon(1e-4));
+  CHECK(rlhf::metric_or(got, "logits/rejected", NAN) ==
+        doctest::Approx(logit[1] / count[1]).epsilon(1e-4));
+  CHECK(rlhf::metric_or(got, "entropy", NAN) ==
+        doctest::Approx(ent / (count[0] + count[1])).epsilon(1e-4));
+  // A micro-batch without undesirable examples reports no logits/rejected (TRL appends
+  // none), so the window averages only the micro-batches that have them.
+  const auto only_desirable = method.eval_batch(desirable);
+  CHECK(rlhf::metric_or(only_desirable, "logits/rejected", -1.0f) == -1.0f);
+  CHECK(std::isfinite(rlhf::metric_or(only_desirable, "logits/chosen", NAN)));
+  CHECK(std::isfinite(rlhf::metric_or(only_desirable, "entropy", NAN)));
 }

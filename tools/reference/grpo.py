@@ -98,6 +98,76 @@ def advantages_case(fx, name, rewards, num_generations, scale):
             "frac_reward_unscorable": S(unscorable.double().mean())})
 
 
+def normalize_then_sum_case(fx, name, rewards_per_func, weights, num_generations, scale):
+    """TRL 1.16's multi_objective_aggregation="normalize_then_sum" (GDPO): each reward
+    function normalised per group (NaN stays NaN), weighted nansum, unscorable rows NaN, then
+    one batch-level normalisation (batch nanmean, batch nanstd + 1e-4; scale_rewards is
+    ignored). The metrics are of the raw weighted sum, as TRL logs them."""
+    rpf = f32(rewards_per_func).detach()
+    w = f32(weights).detach()
+    g, f = num_generations, rpf.shape[1]
+    unscorable = torch.isnan(rpf).all(dim=1)
+    grouped = rpf.view(-1, g, f)
+    mean_k = torch.nanmean(grouped, dim=1, keepdim=True)
+    std_k = (nanstd(grouped, dim=1).unsqueeze(1) if g > 1 else torch.zeros_like(mean_k))
+    z = ((grouped - mean_k) / (std_k + 1e-4)).view(-1, f)
+    s = (z * w.unsqueeze(0)).nansum(dim=1)
+    s[unscorable] = float("nan")
+    std = nanstd(s).expand_as(s) if s.numel() > 1 else torch.zeros_like(s)
+    adv = torch.nan_to_num((s - torch.nanmean(s)) / (std + 1e-4), nan=0.0)
+    is_std_zero = torch.isclose(std, torch.zeros_like(std))
+    raw = (rpf * w.unsqueeze(0)).nansum(dim=1)
+    raw[unscorable] = float("nan")
+    fx.add(name, {"kind": "advantages", "num_generations": g, "scale_rewards": scale,
+                  "multi_objective_aggregation": "normalize_then_sum"},
+           {"rewards": T_nan(raw), "rewards_per_func": T_nan(rpf), "weights": T(w)},
+           {"advantages": T(adv), "reward": S_nan(torch.nanmean(raw)),
+            "reward_std": S_nan(nanstd(raw)),
+            "frac_reward_zero_std": S(is_std_zero.double().mean()),
+            "num_unscorable": int(unscorable.sum()),
+            "frac_reward_unscorable": S(unscorable.double().mean())})
+
+
+def normalize_then_sum_cases(fx):
+    """multi_objective_aggregation="normalize_then_sum". Own generator, after every other
+    case, so the cases before these are unchanged."""
+    g = torch.Generator().manual_seed(2601)
+    nan = float("nan")
+    # 3 prompts × 4 completions, 3 reward functions on different scales.
+    rpf = torch.randn(12, 3, generator=g) * torch.tensor([1.0, 5.0, 0.2]) + \
+        torch.tensor([0.0, 10.0, -1.0])
+    for scale in ("group", "batch", "none"):  # scale_rewards is ignored
+        normalize_then_sum_case(fx, f"normalize_then_sum_{scale}", rpf, [1.0, 0.5, 2.0], 4,
+                                scale)
+    # NaN rewards: a function that skips some rows; a group where function 0 scores one row
+    # (its nanstd is NaN: that z stays NaN and counts 0); an unscorable row; a group where
+    # function 1 is constant (std 0: z = 0).
+    r = rpf.clone()
+    r[1, 0] = nan
+    r[4, 0], r[5, 0], r[6, 0] = nan, nan, nan  # group 1: function 0 scores row 7 only
+    r[8:12, 1] = 3.0                           # group 2: function 1 constant
+    r[9, :] = nan                              # unscorable
+    normalize_then_sum_case(fx, "normalize_then_sum_nan", r, [1.0, -0.5, 2.0], 4, "group")
+    # One function, a group with a single scorable completion (its z is NaN → 0 in the sum,
+    # still scorable) and an all-unscorable group.
+    one = torch.tensor([[0.5], [nan], [nan], [nan], [1.0], [2.0], [-1.0], [0.25],
+                        [nan], [nan], [nan], [nan]])
+    normalize_then_sum_case(fx, "normalize_then_sum_one_scorable", one, [1.0], 4, "group")
+    # Binary rewards, G = 2, a group where every function is constant.
+    binary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0], [0.0, 0.0],
+                           [1.0, 0.0]])
+    normalize_then_sum_case(fx, "normalize_then_sum_binary", binary, [1.0, 1.0], 2, "group")
+    # G = 1 (num_generations_eval = 1): every z is 0, so is every advantage; frac 1.
+    normalize_then_sum_case(fx, "normalize_then_sum_num_generations_1", rpf[:3], [1.0, 1.0, 1.0],
+                            1, "group")
+    # One completion in the batch: batch std 0 (N = 1).
+    normalize_then_sum_case(fx, "normalize_then_sum_single_completion", rpf[:1], [1.0, 2.0, 3.0],
+                            1, "batch")
+    # Every row unscorable.
+    normalize_then_sum_case(fx, "normalize_then_sum_all_unscorable", torch.full((4, 2), nan),
+                            [1.0, 1.0], 2, "group")
+
+
 def combine_case(fx, name, rewards_per_func, weights):
     """TRL 1.16's weighted nansum of the reward functions (all-NaN row → NaN) and its
     rewards/<name>/mean|std metrics."""
@@ -425,6 +495,7 @@ def main():
                       level=level, loss_type=loss_type)
 
     loss_option_cases(fx, g, logp, adv, mask, old, ref)
+    normalize_then_sum_cases(fx)
     for case in fx.cases:
         case["config"]["trl_version"] = TRL_VERSION
     fx.write()

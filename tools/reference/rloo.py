@@ -47,12 +47,17 @@ def advantages_case(fx, name, rewards, k, beta=0.05, normalize=False, clip_range
         inputs.update({"completion_mask": T(mask), "old_per_token_logps": T(old),
                        "ref_per_token_logps": T(ref)})
     grouped = r.view(-1, k)
-    std = nanstd(grouped, dim=1)
+    # k = 1 (num_generations_eval = 1): TRL takes the std as 0 and every advantage as 0.
+    std = nanstd(grouped, dim=1) if k > 1 else torch.zeros(grouped.shape[0], dtype=r.dtype)
     is_std_zero = torch.isclose(std, torch.zeros_like(std))
-    # Leave-one-out over the scorable siblings: c - 1 of them (0/0 = NaN when c = 1).
-    scorable = (~torch.isnan(grouped)).sum(dim=1, keepdim=True).to(grouped.dtype)
-    baselines = ((torch.nansum(grouped, dim=1, keepdim=True) - grouped) / (scorable - 1)).view(-1)
-    adv = r - baselines
+    if k > 1:
+        # Leave-one-out over the scorable siblings: c - 1 of them (0/0 = NaN when c = 1).
+        scorable = (~torch.isnan(grouped)).sum(dim=1, keepdim=True).to(grouped.dtype)
+        baselines = ((torch.nansum(grouped, dim=1, keepdim=True) - grouped)
+                     / (scorable - 1)).view(-1)
+        adv = r - baselines
+    else:
+        adv = torch.zeros_like(r)
     if normalize:
         adv = (adv - torch.nanmean(adv)) / (nanstd(adv) + 1e-4)
     adv = torch.nan_to_num(adv, nan=0.0)
@@ -132,6 +137,26 @@ def unscorable_cases(fx):
     advantages_case(fx, "advantages_all_unscorable", torch.full((4,), nan), 2, beta=0.0)
 
 
+def num_generations_1_cases(fx):
+    """num_generations_eval = 1 (TRL evaluates with groups of one): no leave-one-out baseline,
+    every advantage 0 and every group zero-std; the KL and reward metrics as usual. Own
+    generator, after every other case."""
+    g = torch.Generator().manual_seed(1)
+    nan = float("nan")
+    n, t = 5, 4
+    mask = right_padded_mask([4, 2, 3, 1, 4], t)
+    old = -torch.rand(n, t, generator=g) * 3.0 - 0.05
+    ref = old + torch.randn(n, t, generator=g) * 0.4
+    r = torch.randn(n, generator=g) * 2.0
+    r[2] = nan
+    for beta in (0.0, 0.05):
+        for normalize in (False, True):
+            advantages_case(fx, f"advantages_k1_beta{beta}_norm{int(normalize)}", r, 1,
+                            beta=beta, normalize=normalize, mask=mask, old=old, ref=ref)
+    advantages_case(fx, "advantages_k1_single_completion", torch.tensor([0.75]), 1, beta=0.0,
+                    normalize=True)
+
+
 def main():
     g = torch.Generator().manual_seed(31415)
     fx = Fixture("rloo")
@@ -188,6 +213,7 @@ def main():
     # Every sequence low-clipped (clip_ratio/low_min = 1), none high-clipped.
     loss_case(fx, "all_low_clipped", lpx, -advx.abs() - 0.1, torch.ones(5, 2),
               old_logps=seqx + 0.5)
+    num_generations_1_cases(fx)
     for case in fx.cases:
         case["config"]["trl_version"] = TRL_VERSION
     fx.write()

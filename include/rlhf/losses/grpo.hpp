@@ -1,13 +1,16 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // GRPO (Shao et al. 2024) with TRL GRPOTrainer's options: group-relative advantages
-// (scale_rewards group / batch / none = Dr. GRPO), token- or sequence-level (GSPO)
-// importance weights, DAPO's asymmetric clipping, two-sided clipping (delta), the k3 KL
-// penalty (bias-corrected by the ratio), TRL 1.16's eight loss types, entropy masking,
-// off-policy sequence masking and the entropy bonus. docs/algorithms/grpo.md.
+// (scale_rewards group / batch / none = Dr. GRPO; or GDPO's normalize_then_sum of several
+// reward functions), token- or sequence-level (GSPO) importance weights, DAPO's asymmetric
+// clipping, two-sided clipping (delta), the k3 KL penalty (bias-corrected by the ratio),
+// TRL 1.16's eight loss types, entropy masking, off-policy sequence masking and the entropy
+// bonus. docs/algorithms/grpo.md.
 //
 //   A_i   = (r_i - nanmean_group(r)) / (std + 1e-4)     (nanstd: group or batch; none: no division;
 //                                                       NaN = unscorable reward → A_i = 0)
+//   normalize_then_sum: z_ik = per-group z-score of function k; s_i = nansum_k w_k·z_ik;
+//                       A_i = (s_i - nanmean(s)) / (nanstd(s) + 1e-4) over the batch
 //   x_it  = logp_it - old_it                            (token)   or
 //   x_i   = Σ_t m·(logp - old) / max(Σ_t m, 1)          (sequence, broadcast over the row)
 //   c1    = e^x (then min(c1, delta) when delta is set),  c2 = clamp(e^x, 1 - ε_low, 1 + ε_high)
@@ -56,6 +59,11 @@ enum class grpo_importance_sampling_level { token, sequence };
 /// GRPOConfig.loss_type; TRL's default is "dapo". grpo .. dapo and luspo use the clipped
 /// surrogate; cispo, sapo and vespo re-weight it (docs/algorithms/grpo.md).
 enum class grpo_loss_type { grpo, bnpo, dr_grpo, dapo, cispo, sapo, luspo, vespo };
+/// GRPOConfig.multi_objective_aggregation: how several reward functions become advantages.
+/// sum_then_normalize (default): weighted sum, then the scale_rewards normalisation;
+/// normalize_then_sum (GDPO, arXiv 2601.05242): each function normalised per group, weighted
+/// sum, then one batch-level normalisation (scale_rewards ignored).
+enum class grpo_multi_objective_aggregation { sum_then_normalize, normalize_then_sum };
 
 /// TRL's name of a scale_rewards value.
 inline const char* to_string(grpo_scale_rewards v) {
@@ -83,6 +91,12 @@ inline const char* to_string(grpo_loss_type v) {
     case grpo_loss_type::vespo: return "vespo";
   }
   return "?";
+}
+
+/// TRL's name of a multi-objective aggregation.
+inline const char* to_string(grpo_multi_objective_aggregation v) {
+  return v == grpo_multi_objective_aggregation::sum_then_normalize ? "sum_then_normalize"
+                                                                   : "normalize_then_sum";
 }
 
 /// "group" / "true", "batch", "none" / "false" (TRL accepts the booleans too).
@@ -120,13 +134,28 @@ inline grpo_loss_type parse_grpo_loss_type(std::string_view s) {
       s, "'"));
 }
 
+/// "sum_then_normalize" or "normalize_then_sum"; anything else is a config_error.
+inline grpo_multi_objective_aggregation parse_grpo_multi_objective_aggregation(std::string_view s) {
+  if (s == "sum_then_normalize") return grpo_multi_objective_aggregation::sum_then_normalize;
+  if (s == "normalize_then_sum") return grpo_multi_objective_aggregation::normalize_then_sum;
+  throw config_error(rlhf::detail::concat(
+      "parse_grpo_multi_objective_aggregation: multi_objective_aggregation must be one of "
+      "sum_then_normalize, normalize_then_sum, got '",
+      s, "'"));
+}
+
 /// TRL GRPOConfig's loss options, names and defaults as TRL has them (TRL >= 0.22/1.x).
 struct grpo_config {
   /// G, completions per prompt (TRL default 8; grpo_advantages only). 1 is TRL's
   /// num_generations_eval = 1 case: every advantage is 0.
   index_t num_generations = 8;
-  /// How grpo_advantages scales r - mean_group (TRL default "group").
+  /// How grpo_advantages scales r - mean_group (TRL default "group"); ignored under
+  /// normalize_then_sum.
   grpo_scale_rewards scale_rewards = grpo_scale_rewards::group;
+  /// How grpo_advantages combines several reward functions (TRL default
+  /// sum_then_normalize); normalize_then_sum requires grpo_advantage_inputs::rewards_per_func.
+  grpo_multi_objective_aggregation multi_objective_aggregation =
+      grpo_multi_objective_aggregation::sum_then_normalize;
   /// KL coefficient; TRL's default 0.0 (no reference model). > 0 requires
   /// ref_per_token_logps.
   float beta = 0.0f;
@@ -242,7 +271,15 @@ nan_moments nan_moments_of(const typename B::tensor& x) {
 /// The tensor grpo_advantages reads.
 template <class B>
 struct grpo_advantage_inputs {
-  const typename B::tensor& rewards;  ///< (N,) one reward per completion; NaN = unscorable
+  /// (N,) one reward per completion; NaN = unscorable. Under normalize_then_sum: the
+  /// grpo_combine_rewards output of rewards_per_func (the raw weighted sum TRL logs).
+  const typename B::tensor& rewards;
+  /// (N, F) the reward functions' scores (NaN = that function does not apply), for
+  /// normalize_then_sum only (required there, ignored otherwise).
+  const typename B::tensor* rewards_per_func = nullptr;
+  /// One weight per reward function (host values, TRL's reward_weights), empty = all 1;
+  /// normalize_then_sum only.
+  std::span<const float> reward_weights = {};
 };
 
 /// What TRL 1.16 logs when it computes the advantages, plus rlhf++'s count of unscorable
@@ -264,16 +301,76 @@ struct grpo_advantage_metrics {
   }
 };
 
-/// Group-relative advantages (TRL 1.16, multi_objective_aggregation sum_then_normalize) of
-/// N = prompts × G rewards in contiguous groups of G = cfg.num_generations, into `out` (N,),
-/// which may be `in.rewards` itself. Reads cfg.num_generations and cfg.scale_rewards only.
+namespace detail {
+
+/// normalize_then_sum's aggregated rewards (TRL 1.16), into r (N,): per function k and
+/// group g, z_ik = (R_ik - nanmean_g(R_k)) / (nanstd_g(R_k) + 1e-4) (NaN stays NaN; the
+/// nanstd is 0 when G = 1), then r_i = nansum_k(w_k · z_ik), NaN where rewards_i is NaN.
+template <class B>
+void grpo_normalized_sum(const typename B::tensor& rewards, const typename B::tensor& per_func,
+                         std::span<const float> weights, index_t g, typename B::tensor& r) {
+  using tensor = typename B::tensor;
+  const index_t n = per_func.shape()[0], f = per_func.shape()[1], groups = n / g;
+  std::vector<float> w(static_cast<std::size_t>(f), 1.0f);
+  if (!weights.empty()) w.assign(weights.begin(), weights.end());
+  const tensor wt = ops::from_host<B>(std::span<const float>(w), shape{f});
+  tensor z(shape{n, f});
+  const float* x = B::data(per_func);
+  const float* wp = B::data(wt);
+  const float* raw = B::data(rewards);
+  float* zp = B::data(z);
+  float* rp = B::data(r);
+  const float nan = std::nanf("");
+  B::parallel_for(
+      groups * f, RLHF_LAMBDA(index_t q) {
+        const index_t k = q / f, j = q % f;  // group, function
+        float s = 0.0f, c = 0.0f;
+        for (index_t u = 0; u < g; ++u) {
+          const float v = x[(k * g + u) * f + j];
+          if (v == v) s += v, c += 1.0f;
+        }
+        const float mean = c > 0.0f ? s / c : nan;
+        float ss = 0.0f;
+        for (index_t u = 0; u < g; ++u) {
+          const float v = x[(k * g + u) * f + j];
+          if (v == v) ss += (v - mean) * (v - mean);
+        }
+        const float sd = g == 1 ? 0.0f : (c > 1.0f ? std::sqrt(ss / (c - 1.0f)) : nan);
+        for (index_t u = 0; u < g; ++u) {
+          const index_t e = (k * g + u) * f + j;
+          zp[e] = (x[e] - mean) / (sd + 1e-4f);  // NaN in, or NaN sd: NaN
+        }
+      });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        float s = 0.0f;
+        for (index_t j = 0; j < f; ++j) {
+          const float v = zp[i * f + j];
+          if (v == v) s += wp[j] * v;  // nansum
+        }
+        rp[i] = raw[i] == raw[i] ? s : nan;  // unscorable stays NaN
+      });
+}
+
+}  // namespace detail
+
+/// Group-relative advantages (TRL 1.16) of N = prompts × G rewards in contiguous groups of
+/// G = cfg.num_generations, into `out` (N,), which may be `in.rewards` itself. Reads
+/// cfg.num_generations, cfg.scale_rewards and cfg.multi_objective_aggregation only.
 ///
+/// sum_then_normalize (TRL's default), on r = in.rewards:
 ///   A_i = (r_i - nanmean_group(r)) / (σ + 1e-4)     group: σ = nanstd of the group
 ///                                                   batch: σ = nanstd of all N rewards
 ///   A_i =  r_i - nanmean_group(r)                    none
-///   then A_i = 0 wherever that is NaN (TRL's nan_to_num): unscorable completions, groups
-///   with no scorable completion, and under group scaling groups with exactly one (the
-///   nanstd of one value is NaN). G = 1 (or N = 1 under batch) uses σ = 0.
+/// normalize_then_sum (GDPO), on R = in.rewards_per_func (N, F) and w = in.reward_weights:
+///   z_ik = (R_ik - nanmean_group(R_k)) / (nanstd_group(R_k) + 1e-4)   (NaN stays NaN)
+///   s_i  = nansum_k(w_k · z_ik)   (NaN if unscorable: in.rewards_i is NaN)
+///   A_i  = (s_i - nanmean(s)) / (nanstd(s) + 1e-4)   over the whole batch; scale_rewards
+///                                                     is ignored
+/// then A_i = 0 wherever that is NaN (TRL's nan_to_num): unscorable completions, groups
+/// with no scorable completion, and under group scaling groups with exactly one (the
+/// nanstd of one value is NaN). G = 1 (or N = 1 for a batch std) uses σ = 0. The metrics
+/// are of in.rewards either way (TRL logs the raw weighted sum).
 template <class B>
 grpo_advantage_metrics grpo_advantages(const grpo_advantage_inputs<B>& in, const grpo_config& cfg,
                                        typename B::tensor& out) {
@@ -289,11 +386,69 @@ grpo_advantage_metrics grpo_advantages(const grpo_advantage_inputs<B>& in, const
     throw shape_error(rlhf::detail::concat(fn, ": num_generations (", cfg.num_generations,
                                            ") must divide the number of rewards (", n, ")"));
   }
+  check_enum(fn, "multi_objective_aggregation", cfg.multi_objective_aggregation, 2);
   check_dim(fn, "out's element count (one per reward)", out.size(), n);
   detail::check_finite_or_nan<B>(fn, "rewards", in.rewards);
 
   // Batch statistics before anything is written: `out` may alias the rewards.
   const detail::nan_moments batch = detail::nan_moments_of<B>(in.rewards);
+  grpo_advantage_metrics m;
+  m.reward = batch.mean;
+  m.reward_std = batch.std;
+  m.num_unscorable = n - batch.count;
+  m.frac_reward_unscorable = static_cast<float>(m.num_unscorable) / static_cast<float>(n);
+  if (cfg.multi_objective_aggregation == grpo_multi_objective_aggregation::normalize_then_sum) {
+    if (in.rewards_per_func == nullptr) {
+      throw config_error(
+          "grpo_advantages: rewards_per_func is required when multi_objective_aggregation is "
+          "normalize_then_sum, got none");
+    }
+    const tensor& per_func = *in.rewards_per_func;
+    check_rank(fn, "rewards_per_func", per_func.shape(), 2, 2);
+    check_dim(fn, "rewards_per_func rows (one per reward)", per_func.shape()[0], n);
+    const index_t f = per_func.shape()[1];
+    check_config(f >= 1, fn, "rewards_per_func columns (reward functions)", ">= 1", f);
+    if (!in.reward_weights.empty()) {
+      check_dim(fn, "reward_weights' element count (one per reward function)",
+                static_cast<index_t>(in.reward_weights.size()), f);
+      rlhf::check_finite(fn, "reward_weights", in.reward_weights);
+    }
+    detail::check_finite_or_nan<B>(fn, "rewards_per_func", per_func);
+    // rewards must be what grpo_combine_rewards makes of rewards_per_func: NaN exactly on
+    // the rows no function scored.
+    ops::detail::with_host_values<B>(per_func, [&](std::span<const float> v) {
+      ops::detail::with_host_values<B>(in.rewards, [&](std::span<const float> r) {
+        for (index_t i = 0; i < n; ++i) {
+          bool scored = false;
+          for (index_t j = 0; j < f; ++j) {
+            scored = scored || !std::isnan(v[static_cast<std::size_t>(i * f + j)]);
+          }
+          if (scored == std::isnan(r[static_cast<std::size_t>(i)])) {
+            throw data_error(rlhf::detail::concat(
+                fn, ": rewards[", i, "] = ", r[static_cast<std::size_t>(i)],
+                " disagrees with rewards_per_func row ", i, ", which ",
+                scored ? "has a score" : "is all NaN (unscorable)",
+                "; pass grpo_combine_rewards' output of rewards_per_func as rewards"));
+          }
+        }
+      });
+    });
+    tensor s(shape{n});
+    detail::grpo_normalized_sum<B>(in.rewards, per_func, in.reward_weights, cfg.num_generations, s);
+    const detail::nan_moments sm = detail::nan_moments_of<B>(s);
+    const float sd = n > 1 ? sm.std : 0.0f;              // NaN with < 2 scorable
+    m.frac_reward_zero_std = sd <= 1e-8f ? 1.0f : 0.0f;  // isclose, false for NaN
+    const float mean = sm.mean, den = sd + 1e-4f;
+    const float* sp = B::data(s);
+    float* o = B::data(out);
+    B::parallel_for(
+        n, RLHF_LAMBDA(index_t i) {
+          const float a = (sp[i] - mean) / den;
+          o[i] = a == a ? a : 0.0f;
+        });
+    return m;
+  }
+
   const index_t g = cfg.num_generations, groups = n / g;
   tensor group_mean(shape{groups}), group_std(shape{groups}), zero_std(shape{groups});
   const float* r = B::data(in.rewards);
@@ -319,11 +474,6 @@ grpo_advantage_metrics grpo_advantages(const grpo_advantage_inputs<B>& in, const
         zs[k] = sd <= 1e-8f ? 1.0f : 0.0f;  // false for NaN
       });
 
-  grpo_advantage_metrics m;
-  m.reward = batch.mean;
-  m.reward_std = batch.std;
-  m.num_unscorable = n - batch.count;
-  m.frac_reward_unscorable = static_cast<float>(m.num_unscorable) / static_cast<float>(n);
   const float batch_std = n > 1 ? batch.std : 0.0f;
   if (cfg.scale_rewards == grpo_scale_rewards::batch) {
     m.frac_reward_zero_std = batch_std <= 1e-8f ? 1.0f : 0.0f;
@@ -335,13 +485,14 @@ grpo_advantage_metrics grpo_advantages(const grpo_advantage_inputs<B>& in, const
   const int mode = static_cast<int>(cfg.scale_rewards);
   constexpr int by_group = static_cast<int>(grpo_scale_rewards::group);
   constexpr int by_batch = static_cast<int>(grpo_scale_rewards::batch);
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    const index_t k = i / g;
-    float a = r[i] - gm[k];
-    if (mode == by_group) a /= gs[k] + 1e-4f;
-    if (mode == by_batch) a /= batch_std + 1e-4f;
-    o[i] = a == a ? a : 0.0f;
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        const index_t k = i / g;
+        float a = r[i] - gm[k];
+        if (mode == by_group) a /= gs[k] + 1e-4f;
+        if (mode == by_batch) a /= batch_std + 1e-4f;
+        o[i] = a == a ? a : 0.0f;
+      });
   return m;
 }
 
@@ -377,7 +528,8 @@ grpo_reward_function_metrics grpo_combine_rewards(const typename B::tensor& rewa
   assert_tensor_backend<B>();
   check_rank(fn, "rewards_per_func", rewards_per_func.shape(), 2, 2);
   const index_t n = rewards_per_func.shape()[0], f = rewards_per_func.shape()[1];
-  if (n == 0) throw shape_error("grpo_combine_rewards: batch is empty (rewards_per_func has 0 rows)");
+  if (n == 0)
+    throw shape_error("grpo_combine_rewards: batch is empty (rewards_per_func has 0 rows)");
   check_config(f >= 1, fn, "rewards_per_func columns (reward functions)", ">= 1", f);
   check_dim(fn, "out's element count (one per row of rewards_per_func)", out.size(), n);
   std::vector<float> w(static_cast<std::size_t>(f), 1.0f);
@@ -417,15 +569,16 @@ grpo_reward_function_metrics grpo_combine_rewards(const typename B::tensor& rewa
   const float* wp = B::data(wt);
   float* o = B::data(out);
   const float nan = std::nanf("");
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    float s = 0.0f;
-    bool scored = false;
-    for (index_t j = 0; j < f; ++j) {
-      const float v = x[i * f + j];
-      if (v == v) s += wp[j] * v, scored = true;  // skip NaN
-    }
-    o[i] = scored ? s : nan;  // no function scored it: unscorable
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        float s = 0.0f;
+        bool scored = false;
+        for (index_t j = 0; j < f; ++j) {
+          const float v = x[i * f + j];
+          if (v == v) s += wp[j] * v, scored = true;  // skip NaN
+        }
+        o[i] = scored ? s : nan;  // no function scored it: unscorable
+      });
   return m;
 }
 
@@ -558,7 +711,48 @@ float entropy_quantile_threshold(const typename B::tensor& entropies,
 }
 }  // namespace detail
 
-/// GRPO loss, d loss / d per_token_logps and TRL's metrics.
+namespace detail {
+/// The data_error of a batch whose loss or gradient is not finite (grpo_loss never returns
+/// one: an optimizer can do nothing with it). Names the first such token, its log-ratio,
+/// advantage and the cause: an overflowing ratio (log-ratio > ~88) unclipped with A < 0 and
+/// no delta, or multiplying the k3 term under use_bias_correction_kl.
+template <class B>
+[[noreturn]] void grpo_throw_non_finite(const grpo_inputs<B>& in, const grpo_result<B>& r,
+                                        const grpo_config& cfg, float loss) {
+  const auto l = ops::to_host<B>(r.per_token_loss);
+  const auto g = ops::to_host<B>(r.grad_per_token_logps);
+  const auto lp = ops::to_host<B>(in.per_token_logps);
+  const auto adv = ops::to_host<B>(in.advantages);
+  const auto mask = ops::to_host<B>(in.completion_mask);
+  const std::vector<float> old = in.old_per_token_logps ? ops::to_host<B>(*in.old_per_token_logps)
+                                                        : lp;
+  const index_t t_len = in.per_token_logps.shape()[1];
+  std::size_t k = 0;
+  while (k < l.size() && (mask[k] == 0.0f || (std::isfinite(l[k]) && std::isfinite(g[k])))) ++k;
+  if (k == l.size()) {
+    throw data_error(
+        rlhf::detail::concat("grpo_loss: the loss is ", loss,
+                             ": the sum of the per-token losses is beyond float's range"));
+  }
+  const auto i = static_cast<index_t>(k) / t_len, t = static_cast<index_t>(k) % t_len;
+  const float a = adv[static_cast<std::size_t>(i)];
+  const bool kl = cfg.beta > 0.0f && cfg.use_bias_correction_kl;
+  const std::string what = std::isfinite(l[k])
+                               ? rlhf::detail::concat("the gradient of sequence ", i, " token ", t,
+                                                      " is ", g[k], " (loss ", l[k], ")")
+                               : rlhf::detail::concat("the loss of sequence ", i, " token ", t,
+                                                      " is ", l[k]);
+  throw data_error(rlhf::detail::concat(
+      "grpo_loss: ", what, " (TRL returns inf): log-ratio logp - old ", lp[k] - old[k],
+      ", advantage ", a, "; an importance ratio e^x beyond float's range (x > 88.7) is unbounded ",
+      kl ? "in the bias-corrected KL term β·k3·ratio (use_bias_correction_kl) and " : "",
+      "in the clipped surrogate when A < 0 (set delta to cap it); keep the policy closer to the "
+      "sampling policy"));
+}
+}  // namespace detail
+
+/// GRPO loss, d loss / d per_token_logps and TRL's metrics. Throws a data_error when the
+/// loss or a gradient is not finite (grpo_throw_non_finite).
 template <class B>
 grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) {
   using tensor = typename B::tensor;
@@ -654,8 +848,10 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   ops::check_finite<B>(fn, "per_token_logps", in.per_token_logps);
   ops::check_finite<B>(fn, "advantages", in.advantages);
   ops::check_mask<B>(fn, "completion_mask", in.completion_mask);
-  if (in.old_per_token_logps) ops::check_finite<B>(fn, "old_per_token_logps", *in.old_per_token_logps);
-  if (in.ref_per_token_logps) ops::check_finite<B>(fn, "ref_per_token_logps", *in.ref_per_token_logps);
+  if (in.old_per_token_logps)
+    ops::check_finite<B>(fn, "old_per_token_logps", *in.old_per_token_logps);
+  if (in.ref_per_token_logps)
+    ops::check_finite<B>(fn, "ref_per_token_logps", *in.ref_per_token_logps);
   if (in.entropies) ops::check_finite<B>(fn, "entropies", *in.entropies);
   if (in.sampling_per_token_logps) {
     detail::check_finite_or_nan<B>(fn, "sampling_per_token_logps", *in.sampling_per_token_logps);
@@ -690,8 +886,9 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
 
   const shape bonus_shape = entropy_bonus ? shape{n, t_len} : shape{0};
   grpo_result<B> r{0.0f, tensor(shape{n, t_len}), tensor(shape{n, t_len}), {}, tensor(bonus_shape)};
-  // loss, low, high, region, Σ m·kl, cispo clipped, φ, Σ m·H, Σ m_eff·H, Σ m_eff
-  tensor stats(shape{10, n});
+  // loss, low, high, region, Σ m·kl, cispo clipped, φ, Σ m·H, Σ m_eff·H, Σ m_eff, and the
+  // count of tokens whose loss or gradient is not finite
+  tensor stats(shape{11, n});
   // Per row: -(low fraction), high fraction; -inf for a row TRL's masked_seq_mean makes NaN.
   tensor extremes(shape{2, n});
   const float* lp = B::data(in.per_token_logps);
@@ -724,132 +921,141 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   const float k_pos = cfg.vespo_k_pos, lam_pos = cfg.vespo_lambda_pos;
   const float k_neg = cfg.vespo_k_neg, lam_neg = cfg.vespo_lambda_neg;
   const index_t tl = t_len;
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    const index_t base = i * tl;
-    const float a = adv[i];
-    // Pass 1, row sums: Σ m, Σ m·x, VESPO's Σ m·clamp(x), OPSM's Σ m·(sampler - logp),
-    // Σ m·keep_t (the entropy mask and IS ratio: what the sequence term is multiplied by
-    // before it is summed), Σ m·k3 (the sequence-level bias-corrected KL's gradient).
-    double mcount = 0.0;  // Σ m in double: a float count stops growing at 2^24
-    float xsum = 0.0f, vsum = 0.0f, osum = 0.0f, msum_kept = 0.0f, k3sum = 0.0f;
-    for (index_t t = 0; t < tl; ++t) {
-      const index_t k = base + t;
-      const float m = mk[k];
-      if (is_vespo && isr) vsum += losses::detail::vespo_log_is_ratio(isr[k]);  // all T
-      if (m == 0.0f) continue;
-      mcount += m;
-      const float x = old ? lp[k] - old[k] : 0.0f;
-      xsum += m * x;
-      if (is_vespo) vsum += m * losses::detail::vespo_log_ratio(x);
-      if (opsm && samp) {
-        const float d = samp[k] - lp[k];
-        osum += d == d ? m * d : 0.0f;  // NaN: no evidence
-      }
-      const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
-      const float is_t = isr && !is_vespo ? (is_per_row ? isr[i] : isr[k]) : 1.0f;
-      msum_kept += kept_h ? m * is_t : 0.0f;
-      if (use_kl && sequence && bias_kl) k3sum += m * losses::detail::k3_kl(lp[k], ref[k]).value;
-    }
-    const float msum = static_cast<float>(mcount);
-    const float msum1 = msum > 1.0f ? msum : 1.0f;
-    const float w = per_row ? 1.0f / (fn_ * msum1) : inv_global;  // d loss / d (m·l)
-    // DeepSeek-V3.2 OPSM: drop the policy term of a row with A < 0 and mean KL > δ.
-    const float keep = !opsm || a >= 0.0f || osum / msum1 <= opsm_threshold ? 1.0f : 0.0f;
-    // Sequence level (GSPO): one log-ratio per row; token t moves it by m_t / max(Σ m, 1).
-    const float xseq = xsum / msum1;
-    const float c1_seq = std::exp(xseq);
-    surrogate_term seq{0.0f, 0.0f, c1_seq, false, false};
-    if (sequence && !is_cispo && !is_vespo) {
-      seq = is_sapo ? losses::detail::sapo_surrogate(xseq, a, tau_pos, tau_neg)
-                    : losses::detail::clipped_surrogate(xseq, a, lo, hi, has_delta, delta);
-    }
-    const float seq_grad = w * keep * msum_kept * seq.dloss_dx / msum1;
-    const float kl_seq_grad = use_kl && sequence && bias_kl ? w * beta * k3sum * c1_seq / msum1
-                                                            : 0.0f;
-    // VESPO's Gamma weight and CISPO's capped ratio at sequence level (both detached).
-    const float phi = is_vespo ? losses::detail::vespo_phi(vsum, a, k_pos, lam_pos, k_neg, lam_neg)
-                               : 0.0f;
-    float row_loss = 0.0f, low = 0.0f, high = 0.0f, kl_sum = 0.0f, cispo_clipped = 0.0f;
-    float h_sum = 0.0f, h_eff = 0.0f, m_eff = 0.0f;
-    if (sequence) {
-      low = seq.low_clipped ? 1.0f : 0.0f;
-      high = seq.high_clipped ? 1.0f : 0.0f;
-      cispo_clipped = c1_seq > eps_high && a > 0.0f ? 1.0f : 0.0f;
-    }
-    for (index_t t = 0; t < tl; ++t) {
-      const index_t k = base + t;
-      const float m = mk[k];
-      if (m == 0.0f) {
-        ptl[k] = 0.0f;
-        grad[k] = 0.0f;
-        continue;
-      }
-      const float x = old ? lp[k] - old[k] : 0.0f;
-      const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
-      const float is_t = isr && !is_vespo ? (is_per_row ? isr[i] : isr[k]) : 1.0f;
-      const float mult = kept_h ? keep * is_t : 0.0f;  // OPSM · entropy mask · IS ratio
-      // Policy term l and its derivative dl/dlogp_t through this token alone.
-      float l, dl;
-      if (is_cispo || is_vespo) {
-        // REINFORCE form: -(detached weight)·A·logp.
-        float wt = phi;
-        if (is_cispo) {
-          const float c1 = sequence ? c1_seq : std::exp(x);
-          wt = c1 < eps_high ? c1 : eps_high;
-          if (!sequence) cispo_clipped += c1 > eps_high && a > 0.0f ? m : 0.0f;
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        const index_t base = i * tl;
+        const float a = adv[i];
+        // Pass 1, row sums: Σ m, Σ m·x, VESPO's Σ m·clamp(x), OPSM's Σ m·(sampler - logp),
+        // Σ m·keep_t (the entropy mask and IS ratio: what the sequence term is multiplied by
+        // before it is summed), Σ m·k3 (the sequence-level bias-corrected KL's gradient).
+        double mcount = 0.0;  // Σ m in double: a float count stops growing at 2^24
+        float xsum = 0.0f, vsum = 0.0f, osum = 0.0f, msum_kept = 0.0f, k3sum = 0.0f;
+        for (index_t t = 0; t < tl; ++t) {
+          const index_t k = base + t;
+          const float m = mk[k];
+          if (is_vespo && isr) vsum += losses::detail::vespo_log_is_ratio(isr[k]);  // all T
+          if (m == 0.0f) continue;
+          mcount += m;
+          const float x = old ? lp[k] - old[k] : 0.0f;
+          xsum += m * x;
+          if (is_vespo) vsum += m * losses::detail::vespo_log_ratio(x);
+          if (opsm && samp) {
+            const float d = samp[k] - lp[k];
+            osum += d == d ? m * d : 0.0f;  // NaN: no evidence
+          }
+          const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
+          const float is_t = isr && !is_vespo ? (is_per_row ? isr[i] : isr[k]) : 1.0f;
+          msum_kept += kept_h ? m * is_t : 0.0f;
+          if (use_kl && sequence && bias_kl)
+            k3sum += m * losses::detail::k3_kl(lp[k], ref[k]).value;
         }
-        l = -wt * a * lp[k];
-        dl = -wt * a;
-      } else if (sequence) {
-        l = seq.loss;
-        dl = 0.0f;  // through the row's ratio: seq_grad below
-      } else {
-        const auto s = is_sapo ? losses::detail::sapo_surrogate(x, a, tau_pos, tau_neg)
+        const float msum = static_cast<float>(mcount);
+        const float msum1 = msum > 1.0f ? msum : 1.0f;
+        const float w = per_row ? 1.0f / (fn_ * msum1) : inv_global;  // d loss / d (m·l)
+        // DeepSeek-V3.2 OPSM: drop the policy term of a row with A < 0 and mean KL > δ.
+        const float keep = !opsm || a >= 0.0f || osum / msum1 <= opsm_threshold ? 1.0f : 0.0f;
+        // Sequence level (GSPO): one log-ratio per row; token t moves it by m_t / max(Σ m, 1).
+        const float xseq = xsum / msum1;
+        const float c1_seq = std::exp(xseq);
+        surrogate_term seq{0.0f, 0.0f, c1_seq, false, false};
+        if (sequence && !is_cispo && !is_vespo) {
+          seq = is_sapo ? losses::detail::sapo_surrogate(xseq, a, tau_pos, tau_neg)
+                        : losses::detail::clipped_surrogate(xseq, a, lo, hi, has_delta, delta);
+        }
+        const float seq_grad = w * keep * msum_kept * seq.dloss_dx / msum1;
+        const float kl_seq_grad = use_kl && sequence && bias_kl ? w * beta * k3sum * c1_seq / msum1
+                                                                : 0.0f;
+        // VESPO's Gamma weight and CISPO's capped ratio at sequence level (both detached).
+        const float phi = is_vespo
+                              ? losses::detail::vespo_phi(vsum, a, k_pos, lam_pos, k_neg, lam_neg)
+                              : 0.0f;
+        float row_loss = 0.0f, low = 0.0f, high = 0.0f, kl_sum = 0.0f, cispo_clipped = 0.0f;
+        float h_sum = 0.0f, h_eff = 0.0f, m_eff = 0.0f, non_finite = 0.0f;
+        if (sequence) {
+          low = seq.low_clipped ? 1.0f : 0.0f;
+          high = seq.high_clipped ? 1.0f : 0.0f;
+          cispo_clipped = c1_seq > eps_high && a > 0.0f ? 1.0f : 0.0f;
+        }
+        for (index_t t = 0; t < tl; ++t) {
+          const index_t k = base + t;
+          const float m = mk[k];
+          if (m == 0.0f) {
+            ptl[k] = 0.0f;
+            grad[k] = 0.0f;
+            continue;
+          }
+          const float x = old ? lp[k] - old[k] : 0.0f;
+          const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
+          const float is_t = isr && !is_vespo ? (is_per_row ? isr[i] : isr[k]) : 1.0f;
+          const float mult = kept_h ? keep * is_t : 0.0f;  // OPSM · entropy mask · IS ratio
+          // Policy term l and its derivative dl/dlogp_t through this token alone.
+          float l, dl;
+          if (is_cispo || is_vespo) {
+            // REINFORCE form: -(detached weight)·A·logp.
+            float wt = phi;
+            if (is_cispo) {
+              const float c1 = sequence ? c1_seq : std::exp(x);
+              wt = c1 < eps_high ? c1 : eps_high;
+              if (!sequence) cispo_clipped += c1 > eps_high && a > 0.0f ? m : 0.0f;
+            }
+            l = -wt * a * lp[k];
+            dl = -wt * a;
+          } else if (sequence) {
+            l = seq.loss;
+            dl = 0.0f;  // through the row's ratio: seq_grad below
+          } else {
+            const auto s = is_sapo
+                               ? losses::detail::sapo_surrogate(x, a, tau_pos, tau_neg)
                                : losses::detail::clipped_surrogate(x, a, lo, hi, has_delta, delta);
-        l = s.loss;
-        dl = s.dloss_dx;
-        low += s.low_clipped ? m : 0.0f;
-        high += s.high_clipped ? m : 0.0f;
-      }
-      l *= mult;
-      float g = w * m * mult * dl + seq_grad * m;
-      if (use_kl) {
-        const auto kl = losses::detail::k3_kl(lp[k], ref[k]);
-        // Bias correction: β·k3·c1 with c1 differentiable (token: dc1/dlogp_t = c1).
-        const float c1 = !bias_kl ? 1.0f : (sequence ? c1_seq : std::exp(x));
-        const float klv = kl.value * c1;
-        l += beta * klv;
-        g += w * m * beta * (kl.dvalue_dlogp * c1 + (bias_kl && !sequence ? klv : 0.0f)) +
-             kl_seq_grad * m;
-        kl_sum += m * klv;
-      }
-      row_loss += w * m * l;
-      ptl[k] = l;
-      grad[k] = g;
-      if (ent) {
-        h_sum += m * ent[k];
-        h_eff += kept_h ? m * ent[k] : 0.0f;
-        m_eff += kept_h ? m : 0.0f;
-      }
-    }
-    st[0 * n + i] = row_loss;
-    st[1 * n + i] = low;
-    st[2 * n + i] = high;
-    // Low needs A < 0 and high A > 0, so a token is never both: region = low + high.
-    st[3 * n + i] = low + high;
-    st[4 * n + i] = kl_sum;
-    st[5 * n + i] = cispo_clipped;
-    st[6 * n + i] = phi;
-    st[7 * n + i] = h_sum;
-    st[8 * n + i] = h_eff;
-    st[9 * n + i] = m_eff;
-    // TRL's per-sequence clip fractions: the flag itself at sequence level, Σ m·flag / Σ m
-    // at token level (an empty row is 0/0 = NaN there, which nanmin / nanmax skip).
-    const bool no_tokens = !sequence && !(mcount > 0.0);
-    ex[0 * n + i] = no_tokens ? no_row : (sequence ? -low : -low / msum);
-    ex[1 * n + i] = no_tokens ? no_row : (sequence ? high : high / msum);
-  });
+            l = s.loss;
+            dl = s.dloss_dx;
+            low += s.low_clipped ? m : 0.0f;
+            high += s.high_clipped ? m : 0.0f;
+          }
+          l *= mult;
+          float g = w * m * mult * dl + seq_grad * m;
+          if (use_kl) {
+            const auto kl = losses::detail::k3_kl(lp[k], ref[k]);
+            // Bias correction: β·k3·c1 with c1 differentiable (token: dc1/dlogp_t = c1).
+            const float c1 = !bias_kl ? 1.0f : (sequence ? c1_seq : std::exp(x));
+            const float klv = kl.value * c1;
+            l += beta * klv;
+            g += w * m * beta * (kl.dvalue_dlogp * c1 + (bias_kl && !sequence ? klv : 0.0f)) +
+                 kl_seq_grad * m;
+            kl_sum += m * klv;
+          }
+          row_loss += w * m * l;
+          ptl[k] = l;
+          grad[k] = g;
+          non_finite += l - l == 0.0f && g - g == 0.0f ? 0.0f : 1.0f;  // x - x: NaN for ±inf, NaN
+          if (ent) {
+            h_sum += m * ent[k];
+            h_eff += kept_h ? m * ent[k] : 0.0f;
+            m_eff += kept_h ? m : 0.0f;
+          }
+        }
+        st[0 * n + i] = row_loss;
+        st[1 * n + i] = low;
+        st[2 * n + i] = high;
+        // Low needs A < 0 and high A > 0, so a token is never both: region = low + high.
+        st[3 * n + i] = low + high;
+        st[4 * n + i] = kl_sum;
+        st[5 * n + i] = cispo_clipped;
+        st[6 * n + i] = phi;
+        st[7 * n + i] = h_sum;
+        st[8 * n + i] = h_eff;
+        st[9 * n + i] = m_eff;
+        st[10 * n + i] = non_finite;
+        // TRL's per-sequence clip fractions: the flag itself at sequence level, Σ m·flag / Σ m
+        // at token level (an empty row is 0/0 = NaN there, which nanmin / nanmax skip).
+        const bool no_tokens = !sequence && !(mcount > 0.0);
+        ex[0 * n + i] = no_tokens ? no_row : (sequence ? -low : -low / msum);
+        ex[1 * n + i] = no_tokens ? no_row : (sequence ? high : high / msum);
+      });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
+  if (sums[10] != 0.0f || !std::isfinite(sums[0])) {
+    detail::grpo_throw_non_finite<B>(in, r, cfg, sums[0]);
+  }
   r.loss = sums[0];
   r.metrics.loss_type = type;
   // TRL's masked_batch_mean: over tokens (token level) or over sequences (sequence level).

@@ -166,31 +166,46 @@ inline std::vector<ranked_pair> ranking_pairs(index_t k) {
 
 /// How an ensemble of reward models combines: `min` takes the most pessimistic score (a
 /// guard against reward hacking: the policy must fool every member); `mean` is the plain
-/// ensemble.
-enum class ensemble_reduction { mean, min };
+/// ensemble; `mean_minus_std` is mean − k·std over the members (population std), the
+/// uncertainty-penalised ensemble of Coste et al. 2024 ("Reward model ensembles help
+/// mitigate overoptimization").
+enum class ensemble_reduction { mean, min, mean_minus_std };
 
-/// scores (M, N) from M reward models → (N,) combined score.
+/// scores (M, N) from M reward models → (N,) combined score; `k` is mean_minus_std's
+/// weight of the std (finite, >= 0; ignored otherwise).
 template <class B>
 void reward_ensemble(const typename B::tensor& scores, typename B::tensor& out,
-                     ensemble_reduction how) {
+                     ensemble_reduction how, float k = 1.0f) {
   constexpr const char* fn = "reward_ensemble";
   assert_tensor_backend<B>();
   check_rank(fn, "scores", scores.shape(), 2, 2);
   const index_t m = scores.shape()[0], n = scores.shape()[1];
   check_config(m >= 1, fn, "scores rows (reward models)", ">= 1", m);
-  check_enum(fn, "how", how, 2);
+  check_enum(fn, "how", how, 3);
+  check_config(std::isfinite(k) && k >= 0.0f, fn, "k", "finite and >= 0", k);
   check_dim(fn, "out's element count (one per column of scores)", out.size(), n);
   ops::check_finite<B>(fn, "scores", scores);
   const float* s = B::data(scores);
   float* o = B::data(out);
-  const bool take_min = how == ensemble_reduction::min;
+  const int mode = static_cast<int>(how);
+  constexpr int by_min = static_cast<int>(ensemble_reduction::min);
+  constexpr int by_std = static_cast<int>(ensemble_reduction::mean_minus_std);
   B::parallel_for(n, RLHF_LAMBDA(index_t j) {
     float acc = s[j];
-    for (index_t k = 1; k < m; ++k) {
-      const float v = s[k * n + j];
-      acc = take_min ? (v < acc ? v : acc) : acc + v;
+    for (index_t r = 1; r < m; ++r) {
+      const float v = s[r * n + j];
+      acc = mode == by_min ? (v < acc ? v : acc) : acc + v;
     }
-    o[j] = take_min ? acc : acc / static_cast<float>(m);
+    if (mode == by_min) {
+      o[j] = acc;
+      return;
+    }
+    const float mean = acc / static_cast<float>(m);
+    float ss = 0.0f;
+    if (mode == by_std) {
+      for (index_t r = 0; r < m; ++r) ss += (s[r * n + j] - mean) * (s[r * n + j] - mean);
+    }
+    o[j] = mode == by_std ? mean - k * std::sqrt(ss / static_cast<float>(m)) : mean;
   });
 }
 

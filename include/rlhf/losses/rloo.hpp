@@ -36,7 +36,9 @@ namespace losses {
 struct rloo_config {
   /// KL coefficient of the reward penalty (TRL default 0.05; 0 = no reference model).
   float beta = 0.05f;
-  /// k: completions per prompt (TRL default 2); >= 2.
+  /// k: completions per prompt (TRL default 2; rloo_advantages only). 1 is TRL's
+  /// num_generations_eval = 1 case: no leave-one-out baseline exists, every advantage is 0
+  /// and every group counts as zero-std.
   index_t num_generations = 2;
   /// ε_low of the sequence-level clip (TRL: epsilon, default 0.2); in (0, 1).
   float epsilon = 0.2f;
@@ -94,18 +96,18 @@ struct rloo_advantage_metrics {
 ///   A_i = r_i - (nansum_group(r) - r_i) / (c_g - 1)
 ///   [A ← (A - nanmean(A)) / (nanstd(A) + 1e-4) over the batch]
 ///   then A_i = 0 wherever that is NaN (TRL's nan_to_num): unscorable completions, and
-///   groups with one scorable completion (0/0).
+///   groups with one scorable completion (0/0). k = 1 (TRL's num_generations_eval = 1):
+///   every A_i = 0 and every group's std is 0.
 template <class B>
-rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
-                                       const rloo_config& cfg, typename B::tensor& out) {
+rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in, const rloo_config& cfg,
+                                       typename B::tensor& out) {
   using tensor = typename B::tensor;
   constexpr const char* fn = "rloo_advantages";
   assert_tensor_backend<B>();
   check_rank(fn, "rewards", in.rewards.shape(), 1, 1);
   const index_t n = in.rewards.size();
   if (n == 0) throw shape_error("rloo_advantages: batch is empty (rewards has 0 completions)");
-  check_config(cfg.num_generations >= 2, fn, "num_generations", ">= 2",
-               cfg.num_generations);
+  check_config(cfg.num_generations >= 1, fn, "num_generations", ">= 1", cfg.num_generations);
   if (n % cfg.num_generations != 0) {
     throw shape_error(rlhf::detail::concat(fn, ": num_generations (", cfg.num_generations,
                                            ") must divide the number of rewards (", n, ")"));
@@ -115,8 +117,10 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
   if (cfg.reward_clip_range) {
     const auto [cmin, cmax] = *cfg.reward_clip_range;
     if (!(std::isfinite(cmin) && std::isfinite(cmax) && cmin <= cmax)) {
-      throw config_error(rlhf::detail::concat(fn, ": reward_clip_range must be finite with "
-                                                  "min <= max, got (", cmin, ", ", cmax, ")"));
+      throw config_error(rlhf::detail::concat(fn,
+                                              ": reward_clip_range must be finite with "
+                                              "min <= max, got (",
+                                              cmin, ", ", cmax, ")"));
     }
   }
   check_dim(fn, "out's element count (one per reward)", out.size(), n);
@@ -126,16 +130,17 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
   if (use_kl) {
     if (!in.completion_mask || !in.old_per_token_logps || !in.ref_per_token_logps) {
       throw config_error(rlhf::detail::concat(
-          fn, ": completion_mask, old_per_token_logps and ref_per_token_logps are required "
-              "when beta > 0, got beta = ",
+          fn,
+          ": completion_mask, old_per_token_logps and ref_per_token_logps are required "
+          "when beta > 0, got beta = ",
           cfg.beta));
     }
     check_rank(fn, "completion_mask", in.completion_mask->shape(), 2, 2);
     check_dim(fn, "completion_mask rows (one per reward)", in.completion_mask->shape()[0], n);
-    check_same_shape(fn, "old_per_token_logps", in.old_per_token_logps->shape(),
-                     "completion_mask", in.completion_mask->shape());
-    check_same_shape(fn, "ref_per_token_logps", in.ref_per_token_logps->shape(),
-                     "completion_mask", in.completion_mask->shape());
+    check_same_shape(fn, "old_per_token_logps", in.old_per_token_logps->shape(), "completion_mask",
+                     in.completion_mask->shape());
+    check_same_shape(fn, "ref_per_token_logps", in.ref_per_token_logps->shape(), "completion_mask",
+                     in.completion_mask->shape());
     ops::check_mask<B>(fn, "completion_mask", *in.completion_mask);
     ops::check_finite<B>(fn, "old_per_token_logps", *in.old_per_token_logps);
     ops::check_finite<B>(fn, "ref_per_token_logps", *in.ref_per_token_logps);
@@ -192,27 +197,32 @@ rloo_advantage_metrics rloo_advantages(const rloo_advantage_inputs<B>& in,
   tensor zero_std(shape{groups});
   float* zs = B::data(zero_std);
   const float nan = std::nanf("");
-  B::parallel_for(groups, RLHF_LAMBDA(index_t g) {
-    float* x = o + g * k;
-    float s = 0.0f, c = 0.0f;
-    for (index_t j = 0; j < k; ++j) {
-      if (x[j] == x[j]) s += x[j], c += 1.0f;
-    }
-    const float mean = c > 0.0f ? s / c : nan;
-    float ss = 0.0f;
-    for (index_t j = 0; j < k; ++j) {
-      if (x[j] == x[j]) ss += (x[j] - mean) * (x[j] - mean);
-    }
-    const float sd = c > 1.0f ? std::sqrt(ss / (c - 1.0f)) : nan;
-    zs[g] = sd <= 1e-8f ? 1.0f : 0.0f;  // false for NaN
-    for (index_t j = 0; j < k; ++j) x[j] = c > 1.0f ? x[j] - (s - x[j]) / (c - 1.0f) : nan;
-  });
+  B::parallel_for(
+      groups, RLHF_LAMBDA(index_t g) {
+        float* x = o + g * k;
+        float s = 0.0f, c = 0.0f;
+        for (index_t j = 0; j < k; ++j) {
+          if (x[j] == x[j]) s += x[j], c += 1.0f;
+        }
+        const float mean = c > 0.0f ? s / c : nan;
+        float ss = 0.0f;
+        for (index_t j = 0; j < k; ++j) {
+          if (x[j] == x[j]) ss += (x[j] - mean) * (x[j] - mean);
+        }
+        // k = 1 (TRL's num_generations_eval = 1): std 0 and advantage 0, unscorable or not.
+        const float sd = k == 1 ? 0.0f : (c > 1.0f ? std::sqrt(ss / (c - 1.0f)) : nan);
+        zs[g] = sd <= 1e-8f ? 1.0f : 0.0f;  // false for NaN
+        for (index_t j = 0; j < k; ++j) {
+          x[j] = k == 1 ? 0.0f : (c > 1.0f ? x[j] - (s - x[j]) / (c - 1.0f) : nan);
+        }
+      });
   m.frac_reward_zero_std = ops::sum<B>(zero_std) / static_cast<float>(groups);
 
   if (cfg.normalize_advantages) {
     const detail::nan_moments a = detail::nan_moments_of<B>(out);
     const float mean = a.mean, inv = 1.0f / (a.std + 1e-4f);  // NaN with < 2 defined
-    B::parallel_for(n, RLHF_LAMBDA(index_t i) { o[i] = (o[i] - mean) * inv; });
+    B::parallel_for(
+        n, RLHF_LAMBDA(index_t i) { o[i] = (o[i] - mean) * inv; });
   }
   B::parallel_for(
       n, RLHF_LAMBDA(index_t i) { o[i] = o[i] == o[i] ? o[i] : 0.0f; });
@@ -271,7 +281,8 @@ rloo_result<B> rloo_loss(const rloo_inputs<B>& in, const rloo_config& cfg = {}) 
   check_same_shape(fn, "completion_mask", in.completion_mask.shape(), "per_token_logps",
                    in.per_token_logps.shape());
   check_shape(fn, "advantages", in.advantages.shape(), shape{n}, "one per sequence");
-  if (in.old_logps) check_shape(fn, "old_logps", in.old_logps->shape(), shape{n}, "one per sequence");
+  if (in.old_logps)
+    check_shape(fn, "old_logps", in.old_logps->shape(), shape{n}, "one per sequence");
   if (n == 0) throw shape_error("rloo_loss: batch is empty (per_token_logps has 0 sequences)");
   if (t_len == 0) {
     throw shape_error("rloo_loss: completions are empty (per_token_logps has 0 tokens per row)");
@@ -294,28 +305,29 @@ rloo_result<B> rloo_loss(const rloo_inputs<B>& in, const rloo_config& cfg = {}) 
   float* st = B::data(stats);
   const float inv_n = 1.0f / static_cast<float>(n);
   const index_t tl = t_len;
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    const index_t base = i * tl;
-    float x = 0.0f;
-    if (old) {
-      float s = 0.0f;
-      for (index_t t = 0; t < tl; ++t) {
-        const float m = mk[base + t];
-        if (m != 0.0f) s += m * lp[base + t];
-      }
-      x = s - old[i];
-    }
-    const auto sur = losses::detail::clipped_surrogate(x, adv[i], lo, hi, false, 0.0f);
-    losses_p[i] = sur.loss;
-    const float g = inv_n * sur.dloss_dx;
-    for (index_t t = 0; t < tl; ++t) {
-      const float m = mk[base + t];
-      grad[base + t] = m != 0.0f ? g * m : 0.0f;
-    }
-    st[0 * n + i] = sur.loss;
-    st[1 * n + i] = sur.low_clipped ? 1.0f : 0.0f;
-    st[2 * n + i] = sur.high_clipped ? 1.0f : 0.0f;
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        const index_t base = i * tl;
+        float x = 0.0f;
+        if (old) {
+          float s = 0.0f;
+          for (index_t t = 0; t < tl; ++t) {
+            const float m = mk[base + t];
+            if (m != 0.0f) s += m * lp[base + t];
+          }
+          x = s - old[i];
+        }
+        const auto sur = losses::detail::clipped_surrogate(x, adv[i], lo, hi, false, 0.0f);
+        losses_p[i] = sur.loss;
+        const float g = inv_n * sur.dloss_dx;
+        for (index_t t = 0; t < tl; ++t) {
+          const float m = mk[base + t];
+          grad[base + t] = m != 0.0f ? g * m : 0.0f;
+        }
+        st[0 * n + i] = sur.loss;
+        st[1 * n + i] = sur.low_clipped ? 1.0f : 0.0f;
+        st[2 * n + i] = sur.high_clipped ? 1.0f : 0.0f;
+      });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
   r.loss = sums[0] * inv_n;
   r.metrics.clip_ratio_low_mean = sums[1] * inv_n;

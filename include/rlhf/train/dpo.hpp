@@ -181,6 +181,8 @@ class dpo_method : public method_base<B, Tok> {
     named_metrics out{{"loss", r.loss}};
     for (const auto& m : r.metrics.named()) out.push_back(m);
     token_metrics(s, mask, out);
+    // TRL's num_tokens: Σ attention mask of the [chosen; rejected] rows (the prompt twice).
+    this->report_input_tokens(s.host.attention_mask, train, out);
     return out;
   }
 

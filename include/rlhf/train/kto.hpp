@@ -12,6 +12,11 @@
 //   -> Σ completion log-probs -> kto_loss (z0 = max(0, mean KL-pair log-ratio), detached)
 //   -> d loss / d logps of rows 0..N-1 -> gpt_backward
 //
+// Metrics: "loss", then TRL 1.16 KTOTrainer's kl, rewards/*, logps/*, rewards/margins (a
+// class only when the micro-batch has it), entropy (the examples' completion tokens),
+// logits/chosen, logits/rejected (only when that class has tokens) and num_tokens (the
+// cumulative non-padding tokens of the examples' rows, KL pairs excluded; method_base).
+//
 // kto_config follows TRL's KTOConfig: learning_rate 1e-6, beta 0.1, loss_type kto,
 // desirable_weight = undesirable_weight = 1, max_length 1024, max_prompt_length 512,
 // truncation_mode keep_end, disable_dropout true. A KL pair longer than max_length is cut
@@ -123,7 +128,10 @@ class kto_method : public method_base<B, Tok> {
     const auto s = detail::stack_sequences<B>(rows, source_.tokenizer().pad_id(), cache_);
     const auto ref = detail::frozen_logps<B>(reference_, ref_cache_, s);
     const tensor mask = s.mask();
-    const auto& logps = tokens_.forward(policy_, cache_, s, mask, train && !cfg_.disable_dropout);
+    ops::logprob_options opt;
+    opt.compute_entropy = true;  // TRL's entropy metric
+    const auto& logps = tokens_.forward(policy_, cache_, s, mask, train && !cfg_.disable_dropout,
+                                        opt);
     const auto seq = ops::to_host<B>(
         ops::sequence_logprobs<B>(logps, mask, ops::logprob_columns::shifted));
     auto part = [&](const std::vector<float>& v, bool kl) {
@@ -149,7 +157,40 @@ class kto_method : public method_base<B, Tok> {
     }
     named_metrics out{{"loss", r.loss}};
     for (const auto& m : r.metrics.named()) out.push_back(m);
+    token_metrics(s, mask, labels_host, out);
+    // TRL's num_tokens: Σ attention mask of the N examples' rows (not the KL pairs).
+    const auto main_rows = static_cast<std::size_t>(n) * static_cast<std::size_t>(s.cols());
+    this->report_input_tokens(std::span<const float>(s.host.attention_mask).subspan(0, main_rows),
+                              train, out);
     return out;
+  }
+
+  /// TRL 1.16's token-level KTO metrics of the forward just run, over the completion tokens
+  /// of the N examples (rows 0..N-1; the KL pairs are left out): entropy (over every
+  /// example's tokens; 0 without tokens), logits/chosen and logits/rejected (the mean over
+  /// the desirable / undesirable examples' tokens of the vocabulary-mean logit predicting
+  /// each; reported only when that side has tokens, as TRL appends them).
+  void token_metrics(const detail::sequence_batch<B>& s, const tensor& mask,
+                     const std::vector<float>& labels, named_metrics& out) const {
+    const auto means = ops::to_host<B>(ops::predicting_logit_means<B>(tokens_.logits(), mask));
+    const auto entropy = ops::to_host<B>(tokens_.result().entropy);
+    const auto& m = s.host.completion_mask;
+    const auto cols = static_cast<std::size_t>(s.cols());
+    const std::size_t main_rows = labels.size() * cols;
+    double logit[2] = {0, 0}, count[2] = {0, 0}, ent = 0;
+    for (std::size_t k = 0; k < main_rows; ++k) {
+      if (k % cols == 0 || m[k] == 0.0f) continue;
+      const int side = labels[k / cols] != 0.0f ? 0 : 1;  // 0: desirable (chosen)
+      logit[side] += static_cast<double>(means[k]);
+      count[side] += static_cast<double>(m[k]);
+      ent += static_cast<double>(m[k] * entropy[k]);
+    }
+    const double tokens = count[0] + count[1];
+    out.push_back({"entropy", static_cast<float>(tokens > 0.0 ? ent / tokens : 0.0)});
+    if (count[0] > 0.0) out.push_back({"logits/chosen", static_cast<float>(logit[0] / count[0])});
+    if (count[1] > 0.0) {
+      out.push_back({"logits/rejected", static_cast<float>(logit[1] / count[1])});
+    }
   }
 
   const model::gpt<B>& reference_;

@@ -15,7 +15,8 @@
 // reward_config follows TRL's RewardConfig: max_length 1024, disable_dropout true,
 // center_rewards_coefficient None (0 here: off); the learning rate is TrainingArguments'
 // 5e-5 (RewardConfig does not override it). Metrics: "loss", then TRL RewardTrainer's
-// accuracy, margin, min_reward, mean_reward, max_reward.
+// accuracy, margin, min_reward, mean_reward, max_reward and num_tokens (the cumulative
+// non-padding input tokens of training; method_base).
 // Deviations: a pair longer than max_length is cut (keep_end: the ends of the responses,
 // where the reward is read, stay) where TRL drops it; with gradient accumulation the loss
 // is the mean of the micro-batches' means; no padding-free batching.
@@ -187,6 +188,8 @@ class reward_method : public method_base<B, Tok> {
     }
     named_metrics out{{"loss", res.loss}};
     for (const auto& m : res.metrics.named()) out.push_back(m);
+    // TRL's num_tokens: Σ attention mask of the [chosen; rejected] rows.
+    this->report_input_tokens(mask_host, train, out);
     return out;
   }
 

@@ -6,6 +6,8 @@
 //
 // sft_config follows TRL's SFTConfig: max_length 1024, completion_only_loss (TRL: None,
 // meaning true for prompt-completion data), loss_type "nll" | "dft", learning_rate 2e-5.
+// Metrics: "loss", then TRL SFTTrainer's num_tokens (the cumulative non-padding input tokens
+// of training, prompt included; method_base), mean_token_accuracy and entropy.
 // Deviations: with gradient accumulation the loss is the mean of the micro-batches' token
 // means (TRL normalises by the tokens of the whole accumulated batch); no packing or
 // padding-free batching; the dataset is read from JSONL files (example_source).
@@ -98,7 +100,15 @@ class sft_method : public method_base<B, Tok> {
     const auto r = losses::sft_loss<B>({acts.logits, ids, mask}, *grad_logits_, lc);
     if (train) model::gpt_backward<B>(policy_, acts, ids, *grad_logits_);
     named_metrics out{{"loss", r.loss}};
-    for (const auto& m : r.metrics.named()) out.push_back(m);
+    for (const auto& m : r.metrics.named()) {
+      // TRL's num_tokens is the cumulative input tokens of training, not sft_loss' count of
+      // this batch's loss tokens.
+      if (m.first == "num_tokens") {
+        this->report_input_tokens(batch.attention_mask, train, out);
+      } else {
+        out.push_back(m);
+      }
+    }
     return out;
   }
 

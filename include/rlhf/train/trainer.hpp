@@ -16,6 +16,17 @@
 //     every eval_steps:    evaluate on the held-out examples (on_eval)
 //     every save_steps:    checkpoint (on_checkpoint); also at the end and on request_stop()
 //
+// Rollout methods (PPO: one generation batch serves K = steps_per_rollout() optimizer steps)
+// draw prompts and call prepare_step only when the method's rollout is used up
+// (rollout_done()), and checkpoint only at such a rollout boundary, so that a resumed run
+// always starts with a fresh rollout and no rollout has to be saved: save_steps is rounded up
+// to a multiple of K, a save or a request_stop() falling inside a rollout (after a target_kl
+// early stop shifted the boundaries) waits for its end, and max_steps is rounded up to a
+// multiple of K. Extra trained models (PPO's separate critic, critics()) get their own AdamW
+// at the same learning rate, share the global gradient-norm clip and are saved beside the
+// policy as <name>.safetensors (trunk, heads, trunk AdamW) and
+// <name>_heads_optimizer.safetensors.
+//
 // Checkpoints are folders <output_dir>/checkpoint-<step>/ (written under a temporary name,
 // then renamed): model.safetensors (trunk, heads, trunk AdamW state and, in its metadata,
 // the trainer state: step, batcher position, metric window, the method's own state) and,
@@ -77,6 +88,22 @@ struct callbacks {
 ///   start_warnings()             advice before training (empty when none)
 ///   finish_log(means)            turns a window's means into the logged values
 ///   warnings(final_eval)         advice after training (empty when none)
+/// Optional, for the online methods, which sample what they train on:
+///   examples_per_step()          prompts drawn per optimizer step (instead of
+///                                per_device_train_batch_size per micro-batch)
+///   prepare_step(idx, step)      samples and scores the step's generation batch from the
+///                                prompts idx; returns metrics logged once per step; each
+///                                train_micro_batch then gets an empty span and trains on
+///                                the method's next share of that batch
+///   examples_per_eval_batch()    prompts per evaluation batch
+/// Optional, for the rollout methods (PPO), on top of the online hooks:
+///   steps_per_rollout()          K: optimizer steps one generation batch serves at most
+///   rollout_done()               true when the current rollout has no step left (also
+///                                before the first one and after a restore): the next step
+///                                draws prompts and calls prepare_step
+///   critics()                    std::vector<trained_model<B>>: further trained models
+///                                (PPO's separate value model), optimized and checkpointed
+///                                by the trainer beside the policy
 template <class M, class B>
 concept training_method = requires(M& m, const M& cm, std::span<const std::uint64_t> idx,
                                    const nlohmann::json& j, const metrics_record& rec,
@@ -103,7 +130,68 @@ struct train_result {
   std::filesystem::path last_checkpoint;  ///< the folder saved last
 };
 
+/// A trained model besides the policy (PPO's separate critic): its trunk and heads, stepped by
+/// their own AdamW, and the stem of its checkpoint files ("value_model").
+template <class B>
+struct trained_model {
+  model::gpt<B>* trunk = nullptr;             ///< trained trunk (must own gradients)
+  std::vector<model::scalar_head<B>*> heads;  ///< its trained heads (e.g. "v_head")
+  std::string name;                           ///< checkpoint file stem
+};
+
 namespace detail {
+
+/// Whether M samples its own training batches (see training_method).
+template <class M>
+concept online_method = requires(M& m, const M& cm, std::span<const std::uint64_t> idx,
+                                 index_t step) {
+  { cm.examples_per_step() } -> std::convertible_to<index_t>;
+  { m.prepare_step(idx, step) } -> std::same_as<named_metrics>;
+};
+
+/// Whether M is an online method whose generation batch serves several steps (PPO).
+template <class M>
+concept rollout_method = online_method<M> && requires(const M& cm) {
+  { cm.steps_per_rollout() } -> std::convertible_to<index_t>;
+  { cm.rollout_done() } -> std::same_as<bool>;
+};
+
+/// Whether M trains models besides its policy (see trained_model).
+template <class M, class B>
+concept has_critics = requires(M& m) {
+  { m.critics() } -> std::same_as<std::vector<trained_model<B>>>;
+};
+
+/// Optimizer steps one generation batch serves: K for a rollout method, else 1.
+template <class M>
+index_t steps_per_rollout(const M& m) {
+  if constexpr (rollout_method<M>) {
+    return std::max<index_t>(1, static_cast<index_t>(m.steps_per_rollout()));
+  } else {
+    return 1;
+  }
+}
+
+/// Indices the batcher draws at once: an online method's examples_per_step(), else
+/// per_device_train_batch_size (one micro-batch).
+template <class M>
+std::size_t train_batch_indices(const M& m, const training_args& a) {
+  if constexpr (online_method<M>) {
+    return static_cast<std::size_t>(m.examples_per_step());
+  } else {
+    return static_cast<std::size_t>(a.per_device_train_batch_size);
+  }
+}
+
+/// Indices an evaluation batch holds (as train_batch_indices, for evaluation).
+template <class M>
+std::size_t eval_batch_indices(const M& m, const training_args& a) {
+  if constexpr (requires { m.examples_per_eval_batch(); }) {
+    return static_cast<std::size_t>(m.examples_per_eval_batch());
+  } else {
+    return static_cast<std::size_t>(a.per_device_eval_batch_size);
+  }
+}
 
 /// "checkpoint-<step>" folders of `dir`, sorted by step.
 inline std::vector<std::pair<index_t, std::filesystem::path>> checkpoints_in(
@@ -143,24 +231,46 @@ class trainer {
   trainer(M& method, training_args args, callbacks cb = {})
       : method_(method), args_(std::move(args)), cb_(std::move(cb)),
         batcher_(nonempty(method.train_indices()),
-                 data::batcher_options{static_cast<std::size_t>(args_.per_device_train_batch_size),
-                                       args_.seed, true, false}),
+                 // Rollout methods train on whole rollouts: TRL's PPO loader drops the last
+                 // incomplete batch.
+                 data::batcher_options{detail::train_batch_indices(method, args_), args_.seed, true,
+                                       detail::rollout_method<M>}),
         optimizer_(method.policy().num_params(), args_.adam()),
         decay_ranges_(model::decay_ranges(method.policy())),
         metrics_(std::filesystem::path(args_.output_dir) / "metrics.jsonl") {
     args_.validate();
     for (auto* h : method_.heads()) {
       head_optimizers_.emplace_back(h->num_params(), args_.adam());
-      head_ranges_.push_back(
-          {model::param_range{0, h->n_embd(), true}, model::param_range{h->n_embd(), 1, false}});
+      head_ranges_.push_back(head_ranges(*h));
     }
+    if constexpr (detail::has_critics<M, B>) {
+      for (const auto& c : method_.critics()) {
+        if (c.trunk == nullptr || !c.trunk->trainable()) {
+          throw config_error(
+              rlhf::detail::concat("trainer: critic '", c.name, "' needs a trainable trunk"));
+        }
+        critic_state s{model::adamw<B>(c.trunk->num_params(), args_.adam()),
+                       model::decay_ranges(*c.trunk),
+                       {},
+                       {}};
+        for (auto* h : c.heads) {
+          s.head_optimizers.emplace_back(h->num_params(), args_.adam());
+          s.head_ranges.push_back(head_ranges(*h));
+        }
+        critic_states_.push_back(std::move(s));
+      }
+    }
+    const index_t k = detail::steps_per_rollout(method_);
     const index_t batches = static_cast<index_t>(batcher_.batches_per_epoch());
-    const index_t per_epoch = std::max<index_t>(
-        1, (batches + args_.gradient_accumulation_steps - 1) / args_.gradient_accumulation_steps);
+    const index_t draws = detail::online_method<M> ? 1 : args_.gradient_accumulation_steps;
+    const index_t per_epoch = std::max<index_t>(1, (batches + draws - 1) / draws) * k;
     total_steps_ = args_.max_steps > 0
                        ? args_.max_steps
                        : static_cast<index_t>(
                              std::ceil(args_.num_train_epochs * static_cast<double>(per_epoch)));
+    // A rollout method runs whole rollouts: total steps and save_steps round up to K.
+    total_steps_ = (total_steps_ + k - 1) / k * k;
+    save_steps_ = args_.save_steps > 0 ? (args_.save_steps + k - 1) / k * k : 0;
     schedule_ = args_.schedule(total_steps_);
   }
 
@@ -193,10 +303,14 @@ class trainer {
       if (args_.eval_steps > 0 && step_ % args_.eval_steps == 0 && step_ != total_steps_) {
         result.last_eval = evaluate();
       }
-      if (args_.save_steps > 0 && step_ % args_.save_steps == 0 && step_ != total_steps_) {
+      // Checkpoints only at rollout boundaries (always, for the other methods).
+      if (save_steps_ > 0 && step_ % save_steps_ == 0) save_due_ = true;
+      const bool boundary = at_rollout_boundary();
+      if (save_due_ && boundary && step_ != total_steps_) {
         result.last_checkpoint = save_checkpoint();
+        save_due_ = false;
       }
-      if (stop_.load() && step_ != total_steps_) {
+      if (stop_.load() && boundary && step_ != total_steps_) {
         if (!window_.empty()) result.last_log = log_window();
         result.last_checkpoint = save_checkpoint();
         result.stopped_early = true;
@@ -216,7 +330,7 @@ class trainer {
   metrics_record evaluate() {
     const auto& idx = method_.eval_indices();
     metric_window w;
-    const auto b = static_cast<std::size_t>(args_.per_device_eval_batch_size);
+    const auto b = detail::eval_batch_indices(method_, args_);
     for (std::size_t i = 0; i < idx.size(); i += b) {
       const std::size_t n = std::min(b, idx.size() - i);
       w.add(method_.eval_batch(std::span<const std::uint64_t>(idx.data() + i, n)));
@@ -244,7 +358,23 @@ class trainer {
       md["trainer_state"] = trainer_state().dump();
       model::save_checkpoint<B>(tmp / "model.safetensors", method_.policy(), heads_const(),
                                 &optimizer_, md);
-      if (!head_optimizers_.empty()) save_head_optimizers(tmp / "heads_optimizer.safetensors");
+      if (!head_optimizers_.empty()) {
+        save_head_optimizers(tmp / "heads_optimizer.safetensors", method_.heads(),
+                             head_optimizers_);
+      }
+      if constexpr (detail::has_critics<M, B>) {
+        const auto critics = method_.critics();
+        for (std::size_t i = 0; i < critics.size(); ++i) {
+          const auto& c = critics[i];
+          std::vector<const model::scalar_head<B>*> hs(c.heads.begin(), c.heads.end());
+          model::save_checkpoint<B>(tmp / (c.name + ".safetensors"), *c.trunk, hs,
+                                    &critic_states_[i].optimizer, {});
+          if (!c.heads.empty()) {
+            save_head_optimizers(tmp / (c.name + "_heads_optimizer.safetensors"), c.heads,
+                                 critic_states_[i].head_optimizers);
+          }
+        }
+      }
       std::error_code ec;
       fs::remove_all(dir, ec);  // a re-save of the same step (after a resume)
       fs::rename(tmp, dir);
@@ -274,25 +404,70 @@ class trainer {
     if (cb_.on_warning) cb_.on_warning(message);
   }
 
+  static std::vector<model::param_range> head_ranges(const model::scalar_head<B>& h) {
+    return {model::param_range{0, h.n_embd(), true}, model::param_range{h.n_embd(), 1, false}};
+  }
+
+  /// Whether a checkpoint may be written now: always, except inside a rollout.
+  [[nodiscard]] bool at_rollout_boundary() const {
+    if constexpr (detail::rollout_method<M>) {
+      return method_.rollout_done();
+    } else {
+      return true;
+    }
+  }
+
+  /// The critics' trunks and heads (none unless M has critics()).
+  [[nodiscard]] std::vector<trained_model<B>> critic_models() {
+    if constexpr (detail::has_critics<M, B>) {
+      return method_.critics();
+    } else {
+      return {};
+    }
+  }
+
   void one_step() {
     auto& policy = method_.policy();
     const auto heads = method_.heads();
+    const auto critics = critic_models();
     policy.zero_grads();
     for (auto* h : heads) h->zero_grads();
+    for (const auto& c : critics) {
+      c.trunk->zero_grads();
+      for (auto* h : c.heads) h->zero_grads();
+    }
     const index_t k = args_.gradient_accumulation_steps;
     // The method's metrics enter the window per micro-batch (TRL stores them per loss
     // computation and logs the plain mean over the window); a metric a micro-batch does not
     // report (e.g. KTO's rewards/rejected without undesirable examples) is not averaged in.
     std::vector<named_metrics> micro;
-    for (index_t i = 0; i < k; ++i) {
-      const auto idx = batcher_.next();
-      ++micro_batches_;
-      micro.push_back(method_.train_micro_batch(std::span<const std::uint64_t>(idx)));
+    if constexpr (detail::online_method<M>) {
+      // One generation batch per step (per rollout of K steps), trained on in k shares.
+      named_metrics once;
+      bool fresh = true;
+      if constexpr (detail::rollout_method<M>) fresh = method_.rollout_done();
+      if (fresh) {
+        const auto idx = batcher_.next();
+        ++micro_batches_;
+        once = method_.prepare_step(std::span<const std::uint64_t>(idx), step_);
+      }
+      for (index_t i = 0; i < k; ++i) micro.push_back(method_.train_micro_batch({}));
+      if (fresh) micro.push_back(std::move(once));
+    } else {
+      for (index_t i = 0; i < k; ++i) {
+        const auto idx = batcher_.next();
+        ++micro_batches_;
+        micro.push_back(method_.train_micro_batch(std::span<const std::uint64_t>(idx)));
+      }
     }
     if (k > 1) {
       const float inv = 1.0f / static_cast<float>(k);
       model::scale_grads<B>(policy.grads(), inv);
       for (auto* h : heads) model::scale_grads<B>(h->grads(), inv);
+      for (const auto& c : critics) {
+        model::scale_grads<B>(c.trunk->grads(), inv);
+        for (auto* h : c.heads) model::scale_grads<B>(h->grads(), inv);
+      }
     }
     // torch.nn.utils.clip_grad_norm_ over all trainable parameters at once.
     double sq = 0.0;
@@ -301,6 +476,14 @@ class trainer {
     for (auto* h : heads) {
       const double n = model::grad_norm<B>(h->grads());
       sq += n * n;
+    }
+    for (const auto& c : critics) {
+      const double t = model::grad_norm<B>(c.trunk->grads());
+      sq += t * t;
+      for (auto* h : c.heads) {
+        const double n = model::grad_norm<B>(h->grads());
+        sq += n * n;
+      }
     }
     const double norm = std::sqrt(sq);
     if (!std::isfinite(norm)) {
@@ -311,6 +494,10 @@ class trainer {
       const auto coef = static_cast<float>(args_.max_grad_norm / (norm + 1e-6));
       model::scale_grads<B>(policy.grads(), coef);
       for (auto* h : heads) model::scale_grads<B>(h->grads(), coef);
+      for (const auto& c : critics) {
+        model::scale_grads<B>(c.trunk->grads(), coef);
+        for (auto* h : c.heads) model::scale_grads<B>(h->grads(), coef);
+      }
     }
     const float lr = schedule_.lr_at(step_);
     optimizer_.step(policy.params(), policy.grads(),
@@ -318,6 +505,15 @@ class trainer {
     for (std::size_t i = 0; i < heads.size(); ++i) {
       head_optimizers_[i].step(heads[i]->params(), heads[i]->grads(),
                                std::span<const model::param_range>(head_ranges_[i]), lr);
+    }
+    for (std::size_t i = 0; i < critics.size(); ++i) {
+      auto& s = critic_states_[i];
+      s.optimizer.step(critics[i].trunk->params(), critics[i].trunk->grads(),
+                       std::span<const model::param_range>(s.decay_ranges), lr);
+      for (std::size_t j = 0; j < critics[i].heads.size(); ++j) {
+        s.head_optimizers[j].step(critics[i].heads[j]->params(), critics[i].heads[j]->grads(),
+                                  std::span<const model::param_range>(s.head_ranges[j]), lr);
+      }
     }
     ++step_;
     for (const auto& m : micro) window_.add(m);
@@ -346,11 +542,12 @@ class trainer {
             {"window", window_.to_json()}, {"method", method_.state()}};
   }
 
-  void save_head_optimizers(const std::filesystem::path& path) {
+  void save_head_optimizers(const std::filesystem::path& path,
+                            const std::vector<model::scalar_head<B>*>& heads,
+                            const std::vector<model::adamw<B>>& optimizers) {
     std::vector<model::named_tensor> ts;
-    const auto heads = method_.heads();
     for (std::size_t i = 0; i < heads.size(); ++i) {
-      const auto& opt = head_optimizers_[i];
+      const auto& opt = optimizers[i];
       const shape s{heads[i]->num_params()};
       for (const auto& [suffix, values] :
            {std::pair{".exp_avg", &opt.exp_avg()}, std::pair{".exp_avg_sq", &opt.exp_avg_sq()}}) {
@@ -402,12 +599,31 @@ class trainer {
     batcher_.restore(position);
     window_ = metric_window::from_json(field("window"), where);
     method_.restore(field("method"));
-    if (!head_optimizers_.empty()) load_head_optimizers(dir / "heads_optimizer.safetensors");
+    if (!head_optimizers_.empty()) {
+      load_head_optimizers(dir / "heads_optimizer.safetensors", method_.heads(), head_optimizers_,
+                           optimizer_.step_count());
+    }
+    if constexpr (detail::has_critics<M, B>) {
+      const auto critics = method_.critics();
+      for (std::size_t i = 0; i < critics.size(); ++i) {
+        const auto& c = critics[i];
+        auto hs = c.heads;
+        model::load_checkpoint<B>(dir / (c.name + ".safetensors"), *c.trunk, hs,
+                                  &critic_states_[i].optimizer);
+        if (!c.heads.empty()) {
+          load_head_optimizers(dir / (c.name + "_heads_optimizer.safetensors"), c.heads,
+                               critic_states_[i].head_optimizers,
+                               critic_states_[i].optimizer.step_count());
+        }
+      }
+    }
+    save_due_ = false;
   }
 
-  void load_head_optimizers(const std::filesystem::path& path) {
+  void load_head_optimizers(const std::filesystem::path& path,
+                            const std::vector<model::scalar_head<B>*>& heads,
+                            std::vector<model::adamw<B>>& optimizers, std::int64_t step_count) {
     const auto f = model::load_safetensors(path);
-    const auto heads = method_.heads();
     for (std::size_t i = 0; i < heads.size(); ++i) {
       const std::string p = heads[i]->prefix();
       const auto* m = f.find(p + ".exp_avg");
@@ -417,9 +633,8 @@ class trainer {
             rlhf::detail::concat("trainer: ", path.string(), ": no AdamW state for '", p, "'"));
       }
       const shape s{heads[i]->num_params()};
-      head_optimizers_[i].load_state(ops::from_host<B>(std::span<const float>(m->data), s),
-                                     ops::from_host<B>(std::span<const float>(v->data), s),
-                                     optimizer_.step_count());
+      optimizers[i].load_state(ops::from_host<B>(std::span<const float>(m->data), s),
+                               ops::from_host<B>(std::span<const float>(v->data), s), step_count);
     }
   }
 
@@ -441,6 +656,16 @@ class trainer {
   std::vector<model::param_range> decay_ranges_;
   std::vector<model::adamw<B>> head_optimizers_;
   std::vector<std::vector<model::param_range>> head_ranges_;
+  /// One critic's optimizers (see trained_model).
+  struct critic_state {
+    model::adamw<B> optimizer;
+    std::vector<model::param_range> decay_ranges;
+    std::vector<model::adamw<B>> head_optimizers;
+    std::vector<std::vector<model::param_range>> head_ranges;
+  };
+  std::vector<critic_state> critic_states_;
+  index_t save_steps_ = 0;  ///< save_steps rounded up to whole rollouts
+  bool save_due_ = false;   ///< a save_steps multiple passed inside a rollout
   metrics_file metrics_;
   metric_window window_;
   model::lr_schedule schedule_;

@@ -129,6 +129,7 @@ class policy_tokens {
     model::gpt_forward<B>(policy, *acts_, s.ids);
     cache.commit();
     mask_.emplace(std::move(mask));
+    opt_ = opt;
     tok_.emplace(ops::token_logprobs<B>(acts_->logits, s.ids, *mask_, opt));
     return tok_->logps;
   }
@@ -141,13 +142,15 @@ class policy_tokens {
   /// The forward's token log-probs on the host, (R·T) row-major.
   [[nodiscard]] std::vector<float> logps_host() const { return ops::to_host<B>(tok_->logps); }
 
-  /// Adds d loss / dθ to the policy's gradients from d loss / d token log-probs (R, T).
-  void backward(const typename B::tensor& grad_tokens) {
+  /// Adds d loss / dθ to the policy's gradients from d loss / d token log-probs (R, T) and,
+  /// when given, d loss / d token entropies (R, T) (the forward must have computed them).
+  void backward(const typename B::tensor& grad_tokens,
+                const typename B::tensor* grad_entropy = nullptr) {
     if (!grad_logits_ || grad_logits_->shape() != acts_->logits.shape()) {
       grad_logits_.emplace(acts_->logits.shape());
     }
     ops::token_logprobs_backward<B>(acts_->logits, batch_->ids, *mask_, *tok_, grad_tokens,
-                                    *grad_logits_);
+                                    *grad_logits_, opt_, grad_entropy);
     model::gpt_backward<B>(*policy_, *acts_, batch_->ids, *grad_logits_);
   }
 
@@ -156,6 +159,7 @@ class policy_tokens {
   const sequence_batch<B>* batch_ = nullptr;
   model::gpt_activations<B>* acts_ = nullptr;
   std::optional<typename B::tensor> mask_;
+  ops::logprob_options opt_;
   std::optional<ops::token_logprobs_result<B>> tok_;
   std::optional<typename B::tensor> grad_logits_;
 };

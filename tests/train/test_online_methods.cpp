@@ -1,0 +1,365 @@
+// SPDX-FileCopyrightText: 2026 The rlhf++ authors
+// SPDX-License-Identifier: Apache-2.0
+// GRPO and RLOO as training methods on a tiny GPT with a reward it can learn: each raises
+// the mean reward by a stated margin within a bounded number of seeded steps, a resumed GRPO
+// run logs what the uninterrupted one logs bit for bit, the generation metrics are TRL's, and
+// bad reward functions and configurations are refused with messages naming the culprit.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rlhf/backends/eigen.hpp"
+#include "rlhf/model/tokenizer.hpp"
+#include "rlhf/train/command_reward.hpp"
+#include "rlhf/train/grpo.hpp"
+#include "rlhf/train/model_reward.hpp"
+#include "rlhf/train/reward_functions.hpp"
+#include "rlhf/train/rloo.hpp"
+#include "rlhf/train/trainer.hpp"
+#include "train_fixture.hpp"
+
+namespace {
+
+using B = rlhf::eigen_backend;
+namespace fs = std::filesystem;
+namespace model = rlhf::model;
+namespace train = rlhf::train;
+using Tok = model::byte_tokenizer;
+using namespace train_fixture;
+
+fs::path scratch(const std::string& name) { return train_fixture::scratch("online", name); }
+
+/// 24 one-letter prompts ({"prompt"} lines).
+fs::path prompt_file(const std::string& name) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 24; ++i) {
+    lines.push_back(std::string(R"({"prompt": ")") + static_cast<char>('a' + i % 12) + R"("})");
+  }
+  const auto p = scratch(name);
+  write_lines(p, lines);
+  return p;
+}
+
+/// The learnable reward: the share of a completion's tokens (EOS aside) with an even id;
+/// about 1/2 for a random policy, 1 at best.
+train::reward_function even_tokens() {
+  return {"even_tokens", 1.0f, [](const train::completion_batch& b) {
+            std::vector<float> out;
+            for (const auto& ids : b.completion_ids) {
+              double even = 0, n = 0;
+              for (const auto id : ids) {
+                if (id == Tok{}.eos_id()) continue;
+                n += 1;
+                even += id % 2 == 0 ? 1 : 0;
+              }
+              out.push_back(n > 0 ? static_cast<float>(even / n) : 0.0f);
+            }
+            return out;
+          }};
+}
+
+train::example_source<Tok> prompts(const fs::path& file, float eval_fraction = 0.0f) {
+  return {train::data_files{file, {}, {}}, rlhf::data::format::prompt_only, Tok{}, {}, 7,
+          eval_fraction};
+}
+
+/// Arguments for the reward-rising runs: 8 completions per step, a constant learning rate.
+train::training_args online_args(const fs::path& dir, rlhf::index_t steps) {
+  auto a = test_args(dir, 1e-2f, 0.0f);
+  a.per_device_train_batch_size = 8;
+  a.gradient_accumulation_steps = 1;
+  a.max_steps = steps;
+  a.eval_steps = 0;
+  a.lr_scheduler_type = model::lr_schedule_type::constant;
+  return a;
+}
+
+/// Mean of `name` over the first / last `k` logged training records.
+std::pair<double, double> first_and_last(const fs::path& dir, const std::string& name, int k) {
+  std::vector<double> v;
+  for (const auto& l : read_lines(dir / "metrics.jsonl")) {
+    const auto j = nlohmann::json::parse(l);
+    if (j.contains(name)) v.push_back(j[name].get<double>());
+  }
+  REQUIRE(v.size() >= static_cast<std::size_t>(2 * k));
+  double a = 0, b = 0;
+  for (int i = 0; i < k; ++i) {
+    a += v[static_cast<std::size_t>(i)];
+    b += v[v.size() - 1 - static_cast<std::size_t>(i)];
+  }
+  return {a / k, b / k};
+}
+
+train::grpo_config grpo_cfg(const fs::path& dir, rlhf::index_t steps) {
+  train::grpo_config c;
+  c.args = online_args(dir, steps);
+  c.loss.num_generations = 4;
+  c.loss.max_completion_length = 8;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("GRPO raises a learnable reward: mean reward of the last 5 of 40 steps >= first 5 + 0.3") {
+  const auto dir = scratch("grpo_run");
+  model::gpt<B> policy(tiny_config());
+  policy.init(3);
+  auto source = prompts(prompt_file("grpo_prompts.jsonl"));
+  train::grpo_method<B, Tok> method(policy, nullptr, source, {even_tokens()}, grpo_cfg(dir, 40));
+  train::trainer<B, decltype(method)> t(method, grpo_cfg(dir, 40).args);
+  t.train();
+  const auto [first, last] = first_and_last(dir, "reward", 5);
+  INFO("mean reward, first 5 steps " << first << ", last 5 " << last);
+  CHECK(first > 0.3);
+  CHECK(last >= first + 0.3);
+}
+
+TEST_CASE("RLOO with a reference (beta 0.05) raises the reward by >= 0.15 in 60 steps, logs TRL's metrics") {
+  const auto dir = scratch("rloo_run");
+  model::gpt<B> policy(tiny_config());
+  policy.init(3);
+  model::gpt<B> reference(tiny_config(), /*trainable=*/false);
+  rlhf::ops::transform<B>(reference.params(), rlhf::fn::identity{}, policy.params());
+  auto source = prompts(prompt_file("rloo_prompts.jsonl"));
+  train::rloo_config c;
+  c.args = online_args(dir, 60);
+  c.loss.num_generations = 4;
+  c.max_completion_length = 8;
+  train::rloo_method<B, Tok> method(policy, &reference, source, {even_tokens()}, c);
+  train::trainer<B, decltype(method)> t(method, c.args);
+  const auto res = t.train();
+  for (const char* name : {"loss", "reward", "reward_std", "frac_reward_zero_std", "kl",
+                           "entropy", "clip_ratio/region_mean", "completions/mean_length",
+                           "completions/clipped_ratio", "rewards/even_tokens/mean"}) {
+    CAPTURE(name);
+    CHECK(res.last_log.contains(name));
+  }
+  const auto [first, last] = first_and_last(dir, "reward", 5);
+  INFO("mean reward, first 5 steps " << first << ", last 5 " << last);
+  CHECK(last >= first + 0.15);
+  // The KL to the reference starts at 0 (the same weights) and grows as the policy moves.
+  const auto [kl0, kl1] = first_and_last(dir, "kl", 1);
+  CHECK(std::abs(kl0) < 1e-6);
+  CHECK(kl1 > 1e-4);
+}
+
+TEST_CASE("GRPO resumed from a checkpoint logs what the uninterrupted run logs, bit for bit") {
+  auto run = [&](const std::string& name, int stop_at, const fs::path& resume) {
+    const auto dir = scratch(name);
+    model::gpt<B> policy(tiny_config());
+    policy.init(5);
+    model::gpt<B> reference(tiny_config(), /*trainable=*/false);
+    rlhf::ops::transform<B>(reference.params(), rlhf::fn::identity{}, policy.params());
+    auto source = prompts(prompt_file(name + ".jsonl"));
+    auto c = grpo_cfg(dir, 6);
+    c.loss.beta = 0.04f;  // the reference's path too
+    c.args.gradient_accumulation_steps = 2;
+    c.args.per_device_train_batch_size = 4;
+    train::grpo_method<B, Tok> method(policy, &reference, source, {even_tokens()}, c);
+    return train_stopping_at<B>(method, c.args, stop_at, resume);
+  };
+  run("whole", 0, {});
+  const auto stopped = run("part", 3, {});
+  REQUIRE(stopped.stopped_early);
+  // The resumed run writes into the stopped run's folder.
+  {
+    const auto dir = scratch("part");
+    model::gpt<B> policy(tiny_config());
+    policy.init(5);
+    model::gpt<B> reference(tiny_config(), /*trainable=*/false);
+    rlhf::ops::transform<B>(reference.params(), rlhf::fn::identity{}, policy.params());
+    auto source = prompts(prompt_file("part.jsonl"));
+    auto c = grpo_cfg(dir, 6);
+    c.loss.beta = 0.04f;
+    c.args.gradient_accumulation_steps = 2;
+    c.args.per_device_train_batch_size = 4;
+    train::grpo_method<B, Tok> method(policy, &reference, source, {even_tokens()}, c);
+    train_stopping_at<B>(method, c.args, 0, stopped.last_checkpoint);
+  }
+  const auto whole = read_lines(scratch("whole") / "metrics.jsonl");
+  const auto part = read_lines(scratch("part") / "metrics.jsonl");
+  REQUIRE(whole.size() == 6);
+  CHECK(part == whole);
+}
+
+TEST_CASE("GRPO's generation metrics follow TRL's definitions on a known batch") {
+  train::completion_batch b;
+  const std::int32_t eos = Tok{}.eos_id();
+  b.completion_ids = {{1, 2, eos}, {4, 6, 8, 10}, {3, eos}, {5, 7, 9, 11}};
+  b.truncated = {false, true, false, true};
+  b.completions.resize(4);
+  const auto m = train::detail::completion_metrics(b);
+  auto get = [&](const std::string& n) { return rlhf::metric_or(m, n, NAN); };
+  CHECK(get("completions/mean_length") == doctest::Approx(13.0 / 4));
+  CHECK(get("completions/min_length") == 2);
+  CHECK(get("completions/max_length") == 4);
+  CHECK(get("completions/clipped_ratio") == doctest::Approx(0.5));
+  CHECK(get("completions/mean_terminated_length") == doctest::Approx(2.5));
+  CHECK(get("completions/min_terminated_length") == 2);
+  CHECK(get("completions/max_terminated_length") == 3);
+}
+
+TEST_CASE("bad reward functions and configurations are refused, naming the culprit") {
+  const auto dir = scratch("bad");
+  model::gpt<B> policy(tiny_config());
+  policy.init(3);
+  auto source = prompts(prompt_file("bad_prompts.jsonl"));
+  auto c = grpo_cfg(dir, 2);
+
+  SUBCASE("a function returning the wrong number of scores") {
+    train::reward_function short_fn{"short", 1.0f, [](const train::completion_batch&) {
+                                      return std::vector<float>{1.0f};
+                                    }};
+    train::grpo_method<B, Tok> m(policy, nullptr, source, {short_fn}, c);
+    train::trainer<B, decltype(m)> t(m, c.args);
+    CHECK_THROWS_WITH_AS(t.train(), doctest::Contains("reward function 'short' returned 1 scores"),
+                         rlhf::data_error);
+  }
+  SUBCASE("an infinite score") {
+    train::reward_function inf_fn{"inf", 1.0f, [](const train::completion_batch& b) {
+                                    return std::vector<float>(b.size(), INFINITY);
+                                  }};
+    train::grpo_method<B, Tok> m(policy, nullptr, source, {inf_fn}, c);
+    train::trainer<B, decltype(m)> t(m, c.args);
+    CHECK_THROWS_WITH_AS(t.train(), doctest::Contains("reward function 'inf' returned inf"),
+                         rlhf::data_error);
+  }
+  SUBCASE("no reward function, duplicate names") {
+    using M = train::grpo_method<B, Tok>;
+    CHECK_THROWS_WITH_AS(M(policy, nullptr, source, {}, c), doctest::Contains("reward_functions"),
+                         rlhf::config_error);
+    CHECK_THROWS_WITH_AS(M(policy, nullptr, source, {even_tokens(), even_tokens()}, c),
+                         doctest::Contains("reward_functions[1].name"), rlhf::config_error);
+  }
+  SUBCASE("a generation batch that is not whole groups") {
+    c.args.per_device_train_batch_size = 6;  // 6 completions, G = 4
+    CHECK_THROWS_WITH_AS((train::grpo_method<B, Tok>(policy, nullptr, source, {even_tokens()}, c)),
+                         doctest::Contains("must be a multiple of num_generations"),
+                         rlhf::config_error);
+  }
+  SUBCASE("beta > 0 without a reference") {
+    c.loss.beta = 0.1f;
+    CHECK_THROWS_WITH_AS((train::grpo_method<B, Tok>(policy, nullptr, source, {even_tokens()}, c)),
+                         doctest::Contains("reference"), rlhf::config_error);
+  }
+  SUBCASE("a completion length the context cannot hold") {
+    c.loss.max_completion_length = 32;
+    CHECK_THROWS_WITH_AS((train::grpo_method<B, Tok>(policy, nullptr, source, {even_tokens()}, c)),
+                         doctest::Contains("max_completion_length"), rlhf::config_error);
+  }
+}
+
+namespace {
+
+/// Two completions, "yes" and "no", of the prompt "q".
+train::completion_batch two_completions() {
+  train::completion_batch b;
+  for (const std::string c : {"yes", "no"}) {
+    rlhf::data::content p;
+    p.text = "q";
+    b.prompts.push_back(p);
+    b.completions.push_back(c);
+    b.prompt_ids.push_back({'q'});
+    b.completion_ids.push_back(std::vector<std::int32_t>(c.begin(), c.end()));
+    b.truncated.push_back(false);
+  }
+  return b;
+}
+
+train::reward_function shell_reward(const std::string& script, int timeout_ms = 10000) {
+  train::command_reward_options o;
+  o.argv = {"/bin/sh", "-c", script};
+  o.timeout = std::chrono::milliseconds(timeout_ms);
+  o.name = "verifier";
+  return train::command_reward(o);
+}
+
+}  // namespace
+
+TEST_CASE("an external command as a reward: success, exit status, garbage, timeout") {
+  const auto b = two_completions();
+  SUBCASE("one JSON line per completion in, one number or null per line out") {
+    const auto f = shell_reward(
+        R"(while IFS= read -r l; do case "$l" in *'"completion":"yes"'*) echo 1.5;; )"
+        R"(*'"prompt":"q"'*) echo null;; *) echo 0;; esac; done)");
+    const auto s = f.score(b);
+    REQUIRE(s.size() == 2);
+    CHECK(s[0] == 1.5f);
+    CHECK(std::isnan(s[1]));
+  }
+  SUBCASE("a non-zero exit names the status and the end of stderr") {
+    CHECK_THROWS_WITH_AS(shell_reward("cat >/dev/null; echo broken verifier >&2; exit 3").score(b),
+                         doctest::Contains("exited with status 3, its stderr ends: broken verifier"),
+                         rlhf::io_error);
+  }
+  SUBCASE("output that is not a number names the line") {
+    CHECK_THROWS_WITH_AS(shell_reward("cat >/dev/null; echo 1; echo hello").score(b),
+                         doctest::Contains("output line 2 is not a number or null: 'hello'"),
+                         rlhf::data_error);
+    CHECK_THROWS_WITH_AS(shell_reward("cat >/dev/null; echo 1").score(b),
+                         doctest::Contains("wrote 1 scores for 2 completions"), rlhf::data_error);
+  }
+  SUBCASE("a command that does not answer in time is killed") {
+    CHECK_THROWS_WITH_AS(shell_reward("sleep 20", 300).score(b),
+                         doctest::Contains("no answer within 300 ms; killed"), rlhf::io_error);
+  }
+  SUBCASE("a program that does not exist, and one that never reads its input") {
+    train::command_reward_options o;
+    o.argv = {"/nonexistent/verifier"};
+    CHECK_THROWS_WITH_AS(train::command_reward(o).score(b), doctest::Contains("cannot start"),
+                         rlhf::io_error);
+    const auto s = shell_reward("echo 2; echo 3").score(b);
+    CHECK(s == std::vector<float>{2.0f, 3.0f});
+  }
+}
+
+TEST_CASE("a reward model scores each row at its last real token, as a lone forward does") {
+  model::gpt<B> trunk(tiny_config(), /*trainable=*/false);
+  trunk.init(21);
+  auto head = model::make_reward_head<B>(tiny_config().n_embd, /*trainable=*/false);
+  head.init(22, 0.5f);
+  CHECK(trunk.grads().size() == 0);
+  CHECK(head.grads().size() == 0);
+  const auto b = two_completions();
+  const auto s = train::model_reward<B>(trunk, head, Tok{}.pad_id()).score(b);
+  REQUIRE(s.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    std::vector<std::int32_t> ids = b.prompt_ids[i];
+    ids.insert(ids.end(), b.completion_ids[i].begin(), b.completion_ids[i].end());
+    const auto t = static_cast<rlhf::index_t>(ids.size());
+    model::gpt_activations<B> acts(tiny_config(), 1, t);
+    model::gpt_forward<B>(trunk, acts, rlhf::ops::index_from_host<B>(
+                                           std::span<const std::int32_t>(ids), rlhf::shape{1, t}));
+    typename B::tensor values(rlhf::shape{1, t});
+    model::value_head_forward<B>(values, acts.lnf, head.weight(), head.bias());
+    CHECK(s[i] == doctest::Approx(rlhf::ops::to_host<B>(values).back()).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("reward ensembles and length-normalised rewards") {
+  const auto b = two_completions();
+  auto fixed = [](std::string name, std::vector<float> v) {
+    return train::reward_function{std::move(name), 1.0f,
+                                  [v](const train::completion_batch&) { return v; }};
+  };
+  std::vector<train::reward_function> members{fixed("a", {1.0f, 2.0f}), fixed("b", {3.0f, NAN}),
+                                              fixed("c", {-1.0f, 0.0f})};
+  using R = rlhf::losses::ensemble_reduction;
+  CHECK(train::reward_ensemble(members, R::mean).score(b)[0] == doctest::Approx(1.0));
+  CHECK(train::reward_ensemble(members, R::min).score(b)[0] == -1.0f);
+  // {1, 3, -1}: mean 1, population std sqrt(8/3).
+  CHECK(train::reward_ensemble(members, R::mean_minus_std, 0.5f).score(b)[0] ==
+        doctest::Approx(1.0 - 0.5 * std::sqrt(8.0 / 3.0)));
+  CHECK(std::isnan(train::reward_ensemble(members, R::mean).score(b)[1]));  // b has no score
+  // "yes" has 3 tokens, "no" 2.
+  const auto n = train::length_normalized(fixed("a", {1.0f, 2.0f}), Tok{}.eos_id());
+  CHECK(n.name == "a/length");
+  CHECK(n.score(b) == std::vector<float>{1.0f / 3.0f, 1.0f});
+}
