@@ -419,17 +419,12 @@ std::vector<option_def> online_defs(const C& c, rlhf::index_t max_completion_len
   d.push_back({"beta", kind::real, short_float(c.loss.beta),
                "KL coefficient to the initial policy; 0: no reference model"});
   d.push_back({"epsilon", kind::real, short_float(c.loss.epsilon), "Lower clip range"});
-  d.push_back({"epsilon_high",
-               kind::real,
-               nullptr,
-               "Upper clip range",
-               {},
-               "--epsilon"});
+  d.push_back({"epsilon_high", kind::real, nullptr, "Upper clip range", {}, "--epsilon"});
   d.insert(d.end(), extra.begin(), extra.end());
   d.push_back({"mask_truncated_completions", kind::boolean, c.mask_truncated_completions,
                "No loss on completions that end without EOS"});
-  d.push_back({"disable_dropout", kind::boolean, c.disable_dropout,
-               "Train without the policy's dropout"});
+  d.push_back(
+      {"disable_dropout", kind::boolean, c.disable_dropout, "Train without the policy's dropout"});
   d.push_back({"reward_command",
                kind::text,
                "",
@@ -437,8 +432,8 @@ std::vector<option_def> online_defs(const C& c, rlhf::index_t max_completion_len
                "number or null per line on stdout",
                {},
                "none"});
-  d.push_back({"reward_command_timeout", kind::real, 60.0,
-               "Seconds a reward command may take per batch"});
+  d.push_back(
+      {"reward_command_timeout", kind::real, 60.0, "Seconds a reward command may take per batch"});
   d.push_back({"reward_model",
                kind::path,
                "",
@@ -459,8 +454,7 @@ std::vector<option_def> grpo_defs() {
   return online_defs(
       c, c.loss.max_completion_length,
       {{"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
-        "Aggregation of the per-token losses",
-        enum_names(rlhf::losses::grpo_loss_type::vespo)},
+        "Aggregation of the per-token losses", enum_names(rlhf::losses::grpo_loss_type::vespo)},
        {"scale_rewards", kind::choice, std::string(rlhf::losses::to_string(c.loss.scale_rewards)),
         "Std that divides the advantages", enum_names(rlhf::losses::grpo_scale_rewards::none)},
        {"importance_sampling_level", kind::choice,
@@ -946,8 +940,7 @@ online_rewards rewards_of(const json& r) {
   if (!weights.empty()) {
     if (weights.size() != out.functions.size()) {
       throw rlhf::config_error("reward_weights has " + std::to_string(weights.size()) +
-                               " values for " + std::to_string(out.functions.size()) +
-                               " rewards");
+                               " values for " + std::to_string(out.functions.size()) + " rewards");
     }
     for (std::size_t i = 0; i < weights.size(); ++i) out.functions[i].weight = weights[i];
   }
@@ -982,8 +975,8 @@ int run_online(json r, const char* name, void (*finish)(json&, C&)) {
 
 void finish_grpo(json& r, train::grpo_config& c) {
   c.loss.loss_type = rlhf::losses::parse_grpo_loss_type(r.at("loss_type").get<std::string>());
-  c.loss.scale_rewards =
-      rlhf::losses::parse_grpo_scale_rewards(r.at("scale_rewards").get<std::string>());
+  c.loss.scale_rewards = rlhf::losses::parse_grpo_scale_rewards(
+      r.at("scale_rewards").get<std::string>());
   c.loss.importance_sampling_level = rlhf::losses::parse_grpo_importance_sampling_level(
       r.at("importance_sampling_level").get<std::string>());
   c.loss.multi_objective_aggregation = rlhf::losses::parse_grpo_multi_objective_aggregation(
@@ -1218,9 +1211,9 @@ int run(int argc, char** argv) {
                           bco_config_file);
   option_table grpo_table(grpo_defs()), rloo_table(rloo_defs());
   std::string grpo_config_file, rloo_config_file;
-  auto* grpo = add_trainer("grpo",
-                           "GRPO: groups of sampled completions scored by a reward command or model",
-                           grpo_table, grpo_config_file);
+  auto* grpo = add_trainer(
+      "grpo", "GRPO: groups of sampled completions scored by a reward command or model", grpo_table,
+      grpo_config_file);
   auto* rloo = add_trainer("rloo", "RLOO: REINFORCE with a leave-one-out baseline per group",
                            rloo_table, rloo_config_file);
 
@@ -1270,9 +1263,10 @@ int run(int argc, char** argv) {
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_sub(argv[1])) {
-    throw usage_error(std::string("unknown subcommand '") + argv[1] +
-                      "' (expected sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate, eval or "
-                      "plot)");
+    throw usage_error(
+        std::string("unknown subcommand '") + argv[1] +
+        "' (expected sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate, eval or "
+        "plot)");
   }
   try {
     app.parse(argc, argv);

@@ -19,10 +19,11 @@ TEST_CASE_TEMPLATE("reward_loss matches the PyTorch reference", B, RLHF_TEST_BAC
     if (c.has_input("weights")) weights = c.tensor<B>("weights");
     losses::reward_config cfg;
     cfg.center_rewards_coefficient = c.config().at("center_rewards_coefficient").get<float>();
-    const auto r = losses::reward_loss<B>(
-        {.rewards_chosen = rc, .rewards_rejected = rr, .margin = margin ? &*margin : nullptr,
-         .weights = weights ? &*weights : nullptr},
-        cfg);
+    const auto r = losses::reward_loss<B>({.rewards_chosen = rc,
+                                           .rewards_rejected = rr,
+                                           .margin = margin ? &*margin : nullptr,
+                                           .weights = weights ? &*weights : nullptr},
+                                          cfg);
     check_close(r.loss, c.output_scalar("loss"), "loss");
     check_close(host<B>(r.losses), c.output("losses"), "losses");
     check_close(host<B>(r.grad_rewards_chosen), c.output("grad_rewards_chosen"),
@@ -47,8 +48,7 @@ TEST_CASE_TEMPLATE("reward_loss gradients match finite differences", B, RLHF_TES
   const auto wt = make<B>(weights, rlhf::shape{4});
   auto loss_of = [&](const std::vector<float>& c, const std::vector<float>& j) {
     const auto ct = make<B>(c, rlhf::shape{4}), jt = make<B>(j, rlhf::shape{4});
-    return static_cast<double>(
-        losses::reward_loss<B>({ct, jt, &mt, &wt}, cfg).loss);
+    return static_cast<double>(losses::reward_loss<B>({ct, jt, &mt, &wt}, cfg).loss);
   };
   const auto ct = make<B>(rc, rlhf::shape{4}), jt = make<B>(rr, rlhf::shape{4});
   const auto r = losses::reward_loss<B>({ct, jt, &mt, &wt}, cfg);

@@ -66,7 +66,11 @@ train::reward_function even_tokens() {
 }
 
 train::example_source<Tok> prompts(const fs::path& file, float eval_fraction = 0.0f) {
-  return {train::data_files{file, {}, {}}, rlhf::data::format::prompt_only, Tok{}, {}, 7,
+  return {train::data_files{file, {}, {}},
+          rlhf::data::format::prompt_only,
+          Tok{},
+          {},
+          7,
           eval_fraction};
 }
 
@@ -107,7 +111,8 @@ train::grpo_config grpo_cfg(const fs::path& dir, rlhf::index_t steps) {
 
 }  // namespace
 
-TEST_CASE("GRPO raises a learnable reward: mean reward of the last 5 of 40 steps >= first 5 + 0.3") {
+TEST_CASE(
+    "GRPO raises a learnable reward: mean reward of the last 5 of 40 steps >= first 5 + 0.3") {
   const auto dir = scratch("grpo_run");
   model::gpt<B> policy(tiny_config());
   policy.init(3);
@@ -119,9 +124,19 @@ TEST_CASE("GRPO raises a learnable reward: mean reward of the last 5 of 40 steps
   INFO("mean reward, first 5 steps " << first << ", last 5 " << last);
   CHECK(first > 0.3);
   CHECK(last >= first + 0.3);
+  // num_tokens is TRL's running count of prompt + completion tokens: 8 one-token prompts and
+  // 8 completions of completions/mean_length tokens a step (one step a record).
+  double tokens = 0;
+  for (const auto& l : read_lines(dir / "metrics.jsonl")) {
+    const auto j = nlohmann::json::parse(l);
+    tokens += 8.0 + 8.0 * j["completions/mean_length"].get<double>();
+    CHECK(j["num_tokens"].get<double>() == tokens);
+  }
 }
 
-TEST_CASE("RLOO with a reference (beta 0.05) raises the reward by >= 0.15 in 60 steps, logs TRL's metrics") {
+TEST_CASE(
+    "RLOO with a reference (beta 0.05) raises the reward by >= 0.15 in 60 steps, logs TRL's "
+    "metrics") {
   const auto dir = scratch("rloo_run");
   model::gpt<B> policy(tiny_config());
   policy.init(3);
@@ -135,8 +150,8 @@ TEST_CASE("RLOO with a reference (beta 0.05) raises the reward by >= 0.15 in 60 
   train::rloo_method<B, Tok> method(policy, &reference, source, {even_tokens()}, c);
   train::trainer<B, decltype(method)> t(method, c.args);
   const auto res = t.train();
-  for (const char* name : {"loss", "reward", "reward_std", "frac_reward_zero_std", "kl",
-                           "entropy", "clip_ratio/region_mean", "completions/mean_length",
+  for (const char* name : {"loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "entropy",
+                           "clip_ratio/region_mean", "completions/mean_length",
                            "completions/clipped_ratio", "rewards/even_tokens/mean"}) {
     CAPTURE(name);
     CHECK(res.last_log.contains(name));
@@ -214,9 +229,8 @@ TEST_CASE("bad reward functions and configurations are refused, naming the culpr
   auto c = grpo_cfg(dir, 2);
 
   SUBCASE("a function returning the wrong number of scores") {
-    train::reward_function short_fn{"short", 1.0f, [](const train::completion_batch&) {
-                                      return std::vector<float>{1.0f};
-                                    }};
+    train::reward_function short_fn{
+        "short", 1.0f, [](const train::completion_batch&) { return std::vector<float>{1.0f}; }};
     train::grpo_method<B, Tok> m(policy, nullptr, source, {short_fn}, c);
     train::trainer<B, decltype(m)> t(m, c.args);
     CHECK_THROWS_WITH_AS(t.train(), doctest::Contains("reward function 'short' returned 1 scores"),
@@ -295,9 +309,10 @@ TEST_CASE("an external command as a reward: success, exit status, garbage, timeo
     CHECK(std::isnan(s[1]));
   }
   SUBCASE("a non-zero exit names the status and the end of stderr") {
-    CHECK_THROWS_WITH_AS(shell_reward("cat >/dev/null; echo broken verifier >&2; exit 3").score(b),
-                         doctest::Contains("exited with status 3, its stderr ends: broken verifier"),
-                         rlhf::io_error);
+    CHECK_THROWS_WITH_AS(
+        shell_reward("cat >/dev/null; echo broken verifier >&2; exit 3").score(b),
+        doctest::Contains("exited with status 3, its stderr ends: broken verifier"),
+        rlhf::io_error);
   }
   SUBCASE("output that is not a number names the line") {
     CHECK_THROWS_WITH_AS(shell_reward("cat >/dev/null; echo 1; echo hello").score(b),
@@ -335,8 +350,9 @@ TEST_CASE("a reward model scores each row at its last real token, as a lone forw
     ids.insert(ids.end(), b.completion_ids[i].begin(), b.completion_ids[i].end());
     const auto t = static_cast<rlhf::index_t>(ids.size());
     model::gpt_activations<B> acts(tiny_config(), 1, t);
-    model::gpt_forward<B>(trunk, acts, rlhf::ops::index_from_host<B>(
-                                           std::span<const std::int32_t>(ids), rlhf::shape{1, t}));
+    model::gpt_forward<B>(
+        trunk, acts,
+        rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids), rlhf::shape{1, t}));
     typename B::tensor values(rlhf::shape{1, t});
     model::value_head_forward<B>(values, acts.lnf, head.weight(), head.bias());
     CHECK(s[i] == doctest::Approx(rlhf::ops::to_host<B>(values).back()).epsilon(1e-5));

@@ -50,8 +50,11 @@ struct reward_metrics {
   float max_reward = 0;   ///< over chosen and rejected together
   /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
-    return {{"accuracy", accuracy}, {"margin", margin}, {"min_reward", min_reward},
-            {"mean_reward", mean_reward}, {"max_reward", max_reward}};
+    return {{"accuracy", accuracy},
+            {"margin", margin},
+            {"min_reward", min_reward},
+            {"mean_reward", mean_reward},
+            {"max_reward", max_reward}};
   }
 };
 
@@ -76,15 +79,13 @@ reward_result<B> reward_loss(const reward_inputs<B>& in, const reward_config& cf
   check_same_shape(fn, "rewards_chosen", in.rewards_chosen.shape(), "rewards_rejected",
                    in.rewards_rejected.shape());
   if (n == 0) throw shape_error("reward_loss: batch is empty (rewards_chosen has 0 pairs)");
-  check_config(std::isfinite(cfg.center_rewards_coefficient) &&
-                   cfg.center_rewards_coefficient >= 0.0f,
-               fn, "center_rewards_coefficient", "finite and >= 0",
-               cfg.center_rewards_coefficient);
+  check_config(
+      std::isfinite(cfg.center_rewards_coefficient) && cfg.center_rewards_coefficient >= 0.0f, fn,
+      "center_rewards_coefficient", "finite and >= 0", cfg.center_rewards_coefficient);
   ops::check_finite<B>(fn, "rewards_chosen", in.rewards_chosen);
   ops::check_finite<B>(fn, "rewards_rejected", in.rewards_rejected);
   if (in.margin) {
-    check_same_shape(fn, "margin", in.margin->shape(), "rewards_chosen",
-                     in.rewards_chosen.shape());
+    check_same_shape(fn, "margin", in.margin->shape(), "rewards_chosen", in.rewards_chosen.shape());
     ops::check_finite<B>(fn, "margin", *in.margin);
   }
   float weight_sum = static_cast<float>(n);
@@ -110,22 +111,23 @@ reward_result<B> reward_loss(const reward_inputs<B>& in, const reward_config& cf
   const float inv_w = 1.0f / weight_sum;
   const float center = cfg.center_rewards_coefficient;
   const float center_scale = 2.0f * center / static_cast<float>(n);
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    const float d = rc[i] - rr[i] - (mg ? mg[i] : 0.0f);
-    const float wi = w ? w[i] : 1.0f;
-    const float l = -math::log_sigmoid(d);
-    loss[i] = l;
-    // d/dd -logσ(d) = -σ(-d); the centering term adds 2c(r_c + r_r)/N to both.
-    const float g = -math::sigmoid(-d) * wi * inv_w;
-    const float s = rc[i] + rr[i];
-    gc[i] = g + center_scale * s;
-    gr[i] = -g + center_scale * s;
-    st[0 * n + i] = wi * l;
-    st[1 * n + i] = s * s;
-    st[2 * n + i] = rc[i] > rr[i] ? 1.0f : 0.0f;
-    st[3 * n + i] = rc[i] - rr[i];
-    st[4 * n + i] = s;
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        const float d = rc[i] - rr[i] - (mg ? mg[i] : 0.0f);
+        const float wi = w ? w[i] : 1.0f;
+        const float l = -math::log_sigmoid(d);
+        loss[i] = l;
+        // d/dd -logσ(d) = -σ(-d); the centering term adds 2c(r_c + r_r)/N to both.
+        const float g = -math::sigmoid(-d) * wi * inv_w;
+        const float s = rc[i] + rr[i];
+        gc[i] = g + center_scale * s;
+        gr[i] = -g + center_scale * s;
+        st[0 * n + i] = wi * l;
+        st[1 * n + i] = s * s;
+        st[2 * n + i] = rc[i] > rr[i] ? 1.0f : 0.0f;
+        st[3 * n + i] = rc[i] - rr[i];
+        st[4 * n + i] = s;
+      });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
   const float fn_ = static_cast<float>(n);
   r.loss = sums[0] * inv_w + (center > 0.0f ? center * sums[1] / fn_ : 0.0f);
@@ -190,23 +192,24 @@ void reward_ensemble(const typename B::tensor& scores, typename B::tensor& out,
   const int mode = static_cast<int>(how);
   constexpr int by_min = static_cast<int>(ensemble_reduction::min);
   constexpr int by_std = static_cast<int>(ensemble_reduction::mean_minus_std);
-  B::parallel_for(n, RLHF_LAMBDA(index_t j) {
-    float acc = s[j];
-    for (index_t r = 1; r < m; ++r) {
-      const float v = s[r * n + j];
-      acc = mode == by_min ? (v < acc ? v : acc) : acc + v;
-    }
-    if (mode == by_min) {
-      o[j] = acc;
-      return;
-    }
-    const float mean = acc / static_cast<float>(m);
-    float ss = 0.0f;
-    if (mode == by_std) {
-      for (index_t r = 0; r < m; ++r) ss += (s[r * n + j] - mean) * (s[r * n + j] - mean);
-    }
-    o[j] = mode == by_std ? mean - k * std::sqrt(ss / static_cast<float>(m)) : mean;
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t j) {
+        float acc = s[j];
+        for (index_t r = 1; r < m; ++r) {
+          const float v = s[r * n + j];
+          acc = mode == by_min ? (v < acc ? v : acc) : acc + v;
+        }
+        if (mode == by_min) {
+          o[j] = acc;
+          return;
+        }
+        const float mean = acc / static_cast<float>(m);
+        float ss = 0.0f;
+        if (mode == by_std) {
+          for (index_t r = 0; r < m; ++r) ss += (s[r * n + j] - mean) * (s[r * n + j] - mean);
+        }
+        o[j] = mode == by_std ? mean - k * std::sqrt(ss / static_cast<float>(m)) : mean;
+      });
 }
 
 /// Length penalty against over-long answers: score - coef · |len - optimal| / optimal, per example;
@@ -232,9 +235,9 @@ void apply_length_penalty(typename B::tensor& scores, const typename B::tensor& 
   float* s = B::data(scores);
   const float* len = B::data(lengths);
   const float* opt = B::data(optimal_lengths);
-  B::parallel_for(scores.size(), RLHF_LAMBDA(index_t i) {
-    s[i] -= coef * std::fabs(len[i] - opt[i]) / opt[i];
-  });
+  B::parallel_for(
+      scores.size(),
+      RLHF_LAMBDA(index_t i) { s[i] -= coef * std::fabs(len[i] - opt[i]) / opt[i]; });
 }
 
 }  // namespace losses

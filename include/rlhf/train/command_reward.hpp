@@ -48,7 +48,7 @@ namespace train {
 
 /// An external program as a reward function.
 struct command_reward_options {
-  std::vector<std::string> argv;  ///< the program (looked up in PATH) and its arguments
+  std::vector<std::string> argv;             ///< the program (looked up in PATH) and its arguments
   std::chrono::milliseconds timeout{60000};  ///< per batch; the program is killed after it
   std::string name = "command";              ///< the reward function's name (metrics)
   float weight = 1.0f;                       ///< its weight among several functions
@@ -103,8 +103,8 @@ inline command_output run_command(const std::vector<std::string>& argv, const st
   const int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
-    throw io_error(rlhf::detail::concat(what, ": cannot start '", argv[0], "': ",
-                                        std::strerror(rc)));
+    throw io_error(
+        rlhf::detail::concat(what, ": cannot start '", argv[0], "': ", std::strerror(rc)));
   }
   g.close(in_pair[1]);
   g.close(out_pipe[1]);
@@ -141,8 +141,8 @@ inline command_output run_command(const std::vector<std::string>& argv, const st
       }
     }
     char buf[4096];
-    for (const auto& [idx, fd, sink] :
-         {std::tuple{idx_out, &out_pipe[0], &res.out}, std::tuple{idx_err, &err_pipe[0], &res.err}}) {
+    for (const auto& [idx, fd, sink] : {std::tuple{idx_out, &out_pipe[0], &res.out},
+                                        std::tuple{idx_err, &err_pipe[0], &res.err}}) {
       if (idx < 0 || p[idx].revents == 0) continue;
       const ssize_t k = ::read(*fd, buf, sizeof buf);
       if (k > 0) {
@@ -205,8 +205,8 @@ inline nlohmann::json prompt_json(const data::content& c) {
             }
             const auto res = detail::run_command(opt.argv, input, opt.timeout, what);
             if (res.timed_out) {
-              throw io_error(rlhf::detail::concat(what, ": no answer within ",
-                                                  opt.timeout.count(), " ms; killed"));
+              throw io_error(rlhf::detail::concat(what, ": no answer within ", opt.timeout.count(),
+                                                  " ms; killed"));
             }
             if (res.status != 0) {
               throw io_error(rlhf::detail::concat(
@@ -230,14 +230,14 @@ inline nlohmann::json prompt_json(const data::content& c) {
               } else if (j.is_number()) {
                 scores.push_back(j.get<float>());
               } else {
-                throw data_error(rlhf::detail::concat(
-                    what, ": output line ", line_no, " is not a number or null: '",
-                    line.substr(0, 80), "'"));
+                throw data_error(rlhf::detail::concat(what, ": output line ", line_no,
+                                                      " is not a number or null: '",
+                                                      line.substr(0, 80), "'"));
               }
             }
             if (scores.size() != b.size()) {
-              throw data_error(rlhf::detail::concat(what, ": wrote ", scores.size(),
-                                                    " scores for ", b.size(), " completions"));
+              throw data_error(rlhf::detail::concat(what, ": wrote ", scores.size(), " scores for ",
+                                                    b.size(), " completions"));
             }
             return scores;
           }};

@@ -67,8 +67,7 @@ struct grpo_config {
 /// GRPO of `policy` with `reward_functions` over the prompts of `source`; `reference` is
 /// read when loss.beta > 0 (pass nullptr otherwise).
 template <class B, model::tokenizer Tok>
-class grpo_method
-    : public detail::group_method_base<B, Tok, grpo_method<B, Tok>> {
+class grpo_method : public detail::group_method_base<B, Tok, grpo_method<B, Tok>> {
   using base = detail::group_method_base<B, Tok, grpo_method<B, Tok>>;
   friend base;
 

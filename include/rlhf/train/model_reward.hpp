@@ -48,14 +48,14 @@ reward_function model_reward(const model::gpt<B>& trunk, const model::scalar_hea
             const auto n = static_cast<index_t>(b.size());
             index_t t = 1;
             for (std::size_t i = 0; i < b.size(); ++i) {
-              t = std::max(t, static_cast<index_t>(b.prompt_ids[i].size() +
-                                                   b.completion_ids[i].size()));
+              t = std::max(
+                  t, static_cast<index_t>(b.prompt_ids[i].size() + b.completion_ids[i].size()));
             }
             if (t > trunk.config().max_seq_len) {
-              throw data_error(rlhf::detail::concat(
-                  "model_reward: a prompt + completion of ", t,
-                  " tokens is longer than the reward model's context (",
-                  trunk.config().max_seq_len, ")"));
+              throw data_error(
+                  rlhf::detail::concat("model_reward: a prompt + completion of ", t,
+                                       " tokens is longer than the reward model's context (",
+                                       trunk.config().max_seq_len, ")"));
             }
             std::vector<std::int32_t> ids(static_cast<std::size_t>(n * t), pad_id);
             std::vector<float> mask(static_cast<std::size_t>(n * t), 0.0f);
@@ -85,29 +85,29 @@ inline reward_function reward_ensemble(std::vector<reward_function> members,
                                        std::string name = "ensemble", float weight = 1.0f) {
   validate_reward_functions("reward_ensemble", members);
   check_config(std::isfinite(k) && k >= 0.0f, "reward_ensemble", "k", "finite and >= 0", k);
-  return {std::move(name), weight,
-          [members = std::move(members), how, k](const completion_batch& b) {
-            const auto per = score_completions(members, b);  // (N, M)
-            const std::size_t m = members.size();
-            std::vector<float> out(b.size());
-            for (std::size_t i = 0; i < b.size(); ++i) {
-              const std::span<const float> row(per.data() + i * m, m);
-              if (std::any_of(row.begin(), row.end(), [](float v) { return std::isnan(v); })) {
-                out[i] = std::nanf("");
-                continue;
-              }
-              double sum = 0, lo = row[0];
-              for (const float v : row) sum += v, lo = std::min<double>(lo, v);
-              const double mean = sum / static_cast<double>(m);
-              double ss = 0;
-              for (const float v : row) ss += (v - mean) * (v - mean);
-              const double sd = std::sqrt(ss / static_cast<double>(m));
-              out[i] = static_cast<float>(how == losses::ensemble_reduction::min    ? lo
-                                          : how == losses::ensemble_reduction::mean ? mean
-                                                                                    : mean - k * sd);
-            }
-            return out;
-          }};
+  return {
+      std::move(name), weight, [members = std::move(members), how, k](const completion_batch& b) {
+        const auto per = score_completions(members, b);  // (N, M)
+        const std::size_t m = members.size();
+        std::vector<float> out(b.size());
+        for (std::size_t i = 0; i < b.size(); ++i) {
+          const std::span<const float> row(per.data() + i * m, m);
+          if (std::any_of(row.begin(), row.end(), [](float v) { return std::isnan(v); })) {
+            out[i] = std::nanf("");
+            continue;
+          }
+          double sum = 0, lo = row[0];
+          for (const float v : row) sum += v, lo = std::min<double>(lo, v);
+          const double mean = sum / static_cast<double>(m);
+          double ss = 0;
+          for (const float v : row) ss += (v - mean) * (v - mean);
+          const double sd = std::sqrt(ss / static_cast<double>(m));
+          out[i] = static_cast<float>(how == losses::ensemble_reduction::min    ? lo
+                                      : how == losses::ensemble_reduction::mean ? mean
+                                                                                : mean - k * sd);
+        }
+        return out;
+      }};
 }
 
 /// `f` with each score divided by the completion's length in tokens (EOS aside; at least
@@ -124,8 +124,8 @@ inline reward_function length_normalized(reward_function f, std::int32_t eos_id)
             }
             for (std::size_t i = 0; i < s.size(); ++i) {
               const auto& ids = b.completion_ids[i];
-              const auto len = static_cast<float>(
-                  std::count_if(ids.begin(), ids.end(), [&](std::int32_t id) { return id != eos_id; }));
+              const auto len = static_cast<float>(std::count_if(
+                  ids.begin(), ids.end(), [&](std::int32_t id) { return id != eos_id; }));
               s[i] /= std::max(len, 1.0f);
             }
             return s;

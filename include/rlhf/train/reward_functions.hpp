@@ -32,11 +32,11 @@ namespace train {
 /// N sampled completions and the prompts they answer (row i of every member belongs to
 /// completion i; the G completions of one prompt are consecutive rows).
 struct completion_batch {
-  std::vector<data::content> prompts;  ///< the prompt as the data holds it (text or messages)
-  std::vector<std::string> completions;                  ///< decoded completion text
+  std::vector<data::content> prompts;    ///< the prompt as the data holds it (text or messages)
+  std::vector<std::string> completions;  ///< decoded completion text
   std::vector<std::vector<std::int32_t>> prompt_ids;      ///< the prompt part the model saw
   std::vector<std::vector<std::int32_t>> completion_ids;  ///< generated ids (EOS included)
-  std::vector<bool> truncated;  ///< no EOS within max_completion_length
+  std::vector<bool> truncated;                            ///< no EOS within max_completion_length
 
   /// Rows.
   [[nodiscard]] std::size_t size() const { return completions.size(); }
@@ -99,8 +99,8 @@ inline void validate_reward_functions(std::string_view fn,
     }
     for (std::size_t i = 0; i < n; ++i) {
       if (std::isinf(scores[i])) {
-        throw data_error(rlhf::detail::concat("reward function '", functions[j].name,
-                                              "' returned ", scores[i], " for completion ", i,
+        throw data_error(rlhf::detail::concat("reward function '", functions[j].name, "' returned ",
+                                              scores[i], " for completion ", i,
                                               " (finite scores, or NaN for none)"));
       }
       out[i * f + j] = scores[i];

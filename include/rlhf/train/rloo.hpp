@@ -94,8 +94,8 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
   }
 
   /// Token log-probs (R, T) of `m` on `s` under `mask`, without gradients or dropout.
-  tensor frozen(const model::gpt<B>& m, forward_cache<B>& cache,
-                const detail::sequence_batch<B>& s, const tensor& mask) const {
+  tensor frozen(const model::gpt<B>& m, forward_cache<B>& cache, const detail::sequence_batch<B>& s,
+                const tensor& mask) const {
     auto& acts = cache.get(s.rows(), s.cols(), false);
     model::gpt_forward<B>(m, acts, s.ids);
     ops::logprob_options opt;

@@ -65,7 +65,8 @@ class group_method_base : public method_base<B, Tok> {
   /// Prompts per optimizer step: per_device_train_batch_size · gradient_accumulation_steps
   /// / G (TRL's generation batch, in prompts).
   [[nodiscard]] index_t examples_per_step() const {
-    return args_.per_device_train_batch_size * args_.gradient_accumulation_steps / g_.num_generations;
+    return args_.per_device_train_batch_size * args_.gradient_accumulation_steps /
+           g_.num_generations;
   }
   /// Prompts per evaluation batch: per_device_eval_batch_size / the evaluation's G.
   [[nodiscard]] index_t examples_per_eval_batch() const {
@@ -78,7 +79,10 @@ class group_method_base : public method_base<B, Tok> {
     auto ro = sample_groups<B>(this->policy_, this->source_, idx, g_.num_generations, g_.sampling,
                                derived_seed(args_.seed, 0x67656e74u /* "gent" */, s));
     auto scored = score_rollout(ro, true);
-    tokens_seen_ += ro.tokens_seen;
+    // TRL's num_tokens: each prompt once per completion, plus the completions.
+    this->num_tokens_ += static_cast<std::uint64_t>(ro.tokens_seen);
+    this->counts_tokens_ = true;
+    scored.metrics.emplace_back("num_tokens", static_cast<float>(this->num_tokens_));
     num_items_ = 0;
     for (const auto& r : ro.rows) {
       for (const float m : r.completion_mask) num_items_ += static_cast<double>(m);
@@ -100,8 +104,8 @@ class group_method_base : public method_base<B, Tok> {
   /// The loss of the step's next share, its gradients added to the policy's.
   named_metrics train_micro_batch(std::span<const std::uint64_t>) {
     if (next_share_ >= shares_.size()) {
-      throw config_error(rlhf::detail::concat(this->name_,
-                                              ": train_micro_batch without a prepared step"));
+      throw config_error(
+          rlhf::detail::concat(this->name_, ": train_micro_batch without a prepared step"));
     }
     // dapo-style normalisers divide by the generation batch's tokens; the trainer divides
     // the summed micro-batch gradients by gradient_accumulation_steps again.
@@ -123,23 +127,9 @@ class group_method_base : public method_base<B, Tok> {
     }
     auto out = derived().loss(share, static_cast<float>(items), false);
     out.insert(out.end(), scored.metrics.begin(), scored.metrics.end());
+    out.emplace_back("num_tokens",
+                     static_cast<float>(this->num_tokens_));  // TRL: the training total
     return out;
-  }
-
-  /// The dropout position and the tokens seen so far.
-  [[nodiscard]] nlohmann::json state() const {
-    auto j = method_base<B, Tok>::state();
-    j["tokens_seen"] = tokens_seen_;
-    return j;
-  }
-  /// Continues from state().
-  void restore(const nlohmann::json& j) {
-    method_base<B, Tok>::restore(j);
-    if (!j.contains("tokens_seen") || !j["tokens_seen"].is_number()) {
-      throw io_error(rlhf::detail::concat(this->name_, ": trainer_state.method must hold ",
-                                          "tokens_seen"));
-    }
-    tokens_seen_ = j["tokens_seen"].template get<double>();
   }
 
  protected:
@@ -166,11 +156,11 @@ class group_method_base : public method_base<B, Tok> {
           ") must be a multiple of the evaluation's num_generations (", eval_generations(), ")"));
     }
     const auto& s = g_.sampling;
-    check_config(s.max_completion_length >= 1 &&
-                     s.max_completion_length < policy.config().max_seq_len,
-                 name, "max_completion_length",
-                 rlhf::detail::concat("in [1, max_seq_len = ", policy.config().max_seq_len, ")"),
-                 s.max_completion_length);
+    check_config(
+        s.max_completion_length >= 1 && s.max_completion_length < policy.config().max_seq_len, name,
+        "max_completion_length",
+        rlhf::detail::concat("in [1, max_seq_len = ", policy.config().max_seq_len, ")"),
+        s.max_completion_length);
     check_config(std::isfinite(s.temperature) && s.temperature > 0.0f, name, "temperature",
                  "finite and > 0", s.temperature);
   }
@@ -180,8 +170,8 @@ class group_method_base : public method_base<B, Tok> {
     return g_.num_generations_eval > 0 ? g_.num_generations_eval : g_.num_generations;
   }
 
-  training_args args_;                     ///< the trainer's arguments
-  group_sampling g_;                       ///< how completions are sampled
+  training_args args_;                      ///< the trainer's arguments
+  group_sampling g_;                        ///< how completions are sampled
   std::vector<reward_function> functions_;  ///< the reward functions
   std::vector<float> weights_;              ///< their weights
   std::vector<std::string> names_;          ///< their names
@@ -200,7 +190,6 @@ class group_method_base : public method_base<B, Tok> {
   std::vector<rollout_share> shares_;
   std::size_t next_share_ = 0;
   double num_items_ = 0;
-  double tokens_seen_ = 0;
 };
 
 }  // namespace detail

@@ -56,10 +56,10 @@ namespace detail {
 
 /// How completions are sampled (TRL's GRPOConfig / RLOOConfig generation fields).
 struct sampling_options {
-  index_t max_completion_length = 512;  ///< new tokens at most (EOS included)
-  float temperature = 1.0f;             ///< τ > 0 (also divides the training forward's logits)
-  float top_p = 1.0f;                   ///< nucleus mass; 1 = off
-  index_t top_k = 0;                    ///< 0 = off
+  index_t max_completion_length = 512;      ///< new tokens at most (EOS included)
+  float temperature = 1.0f;                 ///< τ > 0 (also divides the training forward's logits)
+  float top_p = 1.0f;                       ///< nucleus mass; 1 = off
+  index_t top_k = 0;                        ///< 0 = off
   bool mask_truncated_completions = false;  ///< completions without EOS get mask 0
 };
 
@@ -159,16 +159,15 @@ group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& so
   }
   const auto n = static_cast<double>(b.size());
   auto f = [](double x) { return static_cast<float>(x); };
-  return {{"completions/mean_length", f(sum / n)},
-          {"completions/min_length", f(static_cast<double>(mn))},
-          {"completions/max_length", f(static_cast<double>(mx))},
-          {"completions/clipped_ratio", f(clipped / n)},
-          {"completions/mean_terminated_length",
-           f(terminated > 0 ? tsum / static_cast<double>(terminated) : 0.0)},
-          {"completions/min_terminated_length",
-           f(terminated > 0 ? static_cast<double>(tmn) : 0.0)},
-          {"completions/max_terminated_length",
-           f(terminated > 0 ? static_cast<double>(tmx) : 0.0)}};
+  return {
+      {"completions/mean_length", f(sum / n)},
+      {"completions/min_length", f(static_cast<double>(mn))},
+      {"completions/max_length", f(static_cast<double>(mx))},
+      {"completions/clipped_ratio", f(clipped / n)},
+      {"completions/mean_terminated_length",
+       f(terminated > 0 ? tsum / static_cast<double>(terminated) : 0.0)},
+      {"completions/min_terminated_length", f(terminated > 0 ? static_cast<double>(tmn) : 0.0)},
+      {"completions/max_terminated_length", f(terminated > 0 ? static_cast<double>(tmx) : 0.0)}};
 }
 
 }  // namespace detail
