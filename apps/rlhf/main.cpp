@@ -48,6 +48,7 @@
 #include "rlhf/train/grpo.hpp"
 #include "rlhf/train/kto.hpp"
 #include "rlhf/train/model_reward.hpp"
+#include "rlhf/train/monitors.hpp"
 #include "rlhf/train/orpo.hpp"
 #include "rlhf/train/reward.hpp"
 #include "rlhf/train/rloo.hpp"
@@ -425,6 +426,17 @@ std::vector<option_def> online_defs(const C& c, rlhf::index_t max_completion_len
                "No loss on completions that end without EOS"});
   d.push_back(
       {"disable_dropout", kind::boolean, c.disable_dropout, "Train without the policy's dropout"});
+  const train::monitor_config m;
+  d.push_back({"monitor_reward_drift_sigmas", kind::real, m.reward_drift_sigmas,
+               "Warn when the reward moves this many baseline stds; 0: off"});
+  d.push_back({"monitor_collapse_std_fraction", kind::real, m.collapse_std_fraction,
+               "Warn when reward_std falls below this fraction of its baseline; 0: off"});
+  d.push_back({"monitor_min_entropy", kind::real, m.min_entropy,
+               "Warn when the policy's entropy falls below this; 0: off"});
+  d.push_back({"monitor_length_growth", kind::real, m.length_growth,
+               "Warn when completions grow past this multiple of their baseline; 0: off"});
+  d.push_back({"monitor_max_kl", kind::real, m.max_kl,
+               "Warn when the KL to the reference exceeds this; 0: off"});
   d.push_back({"reward_command",
                kind::text,
                "",
@@ -903,6 +915,12 @@ void read_online(json& r, const model::gpt_config& mcfg, C& c, rlhf::index_t& ma
   if (!r.at("epsilon_high").is_null()) c.loss.epsilon_high = num<float>(r, "epsilon_high");
   c.mask_truncated_completions = r.at("mask_truncated_completions").get<bool>();
   c.disable_dropout = r.at("disable_dropout").get<bool>();
+  c.monitors.reward_drift_sigmas = num<double>(r, "monitor_reward_drift_sigmas");
+  c.monitors.collapse_std_fraction = num<double>(r, "monitor_collapse_std_fraction");
+  c.monitors.min_entropy = num<double>(r, "monitor_min_entropy");
+  c.monitors.length_growth = num<double>(r, "monitor_length_growth");
+  c.monitors.max_kl = num<double>(r, "monitor_max_kl");
+  c.monitors.validate();
 }
 
 /// The reward functions of --reward-command and --reward-model (with their models, which

@@ -256,7 +256,8 @@ elseif(CASE STREQUAL "help_lists_options")
   set(online --num-generations --num-generations-eval --max-completion-length --temperature
              --top-p --top-k --beta --epsilon --epsilon-high --mask-truncated-completions
              --disable-dropout --reward-command --reward-command-timeout --reward-model
-             --reward-weights)
+             --reward-weights --monitor-reward-drift-sigmas --monitor-collapse-std-fraction
+             --monitor-min-entropy --monitor-length-growth --monitor-max-kl)
   set(grpo_flags ${shared} ${online} --loss-type --scale-rewards --importance-sampling-level
                  --multi-objective-aggregation)
   set(rloo_flags ${shared} ${online} --normalize-advantages)

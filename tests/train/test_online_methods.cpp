@@ -379,3 +379,99 @@ TEST_CASE("reward ensembles and length-normalised rewards") {
   CHECK(n.name == "a/length");
   CHECK(n.score(b) == std::vector<float>{1.0f / 3.0f, 1.0f});
 }
+
+namespace {
+
+/// A training record with the fields the monitors read.
+train::metrics_record record(int step, double reward, double spread, double length, double entropy,
+                             double kl) {
+  train::metrics_record r;
+  r["step"] = step;
+  r["reward"] = reward;
+  r["reward_std"] = spread;
+  r["completions/mean_length"] = length;
+  r["entropy"] = entropy;
+  r["kl"] = kl;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("the monitors fire once on each constructed failure and stay silent on a healthy run") {
+  train::monitor_config cfg;  // baseline of 3 logs, 2 sigma, 10 %, entropy 0.05, x2, KL 10
+  auto run = [&](const std::vector<train::metrics_record>& records) {
+    train::run_monitors m(cfg);
+    std::vector<std::string> all;
+    for (auto r : records) {
+      for (const auto& w : m.review(r)) all.push_back(w);
+      CHECK(r.contains("monitor/reward_drift"));
+    }
+    return all;
+  };
+  // Healthy: the reward creeps up within its spread, lengths and entropy hold.
+  std::vector<train::metrics_record> healthy;
+  for (int s = 1; s <= 12; ++s) healthy.push_back(record(s, 0.5 + 0.01 * s, 0.2, 20, 2.0, 0.5));
+  CHECK(run(healthy).empty());
+
+  // A reward that pays for length: reward and length climb together.
+  std::vector<train::metrics_record> hacked = healthy;
+  for (int s = 13; s <= 16; ++s)
+    hacked.push_back(record(s, 0.6 + 0.2 * (s - 12), 0.2, 20.0 * (s - 10), 2.0, 0.5));
+  const auto w = run(hacked);
+  REQUIRE(w.size() == 2);  // each fires once, though the condition persists
+  CHECK(w[0].find("step 13: length runaway") == 0);  // 60 tokens > 2 x 20
+  CHECK(w[1].find("step 14: reward drift") == 0);    // |1.0 - 0.52| > 2 x 0.2
+
+  // A collapsing policy: the spread of rewards vanishes, then the entropy.
+  std::vector<train::metrics_record> collapsing = healthy;
+  collapsing.push_back(record(13, 0.63, 0.01, 20, 2.0, 0.5));
+  collapsing.push_back(record(14, 0.63, 0.3, 20, 2.0, 0.5));   // clears: re-armed
+  collapsing.push_back(record(15, 0.63, 0.3, 20, 0.01, 0.5));  // fires again on entropy
+  collapsing.push_back(record(16, 0.63, 0.3, 20, 2.0, 12.0));  // and the KL ceiling
+  const auto c = run(collapsing);
+  REQUIRE(c.size() == 3);
+  CHECK(c[0].find("step 13: mode collapse: reward_std") == 0);
+  CHECK(c[1].find("step 15: mode collapse: the policy's entropy") == 0);
+  CHECK(c[2].find("step 16: KL ceiling") == 0);
+
+  // The state carries the baseline and the firing flags across a resume.
+  train::run_monitors a(cfg), b(cfg);
+  for (int s = 0; s < 13; ++s) {
+    auto r = hacked[static_cast<std::size_t>(s)];
+    (void)a.review(r);
+  }
+  b.restore(nlohmann::json::parse(a.state().dump()));
+  for (int s = 13; s < 16; ++s) {
+    auto ra = hacked[static_cast<std::size_t>(s)], rb = ra;
+    CHECK(a.review(ra) == b.review(rb));
+    CHECK(ra == rb);
+  }
+  cfg.baseline_logs = 0;
+  CHECK_THROWS_WITH_AS(train::run_monitors{cfg}, doctest::Contains("baseline_logs"),
+                       rlhf::config_error);
+}
+
+TEST_CASE("a GRPO run that collapses onto one kind of token raises the mode-collapse warning") {
+  auto run = [&](const std::string& name, float lr, rlhf::index_t steps) {
+    const auto dir = scratch(name);
+    model::gpt<B> policy(tiny_config());
+    policy.init(3);
+    auto source = prompts(prompt_file(name + ".jsonl"));
+    auto c = grpo_cfg(dir, steps);
+    c.args.learning_rate = lr;
+    train::grpo_method<B, Tok> method(policy, nullptr, source, {even_tokens()}, c);
+    std::vector<std::string> warnings;
+    train::callbacks cb;
+    cb.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+    train::trainer<B, decltype(method)> t(method, c.args, cb);
+    t.train();
+    return warnings;
+  };
+  const auto healthy = run("gentle", 1e-3f, 8);
+  CHECK(healthy.empty());
+  const auto collapsed = run("collapse", 3e-2f, 40);
+  bool found = false;
+  for (const auto& w : collapsed) found = found || w.find("mode collapse") != std::string::npos;
+  INFO("warnings: " << collapsed.size());
+  CHECK(found);
+}

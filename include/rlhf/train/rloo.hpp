@@ -39,6 +39,7 @@
 #include "rlhf/train/detail/sequences.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
+#include "rlhf/train/monitors.hpp"
 #include "rlhf/train/reward_functions.hpp"
 
 namespace rlhf {
@@ -57,6 +58,7 @@ struct rloo_config {
   index_t top_k = 0;                        ///< top-k sampling; 0 = off
   bool mask_truncated_completions = false;  ///< completions without EOS get no loss
   bool disable_dropout = false;             ///< train without the policy's dropout
+  monitor_config monitors{};                ///< failure-mode warnings (train/monitors.hpp)
 };
 
 /// RLOO of `policy` with `reward_functions` over the prompts of `source`; `reference` is
@@ -90,6 +92,7 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
     g.num_generations_eval = c.num_generations_eval;
     g.sampling = {c.max_completion_length, c.temperature, c.top_p, c.top_k,
                   c.mask_truncated_completions};
+    g.monitors = c.monitors;
     return g;
   }
 

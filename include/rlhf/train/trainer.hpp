@@ -96,6 +96,8 @@ struct callbacks {
 ///                                train_micro_batch then gets an empty span and trains on
 ///                                the method's next share of that batch
 ///   examples_per_eval_batch()    prompts per evaluation batch
+///   review_log(record)           reads (and may add fields to) each logged training record
+///                                before it is written; returns warnings (train/monitors.hpp)
 /// Optional, for the rollout methods (PPO), on top of the online hooks:
 ///   steps_per_rollout()          K: optimizer steps one generation batch serves at most
 ///   rollout_done()               true when the current rollout has no step left (also
@@ -530,7 +532,10 @@ class trainer {
     method_.finish_log(means);
     for (const auto& [name, v] : means) rec[name] = v;
     window_.clear();
+    std::vector<std::string> advice;
+    if constexpr (requires { method_.review_log(rec); }) advice = method_.review_log(rec);
     metrics_.append(rec);
+    for (const auto& w : advice) warn(w);
     if (cb_.on_step) cb_.on_step(rec);
     return rec;
   }

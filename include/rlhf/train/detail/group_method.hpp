@@ -33,6 +33,7 @@
 #include "rlhf/train/detail/rollouts.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/method_base.hpp"
+#include "rlhf/train/monitors.hpp"
 #include "rlhf/train/reward_functions.hpp"
 
 namespace rlhf {
@@ -57,6 +58,7 @@ struct group_sampling {
   index_t num_generations = 8;       ///< G, completions per prompt in training
   index_t num_generations_eval = 0;  ///< G in evaluation; 0 = num_generations
   sampling_options sampling;         ///< lengths, temperature, top-k/p, truncation masking
+  monitor_config monitors;           ///< thresholds of the failure-mode monitors
 };
 
 template <class B, model::tokenizer Tok, class Derived>
@@ -101,6 +103,24 @@ class group_method_base : public method_base<B, Tok> {
     return scored.metrics;
   }
 
+  /// The failure-mode monitors' fields and warnings for a logged training record.
+  std::vector<std::string> review_log(metrics_record& rec) { return monitors_.review(rec); }
+
+  /// The dropout position, the tokens seen and the monitors' baseline.
+  [[nodiscard]] nlohmann::json state() const {
+    auto j = method_base<B, Tok>::state();
+    j["monitors"] = monitors_.state();
+    return j;
+  }
+  /// Continues from state().
+  void restore(const nlohmann::json& j) {
+    method_base<B, Tok>::restore(j);
+    if (!j.contains("monitors")) {
+      throw io_error(rlhf::detail::concat(this->name_, ": trainer_state.method has no monitors"));
+    }
+    monitors_.restore(j["monitors"]);
+  }
+
   /// The loss of the step's next share, its gradients added to the policy's.
   named_metrics train_micro_batch(std::span<const std::uint64_t>) {
     if (next_share_ >= shares_.size()) {
@@ -138,7 +158,7 @@ class group_method_base : public method_base<B, Tok> {
                     std::vector<reward_function> functions)
       : method_base<B, Tok>(name, policy, source, args.seed), args_(args), g_(g),
         functions_(std::move(functions)), weights_(reward_weights(functions_)),
-        names_(reward_names(functions_)) {
+        names_(reward_names(functions_)), monitors_(g.monitors) {
     validate_reward_functions(name, functions_);
     check_config(g_.num_generations >= 1, name, "num_generations", ">= 1", g_.num_generations);
     check_config(g_.num_generations_eval >= 0, name, "num_generations_eval",
@@ -187,6 +207,7 @@ class group_method_base : public method_base<B, Tok> {
     return out;
   }
 
+  run_monitors monitors_;
   std::vector<rollout_share> shares_;
   std::size_t next_share_ = 0;
   double num_items_ = 0;
