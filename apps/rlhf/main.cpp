@@ -1,11 +1,12 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // The `rlhf` command-line tool: sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate,
-// eval and plot
+// bon, eval and plot
 // (docs/cli.md).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -42,6 +43,7 @@
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/bco.hpp"
+#include "rlhf/train/best_of_n.hpp"
 #include "rlhf/train/command_reward.hpp"
 #include "rlhf/train/cpo.hpp"
 #include "rlhf/train/dpo.hpp"
@@ -1073,6 +1075,69 @@ int run_generate(const generate_opts& o) {
   return 0;
 }
 
+struct bon_opts {
+  std::string model;
+  std::string prompts_file;
+  std::string output;
+  rlhf::index_t n = 4;
+  rlhf::index_t max_new_tokens = 64;
+  float temperature = 1.0f;
+  rlhf::index_t top_k = 0;
+  float top_p = 1.0f;
+  std::uint64_t seed = 0;
+  std::string reward_command;
+  double reward_command_timeout = 60.0;
+  std::string reward_model;
+  std::string reward_weights;
+};
+
+/// Best-of-N of every prompt of the file: one JSON line per prompt (the best completion,
+/// its score, every candidate and score) to --output (written atomically) or stdout.
+int run_bon(const bon_opts& o) {
+  auto m = load_model(o.model, false);
+  if (!fs::is_regular_file(o.prompts_file)) throw rlhf::io_error(o.prompts_file + ": no such file");
+  data::jsonl_dataset ds(o.prompts_file, {}, data::format::prompt_only);
+  std::vector<data::content> prompts;
+  for (std::size_t i = 0; i < ds.size(); ++i) prompts.push_back(ds.get(i).prompt);
+  if (prompts.empty()) throw rlhf::data_error(o.prompts_file + ": no prompt");
+  const json r = {{"reward_command", o.reward_command},
+                  {"reward_command_timeout", o.reward_command_timeout},
+                  {"reward_model", o.reward_model},
+                  {"reward_weights", o.reward_weights}};
+  auto rewards = rewards_of(r);
+  train::best_of_n_config c;
+  c.n = o.n;
+  c.max_completion_length = o.max_new_tokens;
+  c.temperature = o.temperature;
+  c.top_k = o.top_k;
+  c.top_p = o.top_p;
+  c.seed = o.seed;
+  const auto best = train::best_of_n<B>(*m, tok_t{}, prompts, rewards.functions, c);
+  auto number = [](float v) { return std::isnan(v) ? json(nullptr) : json(v); };
+  std::string lines;
+  double sum = 0, count = 0;
+  for (std::size_t i = 0; i < best.size(); ++i) {
+    json scores = json::array();
+    for (const float s : best[i].scores) scores.push_back(number(s));
+    const nlohmann::ordered_json line = {{"prompt", train::detail::prompt_json(prompts[i])},
+                                         {"completion", best[i].completion},
+                                         {"score", number(best[i].score)},
+                                         {"candidates", best[i].candidates},
+                                         {"scores", scores}};
+    lines += line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    if (!std::isnan(best[i].score)) sum += best[i].score, count += 1;
+  }
+  if (o.output.empty()) {
+    std::fputs(lines.c_str(), stdout);
+  } else {
+    rlhf::detail::write_file_atomically(o.output, lines, "rlhf bon");
+    std::printf("rlhf bon: %zu prompts, best of %lld, mean best score %s; written to %s\n",
+                best.size(), static_cast<long long>(o.n),
+                count > 0 ? std::to_string(sum / count).c_str() : "n/a", o.output.c_str());
+  }
+  return 0;
+}
+
 struct eval_opts {
   std::string model;
   std::string file;
@@ -1249,6 +1314,28 @@ int run(int argc, char** argv) {
   gen->add_option("--seed", g.seed, "Sampling seed [default: 0]");
   gen->add_flag("--json", g.json_out, "One JSON object per line [default: false]");
 
+  bon_opts b;
+  auto* bon = app.add_subcommand("bon", "Best-of-N: keep each prompt's highest-reward sample");
+  bon->add_option("--model", b.model, "Checkpoint (.safetensors or a checkpoint folder) [required]")
+      ->required();
+  bon->add_option("--prompts-file", b.prompts_file, "JSONL of {\"prompt\": ...} lines [required]")
+      ->required();
+  bon->add_option("--n", b.n, "Samples per prompt [default: 4]");
+  bon->add_option("--max-new-tokens", b.max_new_tokens, "Tokens per sample at most [default: 64]");
+  bon->add_option("--temperature", b.temperature, "Sampling temperature, > 0 [default: 1]");
+  bon->add_option("--top-k", b.top_k, "Keep the k most likely tokens; 0: off [default: 0]");
+  bon->add_option("--top-p", b.top_p, "Nucleus mass; 1: off [default: 1]");
+  bon->add_option("--seed", b.seed, "Sampling seed [default: 0]");
+  bon->add_option("--reward-command", b.reward_command,
+                  "Shell command scoring samples (as for grpo) [default: none]");
+  bon->add_option("--reward-command-timeout", b.reward_command_timeout,
+                  "Seconds the command may take per batch [default: 60]");
+  bon->add_option("--reward-model", b.reward_model,
+                  "Reward model checkpoint (from rlhf reward) [default: none]");
+  bon->add_option("--reward-weights", b.reward_weights,
+                  "Comma list of weights: command first, then model [default: 1 each]");
+  bon->add_option("--output", b.output, "JSONL file to write (atomically) [default: stdout]");
+
   eval_opts e;
   auto* ev = app.add_subcommand("eval", "Evaluation metrics of a checkpoint on a file");
   ev->add_option("--model", e.model, "Checkpoint (.safetensors or a checkpoint folder) [required]")
@@ -1283,7 +1370,7 @@ int run(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' && !is_sub(argv[1])) {
     throw usage_error(
         std::string("unknown subcommand '") + argv[1] +
-        "' (expected sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate, eval or "
+        "' (expected sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate, bon, eval or "
         "plot)");
   }
   try {
@@ -1330,6 +1417,7 @@ int run(int argc, char** argv) {
                                           &finish_rloo);
   }
   if (gen->parsed()) return run_generate(g);
+  if (bon->parsed()) return run_bon(b);
   if (ev->parsed()) return run_eval(e);
   if (pl->parsed()) return plot(run_dir);
   return fail(2, "no subcommand");

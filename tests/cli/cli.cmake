@@ -20,6 +20,7 @@ if(RLHF_CLI_PYTHON)
   if(_no_matplotlib EQUAL 0)
     list(APPEND _cli_cases plot)
   endif()
+  list(APPEND _cli_cases bon)  # its verifier is a Python script
 endif()
 find_program(RLHF_CLI_TIMEOUT NAMES timeout)
 if(NOT RLHF_CLI_TIMEOUT)

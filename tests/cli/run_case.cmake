@@ -226,6 +226,28 @@ elseif(CASE STREQUAL "rloo_end_to_end")
   foreach(name reward kl entropy rewards/reward_model/mean clip_ratio/low_min)
     expect_match(m "\"${name}\":")
   endforeach()
+elseif(CASE STREQUAL "bon")
+  # Best-of-4 of each prompt under a verifier that scores a completion's count of "a".
+  file(WRITE "${WORK}/count_a.py"
+       "import json, sys\nfor l in sys.stdin:\n    print(json.loads(l)['completion'].count('a'))\n")
+  train_sft(sft)
+  run(r bon --model sft/model.safetensors --prompts-file prompts.jsonl --n 4 --max-new-tokens 8
+      --reward-command "${PYTHON} count_a.py" --output best.jsonl)
+  expect_rc(0)
+  expect_match(r_out "rlhf bon: 2 prompts, best of 4")
+  # (Checked in Python: the sampled bytes may hold CMake's list separator.)
+  file(WRITE "${WORK}/check.py" "import json\n"
+       "rows = [json.loads(l) for l in open('best.jsonl')]\n"
+       "assert len(rows) == 2, len(rows)\n"
+       "for r in rows:\n"
+       "    assert len(r['candidates']) == 4 and r['score'] == max(r['scores'])\n"
+       "    assert r['score'] == r['completion'].count('a')\n"
+       "    assert r['completion'] in r['candidates']\n")
+  execute_process(COMMAND ${PYTHON} check.py WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    fail("best.jsonl: ${err}")
+  endif()
 elseif(CASE STREQUAL "wrong_format")
   # Preference pairs given to a method of unpaired feedback: one line naming file and format.
   run(r kto --train-file pref.jsonl --output-dir run ${SMALL} --max-steps 2)
@@ -261,7 +283,9 @@ elseif(CASE STREQUAL "help_lists_options")
   set(grpo_flags ${shared} ${online} --loss-type --scale-rewards --importance-sampling-level
                  --multi-objective-aggregation)
   set(rloo_flags ${shared} ${online} --normalize-advantages)
-  foreach(sub sft dpo reward kto orpo cpo bco grpo rloo generate eval)
+  set(bon_flags --model --prompts-file --n --max-new-tokens --temperature --top-k --top-p --seed
+                --reward-command --reward-command-timeout --reward-model --reward-weights --output)
+  foreach(sub sft dpo reward kto orpo cpo bco grpo rloo generate bon eval)
     run(r ${sub} --help)
     expect_rc(0)
     foreach(flag IN LISTS ${sub}_flags)

@@ -6,6 +6,7 @@
 // bad reward functions and configurations are refused with messages naming the culprit.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -17,6 +18,7 @@
 
 #include "rlhf/backends/eigen.hpp"
 #include "rlhf/model/tokenizer.hpp"
+#include "rlhf/train/best_of_n.hpp"
 #include "rlhf/train/command_reward.hpp"
 #include "rlhf/train/grpo.hpp"
 #include "rlhf/train/model_reward.hpp"
@@ -474,4 +476,50 @@ TEST_CASE("a GRPO run that collapses onto one kind of token raises the mode-coll
   for (const auto& w : collapsed) found = found || w.find("mode collapse") != std::string::npos;
   INFO("warnings: " << collapsed.size());
   CHECK(found);
+}
+
+TEST_CASE("best-of-N keeps each prompt's highest-scoring sample") {
+  model::gpt<B> policy(tiny_config(), /*trainable=*/false);
+  policy.init(9);
+  std::vector<rlhf::data::content> ps(5);
+  for (std::size_t i = 0; i < ps.size(); ++i)
+    ps[i].text = std::string(1, static_cast<char>('a' + i));
+  const std::vector<train::reward_function> rewards{even_tokens()};
+  train::best_of_n_config c;
+  c.max_completion_length = 8;
+  c.prompts_per_batch = 2;  // 3 batches
+  c.n = 8;
+  const auto best = train::best_of_n<B>(policy, Tok{}, ps, rewards, c);
+  REQUIRE(best.size() == 5);
+  double mean_best = 0, mean_all = 0;
+  for (const auto& r : best) {
+    REQUIRE(r.candidates.size() == 8);
+    const float top = *std::max_element(r.scores.begin(), r.scores.end());
+    CHECK(r.score == top);
+    CHECK(r.scores[r.best] == top);
+    CHECK(r.completion == r.candidates[r.best]);
+    // The score is the reward function's on the kept completion.
+    train::completion_batch one;
+    one.completion_ids = {r.completion_ids};
+    CHECK(even_tokens().score(one)[0] == r.score);
+    mean_best += r.score / 5.0;
+    for (const float s : r.scores) mean_all += s / 40.0;
+  }
+  CHECK(mean_best > mean_all);
+  // Seeded: the same call gives the same samples; another seed other samples.
+  const auto again = train::best_of_n<B>(policy, Tok{}, ps, rewards, c);
+  for (std::size_t i = 0; i < 5; ++i) CHECK(again[i].candidates == best[i].candidates);
+  c.seed = 1;
+  const auto other = train::best_of_n<B>(policy, Tok{}, ps, rewards, c);
+  CHECK(other[0].candidates != best[0].candidates);
+  // No score anywhere: NaN, the first candidate.
+  const std::vector<train::reward_function> none{
+      {"none", 1.0f,
+       [](const train::completion_batch& b) { return std::vector<float>(b.size(), NAN); }}};
+  const auto unscored = train::best_of_n<B>(policy, Tok{}, ps, none, c);
+  CHECK(std::isnan(unscored[0].score));
+  CHECK(unscored[0].best == 0);
+  c.n = 0;
+  CHECK_THROWS_WITH_AS(train::best_of_n<B>(policy, Tok{}, ps, rewards, c), doctest::Contains("n"),
+                       rlhf::config_error);
 }

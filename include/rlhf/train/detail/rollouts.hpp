@@ -81,27 +81,20 @@ inline std::vector<std::int32_t> prompt_that_fits(const model::encoded_chat& e, 
   return {e.ids.end() - static_cast<std::ptrdiff_t>(room), e.ids.end()};
 }
 
-/// Samples `g` completions of each prompt of `idx` with `policy` (no gradients), seeded by
-/// `seed` (row r of the batch draws from stream r).
+/// Samples `g` completions of each prompt (`ids`, and `contents` as the data holds it) with
+/// `policy` (no gradients), seeded by `seed` (row r of the batch draws from stream r).
 template <class B, model::tokenizer Tok>
-group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& source,
-                            std::span<const std::uint64_t> idx, index_t g,
-                            const sampling_options& opt, std::uint64_t seed) {
-  const auto& tok = source.tokenizer();
-  const index_t context = policy.config().max_seq_len;
+group_rollout sample_groups_of(const model::gpt<B>& policy, const Tok& tok,
+                               std::span<const std::vector<std::int32_t>> ids,
+                               std::span<const data::content> contents, index_t g,
+                               const sampling_options& opt, std::uint64_t seed) {
   group_rollout out;
   std::vector<std::vector<std::int32_t>> prompts;
-  prompts.reserve(idx.size() * static_cast<std::size_t>(g));
-  for (const auto i : idx) {
-    const auto raw = source.raw(i);
-    const auto ex = data::tokenize(tok, raw, source.tokenize_options());
-    const auto ids = prompt_that_fits(ex.sequence, opt.max_completion_length, context);
-    if (ids.empty()) {
-      throw data_error(rlhf::detail::concat("online trainer: example ", i, " has an empty prompt"));
-    }
+  prompts.reserve(ids.size() * static_cast<std::size_t>(g));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
     for (index_t k = 0; k < g; ++k) {
-      prompts.push_back(ids);
-      out.batch.prompts.push_back(raw.prompt);
+      prompts.push_back(ids[i]);
+      out.batch.prompts.push_back(contents[i]);
     }
   }
   model::generation_config gc;
@@ -138,6 +131,28 @@ group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& so
     out.rows.push_back(std::move(row));
   }
   return out;
+}
+
+/// Samples `g` completions of each prompt of `idx` (prompt-only examples of `source`).
+template <class B, model::tokenizer Tok>
+group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& source,
+                            std::span<const std::uint64_t> idx, index_t g,
+                            const sampling_options& opt, std::uint64_t seed) {
+  const index_t context = policy.config().max_seq_len;
+  std::vector<std::vector<std::int32_t>> ids;
+  std::vector<data::content> contents;
+  for (const auto i : idx) {
+    const auto raw = source.raw(i);
+    const auto ex = data::tokenize(source.tokenizer(), raw, source.tokenize_options());
+    ids.push_back(prompt_that_fits(ex.sequence, opt.max_completion_length, context));
+    if (ids.back().empty()) {
+      throw data_error(rlhf::detail::concat("online trainer: example ", i, " has an empty prompt"));
+    }
+    contents.push_back(raw.prompt);
+  }
+  return sample_groups_of<B>(policy, source.tokenizer(),
+                             std::span<const std::vector<std::int32_t>>(ids),
+                             std::span<const data::content>(contents), g, opt, seed);
 }
 
 /// TRL's completions/* metrics of a rollout: mean/min/max length, the share without EOS
