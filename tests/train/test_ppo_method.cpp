@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,8 +68,13 @@ train::reward_function even_tokens() {
           }};
 }
 
-train::example_source<Tok> prompts(const fs::path& file) {
-  return {train::data_files{file, {}, {}}, rlhf::data::format::prompt_only, Tok{}, {}, 7, 0.0f};
+train::example_source<Tok> prompts(const fs::path& file, float eval_fraction = 0.0f) {
+  return {train::data_files{file, {}, {}},
+          rlhf::data::format::prompt_only,
+          Tok{},
+          {},
+          7,
+          eval_fraction};
 }
 
 /// The policy, its frozen copy, a critic trunk and a value head of one PPO run.
@@ -135,11 +141,11 @@ std::pair<double, double> first_and_last(const fs::path& dir, const std::string&
 
 }  // namespace
 
-TEST_CASE("PPO with a separate critic raises a learnable reward by >= 0.2 in 30 rollouts") {
+TEST_CASE("PPO with a separate critic raises a learnable reward by >= 0.2 in 60 rollouts") {
   const auto dir = scratch("critic_run");
   models ms(3);
   auto source = prompts(prompt_file("critic_prompts.jsonl"));
-  const auto c = ppo_cfg(dir, 120);
+  const auto c = ppo_cfg(dir, 240);
   train::ppo_method<B, Tok> method(ms.with(false, {even_tokens()}), source, c);
   train::trainer<B, decltype(method)> t(method, c.args);
   const auto res = t.train();
@@ -158,15 +164,16 @@ TEST_CASE("PPO with a separate critic raises a learnable reward by >= 0.2 in 30 
   CHECK(fs::exists(res.last_checkpoint / "value_model.safetensors"));
   CHECK(fs::exists(res.last_checkpoint / "value_model_heads_optimizer.safetensors"));
   CHECK_FALSE(fs::exists(res.last_checkpoint / "heads_optimizer.safetensors"));
-  CHECK(logged(dir, "episode").back() == 30 * 8);
+  CHECK(logged(dir, "episode").back() == 60 * 8);
   CHECK(ms.reference.grads().size() == 0);
 }
 
-TEST_CASE("PPO with the value head on the policy's trunk raises the reward by >= 0.2") {
+TEST_CASE(
+    "PPO with the value head on the policy's trunk raises the reward by >= 0.2 in 60 rollouts") {
   const auto dir = scratch("shared_run");
   models ms(3);
   auto source = prompts(prompt_file("shared_prompts.jsonl"));
-  const auto c = ppo_cfg(dir, 120);
+  const auto c = ppo_cfg(dir, 240);
   train::ppo_method<B, Tok> method(ms.with(true, {even_tokens()}), source, c);
   train::trainer<B, decltype(method)> t(method, c.args);
   const auto res = t.train();
@@ -217,33 +224,67 @@ TEST_CASE(
   CHECK(score.grads().size() == 0);
 }
 
+TEST_CASE("PPO raises the score of a frozen random reward model by >= 2 in 30 rollouts") {
+  // A random reward model is still a function of the completion that the policy can climb.
+  const auto dir = scratch("rm_run");
+  model::gpt<B> rm(tiny_config(), /*trainable=*/false);
+  rm.init(31);
+  auto score = model::make_reward_head<B>(tiny_config().n_embd, /*trainable=*/false);
+  score.init(32, 1.0f);
+  models ms(3);
+  auto source = prompts(prompt_file("rm_run.jsonl"));
+  const auto c = ppo_cfg(dir, 120);
+  train::ppo_models<B> m = ms.with(false, {});
+  m.reward_model = &rm;
+  m.reward_head = &score;
+  train::ppo_method<B, Tok> method(m, source, c);
+  train::trainer<B, decltype(method)> t(method, c.args);
+  t.train();
+  const auto [first, last] = first_and_last(dir, "objective/scores", 5);
+  INFO("reward model score, first 5 rollouts " << first << ", last 5 " << last);
+  CHECK(last >= first + 2.0);  // measured: 0.53 -> 6.9
+  CHECK(rm.grads().size() == 0);
+  CHECK(score.grads().size() == 0);
+}
+
 TEST_CASE("PPO resumed from a checkpoint logs what the uninterrupted run logs, bit for bit") {
   // 16 prompts per rollout: 2 epochs × 2 minibatches of 2 micro-batches of 4 (K = 4); a stop
   // requested inside the second rollout (after step 5) is honoured at its end (step 8).
-  auto run = [&](const std::string& name, int stop_at, const fs::path& resume) {
-    const auto dir = scratch(name);
-    models ms(7);
-    auto source = prompts(prompt_file(name + ".jsonl"));
-    auto c = ppo_cfg(dir, 12);
-    c.args.per_device_train_batch_size = 4;
-    c.args.gradient_accumulation_steps = 2;
-    c.num_mini_batches = 2;
-    c.num_ppo_epochs = 2;
-    c.adaptive_kl = train::ppo_adaptive_kl{0.5, 100.0};  // its state is resumed too
-    c.score_normalization = rlhf::rl::score_normalization::subtract_mean;
-    train::ppo_method<B, Tok> method(ms.with(false, {even_tokens()}), source, c);
-    return train_stopping_at<B>(method, c.args, stop_at, resume);
-  };
-  run("whole", 0, {});
-  const auto stopped = run("part", 5, {});
-  REQUIRE(stopped.stopped_early);
-  CHECK(stopped.global_step == 8);
-  CHECK(stopped.last_checkpoint.filename() == "checkpoint-8");
-  run("part", 0, stopped.last_checkpoint);
-  const auto whole = read_lines(scratch("whole") / "metrics.jsonl");
-  const auto part = read_lines(scratch("part") / "metrics.jsonl");
-  REQUIRE(whole.size() == 12);
-  CHECK(part == whole);
+  for (const bool shared : {false, true}) {
+    CAPTURE(shared);
+    const std::string tag = shared ? "_shared" : "";
+    auto run = [&](const std::string& name, int stop_at, const fs::path& resume) {
+      const auto dir = scratch(name);
+      models ms(7);
+      auto source = prompts(prompt_file(name + ".jsonl"));
+      auto c = ppo_cfg(dir, 12);
+      c.args.per_device_train_batch_size = 4;
+      c.args.gradient_accumulation_steps = 2;
+      c.num_mini_batches = 2;
+      c.num_ppo_epochs = 2;
+      c.adaptive_kl = train::ppo_adaptive_kl{0.5, 100.0};  // its state is resumed too
+      c.score_normalization = rlhf::rl::score_normalization::subtract_mean;
+      c.args.save_steps = 3;  // rounded up to K = 4: checkpoints at rollout boundaries only
+      train::ppo_method<B, Tok> method(ms.with(shared, {even_tokens()}), source, c);
+      return train_stopping_at<B>(method, c.args, stop_at, resume);
+    };
+    run("whole" + tag, 0, {});
+    const auto whole_dir = scratch("whole" + tag);
+    CHECK(fs::exists(whole_dir / "checkpoint-4" /
+                     (shared ? "heads_optimizer.safetensors" : "value_model.safetensors")));
+    CHECK(fs::exists(whole_dir / "checkpoint-8"));
+    CHECK_FALSE(fs::exists(whole_dir / "checkpoint-3"));
+    CHECK_FALSE(fs::exists(whole_dir / "checkpoint-6"));
+    const auto stopped = run("part" + tag, 5, {});
+    REQUIRE(stopped.stopped_early);
+    CHECK(stopped.global_step == 8);
+    CHECK(stopped.last_checkpoint.filename() == "checkpoint-8");
+    run("part" + tag, 0, stopped.last_checkpoint);
+    const auto whole = read_lines(whole_dir / "metrics.jsonl");
+    const auto part = read_lines(scratch("part" + tag) / "metrics.jsonl");
+    REQUIRE(whole.size() == 12);
+    CHECK(part == whole);
+  }
 }
 
 namespace {
@@ -322,6 +363,76 @@ TEST_CASE("target_kl ends a rollout after the first epoch whose mean approx KL e
   const auto epochs = logged(dir, "ppo/epochs");
   REQUIRE(epochs.size() == 4);
   CHECK(epochs.back() == 1.0);
+}
+
+TEST_CASE(
+    "evaluation inside a rollout reports the rollout metrics and changes no training record") {
+  // Two runs with a held-out quarter of the prompts: one evaluates every 2 steps (inside
+  // the 4-step rollouts), one only at the end; their training records are identical.
+  auto run = [&](const std::string& name, rlhf::index_t eval_steps) {
+    const auto dir = scratch(name);
+    models ms(13);
+    auto source = prompts(prompt_file(name + ".jsonl"), 0.25f);
+    auto c = ppo_cfg(dir, 8);
+    c.args.eval_steps = eval_steps;
+    c.args.per_device_eval_batch_size = 3;
+    c.adaptive_kl = train::ppo_adaptive_kl{};
+    c.score_normalization = rlhf::rl::score_normalization::scale_only;
+    train::ppo_method<B, Tok> method(ms.with(false, {even_tokens()}), source, c);
+    train::trainer<B, decltype(method)> t(method, c.args);
+    const auto res = t.train();
+    CHECK(res.last_eval.contains("eval_objective/scores"));
+    CHECK(res.last_eval.contains("eval_objective/kl"));
+    CHECK(res.last_eval.contains("eval_completions/mean_length"));
+    std::vector<std::string> training;
+    for (const auto& l : read_lines(dir / "metrics.jsonl")) {
+      if (l.find("eval_") == std::string::npos) training.push_back(l);
+    }
+    return training;
+  };
+  const auto with = run("eval_often", 2);
+  const auto without = run("eval_end", 0);
+  REQUIRE(without.size() == 8);
+  CHECK(with == without);
+}
+
+TEST_CASE(
+    "missing_eos_penalty lowers objective/scores by penalty × the share without EOS; "
+    "k3, whitened rewards and a NaN score") {
+  auto first_record = [&](const std::string& name, std::optional<float> penalty) {
+    const auto dir = scratch(name);
+    models ms(17);
+    auto source = prompts(prompt_file(name + ".jsonl"));
+    auto c = ppo_cfg(dir, 4);
+    c.response_length = 3;  // most completions end without EOS
+    c.missing_eos_penalty = penalty;
+    c.kl_estimator = rlhf::rl::kl_estimator::k3;
+    c.whiten_rewards = true;
+    train::ppo_method<B, Tok> method(ms.with(false, {even_tokens()}), source, c);
+    train::trainer<B, decltype(method)> t(method, c.args);
+    t.train();
+    return nlohmann::json::parse(read_lines(dir / "metrics.jsonl").front());
+  };
+  const auto plain = first_record("eos_plain", std::nullopt);
+  const auto penalised = first_record("eos_penalised", 2.0f);
+  const double clipped = plain["completions/clipped_ratio"].get<double>();
+  CHECK(clipped > 0.0);
+  CHECK(penalised["completions/clipped_ratio"].get<double>() == clipped);
+  CHECK(penalised["objective/scores"].get<double>() ==
+        doctest::Approx(plain["objective/scores"].get<double>() - 2.0 * clipped).epsilon(1e-5));
+  CHECK(std::isfinite(penalised["loss"].get<double>()));
+
+  const auto dir = scratch("nan_score");
+  models ms(17);
+  auto source = prompts(prompt_file("nan_score.jsonl"));
+  const auto c = ppo_cfg(dir, 4);
+  train::reward_function none{"none", 1.0f, [](const train::completion_batch& b) {
+                                return std::vector<float>(b.size(), NAN);
+                              }};
+  train::ppo_method<B, Tok> method(ms.with(false, {none}), source, c);
+  train::trainer<B, decltype(method)> t(method, c.args);
+  CHECK_THROWS_WITH_AS(t.train(), doctest::Contains("reward function 'none' returned no score"),
+                       rlhf::data_error);
 }
 
 TEST_CASE("bad PPO configurations and models are refused, naming the field") {

@@ -1,9 +1,10 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// PPO for RLHF (Schulman et al. 2017; InstructGPT stage 3, Ouyang et al. 2022; TRL's classic
-// PPOTrainer, TRL 0.12-0.24) as a training method (train/trainer.hpp) with four models: the
-// trained policy, a frozen reference, a trained value model and a frozen reward (a reward
-// model "score" head on a gpt, or reward functions). docs/algorithms/ppo.md.
+// PPO for RLHF (Schulman et al. 2017; InstructGPT stage 3, Ouyang et al. 2022; the classic
+// PPOTrainer of TRL 0.12-1.12, read in TRL 0.24) as a training method (train/trainer.hpp)
+// with four models: the trained policy, a frozen reference, a trained value model and a
+// frozen reward (a reward model "score" head on a gpt, or reward functions).
+// docs/algorithms/ppo.md.
 //
 // One rollout (prepare_step), N = per_device_train_batch_size · gradient_accumulation_steps ·
 // num_mini_batches prompts, one completion each:
@@ -37,6 +38,12 @@
 // val/num_eos_tokens, episode, completions/*, rewards/<function>/mean (reward functions),
 // objective/kl_coef (adaptive controller). On the rollout's last step: val/ratio_var (the
 // Bessel variance of val/ratio over the rollout's micro-batches), ppo/epochs (with target_kl).
+//
+// Loop: one trainer step = one optimizer step; the trainer samples (prepare_step) only when
+// rollout_done(), rounds max_steps and save_steps up to multiples of K and checkpoints only at
+// rollout boundaries, so a resume starts with a fresh rollout; the separate critic is stepped
+// and saved through critics() (value_model.safetensors). Deviations from TRL (step counting,
+// minibatch shapes, score position, masked statistics, ...): docs/algorithms/ppo.md.
 #pragma once
 
 #include <algorithm>
@@ -288,7 +295,7 @@ class ppo_method : public method_base<B, Tok> {
   }
 
   /// Samples completions of `idx` (seeded by the first prompt) and reports the rollout's
-  /// metrics (raw scores, no state changes, no gradients).
+  /// metrics (scores normalised with the current moments; no state changes, no gradients).
   named_metrics eval_batch(std::span<const std::uint64_t> idx) {
     auto ro = rollout(
         idx, train::detail::derived_seed(cfg_.args.seed, 0x6576616cu /* "eval" */, idx.front()),
