@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "online_fixture.hpp"
 #include "rlhf/backends/eigen.hpp"
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/best_of_n.hpp"
@@ -35,45 +36,15 @@ namespace model = rlhf::model;
 namespace train = rlhf::train;
 using Tok = model::byte_tokenizer;
 using namespace train_fixture;
+using namespace online_fixture;
 
 fs::path scratch(const std::string& name) { return train_fixture::scratch("online", name); }
 
-/// 24 one-letter prompts ({"prompt"} lines).
-fs::path prompt_file(const std::string& name) {
-  std::vector<std::string> lines;
-  for (int i = 0; i < 24; ++i) {
-    lines.push_back(std::string(R"({"prompt": ")") + static_cast<char>('a' + i % 12) + R"("})");
-  }
-  const auto p = scratch(name);
-  write_lines(p, lines);
-  return p;
-}
-
-/// The learnable reward: the share of a completion's tokens (EOS aside) with an even id;
-/// about 1/2 for a random policy, 1 at best.
-train::reward_function even_tokens() {
-  return {"even_tokens", 1.0f, [](const train::completion_batch& b) {
-            std::vector<float> out;
-            for (const auto& ids : b.completion_ids) {
-              double even = 0, n = 0;
-              for (const auto id : ids) {
-                if (id == Tok{}.eos_id()) continue;
-                n += 1;
-                even += id % 2 == 0 ? 1 : 0;
-              }
-              out.push_back(n > 0 ? static_cast<float>(even / n) : 0.0f);
-            }
-            return out;
-          }};
-}
+/// 24 one-letter prompts in the scratch file `name`.
+fs::path prompt_file(const std::string& name) { return write_prompts(scratch(name)); }
 
 train::example_source<Tok> prompts(const fs::path& file, float eval_fraction = 0.0f) {
-  return {train::data_files{file, {}, {}},
-          rlhf::data::format::prompt_only,
-          Tok{},
-          {},
-          7,
-          eval_fraction};
+  return prompt_source(file, eval_fraction);
 }
 
 /// Arguments for the reward-rising runs: 8 completions per step, a constant learning rate.

@@ -44,26 +44,21 @@
 #include "rlhf/train/detail/sequences.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
-#include "rlhf/train/monitors.hpp"
+#include "rlhf/train/online_sampling.hpp"
 #include "rlhf/train/reward_functions.hpp"
 
 namespace rlhf {
 inline namespace v0 {
 namespace train {
 
-/// TRL GRPOConfig's fields (see the top of this file for the deviations).
-struct grpo_config {
+/// TRL GRPOConfig's fields (see the top of this file for the deviations): the shared
+/// sampling fields (temperature, top_p, top_k, num_generations_eval,
+/// mask_truncated_completions, disable_dropout, monitors), the trainer arguments and the loss.
+struct grpo_config : online_sampling {
   training_args args = training_args::with_learning_rate(1e-6f);  ///< the shared arguments
   /// Loss, advantages and their options (num_generations, beta, epsilon, loss_type,
   /// scale_rewards, importance_sampling_level, max_completion_length, ...).
   losses::grpo_config loss{};
-  index_t num_generations_eval = 0;         ///< G of evaluation; 0 = loss.num_generations
-  float temperature = 1.0f;                 ///< sampling and training-forward temperature
-  float top_p = 1.0f;                       ///< nucleus sampling; 1 = off
-  index_t top_k = 0;                        ///< top-k sampling; 0 = off
-  bool mask_truncated_completions = false;  ///< completions without EOS get no loss
-  bool disable_dropout = false;             ///< train without the policy's dropout
-  monitor_config monitors{};                ///< failure-mode warnings (train/monitors.hpp)
 };
 
 /// GRPO of `policy` with `reward_functions` over the prompts of `source`; `reference` is
@@ -77,28 +72,12 @@ class grpo_method : public detail::group_method_base<B, Tok, grpo_method<B, Tok>
   /// Every argument but the functions is kept by reference.
   grpo_method(model::gpt<B>& policy, const model::gpt<B>* reference, example_source<Tok>& source,
               std::vector<reward_function> reward_functions, const grpo_config& cfg)
-      : base("grpo", policy, source, cfg.args, sampling_of(cfg), std::move(reward_functions)),
-        cfg_(cfg), reference_(reference),
-        ref_cache_(reference != nullptr ? reference->config() : policy.config(), cfg.args.seed) {
-    if (cfg_.loss.beta != 0.0f) {
-      check_config(reference_ != nullptr, "grpo", "reference", "a model when loss.beta != 0",
-                   "nullptr");
-      detail::check_same_model_shape("grpo", policy.config(), reference_->config());
-    }
-  }
+      : base("grpo", policy, reference, cfg.loss.beta, source, cfg.args, cfg.loss.num_generations,
+             cfg.loss.max_completion_length, cfg, std::move(reward_functions)),
+        loss_(cfg.loss) {}
 
  private:
   using tensor = typename B::tensor;
-
-  static detail::group_sampling sampling_of(const grpo_config& c) {
-    detail::group_sampling g;
-    g.num_generations = c.loss.num_generations;
-    g.num_generations_eval = c.num_generations_eval;
-    g.sampling = {c.loss.max_completion_length, c.temperature, c.top_p, c.top_k,
-                  c.mask_truncated_completions};
-    g.monitors = c.monitors;
-    return g;
-  }
 
   /// Rewards -> advantages (TRL's _generate_and_score_completions).
   detail::scored_rollout score(const detail::group_rollout& ro, std::span<const float> per_func,
@@ -108,8 +87,8 @@ class grpo_method : public detail::group_method_base<B, Tok, grpo_method<B, Tok>
     const tensor pf = ops::from_host<B>(per_func, shape{n, f});
     tensor rewards(shape{n}), adv(shape{n});
     const auto fm = losses::grpo_combine_rewards<B>(pf, this->weights_, rewards);
-    losses::grpo_config c = cfg_.loss;
-    c.num_generations = train ? cfg_.loss.num_generations : this->eval_generations();
+    losses::grpo_config c = loss_;
+    c.num_generations = train ? loss_.num_generations : this->eval_generations();
     losses::grpo_advantage_inputs<B> in{rewards};
     in.rewards_per_func = &pf;
     in.reward_weights = this->weights_;
@@ -123,41 +102,27 @@ class grpo_method : public detail::group_method_base<B, Tok, grpo_method<B, Tok>
 
   /// grpo_loss over one share; the backward when training.
   named_metrics loss(const detail::rollout_share& share, float num_items, bool train) {
-    const auto s = detail::stack_sequences<B>(share.rows, this->source_.tokenizer().pad_id(),
-                                              this->cache_);
+    const auto s = this->stack(share.rows);
     const tensor mask = s.mask();
-    ops::logprob_options opt;
-    opt.temperature = cfg_.temperature;
-    opt.compute_entropy = true;  // TRL's entropy metric (and the entropy mask / bonus)
-    const auto& logps = tokens_.forward(this->policy_, this->cache_, s, mask,
-                                        train && !cfg_.disable_dropout, opt);
+    const auto& logps = this->policy_logps(s, mask, train);
     std::optional<tensor> ref;
-    if (cfg_.loss.beta != 0.0f) {
-      auto& acts = ref_cache_.get(s.rows(), s.cols(), false);
-      model::gpt_forward<B>(*reference_, acts, s.ids);
-      ops::logprob_options ropt;
-      ropt.temperature = cfg_.temperature;
-      ref.emplace(ops::token_logprobs<B>(acts.logits, s.ids, mask, ropt).logps);
-    }
+    if (loss_.beta != 0.0f) ref.emplace(this->reference_logps(s, mask));
     const tensor adv = detail::on_backend<B>(std::span<const float>(share.advantages));
     losses::grpo_inputs<B> in{logps, adv, mask};
     if (ref) in.ref_per_token_logps = &*ref;
     in.num_items_in_batch = num_items;
-    in.entropies = &tokens_.result().entropy;
-    const auto r = losses::grpo_loss<B>(in, cfg_.loss);
+    in.entropies = &this->policy_entropies();
+    const auto r = losses::grpo_loss<B>(in, loss_);
     if (train) {
-      tokens_.backward(r.grad_per_token_logps,
-                       cfg_.loss.entropy_coef != 0.0f ? &r.grad_entropies : nullptr);
+      this->policy_backward(r.grad_per_token_logps,
+                            loss_.entropy_coef != 0.0f ? &r.grad_entropies : nullptr);
     }
     named_metrics out{{"loss", r.loss}};
     for (const auto& m : r.metrics.named()) out.push_back(m);
     return out;
   }
 
-  grpo_config cfg_;
-  const model::gpt<B>* reference_;
-  forward_cache<B> ref_cache_;
-  detail::policy_tokens<B> tokens_;
+  losses::grpo_config loss_;
 };
 
 }  // namespace train

@@ -39,26 +39,21 @@
 #include "rlhf/train/detail/sequences.hpp"
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
-#include "rlhf/train/monitors.hpp"
+#include "rlhf/train/online_sampling.hpp"
 #include "rlhf/train/reward_functions.hpp"
 
 namespace rlhf {
 inline namespace v0 {
 namespace train {
 
-/// TRL RLOOConfig's fields (see the top of this file for the deviations).
-struct rloo_config {
+/// TRL RLOOConfig's fields (see the top of this file for the deviations): the shared
+/// sampling fields (temperature, top_p, top_k, num_generations_eval,
+/// mask_truncated_completions, disable_dropout, monitors), the trainer arguments, the loss.
+struct rloo_config : online_sampling {
   training_args args = training_args::with_learning_rate(1e-6f);  ///< the shared arguments
   /// num_generations, beta, epsilon, epsilon_high, normalize_advantages, reward_clip_range.
   losses::rloo_config loss{};
-  index_t num_generations_eval = 0;         ///< G of evaluation; 0 = loss.num_generations
-  index_t max_completion_length = 512;      ///< new tokens at most (EOS included)
-  float temperature = 1.0f;                 ///< sampling and training-forward temperature
-  float top_p = 1.0f;                       ///< nucleus sampling; 1 = off
-  index_t top_k = 0;                        ///< top-k sampling; 0 = off
-  bool mask_truncated_completions = false;  ///< completions without EOS get no loss
-  bool disable_dropout = false;             ///< train without the policy's dropout
-  monitor_config monitors{};                ///< failure-mode warnings (train/monitors.hpp)
+  index_t max_completion_length = 512;  ///< new tokens at most (EOS included)
 };
 
 /// RLOO of `policy` with `reward_functions` over the prompts of `source`; `reference` is
@@ -72,39 +67,12 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
   /// Every argument but the functions is kept by reference.
   rloo_method(model::gpt<B>& policy, const model::gpt<B>* reference, example_source<Tok>& source,
               std::vector<reward_function> reward_functions, const rloo_config& cfg)
-      : base("rloo", policy, source, cfg.args, sampling_of(cfg), std::move(reward_functions)),
-        cfg_(cfg), reference_(reference),
-        ref_cache_(reference != nullptr ? reference->config() : policy.config(), cfg.args.seed),
-        old_cache_(policy.config(), cfg.args.seed) {
-    if (cfg_.loss.beta != 0.0f) {
-      check_config(reference_ != nullptr, "rloo", "reference", "a model when loss.beta != 0",
-                   "nullptr");
-      detail::check_same_model_shape("rloo", policy.config(), reference_->config());
-    }
-  }
+      : base("rloo", policy, reference, cfg.loss.beta, source, cfg.args, cfg.loss.num_generations,
+             cfg.max_completion_length, cfg, std::move(reward_functions)),
+        loss_(cfg.loss), old_cache_(policy.config(), cfg.args.seed) {}
 
  private:
   using tensor = typename B::tensor;
-
-  static detail::group_sampling sampling_of(const rloo_config& c) {
-    detail::group_sampling g;
-    g.num_generations = c.loss.num_generations;
-    g.num_generations_eval = c.num_generations_eval;
-    g.sampling = {c.max_completion_length, c.temperature, c.top_p, c.top_k,
-                  c.mask_truncated_completions};
-    g.monitors = c.monitors;
-    return g;
-  }
-
-  /// Token log-probs (R, T) of `m` on `s` under `mask`, without gradients or dropout.
-  tensor frozen(const model::gpt<B>& m, forward_cache<B>& cache, const detail::sequence_batch<B>& s,
-                const tensor& mask) const {
-    auto& acts = cache.get(s.rows(), s.cols(), false);
-    model::gpt_forward<B>(m, acts, s.ids);
-    ops::logprob_options opt;
-    opt.temperature = cfg_.temperature;
-    return ops::token_logprobs<B>(acts.logits, s.ids, mask, opt).logps;
-  }
 
   /// Rewards (and the KL to the reference) -> leave-one-out advantages.
   detail::scored_rollout score(const detail::group_rollout& ro, std::span<const float> per_func,
@@ -114,16 +82,16 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
     const tensor pf = ops::from_host<B>(per_func, shape{n, f});
     tensor rewards(shape{n}), adv(shape{n});
     const auto fm = losses::grpo_combine_rewards<B>(pf, this->weights_, rewards);
-    losses::rloo_config c = cfg_.loss;
-    c.num_generations = train ? cfg_.loss.num_generations : this->eval_generations();
+    losses::rloo_config c = loss_;
+    c.num_generations = train ? loss_.num_generations : this->eval_generations();
     losses::rloo_advantage_inputs<B> in{rewards};
     std::optional<tensor> mask, old, ref;
     if (c.beta != 0.0f) {
-      const auto s = detail::stack_sequences<B>(ro.rows, this->source_.tokenizer().pad_id(),
-                                                this->cache_);
+      // The KL penalty of the reward: Σ_t (old - ref) over each completion, no gradients.
+      const auto s = this->stack(ro.rows);
       mask.emplace(s.mask());
-      old.emplace(frozen(this->policy_, old_cache_, s, *mask));
-      ref.emplace(frozen(*reference_, ref_cache_, s, *mask));
+      old.emplace(this->frozen_logps(this->policy_, old_cache_, s, *mask));
+      ref.emplace(this->reference_logps(s, *mask));
       in.completion_mask = &*mask;
       in.old_per_token_logps = &*old;
       in.ref_per_token_logps = &*ref;
@@ -138,20 +106,15 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
 
   /// rloo_loss over one share; the backward when training.
   named_metrics loss(const detail::rollout_share& share, float, bool train) {
-    const auto s = detail::stack_sequences<B>(share.rows, this->source_.tokenizer().pad_id(),
-                                              this->cache_);
+    const auto s = this->stack(share.rows);
     const tensor mask = s.mask();
-    ops::logprob_options opt;
-    opt.temperature = cfg_.temperature;
-    opt.compute_entropy = true;  // TRL's entropy metric
-    const auto& logps = tokens_.forward(this->policy_, this->cache_, s, mask,
-                                        train && !cfg_.disable_dropout, opt);
+    const auto& logps = this->policy_logps(s, mask, train);
     const tensor adv = detail::on_backend<B>(std::span<const float>(share.advantages));
-    const auto r = losses::rloo_loss<B>({logps, adv, mask}, cfg_.loss);
-    if (train) tokens_.backward(r.grad_per_token_logps);
+    const auto r = losses::rloo_loss<B>({logps, adv, mask}, loss_);
+    if (train) this->policy_backward(r.grad_per_token_logps);
     named_metrics out{{"loss", r.loss}};
     for (const auto& m : r.metrics.named()) out.push_back(m);
-    out.emplace_back("entropy", token_mean(tokens_.result().entropy, s));
+    out.emplace_back("entropy", token_mean(this->policy_entropies(), s));
     return out;
   }
 
@@ -168,10 +131,8 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
     return static_cast<float>(num / std::max(den, 1.0));
   }
 
-  rloo_config cfg_;
-  const model::gpt<B>* reference_;
-  forward_cache<B> ref_cache_, old_cache_;
-  detail::policy_tokens<B> tokens_;
+  losses::rloo_config loss_;
+  forward_cache<B> old_cache_;
 };
 
 }  // namespace train

@@ -29,11 +29,15 @@
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/tokenizer.hpp"
+#include "rlhf/ops/logprobs.hpp"
 #include "rlhf/train/args.hpp"
 #include "rlhf/train/detail/rollouts.hpp"
+#include "rlhf/train/detail/sequences.hpp"
 #include "rlhf/train/example_source.hpp"
+#include "rlhf/train/forward_cache.hpp"
 #include "rlhf/train/method_base.hpp"
 #include "rlhf/train/monitors.hpp"
+#include "rlhf/train/online_sampling.hpp"
 #include "rlhf/train/reward_functions.hpp"
 
 namespace rlhf {
@@ -53,22 +57,13 @@ struct scored_rollout {
   named_metrics metrics;          ///< reward, reward_std, ... as TRL logs them
 };
 
-/// How a group method samples: G, the evaluation's G and the sampling options.
-struct group_sampling {
-  index_t num_generations = 8;       ///< G, completions per prompt in training
-  index_t num_generations_eval = 0;  ///< G in evaluation; 0 = num_generations
-  sampling_options sampling;         ///< lengths, temperature, top-k/p, truncation masking
-  monitor_config monitors;           ///< thresholds of the failure-mode monitors
-};
-
 template <class B, model::tokenizer Tok, class Derived>
 class group_method_base : public method_base<B, Tok> {
  public:
   /// Prompts per optimizer step: per_device_train_batch_size · gradient_accumulation_steps
   /// / G (TRL's generation batch, in prompts).
   [[nodiscard]] index_t examples_per_step() const {
-    return args_.per_device_train_batch_size * args_.gradient_accumulation_steps /
-           g_.num_generations;
+    return args_.per_device_train_batch_size * args_.gradient_accumulation_steps / generations_;
   }
   /// Prompts per evaluation batch: per_device_eval_batch_size / the evaluation's G.
   [[nodiscard]] index_t examples_per_eval_batch() const {
@@ -78,7 +73,7 @@ class group_method_base : public method_base<B, Tok> {
   /// Samples and scores the generation batch of `idx` (the step's prompts).
   named_metrics prepare_step(std::span<const std::uint64_t> idx, index_t step) {
     const auto s = static_cast<std::uint64_t>(step);
-    auto ro = sample_groups<B>(this->policy_, this->source_, idx, g_.num_generations, g_.sampling,
+    auto ro = sample_groups<B>(this->policy_, this->source_, idx, generations_, sampling_,
                                derived_seed(args_.seed, 0x67656e74u /* "gent" */, s));
     auto scored = score_rollout(ro, true);
     // TRL's num_tokens: each prompt once per completion, plus the completions.
@@ -137,7 +132,7 @@ class group_method_base : public method_base<B, Tok> {
   /// so every evaluation of a prompt draws the same stream), scores them and reports the
   /// generation metrics and the loss's, without gradients.
   named_metrics eval_batch(std::span<const std::uint64_t> idx) {
-    auto ro = sample_groups<B>(this->policy_, this->source_, idx, eval_generations(), g_.sampling,
+    auto ro = sample_groups<B>(this->policy_, this->source_, idx, eval_generations(), sampling_,
                                derived_seed(args_.seed, 0x6576616cu /* "eval" */, idx.front()));
     auto scored = score_rollout(ro, false);
     rollout_share share{std::move(ro.rows), std::move(scored.advantages)};
@@ -153,45 +148,100 @@ class group_method_base : public method_base<B, Tok> {
   }
 
  protected:
-  group_method_base(std::string_view name, model::gpt<B>& policy, example_source<Tok>& source,
-                    const training_args& args, const group_sampling& g,
-                    std::vector<reward_function> functions)
-      : method_base<B, Tok>(name, policy, source, args.seed), args_(args), g_(g),
+  /// `policy`, `reference` (read when `beta` != 0; may be null otherwise) and `source` are
+  /// kept by reference; G = `generations` completions per prompt of at most
+  /// `max_completion_length` tokens.
+  group_method_base(std::string_view name, model::gpt<B>& policy, const model::gpt<B>* reference,
+                    float beta, example_source<Tok>& source, const training_args& args,
+                    index_t generations, index_t max_completion_length,
+                    const online_sampling& sampling, std::vector<reward_function> functions)
+      : method_base<B, Tok>(name, policy, source, args.seed), args_(args), opt_(sampling),
+        generations_(generations), sampling_{max_completion_length, sampling.temperature,
+                                             sampling.top_p, sampling.top_k,
+                                             sampling.mask_truncated_completions},
+        reference_(beta != 0.0f ? reference : nullptr),
+        ref_cache_(reference != nullptr ? reference->config() : policy.config(), args.seed),
         functions_(std::move(functions)), weights_(reward_weights(functions_)),
-        names_(reward_names(functions_)), monitors_(g.monitors) {
+        names_(reward_names(functions_)), monitors_(sampling.monitors) {
     validate_reward_functions(name, functions_);
-    check_config(g_.num_generations >= 1, name, "num_generations", ">= 1", g_.num_generations);
-    check_config(g_.num_generations_eval >= 0, name, "num_generations_eval",
-                 ">= 0 (0 = num_generations)", g_.num_generations_eval);
+    if (beta != 0.0f) {
+      check_config(reference != nullptr, name, "reference", "a model when loss.beta != 0",
+                   "nullptr");
+      check_same_model_shape(name, policy.config(), reference->config());
+    }
+    check_config(generations_ >= 1, name, "num_generations", ">= 1", generations_);
+    check_config(opt_.num_generations_eval >= 0, name, "num_generations_eval",
+                 ">= 0 (0 = num_generations)", opt_.num_generations_eval);
     const index_t rows = args_.per_device_train_batch_size * args_.gradient_accumulation_steps;
-    if (rows % g_.num_generations != 0) {
+    if (rows % generations_ != 0) {
       throw config_error(rlhf::detail::concat(
           name, ": per_device_train_batch_size · gradient_accumulation_steps (", rows,
-          ", the generation batch) must be a multiple of num_generations (", g_.num_generations,
-          ")"));
+          ", the generation batch) must be a multiple of num_generations (", generations_, ")"));
     }
     if (args_.per_device_eval_batch_size % eval_generations() != 0) {
       throw config_error(rlhf::detail::concat(
           name, ": per_device_eval_batch_size (", args_.per_device_eval_batch_size,
           ") must be a multiple of the evaluation's num_generations (", eval_generations(), ")"));
     }
-    const auto& s = g_.sampling;
-    check_config(
-        s.max_completion_length >= 1 && s.max_completion_length < policy.config().max_seq_len, name,
-        "max_completion_length",
-        rlhf::detail::concat("in [1, max_seq_len = ", policy.config().max_seq_len, ")"),
-        s.max_completion_length);
-    check_config(std::isfinite(s.temperature) && s.temperature > 0.0f, name, "temperature",
-                 "finite and > 0", s.temperature);
+    const index_t context = policy.config().max_seq_len;
+    check_config(max_completion_length >= 1 && max_completion_length < context, name,
+                 "max_completion_length",
+                 rlhf::detail::concat("in [1, max_seq_len = ", context, ")"),
+                 max_completion_length);
+    check_config(std::isfinite(opt_.temperature) && opt_.temperature > 0.0f, name, "temperature",
+                 "finite and > 0", opt_.temperature);
+  }
+
+  /// The policy's token log-probs (R, T) of `s` under `mask`, logits divided by the
+  /// temperature, entropies computed (TRL's entropy metric); kept for policy_backward().
+  const typename B::tensor& policy_logps(const sequence_batch<B>& s, const typename B::tensor& mask,
+                                         bool train) {
+    ops::logprob_options opt;
+    opt.temperature = opt_.temperature;
+    opt.compute_entropy = true;
+    return tokens_.forward(this->policy_, this->cache_, s, mask, train && !opt_.disable_dropout,
+                           opt);
+  }
+  /// The entropies (R, T) of the last policy_logps().
+  [[nodiscard]] const typename B::tensor& policy_entropies() const {
+    return tokens_.result().entropy;
+  }
+  /// Adds d loss / dθ to the policy's gradients (see policy_tokens::backward).
+  void policy_backward(const typename B::tensor& grad_logps,
+                       const typename B::tensor* grad_entropy = nullptr) {
+    tokens_.backward(grad_logps, grad_entropy);
+  }
+
+  /// Token log-probs (R, T) of the frozen `m` (the reference, or the policy without
+  /// gradients, through `cache`) on `s` under `mask`, at the sampling temperature.
+  typename B::tensor frozen_logps(const model::gpt<B>& m, forward_cache<B>& cache,
+                                  const sequence_batch<B>& s,
+                                  const typename B::tensor& mask) const {
+    ops::logprob_options opt;
+    opt.temperature = opt_.temperature;
+    return frozen_token_logps<B>(m, cache, s, mask, opt);
+  }
+  /// The reference's token log-probs (R, T) (beta != 0 only).
+  typename B::tensor reference_logps(const sequence_batch<B>& s, const typename B::tensor& mask) {
+    return frozen_logps(*reference_, ref_cache_, s, mask);
+  }
+
+  /// `rows` stacked and right-padded.
+  sequence_batch<B> stack(const std::vector<model::encoded_chat>& rows) {
+    return stack_sequences<B>(rows, this->source_.tokenizer().pad_id(), this->cache_);
   }
 
   /// G of evaluation.
   [[nodiscard]] index_t eval_generations() const {
-    return g_.num_generations_eval > 0 ? g_.num_generations_eval : g_.num_generations;
+    return opt_.num_generations_eval > 0 ? opt_.num_generations_eval : generations_;
   }
 
   training_args args_;                      ///< the trainer's arguments
-  group_sampling g_;                        ///< how completions are sampled
+  online_sampling opt_;                     ///< sampling, evaluation and monitor fields
+  index_t generations_;                     ///< G
+  sampling_options sampling_;               ///< what sample_groups reads
+  const model::gpt<B>* reference_;          ///< the frozen reference (null when beta = 0)
+  forward_cache<B> ref_cache_;              ///< its activations
   std::vector<reward_function> functions_;  ///< the reward functions
   std::vector<float> weights_;              ///< their weights
   std::vector<std::string> names_;          ///< their names
@@ -208,6 +258,7 @@ class group_method_base : public method_base<B, Tok> {
   }
 
   run_monitors monitors_;
+  policy_tokens<B> tokens_;
   std::vector<rollout_share> shares_;
   std::size_t next_share_ = 0;
   double num_items_ = 0;

@@ -96,13 +96,15 @@ typename B::tensor on_backend(std::span<const float> v) {
   return ops::from_host<B>(v, shape{static_cast<index_t>(v.size())});
 }
 
-/// Completion token log-probs (R, T) of `model` under `mask`, without gradients or dropout.
+/// Completion token log-probs (R, T) of `model` under `mask` (logits as `opt` says),
+/// without gradients or dropout.
 template <class B>
 typename B::tensor frozen_token_logps(const model::gpt<B>& model, forward_cache<B>& cache,
-                                      const sequence_batch<B>& s, const typename B::tensor& mask) {
+                                      const sequence_batch<B>& s, const typename B::tensor& mask,
+                                      const ops::logprob_options& opt = {}) {
   auto& acts = cache.get(s.rows(), s.cols(), false);
   model::gpt_forward<B>(model, acts, s.ids);
-  return ops::token_logprobs<B>(acts.logits, s.ids, mask).logps;
+  return ops::token_logprobs<B>(acts.logits, s.ids, mask, opt).logps;
 }
 
 /// Σ_{t>=1} completion token log-probs (R,) of `model`, without gradients or dropout.
