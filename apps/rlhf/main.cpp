@@ -1,7 +1,7 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// The `rlhf` command-line tool: sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate,
-// bon, eval and plot
+// The `rlhf` command-line tool: sft, reward, dpo, kto, orpo, cpo, bco, ppo, grpo, rloo,
+// generate, bon, eval and plot
 // (docs/cli.md).
 #include <algorithm>
 #include <atomic>
@@ -52,6 +52,7 @@
 #include "rlhf/train/model_reward.hpp"
 #include "rlhf/train/monitors.hpp"
 #include "rlhf/train/orpo.hpp"
+#include "rlhf/train/ppo.hpp"
 #include "rlhf/train/reward.hpp"
 #include "rlhf/train/rloo.hpp"
 #include "rlhf/train/sft.hpp"
@@ -395,6 +396,31 @@ std::vector<option_def> dpo_defs() {
   return d;
 }
 
+/// The reward options of the online methods (see online_defs).
+void add_reward_defs(std::vector<option_def>& d) {
+  d.push_back({"reward_command",
+               kind::text,
+               "",
+               "Shell command scoring completions: JSON lines {prompt, completion} on stdin, one "
+               "number or null per line on stdout",
+               {},
+               "none"});
+  d.push_back(
+      {"reward_command_timeout", kind::real, 60.0, "Seconds a reward command may take per batch"});
+  d.push_back({"reward_model",
+               kind::path,
+               "",
+               "Reward model checkpoint (trunk + score head, from rlhf reward)",
+               {},
+               "none"});
+  d.push_back({"reward_weights",
+               kind::text,
+               "",
+               "Comma list of weights: command first, then model",
+               {},
+               "1 for each reward"});
+}
+
 /// The options of the online methods (GRPO, RLOO) of config `c`: the shared ones, sampling,
 /// the clip range, then `extra`, then the reward sources.
 template <class C>
@@ -439,27 +465,7 @@ std::vector<option_def> online_defs(const C& c, rlhf::index_t max_completion_len
                "Warn when completions grow past this multiple of their baseline; 0: off"});
   d.push_back({"monitor_max_kl", kind::real, m.max_kl,
                "Warn when the KL to the reference exceeds this; 0: off"});
-  d.push_back({"reward_command",
-               kind::text,
-               "",
-               "Shell command scoring completions: JSON lines {prompt, completion} on stdin, one "
-               "number or null per line on stdout",
-               {},
-               "none"});
-  d.push_back(
-      {"reward_command_timeout", kind::real, 60.0, "Seconds a reward command may take per batch"});
-  d.push_back({"reward_model",
-               kind::path,
-               "",
-               "Reward model checkpoint (trunk + score head, from rlhf reward)",
-               {},
-               "none"});
-  d.push_back({"reward_weights",
-               kind::text,
-               "",
-               "Comma list of weights: command first, then model",
-               {},
-               "1 for each reward"});
+  add_reward_defs(d);
   return d;
 }
 
@@ -486,6 +492,62 @@ std::vector<option_def> rloo_defs() {
   return online_defs(c, c.max_completion_length,
                      {{"normalize_advantages", kind::boolean, c.loss.normalize_advantages,
                        "Normalise the advantages over the batch"}});
+}
+
+std::vector<option_def> ppo_defs() {
+  const train::ppo_config c;
+  auto d = common_defs(c.args);
+  d.push_back({"num_ppo_epochs", kind::integer, c.num_ppo_epochs, "Passes over each rollout"});
+  d.push_back({"num_mini_batches", kind::integer, c.num_mini_batches,
+               "Optimizer steps per pass (a rollout holds per_device_train_batch_size x "
+               "gradient_accumulation_steps x this many prompts)"});
+  d.push_back({"kl_coef", kind::real, short_float(c.kl_coef),
+               "KL penalty coefficient (the adaptive controller's start)"});
+  d.push_back({"kl_estimator",
+               kind::choice,
+               std::string(rlhf::rl::to_string(c.kl_estimator)),
+               "Per-token KL estimator of the penalty",
+               {"k1", "k3"}});
+  d.push_back({"cliprange", kind::real, short_float(c.cliprange), "Policy ratio clip"});
+  d.push_back({"vf_coef", kind::real, short_float(c.vf_coef), "Value-loss weight"});
+  d.push_back({"cliprange_value", kind::real, short_float(c.cliprange_value), "Value clip"});
+  d.push_back({"gamma", kind::real, short_float(c.gamma), "GAE discount"});
+  d.push_back({"lam", kind::real, short_float(c.lam), "GAE lambda"});
+  d.push_back({"whiten_rewards", kind::boolean, c.whiten_rewards, "Whiten the token rewards"});
+  d.push_back({"response_length",
+               kind::integer,
+               c.response_length,
+               "New tokens at most per completion",
+               {},
+               "53, at most half the model's max_seq_len"});
+  d.push_back({"temperature", kind::real, short_float(c.temperature),
+               "Sampling temperature (also divides the training logits)"});
+  d.push_back({"missing_eos_penalty",
+               kind::real,
+               nullptr,
+               "Subtracted from the score of completions without EOS",
+               {},
+               "none"});
+  d.push_back({"adaptive_kl_target",
+               kind::real,
+               nullptr,
+               "Adaptive KL controller's target KL (Ziegler et al.)",
+               {},
+               "none: fixed kl_coef"});
+  d.push_back({"adaptive_kl_horizon", kind::real, 10000.0, "Adaptive KL controller's horizon"});
+  d.push_back({"target_kl",
+               kind::real,
+               nullptr,
+               "Stop a rollout's remaining epochs when an epoch's approx KL exceeds this",
+               {},
+               "none"});
+  d.push_back({"value_model",
+               kind::choice,
+               "separate",
+               "Critic: a separate trunk with a value head, or a value head on the policy",
+               {"separate", "shared"}});
+  add_reward_defs(d);
+  return d;
 }
 
 // ---- resolved configuration -> library structs ------------------------------------------------
@@ -993,6 +1055,68 @@ int run_online(json r, const char* name, void (*finish)(json&, C&)) {
   return run_training(method, r, c.args, name, source.skipped());
 }
 
+/// PPO of a fresh or --init-from policy against a frozen copy, with a critic (a copy of the
+/// reward model's trunk when there is one, as TRL starts it, else of the policy; or a value
+/// head on the policy) and the reward model or reward command as the score.
+int run_ppo(json r) {
+  const auto mcfg = model_config(r);
+  train::ppo_config c;
+  c.args = to_args(r);
+  c.num_ppo_epochs = num<rlhf::index_t>(r, "num_ppo_epochs");
+  c.num_mini_batches = num<rlhf::index_t>(r, "num_mini_batches");
+  c.kl_coef = num<float>(r, "kl_coef");
+  c.kl_estimator = rlhf::rl::parse_kl_estimator(r.at("kl_estimator").get<std::string>());
+  c.cliprange = num<float>(r, "cliprange");
+  c.vf_coef = num<float>(r, "vf_coef");
+  c.cliprange_value = num<float>(r, "cliprange_value");
+  c.gamma = num<float>(r, "gamma");
+  c.lam = num<float>(r, "lam");
+  c.whiten_rewards = r.at("whiten_rewards").get<bool>();
+  const auto length = r.at("response_length").get<rlhf::index_t>();
+  const rlhf::index_t half = std::max<rlhf::index_t>(1, mcfg.max_seq_len / 2);
+  c.response_length = length > half && r.at("response_length") == json(53) ? half : length;
+  r["response_length"] = c.response_length;
+  c.temperature = num<float>(r, "temperature");
+  if (!r.at("missing_eos_penalty").is_null()) {
+    c.missing_eos_penalty = num<float>(r, "missing_eos_penalty");
+  }
+  if (!r.at("adaptive_kl_target").is_null()) {
+    c.adaptive_kl = train::ppo_adaptive_kl{num<double>(r, "adaptive_kl_target"),
+                                           num<double>(r, "adaptive_kl_horizon")};
+  }
+  if (!r.at("target_kl").is_null()) c.target_kl = num<float>(r, "target_kl");
+  const auto files = files_of(r);
+  auto rewards = rewards_of(r);
+  write_config(r, "ppo");
+  auto policy = make_policy(r, mcfg);
+  const auto reference = frozen_copy(*policy);
+  train::ppo_models<B> models;
+  models.policy = policy.get();
+  models.reference = reference.get();
+  auto value_head = std::make_unique<model::scalar_head<B>>(model::make_value_head<B>(mcfg.n_embd));
+  std::unique_ptr<model::gpt<B>> critic;
+  if (r.at("value_model").get<std::string>() == "separate") {
+    const model::gpt<B>& from = rewards.trunk ? *rewards.trunk : *policy;
+    critic = std::make_unique<model::gpt<B>>(from.config(), true);
+    rlhf::ops::copy_from_host<B>(std::span<const float>(rlhf::ops::to_host<B>(from.params())),
+                                 critic->params());
+    *value_head = model::make_value_head<B>(from.config().n_embd);
+    models.value_model = critic.get();
+  }
+  value_head->init(r.at("seed").get<std::uint64_t>());
+  models.value_head = value_head.get();
+  if (rewards.trunk && rewards.functions.size() == 1) {
+    models.reward_model = rewards.trunk.get();  // the reward model alone: scored in place
+    models.reward_head = rewards.head.get();
+  } else {
+    models.reward_functions = std::move(rewards.functions);
+  }
+  train::example_source<tok_t> source(files, data::format::prompt_only, tok_t{}, {}, c.args.seed,
+                                      c.args.eval_fraction);
+  train::ppo_method<B, tok_t> method(std::move(models), source, c);
+  return run_training(method, r, c.args, "ppo", source.skipped());
+}
+
 void finish_grpo(json& r, train::grpo_config& c) {
   c.loss.loss_type = rlhf::losses::parse_grpo_loss_type(r.at("loss_type").get<std::string>());
   c.loss.scale_rewards = rlhf::losses::parse_grpo_scale_rewards(
@@ -1261,7 +1385,7 @@ int fail(int status, const std::string& what) {
 int run(int argc, char** argv) {
   CLI::App app{
       "rlhf: fine-tune and sample small GPT models (SFT, reward models, DPO, KTO, ORPO, CPO/SimPO, "
-      "BCO, GRPO, RLOO) on JSONL data",
+      "BCO, PPO, GRPO, RLOO) on JSONL data",
       "rlhf"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(RLHF_CLI_VERSION));
@@ -1292,8 +1416,12 @@ int run(int argc, char** argv) {
                           cpo_config_file);
   auto* bco = add_trainer("bco", "Binary classifier optimisation on unpaired feedback", bco_table,
                           bco_config_file);
-  option_table grpo_table(grpo_defs()), rloo_table(rloo_defs());
-  std::string grpo_config_file, rloo_config_file;
+  option_table grpo_table(grpo_defs()), rloo_table(rloo_defs()), ppo_table(ppo_defs());
+  std::string grpo_config_file, rloo_config_file, ppo_config_file;
+  auto* ppo = add_trainer("ppo",
+                          "PPO: policy, frozen reference, critic and reward model (InstructGPT "
+                          "stage 3)",
+                          ppo_table, ppo_config_file);
   auto* grpo = add_trainer(
       "grpo", "GRPO: groups of sampled completions scored by a reward command or model", grpo_table,
       grpo_config_file);
@@ -1370,8 +1498,8 @@ int run(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' && !is_sub(argv[1])) {
     throw usage_error(
         std::string("unknown subcommand '") + argv[1] +
-        "' (expected sft, reward, dpo, kto, orpo, cpo, bco, grpo, rloo, generate, bon, eval or "
-        "plot)");
+        "' (expected sft, reward, dpo, kto, orpo, cpo, bco, ppo, grpo, rloo, generate, bon, eval "
+        "or plot)");
   }
   try {
     app.parse(argc, argv);
@@ -1408,6 +1536,7 @@ int run(int argc, char** argv) {
     return run_reference_free<train::cpo_method>(cpo_table.resolve(cpo_config_file), "cpo",
                                                  &cpo_config_of, &train::cpo_tokenize_options);
   }
+  if (ppo->parsed()) return run_ppo(ppo_table.resolve(ppo_config_file));
   if (grpo->parsed()) {
     return run_online<train::grpo_method>(grpo_table.resolve(grpo_config_file), "grpo",
                                           &finish_grpo);

@@ -8,7 +8,8 @@ if(NOT TARGET rlhf_cli)
 endif()
 
 set(_cli_cases sft_end_to_end dpo_end_to_end reward_end_to_end kto_end_to_end
-               orpo_end_to_end cpo_end_to_end bco_end_to_end grpo_end_to_end rloo_end_to_end
+               orpo_end_to_end cpo_end_to_end bco_end_to_end ppo_end_to_end grpo_end_to_end
+               rloo_end_to_end
                wrong_format help_lists_options
                config_file resume generate eval_sft eval_dpo bad_flag missing_file
                malformed_line skip_bad_lines contradictory_config other_config_init_from

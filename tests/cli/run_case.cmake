@@ -248,6 +248,39 @@ elseif(CASE STREQUAL "bon")
   if(NOT rc EQUAL 0)
     fail("best.jsonl: ${err}")
   endif()
+elseif(CASE STREQUAL "ppo_end_to_end")
+  # PPO against a reward model from `rlhf reward` (its trunk also starts the critic), then a
+  # resume from the mid-run checkpoint; and the shared-trunk value head with a command reward.
+  run(r reward --train-file pref.jsonl --output-dir rm ${SMALL} --max-steps 2)
+  expect_rc(0)
+  set(ppo_args --train-file prompts.jsonl --output-dir run ${SMALL} --per-device-train-batch-size 2
+      --response-length 8 --num-ppo-epochs 2 --max-steps 4 --save-steps 2
+      --reward-model rm/model.safetensors)
+  run(r ppo ${ppo_args})
+  expect_rc(0)
+  expect_plain()
+  expect_match(r_out "rlhf ppo: done: 4 steps")
+  foreach(f checkpoint-2/model.safetensors checkpoint-2/value_model.safetensors model.safetensors)
+    expect_exists(run/${f})
+  endforeach()
+  file(READ "${WORK}/run/metrics.jsonl" m)
+  foreach(name objective/kl objective/scores objective/rlhf_reward policy/approxkl_avg
+               policy/clipfrac_avg loss/value_avg val/clipfrac_avg)
+    expect_match(m "\"${name}\":")
+  endforeach()
+  metrics_line(whole run 4)
+  run(r ppo ${ppo_args} --resume run/checkpoint-2)
+  expect_rc(0)
+  metrics_line(resumed run 4)
+  if(NOT whole STREQUAL resumed)
+    fail("step 4 after a resume differs:\n${whole}\n${resumed}")
+  endif()
+  file(WRITE "${WORK}/one.sh" "while IFS= read -r l\ndo echo 1\ndone\n")
+  run(r ppo --train-file prompts.jsonl --output-dir shared ${SMALL} --per-device-train-batch-size 2
+      --response-length 8 --num-ppo-epochs 1 --max-steps 2 --value-model shared
+      --reward-command "sh one.sh")
+  expect_rc(0)
+  expect_match(r_out "rlhf ppo: done: 2 steps")
 elseif(CASE STREQUAL "wrong_format")
   # Preference pairs given to a method of unpaired feedback: one line naming file and format.
   run(r kto --train-file pref.jsonl --output-dir run ${SMALL} --max-steps 2)
@@ -283,9 +316,14 @@ elseif(CASE STREQUAL "help_lists_options")
   set(grpo_flags ${shared} ${online} --loss-type --scale-rewards --importance-sampling-level
                  --multi-objective-aggregation)
   set(rloo_flags ${shared} ${online} --normalize-advantages)
+  set(ppo_flags ${shared} --num-ppo-epochs --num-mini-batches --kl-coef --kl-estimator
+                --cliprange --vf-coef --cliprange-value --gamma --lam --whiten-rewards
+                --response-length --temperature --missing-eos-penalty --adaptive-kl-target
+                --adaptive-kl-horizon --target-kl --value-model --reward-command
+                --reward-command-timeout --reward-model --reward-weights)
   set(bon_flags --model --prompts-file --n --max-new-tokens --temperature --top-k --top-p --seed
                 --reward-command --reward-command-timeout --reward-model --reward-weights --output)
-  foreach(sub sft dpo reward kto orpo cpo bco grpo rloo generate bon eval)
+  foreach(sub sft dpo reward kto orpo cpo bco ppo grpo rloo generate bon eval)
     run(r ${sub} --help)
     expect_rc(0)
     foreach(flag IN LISTS ${sub}_flags)
