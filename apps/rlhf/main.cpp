@@ -396,6 +396,21 @@ std::vector<option_def> dpo_defs() {
   return d;
 }
 
+/// The thresholds of the failure-mode monitors (train/monitors.hpp).
+void add_monitor_defs(std::vector<option_def>& d) {
+  const train::monitor_config m;
+  d.push_back({"monitor_reward_drift_sigmas", kind::real, m.reward_drift_sigmas,
+               "Warn when the reward moves this many baseline stds; 0: off"});
+  d.push_back({"monitor_collapse_std_fraction", kind::real, m.collapse_std_fraction,
+               "Warn when reward_std falls below this fraction of its baseline; 0: off"});
+  d.push_back({"monitor_min_entropy", kind::real, m.min_entropy,
+               "Warn when the policy's entropy falls below this; 0: off"});
+  d.push_back({"monitor_length_growth", kind::real, m.length_growth,
+               "Warn when completions grow past this multiple of their baseline; 0: off"});
+  d.push_back({"monitor_max_kl", kind::real, m.max_kl,
+               "Warn when the KL to the reference exceeds this; 0: off"});
+}
+
 /// The reward options of the online methods (see online_defs).
 void add_reward_defs(std::vector<option_def>& d) {
   d.push_back({"reward_command",
@@ -454,17 +469,7 @@ std::vector<option_def> online_defs(const C& c, rlhf::index_t max_completion_len
                "No loss on completions that end without EOS"});
   d.push_back(
       {"disable_dropout", kind::boolean, c.disable_dropout, "Train without the policy's dropout"});
-  const train::monitor_config m;
-  d.push_back({"monitor_reward_drift_sigmas", kind::real, m.reward_drift_sigmas,
-               "Warn when the reward moves this many baseline stds; 0: off"});
-  d.push_back({"monitor_collapse_std_fraction", kind::real, m.collapse_std_fraction,
-               "Warn when reward_std falls below this fraction of its baseline; 0: off"});
-  d.push_back({"monitor_min_entropy", kind::real, m.min_entropy,
-               "Warn when the policy's entropy falls below this; 0: off"});
-  d.push_back({"monitor_length_growth", kind::real, m.length_growth,
-               "Warn when completions grow past this multiple of their baseline; 0: off"});
-  d.push_back({"monitor_max_kl", kind::real, m.max_kl,
-               "Warn when the KL to the reference exceeds this; 0: off"});
+  add_monitor_defs(d);
   add_reward_defs(d);
   return d;
 }
@@ -546,6 +551,7 @@ std::vector<option_def> ppo_defs() {
                "separate",
                "Critic: a separate trunk with a value head, or a value head on the policy",
                {"separate", "shared"}});
+  add_monitor_defs(d);
   add_reward_defs(d);
   return d;
 }
@@ -960,6 +966,18 @@ int run_reward(json r) {
   return run_training(method, r, c.args, "reward", source.skipped());
 }
 
+/// The monitor thresholds of `r`.
+train::monitor_config monitors_of(const json& r) {
+  train::monitor_config m;
+  m.reward_drift_sigmas = num<double>(r, "monitor_reward_drift_sigmas");
+  m.collapse_std_fraction = num<double>(r, "monitor_collapse_std_fraction");
+  m.min_entropy = num<double>(r, "monitor_min_entropy");
+  m.length_growth = num<double>(r, "monitor_length_growth");
+  m.max_kl = num<double>(r, "monitor_max_kl");
+  m.validate();
+  return m;
+}
+
 /// The sampling fields every online config `C` reads from `r` (max_completion_length into
 /// `max_completion`).
 template <class C>
@@ -979,12 +997,7 @@ void read_online(json& r, const model::gpt_config& mcfg, C& c, rlhf::index_t& ma
   if (!r.at("epsilon_high").is_null()) c.loss.epsilon_high = num<float>(r, "epsilon_high");
   c.mask_truncated_completions = r.at("mask_truncated_completions").get<bool>();
   c.disable_dropout = r.at("disable_dropout").get<bool>();
-  c.monitors.reward_drift_sigmas = num<double>(r, "monitor_reward_drift_sigmas");
-  c.monitors.collapse_std_fraction = num<double>(r, "monitor_collapse_std_fraction");
-  c.monitors.min_entropy = num<double>(r, "monitor_min_entropy");
-  c.monitors.length_growth = num<double>(r, "monitor_length_growth");
-  c.monitors.max_kl = num<double>(r, "monitor_max_kl");
-  c.monitors.validate();
+  c.monitors = monitors_of(r);
 }
 
 /// The reward functions of --reward-command and --reward-model (with their models, which
@@ -1085,6 +1098,7 @@ int run_ppo(json r) {
                                            num<double>(r, "adaptive_kl_horizon")};
   }
   if (!r.at("target_kl").is_null()) c.target_kl = num<float>(r, "target_kl");
+  c.monitors = monitors_of(r);
   const auto files = files_of(r);
   auto rewards = rewards_of(r);
   write_config(r, "ppo");

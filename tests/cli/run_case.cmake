@@ -319,7 +319,9 @@ elseif(CASE STREQUAL "help_lists_options")
   set(ppo_flags ${shared} --num-ppo-epochs --num-mini-batches --kl-coef --kl-estimator
                 --cliprange --vf-coef --cliprange-value --gamma --lam --whiten-rewards
                 --response-length --temperature --missing-eos-penalty --adaptive-kl-target
-                --adaptive-kl-horizon --target-kl --value-model --reward-command
+                --adaptive-kl-horizon --target-kl --value-model --monitor-reward-drift-sigmas
+                --monitor-collapse-std-fraction --monitor-min-entropy --monitor-length-growth
+                --monitor-max-kl --reward-command
                 --reward-command-timeout --reward-model --reward-weights)
   set(bon_flags --model --prompts-file --n --max-new-tokens --temperature --top-k --top-p --seed
                 --reward-command --reward-command-timeout --reward-model --reward-weights --output)

@@ -419,6 +419,24 @@ TEST_CASE("the monitors fire once on each constructed failure and stay silent on
     CHECK(a.review(ra) == b.review(rb));
     CHECK(ra == rb);
   }
+  // PPO's names, and no reward_std: the drift compares with the baseline records' spread
+  // (scores 1.0, 1.2, 1.1: std 0.1), the entropy is policy/entropy_avg, the KL objective/kl.
+  {
+    train::run_monitors m(cfg);
+    std::vector<std::string> all;
+    const double scores[] = {1.0, 1.2, 1.1, 1.25, 1.4};
+    for (int s = 0; s < 5; ++s) {
+      train::metrics_record r;
+      r["step"] = s + 1;
+      r["objective/scores"] = scores[s];
+      r["policy/entropy_avg"] = s == 4 ? 0.01 : 3.0;
+      r["objective/kl"] = 1.0;
+      for (const auto& warning : m.review(r)) all.push_back(warning);
+    }
+    REQUIRE(all.size() == 2);
+    CHECK(all[0].find("step 5: reward drift") == 0);  // |1.4 - 1.1| > 2 x 0.1; 1.25 is not
+    CHECK(all[1].find("step 5: mode collapse: the policy's entropy") == 0);
+  }
   cfg.baseline_logs = 0;
   CHECK_THROWS_WITH_AS(train::run_monitors{cfg}, doctest::Contains("baseline_logs"),
                        rlhf::config_error);

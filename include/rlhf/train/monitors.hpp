@@ -5,8 +5,9 @@
 // entropy vanishes), length exploitation (answers grow because length pays) and drifting
 // too far from the reference (the KL above a ceiling).
 //
-// They read each logged training record (the window means of reward, reward_std, entropy,
-// completions/mean_length and kl or objective/kl), compare with a baseline taken from the
+// They read each logged training record (the window means of reward or objective/scores,
+// reward_std, entropy or policy/entropy_avg, completions/mean_length, kl or objective/kl),
+// compare with a baseline taken from the
 // first `baseline_logs` records, add one 0/1 field per monitor to the record
 // ("monitor/reward_drift", "monitor/mode_collapse", "monitor/length_runaway",
 // "monitor/kl_ceiling") and return a warning each time a monitor starts firing (once per
@@ -31,8 +32,9 @@ namespace train {
 /// Thresholds of the monitors; a threshold <= 0 turns its monitor off.
 struct monitor_config {
   index_t baseline_logs = 3;  ///< logged records averaged into the baseline (>= 1)
-  /// Reward drift: |reward - baseline reward| > reward_drift_sigmas · baseline reward_std
-  /// (the spread of rewards across samples when the run started; at least 1e-3).
+  /// Reward drift: |reward - baseline reward| > reward_drift_sigmas · baseline spread (the
+  /// spread of rewards across samples, reward_std, when the run started; without reward_std
+  /// (PPO) the std of the baseline records' rewards; at least 1e-3).
   double reward_drift_sigmas = 2.0;
   /// Mode collapse: reward_std below this fraction of the baseline reward_std ...
   double collapse_std_fraction = 0.1;
@@ -68,23 +70,31 @@ class run_monitors {
   /// warnings of monitors that start firing.
   std::vector<std::string> review(metrics_record& rec) {
     std::vector<std::string> out;
-    const double reward = number(rec, "reward"), spread = number(rec, "reward_std");
+    const double reward = either(rec, "reward", "objective/scores");
+    const double spread = number(rec, "reward_std");
     const double length = number(rec, "completions/mean_length");
     if (seen_ < cfg_.baseline_logs) {
       add(base_reward_, reward);
+      add(base_reward_sq_, reward * reward);
       add(base_std_, spread);
       add(base_length_, length);
       ++seen_;
     }
     const bool ready = seen_ >= cfg_.baseline_logs;
     const auto n = static_cast<double>(cfg_.baseline_logs);
-    const double b_reward = base_reward_ / n, b_std = base_std_ / n, b_len = base_length_ / n;
+    const double b_reward = base_reward_ / n, b_len = base_length_ / n;
+    // The spread of rewards: the samples' (reward_std) when the method logs it, else that
+    // of the baseline records' means (PPO), which needs two of them.
+    double b_std = base_std_ / n;
+    if (!std::isfinite(b_std) && cfg_.baseline_logs >= 2) {
+      b_std = std::sqrt(std::max(0.0, (base_reward_sq_ - base_reward_ * b_reward) / (n - 1)));
+    }
 
     const bool drift = ready && cfg_.reward_drift_sigmas > 0 && std::isfinite(reward) &&
                        std::isfinite(b_reward) &&
                        std::abs(reward - b_reward) >
                            cfg_.reward_drift_sigmas * std::max(b_std, 1e-3);
-    const double entropy = number(rec, "entropy");
+    const double entropy = either(rec, "entropy", "policy/entropy_avg");
     const bool low_spread = ready && cfg_.collapse_std_fraction > 0 && std::isfinite(spread) &&
                             b_std > 0 && spread < cfg_.collapse_std_fraction * b_std;
     const bool low_entropy = cfg_.min_entropy > 0 && std::isfinite(entropy) &&
@@ -92,8 +102,7 @@ class run_monitors {
     const bool collapse = low_spread || low_entropy;
     const bool runaway = ready && cfg_.length_growth > 0 && std::isfinite(length) && b_len > 0 &&
                          length > cfg_.length_growth * b_len;
-    double kl = number(rec, "kl");
-    if (!std::isfinite(kl)) kl = number(rec, "objective/kl");
+    const double kl = either(rec, "kl", "objective/kl");
     const bool over_kl = cfg_.max_kl > 0 && std::isfinite(kl) && kl > cfg_.max_kl;
 
     const auto step = rec.contains("step") ? rec["step"].dump() : std::string("?");
@@ -130,6 +139,7 @@ class run_monitors {
   [[nodiscard]] nlohmann::json state() const {
     return {{"seen", seen_},
             {"reward", base_reward_},
+            {"reward_sq", base_reward_sq_},
             {"reward_std", base_std_},
             {"length", base_length_},
             {"firing", {firing_[0], firing_[1], firing_[2], firing_[3]}}};
@@ -141,6 +151,7 @@ class run_monitors {
     if (!ok) throw io_error("run_monitors: trainer_state.method.monitors is malformed");
     seen_ = j["seen"].get<index_t>();
     base_reward_ = nan_or(j, "reward");
+    base_reward_sq_ = nan_or(j, "reward_sq");
     base_std_ = nan_or(j, "reward_std");
     base_length_ = nan_or(j, "length");
     for (int k = 0; k < 4; ++k) firing_[k] = j["firing"][static_cast<std::size_t>(k)].get<bool>();
@@ -151,6 +162,11 @@ class run_monitors {
     if (!rec.contains(name) || !rec[name].is_number()) return std::nan("");
     return rec[name].get<double>();
   }
+  /// `name`, or `fallback` when the record has no `name`.
+  static double either(const metrics_record& rec, const char* name, const char* fallback) {
+    const double v = number(rec, name);
+    return std::isfinite(v) ? v : number(rec, fallback);
+  }
   static double nan_or(const nlohmann::json& j, const char* name) {
     return j.contains(name) && j[name].is_number() ? j[name].get<double>() : std::nan("");
   }
@@ -158,7 +174,7 @@ class run_monitors {
 
   monitor_config cfg_;
   index_t seen_ = 0;
-  double base_reward_ = 0, base_std_ = 0, base_length_ = 0;
+  double base_reward_ = 0, base_reward_sq_ = 0, base_std_ = 0, base_length_ = 0;
   bool firing_[4] = {false, false, false, false};
 };
 

@@ -78,6 +78,7 @@
 #include "rlhf/train/example_source.hpp"
 #include "rlhf/train/forward_cache.hpp"
 #include "rlhf/train/method_base.hpp"
+#include "rlhf/train/monitors.hpp"
 #include "rlhf/train/reward_functions.hpp"
 #include "rlhf/train/trainer.hpp"
 
@@ -119,6 +120,9 @@ struct ppo_config {
   /// Early stop of a rollout's remaining epochs when an epoch's mean approx KL exceeds it
   /// (see the top of this file; unset = never).
   std::optional<float> target_kl;
+  /// Failure-mode warnings (train/monitors.hpp): they read objective/scores as the reward,
+  /// policy/entropy_avg as the entropy and objective/kl as the KL.
+  monitor_config monitors{};
 };
 
 /// The four models of PPO. Pointers, so that a missing one is named in the error.
@@ -322,9 +326,14 @@ class ppo_method : public method_base<B, Tok> {
   /// β now (the adaptive controller's value, or kl_coef).
   [[nodiscard]] double kl_coef() const { return beta_; }
 
-  /// Base state plus β, the score moments, the episodes and the critic's dropout position.
+  /// The failure-mode monitors' fields and warnings for a logged training record.
+  std::vector<std::string> review_log(metrics_record& rec) { return monitors_.review(rec); }
+
+  /// Base state plus β, the score moments, the episodes, the critic's dropout position and
+  /// the monitors' baseline.
   [[nodiscard]] nlohmann::json state() const {
     auto j = method_base<B, Tok>::state();
+    j["monitors"] = monitors_.state();
     j["kl_coef"] = beta_;
     j["score_moments"] = {scaler_.moments.count(), scaler_.moments.mean(), scaler_.moments.m2()};
     j["episode"] = episodes_;
@@ -353,6 +362,8 @@ class ppo_method : public method_base<B, Tok> {
     }
     episodes_ = j["episode"].template get<std::uint64_t>();
     critic_cache_.set_forwards(j["critic_dropout_forwards"].template get<std::uint64_t>());
+    if (!j.contains("monitors")) throw io_error("ppo: trainer_state.method has no monitors");
+    monitors_.restore(j["monitors"]);
     rows_.clear();
     done_ = true;
   }
@@ -750,6 +761,7 @@ class ppo_method : public method_base<B, Tok> {
   double beta_;
   forward_cache<B> ref_cache_, critic_cache_, rm_cache_;
   detail::ppo_score_scaler scaler_;
+  run_monitors monitors_{cfg_.monitors};
   std::vector<detail::ppo_row> rows_;
   std::vector<std::size_t> order_;
   index_t order_epoch_ = -1;
