@@ -52,6 +52,7 @@
 #include "rlhf/train/model_reward.hpp"
 #include "rlhf/train/monitors.hpp"
 #include "rlhf/train/orpo.hpp"
+#include "rlhf/train/policy_eval.hpp"
 #include "rlhf/train/ppo.hpp"
 #include "rlhf/train/reward.hpp"
 #include "rlhf/train/rloo.hpp"
@@ -1283,7 +1284,52 @@ struct eval_opts {
   std::string reference;
   rlhf::index_t batch_size = 8;
   bool skip_bad_lines = false;
+  // --method policy
+  rlhf::index_t max_new_tokens = 64;
+  std::uint64_t seed = 0;
+  std::string reward_command;
+  double reward_command_timeout = 60.0;
+  std::string reward_model;
+  std::string reward_weights;
+  std::string samples;
 };
+
+/// A policy's greedy reward, length and KL to --reference on a file of prompts
+/// (train/policy_eval.hpp); --samples writes the greedy completions with their rewards.
+json eval_policy(const eval_opts& o, const model::gpt<B>& m, const train::data_files& files) {
+  data::jsonl_dataset ds(files.train_file, files.reader, data::format::prompt_only);
+  std::vector<data::content> prompts;
+  for (std::size_t i = 0; i < ds.size(); ++i) prompts.push_back(ds.get(i).prompt);
+  const json r = {{"reward_command", o.reward_command},
+                  {"reward_command_timeout", o.reward_command_timeout},
+                  {"reward_model", o.reward_model},
+                  {"reward_weights", o.reward_weights}};
+  auto rewards = rewards_of(r);
+  std::unique_ptr<model::gpt<B>> ref;
+  if (!o.reference.empty()) ref = load_model(o.reference, false);
+  train::policy_eval_config c;
+  c.max_completion_length = o.max_new_tokens;
+  c.seed = o.seed;
+  c.prompts_per_batch = o.batch_size;
+  const auto res = train::evaluate_policy<B>(m, ref.get(), tok_t{}, prompts, rewards.functions, c);
+  auto number = [](double v) { return std::isnan(v) ? json(nullptr) : json(v); };
+  json out = {{"eval_reward", number(res.reward)},
+              {"eval_unscorable", res.unscorable},
+              {"eval_mean_length", res.mean_length}};
+  if (ref) out["eval_kl"] = number(res.kl);
+  out["examples"] = res.prompts;
+  if (!o.samples.empty()) {
+    std::string lines;
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      const nlohmann::ordered_json line = {{"prompt", train::detail::prompt_json(prompts[i])},
+                                           {"completion", res.completions[i]},
+                                           {"reward", number(res.rewards[i])}};
+      lines += line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    }
+    rlhf::detail::write_file_atomically(o.samples, lines, "rlhf eval");
+  }
+  return out;
+}
 
 template <class M>
 json evaluate_all(M& method, const std::vector<std::uint64_t>& idx, rlhf::index_t batch) {
@@ -1342,7 +1388,9 @@ int run_eval(const eval_opts& o) {
   if (o.skip_bad_lines) files.reader.errors = data::on_error::skip;
   const auto ctx = m->config().max_seq_len;
   json out;
-  if (o.method == "sft") {
+  if (o.method == "policy") {
+    out = eval_policy(o, *m, files);
+  } else if (o.method == "sft") {
     train::sft_config c;
     c.max_length = std::min<std::size_t>(c.max_length, static_cast<std::size_t>(ctx));
     const auto fmt = first_format(files.train_file).value_or(data::format::prompt_completion);
@@ -1485,10 +1533,26 @@ int run(int argc, char** argv) {
   ev->add_option("--file", e.file, "JSONL data [required]")->required();
   ev->add_option("--method", e.method,
                  "Evaluation path: sft, reward, dpo, kto, orpo, cpo or bco (each with its "
-                 "default options) [default: sft]")
-      ->check(CLI::IsMember({"sft", "reward", "dpo", "kto", "orpo", "cpo", "bco"}));
+                 "default options), or policy (greedy reward and length, KL to --reference, "
+                 "on prompts) [default: sft]")
+      ->check(CLI::IsMember({"sft", "reward", "dpo", "kto", "orpo", "cpo", "bco", "policy"}));
   ev->add_option("--reference", e.reference,
-                 "dpo, kto, bco: reference checkpoint [default: --model]");
+                 "Reference checkpoint: dpo, kto and bco compare with it (the model itself "
+                 "when not given), policy measures its KL to it (no KL when not given) "
+                 "[default: none]");
+  ev->add_option("--max-new-tokens", e.max_new_tokens,
+                 "policy: tokens per completion at most [default: 64]");
+  ev->add_option("--seed", e.seed, "policy: seed of the KL's samples [default: 0]");
+  ev->add_option("--reward-command", e.reward_command,
+                 "policy: shell command scoring completions (as for grpo) [default: none]");
+  ev->add_option("--reward-command-timeout", e.reward_command_timeout,
+                 "policy: seconds the command may take per batch [default: 60]");
+  ev->add_option("--reward-model", e.reward_model,
+                 "policy: reward model checkpoint [default: none]");
+  ev->add_option("--reward-weights", e.reward_weights,
+                 "policy: comma list of weights, command first [default: 1 each]");
+  ev->add_option("--samples", e.samples,
+                 "policy: JSONL of the greedy completions and rewards to write [default: none]");
   ev->add_option("--batch-size", e.batch_size, "Examples per batch [default: 8]");
   ev->add_flag("--skip-bad-lines", e.skip_bad_lines, "Skip malformed lines [default: false]");
 

@@ -248,6 +248,13 @@ elseif(CASE STREQUAL "bon")
   if(NOT rc EQUAL 0)
     fail("best.jsonl: ${err}")
   endif()
+  # The same model evaluated on the prompts: greedy reward and length, KL to itself 0.
+  run(r eval --method policy --model sft/model.safetensors --file prompts.jsonl
+      --reference sft/model.safetensors --max-new-tokens 8
+      --reward-command "${PYTHON} count_a.py" --samples greedy.jsonl)
+  expect_rc(0)
+  expect_match(r_out "^\\{\"eval_kl\":0\\.0,\"eval_mean_length\":[0-9.]+,\"eval_reward\":[0-9.e+-]+,\"eval_unscorable\":0\\.0,\"examples\":2\\}")
+  expect_exists(greedy.jsonl)
 elseif(CASE STREQUAL "ppo_end_to_end")
   # PPO against a reward model from `rlhf reward` (its trunk also starts the critic), then a
   # resume from the mid-run checkpoint; and the shared-trunk value head with a command reward.
@@ -307,7 +314,8 @@ elseif(CASE STREQUAL "help_lists_options")
   set(bco_flags ${common} ${lengths} --beta)
   set(generate_flags --model --prompt --prompts-file --max-new-tokens --temperature --top-k
                      --top-p --seed --json)
-  set(eval_flags --model --file --method --reference --batch-size --skip-bad-lines)
+  set(eval_flags --model --file --method --reference --batch-size --skip-bad-lines
+                 --max-new-tokens --seed --reward-command --reward-model --samples)
   set(online --num-generations --num-generations-eval --max-completion-length --temperature
              --top-p --top-k --beta --epsilon --epsilon-high --mask-truncated-completions
              --disable-dropout --reward-command --reward-command-timeout --reward-model

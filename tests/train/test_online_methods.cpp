@@ -23,6 +23,7 @@
 #include "rlhf/train/command_reward.hpp"
 #include "rlhf/train/grpo.hpp"
 #include "rlhf/train/model_reward.hpp"
+#include "rlhf/train/policy_eval.hpp"
 #include "rlhf/train/reward_functions.hpp"
 #include "rlhf/train/rloo.hpp"
 #include "rlhf/train/trainer.hpp"
@@ -511,4 +512,53 @@ TEST_CASE("best-of-N keeps each prompt's highest-scoring sample") {
   c.n = 0;
   CHECK_THROWS_WITH_AS(train::best_of_n<B>(policy, Tok{}, ps, rewards, c), doctest::Contains("n"),
                        rlhf::config_error);
+}
+
+TEST_CASE("evaluate_policy: greedy reward and length, and the KL to a reference") {
+  model::gpt<B> policy(tiny_config(), /*trainable=*/false);
+  policy.init(9);
+  // A reference with ten times the weights: much sharper next-token distributions.
+  model::gpt<B> other(tiny_config(), /*trainable=*/false);
+  {
+    auto w = rlhf::ops::to_host<B>(policy.params());
+    for (auto& x : w) x *= 10.0f;
+    rlhf::ops::copy_from_host<B>(std::span<const float>(w), other.params());
+  }
+  std::vector<rlhf::data::content> ps(20);
+  for (std::size_t i = 0; i < ps.size(); ++i)
+    ps[i].text = std::string(1, static_cast<char>('a' + i));
+  // A reward read off the text: the completion's length in bytes.
+  const std::vector<train::reward_function> bytes{
+      {"bytes", 1.0f, [](const train::completion_batch& b) {
+         std::vector<float> s;
+         for (const auto& c : b.completions) s.push_back(static_cast<float>(c.size()));
+         return s;
+       }}};
+  train::policy_eval_config c;
+  c.max_completion_length = 8;
+  c.prompts_per_batch = 6;
+  const auto self = train::evaluate_policy<B>(policy, &policy, Tok{}, ps, bytes, c);
+  REQUIRE(self.completions.size() == 20);
+  double mean = 0;
+  for (const auto& s : self.completions) mean += static_cast<double>(s.size()) / 20.0;
+  CHECK(self.reward == doctest::Approx(mean));
+  CHECK(self.unscorable == 0.0);
+  CHECK(self.mean_length >= 1.0);
+  CHECK(self.kl == 0.0);  // the same model: every log-ratio is exactly 0
+  // Greedy answers are what generate() gives at temperature 0.
+  model::generation_config g;
+  g.max_new_tokens = 8;
+  g.sampling.temperature = 0.0f;
+  g.stop_tokens = {Tok{}.eos_id()};
+  g.pad_token = Tok{}.pad_id();
+  const auto first = model::generate<B>(policy, {{static_cast<std::int32_t>('a')}}, g);
+  const auto toks = rlhf::ops::to_host<B>(first.tokens);
+  std::vector<std::int32_t> gen(toks.begin() + first.prompt_width,
+                                toks.begin() + first.prompt_width + first.lengths[0]);
+  CHECK(self.completions[0] == Tok{}.decode(gen));
+  // Another model: a KL well above 0, and no KL without a reference.
+  const auto far = train::evaluate_policy<B>(policy, &other, Tok{}, ps, bytes, c);
+  CHECK(far.kl > 1.0);
+  CHECK(far.reward == self.reward);
+  CHECK(std::isnan(train::evaluate_policy<B>(policy, nullptr, Tok{}, ps, bytes, c).kl));
 }
