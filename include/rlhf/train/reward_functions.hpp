@@ -44,7 +44,7 @@ struct completion_batch {
 
 /// One scoring rule: N completions in, N scores out (NaN = no score for that completion).
 struct reward_function {
-  std::string name;     ///< logged as rewards/<name>/mean and rewards/<name>/std
+  std::string name;     ///< logged as `rewards/NAME/mean` and `rewards/NAME/std`
   float weight = 1.0f;  ///< GRPOConfig.reward_weights' entry for this function
   std::function<std::vector<float>(const completion_batch&)> score;  ///< the rule
 };
