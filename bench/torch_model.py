@@ -124,6 +124,42 @@ class GPT(nn.Module):
 GEN_PROMPT, GEN_NEW = 16, 128
 
 
+@torch.no_grad()
+def sample_cached(model, prompts, new_tokens, temperature=1.0, stop_token=None, pad_token=0):
+    """Samples up to new_tokens tokens after each row of prompts (B, P), all of length P,
+    with a KV cache written plainly (per layer K, V of shape (B, NH, P + new_tokens, hs)):
+    prefill the prompts, then one token at a time from softmax(logits / temperature)
+    (torch.multinomial). A row ends after emitting stop_token (kept); later columns hold
+    pad_token. Stops early when every row has ended. Returns (tokens (B, new_tokens) long,
+    lengths (B,) long: generated tokens per row, the stop token included)."""
+    b, p = prompts.shape
+    first = model.h[0]
+    heads = first.n_head
+    hs = first.c_attn.in_features // heads
+    tmax = p + new_tokens
+    caches = [(torch.empty(b, heads, tmax, hs), torch.empty(b, heads, tmax, hs))
+              for _ in model.h]
+    out = torch.full((b, new_tokens), pad_token, dtype=torch.long)
+    lengths = torch.full((b,), new_tokens, dtype=torch.long)
+    done = torch.zeros(b, dtype=torch.bool)
+    logits = model.forward_cached(prompts, caches, 0)  # prefill
+    for step in range(new_tokens):
+        probs = F.softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)
+        tok = torch.multinomial(probs, 1)[:, 0]
+        tok = tok.masked_fill(done, pad_token)
+        out[:, step] = tok
+        if stop_token is not None:
+            ended = ~done & (tok == stop_token)
+            lengths[ended] = step + 1
+            done |= ended
+            if bool(done.all()):
+                break
+        if step + 1 == new_tokens:
+            break
+        logits = model.forward_cached(tok[:, None], caches, p + step)
+    return out, lengths
+
+
 def generate(V, T, C, L, H, B):
     """One greedy generate call: T = GEN_PROMPT + GEN_NEW = max_seq_len (144)."""
     model = GPT(V, T, C, L, H).eval()

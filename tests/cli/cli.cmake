@@ -36,3 +36,14 @@ foreach(_case IN LISTS _cli_cases)
                    -P ${CMAKE_CURRENT_LIST_DIR}/run_case.cmake)
   set_tests_properties(cli_${_case} PROPERTIES LABELS cli TIMEOUT 120)
 endforeach()
+
+# The demo pipeline, shortened (tools/demo/pipeline.py --quick), end to end (label demo).
+if(RLHF_CLI_PYTHON)
+  add_test(NAME demo_pipeline_quick
+           COMMAND ${CMAKE_COMMAND} -DPYTHON=${RLHF_CLI_PYTHON}
+                   -DPIPELINE=${PROJECT_SOURCE_DIR}/tools/demo/pipeline.py
+                   -DRLHF=$<TARGET_FILE:rlhf_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/demo_quick
+                   -P ${CMAKE_CURRENT_LIST_DIR}/../demo/run_quick.cmake)
+  set_tests_properties(demo_pipeline_quick PROPERTIES LABELS demo TIMEOUT 600)
+endif()
+
