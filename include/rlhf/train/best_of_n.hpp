@@ -67,47 +67,29 @@ std::vector<best_of_n_result> best_of_n(const model::gpt<B>& policy, const Tok& 
                cfg.max_completion_length);
   check_config(std::isfinite(cfg.temperature) && cfg.temperature > 0.0f, fn, "temperature",
                "finite and > 0", cfg.temperature);
-  const auto weights = reward_weights(rewards);
   detail::sampling_options opt{cfg.max_completion_length, cfg.temperature, cfg.top_p, cfg.top_k,
                                false};
   std::vector<best_of_n_result> out;
   const auto per = static_cast<std::size_t>(cfg.prompts_per_batch);
   for (std::size_t first = 0; first < prompts.size(); first += per) {
     const std::size_t count = std::min(per, prompts.size() - first);
-    std::vector<std::vector<std::int32_t>> ids;
-    for (std::size_t i = first; i < first + count; ++i) {
-      data::example ex;
-      ex.kind = data::format::prompt_only;
-      ex.conversational = prompts[i].conversational;
-      ex.prompt = prompts[i];
-      ids.push_back(detail::prompt_that_fits(data::tokenize(tok, ex, cfg.tokenize).sequence,
-                                             cfg.max_completion_length, context));
-      if (ids.back().empty()) {
-        throw data_error(rlhf::detail::concat(fn, ": prompt ", i, " is empty"));
-      }
-    }
+    const auto ids = detail::prompt_ids(tok, prompts, first, count, cfg.tokenize,
+                                        cfg.max_completion_length, context, fn);
     // Each batch of prompts draws from its own seed (the run's seed and its first prompt).
     const auto seed = detail::derived_seed(cfg.seed, 0x626f6e00u /* "bon" */, first);
     const auto ro = detail::sample_groups_of<B>(policy, tok,
                                                 std::span<const std::vector<std::int32_t>>(ids),
                                                 prompts.subspan(first, count), cfg.n, opt, seed);
-    const auto per_func = score_completions(rewards, ro.batch);
-    const std::size_t f = rewards.size();
+    const auto scores = detail::combined_rewards<B>(rewards, ro.batch);
     for (std::size_t p = 0; p < count; ++p) {
       best_of_n_result r;
       bool any = false;
       for (std::size_t k = 0; k < static_cast<std::size_t>(cfg.n); ++k) {
         const std::size_t row = p * static_cast<std::size_t>(cfg.n) + k;
-        double s = 0;
-        bool scored = false;
-        for (std::size_t j = 0; j < f; ++j) {
-          const float v = per_func[row * f + j];
-          if (!std::isnan(v)) s += static_cast<double>(weights[j]) * v, scored = true;
-        }
-        const float score = scored ? static_cast<float>(s) : std::nanf("");
+        const float score = scores[row];
         r.candidates.push_back(ro.batch.completions[row]);
         r.scores.push_back(score);
-        if (scored && (!any || score > r.score)) {
+        if (!std::isnan(score) && (!any || score > r.score)) {
           any = true;
           r.score = score;
           r.best = k;

@@ -79,25 +79,15 @@ class grpo_method : public detail::group_method_base<B, Tok, grpo_method<B, Tok>
  private:
   using tensor = typename B::tensor;
 
-  /// Rewards -> advantages (TRL's _generate_and_score_completions).
-  detail::scored_rollout score(const detail::group_rollout& ro, std::span<const float> per_func,
-                               bool train) {
-    const auto n = static_cast<index_t>(ro.rows.size());
-    const auto f = static_cast<index_t>(this->functions_.size());
-    const tensor pf = ops::from_host<B>(per_func, shape{n, f});
-    tensor rewards(shape{n}), adv(shape{n});
-    const auto fm = losses::grpo_combine_rewards<B>(pf, this->weights_, rewards);
+  /// Rewards -> group advantages (TRL's _generate_and_score_completions).
+  named_metrics advantages(const detail::group_rollout&, const tensor& per_func,
+                           const tensor& rewards, bool train, tensor& out) {
     losses::grpo_config c = loss_;
     c.num_generations = train ? loss_.num_generations : this->eval_generations();
     losses::grpo_advantage_inputs<B> in{rewards};
-    in.rewards_per_func = &pf;
+    in.rewards_per_func = &per_func;
     in.reward_weights = this->weights_;
-    const auto am = losses::grpo_advantages<B>(in, c, adv);
-    detail::scored_rollout out;
-    out.advantages = ops::to_host<B>(adv);
-    out.metrics = fm.named(this->names_);
-    for (const auto& m : am.named()) out.metrics.push_back(m);
-    return out;
+    return losses::grpo_advantages<B>(in, c, out).named();
   }
 
   /// grpo_loss over one share; the backward when training.

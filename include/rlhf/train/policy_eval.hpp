@@ -70,7 +70,6 @@ policy_eval_result evaluate_policy(const model::gpt<B>& policy, const model::gpt
   check_config(!prompts.empty(), fn, "prompts", "at least one", 0);
   if (reference != nullptr)
     detail::check_same_model_shape(fn, policy.config(), reference->config());
-  const auto weights = reward_weights(rewards);
   policy_eval_result out;
   out.prompts = prompts.size();
   forward_cache<B> pc(policy.config(), 0), rc(policy.config(), 0);
@@ -78,32 +77,17 @@ policy_eval_result evaluate_policy(const model::gpt<B>& policy, const model::gpt
   const auto per = static_cast<std::size_t>(cfg.prompts_per_batch);
   for (std::size_t first = 0; first < prompts.size(); first += per) {
     const std::size_t count = std::min(per, prompts.size() - first);
-    std::vector<std::vector<std::int32_t>> ids;
-    for (std::size_t i = first; i < first + count; ++i) {
-      data::example ex;
-      ex.kind = data::format::prompt_only;
-      ex.conversational = prompts[i].conversational;
-      ex.prompt = prompts[i];
-      ids.push_back(detail::prompt_that_fits(data::tokenize(tok, ex, cfg.tokenize).sequence,
-                                             cfg.max_completion_length, context));
-      if (ids.back().empty())
-        throw data_error(rlhf::detail::concat(fn, ": prompt ", i, " is empty"));
-    }
+    const auto ids = detail::prompt_ids(tok, prompts, first, count, cfg.tokenize,
+                                        cfg.max_completion_length, context, fn);
     const std::span<const std::vector<std::int32_t>> id_span(ids);
     const auto contents = prompts.subspan(first, count);
     // Greedy answers: reward, length.
     detail::sampling_options greedy{cfg.max_completion_length, 0.0f, 1.0f, 0, false};
     const auto g = detail::sample_groups_of<B>(policy, tok, id_span, contents, 1, greedy, 0);
-    const auto per_func = score_completions(rewards, g.batch);
+    const auto scores = detail::combined_rewards<B>(rewards, g.batch);
     for (std::size_t i = 0; i < count; ++i) {
-      double s = 0;
-      bool any = false;
-      for (std::size_t j = 0; j < rewards.size(); ++j) {
-        const float v = per_func[i * rewards.size() + j];
-        if (!std::isnan(v)) s += static_cast<double>(weights[j]) * v, any = true;
-      }
-      out.rewards.push_back(any ? static_cast<float>(s) : std::nanf(""));
-      if (any) reward_sum += s, scored += 1;
+      out.rewards.push_back(scores[i]);
+      if (!std::isnan(scores[i])) reward_sum += scores[i], scored += 1;
       length += static_cast<double>(g.batch.completion_ids[i].size());
       out.completions.push_back(g.batch.completions[i]);
     }

@@ -75,13 +75,8 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
   using tensor = typename B::tensor;
 
   /// Rewards (and the KL to the reference) -> leave-one-out advantages.
-  detail::scored_rollout score(const detail::group_rollout& ro, std::span<const float> per_func,
-                               bool train) {
-    const auto n = static_cast<index_t>(ro.rows.size());
-    const auto f = static_cast<index_t>(this->functions_.size());
-    const tensor pf = ops::from_host<B>(per_func, shape{n, f});
-    tensor rewards(shape{n}), adv(shape{n});
-    const auto fm = losses::grpo_combine_rewards<B>(pf, this->weights_, rewards);
+  named_metrics advantages(const detail::group_rollout& ro, const tensor&, const tensor& rewards,
+                           bool train, tensor& out) {
     losses::rloo_config c = loss_;
     c.num_generations = train ? loss_.num_generations : this->eval_generations();
     losses::rloo_advantage_inputs<B> in{rewards};
@@ -96,12 +91,7 @@ class rloo_method : public detail::group_method_base<B, Tok, rloo_method<B, Tok>
       in.old_per_token_logps = &*old;
       in.ref_per_token_logps = &*ref;
     }
-    const auto am = losses::rloo_advantages<B>(in, c, adv);
-    detail::scored_rollout out;
-    out.advantages = ops::to_host<B>(adv);
-    out.metrics = fm.named(this->names_);
-    for (const auto& m : am.named()) out.metrics.push_back(m);
-    return out;
+    return losses::rloo_advantages<B>(in, c, out).named();
   }
 
   /// rloo_loss over one share; the backward when training.

@@ -12,7 +12,9 @@
 //   train_micro_batch():  the method's loss over the next share, backward (Derived::loss)
 //
 // Derived supplies:
-//   score(rollout, rewards_per_func, train) -> {advantages (N,) host, metrics}
+//   advantages(rollout, rewards_per_func (N, F), rewards (N,), train, out (N,)) -> the
+//       advantage metrics (reward, reward_std, ...); the rewards are the functions' weighted
+//       sum (losses::grpo_combine_rewards, NaN = unscorable)
 //   loss(share, num_items, train) -> metrics, "loss" first
 #pragma once
 
@@ -27,6 +29,7 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/losses/grpo.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/ops/logprobs.hpp"
@@ -249,11 +252,19 @@ class group_method_base : public method_base<B, Tok> {
  private:
   Derived& derived() { return static_cast<Derived&>(*this); }
 
+  /// Scores a rollout: completions/*, rewards/<name>/*, then the method's advantages.
   scored_rollout score_rollout(const group_rollout& ro, bool train) {
-    const auto per_func = score_completions(functions_, ro.batch);
-    auto out = derived().score(ro, per_func, train);
-    const auto c = completion_metrics(ro.batch);
-    out.metrics.insert(out.metrics.begin(), c.begin(), c.end());
+    using tensor = typename B::tensor;
+    const auto n = static_cast<index_t>(ro.rows.size());
+    const auto f = static_cast<index_t>(functions_.size());
+    const auto scores = score_completions(functions_, ro.batch);
+    const tensor per_func = ops::from_host<B>(std::span<const float>(scores), shape{n, f});
+    tensor rewards(shape{n}), adv(shape{n});
+    const auto fm = losses::grpo_combine_rewards<B>(per_func, weights_, rewards);
+    const auto am = derived().advantages(ro, per_func, rewards, train, adv);
+    scored_rollout out{ops::to_host<B>(adv), completion_metrics(ro.batch)};
+    for (const auto& m : fm.named(names_)) out.metrics.push_back(m);
+    out.metrics.insert(out.metrics.end(), am.begin(), am.end());
     return out;
   }
 

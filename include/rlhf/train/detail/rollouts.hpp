@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <numeric>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "rlhf/core/config.hpp"
@@ -21,6 +22,7 @@
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/philox.hpp"
 #include "rlhf/data/tokenize.hpp"
+#include "rlhf/losses/grpo.hpp"
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/tokenizer.hpp"
@@ -79,6 +81,25 @@ inline std::vector<std::int32_t> prompt_that_fits(const model::encoded_chat& e, 
   const auto room = static_cast<std::size_t>(context - max_new);
   if (e.ids.size() <= room) return e.ids;
   return {e.ids.end() - static_cast<std::ptrdiff_t>(room), e.ids.end()};
+}
+
+/// The ids of prompts[first, first + count) (prompt-only examples tokenized with
+/// `tokenize`, cut to fit `max_new` more tokens into `context`); data_error naming `fn` and
+/// the prompt when one is empty.
+template <model::tokenizer Tok>
+std::vector<std::vector<std::int32_t>> prompt_ids(
+    const Tok& tok, std::span<const data::content> prompts, std::size_t first, std::size_t count,
+    const data::tokenize_options& tokenize, index_t max_new, index_t context, std::string_view fn) {
+  std::vector<std::vector<std::int32_t>> ids;
+  for (std::size_t i = first; i < first + count; ++i) {
+    data::example ex;
+    ex.kind = data::format::prompt_only;
+    ex.conversational = prompts[i].conversational;
+    ex.prompt = prompts[i];
+    ids.push_back(prompt_that_fits(data::tokenize(tok, ex, tokenize).sequence, max_new, context));
+    if (ids.back().empty()) throw data_error(rlhf::detail::concat(fn, ": prompt ", i, " is empty"));
+  }
+  return ids;
 }
 
 /// Samples `g` completions of each prompt (`ids`, and `contents` as the data holds it) with
@@ -153,6 +174,20 @@ group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& so
   return sample_groups_of<B>(policy, source.tokenizer(),
                              std::span<const std::vector<std::int32_t>>(ids),
                              std::span<const data::content>(contents), g, opt, seed);
+}
+
+/// Each completion's weighted reward under `functions` (losses::grpo_combine_rewards: NaN
+/// scores count 0, NaN when no function scored the completion).
+template <class B>
+std::vector<float> combined_rewards(std::span<const reward_function> functions,
+                                    const completion_batch& batch) {
+  const auto n = static_cast<index_t>(batch.size());
+  const auto scores = score_completions(functions, batch);
+  const auto per_func = ops::from_host<B>(std::span<const float>(scores),
+                                          shape{n, static_cast<index_t>(functions.size())});
+  typename B::tensor out(shape{n});
+  (void)losses::grpo_combine_rewards<B>(per_func, reward_weights(functions), out);
+  return ops::to_host<B>(out);
 }
 
 /// TRL's completions/* metrics of a rollout: mean/min/max length, the share without EOS
