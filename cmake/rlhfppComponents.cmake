@@ -12,6 +12,8 @@
 #   rlhf::thrust   Thrust >= 1.17 headers and OpenMP (the CPP/OMP host systems)
 #   rlhf::cuda     the CUDA toolkit's cudart and cuBLAS, C++20 for CUDA sources (nvcc)
 #   rlhf::model    nlohmann-json, for the checkpoint and config readers of the bundled GPT
+#   rlhf::http     libcurl (FindCURL) and nlohmann-json, for the OpenAI-compatible
+#                  chat-completions client of rlhf/cai/http_chat.hpp; Threads when found
 #
 # CBLAS choice (rlhf::eigen and rlhf::xtensor): Debian's OpenMP build of OpenBLAS
 # (libopenblas-openmp-dev; Fedora's libopenblaso) when the compiler's OpenMP runtime is GNU
@@ -208,11 +210,29 @@ function(rlhfpp_add_component component target core imported out_found)
       set(reason "nlohmann-json 3 (nlohmann_jsonConfig.cmake; Debian: nlohmann-json3-dev) was not found")
     endif()
 
+  elseif(component STREQUAL "http")
+    find_package(CURL QUIET)
+    find_package(nlohmann_json 3 CONFIG QUIET)
+    if(TARGET CURL::libcurl AND TARGET nlohmann_json::nlohmann_json)
+      find_package(Threads QUIET)  # max_parallel > 1 runs requests on std::threads
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} CURL::libcurl
+                                                nlohmann_json::nlohmann_json)
+      if(TARGET Threads::Threads)
+        target_link_libraries(${target} INTERFACE Threads::Threads)
+      endif()
+      set(found TRUE)
+    elseif(NOT TARGET CURL::libcurl)
+      set(reason "libcurl (FindCURL; Debian: libcurl4-openssl-dev) was not found")
+    else()
+      set(reason "nlohmann-json 3 (nlohmann_jsonConfig.cmake; Debian: nlohmann-json3-dev) was not found")
+    endif()
+
   else()
-    set(reason "unknown component '${component}' (known: eigen xtensor thrust cuda model)")
+    set(reason "unknown component '${component}' (known: eigen xtensor thrust cuda model http)")
   endif()
   set(${out_found} ${found} PARENT_SCOPE)
   set(${out_found}_REASON "${reason}" PARENT_SCOPE)
 endfunction()
 
-set(RLHFPP_ALL_COMPONENTS eigen xtensor thrust cuda model)
+set(RLHFPP_ALL_COMPONENTS eigen xtensor thrust cuda model http)

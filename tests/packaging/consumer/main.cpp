@@ -1,7 +1,8 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // Consumer check: row log-sum-exp on the consumed backend must match a plain std::
-// computation. RLHF_CONSUMER_<COMPONENT> picks the backend (the consumer's CMakeLists.txt).
+// computation (with rlhf::http, also a request through libcurl). RLHF_CONSUMER_<COMPONENT>
+// picks the backend (the consumer's CMakeLists.txt).
 #include <cmath>
 #include <cstdio>
 #include <span>
@@ -20,6 +21,29 @@ using B = rlhf::eigen_backend;
 #endif
 #if defined(RLHF_CONSUMER_MODEL)
 #include <rlhf/model/checkpoint.hpp>  // needs nlohmann-json, which rlhf::model brings
+#endif
+#if defined(RLHF_CONSUMER_HTTP)
+#include <chrono>
+
+#include <rlhf/cai/http_chat.hpp>  // needs libcurl and nlohmann-json, which rlhf::http brings
+
+// libcurl is linked and works: a request to a port nothing listens on fails with http_error.
+int http_check() {
+  rlhf::cai::http_chat_config cfg;
+  cfg.base_url = "http://127.0.0.1:1/v1";
+  cfg.connect_timeout = std::chrono::milliseconds(500);
+  cfg.timeout = std::chrono::milliseconds(1000);
+  cfg.max_retries = 0;
+  rlhf::cai::http_chat_client client(cfg);
+  try {
+    (void)client.generate({"hello"}, {});
+  } catch (const rlhf::cai::http_error& e) {
+    std::printf("http: %s\n", e.what());
+    return 0;
+  }
+  std::printf("http: expected an http_error\n");
+  return 1;
+}
 #endif
 
 int main() {
@@ -42,5 +66,8 @@ int main() {
                 want);
     if (std::abs(static_cast<double>(got[r]) - want) > 1e-5) ++failures;
   }
+#if defined(RLHF_CONSUMER_HTTP)
+  failures += http_check();
+#endif
   return failures == 0 ? 0 : 1;
 }
