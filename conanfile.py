@@ -59,7 +59,7 @@ class RlhfppConan(ConanFile):
     # Where the dependencies come from; the package contents are the same for both.
     options = {"deps_from": ["system", "conan"]}
     default_options = {"deps_from": "system"}
-    exports_sources = "include/*", "cmake/*", "CMakeLists.txt", "LICENSE"
+    exports_sources = "include/*", "cmake/*", "share/*", "CMakeLists.txt", "LICENSE"
     no_copy_source = True
 
     def set_version(self):
