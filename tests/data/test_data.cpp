@@ -101,6 +101,25 @@ TEST_CASE("data formats: standard examples are detected and typed") {
   for (const auto& e : ex) CHECK_FALSE(e.conversational);
 }
 
+TEST_CASE("data formats: a row with several formats' fields serves each expected format") {
+  // As the critique/revision rows: messages (SFT) beside prompt/chosen/rejected (DPO).
+  const auto obj = nlohmann::json::parse(
+      R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+          "prompt": "q", "chosen": "good", "rejected": "bad", "init_response": "bad"})");
+  CHECK(parse_example(obj, "x:1").kind == format::language_modeling);
+  const auto pref = parse_example(obj, "x:1", format::preference);
+  CHECK(pref.kind == format::preference);
+  CHECK(pref.chosen.text == "good");
+  CHECK(pref.rejected.text == "bad");
+  CHECK(pref.prompt.text == "q");
+  CHECK(parse_example(obj, "x:1", format::prompt_only).prompt.text == "q");
+  CHECK(parse_example(obj, "x:1", format::language_modeling).text.conversational);
+  // Without the expected format's fields it is still the detected format's error.
+  CHECK_THROWS_WITH_AS((void)parse_example(obj, "x:1", format::unpaired_preference),
+                       doctest::Contains("a language_modeling example, expected unpaired"),
+                       rlhf::data_error);
+}
+
 TEST_CASE("data formats: conversational examples") {
   const std::string u = R"({"role": "user", "content": "hi"})";
   const std::string a = R"({"role": "assistant", "content": "yo"})";

@@ -186,8 +186,24 @@ inline void extract_prompt(content& prompt, content& chosen, content& rejected) 
   return std::nullopt;
 }
 
+/// Whether an object has the fields of format `f` (it may have others: a row of one dataset
+/// can serve several trainers, e.g. "messages" for SFT beside "prompt"/"chosen"/"rejected").
+[[nodiscard]] inline bool has_fields_of(const nlohmann::json& obj, format f) {
+  if (!obj.is_object()) return false;
+  const auto has = [&](const char* k) { return obj.contains(k); };
+  switch (f) {
+    case format::language_modeling: return has("messages") || has("text");
+    case format::preference: return has("chosen") && has("rejected");
+    case format::unpaired_preference: return has("prompt") && has("completion") && has("label");
+    case format::prompt_completion: return has("prompt") && has("completion");
+    case format::prompt_only: return has("prompt");
+  }
+  return false;
+}
+
 /// Reads one example from a JSON object. `where` ("file:line") starts every message;
-/// `expected`, when given, is the format the object must have (a file holds one format).
+/// `expected`, when given, is the format the object must have (a file holds one format); an
+/// object with the fields of `expected` is read as that format whatever else it holds.
 /// Missing or mistyped fields, a mix of text and message lists, and a format other than
 /// `expected` are data_errors.
 [[nodiscard]] inline example parse_example(const nlohmann::json& obj, std::string_view where,
@@ -197,7 +213,8 @@ inline void extract_prompt(content& prompt, content& chosen, content& rejected) 
     throw data_error(
         concat(where, ": expected a JSON object, got ", rlhf::detail::json_excerpt(obj)));
   }
-  const auto kind = detect_format(obj);
+  const auto kind = expected && has_fields_of(obj, *expected) ? std::optional(*expected)
+                                                              : detect_format(obj);
   if (!kind) {
     throw data_error(concat(where,
                             ": no field of a known format (text, messages, prompt, "
