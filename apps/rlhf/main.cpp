@@ -16,7 +16,9 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,12 @@
 #include "options.hpp"
 #include "progress.hpp"
 #include "rlhf/backends/eigen.hpp"
+#include "rlhf/cai/constitution.hpp"
+#include "rlhf/cai/critique_revise.hpp"
+#include "rlhf/cai/judge.hpp"
+#include "rlhf/cai/model_generator.hpp"
+#include "rlhf/cai/model_judge.hpp"
+#include "rlhf/cai/rlaif.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/data/dataset.hpp"
 #include "rlhf/data/formats.hpp"
@@ -58,6 +66,9 @@
 #include "rlhf/train/rloo.hpp"
 #include "rlhf/train/sft.hpp"
 #include "rlhf/train/trainer.hpp"
+#ifdef RLHF_CLI_HTTP
+#include "rlhf/cai/http_chat.hpp"
+#endif
 
 extern char** environ;
 
@@ -1220,6 +1231,7 @@ struct bon_opts {
   std::string output;
   rlhf::index_t n = 4;
   rlhf::index_t max_new_tokens = 64;
+  rlhf::index_t batch_size = 8;
   float temperature = 1.0f;
   rlhf::index_t top_k = 0;
   float top_p = 1.0f;
@@ -1251,7 +1263,13 @@ int run_bon(const bon_opts& o) {
   c.top_k = o.top_k;
   c.top_p = o.top_p;
   c.seed = o.seed;
+  c.prompts_per_batch = o.batch_size;
+  progress bar(static_cast<std::int64_t>(prompts.size()));
+  c.on_progress = [&bar](std::size_t done, std::size_t) {
+    bar.count(static_cast<std::int64_t>(done), "prompts");
+  };
   const auto best = train::best_of_n<B>(*m, tok_t{}, prompts, rewards.functions, c);
+  bar.end_line();
   auto number = [](float v) { return std::isnan(v) ? json(nullptr) : json(v); };
   std::string lines;
   double sum = 0, count = 0;
@@ -1427,6 +1445,461 @@ int run_eval(const eval_opts& o) {
   return 0;
 }
 
+// ---- cai: Constitutional AI (docs/cai.md) ---------------------------------------------------
+
+struct cai_opts {
+  std::string model;
+  std::string endpoint;
+  std::string api_model = "default";
+  std::string api_key_env;
+  std::string system_prompt;
+  int http_retries = 3;
+  std::size_t http_parallel = 1;
+  double http_timeout = 300.0;
+  bool rules = false;
+  std::string prompts_file;
+  std::string constitution;
+  std::string output;
+  std::string pairs;
+  std::string templates;
+  std::size_t rounds = 1;
+  std::size_t batch_size = 8;
+  std::size_t max_new_tokens = 64;
+  float temperature = 1.0f;
+  float top_p = 1.0f;
+  std::uint64_t seed = 0;
+  std::size_t max_attempts = 3;
+  std::size_t n = 2;
+  float min_confidence = 0.0f;
+};
+
+/// The user message of each prompt of a JSONL file ({"prompt": text} or {"prompt": [messages]}:
+/// the last user message).
+std::vector<std::string> cai_prompts(const std::string& file) {
+  if (!fs::is_regular_file(file)) throw rlhf::io_error(file + ": no such file");
+  data::jsonl_dataset ds(file, {}, data::format::prompt_only);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < ds.size(); ++i) {
+    const auto ex = ds.get(i);
+    if (!ex.prompt.conversational) {
+      out.push_back(ex.prompt.text);
+      continue;
+    }
+    std::string text;
+    for (const auto& m : ex.prompt.messages) {
+      if (m.role == "user") text = m.content;
+    }
+    if (text.empty()) {
+      throw rlhf::data_error(file + ": example " + std::to_string(i + 1) + ": no user message");
+    }
+    out.push_back(text);
+  }
+  if (out.empty()) throw rlhf::data_error(file + ": no prompt");
+  return out;
+}
+
+/// --constitution FILE, or the shipped default.
+rlhf::cai::constitution cai_constitution(const cai_opts& o) {
+  return o.constitution.empty() ? rlhf::cai::default_constitution()
+                                : rlhf::cai::load_constitution(o.constitution);
+}
+
+/// The --templates file: a JSON object with any of "critique", "revision" (cai revise) and
+/// "judge" (the model judge's prompt, cai judge); a missing key keeps the default.
+json cai_templates(const cai_opts& o) {
+  if (o.templates.empty()) return json::object();
+  std::ifstream in(o.templates);
+  if (!in) throw rlhf::io_error(o.templates + ": cannot open the templates file");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    throw rlhf::data_error(o.templates + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw rlhf::data_error(o.templates + ": expected a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "critique" && key != "revision" && key != "judge") {
+      throw rlhf::data_error(o.templates + ": unknown key '" + key +
+                             "' (expected critique, revision or judge)");
+    }
+    if (!value.is_string() || value.get<std::string>().empty()) {
+      throw rlhf::data_error(o.templates + ": '" + key + "': expected a non-empty string");
+    }
+  }
+  return j;
+}
+
+rlhf::cai::generation_options cai_generation(const cai_opts& o) {
+  if (o.max_new_tokens < 1) throw usage_error("--max-new-tokens must be >= 1");
+  if (!(o.temperature >= 0.0f)) throw usage_error("--temperature must be >= 0");
+  if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) throw usage_error("--top-p must be in (0, 1]");
+  return {.max_new_tokens = o.max_new_tokens,
+          .temperature = o.temperature,
+          .top_p = o.top_p,
+          .seed = o.seed};
+}
+
+/// Calls f(generator) with the model of --model or the server of --endpoint.
+template <class F>
+int with_cai_generator(const cai_opts& o, const char* sub, F&& f) {
+  if (o.model.empty() == o.endpoint.empty()) {
+    throw usage_error(std::string("cai ") + sub + ": give one of --model CKPT or --endpoint URL");
+  }
+  if (o.batch_size < 1) throw usage_error("--batch-size must be >= 1");
+  if (!o.model.empty()) {
+    if (!fs::exists(model_file(o.model))) {
+      throw rlhf::io_error(model_file(o.model).string() + ": no such file");
+    }
+    const auto m = load_model(o.model, false);
+    const auto context = static_cast<std::size_t>(m->config().max_seq_len);
+    if (o.max_new_tokens >= context) {
+      throw usage_error("--max-new-tokens " + std::to_string(o.max_new_tokens) +
+                        " does not fit the model's context of " + std::to_string(context) +
+                        " tokens");
+    }
+    rlhf::cai::model_generator<B> gen(*m, tok_t{}, model::chat_template{}, o.batch_size);
+    return f(gen);
+  }
+#ifdef RLHF_CLI_HTTP
+  rlhf::cai::http_chat_config c;
+  c.base_url = o.endpoint;
+  c.model = o.api_model;
+  if (!o.api_key_env.empty()) {
+    const char* key = std::getenv(o.api_key_env.c_str());
+    if (key == nullptr || *key == '\0') {
+      throw usage_error("--api-key-env: the environment variable " + o.api_key_env +
+                        " is not set");
+    }
+    c.api_key = key;
+  }
+  c.system_prompt = o.system_prompt;
+  c.max_retries = o.http_retries;
+  c.max_parallel = o.http_parallel;
+  if (!(o.http_timeout > 0.0)) throw usage_error("--http-timeout must be > 0");
+  c.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.http_timeout * 1000.0));
+  rlhf::cai::http_chat_client gen(c);
+  // One short request first: an unreachable or misconfigured server is an error at once
+  // (http_error naming the URL), not a run whose every prompt fails.
+  (void)gen.generate({"Reply with OK."},
+                     {.max_new_tokens = 1, .temperature = 0.0f, .top_p = 1.0f, .seed = o.seed});
+  return f(gen);
+#else
+  throw usage_error(std::string("cai ") + sub +
+                    ": --endpoint needs libcurl, and this rlhf was built without it");
+#endif
+}
+
+/// A chat row's prompt: [{"role": "user", "content": text}] (what the generator was given).
+nlohmann::ordered_json user_turn(const std::string& text) {
+  return nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}});
+}
+nlohmann::ordered_json assistant_turn(const std::string& text) {
+  return nlohmann::ordered_json::array({{{"role", "assistant"}, {"content", text}}});
+}
+std::string dump_line(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+/// The rows of `rows_file` whose prompt is one of `prompts` (a read-only look before a
+/// resumed run; critique_revise itself decides what to skip).
+std::size_t rows_already_done(const fs::path& rows_file, const std::vector<std::string>& prompts) {
+  std::ifstream in(rows_file);
+  if (!in) return 0;
+  const std::set<std::string> wanted(prompts.begin(), prompts.end());
+  std::set<std::string> found;
+  for (std::string line; std::getline(in, line);) {
+    try {
+      const auto j = json::parse(line);
+      if (j.is_object() && j.contains("prompt") && j["prompt"].is_string() &&
+          wanted.contains(j["prompt"].get<std::string>())) {
+        found.insert(j["prompt"].get<std::string>());
+      }
+    } catch (const json::exception&) {
+    }
+  }
+  return found.size();
+}
+
+/// --pairs: the rows as chat preference pairs {"prompt": [user], "chosen": [assistant],
+/// "rejected": [assistant]} (the final revision over the first response), leaving out rows
+/// whose revision is the first response. Written atomically; returns (written, identical).
+std::pair<std::size_t, std::size_t> write_revision_pairs(const fs::path& rows_file,
+                                                         const fs::path& out) {
+  std::ifstream in(rows_file);
+  if (!in) throw rlhf::io_error(rows_file.string() + ": cannot open for reading");
+  std::string text;
+  std::size_t written = 0, identical = 0, number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const json::exception&) {
+      throw rlhf::data_error(rows_file.string() + ":" + std::to_string(number) +
+                             ": not valid JSON");
+    }
+    for (const char* k : {"prompt", "chosen", "rejected"}) {
+      if (!j.is_object() || !j.contains(k) || !j[k].is_string()) {
+        throw rlhf::data_error(rows_file.string() + ":" + std::to_string(number) + ": field '" +
+                               k + "' is missing or not a string");
+      }
+    }
+    if (j["chosen"] == j["rejected"]) {
+      ++identical;
+      continue;
+    }
+    nlohmann::ordered_json row;
+    row["prompt"] = user_turn(j["prompt"].get<std::string>());
+    row["chosen"] = assistant_turn(j["chosen"].get<std::string>());
+    row["rejected"] = assistant_turn(j["rejected"].get<std::string>());
+    text += dump_line(row);
+    ++written;
+  }
+  rlhf::detail::write_file_atomically(out, text, "rlhf cai revise");
+  return {written, identical};
+}
+
+/// The last "error" of a failures file ("" when none).
+std::string last_failure(const fs::path& failures) {
+  std::ifstream in(failures);
+  std::string last;
+  for (std::string line; std::getline(in, line);) {
+    try {
+      const auto j = json::parse(line);
+      if (j.is_object() && j.contains("error") && j["error"].is_string()) {
+        last = j["error"].get<std::string>();
+      }
+    } catch (const json::exception&) {
+    }
+  }
+  return last;
+}
+
+int run_cai_revise(const cai_opts& o) {
+  if (o.output.empty()) throw usage_error("cai revise: --output is required");
+  const auto c = cai_constitution(o);
+  const auto prompts = cai_prompts(o.prompts_file);
+  const json t = cai_templates(o);
+  rlhf::cai::critique_revise_config cfg;
+  cfg.rounds = o.rounds;
+  cfg.prompts_per_batch = o.batch_size;
+  cfg.generation = cai_generation(o);
+  cfg.seed = o.seed;
+  cfg.max_attempts = o.max_attempts;
+  if (t.contains("critique")) cfg.templates.critique = t["critique"].get<std::string>();
+  if (t.contains("revision")) cfg.templates.revision = t["revision"].get<std::string>();
+  if (t.contains("judge")) throw usage_error(o.templates + ": 'judge' is a template of cai judge");
+  return with_cai_generator(o, "revise", [&](auto& gen) {
+    if (const auto k = rows_already_done(o.output, prompts); k > 0) {
+      std::printf("rlhf cai revise: resuming: %zu rows already done in %s\n", k, o.output.c_str());
+      std::fflush(stdout);
+    }
+    std::optional<progress> bar;
+    cfg.progress = [&bar](std::size_t done, std::size_t total) {
+      if (!bar) {
+        if (done == total) return;  // nothing to do: no display
+        bar.emplace(static_cast<std::int64_t>(total), static_cast<std::int64_t>(done));
+      }
+      bar->count(static_cast<std::int64_t>(done), "prompts");
+    };
+    const auto s = rlhf::cai::critique_revise(gen, c, prompts, o.output, cfg);
+    if (bar) bar->end_line();
+    const auto failures = rlhf::cai::default_failures_file(o.output);
+    std::printf(
+        "rlhf cai revise: %zu prompts: %zu written, %zu skipped (already done), %zu failed, "
+        "%zu duplicates%s; rows in %s\n",
+        s.total, s.written, s.skipped, s.failed, s.duplicates,
+        s.repaired ? ", torn last line repaired" : "", o.output.c_str());
+    if (s.failed > 0) {
+      std::printf("rlhf cai revise: failed prompts are listed in %s (a rerun retries them)\n",
+                  failures.string().c_str());
+    }
+    if (s.failed > 0 && s.written == 0 && s.skipped == 0) {
+      throw rlhf::error("cai revise: every prompt failed; last error: " + last_failure(failures));
+    }
+    if (!o.pairs.empty()) {
+      const auto [written, identical] = write_revision_pairs(o.output, o.pairs);
+      std::printf("rlhf cai revise: %zu preference pairs (revision over first answer) in %s; "
+                  "%zu rows left out (revision identical to the first answer)\n",
+                  written, o.pairs.c_str(), identical);
+    }
+    return 0;
+  });
+}
+
+/// The checks `cai judge --rules` knows, by principle name.
+std::optional<std::function<bool(const std::string&)>> builtin_rule(const std::string& name) {
+  if (name == "end_with_period") {
+    return [](const std::string& s) {
+      const auto e = s.find_last_not_of(" \t\r\n");
+      return e != std::string::npos && s[e] == '.';
+    };
+  }
+  if (name == "lowercase") {
+    return [](const std::string& s) {
+      return std::none_of(s.begin(), s.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
+    };
+  }
+  if (name == "no_digit_7") {
+    return [](const std::string& s) { return s.find('7') == std::string::npos; };
+  }
+  return std::nullopt;
+}
+
+int run_cai_judge(const cai_opts& o) {
+  if (o.output.empty()) throw usage_error("cai judge: --output is required");
+  if (o.n < 2) throw usage_error("--n must be >= 2");
+  if (!(o.min_confidence >= 0.0f && o.min_confidence <= 0.5f)) {
+    throw usage_error("--min-confidence must be in [0, 0.5]");
+  }
+  const auto c = cai_constitution(o);
+  const auto prompts = cai_prompts(o.prompts_file);
+  const json t = cai_templates(o);
+  if (t.contains("critique") || t.contains("revision")) {
+    throw usage_error(o.templates + ": 'critique' and 'revision' are templates of cai revise");
+  }
+  std::vector<rlhf::cai::rule> rules;
+  if (o.rules) {
+    for (const auto& p : c.principles) {
+      auto f = builtin_rule(p.name);
+      if (!f) {
+        throw rlhf::data_error("--rules: principle '" + p.name + "' of " +
+                               (o.constitution.empty() ? "the default constitution"
+                                                       : o.constitution) +
+                               " has no built-in check (known: end_with_period, lowercase, "
+                               "no_digit_7)");
+      }
+      rules.push_back({p.name, std::move(*f)});
+    }
+  }
+  rlhf::cai::rlaif_options ro;
+  ro.responses_per_prompt = o.n;
+  ro.generation = cai_generation(o);
+  ro.prompts_per_batch = o.batch_size;
+  ro.min_confidence = o.min_confidence;
+  rlhf::cai::model_judge_options jo;
+  jo.seed = o.seed;
+  if (t.contains("judge")) jo.prompt_template = t["judge"].get<std::string>();
+  return with_cai_generator(o, "judge", [&](auto& gen) {
+    const auto label = [&](auto& judge) {
+      rlhf::cai::rlaif_result all;
+      progress bar(static_cast<std::int64_t>(prompts.size()));
+      bar.count(0, "prompts");
+      // A chunk of prompts at a time, for the progress display (each prompt's samples
+      // depend only on the seed and its text, so the chunks change nothing).
+      for (std::size_t first = 0; first < prompts.size(); first += o.batch_size) {
+        const std::size_t last = std::min(prompts.size(), first + o.batch_size);
+        const std::vector<std::string> chunk(prompts.begin() + static_cast<std::ptrdiff_t>(first),
+                                             prompts.begin() + static_cast<std::ptrdiff_t>(last));
+        auto r = rlhf::cai::rlaif_pairs(gen, judge, chunk, ro);
+        for (auto& row : r.rows) all.rows.push_back(std::move(row));
+        all.pairs += r.pairs;
+        all.identical += r.identical;
+        all.no_judgment += r.no_judgment;
+        all.ties += r.ties;
+        all.low_confidence += r.low_confidence;
+        bar.count(static_cast<std::int64_t>(last), "prompts");
+      }
+      bar.end_line();
+      return all;
+    };
+    rlhf::cai::rlaif_result r;
+    if (o.rules) {
+      rlhf::cai::rule_judge judge(rules);
+      r = label(judge);
+    } else {
+      rlhf::cai::model_judge judge(gen, c, jo);
+      r = label(judge);
+    }
+    // Chat rows: the generator put each prompt through the chat template, so the trainers
+    // must too (a plain-text prompt is rendered without it).
+    std::string text;
+    for (const auto& row : r.rows) {
+      nlohmann::ordered_json j;
+      j["prompt"] = user_turn(row.prompt);
+      j["chosen"] = assistant_turn(row.chosen);
+      j["rejected"] = assistant_turn(row.rejected);
+      j["soft_label"] = row.soft_label;
+      j["judge_reason"] = row.reason;
+      text += dump_line(j);
+    }
+    rlhf::detail::write_file_atomically(o.output, text, "rlhf cai judge");
+    std::printf(
+        "rlhf cai judge: %zu prompts, %zu pairs: %zu rows written, %zu identical, %zu no "
+        "judgment, %zu ties, %zu below --min-confidence; rows in %s\n",
+        prompts.size(), r.pairs, r.rows.size(), r.identical, r.no_judgment, r.ties,
+        r.low_confidence, o.output.c_str());
+    return 0;
+  });
+}
+
+/// Registers `rlhf cai revise` and `rlhf cai judge`.
+CLI::App* add_cai(CLI::App& app, cai_opts& o, CLI::App*& revise, CLI::App*& judge) {
+  auto* cai = app.add_subcommand("cai", "Constitutional AI: critique -> revision rows, AI-judged "
+                                        "preference pairs (docs/cai.md)");
+  cai->require_subcommand(1);
+  const auto common = [&o](CLI::App* s) {
+    s->add_option("--model", o.model,
+                  "Checkpoint (.safetensors or a checkpoint folder) that generates [default: "
+                  "none; this or --endpoint]");
+    s->add_option("--endpoint", o.endpoint,
+                  "OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1 [default: none]");
+    s->add_option("--api-model", o.api_model, "--endpoint: the model name sent [default: default]");
+    s->add_option("--api-key-env", o.api_key_env,
+                  "--endpoint: environment variable holding the API key [default: none]");
+    s->add_option("--system-prompt", o.system_prompt,
+                  "--endpoint: system message before each prompt [default: none]");
+    s->add_option("--http-retries", o.http_retries,
+                  "--endpoint: retries of a failed request [default: 3]");
+    s->add_option("--http-parallel", o.http_parallel,
+                  "--endpoint: requests in flight at once [default: 1]");
+    s->add_option("--http-timeout", o.http_timeout,
+                  "--endpoint: seconds one request may take [default: 300]");
+    s->add_option("--prompts-file", o.prompts_file,
+                  "JSONL of {\"prompt\": ...} lines (text or chat messages) [required]")
+        ->required();
+    s->add_option("--constitution", o.constitution,
+                  "Constitution JSON file [default: the shipped default constitution]");
+    s->add_option("--templates", o.templates,
+                  "JSON object of prompt templates: critique, revision (revise), judge (judge) "
+                  "[default: built in]");
+    s->add_option("--batch-size", o.batch_size, "Prompts per generation call [default: 8]");
+    s->add_option("--max-new-tokens", o.max_new_tokens,
+                  "Tokens per generated text at most [default: 64]");
+    s->add_option("--temperature", o.temperature, "Sampling temperature; 0: greedy [default: 1]");
+    s->add_option("--top-p", o.top_p, "Nucleus mass; 1: off [default: 1]");
+    s->add_option("--seed", o.seed, "Seed of sampling and principle draws [default: 0]");
+  };
+  revise = cai->add_subcommand("revise", "Critique -> revision rows (resumable JSONL)");
+  common(revise);
+  revise->add_option("--output", o.output,
+                     "Rows file (JSONL, appended; an existing one is resumed) [required]")
+      ->required();
+  revise->add_option("--rounds", o.rounds, "Critique + revision rounds per prompt [default: 1]");
+  revise->add_option("--max-attempts", o.max_attempts,
+                     "Tries of a failing generation call [default: 3]");
+  revise->add_option("--pairs", o.pairs,
+                     "Also write the rows as chat preference pairs (revision over first answer; "
+                     "identical ones left out) [default: none]");
+  judge = cai->add_subcommand("judge", "AI-judged preference pairs (RLAIF) with soft labels");
+  common(judge);
+  judge->add_option("--output", o.output, "Preference rows (JSONL, written atomically) [required]")
+      ->required();
+  judge->add_flag("--rules", o.rules,
+                  "Judge with built-in checks, one per principle (end_with_period, lowercase, "
+                  "no_digit_7) instead of the model [default: false]");
+  judge->add_option("--n", o.n, "Responses sampled per prompt; every pair is judged [default: 2]");
+  judge->add_option("--min-confidence", o.min_confidence,
+                    "Leave out pairs with |P(A better) - 0.5| below this [default: 0]");
+  for (auto* s : {revise, judge}) {  // a last value wins, as for the other subcommands
+    for (auto* opt : s->get_options()) {
+      if (opt->get_expected_max() == 1) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
+  return cai;
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 /// One line, no newline inside.
@@ -1512,6 +1985,8 @@ int run(int argc, char** argv) {
       ->required();
   bon->add_option("--n", b.n, "Samples per prompt [default: 4]");
   bon->add_option("--max-new-tokens", b.max_new_tokens, "Tokens per sample at most [default: 64]");
+  bon->add_option("--batch-size", b.batch_size,
+                  "Prompts sampled together (their N samples each) [default: 8]");
   bon->add_option("--temperature", b.temperature, "Sampling temperature, > 0 [default: 1]");
   bon->add_option("--top-k", b.top_k, "Keep the k most likely tokens; 0: off [default: 0]");
   bon->add_option("--top-p", b.top_p, "Nucleus mass; 1: off [default: 1]");
@@ -1556,6 +2031,11 @@ int run(int argc, char** argv) {
   ev->add_option("--batch-size", e.batch_size, "Examples per batch [default: 8]");
   ev->add_flag("--skip-bad-lines", e.skip_bad_lines, "Skip malformed lines [default: false]");
 
+  cai_opts ca;
+  CLI::App* cai_revise = nullptr;
+  CLI::App* cai_judge = nullptr;
+  add_cai(app, ca, cai_revise, cai_judge);
+
   std::string run_dir;
   auto* pl = app.add_subcommand("plot", "Plot a run's metrics.jsonl into RUN_DIR/plots");
   pl->add_option("run_dir", run_dir, "Folder of a run (holds metrics.jsonl) [required]")
@@ -1576,8 +2056,8 @@ int run(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' && !is_sub(argv[1])) {
     throw usage_error(
         std::string("unknown subcommand '") + argv[1] +
-        "' (expected sft, reward, dpo, kto, orpo, cpo, bco, ppo, grpo, rloo, generate, bon, eval "
-        "or plot)");
+        "' (expected sft, reward, dpo, kto, orpo, cpo, bco, ppo, grpo, rloo, generate, bon, eval, "
+        "cai or plot)");
   }
   try {
     app.parse(argc, argv);
@@ -1626,6 +2106,8 @@ int run(int argc, char** argv) {
   if (gen->parsed()) return run_generate(g);
   if (bon->parsed()) return run_bon(b);
   if (ev->parsed()) return run_eval(e);
+  if (cai_revise->parsed()) return run_cai_revise(ca);
+  if (cai_judge->parsed()) return run_cai_judge(ca);
   if (pl->parsed()) return plot(run_dir);
   return fail(2, "no subcommand");
 }

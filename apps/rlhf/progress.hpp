@@ -59,13 +59,23 @@ class progress {
       std::snprintf(buf, sizeof buf, " | loss %.4f", rec["loss"].get<double>());
       line += buf;
     }
-    if (tty_) {
-      std::fprintf(stderr, "\r\x1b[K%s", line.c_str());
-      open_line_ = true;
-    } else {
-      std::fprintf(stderr, "%s\n", line.c_str());
-    }
-    std::fflush(stderr);
+    show(line);
+  }
+
+  /// Work done outside training steps: "done/total unit | rate | ETA" (without a terminal,
+  /// at every tenth of the total and at the end).
+  void count(std::int64_t done, const char* unit) {
+    if (!tty_ && done < total_ && (done - shown_) * 10 < total_) return;
+    shown_ = done;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = elapsed > 0.0 ? static_cast<double>(done - first_) / elapsed : 0.0;
+    const double eta = rate > 0.0 ? static_cast<double>(total_ - done) / rate : -1.0;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%lld/%lld %s | %.1f %s/s | ETA %s",
+                  static_cast<long long>(done), static_cast<long long>(total_), unit, rate, unit,
+                  format_duration(eta).c_str());
+    show(buf);
   }
 
   /// A message on its own line (an evaluation, a checkpoint, a warning).
@@ -84,10 +94,21 @@ class progress {
   }
 
  private:
+  void show(const std::string& line) {
+    if (tty_) {
+      std::fprintf(stderr, "\r\x1b[K%s", line.c_str());
+      open_line_ = true;
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+
   std::int64_t total_;
   std::int64_t first_;
   bool tty_;
   bool open_line_ = false;
+  std::int64_t shown_ = 0;  // the last count() shown
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,6 +39,8 @@ struct best_of_n_config {
   std::uint64_t seed = 0;              ///< sampling seed
   index_t prompts_per_batch = 8;       ///< prompts generated together (memory)
   data::tokenize_options tokenize{};   ///< how prompts become ids (chat template, ...)
+  /// Called after each batch with (prompts done, prompts in all); may be empty.
+  std::function<void(std::size_t, std::size_t)> on_progress;
 };
 
 /// The best of one prompt's N completions.
@@ -101,6 +104,7 @@ std::vector<best_of_n_result> best_of_n(const model::gpt<B>& policy, const Tok& 
       r.completion_ids = ro.batch.completion_ids[row];
       out.push_back(std::move(r));
     }
+    if (cfg.on_progress) cfg.on_progress(first + count, prompts.size());
   }
   return out;
 }

@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The rlhf++ authors
+# SPDX-License-Identifier: Apache-2.0
+"""The demo over several seeds: runs tools/demo/pipeline.py once per seed and writes the
+table of means and spreads, the acceptance check and the plots into a results page.
+
+    results.py --rlhf BUILD/rlhf --out DIR [--seeds 0 1 2] [--reuse]
+               [--doc docs/results.md] [--plots docs/results]
+
+DIR/seed-N holds each seed's run (--reuse keeps a run whose summary.json exists). The page
+(--doc) is rewritten between its `<!-- results:begin -->` and `<!-- results:end -->`
+markers only, so the prose around them stays; a missing page is created with the markers.
+Spread: the sample standard deviation over the seeds, with the range beside it.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+# Curves of each stage, from its metrics.jsonl: (run, metric, title).
+CURVES = [("sft", "loss", "SFT: training loss"),
+          ("rm", "eval_accuracy", "reward model: held-out pair accuracy"),
+          ("ppo", "objective/scores", "PPO: reward-model score"),
+          ("ppo", "objective/kl", "PPO: KL to the SFT model"),
+          ("dpo", "rewards/accuracies", "DPO: implicit-reward accuracy"),
+          ("kto", "kl", "KTO: KL estimate"),
+          ("grpo", "reward", "GRPO: verifier reward"),
+          ("grpo", "kl", "GRPO: KL to the SFT model")]
+
+
+def run_seeds(args):
+    runs = []
+    for seed in args.seeds:
+        out = os.path.join(args.out, f"seed-{seed}")
+        summary = os.path.join(out, "summary.json")
+        if not (args.reuse and os.path.exists(summary)):
+            cmd = [sys.executable, os.path.join(HERE, "pipeline.py"), "--rlhf", args.rlhf,
+                   "--out", out, "--seed", str(seed)]
+            print("$ " + " ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True)
+        with open(summary) as f:
+            runs.append((out, json.load(f)))
+    return runs
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "sd": sd, "min": min(values), "max": max(values)}
+
+
+def cell(s, digits=3):
+    if s is None:
+        return "n/a"
+    return (f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f} "
+            f"({s['min']:.{digits}f}–{s['max']:.{digits}f})")
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def table(runs):
+    summaries = [s for _, s in runs]
+    methods = list(summaries[0]["results"])
+    kinds = sorted({k for s in summaries for r in s["results"].values() for k in r["kinds"]})
+    stat = {m: {"accuracy": stats([s["results"][m]["accuracy"] for s in summaries]),
+                "reward": stats([s["results"][m]["reward"] for s in summaries]),
+                "kl": stats([s["results"][m]["kl"] for s in summaries]),
+                "length": stats([s["results"][m]["length"] for s in summaries]),
+                "time": stats([s["stage_seconds"].get(m) for s in summaries]),
+                **{k: stats([s["results"][m]["kinds"].get(k) for s in summaries])
+                   for k in kinds}}
+            for m in methods}
+    seeds = ", ".join(str(s["seed"]) for s in summaries)
+    lines = [f"Seeds {seeds}; {datetime.date.today().isoformat()}; {machine()}. "
+             "Each cell: mean ± standard deviation over the seeds (min–max).", "",
+             "| method | held-out accuracy (greedy) | reward-model score | KL to SFT | "
+             "answer length (tokens) | wall time of the stage (s) |", "|---|---|---|---|---|---|"]
+    for m in methods:
+        st = stat[m]
+        lines.append(f"| {m} | {cell(st['accuracy'])} | {cell(st['reward'])} | {cell(st['kl'])} | "
+                     f"{cell(st['length'], 2)} | {cell(st['time'], 0)} |")
+    lines += ["", "Held-out accuracy per kind of problem (mean ± standard deviation; "
+              "sort_repeats: digit lists with a repeated digit, where the demonstrations "
+              "drop the repeats):", "",
+              "| method | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(
+            "n/a" if stat[m][k] is None else f"{stat[m][k]['mean']:.3f} ± {stat[m][k]['sd']:.3f}"
+            for k in kinds) + " |")
+    sft = stat["sft"]["accuracy"]
+    need = 2 * sft["sd"]
+    lines += ["", f"Against SFT (twice the SFT accuracy's seed-to-seed standard deviation: "
+              f"{need:.3f}; twice its range: {2 * (sft['max'] - sft['min']):.3f}):", "",
+              "| method | gain in held-out accuracy over SFT | above twice the SFT spread |",
+              "|---|---|---|"]
+    for m in methods[1:]:
+        gain = stat[m]["accuracy"]["mean"] - sft["mean"]
+        lines.append(f"| {m} | {gain:+.3f} | {'yes' if gain > need else 'no'} |")
+    rm = stats([s["reward_model_accuracy"] for s in summaries])
+    total = stats([sum(s["stage_seconds"].values()) for s in summaries])
+    fired = {}
+    for s in summaries:
+        for m, r in s["results"].items():
+            for name in r.get("monitors", {}):
+                fired.setdefault(f"{m}: {name}", []).append(str(s["seed"]))
+    lines += ["", f"Reward model accuracy on held-out preference pairs: {cell(rm)}.",
+              f"Whole pipeline (all stages, from a warm build): {cell(total, 0)} s.",
+              "Failure monitors that fired: " + ("; ".join(
+                  f"{k} (seeds {', '.join(v)})" for k, v in fired.items()) or "none") + "."]
+    return "\n".join(lines), stat, methods, kinds
+
+
+def metric_series(run_dir, metric):
+    xs, ys = [], []
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return xs, ys
+    for line in open(path):
+        row = json.loads(line)
+        if isinstance(row.get(metric), (int, float)) and "step" in row:
+            xs.append(row["step"])
+            ys.append(row[metric])
+    return xs, ys
+
+
+def plots(runs, stat, methods, kinds, folder):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("results: matplotlib not found: no plots")
+        return []
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    # Summary: accuracy overall and per kind, mean with the standard deviation as error bar.
+    groups = ["accuracy"] + kinds
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        means = [stat[m][g]["mean"] if stat[m][g] else 0 for g in groups]
+        sds = [stat[m][g]["sd"] if stat[m][g] else 0 for g in groups]
+        ax.bar([g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))], means,
+               width, yerr=sds, capsize=2, label=m)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(["all"] + kinds)
+    ax.set_ylabel("held-out accuracy (greedy)")
+    ax.set_ylim(0, 1)
+    ax.legend(ncol=len(methods), fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path = os.path.join(folder, "summary.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+    # Curves of every stage, one line per seed.
+    cols = 4
+    rows = (len(CURVES) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows))
+    for ax, (run, metric, title) in zip(axes.flat, CURVES):
+        for out, s in runs:
+            xs, ys = metric_series(os.path.join(out, run), metric)
+            ax.plot(xs, ys, label=f"seed {s['seed']}")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(folder, "curves.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def write_doc(doc, text, images):
+    rel = [os.path.relpath(p, os.path.dirname(os.path.abspath(doc))) for p in images]
+    block = "\n".join([BEGIN, text, ""] + [f"![{os.path.basename(p)}]({p})" for p in rel] + [END])
+    if os.path.exists(doc):
+        page = open(doc).read()
+        if BEGIN not in page or END not in page:
+            sys.exit(f"results: {doc} has no {BEGIN} ... {END} block")
+        page = page[:page.index(BEGIN)] + block + page[page.index(END) + len(END):]
+    else:
+        page = "# Results of the demo\n\n" + block + "\n"
+    tmp = doc + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(page)
+    os.replace(tmp, doc)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rlhf", required=True, help="the rlhf binary")
+    ap.add_argument("--out", required=True, help="folder of the runs (one per seed)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--reuse", action="store_true", help="keep runs that have a summary.json")
+    ap.add_argument("--doc", help="results page to rewrite between its markers")
+    ap.add_argument("--plots", help="folder for the page's plots [default: DOC's folder/results]")
+    a = ap.parse_args()
+    a.rlhf = os.path.abspath(a.rlhf)
+    runs = run_seeds(a)
+    text, stat, methods, kinds = table(runs)
+    print(text)
+    folder = a.plots or (os.path.join(os.path.dirname(a.doc), "results") if a.doc
+                         else os.path.join(a.out, "plots"))
+    images = plots(runs, stat, methods, kinds, folder)
+    if a.doc:
+        write_doc(a.doc, text, images)
+        print(f"results: wrote {a.doc}")
+
+
+if __name__ == "__main__":
+    main()
