@@ -28,22 +28,16 @@
 //                            after one warm-up round. Prints one JSON object:
 //                            {"trainer": [seconds per K steps...], "bare": [...]}.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <random>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
+#include "online_bench.hpp"
 #include "rlhf/backends/eigen.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/optim.hpp"
@@ -55,39 +49,19 @@
 namespace {
 
 using B = rlhf::eigen_backend;
-using Tok = rlhf::model::byte_tokenizer;
+using bench::clock_type;
+using bench::seconds;
+using bench::small_config;
+using bench::Tok;
 namespace fs = std::filesystem;
 namespace model = rlhf::model;
 namespace train = rlhf::train;
 using rlhf::index_t;
-using clock_type = std::chrono::steady_clock;
 
 constexpr index_t prompts_per_step = 8;
 constexpr index_t generations = 4;
 constexpr index_t new_tokens = 64;
 constexpr index_t prompt_len = 16;  // 16 bytes (a prompt-only text gets no BOS)
-
-model::gpt_config small_config() {
-  auto c = model::gpt_config::small();
-  c.vocab_size = std::max<index_t>(c.vocab_size, Tok::vocab);
-  return c;
-}
-
-double seconds(clock_type::time_point a, clock_type::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-/// `n` prompts of prompt_len random letters ({"prompt"} lines).
-void write_prompts(const fs::path& p, int n) {
-  std::ofstream out(p);
-  std::mt19937 gen(11);
-  std::uniform_int_distribution<int> letter('a', 'z');
-  for (int i = 0; i < n; ++i) {
-    std::string s;
-    for (index_t k = 0; k < prompt_len; ++k) s.push_back(static_cast<char>(letter(gen)));
-    out << nlohmann::json{{"prompt", s}}.dump() << "\n";
-  }
-}
 
 /// The share of a completion's tokens (EOS aside) with an even id; `called` is set to the
 /// time of each call (the end of sampling).
@@ -134,67 +108,29 @@ train::grpo_config grpo_cfg(const fs::path& dir, index_t steps) {
   return c;  // temperature 1, beta 0, loss_type dapo, scale_rewards group: the defaults
 }
 
-train::example_source<Tok> prompt_source(const fs::path& file) {
-  return {train::data_files{file, {}, {}}, rlhf::data::format::prompt_only, Tok{}, {}, 7, 0.0};
-}
-
-/// A scratch folder with the prompt file, removed at the end.
-struct scratch_dir {
-  fs::path dir;
+/// A scratch folder with 64 prompts, removed at the end.
+struct scratch_dir : bench::scratch_dir {
   explicit scratch_dir(const std::string& tag)
-      : dir(fs::temp_directory_path() / ("rlhf_bench_grpo_" + tag + std::to_string(::getpid()))) {
-    fs::create_directories(dir);
-    write_prompts(dir / "prompts.jsonl", 64);
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
+      : bench::scratch_dir("grpo_" + tag, 64, prompt_len) {}
 };
 
 int serve() {
   const scratch_dir scratch("serve");
   model::gpt<B> policy(small_config());
   policy.init(1234);
-  auto source = prompt_source(scratch.dir / "prompts.jsonl");
+  auto source = bench::prompt_source(scratch.prompts());
   clock_type::time_point gen_end{};
   const auto cfg = grpo_cfg(scratch.dir / "run", 1'000'000);
   train::grpo_method<B, Tok> method(policy, nullptr, source, {even_tokens(&gen_end)}, cfg);
 
-  int left = 2;          // steps of the current request; the first is the warm-up
-  bool warm_up = true;   // its answer is not printed
-  double gen_sum = 0.0;  // seconds before the reward call, over the request's steps
-  auto request_start = clock_type::now(), step_start = request_start;
+  // After 2 warm-up steps, "step K" requests; the part: seconds before the reward call.
+  bench::step_server server("bench_grpo", 2);
   train::trainer<B, decltype(method)>* tp = nullptr;
   train::callbacks cb;
   cb.on_step = [&](const train::metrics_record& rec) {
     (void)rec["loss"].get<double>();  // what a progress display reads
-    gen_sum += seconds(step_start, gen_end);
-    if (--left > 0) {
-      step_start = clock_type::now();
-      return;
-    }
-    if (!warm_up) {
-      std::printf("%.9f %.9f\n", seconds(request_start, clock_type::now()), gen_sum);
-      std::fflush(stdout);
-    }
-    warm_up = false;
-    std::string cmd;
-    int k = 0;
-    if (!(std::cin >> cmd) || cmd == "quit") {
-      tp->request_stop();
-      left = 1'000'000;
-      return;
-    }
-    if (cmd != "step" || !(std::cin >> k) || k < 1) {
-      std::fprintf(stderr, "bench_grpo: expected 'step K' or 'quit'\n");
-      std::exit(2);
-    }
-    left = k;
-    gen_sum = 0.0;
-    request_start = step_start = clock_type::now();
+    server.add_part(seconds(server.step_start(), gen_end));
+    server.on_step([&] { tp->request_stop(); });
   };
   train::trainer<B, decltype(method)> t(method, cfg.args, cb);
   tp = &t;
@@ -207,7 +143,7 @@ int serve() {
 struct bare_step {
   scratch_dir scratch{"bare"};
   model::gpt<B> policy{small_config()};
-  train::example_source<Tok> source = prompt_source(scratch.dir / "prompts.jsonl");
+  train::example_source<Tok> source = bench::prompt_source(scratch.prompts());
   train::grpo_config cfg = grpo_cfg(scratch.dir / "run", 1'000'000);
   train::grpo_method<B, Tok> method{policy, nullptr, source, {even_tokens(nullptr)}, cfg};
   model::adamw<B> opt{policy.num_params()};
@@ -241,7 +177,7 @@ int overhead(int rounds, int k) {
   const scratch_dir scratch("trainer");
   model::gpt<B> policy(small_config());
   policy.init(1234);
-  auto source = prompt_source(scratch.dir / "prompts.jsonl");
+  auto source = bench::prompt_source(scratch.prompts());
   const auto cfg = grpo_cfg(scratch.dir / "run", (rounds + 1) * k);
   train::grpo_method<B, Tok> method(policy, nullptr, source, {even_tokens(nullptr)}, cfg);
   bare_step bare;

@@ -29,7 +29,6 @@ per-round numbers.
 import argparse
 import copy
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from report import meta_lines, write_doc
+from report import fmt, meta_lines, spread, write_doc
 from torch_model import GPT
 from torch_ops import blas_in_use
 
@@ -75,17 +74,6 @@ def torch_dpo_step():
         opt.step()
         return loss
     return run
-
-
-def spread(xs):
-    q = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
-    return {"median": statistics.median(xs), "min": min(xs), "q1": q[0], "q3": q[2],
-            "max": max(xs), "rounds": len(xs)}
-
-
-def fmt(s):
-    return (f"{s['median']:.2f} (min {s['min']:.2f}, quartiles {s['q1']:.2f}-{s['q3']:.2f}, "
-            f"max {s['max']:.2f}; {s['rounds']} rounds)")
 
 
 def main():

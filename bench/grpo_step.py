@@ -49,7 +49,7 @@ import time
 
 import torch
 
-from report import meta_lines, write_doc
+from report import fmt, meta_lines, spread, write_doc
 from torch_model import GPT, sample_cached
 from torch_ops import blas_in_use
 
@@ -58,17 +58,6 @@ PROMPTS, G, PROMPT, NEW = 8, 4, 16, 64
 EOS, PAD = 257, 258
 TEMPERATURE, EPSILON = 1.0, 0.2
 BEGIN, END = "<!-- bench-grpo:begin -->", "<!-- bench-grpo:end -->"
-
-
-def spread(xs):
-    q = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
-    return {"median": statistics.median(xs), "min": min(xs), "q1": q[0], "q3": q[2],
-            "max": max(xs), "rounds": len(xs)}
-
-
-def fmt(s):
-    return (f"{s['median']:.2f} (min {s['min']:.2f}, quartiles {s['q1']:.2f}-{s['q3']:.2f}, "
-            f"max {s['max']:.2f}; {s['rounds']} rounds)")
 
 
 def torch_grpo_step():

@@ -15,6 +15,7 @@ import argparse
 import datetime
 import json
 import re
+import statistics
 import sys
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -98,6 +99,26 @@ def meta_lines(meta_args, torch_doc, torch_how, loads=()):
         lines.append("- **load average at start**: " +
                      "; ".join(", ".join(f"{x:.2f}" for x in l) for l in loads))
     return lines
+
+
+def spread(xs):
+    """Median, min, quartiles and max of per-round values (the interleaved benchmarks)."""
+    q = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
+    return {"median": statistics.median(xs), "min": min(xs), "q1": q[0], "q3": q[2],
+            "max": max(xs), "rounds": len(xs)}
+
+
+def fmt(s):
+    """A spread() as "median (min, quartiles, max; rounds)"."""
+    return (f"{s['median']:.2f} (min {s['min']:.2f}, quartiles {s['q1']:.2f}-{s['q3']:.2f}, "
+            f"max {s['max']:.2f}; {s['rounds']} rounds)")
+
+
+def emit(body, doc, begin, end):
+    """Prints a generated block and, when `doc` is set, writes it between its markers."""
+    print(body)
+    if doc:
+        write_doc(doc, body, begin, end)
 
 
 def write_doc(path, body, begin=BEGIN, end=END):

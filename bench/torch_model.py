@@ -105,12 +105,16 @@ class GPT(nn.Module):
             if name.endswith("bias"):
                 nn.init.zeros_(p)
 
-    def forward(self, ids):
+    def hidden(self, ids):
+        """The final LayerNorm's output (B, T, C): what value and reward heads read."""
         t = ids.shape[1]
         x = self.wte(ids) + self.wpe(torch.arange(t))
         for block in self.h:
             x = block(x)
-        return self.ln_f(x) @ self.wte.weight.t()  # tied LM head
+        return self.ln_f(x)
+
+    def forward(self, ids):
+        return self.hidden(ids) @ self.wte.weight.t()  # tied LM head
 
     def forward_cached(self, ids, caches, pos):
         """Logits (B, V) of the last of ids' (B, S) positions pos .. pos+S-1."""
