@@ -235,7 +235,10 @@ int memory(bool shared, index_t micro) {
                               {"steps", steps},
                               {"model_bytes", models},
                               {"activation_bytes_per_cache", 4.0 * one.floats()},
-                              {"forward_caches", shared ? 3 : 4}};
+                              // The policy's, and the critic's when separate: the frozen
+                              // reference and reward model (same config) score in the
+                              // policy's cache.
+                              {"forward_caches", shared ? 1 : 2}};
   std::cout << out.dump() << std::endl;
   return 0;
 }

@@ -40,6 +40,8 @@ struct gpt_config {
   }
   /// Width of one attention head: C / n_head.
   [[nodiscard]] index_t head_dim() const { return n_embd / n_head; }
+  /// Same sizes and options (models with equal configs have interchangeable activations).
+  friend bool operator==(const gpt_config&, const gpt_config&) = default;
   /// MLP hidden width: mlp_ratio · C.
   [[nodiscard]] index_t mlp_width() const { return mlp_ratio * n_embd; }
 
@@ -90,8 +92,8 @@ struct gpt_config {
     check_config(n_layer >= 1 && n_layer <= max_n_layer, fn, "n_layer",
                  in(1, max_n_layer) + " (dropout stream ids)", n_layer);
     check_config(n_head >= 1 && n_head <= max_n_embd, fn, "n_head", in(1, max_n_embd), n_head);
-    check_config(n_embd >= 1 && n_embd % n_head == 0, fn, "n_embd",
-                 "a positive multiple of n_head", n_embd);
+    check_config(n_embd >= 1 && n_embd % n_head == 0, fn, "n_embd", "a positive multiple of n_head",
+                 n_embd);
     check_config(n_embd <= max_n_embd, fn, "n_embd", rlhf::detail::concat("<= ", max_n_embd),
                  n_embd);
     check_config(mlp_ratio >= 1 && mlp_ratio <= max_mlp_ratio, fn, "mlp_ratio",
@@ -138,7 +140,7 @@ inline std::vector<param_ref> gpt_param_table(const gpt_config& cfg) {
     offset = rlhf::detail::size_add<config_error>(offset, s.numel(), "gpt_param_table",
                                                   "the parameter count");
   };
-  add("wte.weight", shape{V, C}, true);  // (V_padded, C) token embeddings
+  add("wte.weight", shape{V, C}, true);                // (V_padded, C) token embeddings
   add("wpe.weight", shape{cfg.max_seq_len, C}, true);  // (max_seq_len, C) positions
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";

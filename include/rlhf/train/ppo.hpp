@@ -541,6 +541,16 @@ class ppo_method : public method_base<B, Tok> {
     return acts->lnf;
   }
 
+  /// Activations for a frozen model's scoring forward (no gradient, no dropout): the
+  /// policy's cache when the configs match, so the reference and the reward model hold no
+  /// activations of their own (rollout() has read the policy's of the chunk by then); else
+  /// `own`.
+  model::gpt_activations<B>& scoring_activations(const model::gpt<B>& frozen, forward_cache<B>& own,
+                                                 index_t n, index_t t) {
+    if (frozen.config() == m_.policy->config()) return this->cache_.get(n, t, false);
+    return own.get(n, t, false);
+  }
+
   /// The rollout of `idx` (see the top of this file); `train` updates the score moments.
   detail::ppo_rollout rollout(std::span<const std::uint64_t> idx, std::uint64_t seed, bool train) {
     const auto& tok = this->source_.tokenizer();
@@ -567,13 +577,13 @@ class ppo_method : public method_base<B, Tok> {
       const auto lp = ops::to_host<B>(ops::token_logprobs<B>(acts.logits, s.ids, mask, lopt).logps);
       model::gpt_activations<B>* vacts = nullptr;
       const auto vals = ops::to_host<B>(shifted_values(critic_hidden(s, acts, vacts)));
-      auto& racts = ref_cache_.get(s.rows(), t, false);
+      auto& racts = scoring_activations(*m_.reference, ref_cache_, s.rows(), t);
       model::gpt_forward<B>(*m_.reference, racts, s.ids);
       const auto rl = ops::to_host<B>(
           ops::token_logprobs<B>(racts.logits, s.ids, mask, lopt).logps);
       std::vector<float> rm_scores;
       if (m_.reward_model != nullptr) {
-        auto& macts = rm_cache_.get(s.rows(), t, false);
+        auto& macts = scoring_activations(*m_.reward_model, rm_cache_, s.rows(), t);
         model::gpt_forward<B>(*m_.reward_model, macts, s.ids);
         tensor sc(shape{s.rows()});
         typename B::index_tensor last(shape{s.rows()});
