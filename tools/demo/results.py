@@ -96,7 +96,10 @@ def table(runs):
              "answer length (tokens) | wall time of the stage (s) |", "|---|---|---|---|---|---|"]
     for m in methods:
         st = stat[m]
-        lines.append(f"| {m} | {cell(st['accuracy'])} | {cell(st['reward'])} | {cell(st['kl'])} | "
+        bound = next((s["results"][m]["kl_bound"] for s in summaries
+                      if s["results"][m].get("kl_bound") is not None), None)
+        kl = f"≤ {bound:.3f} (bound)" if bound is not None else cell(st["kl"])
+        lines.append(f"| {m} | {cell(st['accuracy'])} | {cell(st['reward'])} | {kl} | "
                      f"{cell(st['length'], 2)} | {cell(st['time'], 0)} |")
     lines += ["", "Held-out accuracy per kind of problem (mean ± standard deviation; "
               "sort_repeats: digit lists with a repeated digit, where the demonstrations "
