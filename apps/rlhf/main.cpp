@@ -14,9 +14,9 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
-#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -1567,8 +1567,7 @@ int with_cai_generator(const cai_opts& o, const char* sub, F&& f) {
   if (!o.api_key_env.empty()) {
     const char* key = std::getenv(o.api_key_env.c_str());
     if (key == nullptr || *key == '\0') {
-      throw usage_error("--api-key-env: the environment variable " + o.api_key_env +
-                        " is not set");
+      throw usage_error("--api-key-env: the environment variable " + o.api_key_env + " is not set");
     }
     c.api_key = key;
   }
@@ -1641,8 +1640,8 @@ std::pair<std::size_t, std::size_t> write_revision_pairs(const fs::path& rows_fi
     }
     for (const char* k : {"prompt", "chosen", "rejected"}) {
       if (!j.is_object() || !j.contains(k) || !j[k].is_string()) {
-        throw rlhf::data_error(rows_file.string() + ":" + std::to_string(number) + ": field '" +
-                               k + "' is missing or not a string");
+        throw rlhf::data_error(rows_file.string() + ":" + std::to_string(number) + ": field '" + k +
+                               "' is missing or not a string");
       }
     }
     if (j["chosen"] == j["rejected"]) {
@@ -1720,9 +1719,10 @@ int run_cai_revise(const cai_opts& o) {
     }
     if (!o.pairs.empty()) {
       const auto [written, identical] = write_revision_pairs(o.output, o.pairs);
-      std::printf("rlhf cai revise: %zu preference pairs (revision over first answer) in %s; "
-                  "%zu rows left out (revision identical to the first answer)\n",
-                  written, o.pairs.c_str(), identical);
+      std::printf(
+          "rlhf cai revise: %zu preference pairs (revision over first answer) in %s; "
+          "%zu rows left out (revision identical to the first answer)\n",
+          written, o.pairs.c_str(), identical);
     }
     return 0;
   });
@@ -1764,11 +1764,11 @@ int run_cai_judge(const cai_opts& o) {
     for (const auto& p : c.principles) {
       auto f = builtin_rule(p.name);
       if (!f) {
-        throw rlhf::data_error("--rules: principle '" + p.name + "' of " +
-                               (o.constitution.empty() ? "the default constitution"
-                                                       : o.constitution) +
-                               " has no built-in check (known: end_with_period, lowercase, "
-                               "no_digit_7)");
+        throw rlhf::data_error(
+            "--rules: principle '" + p.name + "' of " +
+            (o.constitution.empty() ? "the default constitution" : o.constitution) +
+            " has no built-in check (known: end_with_period, lowercase, "
+            "no_digit_7)");
       }
       rules.push_back({p.name, std::move(*f)});
     }
@@ -1836,8 +1836,9 @@ int run_cai_judge(const cai_opts& o) {
 
 /// Registers `rlhf cai revise` and `rlhf cai judge`.
 CLI::App* add_cai(CLI::App& app, cai_opts& o, CLI::App*& revise, CLI::App*& judge) {
-  auto* cai = app.add_subcommand("cai", "Constitutional AI: critique -> revision rows, AI-judged "
-                                        "preference pairs (docs/cai.md)");
+  auto* cai = app.add_subcommand("cai",
+                                 "Constitutional AI: critique -> revision rows, AI-judged "
+                                 "preference pairs (docs/cai.md)");
   cai->require_subcommand(1);
   const auto common = [&o](CLI::App* s) {
     s->add_option("--model", o.model,
@@ -1873,8 +1874,9 @@ CLI::App* add_cai(CLI::App& app, cai_opts& o, CLI::App*& revise, CLI::App*& judg
   };
   revise = cai->add_subcommand("revise", "Critique -> revision rows (resumable JSONL)");
   common(revise);
-  revise->add_option("--output", o.output,
-                     "Rows file (JSONL, appended; an existing one is resumed) [required]")
+  revise
+      ->add_option("--output", o.output,
+                   "Rows file (JSONL, appended; an existing one is resumed) [required]")
       ->required();
   revise->add_option("--rounds", o.rounds, "Critique + revision rounds per prompt [default: 1]");
   revise->add_option("--max-attempts", o.max_attempts,

@@ -45,17 +45,9 @@ class progress {
 
   /// A logged training record (has "step" and usually "loss").
   void step(const nlohmann::ordered_json& rec) {
-    const auto step = rec.value("step", std::int64_t{0});
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double rate = elapsed > 0.0 ? static_cast<double>(step - first_) / elapsed : 0.0;
-    const double eta = rate > 0.0 ? static_cast<double>(total_ - step) / rate : -1.0;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "step %lld/%lld | %.2f steps/s | ETA %s",
-                  static_cast<long long>(step), static_cast<long long>(total_), rate,
-                  format_duration(eta).c_str());
-    std::string line = buf;
+    std::string line = counter(rec.value("step", std::int64_t{0}), "step ", "", "steps");
     if (rec.contains("loss") && rec["loss"].is_number()) {
+      char buf[64];
       std::snprintf(buf, sizeof buf, " | loss %.4f", rec["loss"].get<double>());
       line += buf;
     }
@@ -67,15 +59,7 @@ class progress {
   void count(std::int64_t done, const char* unit) {
     if (!tty_ && done < total_ && (done - shown_) * 10 < total_) return;
     shown_ = done;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double rate = elapsed > 0.0 ? static_cast<double>(done - first_) / elapsed : 0.0;
-    const double eta = rate > 0.0 ? static_cast<double>(total_ - done) / rate : -1.0;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%lld/%lld %s | %.1f %s/s | ETA %s",
-                  static_cast<long long>(done), static_cast<long long>(total_), unit, rate, unit,
-                  format_duration(eta).c_str());
-    show(buf);
+    show(counter(done, "", std::string(" ") + unit, unit));
   }
 
   /// A message on its own line (an evaluation, a checkpoint, a warning).
@@ -94,6 +78,20 @@ class progress {
   }
 
  private:
+  /// "<prefix>done/total<suffix> | rate unit/s | ETA time".
+  [[nodiscard]] std::string counter(std::int64_t done, const char* prefix,
+                                    const std::string& suffix, const char* unit) const {
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = elapsed > 0.0 ? static_cast<double>(done - first_) / elapsed : 0.0;
+    const double eta = rate > 0.0 ? static_cast<double>(total_ - done) / rate : -1.0;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s%lld/%lld%s | %.2f %s/s | ETA %s", prefix,
+                  static_cast<long long>(done), static_cast<long long>(total_), suffix.c_str(),
+                  rate, unit, format_duration(eta).c_str());
+    return buf;
+  }
+
   void show(const std::string& line) {
     if (tty_) {
       std::fprintf(stderr, "\r\x1b[K%s", line.c_str());

@@ -13,7 +13,7 @@ set(_cli_cases sft_end_to_end dpo_end_to_end reward_end_to_end kto_end_to_end
                wrong_format help_lists_options
                config_file resume generate eval_sft eval_dpo bad_flag missing_file
                malformed_line skip_bad_lines contradictory_config other_config_init_from
-               other_config_resume sigint)
+               other_config_resume sigint cai_resume cai_bad_constitution)
 find_program(RLHF_CLI_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 if(RLHF_CLI_PYTHON)
   execute_process(COMMAND ${RLHF_CLI_PYTHON} -c "import matplotlib"
@@ -22,6 +22,7 @@ if(RLHF_CLI_PYTHON)
     list(APPEND _cli_cases plot)
   endif()
   list(APPEND _cli_cases bon)  # its verifier is a Python script
+  list(APPEND _cli_cases cai_revise cai_judge_rules)  # their rows are checked in Python
 endif()
 find_program(RLHF_CLI_TIMEOUT NAMES timeout)
 if(NOT RLHF_CLI_TIMEOUT)
@@ -45,5 +46,12 @@ if(RLHF_CLI_PYTHON)
                    -DRLHF=$<TARGET_FILE:rlhf_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/demo_quick
                    -P ${CMAKE_CURRENT_LIST_DIR}/../demo/run_quick.cmake)
   set_tests_properties(demo_pipeline_quick PROPERTIES LABELS demo TIMEOUT 600)
+  # The Constitutional AI demo, shortened (tools/demo/cai.py --quick).
+  add_test(NAME demo_cai_quick
+           COMMAND ${CMAKE_COMMAND} -DPYTHON=${RLHF_CLI_PYTHON}
+                   -DDEMO=${PROJECT_SOURCE_DIR}/tools/demo/cai.py
+                   -DRLHF=$<TARGET_FILE:rlhf_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/demo_cai_quick
+                   -P ${CMAKE_CURRENT_LIST_DIR}/../demo/run_cai_quick.cmake)
+  set_tests_properties(demo_cai_quick PROPERTIES LABELS demo TIMEOUT 300)
 endif()
 

@@ -7,6 +7,10 @@ cmake_minimum_required(VERSION 3.21)
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
 
+# The shipped constitution of checkable principles (share/rlhf/constitutions).
+get_filename_component(CHECKABLE
+  "${CMAKE_CURRENT_LIST_DIR}/../../share/rlhf/constitutions/checkable.json" ABSOLUTE)
+
 # A small model and a short run: a few seconds per case.
 set(SMALL --n-layer 1 --n-head 2 --n-embd 32 --max-seq-len 64 --learning-rate 0.01
           --per-device-train-batch-size 4 --logging-steps 1 --no-plot)
@@ -255,6 +259,133 @@ elseif(CASE STREQUAL "bon")
   expect_rc(0)
   expect_match(r_out "^\\{\"eval_kl\":0\\.0,\"eval_mean_length\":[0-9.]+,\"eval_reward\":[0-9.e+-]+,\"eval_unscorable\":0\\.0,\"examples\":2\\}")
   expect_exists(greedy.jsonl)
+elseif(CASE STREQUAL "cai_revise")
+  # Critique -> revision rows from a tiny model: every field of every row (checked in Python:
+  # the sampled bytes may hold CMake's list separator), and the chat preference pairs.
+  train_sft(sft)
+  run(r cai revise --model sft --prompts-file prompts.jsonl --constitution "${CHECKABLE}"
+      --output rows.jsonl --pairs pairs.jsonl --max-new-tokens 8 --batch-size 1 --seed 3)
+  expect_rc(0)
+  expect_plain()
+  expect_match(r_out "rlhf cai revise: 2 prompts: 2 written, 0 skipped \\(already done\\), 0 fai")
+  expect_match(r_out "preference pairs \\(revision over first answer\\) in pairs.jsonl")
+  expect_match(r_err "2/2 prompts")
+  file(WRITE "${WORK}/check.py" "import json\n"
+       "rows = [json.loads(l) for l in open('rows.jsonl')]\n"
+       "assert sorted(r['prompt'] for r in rows) == ['say a', 'say b'], rows\n"
+       "fields = ['prompt_id', 'prompt', 'init_prompt', 'init_response', 'principle',\n"
+       "          'principles', 'critic_prompt', 'critic_response', 'revision_prompt',\n"
+       "          'revision_response', 'rounds', 'chosen', 'rejected', 'messages']\n"
+       "for r in rows:\n"
+       "    for f in fields:\n"
+       "        assert f in r, (f, r)\n"
+       "    assert r['principle'] in ('end_with_period', 'lowercase'), r['principle']\n"
+       "    assert r['chosen'] == r['revision_response'] and r['rejected'] == r['init_response']\n"
+       "    assert r['messages'][1]['content'] == r['chosen'] and len(r['rounds']) == 1\n"
+       "    assert r['init_response'] in r['critic_prompt']\n"
+       "pairs = [json.loads(l) for l in open('pairs.jsonl')]\n"
+       "assert len(pairs) == sum(r['chosen'] != r['rejected'] for r in rows)\n"
+       "for p in pairs:\n"
+       "    assert p['prompt'][0]['role'] == 'user' and p['chosen'][0]['role'] == 'assistant'\n")
+  execute_process(COMMAND ${PYTHON} check.py WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    fail("rows.jsonl: ${err}")
+  endif()
+elseif(CASE STREQUAL "cai_resume")
+  # A second run over the same prompts finds every row done and writes nothing; a torn last
+  # line (a killed run) is removed and its prompt done again.
+  train_sft(sft)
+  set(args cai revise --model sft/model.safetensors --prompts-file prompts.jsonl
+           --output rows.jsonl --max-new-tokens 8)
+  run(r ${args})
+  expect_rc(0)
+  file(READ "${WORK}/rows.jsonl" first)
+  run(r ${args})
+  expect_rc(0)
+  expect_match(r_out "resuming: 2 rows already done")
+  expect_match(r_out ": 0 written, 2 skipped")
+  file(READ "${WORK}/rows.jsonl" second)
+  if(NOT first STREQUAL second)
+    fail("the second run changed rows.jsonl")
+  endif()
+  file(WRITE "${WORK}/prompts3.jsonl" "{\"prompt\": \"say a\"}\n{\"prompt\": \"say c\"}\n")
+  file(APPEND "${WORK}/rows.jsonl" "{\"prompt\": \"say c\", \"init_resp")
+  run(r cai revise --model sft/model.safetensors --prompts-file prompts3.jsonl
+      --output rows.jsonl --max-new-tokens 8)
+  expect_rc(0)
+  expect_match(r_out "resuming: 1 rows already done")
+  expect_match(r_out ": 1 written, 1 skipped \\(already done\\), 0 failed, 0 duplicates, torn")
+  file(STRINGS "${WORK}/rows.jsonl" lines REGEX "prompt_id")
+  list(LENGTH lines n)
+  if(NOT n EQUAL 3)
+    fail("rows.jsonl holds ${n} rows, expected 3")
+  endif()
+elseif(CASE STREQUAL "cai_bad_constitution")
+  train_sft(sft)
+  file(WRITE "${WORK}/bad.json" "{\"principles\": [{\"name\": \"short\", "
+       "\"critique_request\": 3, \"revision_request\": \"x\"}]}")
+  run(r cai revise --model sft --prompts-file prompts.jsonl --constitution bad.json
+      --output rows.jsonl)
+  expect_one_error(1 "bad.json: principle 0 \\('short'\\): field 'critique_request': expected a")
+  if(EXISTS "${WORK}/rows.jsonl")
+    fail("rows.jsonl was written")
+  endif()
+  run(r cai judge --model sft --prompts-file prompts.jsonl --constitution missing.json
+      --output pairs.jsonl)
+  expect_one_error(1 "missing.json: cannot open the constitution")
+  # --rules needs a built-in check for every principle (the default constitution has none).
+  run(r cai judge --model sft --prompts-file prompts.jsonl --rules --output pairs.jsonl)
+  expect_one_error(1 "principle 'harmless' of the default constitution has no built-in check")
+  run(r cai revise --model sft --prompts-file missing.jsonl --output rows.jsonl)
+  expect_one_error(1 "missing.jsonl: no such file")
+  run(r cai revise --model nowhere --prompts-file prompts.jsonl --output rows.jsonl)
+  expect_one_error(1 "nowhere: no such file")
+  run(r cai revise --prompts-file prompts.jsonl --output rows.jsonl)
+  expect_one_error(2 "give one of --model CKPT or --endpoint URL")
+  # Nothing listens on port 9: one error naming the URL (or, built without libcurl, saying so).
+  run(r cai revise --endpoint http://127.0.0.1:9/v1 --http-retries 0 --prompts-file prompts.jsonl
+      --output rows.jsonl)
+  if(r_rc STREQUAL "1")
+    expect_one_error(1 "http://127.0.0.1:9/v1/chat/completions")
+  else()
+    expect_one_error(2 "built without")
+  endif()
+  foreach(sub revise judge)
+    run(r cai ${sub} --help)
+    expect_rc(0)
+    string(REGEX MATCHALL "\n  --[a-z]" opts "${r_out}")
+    string(REGEX MATCHALL "\\[(default: [^]]*|required)\\]" defaults "${r_out}")
+    list(LENGTH opts n_opts)
+    list(LENGTH defaults n_defaults)
+    if(NOT n_opts EQUAL n_defaults)
+      fail("cai ${sub} --help: ${n_opts} options but ${n_defaults} defaults")
+    endif()
+  endforeach()
+elseif(CASE STREQUAL "cai_judge_rules")
+  # Four samples per prompt, every pair judged by the checkable constitution's rules: each row
+  # prefers the response that follows more of them, with soft label 1.
+  train_sft(sft)
+  run(r cai judge --model sft --rules --constitution "${CHECKABLE}" --prompts-file prompts.jsonl
+      --output pairs.jsonl --n 4 --max-new-tokens 8 --seed 1)
+  expect_rc(0)
+  expect_match(r_out "rlhf cai judge: 2 prompts, 12 pairs: [0-9]+ rows written, [0-9]+ identical")
+  file(WRITE "${WORK}/check.py" "import json, re, sys\n"
+       "out = sys.argv[1]\n"
+       "rows = [json.loads(l) for l in open('pairs.jsonl')]\n"
+       "m = re.search(r'(\\d+) rows written, (\\d+) identical, (\\d+) no judgment', out)\n"
+       "assert m and int(m.group(1)) == len(rows), (out, len(rows))\n"
+       "assert len(rows) + int(m.group(2)) + int(m.group(3)) == 12\n"
+       "ok = lambda s: (s.rstrip().endswith('.')) + (not re.search('[A-Z]', s))\n"
+       "for r in rows:\n"
+       "    c, j = r['chosen'][0]['content'], r['rejected'][0]['content']\n"
+       "    assert ok(c) > ok(j) and r['soft_label'] == 1.0, r\n"
+       "    assert r['prompt'][0]['content'] in ('say a', 'say b')\n")
+  execute_process(COMMAND ${PYTHON} check.py "${r_out}" WORKING_DIRECTORY "${WORK}"
+                  RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    fail("pairs.jsonl: ${err}")
+  endif()
 elseif(CASE STREQUAL "ppo_end_to_end")
   # PPO against a reward model from `rlhf reward` (its trunk also starts the critic), then a
   # resume from the mid-run checkpoint; and the shared-trunk value head with a command reward.

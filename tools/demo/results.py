@@ -26,7 +26,7 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 # Curves of each stage, from its metrics.jsonl: (run, metric, title).
 CURVES = [("sft", "loss", "SFT: training loss"),
-          ("rm", "eval_accuracy", "reward model: held-out pair accuracy"),
+          ("rm", "accuracy", "reward model: training pair accuracy"),
           ("ppo", "objective/scores", "PPO: reward-model score"),
           ("ppo", "objective/kl", "PPO: KL to the SFT model"),
           ("dpo", "rewards/accuracies", "DPO: implicit-reward accuracy"),
