@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 # SPDX-FileCopyrightText: 2026 The rlhf++ authors
 # SPDX-License-Identifier: Apache-2.0
-"""The demo over several seeds: runs tools/demo/pipeline.py once per seed and writes the
-table of means and spreads, the acceptance check and the plots into a results page.
+"""A demo over several seeds: runs tools/demo/pipeline.py (--demo main) or
+tools/demo/cai.py (--demo cai) once per seed and writes the table of means and spreads, the
+acceptance check and the plots into a results page.
 
-    results.py --rlhf BUILD/rlhf --out DIR [--seeds 0 1 2] [--reuse]
+    results.py --rlhf BUILD/rlhf --out DIR [--demo main|cai] [--seeds 0 1 2] [--reuse]
                [--doc docs/results.md] [--plots docs/results]
 
 DIR/seed-N holds each seed's run (--reuse keeps a run whose summary.json exists). The page
 (--doc) is rewritten between its `<!-- results:begin -->` and `<!-- results:end -->`
-markers only, so the prose around them stays; a missing page is created with the markers.
-Spread: the sample standard deviation over the seeds, with the range beside it.
+markers only (`cai-results` for --demo cai), so the prose around them stays; a missing page
+is created with the markers. Spread: the sample standard deviation over the seeds, with the
+range beside it.
 """
 import argparse
 import datetime
@@ -22,7 +24,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+SCRIPTS = {"main": "pipeline.py", "cai": "cai.py"}
 
 # Curves of each stage, from its metrics.jsonl: (run, metric, title).
 CURVES = [("sft", "loss", "SFT: training loss"),
@@ -41,7 +43,7 @@ def run_seeds(args):
         out = os.path.join(args.out, f"seed-{seed}")
         summary = os.path.join(out, "summary.json")
         if not (args.reuse and os.path.exists(summary)):
-            cmd = [sys.executable, os.path.join(HERE, "pipeline.py"), "--rlhf", args.rlhf,
+            cmd = [sys.executable, os.path.join(HERE, SCRIPTS[args.demo]), "--rlhf", args.rlhf,
                    "--out", out, "--seed", str(seed)]
             print("$ " + " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
@@ -194,7 +196,70 @@ def plots(runs, stat, methods, kinds, folder):
     return written
 
 
-def write_doc(doc, text, images):
+def cai_table(runs):
+    """Constitutional AI: violation rates and accuracy before (sft) and after (dpo, ...)."""
+    summaries = [s for _, s in runs]
+    models = list(summaries[0]["results"])
+    cols = [("violation_end_with_period", "end_with_period violated (T=1)"),
+            ("violation_lowercase", "lowercase violated (T=1)"),
+            ("violation_any", "any principle violated (T=1)"),
+            ("greedy_violation_any", "any violated (greedy)"),
+            ("accuracy", "task accuracy (greedy)"),
+            ("sampled_accuracy", "task accuracy (T=1)")]
+    stat = {m: {k: stats([s["results"][m].get(k) for s in summaries]) for k, _ in cols}
+            for m in models}
+    seeds = ", ".join(str(s["seed"]) for s in summaries)
+    lines = [f"Seeds {seeds}; {datetime.date.today().isoformat()}; {machine()}. "
+             "Each cell: mean ± standard deviation over the seeds (min–max).", "",
+             "| model | " + " | ".join(t for _, t in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for m in models:
+        lines.append(f"| {m} | " + " | ".join(cell(stat[m][k]) for k, _ in cols) + " |")
+    before, after = stat[models[0]], stat[models[1]]
+    drop = [s["results"][models[0]]["violation_any"] - s["results"][models[1]]["violation_any"]
+            for s in summaries]
+    change = [s["results"][models[1]]["accuracy"] - s["results"][models[0]]["accuracy"]
+              for s in summaries]
+    total = stats([sum(s["stage_seconds"].values()) for s in summaries])
+    lines += ["", f"{models[1]} against {models[0]}: violation rate (T=1) "
+              f"{before['violation_any']['mean']:.3f} → {after['violation_any']['mean']:.3f}, "
+              f"lower on {sum(d > 0 for d in drop)} of {len(drop)} seeds (by "
+              f"{min(drop):.3f} to {max(drop):.3f}); greedy task accuracy changes by "
+              f"{min(change):+.3f} to {max(change):+.3f} (tolerance ±0.05: "
+              f"{'within' if all(abs(c) <= 0.05 for c in change) else 'not within'} on every "
+              "seed).",
+              f"Whole demo (all stages, from a warm build): {cell(total, 0)} s."]
+    return "\n".join(lines), stat, models, [k for k, _ in cols]
+
+
+def cai_plots(stat, models, keys, folder):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("results: matplotlib not found: no plots")
+        return []
+    os.makedirs(folder, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / len(models)
+    for i, m in enumerate(models):
+        ax.bar([g + (i - (len(models) - 1) / 2) * width for g in range(len(keys))],
+               [stat[m][k]["mean"] for k in keys], width,
+               yerr=[stat[m][k]["sd"] for k in keys], capsize=2, label=m)
+    ax.set_xticks(range(len(keys)))
+    ax.set_xticklabels([k.replace("violation_", "viol. ").replace("_", " ") for k in keys],
+                       fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(folder, "cai_summary.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return [path]
+
+
+def write_doc(doc, text, images, marker):
+    BEGIN, END = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
     rel = [os.path.relpath(p, os.path.dirname(os.path.abspath(doc))) for p in images]
     block = "\n".join([BEGIN, text, ""] + [f"![{os.path.basename(p)}]({p})" for p in rel] + [END])
     if os.path.exists(doc):
@@ -214,6 +279,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rlhf", required=True, help="the rlhf binary")
     ap.add_argument("--out", required=True, help="folder of the runs (one per seed)")
+    ap.add_argument("--demo", choices=sorted(SCRIPTS), default="main")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--reuse", action="store_true", help="keep runs that have a summary.json")
     ap.add_argument("--doc", help="results page to rewrite between its markers")
@@ -221,13 +287,17 @@ def main():
     a = ap.parse_args()
     a.rlhf = os.path.abspath(a.rlhf)
     runs = run_seeds(a)
-    text, stat, methods, kinds = table(runs)
-    print(text)
     folder = a.plots or (os.path.join(os.path.dirname(a.doc), "results") if a.doc
                          else os.path.join(a.out, "plots"))
-    images = plots(runs, stat, methods, kinds, folder)
+    if a.demo == "cai":
+        text, stat, models, keys = cai_table(runs)
+        images = cai_plots(stat, models, keys, folder)
+    else:
+        text, stat, methods, kinds = table(runs)
+        images = plots(runs, stat, methods, kinds, folder)
+    print(text)
     if a.doc:
-        write_doc(a.doc, text, images)
+        write_doc(a.doc, text, images, "cai-results" if a.demo == "cai" else "results")
         print(f"results: wrote {a.doc}")
 
 
