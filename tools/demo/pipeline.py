@@ -41,45 +41,25 @@ import random
 import shlex
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TASK = os.path.join(HERE, "task.py")
 sys.path.insert(0, HERE)
 import task  # noqa: E402  (the verifier, for per-kind accuracies)
+from stages import Stages, pyplot  # noqa: E402
 
 MAX_NEW_TOKENS = 16  # the longest answer, "0 1 2 3 4 5", and its end-of-sequence fit
 METHODS = ("sft", "bon", "ppo", "dpo", "kto", "grpo")
 RUNS = ("sft", "rm", "ppo", "dpo", "kto", "grpo")  # the training runs, each a folder of DIR
 
 
-class Pipeline:
+class Pipeline(Stages):
     def __init__(self, rlhf, out, seed, quick, keep):
-        self.rlhf, self.out, self.seed, self.quick, self.keep = rlhf, out, seed, quick, keep
-        self.times = {}
+        super().__init__(rlhf, out, seed, quick)
+        self.keep = keep
         self.verifier = f"{shlex.quote(sys.executable)} {shlex.quote(TASK)} verify"
         # A small model: byte vocabulary, 2 layers, width 128, context 64.
         self.model = ["--model", "tiny"]
-        # Idle OpenMP threads sleep instead of spinning (unless the caller says otherwise):
-        # a model this small runs many short parallel regions, and on a machine with other
-        # work, spinning threads steal the cores their own team waits for (3x slower).
-        self.env = dict(os.environ)
-        self.env.setdefault("OMP_WAIT_POLICY", "passive")
-
-    def path(self, *parts):
-        return os.path.join(self.out, *parts)
-
-    def run(self, stage, args, capture=False):
-        """Runs `rlhf args...` (printed first), timing it under `stage`."""
-        cmd = [self.rlhf] + [str(a) for a in args]
-        print("\n$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
-        start = time.monotonic()
-        res = subprocess.run(cmd, stdout=subprocess.PIPE if capture else None, text=True,
-                             env=self.env)
-        self.times[stage] = self.times.get(stage, 0.0) + time.monotonic() - start
-        if res.returncode != 0:
-            sys.exit(f"demo: stage {stage} failed (exit status {res.returncode})")
-        return res.stdout
 
     def train(self, stage, run, args):
         """A training stage writing DIR/run; skipped under --keep when its model exists."""
@@ -88,9 +68,6 @@ class Pipeline:
             return
         print(f"\n=== {stage}", flush=True)
         self.run(stage, args)
-
-    def steps(self, full, quick):
-        return quick if self.quick else full
 
     # ---- stages -----------------------------------------------------------------------
 
@@ -302,23 +279,15 @@ class Pipeline:
                      "model's favourite (no training); its KL is the bound log 8 - 7/8. KL: mean over held-out prompts of sum "
                      "log pi - log pi_sft over one sampled answer. sort_repeats: digit lists "
                      "with a repeated digit, where the demonstrations drop the repeats.")
-        text = "\n".join(lines) + "\n"
-        with open(self.path("summary.md"), "w") as f:
-            f.write(text)
-        with open(self.path("summary.json"), "w") as f:
-            json.dump({"seed": self.seed, "results": results,
-                       "reward_model_accuracy": self.rm_accuracy, "stage_seconds": self.times},
-                      f, indent=2)
-        print("\n" + text)
+        self.write_summary("\n".join(lines) + "\n",
+                           {"seed": self.seed, "results": results,
+                            "reward_model_accuracy": self.rm_accuracy,
+                            "stage_seconds": self.times})
         self.plots(results)
 
     def plots(self, results):
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("demo: matplotlib not found: no plots")
+        plt = pyplot()
+        if plt is None:
             return
         for run in RUNS:
             subprocess.run([self.rlhf, "plot", self.path(run)], stdout=subprocess.DEVNULL)
