@@ -42,8 +42,6 @@ import argparse
 import json
 import os
 import random
-import shlex
-import subprocess
 import sys
 import time
 
@@ -51,6 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import task  # noqa: E402  (the problems and their answers)
+from stages import Stages, pyplot  # noqa: E402
 
 CONSTITUTION = os.path.join(ROOT, "share", "rlhf", "constitutions", "checkable.json")
 MAX_NEW_TOKENS = 16  # the longest answer, "0 1 2 3 4 5.", and its end-of-sequence fit
@@ -138,30 +137,12 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-class Demo:
+class Demo(Stages):
     def __init__(self, rlhf, out, seed, quick):
-        self.rlhf, self.out, self.seed, self.quick = rlhf, out, seed, quick
-        self.times = {}
+        super().__init__(rlhf, out, seed, quick)
         # The tiny preset (byte vocabulary, 2 layers, width 128) with room for the revision
         # prompts: 96 positions.
         self.model = ["--model", "tiny", "--max-seq-len", 96]
-
-    def path(self, *parts):
-        return os.path.join(self.out, *parts)
-
-    def size(self, full, quick):
-        return quick if self.quick else full
-
-    def run(self, stage, args, capture=False):
-        """Runs `rlhf args...` (printed first), timing it under `stage`."""
-        cmd = [self.rlhf] + [str(a) for a in args]
-        print("\n$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
-        start = time.monotonic()
-        res = subprocess.run(cmd, stdout=subprocess.PIPE if capture else None, text=True)
-        self.times[stage] = self.times.get(stage, 0.0) + time.monotonic() - start
-        if res.returncode != 0:
-            sys.exit(f"demo: stage {stage} failed (exit status {res.returncode})")
-        return res.stdout
 
     # ---- stages ------------------------------------------------------------------------
 
@@ -170,7 +151,7 @@ class Demo:
         start = time.monotonic()
         os.makedirs(self.path("data"), exist_ok=True)
         rng = random.Random(self.seed)
-        n_train, n_heldout = self.size(1500, 120), self.size(200, 40)
+        n_train, n_heldout = self.steps(1500, 120), self.steps(200, 40)
         seen, heldout, train = set(), [], []
         while len(heldout) < n_heldout or len(train) < n_train:
             p = task.problem(rng)
@@ -204,14 +185,14 @@ class Demo:
 
     def common(self, name):
         return ["--output-dir", self.path(name), "--seed", self.seed, "--no-plot",
-                "--logging-steps", self.size(20, 5), "--lr-scheduler-type", "constant"]
+                "--logging-steps", self.steps(20, 5), "--lr-scheduler-type", "constant"]
 
     def sft(self):
         print("\n=== sft", flush=True)
         self.run("sft", [
             "sft", "--train-file", self.path("data", "sft.jsonl"), *self.model,
             *self.common("sft"), "--learning-rate", 2e-3, "--per-device-train-batch-size", 32,
-            "--completion-only-loss", "--max-steps", self.size(1500, 60)])
+            "--completion-only-loss", "--max-steps", self.steps(1500, 60)])
 
     def revise(self):
         print("\n=== revise", flush=True)
@@ -273,7 +254,7 @@ class Demo:
                 "dpo", "--train-file", self.path(data),
                 "--init-from", self.path("sft", "model.safetensors"), *self.common(run),
                 "--loss-type", "sigmoid,sft", "--learning-rate", 1e-4, "--beta", 0.1,
-                "--per-device-train-batch-size", 32, "--max-steps", self.size(120, 10)])
+                "--per-device-train-batch-size", 32, "--max-steps", self.steps(120, 10)])
 
     # ---- evaluation ------------------------------------------------------------------
 
@@ -341,23 +322,15 @@ class Demo:
                   f"{self.quality['revision_correct']:.3f}.",
                   "", "Stage wall times (s): " + ", ".join(
                       f"{k} {v:.0f}" for k, v in self.times.items()) + f"; all {total:.0f}."]
-        text = "\n".join(lines) + "\n"
-        with open(self.path("summary.md"), "w") as f:
-            f.write(text)
-        with open(self.path("summary.json"), "w") as f:
-            json.dump({"seed": self.seed, "quick": self.quick, "results": results,
-                       "pairs": self.pair_counts, "revision_quality": self.quality,
-                       "stage_seconds": self.times}, f, indent=2)
-        print("\n" + text)
+        self.write_summary("\n".join(lines) + "\n",
+                           {"seed": self.seed, "quick": self.quick, "results": results,
+                            "pairs": self.pair_counts, "revision_quality": self.quality,
+                            "stage_seconds": self.times})
         self.plots(results)
 
     def plots(self, results):
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("demo: matplotlib not found: no plots")
+        plt = pyplot()
+        if plt is None:
             return
         os.makedirs(self.path("plots"), exist_ok=True)
         keys = [("violation_end_with_period", "end_with_period"),
