@@ -25,6 +25,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = {"main": "pipeline.py", "cai": "cai.py"}
+EACH_CELL = "Each cell: mean ± standard deviation over the seeds (min–max)."
 
 # Curves of each stage, from its metrics.jsonl: (run, metric, title).
 CURVES = [("sft", "loss", "SFT: training loss"),
@@ -57,12 +58,15 @@ def stats(values):
     if not values:
         return None
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "sd": sd, "min": min(values), "max": max(values)}
+    return {"mean": statistics.fmean(values), "sd": sd, "min": min(values), "max": max(values),
+            "n": len(values)}
 
 
 def cell(s, digits=3):
     if s is None:
         return "n/a"
+    if s["n"] == 1:
+        return f"{s['mean']:.{digits}f}"
     return (f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f} "
             f"({s['min']:.{digits}f}–{s['max']:.{digits}f})")
 
@@ -93,7 +97,7 @@ def table(runs):
             for m in methods}
     seeds = ", ".join(str(s["seed"]) for s in summaries)
     lines = [f"Seeds {seeds}; {datetime.date.today().isoformat()}; {machine()}. "
-             "Each cell: mean ± standard deviation over the seeds (min–max).", "",
+             + (EACH_CELL if len(summaries) > 1 else "One seed: no spread yet."), "",
              "| method | held-out accuracy (greedy) | reward-model score | KL to SFT | "
              "answer length (tokens) | wall time of the stage (s) |", "|---|---|---|---|---|---|"]
     for m in methods:
@@ -210,7 +214,7 @@ def cai_table(runs):
             for m in models}
     seeds = ", ".join(str(s["seed"]) for s in summaries)
     lines = [f"Seeds {seeds}; {datetime.date.today().isoformat()}; {machine()}. "
-             "Each cell: mean ± standard deviation over the seeds (min–max).", "",
+             + (EACH_CELL if len(summaries) > 1 else "One seed: no spread yet."), "",
              "| model | " + " | ".join(t for _, t in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for m in models:
         lines.append(f"| {m} | " + " | ".join(cell(stat[m][k]) for k, _ in cols) + " |")
