@@ -11,7 +11,7 @@ acceptance check and the plots into a results page.
 DIR/seed-N holds each seed's run (--reuse keeps a run whose summary.json exists). The page
 (--doc) is rewritten between its `<!-- results:begin -->` and `<!-- results:end -->`
 markers only (`cai-results` for --demo cai), so the prose around them stays; a missing page
-is created with the markers. Spread: the sample standard deviation over the seeds, with the
+is created with the markers. Spread: the sample standard deviation over the runs, with the
 range beside it.
 """
 import argparse
@@ -25,7 +25,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = {"main": "pipeline.py", "cai": "cai.py"}
-EACH_CELL = "Each cell: mean ± standard deviation over the seeds (min–max)."
+EACH_CELL = "Each cell: mean ± standard deviation over the runs, one per seed (min–max)."
 
 # Curves of each stage, from its metrics.jsonl: (run, metric, title).
 CURVES = [("sft", "loss", "SFT: training loss"),
