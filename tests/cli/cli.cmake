@@ -42,8 +42,10 @@ endforeach()
 if(RLHF_CLI_PYTHON)
   add_test(NAME demo_pipeline_quick
            COMMAND ${CMAKE_COMMAND} -DPYTHON=${RLHF_CLI_PYTHON}
-                   -DPIPELINE=${PROJECT_SOURCE_DIR}/tools/demo/pipeline.py
+                   -DDEMO=${PROJECT_SOURCE_DIR}/tools/demo/pipeline.py
                    -DRLHF=$<TARGET_FILE:rlhf_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/demo_quick
+                   -DROWS=sft,bon,ppo,dpo,kto,grpo
+                   -DPLOTS=plots/summary.png,sft/plots,ppo/plots,grpo/plots
                    -P ${CMAKE_CURRENT_LIST_DIR}/../demo/run_quick.cmake)
   set_tests_properties(demo_pipeline_quick PROPERTIES LABELS demo TIMEOUT 600)
   # The Constitutional AI demo, shortened (tools/demo/cai.py --quick).
@@ -51,7 +53,9 @@ if(RLHF_CLI_PYTHON)
            COMMAND ${CMAKE_COMMAND} -DPYTHON=${RLHF_CLI_PYTHON}
                    -DDEMO=${PROJECT_SOURCE_DIR}/tools/demo/cai.py
                    -DRLHF=$<TARGET_FILE:rlhf_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/demo_cai_quick
-                   -P ${CMAKE_CURRENT_LIST_DIR}/../demo/run_cai_quick.cmake)
+                   -DFILES=rows.jsonl,revision_pairs.jsonl,judged_pairs.jsonl,dpo/model.safetensors,dpo_revise/model.safetensors
+                   -DROWS=sft,dpo,dpo_revise -DPLOTS=plots/summary.png
+                   -P ${CMAKE_CURRENT_LIST_DIR}/../demo/run_quick.cmake)
   set_tests_properties(demo_cai_quick PROPERTIES LABELS demo TIMEOUT 300)
 endif()
 

@@ -48,6 +48,7 @@ sys.path.insert(0, HERE)
 import task  # noqa: E402  (the verifier, for per-kind accuracies)
 from stages import Stages, pyplot  # noqa: E402
 
+BON_N = 8  # best-of-N's samples per prompt (and the pairs' samples per training prompt)
 MAX_NEW_TOKENS = 16  # the longest answer, "0 1 2 3 4 5", and its end-of-sequence fit
 METHODS = ("sft", "bon", "ppo", "dpo", "kto", "grpo")
 RUNS = ("sft", "rm", "ppo", "dpo", "kto", "grpo")  # the training runs, each a folder of DIR
@@ -94,7 +95,7 @@ class Pipeline(Stages):
             return
         print("\n=== samples", flush=True)
         self.run("samples", ["bon", "--model", self.path("sft", "model.safetensors"),
-                             "--prompts-file", self.path("data", "prompts.jsonl"), "--n", 8,
+                             "--prompts-file", self.path("data", "prompts.jsonl"), "--n", BON_N,
                              "--max-new-tokens", MAX_NEW_TOKENS, "--seed", self.seed,
                              "--batch-size", 32, "--reward-command", self.verifier,
                              "--output", self.path("samples.jsonl")])
@@ -213,7 +214,7 @@ class Pipeline(Stages):
         """Best-of-8 under the reward model on the held-out prompts, scored by the verifier."""
         print("\n=== bon", flush=True)
         self.run("bon", ["bon", "--model", self.path("sft", "model.safetensors"),
-                         "--prompts-file", self.path("data", "heldout.jsonl"), "--n", 8,
+                         "--prompts-file", self.path("data", "heldout.jsonl"), "--n", BON_N,
                          "--temperature", 0.5,
                          "--max-new-tokens", MAX_NEW_TOKENS, "--seed", self.seed,
                          "--batch-size", 32, "--reward-model", self.path("rm", "model.safetensors"),
@@ -226,7 +227,7 @@ class Pipeline(Stages):
         right = sum(v == "1" for v in verdicts)
         # Best-of-n is never further than log n - (n - 1)/n nats from the model it samples
         # (Beirami et al. 2024, "Theoretical guarantees on the best-of-n alignment policy").
-        n = 8
+        n = BON_N
         return {"accuracy": right / len(rows),
                 "reward": sum(r["score"] for r in rows) / len(rows), "kl": None,
                 "kl_bound": math.log(n) - (n - 1) / n, "length": None,

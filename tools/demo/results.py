@@ -24,6 +24,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from stages import pyplot  # noqa: E402
 SCRIPTS = {"main": "pipeline.py", "cai": "cai.py"}
 EACH_CELL = "Each cell: mean ± standard deviation over the runs, one per seed (min–max)."
 
@@ -151,35 +153,34 @@ def metric_series(run_dir, metric):
     return xs, ys
 
 
-def plots(runs, stat, methods, kinds, folder):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("results: matplotlib not found: no plots")
-        return []
-    os.makedirs(folder, exist_ok=True)
-    written = []
-    # Summary: accuracy overall and per kind, mean with the standard deviation as error bar.
-    groups = ["accuracy"] + kinds
+def grouped_bars(plt, stat, series, keys, labels, ylabel, path):
+    """One group of bars per key, one bar per series: the mean over the seeds, with the
+    standard deviation as its error bar; written to `path`."""
     fig, ax = plt.subplots(figsize=(11, 4))
-    width = 0.8 / len(methods)
-    for i, m in enumerate(methods):
-        means = [stat[m][g]["mean"] if stat[m][g] else 0 for g in groups]
-        sds = [stat[m][g]["sd"] if stat[m][g] else 0 for g in groups]
-        ax.bar([g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))], means,
-               width, yerr=sds, capsize=2, label=m)
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(["all"] + kinds)
-    ax.set_ylabel("held-out accuracy (greedy)")
+    width = 0.8 / len(series)
+    for i, m in enumerate(series):
+        ax.bar([g + (i - (len(series) - 1) / 2) * width for g in range(len(keys))],
+               [stat[m][k]["mean"] if stat[m][k] else 0 for k in keys], width,
+               yerr=[stat[m][k]["sd"] if stat[m][k] else 0 for k in keys], capsize=2, label=m)
+    ax.set_xticks(range(len(keys)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
-    ax.legend(ncol=len(methods), fontsize=8, loc="upper left")
+    ax.legend(ncol=len(series), fontsize=8, loc="upper left")
     fig.tight_layout()
-    path = os.path.join(folder, "summary.png")
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    written.append(path)
+    return path
+
+
+def plots(runs, stat, methods, kinds, folder):
+    plt = pyplot()
+    if plt is None:
+        return []
+    os.makedirs(folder, exist_ok=True)
+    # Summary: accuracy overall and per kind.
+    written = [grouped_bars(plt, stat, methods, ["accuracy"] + kinds, ["all"] + kinds,
+                            "held-out accuracy (greedy)", os.path.join(folder, "summary.png"))]
     # Curves of every stage, one line per seed.
     cols = 4
     rows = (len(CURVES) + cols - 1) // cols
@@ -236,30 +237,13 @@ def cai_table(runs):
 
 
 def cai_plots(stat, models, keys, folder):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("results: matplotlib not found: no plots")
+    plt = pyplot()
+    if plt is None:
         return []
     os.makedirs(folder, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(11, 4))
-    width = 0.8 / len(models)
-    for i, m in enumerate(models):
-        ax.bar([g + (i - (len(models) - 1) / 2) * width for g in range(len(keys))],
-               [stat[m][k]["mean"] for k in keys], width,
-               yerr=[stat[m][k]["sd"] for k in keys], capsize=2, label=m)
-    ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels([k.replace("violation_", "viol. ").replace("_", " ") for k in keys],
-                       fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(folder, "cai_summary.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
+    labels = [k.replace("violation_", "viol. ").replace("_", " ") for k in keys]
+    return [grouped_bars(plt, stat, models, keys, labels, "held-out rate",
+                         os.path.join(folder, "cai_summary.png"))]
 
 
 def write_doc(doc, text, images, marker):
