@@ -24,8 +24,8 @@ constexpr dpo_loss_type all_types[] = {
     dpo_loss_type::aot_unpaired, dpo_loss_type::apo_zero,  dpo_loss_type::apo_down,
     dpo_loss_type::discopop,     dpo_loss_type::sft,       dpo_loss_type::sigmoid_norm};
 constexpr f_divergence_type all_divergences[] = {
-    f_divergence_type::reverse_kl, f_divergence_type::forward_kl,
-    f_divergence_type::js_divergence, f_divergence_type::alpha_divergence};
+    f_divergence_type::reverse_kl, f_divergence_type::forward_kl, f_divergence_type::js_divergence,
+    f_divergence_type::alpha_divergence};
 
 /// The types TRL 1.16 lets read a divergence other than reverse_kl.
 bool reads_divergence(dpo_loss_type t) {
@@ -44,8 +44,8 @@ losses::dpo_config config_of(const fixture_case& c) {
   cfg.loss_weights = j.at("loss_weights").get<std::vector<float>>();
   cfg.beta = j.at("beta").get<float>();
   cfg.label_smoothing = j.at("label_smoothing").get<float>();
-  cfg.f_divergence_type =
-      losses::parse_f_divergence_type(j.at("f_divergence_type").get<std::string>());
+  cfg.f_divergence_type = losses::parse_f_divergence_type(
+      j.at("f_divergence_type").get<std::string>());
   cfg.f_alpha_divergence_coef = j.at("f_alpha_divergence_coef").get<float>();
   cfg.discopop_tau = j.at("discopop_tau").get<float>();
   cfg.use_weighting = j.at("use_weighting").get<bool>();
@@ -73,13 +73,16 @@ void check_loss_case(const fixture_case& c) {
   if (c.has_input("chosen_lengths")) nc = c.tensor<B>("chosen_lengths");
   if (c.has_input("rejected_lengths")) nr = c.tensor<B>("rejected_lengths");
   if (c.has_input("weights")) w = c.tensor<B>("weights");
+  std::optional<tensor> eps;  // per-pair ε: soft labels
+  if (c.has_input("label_smoothing")) eps = c.tensor<B>("label_smoothing");
   const losses::dpo_inputs<B> in{.policy_chosen_logps = lc,
                                  .policy_rejected_logps = lr,
                                  .reference_chosen_logps = rc,
                                  .reference_rejected_logps = rr,
                                  .chosen_lengths = nc ? &*nc : nullptr,
                                  .rejected_lengths = nr ? &*nr : nullptr,
-                                 .weights = w ? &*w : nullptr};
+                                 .weights = w ? &*w : nullptr,
+                                 .label_smoothing = eps ? &*eps : nullptr};
   // Where the reference's loss or a gradient is beyond float (+inf, or NaN from inf - inf),
   // dpo_loss refuses with a data_error instead of returning it.
   bool finite = std::isfinite(c.output_scalar("loss"));
@@ -90,14 +93,7 @@ void check_loss_case(const fixture_case& c) {
     CHECK_THROWS_AS((void)losses::dpo_loss<B>(in, cfg), rlhf::data_error);
     return;
   }
-  const auto r = losses::dpo_loss<B>({.policy_chosen_logps = lc,
-                                      .policy_rejected_logps = lr,
-                                      .reference_chosen_logps = rc,
-                                      .reference_rejected_logps = rr,
-                                      .chosen_lengths = nc ? &*nc : nullptr,
-                                      .rejected_lengths = nr ? &*nr : nullptr,
-                                      .weights = w ? &*w : nullptr},
-                                     cfg);
+  const auto r = losses::dpo_loss<B>(in, cfg);
   check_close(r.loss, c.output_scalar("loss"), "loss");
   check_close(host<B>(r.losses), c.output("losses"), "losses");
   check_close(host<B>(r.grad_policy_chosen_logps), c.output("grad_policy_chosen_logps"),
@@ -105,8 +101,7 @@ void check_loss_case(const fixture_case& c) {
   check_close(host<B>(r.grad_policy_rejected_logps), c.output("grad_policy_rejected_logps"),
               "grad_policy_rejected_logps");
   check_close(r.metrics.rewards_chosen, c.output_scalar("rewards_chosen"), "rewards/chosen");
-  check_close(r.metrics.rewards_rejected, c.output_scalar("rewards_rejected"),
-              "rewards/rejected");
+  check_close(r.metrics.rewards_rejected, c.output_scalar("rewards_rejected"), "rewards/rejected");
   CHECK(r.metrics.rewards_accuracies == c.output_scalar("rewards_accuracies"));
   check_close(r.metrics.rewards_margins, c.output_scalar("rewards_margins"), "rewards/margins");
   check_close(r.metrics.logps_chosen, c.output_scalar("logps_chosen"), "logps/chosen");
@@ -123,8 +118,7 @@ void check_ld_case(const fixture_case& c) {
   const float alpha = c.config().at("ld_alpha").get<float>();
   const tensor mc = c.tensor<B>("chosen_mask"), mr = c.tensor<B>("rejected_mask");
   const rlhf::index_t n = mc.shape()[0];
-  const auto ld = [&](const char* name, const tensor& mask, const tensor& other,
-                      tensor* weights) {
+  const auto ld = [&](const char* name, const tensor& mask, const tensor& other, tensor* weights) {
     tensor out(rlhf::shape{n});
     losses::ld_sequence_logps<B>(c.tensor<B>(name), mask, other, alpha, out, weights);
     return out;
@@ -175,18 +169,21 @@ struct fd_setup {
 };
 
 template <class B>
-void check_fd(const losses::dpo_config& cfg, const std::string& what) {
+void check_fd(const losses::dpo_config& cfg, const std::string& what,
+              const std::vector<float>* soft_eps = nullptr) {
   const fd_setup s;
   const rlhf::shape sh{4};
   const auto rc = make<B>(s.rc, sh), rr = make<B>(s.rr, sh);
   const auto nc = make<B>(s.nc, sh), nr = make<B>(s.nr, sh), w = make<B>(s.w, sh);
   const auto* wp = cfg.use_weighting ? &w : nullptr;
+  const auto eps = make<B>(soft_eps ? *soft_eps : std::vector<float>(4, 0.0f), sh);
+  const auto* ep = soft_eps ? &eps : nullptr;
   auto loss_of = [&](const std::vector<float>& c, const std::vector<float>& j) {
     const auto ct = make<B>(c, sh), jt = make<B>(j, sh);
-    return static_cast<double>(losses::dpo_loss<B>({ct, jt, rc, rr, &nc, &nr, wp}, cfg).loss);
+    return static_cast<double>(losses::dpo_loss<B>({ct, jt, rc, rr, &nc, &nr, wp, ep}, cfg).loss);
   };
   const auto ct = make<B>(s.lc, sh), jt = make<B>(s.lr, sh);
-  const auto r = losses::dpo_loss<B>({ct, jt, rc, rr, &nc, &nr, wp}, cfg);
+  const auto r = losses::dpo_loss<B>({ct, jt, rc, rr, &nc, &nr, wp, ep}, cfg);
   REQUIRE(std::isfinite(r.loss));
   check_gradient_fd([&](const std::vector<float>& x) { return loss_of(x, s.lr); }, s.lc,
                     host<B>(r.grad_policy_chosen_logps), what + ": d loss / d chosen");
@@ -196,8 +193,7 @@ void check_fd(const losses::dpo_config& cfg, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("dpo_loss and its helpers match the PyTorch reference", B,
-                   RLHF_TEST_BACKENDS) {
+TEST_CASE_TEMPLATE("dpo_loss and its helpers match the PyTorch reference", B, RLHF_TEST_BACKENDS) {
   int loss_cases = 0, ld_cases = 0, wpo_cases = 0;
   for (const auto& c : load_fixture("dpo.json")) {
     CAPTURE(c.name());
@@ -237,8 +233,8 @@ TEST_CASE_TEMPLATE("dpo_loss gradients match finite differences for every loss t
       cfg.label_smoothing = t == dpo_loss_type::exo_pair ? 0.01f : 0.1f;
       cfg.discopop_tau = 0.5f;
       cfg.use_weighting = true;  // every path with WPO weights and lengths
-      check_fd<B>(cfg, std::string(losses::to_string(t)) + "/" +
-                           std::string(losses::to_string(fdiv)));
+      check_fd<B>(cfg,
+                  std::string(losses::to_string(t)) + "/" + std::string(losses::to_string(fdiv)));
     }
   }
   // A weighted combination with RPO, and δ = a fixed running mean's value is not
@@ -253,6 +249,70 @@ TEST_CASE_TEMPLATE("dpo_loss gradients match finite differences for every loss t
   cfg.f_divergence_type = f_divergence_type::alpha_divergence;
   cfg.f_alpha_divergence_coef = 0.2f;
   check_fd<B>(cfg, "combination, alpha 0.2");
+  // Soft labels: a per-pair ε in [0, 1] (labels 1, 0.25, 0.5, 0.9), with sft and WPO weights.
+  const std::vector<float> soft{0.0f, 0.75f, 0.5f, 0.1f};
+  cfg = {};
+  cfg.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::sft};
+  cfg.beta = 0.5f;
+  cfg.use_weighting = true;
+  check_fd<B>(cfg, "soft labels", &soft);
+  cfg.f_divergence_type = f_divergence_type::js_divergence;
+  check_fd<B>(cfg, "soft labels, js_divergence", &soft);
+}
+
+TEST_CASE_TEMPLATE("dpo_loss soft labels: a per-pair epsilon", B, RLHF_TEST_BACKENDS) {
+  using tensor = typename B::tensor;
+  const rlhf::shape sh{3};
+  const tensor lc = make<B>({-1.0f, -2.0f, -3.0f}, sh), lr = make<B>({-2.0f, -1.0f, -4.0f}, sh);
+  const tensor rc = make<B>({-1.5f, -1.0f, -3.5f}, sh), rr = make<B>({-2.5f, -2.0f, -3.0f}, sh);
+  // ε the same for every pair is the scalar label_smoothing (cDPO).
+  losses::dpo_config scalar;
+  scalar.label_smoothing = 0.2f;
+  const auto a = losses::dpo_loss<B>({lc, lr, rc, rr}, scalar);
+  const tensor same = make<B>({0.2f, 0.2f, 0.2f}, sh);
+  const auto b = losses::dpo_loss<B>({.policy_chosen_logps = lc,
+                                      .policy_rejected_logps = lr,
+                                      .reference_chosen_logps = rc,
+                                      .reference_rejected_logps = rr,
+                                      .label_smoothing = &same});
+  CHECK(b.loss == a.loss);
+  CHECK(host<B>(b.grad_policy_chosen_logps) == host<B>(a.grad_policy_chosen_logps));
+  // Swapping chosen and rejected with p -> 1 - p leaves every pair's loss as it was.
+  const tensor eps = make<B>({0.1f, 0.6f, 1.0f}, sh), flipped = make<B>({0.9f, 0.4f, 0.0f}, sh);
+  const auto c = losses::dpo_loss<B>({lc, lr, rc, rr, nullptr, nullptr, nullptr, &eps});
+  const auto d = losses::dpo_loss<B>({lr, lc, rr, rc, nullptr, nullptr, nullptr, &flipped});
+  check_close(host<B>(d.losses), host<B>(c.losses), "losses with the pair and label swapped");
+  check_close(host<B>(d.grad_policy_chosen_logps), host<B>(c.grad_policy_rejected_logps),
+              "gradients with the pair and label swapped");
+  // Bad input: values outside [0, 1], types that read ε otherwise, no sigmoid term, both.
+  const tensor bad = make<B>({0.1f, 1.5f, 0.0f}, sh), nan_t = make<B>({0.1f, NAN, 0.0f}, sh);
+  CHECK_THROWS_WITH_AS((void)losses::dpo_loss<B>({lc, lr, rc, rr, nullptr, nullptr, nullptr, &bad}),
+                       "dpo_loss: label_smoothing must hold values in [0, 1], got 1.5 at index 1",
+                       rlhf::data_error);
+  CHECK_THROWS_AS((void)losses::dpo_loss<B>({lc, lr, rc, rr, nullptr, nullptr, nullptr, &nan_t}),
+                  rlhf::data_error);
+  const tensor short_t = make<B>({0.1f, 0.2f}, rlhf::shape{2});
+  CHECK_THROWS_AS((void)losses::dpo_loss<B>({lc, lr, rc, rr, nullptr, nullptr, nullptr, &short_t}),
+                  rlhf::shape_error);
+  for (const auto t : {dpo_loss_type::robust, dpo_loss_type::exo_pair, dpo_loss_type::aot,
+                       dpo_loss_type::aot_unpaired}) {
+    losses::dpo_config cfg;
+    cfg.loss_type = {dpo_loss_type::sigmoid, t};
+    cfg.label_smoothing = 0.0f;
+    CHECK_THROWS_WITH_AS(
+        (void)losses::dpo_loss<B>({lc, lr, rc, rr, nullptr, nullptr, nullptr, &eps}, cfg),
+        doctest::Contains("reads label_smoothing in its own way"), rlhf::config_error);
+  }
+  losses::dpo_config hinge;
+  hinge.loss_type = {dpo_loss_type::hinge};
+  CHECK_THROWS_WITH_AS(
+      (void)losses::dpo_loss<B>({lc, lr, rc, rr, nullptr, nullptr, nullptr, &eps}, hinge),
+      "dpo_loss: per-pair label_smoothing (soft labels) needs a sigmoid term in loss_type",
+      rlhf::config_error);
+  CHECK_THROWS_WITH_AS(
+      (void)losses::dpo_loss<B>({lc, lr, rc, rr, nullptr, nullptr, nullptr, &eps}, scalar),
+      doctest::Contains("label_smoothing must be 0 when per-pair label_smoothing is given"),
+      rlhf::config_error);
 }
 
 TEST_CASE_TEMPLATE("dpo_loss invariants", B, RLHF_TEST_BACKENDS) {
@@ -260,8 +320,9 @@ TEST_CASE_TEMPLATE("dpo_loss invariants", B, RLHF_TEST_BACKENDS) {
   const rlhf::shape sh{3};
   const tensor lc = make<B>({-10.0f, -20.0f, -5.0f}, sh), lr = make<B>({-12.0f, -8.0f, -9.0f}, sh);
 
-  SUBCASE("policy = reference: sigmoid loss ln 2, accuracies 0 (strict), gradients "
-          "∓(1-2ε)β/(2N)") {
+  SUBCASE(
+      "policy = reference: sigmoid loss ln 2, accuracies 0 (strict), gradients "
+      "∓(1-2ε)β/(2N)") {
     for (const float eps : {0.0f, 0.3f}) {
       losses::dpo_config cfg;
       cfg.label_smoothing = eps;
@@ -272,8 +333,7 @@ TEST_CASE_TEMPLATE("dpo_loss invariants", B, RLHF_TEST_BACKENDS) {
       CHECK(r.metrics.rewards_margins == 0.0f);
       const float g = (1.0f - 2.0f * eps) * 0.1f / 6.0f;
       check_close(host<B>(r.grad_policy_chosen_logps), std::vector<float>(3, -g), "grad chosen");
-      check_close(host<B>(r.grad_policy_rejected_logps), std::vector<float>(3, g),
-                  "grad rejected");
+      check_close(host<B>(r.grad_policy_rejected_logps), std::vector<float>(3, g), "grad rejected");
       CHECK(rlhf::metric_or(r.metrics.named(), "rewards/accuracies", -1.0f) == 0.0f);
       CHECK(rlhf::metric_or(r.metrics.named(), "logps/chosen", 0.0f) ==
             doctest::Approx(-35.0 / 3.0));

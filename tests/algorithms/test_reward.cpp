@@ -17,12 +17,15 @@ TEST_CASE_TEMPLATE("reward_loss matches the PyTorch reference", B, RLHF_TEST_BAC
     std::optional<typename B::tensor> margin, weights;
     if (c.has_input("margin")) margin = c.tensor<B>("margin");
     if (c.has_input("weights")) weights = c.tensor<B>("weights");
+    std::optional<typename B::tensor> labels;
+    if (c.has_input("labels")) labels = c.tensor<B>("labels");
     losses::reward_config cfg;
     cfg.center_rewards_coefficient = c.config().at("center_rewards_coefficient").get<float>();
     const auto r = losses::reward_loss<B>({.rewards_chosen = rc,
                                            .rewards_rejected = rr,
                                            .margin = margin ? &*margin : nullptr,
-                                           .weights = weights ? &*weights : nullptr},
+                                           .weights = weights ? &*weights : nullptr,
+                                           .labels = labels ? &*labels : nullptr},
                                           cfg);
     check_close(r.loss, c.output_scalar("loss"), "loss");
     check_close(host<B>(r.losses), c.output("losses"), "losses");
@@ -56,6 +59,17 @@ TEST_CASE_TEMPLATE("reward_loss gradients match finite differences", B, RLHF_TES
                     host<B>(r.grad_rewards_chosen), "d loss / d rewards_chosen");
   check_gradient_fd([&](const std::vector<float>& x) { return loss_of(rc, x); }, rr,
                     host<B>(r.grad_rewards_rejected), "d loss / d rewards_rejected");
+  // Soft labels.
+  const auto lt = make<B>({1.0f, 0.25f, 0.5f, 0.0f}, rlhf::shape{4});
+  auto soft_of = [&](const std::vector<float>& c, const std::vector<float>& j) {
+    const auto ct2 = make<B>(c, rlhf::shape{4}), jt2 = make<B>(j, rlhf::shape{4});
+    return static_cast<double>(losses::reward_loss<B>({ct2, jt2, &mt, &wt, &lt}, cfg).loss);
+  };
+  const auto s = losses::reward_loss<B>({ct, jt, &mt, &wt, &lt}, cfg);
+  check_gradient_fd([&](const std::vector<float>& x) { return soft_of(x, rr); }, rc,
+                    host<B>(s.grad_rewards_chosen), "soft labels: d loss / d rewards_chosen");
+  check_gradient_fd([&](const std::vector<float>& x) { return soft_of(rc, x); }, rr,
+                    host<B>(s.grad_rewards_rejected), "soft labels: d loss / d rewards_rejected");
 }
 
 TEST_CASE_TEMPLATE("reward_loss invariants and bad input", B, RLHF_TEST_BACKENDS) {
@@ -82,6 +96,18 @@ TEST_CASE_TEMPLATE("reward_loss invariants and bad input", B, RLHF_TEST_BACKENDS
   CHECK_THROWS_AS(losses::reward_loss<B>({a, a}, bad), rlhf::config_error);
   const auto neg_w = make<B>({1.0f, -1.0f, 1.0f}, rlhf::shape{3});
   CHECK_THROWS_AS(losses::reward_loss<B>({a, a, nullptr, &neg_w}), rlhf::data_error);
+  const auto bad_p = make<B>({1.0f, -0.5f, 1.0f}, rlhf::shape{3});
+  CHECK_THROWS_WITH_AS(losses::reward_loss<B>({a, a, nullptr, nullptr, &bad_p}),
+                       "reward_loss: labels must hold values in [0, 1], got -0.5 at index 1",
+                       rlhf::data_error);
+  // A soft label swaps with the pair: (c, r, p) and (r, c, 1 - p) give the same losses.
+  const auto b = make<B>({0.5f, -1.0f, 2.0f}, rlhf::shape{3});
+  const auto p = make<B>({0.2f, 0.9f, 0.5f}, rlhf::shape{3});
+  const auto q = make<B>({0.8f, 0.1f, 0.5f}, rlhf::shape{3});
+  const auto x = losses::reward_loss<B>({a, b, nullptr, nullptr, &p});
+  const auto y = losses::reward_loss<B>({b, a, nullptr, nullptr, &q});
+  check_close(host<B>(y.losses), host<B>(x.losses), "losses with the pair and label swapped");
+  check_close(y.loss, x.loss, "loss with the pairs and labels swapped");
 }
 
 TEST_CASE("ranking_pairs: K(K-1)/2 ordered pairs whose weights sum to one per prompt") {

@@ -80,7 +80,7 @@ TEST_CASE("data formats: standard examples are detected and typed") {
                             "{\"text\": \"hello\"}\n"
                             "{\"prompt\": \"a\", \"completion\": \"b\", \"extra\": 1}\n"
                             "{\"prompt\": \"q\", \"chosen\": \"good\", \"rejected\": \"bad\","
-                            " \"margin\": 0.5}\n"
+                            " \"margin\": 0.5, \"soft_label\": 0.75}\n"
                             "{\"prompt\": \"q\", \"completion\": \"c\", \"label\": false}\n"
                             "{\"prompt\": \"only\"}\n");
   jsonl_reader r(p);
@@ -94,6 +94,8 @@ TEST_CASE("data formats: standard examples are detected and typed") {
   CHECK(ex[1].completion.text == "b");
   CHECK(ex[2].kind == format::preference);
   CHECK(ex[2].margin == 0.5);
+  CHECK(ex[2].soft_label == 0.75);
+  CHECK_FALSE(ex[1].soft_label.has_value());
   CHECK_FALSE(ex[2].implicit_prompt);
   CHECK(ex[3].kind == format::unpaired_preference);
   CHECK(ex[3].label == false);
@@ -236,6 +238,14 @@ TEST_CASE("data errors: raise names file, line and field") {
                             "{\"chosen\": \"a\", \"rejected\": \"b\", \"margin\": "
                             "\"x\"}\n"))
             .find("b12.jsonl:1: field 'margin': expected a number") != std::string::npos);
+  for (const char* bad : {"1.5", "-0.1", "\"0.5\""}) {
+    CAPTURE(bad);
+    CHECK(error_of(write_file("b13.jsonl", std::string("{\"chosen\": \"a\", \"rejected\": "
+                                                       "\"b\", \"soft_label\": ") +
+                                               bad + "}\n"))
+              .find("b13.jsonl:1: field 'soft_label': expected a number in [0, 1]") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("data errors: skip counts bad lines and keeps the first messages") {

@@ -354,6 +354,72 @@ TEST_CASE(
   CHECK(half.first != doctest::Approx(plain.first).epsilon(1e-4));
 }
 
+TEST_CASE("dpo method with use_soft_labels: each pair's soft_label is its target") {
+  // Separable pairs with soft labels; `labels` cycles over the pairs.
+  auto data_with = [](const std::string& name, const std::vector<std::string>& labels) {
+    std::vector<std::string> lines = separable_pairs(16);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (!labels.empty()) {
+        lines[i].insert(lines[i].size() - 1, ", \"soft_label\": " + labels[i % labels.size()]);
+      }
+    }
+    const auto p = scratch(name);
+    write_lines(p, lines);
+    return p;
+  };
+  models m;
+  train::dpo_config cfg;
+  cfg.args = args_in(scratch("soft_run"), 5e-3f);
+  cfg.max_length = 32;
+  cfg.use_soft_labels = true;
+  auto plain_cfg = cfg;
+  plain_cfg.use_soft_labels = false;
+  auto source = [&](const fs::path& data) {
+    return source_of(data, rlhf::data::format::preference, train::dpo_tokenize_options(cfg),
+                     cfg.args);
+  };
+  auto first4 = [](const auto& src) {
+    return std::vector<std::uint64_t>(src.train_indices().begin(), src.train_indices().begin() + 4);
+  };
+  // Labels of 0.5 at policy = reference (z = 0): -0.5·σ(0) + 0.5·σ(0) = 0, no gradient at all.
+  {
+    auto src = source(data_with("soft_half.jsonl", {"0.5"}));
+    train::dpo_method<B, Tok> method(m.policy, m.reference, src, cfg);
+    m.policy.zero_grads();
+    const auto metrics = method.train_micro_batch(first4(src));
+    CHECK(metrics.front().second == doctest::Approx(std::log(2.0)).epsilon(1e-5));
+    const auto g = rlhf::ops::to_host<B>(m.policy.grads());
+    CHECK(std::all_of(g.begin(), g.end(), [](float v) { return v == 0.0f; }));
+  }
+  // Labels of 1 are the plain loss, bit for bit.
+  {
+    auto src = source(data_with("soft_one.jsonl", {"1"}));
+    train::dpo_method<B, Tok> soft(m.policy, m.reference, src, cfg);
+    train::dpo_method<B, Tok> plain(m.policy, m.reference, src, plain_cfg);
+    const auto idx = first4(src);
+    CHECK(eval_loss(soft, idx) == eval_loss(plain, idx));
+  }
+  // Mixed labels, the policy moved off the reference: gradient = finite differences.
+  {
+    auto src = source(data_with("soft_mixed.jsonl", {"1", "0.25", "0.8", "0"}));
+    train::dpo_method<B, Tok> method(m.policy, m.reference, src, cfg);
+    m.policy.zero_grads();
+    (void)method.train_micro_batch(first4(src));
+    rlhf::model::scale_grads<B>(m.policy.grads(), 50.0f);  // against the labels: z far from 0
+    rlhf::ops::transform<B>(m.policy.params(), rlhf::fn::plus{}, m.policy.params(),
+                            m.policy.grads());
+    check_gradient(method, m.policy);
+  }
+  // A pair without a soft_label is a data_error naming the trainer and the example.
+  {
+    auto src = source(data_with("soft_none.jsonl", {}));
+    train::dpo_method<B, Tok> method(m.policy, m.reference, src, cfg);
+    CHECK_THROWS_WITH_AS((void)method.eval_batch(first4(src)),
+                         doctest::Contains("dpo: soft labels were asked for, but example"),
+                         rlhf::data_error);
+  }
+}
+
 TEST_CASE("dpo method: TRL 1.16's token metrics (logits/*, mean_token_accuracy, entropy)") {
   const auto data = scratch("dpo_tokens.jsonl");
   write_lines(data, separable_pairs(8));

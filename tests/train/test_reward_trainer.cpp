@@ -60,6 +60,7 @@ struct run_options {
   int stop_at = 0;                               ///< request a stop after this step when > 0
   fs::path resume;                               ///< resume from this checkpoint when given
   float eval_fraction = 0.25f;                   ///< held-out share of the pairs
+  bool use_soft_labels = false;                  ///< train on the data's soft labels
   index_t max_steps = 20;                        ///< optimizer steps
   std::vector<std::string>* warnings = nullptr;  ///< collects on_warning's messages
 };
@@ -73,6 +74,7 @@ train::train_result run_reward(const fs::path& dir, const fs::path& data,
   cfg.args.warmup_steps = 2;
   cfg.loss.center_rewards_coefficient = 0.01f;
   cfg.max_length = 32;
+  cfg.use_soft_labels = o.use_soft_labels;
   model::gpt<B> trunk(tiny_config());
   trunk.init(11);
   auto head = model::make_reward_head<B>(tiny_config().n_embd);
@@ -210,4 +212,22 @@ TEST_CASE("reward trainer: the data's \"margin\" field enters the loss") {
   const auto r = run_reward(scratch("margins_run"), data, o);
   CHECK(r.last_log["loss"].get<double>() ==
         doctest::Approx(std::log1p(std::exp(1.0))).epsilon(0.02));
+}
+
+TEST_CASE("reward trainer: soft labels are the targets (0 everywhere learns the reverse order)") {
+  std::vector<std::string> lines = separable_pairs(48);
+  for (auto& l : lines) l.insert(l.size() - 1, R"(, "soft_label": 0)");
+  const auto data = scratch("soft_zero.jsonl");
+  write_lines(data, lines);
+  run_options o;
+  o.use_soft_labels = true;
+  const auto r = run_reward(scratch("soft_zero_run"), data, o);
+  REQUIRE(r.last_eval.contains("eval_accuracy"));
+  // Accuracy counts r_c > r_r: labels of 0 say rejected is the better one.
+  CHECK(r.last_eval["eval_accuracy"].get<double>() <= 0.1);
+  CHECK(r.last_eval["eval_margin"].get<double>() < 0.0);
+  // The same file read without use_soft_labels ignores the field.
+  o.use_soft_labels = false;
+  const auto plain = run_reward(scratch("soft_zero_plain"), data, o);
+  CHECK(plain.last_eval["eval_accuracy"].get<double>() >= 0.9);
 }

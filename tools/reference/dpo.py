@@ -2,9 +2,9 @@
 # SPDX-FileCopyrightText: 2026 The rlhf++ authors
 # SPDX-License-Identifier: Apache-2.0
 """Reference for rlhf/losses/dpo.hpp: TRL DPOTrainer's preference losses (every loss_type,
-every f-divergence, label smoothing, weighted combinations, RPO, the bco_pair running
-mean, WPO weights) with gradients by autograd, plus the two helpers ld_sequence_logps
-(LD-DPO) and wpo_weights (WPO). Float64 from float32 inputs. Writes tests/fixtures/dpo.json.
+every f-divergence, label smoothing, also per pair (soft labels), weighted combinations,
+RPO, the bco_pair running mean, WPO weights) with gradients by autograd, plus the two
+helpers ld_sequence_logps (LD-DPO) and wpo_weights (WPO). Float64 from float32 inputs. Writes tests/fixtures/dpo.json.
 
 Each case has config.kind:
   "loss"  dpo_loss on sequence log-probs: outputs loss, losses, grads, metrics
@@ -59,9 +59,11 @@ def smoothed_sigmoid(z, eps):
     return -(1 - eps) * F.logsigmoid(z) - eps * F.logsigmoid(-z)
 
 
-def dpo_reference(lc, lr, rc, rrf, cfg, nc=None, nr=None, wt=None, bco_state=None):
+def dpo_reference(lc, lr, rc, rrf, cfg, nc=None, nr=None, wt=None, bco_state=None,
+                  eps_pairs=None):
     """Returns (loss, per-example combined losses, metrics, bco state after) for the
-    configuration dict `cfg` (TRL names)."""
+    configuration dict `cfg` (TRL names). eps_pairs: a per-pair ε for the sigmoid term
+    (soft labels p = 1 - ε) in place of label_smoothing."""
     beta, eps = cfg["beta"], cfg["label_smoothing"]
     rc, rrf = rc.detach(), rrf.detach()
     cr, rj = lc - rc, lr - rrf
@@ -89,7 +91,7 @@ def dpo_reference(lc, lr, rc, rrf, cfg, nc=None, nr=None, wt=None, bco_state=Non
     per_example = torch.zeros(n, dtype=torch.float64)
     for t, w in zip(types, weights):
         if t == "sigmoid":
-            L = smoothed_sigmoid(z, eps)
+            L = smoothed_sigmoid(z, eps if eps_pairs is None else eps_pairs)
         elif t == "hinge":
             L = torch.relu(1 - z)
         elif t == "ipo":
@@ -151,13 +153,15 @@ def make_config(loss_type, beta=0.1, label_smoothing=0.0, f_div="reverse_kl", al
             "use_weighting": use_weighting}
 
 
-def loss_case(fx, name, cfg, lc, lr, rc, rrf, nc=None, nr=None, wt=None, bco_state=None):
+def loss_case(fx, name, cfg, lc, lr, rc, rrf, nc=None, nr=None, wt=None, bco_state=None,
+              eps_pairs=None):
     lc, lr, rc, rrf = f32(lc), f32(lr), f32(rc), f32(rrf)
+    eps_pairs = None if eps_pairs is None else f32(eps_pairs).detach()
     nc = None if nc is None else f32(nc).detach()
     nr = None if nr is None else f32(nr).detach()
     wt = None if wt is None else f32(wt).detach()
     loss, per_example, metrics, state_after = dpo_reference(lc, lr, rc, rrf, cfg, nc, nr, wt,
-                                                            bco_state)
+                                                            bco_state, eps_pairs)
     loss.backward()
     for x in (lc, lr):  # a loss that does not read an input (sft: lr) leaves grad None
         if x.grad is None:
@@ -175,6 +179,8 @@ def loss_case(fx, name, cfg, lc, lr, rc, rrf, nc=None, nr=None, wt=None, bco_sta
         inputs["rejected_lengths"] = T(nr)
     if wt is not None:
         inputs["weights"] = T(wt)
+    if eps_pairs is not None:
+        inputs["label_smoothing"] = T(eps_pairs)
     cfg = dict(cfg)
     if bco_state is not None:
         cfg["bco_running_mean"] = [bco_state[0], bco_state[1]]
@@ -340,6 +346,20 @@ def main():
     ld_case(fx, "ld_alpha_0", g, 4, 8, 0.0)
     ld_case(fx, "ld_alpha_1", g, 3, 7, 1.0)
     wpo_case(fx, "wpo_weights", g, 4, 9, 13)
+
+    # Soft labels: a per-pair ε in [0, 1] for the sigmoid term (their own generator, so the
+    # cases above stay as they were); with sft and WPO weights; at the extremes.
+    h = torch.Generator().manual_seed(20261203)
+    eps_pairs = torch.rand(n, generator=h)
+    eps_pairs[:4] = torch.tensor([0.0, 1.0, 0.5, 0.0])
+    loss_case(fx, "soft_labels_sigmoid", make_config("sigmoid"), lc, lr, rc, rrf,
+              eps_pairs=eps_pairs)
+    loss_case(fx, "soft_labels_sigmoid_sft_wpo", make_config(["sigmoid", "sft"], use_weighting=True),
+              lc, lr, rc, rrf, nc, nr, wt=wt, eps_pairs=eps_pairs)
+    loss_case(fx, "soft_labels_js_divergence", make_config("sigmoid", f_div="js_divergence"),
+              lc[:12], lr[:12], rc[:12], rrf[:12], eps_pairs=eps_pairs[:12])
+    loss_case(fx, "soft_labels_extreme", make_config("sigmoid"), xc, xr, yc, yr,
+              eps_pairs=torch.tensor([0.3, 0.7, 0.0, 1.0, 0.5, 0.25, 0.9, 0.1]))
     fx.write()
 
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -201,6 +202,25 @@ class batcher {
   for (const auto& t : batch) seqs.push_back(t.sequence);
   return model::pad_batch(std::span<const model::encoded_chat>(seqs), pad_id,
                           model::padding_side::right, length);
+}
+
+/// The (N,) "soft_label" values of a batch of preference examples (the probability that
+/// chosen is the better response), for a trainer asked to train on soft labels. An example
+/// without one is a data_error naming `who` and the example's dataset index from `ids`.
+[[nodiscard]] inline std::vector<float> soft_labels(std::span<const tokenized_example> batch,
+                                                    std::span<const std::uint64_t> ids,
+                                                    std::string_view who) {
+  std::vector<float> out;
+  out.reserve(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!batch[i].soft_label) {
+      throw data_error(rlhf::detail::concat(who, ": soft labels were asked for, but example ",
+                                            i < ids.size() ? ids[i] : i,
+                                            " has no \"soft_label\" field (a number in [0, 1])"));
+    }
+    out.push_back(static_cast<float>(*batch[i].soft_label));
+  }
+  return out;
 }
 
 /// A batch of preference pairs: chosen and rejected, each (N, T) with the same T (so the two

@@ -6,7 +6,8 @@
 //   format                keys (standard: strings; conversational: lists of messages)
 //   language_modeling     "text"                       | "messages"
 //   prompt_completion     "prompt", "completion"
-//   preference            ["prompt"], "chosen", "rejected", optional "margin" (number)
+//   preference            ["prompt"], "chosen", "rejected", optional "margin" (number) and
+//                         "soft_label" (number in [0, 1]: P(chosen is the better one))
 //   unpaired_preference   "prompt", "completion", "label" (bool)
 //   prompt_only           "prompt"
 //
@@ -82,6 +83,9 @@ struct example {
   content chosen;      ///< preference (without the prompt when it was implicit)
   content rejected;    ///< preference (without the prompt when it was implicit)
   std::optional<double> margin;  ///< preference: optional "margin"
+  /// preference: optional "soft_label" in [0, 1], the probability that chosen is the better
+  /// response (an AI judge's, for example); read by the trainers that ask for soft labels.
+  std::optional<double> soft_label;
   std::optional<bool> label;     ///< unpaired_preference: "label" (true = desirable)
   bool implicit_prompt = false;  ///< preference without "prompt": prompt was extracted
 };
@@ -252,6 +256,13 @@ inline void extract_prompt(content& prompt, content& chosen, content& rejected) 
         const auto& m = obj["margin"];
         if (!m.is_number()) throw detail::field_error(where, "margin", "a number", m);
         ex.margin = m.get<double>();
+      }
+      if (obj.contains("soft_label")) {
+        const auto& p = obj["soft_label"];
+        if (!p.is_number() || !(p.get<double>() >= 0.0 && p.get<double>() <= 1.0)) {
+          throw detail::field_error(where, "soft_label", "a number in [0, 1]", p);
+        }
+        ex.soft_label = p.get<double>();
       }
       if (obj.contains("prompt")) {
         ex.prompt = detail::content_field(obj["prompt"], where, "prompt");

@@ -66,10 +66,11 @@ struct tokenized_example {
   /// language_modeling, prompt_completion, unpaired_preference: the sequence; prompt_only:
   /// the prompt part alone (all mask 0), what a sampler continues.
   model::encoded_chat sequence;
-  model::encoded_chat chosen;    ///< preference: prompt + chosen
-  model::encoded_chat rejected;  ///< preference: prompt + rejected
-  std::optional<double> margin;  ///< preference: "margin" when given
-  std::optional<bool> label;     ///< unpaired_preference: "label"
+  model::encoded_chat chosen;        ///< preference: prompt + chosen
+  model::encoded_chat rejected;      ///< preference: prompt + rejected
+  std::optional<double> margin;      ///< preference: "margin" when given
+  std::optional<double> soft_label;  ///< preference: "soft_label" when given
+  std::optional<bool> label;         ///< unpaired_preference: "label"
 };
 
 namespace detail {
@@ -201,6 +202,7 @@ template <model::tokenizer Tok>
   tokenized_example t;
   t.kind = ex.kind;
   t.margin = ex.margin;
+  t.soft_label = ex.soft_label;
   t.label = ex.label;
   switch (ex.kind) {
     case format::language_modeling: {

@@ -5,6 +5,8 @@
 // penalty against verbosity hacking. docs/algorithms/reward.md.
 //
 //   loss_i = -logσ(r_c,i - r_r,i - margin_i)                               (margin optional)
+//   with soft labels p_i (optional): loss_i = -p_i·logσ(d_i) - (1-p_i)·logσ(-d_i), d_i the
+//   argument above (the cross-entropy against a judge's probability that chosen is better)
 //   loss   = Σ w_i loss_i / Σ w_i  (w optional, default 1: the batch mean)
 //          + c · mean_i((r_c,i + r_r,i)^2)     (center_rewards_coefficient c; TRL squares the sum)
 #pragma once
@@ -39,6 +41,9 @@ struct reward_inputs {
   const typename B::tensor& rewards_rejected;   ///< (N,)
   const typename B::tensor* margin = nullptr;   ///< (N,) per-pair margin, optional
   const typename B::tensor* weights = nullptr;  ///< (N,) per-pair weight >= 0, optional
+  /// (N,) soft labels in [0, 1], optional: the probability that the chosen response is the
+  /// better one (1 everywhere is the plain loss).
+  const typename B::tensor* labels = nullptr;
 };
 
 /// TRL's reward-model metrics of the batch.
@@ -62,7 +67,7 @@ struct reward_metrics {
 template <class B>
 struct reward_result {
   float loss = 0;             ///< weighted mean of losses plus the centering term, as a host value
-  typename B::tensor losses;  ///< (N,) -logσ(r_c - r_r - margin)
+  typename B::tensor losses;  ///< (N,) -logσ(r_c - r_r - margin) (with labels: the cross-entropy)
   typename B::tensor grad_rewards_chosen;    ///< (N,) d loss / d r_c
   typename B::tensor grad_rewards_rejected;  ///< (N,) d loss / d r_r
   reward_metrics metrics;                    ///< TRL's metrics of the batch
@@ -97,6 +102,11 @@ reward_result<B> reward_loss(const reward_inputs<B>& in, const reward_config& cf
     if (!(weight_sum > 0.0f)) throw data_error("reward_loss: weights sum to 0");
   }
 
+  if (in.labels) {
+    check_same_shape(fn, "labels", in.labels->shape(), "rewards_chosen", in.rewards_chosen.shape());
+    ops::check_probabilities<B>(fn, "labels", *in.labels);
+  }
+
   reward_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), tensor(shape{n}), {}};
   // Statistics per pair: weighted loss, (r_c + r_r)^2, correct, margin, r_c + r_r.
   tensor stats(shape{5, n});
@@ -104,6 +114,7 @@ reward_result<B> reward_loss(const reward_inputs<B>& in, const reward_config& cf
   const float* rr = B::data(in.rewards_rejected);
   const float* mg = in.margin ? B::data(*in.margin) : nullptr;
   const float* w = in.weights ? B::data(*in.weights) : nullptr;
+  const float* lb = in.labels ? B::data(*in.labels) : nullptr;
   float* loss = B::data(r.losses);
   float* gc = B::data(r.grad_rewards_chosen);
   float* gr = B::data(r.grad_rewards_rejected);
@@ -115,10 +126,16 @@ reward_result<B> reward_loss(const reward_inputs<B>& in, const reward_config& cf
       n, RLHF_LAMBDA(index_t i) {
         const float d = rc[i] - rr[i] - (mg ? mg[i] : 0.0f);
         const float wi = w ? w[i] : 1.0f;
-        const float l = -math::log_sigmoid(d);
+        // -p·logσ(d) - (1-p)·logσ(-d); d/dd = -p·σ(-d) + (1-p)·σ(d). The (1-p) term is
+        // left out at p = 1, so that the plain loss stays exact (and 0·inf never arises).
+        const float p = lb ? lb[i] : 1.0f;
+        const float l = p == 1.0f ? -math::log_sigmoid(d)
+                                  : -p * math::log_sigmoid(d) - (1.0f - p) * math::log_sigmoid(-d);
         loss[i] = l;
-        // d/dd -logσ(d) = -σ(-d); the centering term adds 2c(r_c + r_r)/N to both.
-        const float g = -math::sigmoid(-d) * wi * inv_w;
+        // The centering term adds 2c(r_c + r_r)/N to both gradients.
+        const float dl = p == 1.0f ? -math::sigmoid(-d)
+                                   : -p * math::sigmoid(-d) + (1.0f - p) * math::sigmoid(d);
+        const float g = dl * wi * inv_w;
         const float s = rc[i] + rr[i];
         gc[i] = g + center_scale * s;
         gr[i] = -g + center_scale * s;

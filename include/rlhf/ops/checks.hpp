@@ -4,7 +4,8 @@
 // made of finite non-negative weights. On a backend whose memory the host cannot read,
 // check_finite runs where the memory is and copies one flag per 4096 values to the host
 // (the whole tensor only to name a culprit): it also guards AdamW's (P,) gradient arena
-// every step. check_mask copies its (per-example or per-token) mask to the host.
+// every step. check_mask (and check_probabilities) copy their (per-example or per-token)
+// values to the host.
 #pragma once
 
 #include <bit>
@@ -60,14 +61,15 @@ std::vector<float> nonfinite_flags(const typename B::tensor& t) {
   typename B::tensor flags(shape{items});
   const float* x = B::data(t);
   float* f = B::data(flags);
-  B::parallel_for(items, RLHF_LAMBDA(index_t w) {
-    bool bad = false;
-    for (index_t i = w; i < n; i += items) {
-      const float d = x[i] - x[i];
-      bad |= d != d;
-    }
-    f[w] = bad ? 1.0f : 0.0f;
-  });
+  B::parallel_for(
+      items, RLHF_LAMBDA(index_t w) {
+        bool bad = false;
+        for (index_t i = w; i < n; i += items) {
+          const float d = x[i] - x[i];
+          bad |= d != d;
+        }
+        f[w] = bad ? 1.0f : 0.0f;
+      });
   return to_host<B>(flags);
 }
 
@@ -109,9 +111,23 @@ void check_mask(std::string_view fn, std::string_view arg, const typename B::ten
     if (detail::all_mask_weights(v)) return;
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (!(std::isfinite(v[i]) && v[i] >= 0.0f)) {
-        throw data_error(rlhf::detail::concat(fn, ": ", arg,
-                                              " must hold finite weights >= 0, got ", v[i],
-                                              " at flat index ", i));
+        throw data_error(rlhf::detail::concat(fn, ": ", arg, " must hold finite weights >= 0, got ",
+                                              v[i], " at flat index ", i));
+      }
+    }
+  });
+}
+
+/// Every value is a probability: finite and in [0, 1]; anything else is a data_error naming
+/// the first culprit (used for soft labels).
+template <class B>
+void check_probabilities(std::string_view fn, std::string_view arg, const typename B::tensor& p) {
+  assert_tensor_backend<B>();
+  detail::with_host_values<B>(p, [&](std::span<const float> v) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (!(v[i] >= 0.0f && v[i] <= 1.0f)) {  // NaN fails both
+        throw data_error(rlhf::detail::concat(fn, ": ", arg, " must hold values in [0, 1], got ",
+                                              v[i], " at index ", i));
       }
     }
   });

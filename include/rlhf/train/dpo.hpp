@@ -14,6 +14,9 @@
 // dpo_config follows TRL's DPOConfig: learning_rate 1e-6, beta 0.1, loss_type [sigmoid],
 // max_prompt_length 512, max_length 1024, truncation_mode keep_end,
 // precompute_ref_log_probs false; the loss fields are those of losses::dpo_config.
+// use_soft_labels (ours, not TRL's): each pair's "soft_label" p (the probability that chosen
+// is the better response, e.g. from an AI judge) becomes its own cDPO ε = 1 - p, so the
+// sigmoid loss is the cross-entropy -p·logσ(z) - (1-p)·logσ(-z) against the judge.
 // Deviations: with gradient accumulation the loss is the mean of the micro-batches' means;
 // no padding-free batching; the reference is a second model object the caller provides
 // (TRL makes it from the policy when none is given).
@@ -54,6 +57,9 @@ struct dpo_config : sequence_limits {
   training_args args = training_args::with_learning_rate(1e-6f);  ///< the shared trainer arguments
   losses::dpo_config loss{};              ///< beta, loss_type, label_smoothing, ...
   bool precompute_ref_log_probs = false;  ///< reference log-probs once, before training
+  /// Train on each pair's "soft_label" (a data_error where one is missing): ε_i = 1 - p_i
+  /// per pair in the sigmoid loss (losses::dpo_inputs::label_smoothing).
+  bool use_soft_labels = false;
 };
 
 /// The tokenization a dpo_config asks for.
@@ -94,8 +100,7 @@ class dpo_method : public method_base<B, Tok> {
   using batch = detail::sequence_batch<B>;
 
   /// (2N, T): chosen rows first, then rejected.
-  batch collate(std::span<const std::uint64_t> idx) {
-    const auto examples = source_.get(idx);
+  batch collate(std::span<const data::tokenized_example> examples) {
     const auto rows = detail::pair_rows(examples);
     return detail::stack_sequences<B>(rows, source_.tokenizer().pad_id(), cache_);
   }
@@ -129,7 +134,7 @@ class dpo_method : public method_base<B, Tok> {
       for (std::size_t i = 0; i < idx.size(); i += b) {
         const std::size_t n = std::min(b, idx.size() - i);
         const std::span<const std::uint64_t> part(idx.data() + i, n);
-        const auto lp = ops::to_host<B>(reference_logps(collate(part)));
+        const auto lp = ops::to_host<B>(reference_logps(collate(source_.get(part))));
         for (std::size_t k = 0; k < n; ++k) {
           precomputed_[part[k]] = {lp[k], lp[n + k]};
         }
@@ -140,7 +145,8 @@ class dpo_method : public method_base<B, Tok> {
   }
 
   named_metrics run(std::span<const std::uint64_t> idx, bool train) {
-    const batch s = collate(idx);
+    const auto examples = source_.get(idx);
+    const batch s = collate(examples);
     const index_t n = s.rows() / 2;
     // Reference (2N,): chosen then rejected.
     tensor ref(shape{2 * n});
@@ -170,6 +176,13 @@ class dpo_method : public method_base<B, Tok> {
     losses::dpo_inputs<B> in{lc, lr, rc, rr};
     in.chosen_lengths = &nc;
     in.rejected_lengths = &nr;
+    std::optional<tensor> eps;  // soft labels: ε_i = 1 - p_i
+    if (cfg_.use_soft_labels) {
+      std::vector<float> e = data::soft_labels(examples, idx, "dpo");
+      for (float& v : e) v = 1.0f - v;
+      eps = detail::on_backend<B>(std::span<const float>(e));
+      in.label_smoothing = &*eps;
+    }
     const auto r = losses::dpo_loss<B>(in, loss_);
     if (train) {
       const tensor g = ops::concat_rows<B>(r.grad_policy_chosen_logps,

@@ -57,6 +57,9 @@ struct reward_config {
   losses::reward_config loss{};   ///< center_rewards_coefficient (0: TRL's None)
   std::size_t max_length = 1024;  ///< longest prompt + response, cut at its start
   bool disable_dropout = true;    ///< train without the trunk's dropout (TRL's default)
+  /// Train on each pair's "soft_label" p (a data_error where one is missing): the loss is
+  /// the cross-entropy -p·logσ(d) - (1-p)·logσ(-d) (losses::reward_inputs::labels). Ours.
+  bool use_soft_labels = false;
 };
 
 /// The tokenization a reward_config asks for.
@@ -173,6 +176,11 @@ class reward_method : public method_base<B, Tok> {
     const tensor margin = on_backend(pb.margins);
     losses::reward_inputs<B> in{rc, rr};
     if (any_margin) in.margin = &margin;
+    std::optional<tensor> labels;
+    if (cfg_.use_soft_labels) {
+      labels = on_backend(data::soft_labels(examples, idx, "reward"));
+      in.labels = &*labels;
+    }
     const auto res = losses::reward_loss<B>(in, cfg_.loss);
 
     if (train) {
