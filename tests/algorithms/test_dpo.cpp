@@ -24,8 +24,8 @@ constexpr dpo_loss_type all_types[] = {
     dpo_loss_type::aot_unpaired, dpo_loss_type::apo_zero,  dpo_loss_type::apo_down,
     dpo_loss_type::discopop,     dpo_loss_type::sft,       dpo_loss_type::sigmoid_norm};
 constexpr f_divergence_type all_divergences[] = {
-    f_divergence_type::reverse_kl, f_divergence_type::forward_kl, f_divergence_type::js_divergence,
-    f_divergence_type::alpha_divergence};
+    f_divergence_type::reverse_kl, f_divergence_type::forward_kl,
+    f_divergence_type::js_divergence, f_divergence_type::alpha_divergence};
 
 /// The types TRL 1.16 lets read a divergence other than reverse_kl.
 bool reads_divergence(dpo_loss_type t) {
@@ -44,8 +44,8 @@ losses::dpo_config config_of(const fixture_case& c) {
   cfg.loss_weights = j.at("loss_weights").get<std::vector<float>>();
   cfg.beta = j.at("beta").get<float>();
   cfg.label_smoothing = j.at("label_smoothing").get<float>();
-  cfg.f_divergence_type = losses::parse_f_divergence_type(
-      j.at("f_divergence_type").get<std::string>());
+  cfg.f_divergence_type =
+      losses::parse_f_divergence_type(j.at("f_divergence_type").get<std::string>());
   cfg.f_alpha_divergence_coef = j.at("f_alpha_divergence_coef").get<float>();
   cfg.discopop_tau = j.at("discopop_tau").get<float>();
   cfg.use_weighting = j.at("use_weighting").get<bool>();
@@ -101,7 +101,8 @@ void check_loss_case(const fixture_case& c) {
   check_close(host<B>(r.grad_policy_rejected_logps), c.output("grad_policy_rejected_logps"),
               "grad_policy_rejected_logps");
   check_close(r.metrics.rewards_chosen, c.output_scalar("rewards_chosen"), "rewards/chosen");
-  check_close(r.metrics.rewards_rejected, c.output_scalar("rewards_rejected"), "rewards/rejected");
+  check_close(r.metrics.rewards_rejected, c.output_scalar("rewards_rejected"),
+              "rewards/rejected");
   CHECK(r.metrics.rewards_accuracies == c.output_scalar("rewards_accuracies"));
   check_close(r.metrics.rewards_margins, c.output_scalar("rewards_margins"), "rewards/margins");
   check_close(r.metrics.logps_chosen, c.output_scalar("logps_chosen"), "logps/chosen");
@@ -118,7 +119,8 @@ void check_ld_case(const fixture_case& c) {
   const float alpha = c.config().at("ld_alpha").get<float>();
   const tensor mc = c.tensor<B>("chosen_mask"), mr = c.tensor<B>("rejected_mask");
   const rlhf::index_t n = mc.shape()[0];
-  const auto ld = [&](const char* name, const tensor& mask, const tensor& other, tensor* weights) {
+  const auto ld = [&](const char* name, const tensor& mask, const tensor& other,
+                      tensor* weights) {
     tensor out(rlhf::shape{n});
     losses::ld_sequence_logps<B>(c.tensor<B>(name), mask, other, alpha, out, weights);
     return out;
@@ -193,7 +195,8 @@ void check_fd(const losses::dpo_config& cfg, const std::string& what,
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("dpo_loss and its helpers match the PyTorch reference", B, RLHF_TEST_BACKENDS) {
+TEST_CASE_TEMPLATE("dpo_loss and its helpers match the PyTorch reference", B,
+                   RLHF_TEST_BACKENDS) {
   int loss_cases = 0, ld_cases = 0, wpo_cases = 0;
   for (const auto& c : load_fixture("dpo.json")) {
     CAPTURE(c.name());
@@ -233,8 +236,8 @@ TEST_CASE_TEMPLATE("dpo_loss gradients match finite differences for every loss t
       cfg.label_smoothing = t == dpo_loss_type::exo_pair ? 0.01f : 0.1f;
       cfg.discopop_tau = 0.5f;
       cfg.use_weighting = true;  // every path with WPO weights and lengths
-      check_fd<B>(cfg,
-                  std::string(losses::to_string(t)) + "/" + std::string(losses::to_string(fdiv)));
+      check_fd<B>(cfg, std::string(losses::to_string(t)) + "/" +
+                           std::string(losses::to_string(fdiv)));
     }
   }
   // A weighted combination with RPO, and δ = a fixed running mean's value is not
@@ -320,9 +323,8 @@ TEST_CASE_TEMPLATE("dpo_loss invariants", B, RLHF_TEST_BACKENDS) {
   const rlhf::shape sh{3};
   const tensor lc = make<B>({-10.0f, -20.0f, -5.0f}, sh), lr = make<B>({-12.0f, -8.0f, -9.0f}, sh);
 
-  SUBCASE(
-      "policy = reference: sigmoid loss ln 2, accuracies 0 (strict), gradients "
-      "∓(1-2ε)β/(2N)") {
+  SUBCASE("policy = reference: sigmoid loss ln 2, accuracies 0 (strict), gradients "
+          "∓(1-2ε)β/(2N)") {
     for (const float eps : {0.0f, 0.3f}) {
       losses::dpo_config cfg;
       cfg.label_smoothing = eps;
@@ -333,7 +335,8 @@ TEST_CASE_TEMPLATE("dpo_loss invariants", B, RLHF_TEST_BACKENDS) {
       CHECK(r.metrics.rewards_margins == 0.0f);
       const float g = (1.0f - 2.0f * eps) * 0.1f / 6.0f;
       check_close(host<B>(r.grad_policy_chosen_logps), std::vector<float>(3, -g), "grad chosen");
-      check_close(host<B>(r.grad_policy_rejected_logps), std::vector<float>(3, g), "grad rejected");
+      check_close(host<B>(r.grad_policy_rejected_logps), std::vector<float>(3, g),
+                  "grad rejected");
       CHECK(rlhf::metric_or(r.metrics.named(), "rewards/accuracies", -1.0f) == 0.0f);
       CHECK(rlhf::metric_or(r.metrics.named(), "logps/chosen", 0.0f) ==
             doctest::Approx(-35.0 / 3.0));

@@ -144,8 +144,8 @@ E parse_enum(const std::array<std::pair<E, std::string_view>, K>& names, std::st
     if (!accepted.empty()) accepted += ", ";
     accepted += s;
   }
-  throw config_error(
-      rlhf::detail::concat(fn, ": unknown ", what, " '", name, "'; accepted: ", accepted));
+  throw config_error(rlhf::detail::concat(fn, ": unknown ", what, " '", name,
+                                          "'; accepted: ", accepted));
 }
 
 }  // namespace detail::dpo
@@ -168,8 +168,8 @@ E parse_enum(const std::array<std::pair<E, std::string_view>, K>& names, std::st
 /// "reverse_kl" → f_divergence_type::reverse_kl; an unknown name is a config_error listing
 /// the accepted ones.
 [[nodiscard]] inline f_divergence_type parse_f_divergence_type(std::string_view name) {
-  return detail::dpo::parse_enum(detail::dpo::f_divergence_type_names, "parse_f_divergence_type",
-                                 "f_divergence_type", name);
+  return detail::dpo::parse_enum(detail::dpo::f_divergence_type_names,
+                                 "parse_f_divergence_type", "f_divergence_type", name);
 }
 
 /// TRL DPOConfig's loss options (names and defaults as TRL's).
@@ -238,12 +238,9 @@ struct dpo_metrics {
   float logps_rejected = 0;      ///< mean(lr)
   /// The metrics under TRL's names.
   [[nodiscard]] named_metrics named() const {
-    return {{"rewards/chosen", rewards_chosen},
-            {"rewards/rejected", rewards_rejected},
-            {"rewards/accuracies", rewards_accuracies},
-            {"rewards/margins", rewards_margins},
-            {"logps/chosen", logps_chosen},
-            {"logps/rejected", logps_rejected}};
+    return {{"rewards/chosen", rewards_chosen},         {"rewards/rejected", rewards_rejected},
+            {"rewards/accuracies", rewards_accuracies}, {"rewards/margins", rewards_margins},
+            {"logps/chosen", logps_chosen},             {"logps/rejected", logps_rejected}};
   }
 };
 
@@ -306,7 +303,8 @@ struct dpo_term_out {
 };
 
 /// The per-pair terms (sft and the aot types are handled by dpo_loss itself: 0 here).
-RLHF_HD inline dpo_term_out dpo_pair_term(dpo_loss_type t, const dpo_params& p, const dpo_pair& x) {
+RLHF_HD inline dpo_term_out dpo_pair_term(dpo_loss_type t, const dpo_params& p,
+                                          const dpo_pair& x) {
   dpo_term_out o;
   const float b = p.beta;
   const float z = b * x.diff;
@@ -387,7 +385,8 @@ inline bool dpo_reads_f_divergence(dpo_loss_type t) {
 }
 
 inline bool dpo_needs_chosen_lengths(dpo_loss_type t) {
-  return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm || t == dpo_loss_type::sft;
+  return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm ||
+         t == dpo_loss_type::sft;
 }
 inline bool dpo_needs_rejected_lengths(dpo_loss_type t) {
   return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm;
@@ -481,14 +480,15 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   // ---- hyper-parameters
   const float eps = cfg.label_smoothing;
   check_config(!cfg.loss_type.empty(), fn, "loss_type", "a non-empty list", "an empty list");
-  check_config(std::isfinite(cfg.beta) && cfg.beta > 0.0f, fn, "beta", "finite and > 0", cfg.beta);
+  check_config(std::isfinite(cfg.beta) && cfg.beta > 0.0f, fn, "beta", "finite and > 0",
+               cfg.beta);
   check_config(std::isfinite(eps) && eps >= 0.0f && eps <= 0.5f, fn, "label_smoothing",
                "in [0, 0.5]", eps);
-  check_config(
-      cfg.loss_weights.empty() || cfg.loss_weights.size() == cfg.loss_type.size(), fn,
-      "loss_weights",
-      rlhf::detail::concat("empty or one weight per loss_type entry (", cfg.loss_type.size(), ")"),
-      rlhf::detail::concat(cfg.loss_weights.size(), " weights"));
+  check_config(cfg.loss_weights.empty() || cfg.loss_weights.size() == cfg.loss_type.size(),
+               fn, "loss_weights",
+               rlhf::detail::concat("empty or one weight per loss_type entry (",
+                                    cfg.loss_type.size(), ")"),
+               rlhf::detail::concat(cfg.loss_weights.size(), " weights"));
   for (std::size_t k = 0; k < cfg.loss_weights.size(); ++k) {
     check_config(std::isfinite(cfg.loss_weights[k]) && cfg.loss_weights[k] >= 0.0f, fn,
                  rlhf::detail::concat("loss_weights[", k, "]"), "finite and >= 0",
@@ -496,8 +496,8 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   }
   check_config(std::isfinite(cfg.discopop_tau) && cfg.discopop_tau > 0.0f, fn, "discopop_tau",
                "finite and > 0", cfg.discopop_tau);
-  check_config(std::isfinite(cfg.f_alpha_divergence_coef), fn, "f_alpha_divergence_coef", "finite",
-               cfg.f_alpha_divergence_coef);
+  check_config(std::isfinite(cfg.f_alpha_divergence_coef), fn, "f_alpha_divergence_coef",
+               "finite", cfg.f_alpha_divergence_coef);
   check_enum(fn, "f_divergence_type", cfg.f_divergence_type,
              static_cast<int>(detail::dpo::f_divergence_type_names.size()));
   if (cfg.ld_alpha) {
@@ -539,8 +539,8 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     has_sft |= t == dpo_loss_type::sft;
     has_aot |= t == dpo_loss_type::aot || t == dpo_loss_type::aot_unpaired;
     has_bco |= t == dpo_loss_type::bco_pair;
-    const std::string by = rpo ? std::string("rpo_alpha")
-                               : rlhf::detail::concat("loss_type ", to_string(t));
+    const std::string by =
+        rpo ? std::string("rpo_alpha") : rlhf::detail::concat("loss_type ", to_string(t));
     if (detail::dpo::dpo_needs_chosen_lengths(t) && !need_nc) need_nc = true, needs_nc_by = by;
     if (detail::dpo::dpo_needs_rejected_lengths(t) && !need_nr) need_nr = true, needs_nr_by = by;
     if (t == dpo_loss_type::robust) {
@@ -548,29 +548,27 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     }
     if (t == dpo_loss_type::exo_pair) {
       check_config(eps > 0.0f, fn, "label_smoothing",
-                   "in (0, 0.5] for loss_type exo_pair (EXO's epsilon; the paper uses 1e-3)", eps);
+                   "in (0, 0.5] for loss_type exo_pair (EXO's epsilon; the paper uses 1e-3)",
+                   eps);
     }
   }
   terms.count = static_cast<int>(count);
   if (cfg.use_weighting && !in.weights) {
-    throw config_error(
-        "dpo_loss: use_weighting needs weights (the WPO weights w_c*w_r), "
-        "which are absent");
+    throw config_error("dpo_loss: use_weighting needs weights (the WPO weights w_c*w_r), "
+                       "which are absent");
   }
   if (!cfg.use_weighting && in.weights) {
     throw config_error("dpo_loss: weights were given but use_weighting is false");
   }
   if (need_nc && !in.chosen_lengths) {
-    throw config_error(
-        rlhf::detail::concat("dpo_loss: ", needs_nc_by,
-                             " needs chosen_lengths (completion token counts), which "
-                             "are absent"));
+    throw config_error(rlhf::detail::concat(
+        "dpo_loss: ", needs_nc_by, " needs chosen_lengths (completion token counts), which "
+        "are absent"));
   }
   if (need_nr && !in.rejected_lengths) {
-    throw config_error(
-        rlhf::detail::concat("dpo_loss: ", needs_nr_by,
-                             " needs rejected_lengths (completion token counts), which "
-                             "are absent"));
+    throw config_error(rlhf::detail::concat(
+        "dpo_loss: ", needs_nr_by, " needs rejected_lengths (completion token counts), which "
+        "are absent"));
   }
 
   // ---- values
@@ -620,10 +618,11 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   if (has_bco && cfg.bco_running) {
     tensor both(shape{n});
     float* bp = B::data(both);
-    B::parallel_for(
-        n, RLHF_LAMBDA(index_t i) { bp[i] = beta * (lc[i] - rc[i]) + beta * (lr[i] - rrf[i]); });
-    cfg.bco_running->update(static_cast<double>(ops::sum<B>(both)) / (2.0 * static_cast<double>(n)),
-                            1.0);
+    B::parallel_for(n, RLHF_LAMBDA(index_t i) {
+      bp[i] = beta * (lc[i] - rc[i]) + beta * (lr[i] - rrf[i]);
+    });
+    cfg.bco_running->update(
+        static_cast<double>(ops::sum<B>(both)) / (2.0 * static_cast<double>(n)), 1.0);
     delta = static_cast<float>(cfg.bco_running->mean);
   }
 
@@ -634,8 +633,8 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     const auto h_lr = ops::to_host<B>(in.policy_rejected_logps);
     const auto h_rc = ops::to_host<B>(in.reference_chosen_logps);
     const auto h_rr = ops::to_host<B>(in.reference_rejected_logps);
-    const std::vector<float> h_w = wt ? ops::to_host<B>(*in.weights)
-                                      : std::vector<float>(static_cast<std::size_t>(n), 1.0f);
+    const std::vector<float> h_w =
+        wt ? ops::to_host<B>(*in.weights) : std::vector<float>(static_cast<std::size_t>(n), 1.0f);
     const auto un = static_cast<std::size_t>(n);
     std::vector<float> l(un, 0.0f), gc(un, 0.0f), gr(un, 0.0f), a(un), b(un);
     for (int k = 0; k < terms.count; ++k) {
@@ -674,61 +673,60 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   const float* agc = aot_gc ? B::data(*aot_gc) : nullptr;
   const float* agr = aot_gr ? B::data(*aot_gr) : nullptr;
   const detail::dpo::dpo_params p{beta,
-                                  eps,
-                                  cfg.discopop_tau,
-                                  delta,
-                                  cfg.f_alpha_divergence_coef,
-                                  std::log1p(-eps),
-                                  eps > 0.0f ? std::log(eps) : 0.0f,
-                                  cfg.f_divergence_type};
+                             eps,
+                             cfg.discopop_tau,
+                             delta,
+                             cfg.f_alpha_divergence_coef,
+                             std::log1p(-eps),
+                             eps > 0.0f ? std::log(eps) : 0.0f,
+                             cfg.f_divergence_type};
   const float inv_n = 1.0f / fn_;
-  B::parallel_for(
-      n, RLHF_LAMBDA(index_t i) {
-        const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
-        const detail::dpo::value_grad sc = detail::dpo::f_score(p.fdiv, p.alpha, cr);
-        const detail::dpo::value_grad sr = detail::dpo::f_score(p.fdiv, p.alpha, rj);
-        const float diff = p.fdiv == losses::f_divergence_type::forward_kl
-                               ? detail::dpo::forward_kl_difference(cr, rj)
-                               : sc.value - sr.value;
-        const detail::dpo::dpo_pair x{sc.value,
-                                      sr.value,
-                                      cr,
-                                      rj,
-                                      nc ? 1.0f / (nc[i] > 1.0f ? nc[i] : 1.0f) : 1.0f,
-                                      nr ? 1.0f / (nr[i] > 1.0f ? nr[i] : 1.0f) : 1.0f,
-                                      diff};
-        detail::dpo::dpo_params pi = p;
-        if (eps_i) pi.eps = eps_i[i];  // only sigmoid reads it (check_per_pair_smoothing)
-        float l = 0.0f, d_sc = 0.0f, d_sr = 0.0f, d_cr = 0.0f, d_rj = 0.0f;
-        for (int k = 0; k < terms.count; ++k) {
-          const detail::dpo::dpo_term_out o = detail::dpo::dpo_pair_term(terms.type[k], pi, x);
-          const float w = terms.weight[k];
-          l += w * o.loss;
-          d_sc += w * o.d_sc;
-          d_sr += w * o.d_sr;
-          d_cr += w * o.d_cr;
-          d_rj += w * o.d_rj;
-        }
-        const float wi = wt ? wt[i] : 1.0f;
-        const float scale = wi * inv_n;
-        // A zero derivative skips the score's (0 · inf would be NaN where forward_kl overflows
-        // for a term that does not read the score).
-        const float g_c = (d_sc != 0.0f ? d_sc * sc.grad : 0.0f) + d_cr;
-        const float g_r = (d_sr != 0.0f ? d_sr * sr.grad : 0.0f) + d_rj;
-        gcp[i] = scale * g_c + sft_grad + (agc ? agc[i] : 0.0f);
-        grp[i] = scale * g_r + (agr ? agr[i] : 0.0f);
-        const float li = wi * (l + sft_value + (al ? al[i] : 0.0f));
-        loss[i] = li;
-        const float rwc = beta * cr, rwr = beta * rj;
-        st[0 * n + i] = li;
-        st[1 * n + i] = rwc;
-        st[2 * n + i] = rwr;
-        st[3 * n + i] = rwc > rwr ? 1.0f : 0.0f;
-        st[4 * n + i] = rwc - rwr;
-        st[5 * n + i] = lc[i];
-        st[6 * n + i] = lr[i];
-        st[7 * n + i] = gcp[i] + grp[i];
-      });
+  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
+    const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
+    const detail::dpo::value_grad sc = detail::dpo::f_score(p.fdiv, p.alpha, cr);
+    const detail::dpo::value_grad sr = detail::dpo::f_score(p.fdiv, p.alpha, rj);
+    const float diff = p.fdiv == losses::f_divergence_type::forward_kl
+                           ? detail::dpo::forward_kl_difference(cr, rj)
+                           : sc.value - sr.value;
+    const detail::dpo::dpo_pair x{sc.value,
+                                  sr.value,
+                                  cr,
+                                  rj,
+                                  nc ? 1.0f / (nc[i] > 1.0f ? nc[i] : 1.0f) : 1.0f,
+                                  nr ? 1.0f / (nr[i] > 1.0f ? nr[i] : 1.0f) : 1.0f,
+                                  diff};
+    detail::dpo::dpo_params pi = p;
+    if (eps_i) pi.eps = eps_i[i];  // only sigmoid reads it (check_per_pair_smoothing)
+    float l = 0.0f, d_sc = 0.0f, d_sr = 0.0f, d_cr = 0.0f, d_rj = 0.0f;
+    for (int k = 0; k < terms.count; ++k) {
+      const detail::dpo::dpo_term_out o = detail::dpo::dpo_pair_term(terms.type[k], pi, x);
+      const float w = terms.weight[k];
+      l += w * o.loss;
+      d_sc += w * o.d_sc;
+      d_sr += w * o.d_sr;
+      d_cr += w * o.d_cr;
+      d_rj += w * o.d_rj;
+    }
+    const float wi = wt ? wt[i] : 1.0f;
+    const float scale = wi * inv_n;
+    // A zero derivative skips the score's (0 · inf would be NaN where forward_kl overflows
+    // for a term that does not read the score).
+    const float g_c = (d_sc != 0.0f ? d_sc * sc.grad : 0.0f) + d_cr;
+    const float g_r = (d_sr != 0.0f ? d_sr * sr.grad : 0.0f) + d_rj;
+    gcp[i] = scale * g_c + sft_grad + (agc ? agc[i] : 0.0f);
+    grp[i] = scale * g_r + (agr ? agr[i] : 0.0f);
+    const float li = wi * (l + sft_value + (al ? al[i] : 0.0f));
+    loss[i] = li;
+    const float rwc = beta * cr, rwr = beta * rj;
+    st[0 * n + i] = li;
+    st[1 * n + i] = rwc;
+    st[2 * n + i] = rwr;
+    st[3 * n + i] = rwc > rwr ? 1.0f : 0.0f;
+    st[4 * n + i] = rwc - rwr;
+    st[5 * n + i] = lc[i];
+    st[6 * n + i] = lr[i];
+    st[7 * n + i] = gcp[i] + grp[i];
+  });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
   if (!std::isfinite(sums[0]) || !std::isfinite(sums[7])) {
     detail::dpo::throw_non_finite<B>(in, r, cfg);
@@ -856,8 +854,8 @@ void wpo_weights(const typename B::tensor& logits, const typename B::index_tenso
     for (std::size_t k = 0; k < ids.size(); ++k) {
       const bool read = t_len > 0 && k % static_cast<std::size_t>(t_len) != 0 && used[k] != 0.0f;
       if (read && (ids[k] < 0 || ids[k] >= v)) {
-        throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", v, "), got ", ids[k],
-                                              " at flat index ", k));
+        throw data_error(rlhf::detail::concat(fn, ": tokens must be in [0, ", v, "), got ",
+                                              ids[k], " at flat index ", k));
       }
     }
   }
@@ -867,27 +865,26 @@ void wpo_weights(const typename B::tensor& logits, const typename B::index_tenso
   const std::int32_t* y = B::data(tokens);
   const float* m = B::data(mask);
   float* pt = B::data(per_token);
-  B::parallel_for(
-      n * t_len, RLHF_LAMBDA(index_t k) {  // n·T = 0 runs nothing
-        const index_t t = k % t_len;
-        const float mt = t > 0 ? m[k] : 0.0f;
-        if (mt == 0.0f) {
-          pt[k] = 0.0f;
-          return;
-        }
-        const float* row = z + (k - 1) * v;  // position t-1 of the same sequence
-        float mx = row[0];
-        for (index_t c = 1; c < v; ++c) mx = row[c] > mx ? row[c] : mx;
-        float s1 = 0.0f, s2 = 0.0f;
-        for (index_t c = 0; c < v; ++c) {
-          const float e = std::exp(row[c] - mx);
-          s1 += e;
-          s2 += e * e;
-        }
-        const float lse1 = mx + std::log(s1), lse2 = 2.0f * mx + std::log(s2);
-        // logp - lse2 + 2·lse1 = z[y] - lse1 - lse2 + 2·lse1 = z[y] + lse1 - lse2
-        pt[k] = mt * (row[y[k]] + lse1 - lse2);
-      });
+  B::parallel_for(n * t_len, RLHF_LAMBDA(index_t k) {  // n·T = 0 runs nothing
+    const index_t t = k % t_len;
+    const float mt = t > 0 ? m[k] : 0.0f;
+    if (mt == 0.0f) {
+      pt[k] = 0.0f;
+      return;
+    }
+    const float* row = z + (k - 1) * v;  // position t-1 of the same sequence
+    float mx = row[0];
+    for (index_t c = 1; c < v; ++c) mx = row[c] > mx ? row[c] : mx;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (index_t c = 0; c < v; ++c) {
+      const float e = std::exp(row[c] - mx);
+      s1 += e;
+      s2 += e * e;
+    }
+    const float lse1 = mx + std::log(s1), lse2 = 2.0f * mx + std::log(s2);
+    // logp - lse2 + 2·lse1 = z[y] - lse1 - lse2 + 2·lse1 = z[y] + lse1 - lse2
+    pt[k] = mt * (row[y[k]] + lse1 - lse2);
+  });
   float* o = B::data(out);
   B::parallel_for(
       n, RLHF_LAMBDA(index_t i) {

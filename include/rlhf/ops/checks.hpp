@@ -61,15 +61,14 @@ std::vector<float> nonfinite_flags(const typename B::tensor& t) {
   typename B::tensor flags(shape{items});
   const float* x = B::data(t);
   float* f = B::data(flags);
-  B::parallel_for(
-      items, RLHF_LAMBDA(index_t w) {
-        bool bad = false;
-        for (index_t i = w; i < n; i += items) {
-          const float d = x[i] - x[i];
-          bad |= d != d;
-        }
-        f[w] = bad ? 1.0f : 0.0f;
-      });
+  B::parallel_for(items, RLHF_LAMBDA(index_t w) {
+    bool bad = false;
+    for (index_t i = w; i < n; i += items) {
+      const float d = x[i] - x[i];
+      bad |= d != d;
+    }
+    f[w] = bad ? 1.0f : 0.0f;
+  });
   return to_host<B>(flags);
 }
 
@@ -111,8 +110,9 @@ void check_mask(std::string_view fn, std::string_view arg, const typename B::ten
     if (detail::all_mask_weights(v)) return;
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (!(std::isfinite(v[i]) && v[i] >= 0.0f)) {
-        throw data_error(rlhf::detail::concat(fn, ": ", arg, " must hold finite weights >= 0, got ",
-                                              v[i], " at flat index ", i));
+        throw data_error(rlhf::detail::concat(fn, ": ", arg,
+                                              " must hold finite weights >= 0, got ", v[i],
+                                              " at flat index ", i));
       }
     }
   });
