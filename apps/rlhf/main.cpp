@@ -405,6 +405,8 @@ std::vector<option_def> dpo_defs() {
   add_length_defs(d, c);
   d.push_back({"precompute_ref_log_probs", kind::boolean, c.precompute_ref_log_probs,
                "Reference log-probs once, before training"});
+  d.push_back({"use_soft_labels", kind::boolean, c.use_soft_labels,
+               "Train on each pair's \"soft_label\" (per-pair cDPO; loss_type sigmoid)"});
   return d;
 }
 
@@ -851,6 +853,7 @@ train::dpo_config dpo_config_of(json& r, const model::gpt_config& mcfg) {
   if (!r.at("ld_alpha").is_null()) c.loss.ld_alpha = num<float>(r, "ld_alpha");
   read_lengths(r, mcfg, c);
   c.precompute_ref_log_probs = r.at("precompute_ref_log_probs").get<bool>();
+  c.use_soft_labels = r.at("use_soft_labels").get<bool>();
   return c;
 }
 
@@ -943,6 +946,8 @@ std::vector<option_def> reward_defs() {
                "Weight of the reward-centering term; 0: off"});
   d.push_back(
       {"disable_dropout", kind::boolean, c.disable_dropout, "Train without the trunk's dropout"});
+  d.push_back({"use_soft_labels", kind::boolean, c.use_soft_labels,
+               "Train on each pair's \"soft_label\" (cross-entropy against it)"});
   return d;
 }
 
@@ -965,6 +970,7 @@ int run_reward(json r) {
   c.max_length = length_option(r, "max_length", json(1024), mcfg.max_seq_len);
   c.loss.center_rewards_coefficient = num<float>(r, "center_rewards_coefficient");
   c.disable_dropout = r.at("disable_dropout").get<bool>();
+  c.use_soft_labels = r.at("use_soft_labels").get<bool>();
   const auto files = files_of(r);
   write_config(r, "reward");
   auto trunk = make_policy(r, mcfg);
