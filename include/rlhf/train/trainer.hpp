@@ -33,6 +33,19 @@
 // when there are heads, heads_optimizer.safetensors. Resuming from one continues exactly
 // where the run stood: with the same arguments, every later metric equals the uninterrupted
 // run's bit for bit (the kernels are deterministic for a fixed thread count).
+//
+// Data parallel (a communicator of R > 1 ranks, dist/communicator.hpp): every rank runs this
+// loop on its own process with the same arguments. The batcher draws global batches of R
+// micro-batches' worth of indices (R times the per-device size), in the same seeded order
+// on every rank, and rank r trains on the r-th share, so that R ranks × b examples see what
+// one process × R·b sees; an epoch's last, short global batch is dropped. After the
+// micro-batches the gradient arenas are all-reduced (mean) once per optimizer step, so the
+// gradient norm, the clip and the AdamW step are global and identical on every rank. Each
+// micro-batch's metrics are gathered and combined over the ranks (the mean; num_tokens, a
+// count, the sum); evaluation shards the held-out batches over the ranks and gathers their
+// metrics. Rank 0 alone writes metrics.jsonl and checkpoints and runs the callbacks; the
+// others wait for it at a barrier. train() starts by broadcasting rank 0's parameters, and a
+// stop request on any rank stops every rank at the same step.
 #pragma once
 
 #include <algorithm>
@@ -56,6 +69,7 @@
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/data/batcher.hpp"
+#include "rlhf/dist/communicator.hpp"
 #include "rlhf/model/checkpoint.hpp"
 #include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/gpt.hpp"
@@ -229,14 +243,17 @@ template <class B, class M>
 requires training_method<M, B>
 class trainer {
  public:
-  /// A trainer of `method` (kept by reference) with `args` (validated here).
-  trainer(M& method, training_args args, callbacks cb = {})
-      : method_(method), args_(std::move(args)), cb_(std::move(cb)),
-        batcher_(nonempty(method.train_indices()),
-                 // Rollout methods train on whole rollouts: TRL's PPO loader drops the last
-                 // incomplete batch.
-                 data::batcher_options{detail::train_batch_indices(method, args_), args_.seed, true,
-                                       detail::rollout_method<M>}),
+  /// A trainer of `method` (kept by reference) with `args` (validated here), one of the
+  /// `comm.size()` ranks of a data-parallel run (one process by default).
+  trainer(M& method, training_args args, callbacks cb = {}, dist::any_communicator comm = {})
+      : method_(method), args_(std::move(args)), cb_(std::move(cb)), comm_(std::move(comm)),
+        batcher_(
+            nonempty(method.train_indices()),
+            // Rollout methods train on whole rollouts: TRL's PPO loader drops the last
+            // incomplete batch; so do several ranks (each needs its full share).
+            data::batcher_options{
+                detail::train_batch_indices(method, args_) * static_cast<std::size_t>(comm_.size()),
+                args_.seed, true, detail::rollout_method<M> || comm_.size() > 1}),
         optimizer_(method.policy().num_params(), args_.adam()),
         decay_ranges_(model::decay_ranges(method.policy())),
         metrics_(std::filesystem::path(args_.output_dir) / "metrics.jsonl") {
@@ -284,14 +301,20 @@ class trainer {
   /// from a callback, another thread or a signal handler).
   void request_stop() noexcept { stop_.store(true); }
 
-  /// Trains from scratch, or from the checkpoint folder `resume_from` when given.
+  /// This rank in the data-parallel group (0 alone writes files).
+  [[nodiscard]] int rank() const { return comm_.rank(); }
+  /// The number of ranks training together.
+  [[nodiscard]] int world_size() const { return comm_.size(); }
+
+  /// Trains from scratch, or from the checkpoint folder `resume_from` when given (every
+  /// rank reads it).
   train_result train(const std::filesystem::path& resume_from = {}) {
-    std::filesystem::create_directories(args_.output_dir);
-    if (!resume_from.empty()) {
-      load(resume_from);
-      metrics_.truncate_after(step_);
-    } else {
-      metrics_.truncate_after(-1);  // a fresh run starts a fresh log
+    if (leader()) std::filesystem::create_directories(args_.output_dir);
+    if (!resume_from.empty()) load(resume_from);
+    if (leader()) metrics_.truncate_after(resume_from.empty() ? -1 : step_);  // fresh: fresh log
+    if (comm_.size() > 1) {
+      broadcast_parameters();
+      comm_.barrier();
     }
     train_result result;
     if (step_ == 0) {
@@ -312,7 +335,7 @@ class trainer {
         result.last_checkpoint = save_checkpoint();
         save_due_ = false;
       }
-      if (stop_.load() && boundary && step_ != total_steps_) {
+      if (stop_requested() && boundary && step_ != total_steps_) {
         if (!window_.empty()) result.last_log = log_window();
         result.last_checkpoint = save_checkpoint();
         result.stopped_early = true;
@@ -333,26 +356,43 @@ class trainer {
     const auto& idx = method_.eval_indices();
     metric_window w;
     const auto b = detail::eval_batch_indices(method_, args_);
-    for (std::size_t i = 0; i < idx.size(); i += b) {
+    // Batch j on rank j mod R; the window then holds every batch's metrics, in batch order.
+    std::vector<named_metrics> mine;
+    const auto ranks = static_cast<std::size_t>(comm_.size());
+    std::size_t j = 0;
+    for (std::size_t i = 0; i < idx.size(); i += b, ++j) {
+      if (j % ranks != static_cast<std::size_t>(comm_.rank())) continue;
       const std::size_t n = std::min(b, idx.size() - i);
-      w.add(method_.eval_batch(std::span<const std::uint64_t>(idx.data() + i, n)));
+      mine.push_back(method_.eval_batch(std::span<const std::uint64_t>(idx.data() + i, n)));
+    }
+    if (ranks == 1) {
+      for (const auto& m : mine) w.add(m);
+    } else {
+      const auto all = gather_metrics(mine);
+      for (std::size_t k = 0; k < j; ++k) w.add(all[k % ranks][k / ranks]);
     }
     metrics_record rec;
     rec["step"] = step_;
     auto means = w.means();
     method_.finish_log(means);
+    global_counts(means);
     for (const auto& [name, v] : means) rec["eval_" + name] = v;
-    if (!idx.empty()) {
+    if (!idx.empty() && leader()) {
       metrics_.append(rec);
       if (cb_.on_eval) cb_.on_eval(rec);
     }
     return rec;
   }
 
-  /// Saves `output_dir/checkpoint-N/` (N = the current step) now and returns it.
+  /// Saves `output_dir/checkpoint-N/` (N = the current step) now and returns it (rank 0
+  /// writes it; the other ranks wait for it and return the same path).
   std::filesystem::path save_checkpoint() {
     namespace fs = std::filesystem;
     fs::path dir = fs::path(args_.output_dir) / ("checkpoint-" + std::to_string(step_));
+    if (!leader()) {
+      comm_.barrier();
+      return dir;
+    }
     const fs::path tmp = detail::temporary_sibling(dir);
     fs::create_directories(tmp);
     try {
@@ -387,6 +427,7 @@ class trainer {
     }
     prune_checkpoints();
     if (cb_.on_checkpoint) cb_.on_checkpoint(dir);
+    if (comm_.size() > 1) comm_.barrier();  // the others wait until the folder is in place
     return dir;
   }
 
@@ -403,7 +444,100 @@ class trainer {
   }
 
   void warn(const std::string& message) {
-    if (cb_.on_warning) cb_.on_warning(message);
+    if (cb_.on_warning && leader()) cb_.on_warning(message);
+  }
+
+  /// Rank 0: writes the files and runs the callbacks.
+  [[nodiscard]] bool leader() const { return comm_.rank() == 0; }
+
+  /// Whether any rank was asked to stop (the ranks agree on it once per step).
+  [[nodiscard]] bool stop_requested() {
+    if (comm_.size() == 1) return stop_.load();
+    float flag = stop_.load() ? 1.0f : 0.0f;
+    comm_.all_reduce(&flag, 1, dist::reduce_op::sum);
+    return flag > 0.0f;
+  }
+
+  /// Every rank starts from rank 0's parameters (trunks and heads).
+  void broadcast_parameters() {
+    auto send = [&](typename B::tensor& t) { dist::broadcast<B>(comm_, t, 0); };
+    send(method_.policy().params());
+    for (auto* h : method_.heads()) send(h->params());
+    for (const auto& c : critic_models()) {
+      send(c.trunk->params());
+      for (auto* h : c.heads) send(h->params());
+    }
+  }
+
+  /// The mean over the ranks of every trained gradient arena.
+  void all_reduce_gradients() {
+    auto mean = [&](typename B::tensor& t) {
+      dist::all_reduce<B>(comm_, t, dist::reduce_op::mean);
+    };
+    mean(method_.policy().grads());
+    for (auto* h : method_.heads()) mean(h->grads());
+    for (const auto& c : critic_models()) {
+      mean(c.trunk->grads());
+      for (auto* h : c.heads) mean(h->grads());
+    }
+  }
+
+  /// Every rank's list of metric sets, in rank order.
+  std::vector<std::vector<named_metrics>> gather_metrics(const std::vector<named_metrics>& mine) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& m : mine) {
+      nlohmann::json one = nlohmann::json::array();
+      for (const auto& [name, v] : m) one.push_back({name, v});
+      j.push_back(std::move(one));
+    }
+    std::vector<std::vector<named_metrics>> out;
+    for (const auto& bytes : comm_.all_gather(j.dump())) {
+      const auto r = nlohmann::json::parse(bytes);
+      std::vector<named_metrics> lists;
+      for (const auto& one : r) {
+        named_metrics m;
+        for (const auto& p : one) m.push_back({p[0].get<std::string>(), p[1].get<float>()});
+        lists.push_back(std::move(m));
+      }
+      out.push_back(std::move(lists));
+    }
+    return out;
+  }
+
+  /// The ranks' metrics of one micro-batch position combined: the mean over the ranks that
+  /// report a metric (num_tokens, a count, is summed by global_counts when logged).
+  [[nodiscard]] static named_metrics combine(const std::vector<named_metrics>& per_rank) {
+    named_metrics out;
+    std::vector<int> counts;
+    for (const auto& m : per_rank) {
+      for (const auto& [name, v] : m) {
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&](const auto& p) { return p.first == name; });
+        if (it == out.end()) {
+          out.push_back({name, v});
+          counts.push_back(1);
+        } else {
+          it->second += v;
+          ++counts[static_cast<std::size_t>(it - out.begin())];
+        }
+      }
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) out[i].second /= static_cast<float>(counts[i]);
+    return out;
+  }
+
+  /// num_tokens, once finish_log made it the rank's running count, summed over the ranks
+  /// (exactly: the counts travel as decimal integers).
+  void global_counts(metric_means& means) {
+    if (comm_.size() == 1) return;
+    for (auto& [name, v] : means) {
+      if (name != "num_tokens") continue;
+      double total = 0.0;
+      for (const auto& s : comm_.all_gather(std::to_string(static_cast<std::uint64_t>(v)))) {
+        total += static_cast<double>(std::stoull(s));
+      }
+      v = total;
+    }
   }
 
   static std::vector<model::param_range> head_ranges(const model::scalar_head<B>& h) {
@@ -439,6 +573,15 @@ class trainer {
       for (auto* h : c.heads) h->zero_grads();
     }
     const index_t k = args_.gradient_accumulation_steps;
+    // This rank's share of a global batch (all of it with one rank).
+    const auto share = [&](std::vector<std::uint64_t> idx) {
+      const auto ranks = static_cast<std::size_t>(comm_.size());
+      if (ranks == 1) return idx;
+      const std::size_t per = idx.size() / ranks;
+      const auto first = idx.begin() +
+                         static_cast<std::ptrdiff_t>(per * static_cast<std::size_t>(comm_.rank()));
+      return std::vector<std::uint64_t>(first, first + static_cast<std::ptrdiff_t>(per));
+    };
     // The method's metrics enter the window per micro-batch (TRL stores them per loss
     // computation and logs the plain mean over the window); a metric a micro-batch does not
     // report (e.g. KTO's rewards/rejected without undesirable examples) is not averaged in.
@@ -449,7 +592,7 @@ class trainer {
       bool fresh = true;
       if constexpr (detail::rollout_method<M>) fresh = method_.rollout_done();
       if (fresh) {
-        const auto idx = batcher_.next();
+        const auto idx = share(batcher_.next());
         ++micro_batches_;
         once = method_.prepare_step(std::span<const std::uint64_t>(idx), step_);
       }
@@ -457,9 +600,20 @@ class trainer {
       if (fresh) micro.push_back(std::move(once));
     } else {
       for (index_t i = 0; i < k; ++i) {
-        const auto idx = batcher_.next();
+        const auto idx = share(batcher_.next());
         ++micro_batches_;
         micro.push_back(method_.train_micro_batch(std::span<const std::uint64_t>(idx)));
+      }
+    }
+    if (comm_.size() > 1) {
+      all_reduce_gradients();
+      const auto all = gather_metrics(micro);
+      for (std::size_t i = 0; i < micro.size(); ++i) {
+        std::vector<named_metrics> same_position;
+        for (const auto& r : all) {
+          if (i < r.size()) same_position.push_back(r[i]);
+        }
+        micro[i] = combine(same_position);
       }
     }
     if (k > 1) {
@@ -530,10 +684,12 @@ class trainer {
                    static_cast<double>(batcher_.batches_per_epoch());
     auto means = window_.means();
     method_.finish_log(means);
+    global_counts(means);
     for (const auto& [name, v] : means) rec[name] = v;
     window_.clear();
     std::vector<std::string> advice;
     if constexpr (requires { method_.review_log(rec); }) advice = method_.review_log(rec);
+    if (!leader()) return rec;
     metrics_.append(rec);
     for (const auto& w : advice) warn(w);
     if (cb_.on_step) cb_.on_step(rec);
@@ -656,6 +812,7 @@ class trainer {
   M& method_;
   training_args args_;
   callbacks cb_;
+  dist::any_communicator comm_;
   data::batcher batcher_;
   model::adamw<B> optimizer_;
   std::vector<model::param_range> decay_ranges_;
