@@ -39,6 +39,7 @@
 #include "rlhf/cai/model_generator.hpp"
 #include "rlhf/cai/model_judge.hpp"
 #include "rlhf/cai/rlaif.hpp"
+#include "rlhf/cai/rlaif_file.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/data/dataset.hpp"
 #include "rlhf/data/formats.hpp"
@@ -1463,6 +1464,9 @@ struct cai_opts {
   std::size_t http_parallel = 1;
   double http_timeout = 300.0;
   bool rules = false;
+  std::string judge_model;
+  std::string judge_endpoint;
+  std::string judge_api_model;
   std::string prompts_file;
   std::string constitution;
   std::string output;
@@ -1753,8 +1757,29 @@ std::optional<std::function<bool(const std::string&)>> builtin_rule(const std::s
   return std::nullopt;
 }
 
+/// Any judge as one type (the judge run is instantiated once per generator).
+struct cai_any_judge {
+  rlhf::cai::judge_function f;  ///< the judge (as_judge_function)
+  /// f(q).
+  std::vector<rlhf::cai::judgment> judge(const std::vector<rlhf::cai::judge_query>& q) {
+    return f(q);
+  }
+};
+
 int run_cai_judge(const cai_opts& o) {
   if (o.output.empty()) throw usage_error("cai judge: --output is required");
+  if (!o.judge_model.empty() && !o.judge_endpoint.empty()) {
+    throw usage_error("cai judge: give one of --judge-model CKPT or --judge-endpoint URL");
+  }
+  const bool own_judge = !o.judge_model.empty() || !o.judge_endpoint.empty();
+  if (o.rules && own_judge) {
+    throw usage_error(
+        "cai judge: --rules judges with built-in checks, not with a model: drop "
+        "--judge-model / --judge-endpoint, or --rules");
+  }
+  if (!o.judge_api_model.empty() && o.judge_endpoint.empty()) {
+    throw usage_error("cai judge: --judge-api-model needs --judge-endpoint");
+  }
   if (o.n < 2) throw usage_error("--n must be >= 2");
   if (!(o.min_confidence >= 0.0f && o.min_confidence <= 0.5f)) {
     throw usage_error("--min-confidence must be in [0, 0.5]");
@@ -1787,56 +1812,54 @@ int run_cai_judge(const cai_opts& o) {
   rlhf::cai::model_judge_options jo;
   jo.seed = o.seed;
   if (t.contains("judge")) jo.prompt_template = t["judge"].get<std::string>();
+  rlhf::cai::rlaif_file_config fc;
+  fc.rlaif = ro;
+  fc.chat_rows = true;  // the generator put each prompt through the chat template; so must
+                        // the trainers (a plain-text prompt is rendered without it)
+  fc.resumed = [&o](std::size_t k) {
+    std::printf("rlhf cai judge: resuming: %zu prompts already done in %s\n", k, o.output.c_str());
+    std::fflush(stdout);
+  };
+  std::optional<progress> bar;
+  fc.progress = [&bar](std::size_t done, std::size_t total) {
+    if (!bar) {
+      if (done == total) return;  // nothing to do: no display
+      bar.emplace(static_cast<std::int64_t>(total), static_cast<std::int64_t>(done));
+    }
+    bar->count(static_cast<std::int64_t>(done), "prompts");
+  };
   return with_cai_generator(o, "judge", [&](auto& gen) {
-    const auto label = [&](auto& judge) {
-      rlhf::cai::rlaif_result all;
-      progress bar(static_cast<std::int64_t>(prompts.size()));
-      bar.count(0, "prompts");
-      // A chunk of prompts at a time, for the progress display (each prompt's samples
-      // depend only on the seed and its text, so the chunks change nothing).
-      for (std::size_t first = 0; first < prompts.size(); first += o.batch_size) {
-        const std::size_t last = std::min(prompts.size(), first + o.batch_size);
-        const std::vector<std::string> chunk(prompts.begin() + static_cast<std::ptrdiff_t>(first),
-                                             prompts.begin() + static_cast<std::ptrdiff_t>(last));
-        auto r = rlhf::cai::rlaif_pairs(gen, judge, chunk, ro);
-        for (auto& row : r.rows) all.rows.push_back(std::move(row));
-        all.pairs += r.pairs;
-        all.identical += r.identical;
-        all.no_judgment += r.no_judgment;
-        all.ties += r.ties;
-        all.low_confidence += r.low_confidence;
-        bar.count(static_cast<std::int64_t>(last), "prompts");
-      }
-      bar.end_line();
-      return all;
+    const auto run = [&](cai_any_judge& judge) {
+      const auto s = rlhf::cai::rlaif_pairs_to_file(gen, judge, prompts, o.output, fc);
+      if (bar) bar->end_line();
+      std::printf(
+          "rlhf cai judge: %zu prompts, %zu pairs: %zu rows written, %zu identical, %zu no "
+          "judgment, %zu ties, %zu below --min-confidence; %zu skipped (already done), "
+          "%zu duplicates%s; rows in %s\n",
+          s.total, s.pairs, s.rows, s.identical, s.no_judgment, s.ties, s.low_confidence, s.skipped,
+          s.duplicates, s.repaired ? ", torn end repaired" : "", o.output.c_str());
+      return 0;
     };
-    rlhf::cai::rlaif_result r;
     if (o.rules) {
       rlhf::cai::rule_judge judge(rules);
-      r = label(judge);
-    } else {
+      cai_any_judge any{rlhf::cai::as_judge_function(judge)};
+      return run(any);
+    }
+    if (!own_judge) {  // the generator judges
       rlhf::cai::model_judge judge(gen, c, jo);
-      r = label(judge);
+      cai_any_judge any{rlhf::cai::as_judge_function(judge)};
+      return run(any);
     }
-    // Chat rows: the generator put each prompt through the chat template, so the trainers
-    // must too (a plain-text prompt is rendered without it).
-    std::string text;
-    for (const auto& row : r.rows) {
-      nlohmann::ordered_json j;
-      j["prompt"] = user_turn(row.prompt);
-      j["chosen"] = assistant_turn(row.chosen);
-      j["rejected"] = assistant_turn(row.rejected);
-      j["soft_label"] = row.soft_label;
-      j["judge_reason"] = row.reason;
-      text += dump_line(j);
-    }
-    rlhf::detail::write_file_atomically(o.output, text, "rlhf cai judge");
-    std::printf(
-        "rlhf cai judge: %zu prompts, %zu pairs: %zu rows written, %zu identical, %zu no "
-        "judgment, %zu ties, %zu below --min-confidence; rows in %s\n",
-        prompts.size(), r.pairs, r.rows.size(), r.identical, r.no_judgment, r.ties,
-        r.low_confidence, o.output.c_str());
-    return 0;
+    cai_opts jopts = o;  // --judge-model / --judge-endpoint, as --model / --endpoint
+    jopts.model = o.judge_model;
+    jopts.endpoint = o.judge_endpoint;
+    if (!o.judge_api_model.empty()) jopts.api_model = o.judge_api_model;
+    jopts.max_new_tokens = jo.generation.max_new_tokens;
+    return with_cai_generator(jopts, "judge", [&](auto& judge_model) {
+      rlhf::cai::model_judge judge(judge_model, c, jo);
+      cai_any_judge any{rlhf::cai::as_judge_function(judge)};
+      return run(any);
+    });
   });
 }
 
@@ -1892,11 +1915,22 @@ CLI::App* add_cai(CLI::App& app, cai_opts& o, CLI::App*& revise, CLI::App*& judg
                      "identical ones left out) [default: none]");
   judge = cai->add_subcommand("judge", "AI-judged preference pairs (RLAIF) with soft labels");
   common(judge);
-  judge->add_option("--output", o.output, "Preference rows (JSONL, written atomically) [required]")
+  judge
+      ->add_option("--output", o.output,
+                   "Preference rows (JSONL, appended per prompt; an existing one is resumed, "
+                   "its done prompts listed in OUTPUT.done) [required]")
       ->required();
   judge->add_flag("--rules", o.rules,
                   "Judge with built-in checks, one per principle (end_with_period, lowercase, "
                   "no_digit_7) instead of the model [default: false]");
+  judge->add_option("--judge-model", o.judge_model,
+                    "Checkpoint that judges instead of the generator [default: none: the "
+                    "generator judges]");
+  judge->add_option("--judge-endpoint", o.judge_endpoint,
+                    "OpenAI-compatible API root of a judge instead of the generator (with the "
+                    "--api-key-env and --http-* options) [default: none]");
+  judge->add_option("--judge-api-model", o.judge_api_model,
+                    "--judge-endpoint: the model name sent [default: that of --api-model]");
   judge->add_option("--n", o.n, "Responses sampled per prompt; every pair is judged [default: 2]");
   judge->add_option("--min-confidence", o.min_confidence,
                     "Leave out pairs with |P(A better) - 0.5| below this [default: 0]");

@@ -3,8 +3,9 @@
 // Constitutional AI and RLAIF (rlhf/cai/): constitution validation and seeded uniform
 // principle draws; the critique → revision loop's rows, batching, seeding, resume after a
 // SIGKILL (no row lost or duplicated), torn-line repair and failure handling; judge answer
-// parsing, position-bias cancellation, rule / reward-model / ensemble judges, RLAIF pairs;
-// and the bundled transformer as a generator and option scorer.
+// parsing, position-bias cancellation, rule / reward-model / ensemble judges, RLAIF pairs and
+// their resumable file (resume after an exception, a torn file or a SIGKILL: the rows of an
+// uninterrupted run); and the bundled transformer as a generator and option scorer.
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -37,6 +38,7 @@
 #include "rlhf/cai/model_judge.hpp"
 #include "rlhf/cai/reward_model_judge.hpp"
 #include "rlhf/cai/rlaif.hpp"
+#include "rlhf/cai/rlaif_file.hpp"
 #include "rlhf/data/dataset.hpp"
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/gpt.hpp"
@@ -953,6 +955,272 @@ TEST_CASE("rlaif_pairs: every pair judged, soft labels, ties and no-judgments le
   CHECK(confident.rows.size() < res.rows.size());
   o.responses_per_prompt = 1;
   CHECK_THROWS_AS((void)cai::rlaif_pairs(g, rm, prompts, o), rlhf::config_error);
+}
+
+// ---- RLAIF into a resumable file ------------------------------------------------------------
+
+/// K samples per prompt that depend only on (prompt, seed), as model_generator's do; prompts
+/// holding "same" get one answer whatever the seed (identical pairs: no row). Throws on call
+/// number `throw_at` (1-based; 0: never), as a run killed part-way stops.
+struct plus_sampler {
+  std::size_t calls = 0;
+  std::size_t throw_at = 0;
+  std::chrono::milliseconds delay{0};
+  std::vector<std::string> generate(const std::vector<std::string>& prompts,
+                                    const cai::generation_options& o) {
+    ++calls;
+    if (throw_at != 0 && calls == throw_at) throw std::runtime_error("killed");
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    std::vector<std::string> out;
+    for (const auto& p : prompts) {
+      if (p.find("same") != std::string::npos) {
+        out.push_back("always the same");
+        continue;
+      }
+      const std::uint64_t h = cai::detail::fnv1a64(p) ^ o.seed;
+      out.push_back("answer " + std::string(static_cast<std::size_t>(h % 4), '+') +
+                    std::to_string(h % 1000));
+    }
+    return out;
+  }
+};
+
+/// A judge preferring more '+' (soft labels σ(Δ); equal counts: a tie, no row).
+cai::reward_model_judge plus_judge() {
+  return cai::reward_model_judge(
+      [](const std::vector<std::string>&, const std::vector<std::string>& rs) {
+        std::vector<float> out;
+        for (const auto& s : rs)
+          out.push_back(static_cast<float>(std::count(s.begin(), s.end(), '+')));
+        return out;
+      });
+}
+
+std::vector<std::string> judge_prompts() {
+  std::vector<std::string> p;
+  for (int i = 0; i < 12; ++i) {
+    p.push_back((i % 4 == 0 ? "same question " : "question number ") + std::to_string(i) + "?");
+  }
+  return p;
+}
+
+cai::rlaif_file_config judge_file_config() {
+  cai::rlaif_file_config cfg;
+  cfg.rlaif.responses_per_prompt = 3;
+  cfg.rlaif.prompts_per_batch = 3;
+  cfg.rlaif.generation.seed = 7;
+  cfg.chat_rows = true;
+  return cfg;
+}
+
+/// The lines of a file, each with its "\n".
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::vector<std::string> out;
+  std::ifstream in(p, std::ios::binary);
+  for (std::string l; std::getline(in, l);) out.push_back(l + "\n");
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& lines, std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < n && i < lines.size(); ++i) s += lines[i];
+  return s;
+}
+
+TEST_CASE("rlaif_pairs_to_file: rows per prompt, a done line per prompt, rows as rlaif_pairs'") {
+  const auto prompts = judge_prompts();
+  const auto cfg = judge_file_config();
+  const auto out = scratch("judged.jsonl");
+  (void)scratch("judged.jsonl.done");
+  plus_sampler g;
+  auto judge = plus_judge();
+  const auto s = cai::rlaif_pairs_to_file(g, judge, prompts, out, cfg);
+  CHECK(s.total == 12);
+  CHECK(s.labelled == 12);
+  CHECK(s.skipped == 0);
+  CHECK(s.pairs == 36);
+  CHECK(s.identical >= 9);  // the 3 "same" prompts: 3 identical pairs each
+  CHECK(s.rows > 0);
+  CHECK(s.rows + s.identical + s.ties + s.no_judgment == 36);
+  CHECK(g.calls == 12);  // 4 batches × 3 samples
+  CHECK_FALSE(s.repaired);
+
+  // The same rows as rlaif_pairs, as chat rows.
+  plus_sampler g2;
+  const auto r = cai::rlaif_pairs(g2, judge, prompts, cfg.rlaif);
+  const auto rows = read_rows(out);
+  REQUIRE(rows.size() == r.rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    CHECK(rows[i]["prompt"][0]["content"] == r.rows[i].prompt);
+    CHECK(rows[i]["chosen"][0]["content"] == r.rows[i].chosen);
+    CHECK(rows[i]["rejected"][0]["role"] == "assistant");
+    CHECK(rows[i]["soft_label"].get<float>() == doctest::Approx(r.rows[i].soft_label));
+  }
+  rlhf::data::jsonl_dataset d(out, {}, rlhf::data::format::preference);
+  CHECK(d.size() == rows.size());
+
+  // Every prompt has its done line, those without a row too.
+  const auto done = read_rows(cai::default_done_file(out));
+  REQUIRE(done.size() == 12);
+  for (std::size_t i = 0; i < 12; ++i) {
+    CHECK(done[i]["prompt"] == prompts[i]);
+    if (i % 4 == 0) CHECK(done[i]["rows"] == 0);
+  }
+
+  // A second run does nothing (the generator is not called).
+  plus_sampler idle;
+  std::size_t resumed = 0;
+  auto again_cfg = cfg;
+  again_cfg.resumed = [&](std::size_t k) { resumed = k; };
+  const auto again = cai::rlaif_pairs_to_file(idle, judge, prompts, out, again_cfg);
+  CHECK(again.skipped == 12);
+  CHECK(again.labelled == 0);
+  CHECK(resumed == 12);
+  CHECK(idle.calls == 0);
+  CHECK(read_rows(out).size() == rows.size());
+}
+
+TEST_CASE("rlaif_pairs_to_file resumes a killed run: the rows of an uninterrupted run") {
+  const auto prompts = judge_prompts();
+  const auto cfg = judge_file_config();
+  auto judge = plus_judge();
+  const auto ref = scratch("judge_ref.jsonl");
+  (void)scratch("judge_ref.jsonl.done");
+  {
+    plus_sampler g;
+    (void)cai::rlaif_pairs_to_file(g, judge, prompts, ref, cfg);
+  }
+  const std::string want = read_text(ref);
+  const auto want_done = read_rows(cai::default_done_file(ref));
+  const auto ref_lines = lines_of(ref);
+  const auto ref_done_lines = lines_of(cai::default_done_file(ref));
+  REQUIRE(ref_lines.size() >= 6);
+  const auto out = scratch("judge_resumed.jsonl");
+  const auto done_path = scratch(cai::default_done_file(out).filename().string());
+  // Rows of the first `n` prompts of the reference.
+  const auto rows_upto = [&](std::size_t n) {
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < n; ++i) k += want_done[i]["rows"].get<std::size_t>();
+    return k;
+  };
+  const auto finish = [&](std::size_t want_skipped) {
+    plus_sampler g;
+    const auto s = cai::rlaif_pairs_to_file(g, judge, prompts, out, cfg);
+    CHECK(s.skipped == want_skipped);
+    CHECK(s.labelled == prompts.size() - want_skipped);
+    CHECK(read_text(out) == want);  // same rows, same order: none lost, none twice
+    CHECK(read_rows(done_path).size() == prompts.size());
+    return s;
+  };
+
+  SUBCASE("the generator stops the run part-way (an exception)") {
+    plus_sampler g;
+    g.throw_at = 7;  // the first call of the third batch
+    CHECK_THROWS_AS((void)cai::rlaif_pairs_to_file(g, judge, prompts, out, cfg),
+                    std::runtime_error);
+    CHECK(read_rows(done_path).size() == 6);
+    CHECK(read_rows(out).size() == rows_upto(6));
+    CHECK_FALSE(finish(6).repaired);
+  }
+  // A prompt after the first batches with at least 2 rows in the reference.
+  std::size_t p = 4;
+  while (p < prompts.size() && want_done[p]["rows"].get<std::size_t>() < 2) ++p;
+  REQUIRE(p < prompts.size());
+  SUBCASE("killed inside a prompt's rows: a torn line, whole rows of an unfinished prompt") {
+    const std::size_t before = rows_upto(p);
+    const std::string half = ref_lines[before + 1].substr(0, ref_lines[before + 1].size() / 2);
+    write_text(out, joined(ref_lines, before + 1) + half);
+    write_text(done_path, joined(ref_done_lines, p));
+    CHECK(finish(p).repaired);
+  }
+  SUBCASE("killed between a prompt's rows and its done line") {
+    write_text(out, joined(ref_lines, rows_upto(p + 1)));
+    write_text(done_path, joined(ref_done_lines, p));
+    CHECK(finish(p).repaired);
+  }
+  SUBCASE("killed inside a done line") {
+    write_text(out, joined(ref_lines, rows_upto(p + 1)));
+    write_text(done_path, joined(ref_done_lines, p) +
+                              ref_done_lines[p].substr(0, ref_done_lines[p].size() - 5));
+    CHECK(finish(p).repaired);
+  }
+  SUBCASE("a done file without its output is stale: all is done again") {
+    write_text(done_path, joined(ref_done_lines, 6));
+    (void)finish(0);
+  }
+  SUBCASE("an output without a done file: its prompts count as done") {
+    write_text(out, joined(ref_lines, rows_upto(6)));
+    // Prompts 0 and 4 have no row, so only the prompts with rows among the first 6 are known.
+    std::size_t known = 0;
+    for (std::size_t i = 0; i < 6; ++i) known += want_done[i]["rows"].get<std::size_t>() > 0;
+    plus_sampler g;
+    const auto s = cai::rlaif_pairs_to_file(g, judge, prompts, out, cfg);
+    CHECK(s.skipped == known);
+    CHECK(read_rows(out).size() == ref_lines.size());
+    CHECK(read_rows(done_path).size() == prompts.size());
+  }
+  SUBCASE("an output and a done file that disagree are refused, untouched") {
+    REQUIRE(rows_upto(6) >= 2);
+    std::vector<std::string> lines(ref_lines.begin(),
+                                   ref_lines.begin() + static_cast<std::ptrdiff_t>(rows_upto(6)));
+    lines.erase(lines.begin());  // a row of a done prompt lost
+    const std::string text = joined(lines, lines.size());
+    write_text(out, text);
+    write_text(done_path, joined(ref_done_lines, 6));
+    plus_sampler g;
+    const auto msg = message_of<rlhf::data_error>(
+        [&] { (void)cai::rlaif_pairs_to_file(g, judge, prompts, out, cfg); });
+    CHECK(msg.find("remove both files to start over") != std::string::npos);
+    CHECK(read_text(out) == text);
+    CHECK(g.calls == 0);
+  }
+}
+
+TEST_CASE("rlaif_pairs_to_file resumes after SIGKILL with the rows of an uninterrupted run") {
+  const auto prompts = judge_prompts();
+  auto cfg = judge_file_config();
+  cfg.rlaif.prompts_per_batch = 1;
+  auto judge = plus_judge();
+  const auto ref = scratch("judge_kill_ref.jsonl");
+  (void)scratch("judge_kill_ref.jsonl.done");
+  {
+    plus_sampler g;
+    (void)cai::rlaif_pairs_to_file(g, judge, prompts, ref, cfg);
+  }
+  const auto out = scratch("judge_killed.jsonl");
+  const auto done_path = scratch(cai::default_done_file(out).filename().string());
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    try {  // ≈ 60 ms a prompt: killed long before the end
+      plus_sampler slow;
+      slow.delay = std::chrono::milliseconds(20);
+      (void)cai::rlaif_pairs_to_file(slow, judge, prompts, out, cfg);
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::size_t lines = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto text = read_text(done_path);
+    lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    if (lines >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(lines >= 3);
+  plus_sampler g;
+  const auto s = cai::rlaif_pairs_to_file(g, judge, prompts, out, cfg);
+  CHECK(s.skipped >= 3);
+  CHECK(s.skipped < prompts.size());  // it was killed before the end
+  CHECK(s.skipped + s.labelled == prompts.size());
+  CHECK(read_text(out) == read_text(ref));
+  CHECK(read_text(done_path) == read_text(cai::default_done_file(ref)));
 }
 
 // ---- the bundled transformer ------------------------------------------------------------------

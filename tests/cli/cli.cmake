@@ -22,7 +22,7 @@ if(RLHF_CLI_PYTHON)
     list(APPEND _cli_cases plot)
   endif()
   list(APPEND _cli_cases bon)  # its verifier is a Python script
-  list(APPEND _cli_cases cai_revise cai_judge_rules)  # their rows are checked in Python
+  list(APPEND _cli_cases cai_revise cai_judge_rules cai_judge_model)  # rows checked in Python
 endif()
 find_program(RLHF_CLI_TIMEOUT NAMES timeout)
 if(NOT RLHF_CLI_TIMEOUT)

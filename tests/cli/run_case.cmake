@@ -132,6 +132,16 @@ elseif(CASE STREQUAL "dpo_end_to_end")
   if(NOT lt STREQUAL "ipo")
     fail("config.json loss_type[1] is '${lt}'")
   endif()
+  # Soft labels: rows without one are refused by name; rows with one train.
+  run(r dpo --train-file pref.jsonl --output-dir soft_none ${SMALL} --max-steps 2
+      --use-soft-labels)
+  expect_one_error(1 "dpo: soft labels were asked for, but example [0-9]+ has no \"soft_label\"")
+  string(REPLACE "\"rejected\": \"zq\"}" "\"rejected\": \"zq\", \"soft_label\": 0.8}" soft "${_pref}")
+  file(WRITE "${WORK}/soft.jsonl" "${soft}")
+  run(r dpo --train-file soft.jsonl --output-dir soft_run ${SMALL} --max-steps 2
+      --use-soft-labels)
+  expect_rc(0)
+  expect_match(r_out "rlhf dpo: done: 2 steps")
 elseif(CASE STREQUAL "reward_end_to_end")
   run(r reward --train-file pref.jsonl --output-dir run ${SMALL} --max-steps 6
       --eval-fraction 0.25)
@@ -337,6 +347,26 @@ elseif(CASE STREQUAL "cai_bad_constitution")
   # --rules needs a built-in check for every principle (the default constitution has none).
   run(r cai judge --model sft --prompts-file prompts.jsonl --rules --output pairs.jsonl)
   expect_one_error(1 "principle 'harmless' of the default constitution has no built-in check")
+  # A judge model apart from the generator: not with --rules, and one of checkpoint or server.
+  run(r cai judge --model sft --prompts-file prompts.jsonl --rules --judge-model sft
+      --output pairs.jsonl)
+  expect_one_error(2 "--rules judges with built-in checks, not with a model")
+  run(r cai judge --model sft --prompts-file prompts.jsonl --judge-model sft
+      --judge-endpoint http://127.0.0.1:9/v1 --output pairs.jsonl)
+  expect_one_error(2 "give one of --judge-model CKPT or --judge-endpoint URL")
+  run(r cai judge --model sft --prompts-file prompts.jsonl --judge-model nowhere
+      --max-new-tokens 8 --output pairs.jsonl)
+  expect_one_error(1 "nowhere: no such file")
+  run(r cai judge --model sft --prompts-file prompts.jsonl --judge-endpoint http://127.0.0.1:9/v1
+      --http-retries 0 --max-new-tokens 8 --output pairs.jsonl)
+  if(r_rc STREQUAL "1")
+    expect_one_error(1 "http://127.0.0.1:9/v1/chat/completions")
+  else()
+    expect_one_error(2 "built without")
+  endif()
+  if(EXISTS "${WORK}/pairs.jsonl")
+    fail("pairs.jsonl was written")
+  endif()
   run(r cai revise --model sft --prompts-file missing.jsonl --output rows.jsonl)
   expect_one_error(1 "missing.jsonl: no such file")
   run(r cai revise --model nowhere --prompts-file prompts.jsonl --output rows.jsonl)
@@ -385,6 +415,75 @@ elseif(CASE STREQUAL "cai_judge_rules")
                   RESULT_VARIABLE rc ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     fail("pairs.jsonl: ${err}")
+  endif()
+elseif(CASE STREQUAL "cai_judge_model")
+  # --judge-model: the generator's own checkpoint as the judge gives the rows of the generator
+  # judging itself; another checkpoint judges the same samples with other soft labels. A second
+  # run resumes and writes nothing; a killed run (a prompt's done line missing, a torn row) is
+  # finished with the rows of an uninterrupted one.
+  train_sft(sft)
+  train_sft(judge --seed 7)
+  # A judge prompt that fits the tiny context (the default one is cut to its last 64 bytes,
+  # the same in both orders: every pair a tie).
+  file(WRITE "${WORK}/judge.json" "{\"judge\": \"{response_a}|{response_b}?\"}")
+  set(args cai judge --model sft --prompts-file prompts.jsonl --n 4 --max-new-tokens 8 --seed 1
+           --templates judge.json)
+  run(r ${args} --output self.jsonl)
+  expect_rc(0)
+  run(r ${args} --judge-model sft/model.safetensors --output same.jsonl)
+  expect_rc(0)
+  file(READ "${WORK}/self.jsonl" self)
+  file(READ "${WORK}/same.jsonl" same)
+  if(NOT self STREQUAL same)
+    fail("--judge-model with the generator's checkpoint changed the rows")
+  endif()
+  run(r ${args} --judge-model judge --output other.jsonl)
+  expect_rc(0)
+  expect_plain()
+  expect_match(r_out "rlhf cai judge: 2 prompts, 12 pairs: [0-9]+ rows written, [0-9]+ identical")
+  expect_match(r_out "0 skipped \\(already done\\), 0 duplicates; rows in other.jsonl")
+  expect_match(r_err "2/2 prompts")
+  file(WRITE "${WORK}/check.py" "import json\n"
+       "load = lambda f: [json.loads(l) for l in open(f)]\n"
+       "self, other = load('self.jsonl'), load('other.jsonl')\n"
+       "assert other, 'no rows'\n"
+       "for r in other:\n"
+       "    assert 0.5 < r['soft_label'] <= 1.0, r\n"
+       "    assert r['prompt'][0]['role'] == 'user' and r['chosen'][0]['role'] == 'assistant'\n"
+       "    assert r['prompt'][0]['content'] in ('say a', 'say b') and r['judge_reason']\n"
+       "key = lambda r: (r['prompt'][0]['content'], r['chosen'][0]['content'],\n"
+       "                 r['rejected'][0]['content'], r['soft_label'])\n"
+       "assert sorted(map(key, self)) != sorted(map(key, other)), 'the judge model was not used'\n"
+       "done = load('other.jsonl.done')\n"
+       "assert [d['prompt'] for d in done] == ['say a', 'say b'], done\n"
+       "assert sum(d['rows'] for d in done) == len(other)\n")
+  execute_process(COMMAND ${PYTHON} check.py WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    fail("other.jsonl: ${err}")
+  endif()
+  file(READ "${WORK}/other.jsonl" whole)
+  run(r ${args} --judge-model judge --output other.jsonl)
+  expect_rc(0)
+  expect_match(r_out "resuming: 2 prompts already done in other.jsonl")
+  expect_match(r_out ": 0 rows written, .*2 skipped \\(already done\\)")
+  file(READ "${WORK}/other.jsonl" again)
+  if(NOT whole STREQUAL again)
+    fail("the second run changed other.jsonl")
+  endif()
+  # A kill while 'say b' was written: its done line missing, a torn row at the end.
+  file(WRITE "${WORK}/tear.py" "lines = open('other.jsonl.done').readlines()\n"
+       "open('other.jsonl.done', 'w').write(lines[0])\n"
+       "rows = open('other.jsonl').read()\n"
+       "open('other.jsonl', 'a').write(rows.splitlines()[0][:20])\n")
+  execute_process(COMMAND ${PYTHON} tear.py WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc)
+  run(r ${args} --judge-model judge --output other.jsonl)
+  expect_rc(0)
+  expect_match(r_out "resuming: 1 prompts already done")
+  expect_match(r_out "1 skipped \\(already done\\), 0 duplicates, torn end repaired")
+  file(READ "${WORK}/other.jsonl" resumed)
+  if(NOT whole STREQUAL resumed)
+    fail("the resumed run's rows differ from the uninterrupted run's")
   endif()
 elseif(CASE STREQUAL "ppo_end_to_end")
   # PPO against a reward model from `rlhf reward` (its trunk also starts the critic), then a

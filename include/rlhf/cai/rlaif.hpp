@@ -13,6 +13,8 @@
 //   rlaif_pairs(generator, judge, prompts)   samples K responses per prompt (seed mixed
 //       with k), then rlaif_label
 //   write_preference_rows(path, rows)        JSONL, written atomically
+//
+// rlaif_file.hpp runs rlaif_pairs into a file that a killed run continues.
 #pragma once
 
 #include <algorithm>
@@ -66,6 +68,96 @@ struct rlaif_result {
   std::size_t low_confidence = 0;    ///< left out: below min_confidence
 };
 
+namespace detail {
+
+/// Adds the counts of `r` (not its rows) to `into`.
+inline void add_counts(rlaif_result& into, const rlaif_result& r) {
+  into.pairs += r.pairs;
+  into.identical += r.identical;
+  into.no_judgment += r.no_judgment;
+  into.ties += r.ties;
+  into.low_confidence += r.low_confidence;
+}
+
+/// Labels the pairs of prompts [first, last) with one judge() call: `out[p - first]` gets
+/// prompt p's rows and counts. data_error as rlaif_label.
+template <preference_judge J>
+std::vector<rlaif_result> rlaif_label_batch(J& judge, const std::vector<std::string>& prompts,
+                                            const std::vector<std::vector<std::string>>& responses,
+                                            std::size_t first, std::size_t last,
+                                            const rlaif_options& o, const char* fn) {
+  std::vector<rlaif_result> out(last - first);
+  std::vector<judge_query> queries;
+  std::vector<std::size_t> owner;  // the prompt of each query (index into out)
+  for (std::size_t p = first; p < last; ++p) {
+    const auto& rs = responses[p];
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      for (std::size_t j = i + 1; j < rs.size(); ++j) {
+        ++out[p - first].pairs;
+        if (rs[i] == rs[j]) {
+          ++out[p - first].identical;
+          continue;
+        }
+        queries.push_back({prompts[p], rs[i], rs[j]});
+        owner.push_back(p - first);
+      }
+    }
+  }
+  if (queries.empty()) return out;
+  const std::vector<judgment> js = judge.judge(queries);
+  if (js.size() != queries.size()) {
+    throw data_error(rlhf::detail::concat(fn, ": the judge returned ", js.size(), " judgments for ",
+                                          queries.size(), " pairs"));
+  }
+  for (std::size_t k = 0; k < js.size(); ++k) {
+    rlaif_result& r = out[owner[k]];
+    if (!js[k].prob_a) {
+      ++r.no_judgment;
+      continue;
+    }
+    const float p = *js[k].prob_a;
+    if (!(p >= 0.0f && p <= 1.0f)) {
+      throw data_error(
+          rlhf::detail::concat(fn, ": the judge returned prob_a = ", p, " (expected [0, 1])"));
+    }
+    if (p == 0.5f) {
+      ++r.ties;
+      continue;
+    }
+    if (std::fabs(p - 0.5f) < o.min_confidence) {
+      ++r.low_confidence;
+      continue;
+    }
+    const auto& q = queries[k];
+    const bool a = p > 0.5f;
+    r.rows.push_back({q.prompt, a ? q.response_a : q.response_b, a ? q.response_b : q.response_a,
+                      a ? p : 1.0f - p, js[k].reason});
+  }
+  return out;
+}
+
+/// responses_per_prompt samples of each prompt of `batch` (one generate() call per k; seed
+/// = generation.seed mixed with k): out[i][k]. data_error when a call returns the wrong
+/// number of completions.
+template <text_generator G>
+std::vector<std::vector<std::string>> rlaif_sample(G& gen, const std::vector<std::string>& batch,
+                                                   const rlaif_options& o, const char* fn) {
+  std::vector<std::vector<std::string>> out(batch.size());
+  for (std::size_t k = 0; k < o.responses_per_prompt; ++k) {
+    generation_options g = o.generation;
+    g.seed = mix_seed(o.generation.seed, 0x726c6169u /* "rlai" */, k);
+    const std::vector<std::string> r = gen.generate(batch, g);
+    if (r.size() != batch.size()) {
+      throw data_error(rlhf::detail::concat(fn, ": the generator returned ", r.size(),
+                                            " completions for ", batch.size(), " prompts"));
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) out[i].push_back(r[i]);
+  }
+  return out;
+}
+
+}  // namespace detail
+
 /// Judges every pair (i < j) of each prompt's responses; see the top of this header.
 /// config_error on a bad option or when responses and prompts differ in number; data_error
 /// when the judge returns the wrong number of judgments or a prob_a outside [0, 1].
@@ -84,48 +176,9 @@ rlaif_result rlaif_label(J& judge, const std::vector<std::string>& prompts,
   rlaif_result out;
   for (std::size_t first = 0; first < prompts.size(); first += o.prompts_per_batch) {
     const std::size_t last = std::min(prompts.size(), first + o.prompts_per_batch);
-    std::vector<judge_query> queries;
-    for (std::size_t p = first; p < last; ++p) {
-      const auto& rs = responses[p];
-      for (std::size_t i = 0; i < rs.size(); ++i) {
-        for (std::size_t j = i + 1; j < rs.size(); ++j) {
-          ++out.pairs;
-          if (rs[i] == rs[j]) {
-            ++out.identical;
-            continue;
-          }
-          queries.push_back({prompts[p], rs[i], rs[j]});
-        }
-      }
-    }
-    if (queries.empty()) continue;
-    const std::vector<judgment> js = judge.judge(queries);
-    if (js.size() != queries.size()) {
-      throw data_error(rlhf::detail::concat(fn, ": the judge returned ", js.size(),
-                                            " judgments for ", queries.size(), " pairs"));
-    }
-    for (std::size_t k = 0; k < js.size(); ++k) {
-      if (!js[k].prob_a) {
-        ++out.no_judgment;
-        continue;
-      }
-      const float p = *js[k].prob_a;
-      if (!(p >= 0.0f && p <= 1.0f)) {
-        throw data_error(
-            rlhf::detail::concat(fn, ": the judge returned prob_a = ", p, " (expected [0, 1])"));
-      }
-      if (p == 0.5f) {
-        ++out.ties;
-        continue;
-      }
-      if (std::fabs(p - 0.5f) < o.min_confidence) {
-        ++out.low_confidence;
-        continue;
-      }
-      const auto& q = queries[k];
-      const bool a = p > 0.5f;
-      out.rows.push_back({q.prompt, a ? q.response_a : q.response_b,
-                          a ? q.response_b : q.response_a, a ? p : 1.0f - p, js[k].reason});
+    for (auto& r : detail::rlaif_label_batch(judge, prompts, responses, first, last, o, fn)) {
+      detail::add_counts(out, r);
+      for (auto& row : r.rows) out.rows.push_back(std::move(row));
     }
   }
   return out;
@@ -141,23 +194,34 @@ rlaif_result rlaif_pairs(G& gen, J& judge, const std::vector<std::string>& promp
   check_config(o.responses_per_prompt >= 2, fn, "responses_per_prompt", ">= 2",
                o.responses_per_prompt);
   check_config(o.prompts_per_batch >= 1, fn, "prompts_per_batch", ">= 1", o.prompts_per_batch);
-  std::vector<std::vector<std::string>> responses(prompts.size());
+  std::vector<std::vector<std::string>> responses;
+  responses.reserve(prompts.size());
   for (std::size_t first = 0; first < prompts.size(); first += o.prompts_per_batch) {
     const std::size_t last = std::min(prompts.size(), first + o.prompts_per_batch);
     const std::vector<std::string> batch(prompts.begin() + static_cast<std::ptrdiff_t>(first),
                                          prompts.begin() + static_cast<std::ptrdiff_t>(last));
-    for (std::size_t k = 0; k < o.responses_per_prompt; ++k) {
-      generation_options g = o.generation;
-      g.seed = detail::mix_seed(o.generation.seed, 0x726c6169u /* "rlai" */, k);
-      const std::vector<std::string> r = gen.generate(batch, g);
-      if (r.size() != batch.size()) {
-        throw data_error(rlhf::detail::concat(fn, ": the generator returned ", r.size(),
-                                              " completions for ", batch.size(), " prompts"));
-      }
-      for (std::size_t i = 0; i < batch.size(); ++i) responses[first + i].push_back(r[i]);
-    }
+    for (auto& r : detail::rlaif_sample(gen, batch, o, fn)) responses.push_back(std::move(r));
   }
   return rlaif_label(judge, prompts, responses, o);
+}
+
+/// One preference_row as a JSON object: {"prompt", "chosen", "rejected", "soft_label",
+/// "judge_reason"}; with `chat`, the prompt is [{"role": "user", "content": prompt}] and each
+/// response [{"role": "assistant", "content": response}] (chat rows, which the trainers put
+/// through the chat template).
+[[nodiscard]] inline nlohmann::ordered_json preference_row_json(const preference_row& r,
+                                                                bool chat = false) {
+  using nlohmann::ordered_json;
+  const auto turn = [chat](const char* role, const std::string& text) {
+    return chat ? ordered_json::array({{{"role", role}, {"content", text}}}) : ordered_json(text);
+  };
+  ordered_json j;
+  j["prompt"] = turn("user", r.prompt);
+  j["chosen"] = turn("assistant", r.chosen);
+  j["rejected"] = turn("assistant", r.rejected);
+  j["soft_label"] = r.soft_label;
+  j["judge_reason"] = r.reason;
+  return j;
 }
 
 /// Writes `rows` as JSONL, atomically: {"prompt", "chosen", "rejected", "soft_label",
@@ -167,13 +231,8 @@ inline void write_preference_rows(const std::filesystem::path& path,
                                   const std::vector<preference_row>& rows) {
   std::string text;
   for (const auto& r : rows) {
-    nlohmann::ordered_json j;
-    j["prompt"] = r.prompt;
-    j["chosen"] = r.chosen;
-    j["rejected"] = r.rejected;
-    j["soft_label"] = r.soft_label;
-    j["judge_reason"] = r.reason;
-    text += j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    text += preference_row_json(r).dump(-1, ' ', false,
+                                        nlohmann::ordered_json::error_handler_t::replace);
     text += '\n';
   }
   rlhf::detail::write_file_atomically(path, text, "write_preference_rows");

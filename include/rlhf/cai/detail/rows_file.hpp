@@ -2,12 +2,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // A JSONL file written one row at a time that a killed run can continue:
 //
-//   recover_rows(path, key)   reads the rows already there (their `key` fields), and repairs
-//                             a torn end: a last line cut by a kill (no final "\n", or not
-//                             valid JSON) is removed, or completed with "\n" when it is a
-//                             whole row; an invalid line before the last is a data_error
-//   row_appender              one write of line + "\n" per row, then a flush (and fsync
-//                             when asked): a kill leaves whole rows and at most one torn line
+//   recover_rows(path, key)   reads the rows already there (their `key` fields, or the key a
+//                             function finds in each row), and repairs a torn end: a last
+//                             line cut by a kill (no final "\n", or not valid JSON) is
+//                             removed, or completed with "\n" when it is a whole row; an
+//                             invalid line before the last is a data_error
+//   row_appender              one write of line + "\n" per row (or of a group of rows), then
+//                             a flush (and fsync when asked): a kill leaves whole rows and at
+//                             most one torn line
 #pragma once
 
 #include <cstddef>
@@ -15,10 +17,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,14 +39,21 @@ namespace detail {
 
 /// What recover_rows found.
 struct recovered_rows {
-  std::set<std::string> keys;  ///< the rows' keys
-  std::size_t rows = 0;        ///< rows read (duplicates of a key included)
-  bool repaired = false;       ///< a torn last line was removed or completed
+  std::set<std::string> keys;       ///< the rows' keys
+  std::size_t rows = 0;             ///< rows read (duplicates of a key included)
+  bool repaired = false;            ///< a torn last line was removed or completed
+  std::vector<std::string> order;   ///< each row's key, in the file's order
+  std::vector<std::uint64_t> ends;  ///< each row's end in the file (after its "\n")
 };
 
-/// The rows of `path` (none when it does not exist) keyed by their string field `key`;
-/// repairs a torn last line (see the top of this header). `fn` starts every message.
-inline recovered_rows recover_rows(const std::filesystem::path& path, std::string_view key,
+/// A row's key (nullopt: the row has none, and is not a valid row).
+using row_key_function = std::function<std::optional<std::string>(const nlohmann::json&)>;
+
+/// The rows of `path` (none when it does not exist) keyed by `key_of`; a JSON object for
+/// which it returns nullopt is not a row (`missing` says why, in messages). Repairs a torn
+/// last line (see the top of this header). `fn` starts every message.
+inline recovered_rows recover_rows(const std::filesystem::path& path,
+                                   const row_key_function& key_of, std::string_view missing,
                                    std::string_view fn) {
   using rlhf::detail::concat;
   recovered_rows out;
@@ -82,11 +95,12 @@ inline recovered_rows recover_rows(const std::filesystem::path& path, std::strin
     } catch (const nlohmann::json::exception&) {
       why = "not valid JSON";
     }
+    std::optional<std::string> k;
     if (why.empty()) {
       if (!j.is_object()) {
         why = "not a JSON object";
-      } else if (!j.contains(key) || !j[std::string(key)].is_string()) {
-        why = concat("field '", key, "' is missing or not a string");
+      } else if (k = key_of(j); !k) {
+        why = std::string(missing);
       }
     }
     if (!why.empty()) {
@@ -95,7 +109,9 @@ inline recovered_rows recover_rows(const std::filesystem::path& path, std::strin
       offset = next;
       continue;
     }
-    out.keys.insert(j[std::string(key)].get<std::string>());
+    out.keys.insert(*k);
+    out.order.push_back(std::move(*k));
+    out.ends.push_back(next + (newline ? 0 : 1));  // a completed last line gains its "\n"
     ++out.rows;
     if (!newline) torn_whole_row = true;
     offset = next;
@@ -116,6 +132,30 @@ inline recovered_rows recover_rows(const std::filesystem::path& path, std::strin
     out.repaired = true;
   }
   return out;
+}
+
+/// recover_rows keyed by the string field `key` of each row.
+inline recovered_rows recover_rows(const std::filesystem::path& path, std::string_view key,
+                                   std::string_view fn) {
+  const std::string k(key);
+  return recover_rows(
+      path,
+      [&k](const nlohmann::json& j) -> std::optional<std::string> {
+        if (!j.contains(k) || !j[k].is_string()) return std::nullopt;
+        return j[k].get<std::string>();
+      },
+      rlhf::detail::concat("field '", key, "' is missing or not a string"), fn);
+}
+
+/// Cuts `path` to its first `size` bytes (rows of an unfinished unit of work at its end).
+inline void truncate_rows(const std::filesystem::path& path, std::uint64_t size,
+                          std::string_view fn) {
+  std::error_code ec;
+  std::filesystem::resize_file(path, size, ec);
+  if (ec) {
+    throw io_error(rlhf::detail::concat(fn, ": ", path.string(),
+                                        ": cannot remove an unfinished end: ", ec.message()));
+  }
 }
 
 /// Appends rows to a JSONL file: one write per row, then a flush (and an fsync with
@@ -140,17 +180,29 @@ class row_appender {
   row_appender& operator=(row_appender&&) = delete;
 
   /// Writes `row` (compact; invalid UTF-8 replaced by U+FFFD) and "\n", then flushes.
-  void append(const nlohmann::ordered_json& row) {
+  void append(const nlohmann::ordered_json& row) { write(line_of(row)); }
+
+  /// Writes `rows` as consecutive lines in one write, then flushes (nothing when empty).
+  void append(const std::vector<nlohmann::ordered_json>& rows) {
+    std::string text;
+    for (const auto& r : rows) text += line_of(r);
+    if (!text.empty()) write(text);
+  }
+
+ private:
+  static std::string line_of(const nlohmann::ordered_json& row) {
     std::string line = row.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     line.push_back('\n');
-    const bool ok = std::fwrite(line.data(), 1, line.size(), f_) == line.size() &&
+    return line;
+  }
+  void write(const std::string& text) {
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f_) == text.size() &&
                     std::fflush(f_) == 0 &&
                     (!durable_ || rlhf::detail::platform::sync(::fileno(f_)) == 0);
     if (!ok)
       throw io_error(rlhf::detail::concat(fn_, ": ", path_.string(), ": cannot append a row"));
   }
 
- private:
   std::filesystem::path path_;
   bool durable_;
   std::string fn_;
