@@ -7,9 +7,10 @@ The package is made by our own CMake install, so consumers get the real rlhfppCo
 
 No component options. The package always holds every header and the CMake definition of
 every component (rlhf::eigen, rlhf::xtensor, rlhf::thrust, rlhf::cuda, rlhf::model,
-rlhf::http); which of them a consumer can use is decided by rlhfppConfig.cmake when the
-consumer configures, where it looks for that component's dependencies (Eigen, OpenMP, a
-CBLAS; xtensor, xsimd; Thrust; the CUDA toolkit; nlohmann_json; libcurl). Nothing is compiled, so the package is the same
+rlhf::http, rlhf::mpi, rlhf::nccl); which of them a consumer can use is decided by
+rlhfppConfig.cmake when the consumer configures, where it looks for that component's
+dependencies (Eigen, OpenMP, a CBLAS; xtensor, xsimd; Thrust; the CUDA toolkit;
+nlohmann_json; libcurl; MPI; NCCL). Nothing is compiled, so the package is the same
 for every os, compiler, build type and option value: package_id() clears everything and
 there is one package id.
 
@@ -21,7 +22,10 @@ CMakeDeps makes their configs and rlhfppConfig.cmake finds them. Thrust and the 
 toolkit always come from the system (Debian's libthrust-dev, or the toolkit's CCCL under
 nvcc), and so does libcurl (rlhf::http, the optional chat-completions client; Debian's
 libcurl4-openssl-dev): a Conan libcurl would bring OpenSSL and zlib builds into every
-consumer's graph for a component few of them use. The option changes only the dependency graph, not a byte of the package, so the one
+consumer's graph for a component few of them use. MPI (rlhf::mpi, the data-parallel
+transport; Debian's libopenmpi-dev and openmpi-bin) and NCCL (rlhf::nccl; the CUDA
+toolkit's, or Debian's libnccl-dev) are system dependencies too: an MPI must match the
+cluster's launcher and network, which only the machine knows. The option changes only the dependency graph, not a byte of the package, so the one
 package id serves both values honestly.
 
 C++20: the headers need it. The CMake targets carry cxx_std_20, so a CMake consumer is

@@ -14,6 +14,11 @@
 #   rlhf::model    nlohmann-json, for the checkpoint and config readers of the bundled GPT
 #   rlhf::http     libcurl (FindCURL) and nlohmann-json, for the OpenAI-compatible
 #                  chat-completions client of rlhf/cai/http_chat.hpp; Threads when found
+#   rlhf::mpi      MPI's C API (FindMPI's MPI::MPI_CXX, without the MPI-2 C++ bindings), for
+#                  the data-parallel transport of rlhf/dist/mpi.hpp
+#   rlhf::nccl     NCCL (nccl.h and libnccl beside the CUDA toolkit, or on the default
+#                  paths), the CUDA runtime and cuBLAS, and MPI as for rlhf::mpi, for the
+#                  device-memory transport of rlhf/dist/nccl.hpp
 #
 # CBLAS choice (rlhf::eigen and rlhf::xtensor): Debian's OpenMP build of OpenBLAS
 # (libopenblas-openmp-dev; Fedora's libopenblaso) when the compiler's OpenMP runtime is GNU
@@ -89,6 +94,15 @@ function(_rlhfpp_link_cblas target define link openmp)
     set_property(TARGET ${target} APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS RLHF_CBLAS_OPENMP)
   endif()
 endfunction()
+
+# _rlhfpp_find_mpi(): FindMPI for C++ without the deprecated MPI-2 C++ bindings (the headers
+# use the C API only): MPI::MPI_CXX links the MPI library alone (Open MPI: not libmpi_cxx).
+macro(_rlhfpp_find_mpi)
+  if(NOT TARGET MPI::MPI_CXX)
+    set(MPI_CXX_SKIP_MPICXX TRUE)
+    find_package(MPI QUIET COMPONENTS CXX)
+  endif()
+endmacro()
 
 # rlhfpp_add_component(<component> <target> <core> <imported> <out_found>)
 #   Creates <target> (an INTERFACE target linking <core>) when the component's dependencies
@@ -228,11 +242,47 @@ function(rlhfpp_add_component component target core imported out_found)
       set(reason "nlohmann-json 3 (nlohmann_jsonConfig.cmake; Debian: nlohmann-json3-dev) was not found")
     endif()
 
+  elseif(component STREQUAL "mpi")
+    _rlhfpp_find_mpi()
+    if(TARGET MPI::MPI_CXX)
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} MPI::MPI_CXX)
+      set(found TRUE)
+    else()
+      set(reason "MPI for C++ (FindMPI: an mpicxx wrapper; Debian: libopenmpi-dev) was not found")
+    endif()
+
+  elseif(component STREQUAL "nccl")
+    find_package(CUDAToolkit QUIET)
+    _rlhfpp_find_mpi()
+    unset(nccl_h)
+    unset(nccl_lib)
+    if(TARGET CUDA::cudart)
+      find_path(nccl_h nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} NO_CACHE)
+      find_library(nccl_lib nccl HINTS ${CUDAToolkit_LIBRARY_DIR} NO_CACHE)
+    endif()
+    if(TARGET CUDA::cudart AND TARGET CUDA::cublas AND TARGET MPI::MPI_CXX AND nccl_h
+       AND nccl_lib)
+      _rlhfpp_new_target(${target} ${imported})
+      target_link_libraries(${target} INTERFACE ${core} CUDA::cudart CUDA::cublas MPI::MPI_CXX
+                                                "${nccl_lib}")
+      if(NOT nccl_h IN_LIST CUDAToolkit_INCLUDE_DIRS AND NOT nccl_h STREQUAL "/usr/include")
+        target_include_directories(${target} SYSTEM INTERFACE "${nccl_h}")
+      endif()
+      set(found TRUE)
+    elseif(NOT TARGET CUDA::cudart OR NOT TARGET CUDA::cublas)
+      set(reason "the CUDA toolkit with cuBLAS (CUDAToolkit) was not found")
+    elseif(NOT TARGET MPI::MPI_CXX)
+      set(reason "MPI for C++ (FindMPI: an mpicxx wrapper; Debian: libopenmpi-dev) was not found")
+    else()
+      set(reason "NCCL (nccl.h and libnccl; Debian: libnccl-dev) was not found")
+    endif()
+
   else()
-    set(reason "unknown component '${component}' (known: eigen xtensor thrust cuda model http)")
+    set(reason "unknown component '${component}' (known: eigen xtensor thrust cuda model http mpi nccl)")
   endif()
   set(${out_found} ${found} PARENT_SCOPE)
   set(${out_found}_REASON "${reason}" PARENT_SCOPE)
 endfunction()
 
-set(RLHFPP_ALL_COMPONENTS eigen xtensor thrust cuda model http)
+set(RLHFPP_ALL_COMPONENTS eigen xtensor thrust cuda model http mpi nccl)

@@ -44,6 +44,7 @@
 #include "rlhf/data/dataset.hpp"
 #include "rlhf/data/formats.hpp"
 #include "rlhf/data/tokenize.hpp"
+#include "rlhf/dist/communicator.hpp"
 #include "rlhf/losses/cpo.hpp"
 #include "rlhf/losses/dpo.hpp"
 #include "rlhf/losses/kto.hpp"
@@ -70,6 +71,9 @@
 #ifdef RLHF_CLI_HTTP
 #include "rlhf/cai/http_chat.hpp"
 #endif
+#ifdef RLHF_CLI_MPI
+#include "rlhf/dist/mpi.hpp"
+#endif
 
 extern char** environ;
 
@@ -90,6 +94,15 @@ using tok_t = model::byte_tokenizer;
 // atomic store) through g_stop, a lock-free pointer to a function that knows the trainer.
 std::atomic<bool> g_interrupted{false};
 std::atomic<void (*)()> g_stop{nullptr};
+
+/// The processes training together: MPI's world when a launcher (mpirun) started this one,
+/// else this process alone. Rank 0 prints and writes; every rank trains.
+rlhf::dist::any_communicator& world() {
+  static rlhf::dist::any_communicator group;
+  return group;
+}
+/// Whether this process prints and writes the run's outputs (rank 0).
+bool leader() { return world().rank() == 0; }
 static_assert(std::atomic<bool>::is_always_lock_free);
 static_assert(std::atomic<void (*)()>::is_always_lock_free);
 
@@ -702,7 +715,7 @@ int run_training(M& method, const json& r, const train::training_args& args, con
   if (!resume.empty() && !fs::is_regular_file(resume / "model.safetensors")) {
     throw rlhf::io_error(resume.string() + ": not a checkpoint folder (no model.safetensors)");
   }
-  std::unique_ptr<progress> bar;
+  std::unique_ptr<progress> bar;  // rank 0's (the callbacks run there alone)
   train::callbacks cb;
   cb.on_step = [&](const train::metrics_record& rec) { bar->step(rec); };
   cb.on_eval = [&](const train::metrics_record& rec) {
@@ -717,9 +730,18 @@ int run_training(M& method, const json& r, const train::training_args& args, con
     bar->note(s);
   };
   cb.on_warning = [&](const std::string& w) { bar->note("rlhf: warning: " + w); };
-  train::trainer<B, M> t(method, args, cb);
-  bar = std::make_unique<progress>(t.total_steps(), step_of(resume));
-  if (skipped > 0) bar->note("rlhf: skipped " + std::to_string(skipped) + " bad data lines");
+  train::trainer<B, M> t(method, args, cb, world());
+  if (leader()) {
+    bar = std::make_unique<progress>(t.total_steps(), step_of(resume));
+    if (t.world_size() > 1) {
+      bar->note(std::string("rlhf ") + name + ": data parallel over " +
+                std::to_string(t.world_size()) + " processes (MPI), " +
+                std::to_string(args.per_device_train_batch_size) +
+                " examples per process per "
+                "micro-batch");
+    }
+    if (skipped > 0) bar->note("rlhf: skipped " + std::to_string(skipped) + " bad data lines");
+  }
   using slot = stop_slot<train::trainer<B, M>>;
   slot::trainer.store(&t);
   g_stop.store(&slot::request);
@@ -731,6 +753,7 @@ int run_training(M& method, const json& r, const train::training_args& args, con
   } guard;
   if (g_interrupted.load()) t.request_stop();  // a signal before the trainer existed
   const train::train_result res = t.train(resume);
+  if (!leader()) return res.stopped_early ? 130 : 0;  // rank 0 writes the results
   bar->end_line();
   if (res.stopped_early) {
     std::fprintf(
@@ -759,6 +782,7 @@ int run_training(M& method, const json& r, const train::training_args& args, con
 }
 
 void write_config(const json& r, const char* method) {
+  if (!leader()) return;
   json out = r;
   out["method"] = method;
   fs::create_directories(r.at("output_dir").get<std::string>());
@@ -2158,7 +2182,23 @@ int run(int argc, char** argv) {
 }  // namespace rlhf_cli
 
 int main(int argc, char** argv) {
+#ifdef RLHF_CLI_MPI
+  // Under mpirun every rank runs this; a rank that fails ends the job (MPI_Abort) instead of
+  // leaving the others waiting in a collective.
+  std::optional<rlhf::dist::mpi_environment> mpi;
+  if (rlhf::dist::launched_by_mpi()) {
+    mpi.emplace(argc, argv);
+    rlhf_cli::world() = rlhf::dist::mpi_communicator();
+  }
+  const auto fail = [&](int status, const std::string& what) {
+    const int code = rlhf_cli::fail(status, what);
+    if (rlhf_cli::world().size() > 1)
+      rlhf::dist::mpi_abort("rank " + std::to_string(rlhf_cli::world().rank()) + ": " + what, code);
+    return code;
+  };
+#else
   using rlhf_cli::fail;
+#endif
   try {
     return rlhf_cli::run(argc, argv);
   } catch (const rlhf_cli::usage_error& e) {

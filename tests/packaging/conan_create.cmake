@@ -115,7 +115,7 @@ endforeach()
 # Every component is defined in the package, whatever the machine that made it had.
 file(STRINGS "${_pkgdir}/share/cmake/rlhfpp/rlhfppComponents.cmake" _all
      REGEX "^set\\(RLHFPP_ALL_COMPONENTS ")
-foreach(_comp eigen xtensor thrust cuda model http)
+foreach(_comp eigen xtensor thrust cuda model http mpi nccl)
   if(NOT _all MATCHES "[ (]${_comp}[ )]")
     message(FATAL_ERROR "the package does not define component ${_comp}: '${_all}'")
   endif()

@@ -79,6 +79,15 @@ class single_process {
   void barrier() noexcept {}
 };
 
+class any_communicator;
+
+namespace detail {
+/// What any_communicator wraps: a communicator other than itself.
+template <class C>
+concept wrappable_communicator = communicator<std::remove_cvref_t<C>> &&
+    !std::same_as<std::remove_cvref_t<C>, any_communicator>;
+}  // namespace detail
+
 /// A communicator of any type, held by value (copies share the same group); what the
 /// trainers store. Default: single_process.
 class any_communicator {
@@ -86,10 +95,9 @@ class any_communicator {
   /// single_process.
   any_communicator() : any_communicator(single_process{}) {}
   /// Wraps `c` (moved or copied in; copies of the handle share one wrapped object).
-  template <class C>
-  requires communicator<std::remove_cvref_t<C>> &&
-      (!std::same_as<std::remove_cvref_t<C>, any_communicator>)
-          any_communicator(C&& c)  // NOLINT(google-explicit-constructor): a communicator is one
+  template <detail::wrappable_communicator C>
+  // NOLINTNEXTLINE(google-explicit-constructor,bugprone-forwarding-reference-overload)
+  any_communicator(C&& c)
       : self_(std::make_shared<model<std::remove_cvref_t<C>>>(std::forward<C>(c))) {}
 
   /// This process's rank in [0, size()).

@@ -258,6 +258,8 @@ class trainer {
         decay_ranges_(model::decay_ranges(method.policy())),
         metrics_(std::filesystem::path(args_.output_dir) / "metrics.jsonl") {
     args_.validate();
+    // A method that needs the group itself (GRPO, RLOO: sampling streams, token counts).
+    if constexpr (requires { method_.join(comm_); }) method_.join(comm_);
     for (auto* h : method_.heads()) {
       head_optimizers_.emplace_back(h->num_params(), args_.adam());
       head_ranges_.push_back(head_ranges(*h));
@@ -504,25 +506,41 @@ class trainer {
     return out;
   }
 
-  /// The ranks' metrics of one micro-batch position combined: the mean over the ranks that
-  /// report a metric (num_tokens, a count, is summed by global_counts when logged).
+  /// The ranks' metrics of one micro-batch position combined over the ranks that report
+  /// each: the smallest of a "min..." (last name part: completions/min_length, min_reward),
+  /// the largest of a "max...", the mean of every other (exact for means over equal shares;
+  /// a standard deviation becomes the mean of the ranks' ones). num_tokens, a count, is
+  /// summed by global_counts when logged.
   [[nodiscard]] static named_metrics combine(const std::vector<named_metrics>& per_rank) {
     named_metrics out;
     std::vector<int> counts;
+    const auto kind = [](const std::string& name) {
+      const auto slash = name.rfind('/');
+      const std::string_view last = std::string_view(name).substr(
+          slash == std::string::npos ? 0 : slash + 1);
+      return last.starts_with("min") ? -1 : last.starts_with("max") ? 1 : 0;
+    };
     for (const auto& m : per_rank) {
-      for (const auto& [name, v] : m) {
+      for (const auto& entry : m) {
+        const std::string& name = entry.first;  // not a binding: clang 14 cannot capture one
+        const float v = entry.second;
         auto it = std::find_if(out.begin(), out.end(),
                                [&](const auto& p) { return p.first == name; });
         if (it == out.end()) {
           out.push_back({name, v});
           counts.push_back(1);
-        } else {
-          it->second += v;
-          ++counts[static_cast<std::size_t>(it - out.begin())];
+          continue;
         }
+        const int k = kind(name);
+        it->second = k < 0   ? std::min(it->second, v)
+                     : k > 0 ? std::max(it->second, v)
+                             : it->second + v;
+        ++counts[static_cast<std::size_t>(it - out.begin())];
       }
     }
-    for (std::size_t i = 0; i < out.size(); ++i) out[i].second /= static_cast<float>(counts[i]);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (kind(out[i].first) == 0) out[i].second /= static_cast<float>(counts[i]);
+    }
     return out;
   }
 

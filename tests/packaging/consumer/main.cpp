@@ -1,11 +1,13 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // Consumer check: row log-sum-exp on the consumed backend must match a plain std::
-// computation (with rlhf::http, also a request through libcurl). RLHF_CONSUMER_<COMPONENT>
-// picks the backend (the consumer's CMakeLists.txt).
+// computation (with rlhf::http, also a request through libcurl; with rlhf::mpi, collectives
+// on a one-rank MPI job; rlhf::nccl is built, not run). RLHF_CONSUMER_<COMPONENT> picks the
+// backend (the consumer's CMakeLists.txt).
 #include <cmath>
 #include <cstdio>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <rlhf/rlhf.hpp>
@@ -46,6 +48,38 @@ int http_check() {
 }
 #endif
 
+#if defined(RLHF_CONSUMER_MPI)
+#include <rlhf/dist/mpi.hpp>  // needs MPI, which rlhf::mpi brings
+
+// MPI is linked and works: a one-rank job (a singleton, no launcher) whose collectives
+// return this rank's values.
+int mpi_check() {
+  rlhf::dist::mpi_environment env;
+  rlhf::dist::mpi_communicator comm;
+  float x[2] = {1.0f, 2.0f};
+  comm.all_reduce(x, 2, rlhf::dist::reduce_op::mean);
+  const std::vector<std::string> got = comm.all_gather("hi");
+  comm.barrier();
+  std::printf("mpi: rank %d of %d, all_reduce %g %g, all_gather '%s'\n", comm.rank(), comm.size(),
+              static_cast<double>(x[0]), static_cast<double>(x[1]),
+              got.empty() ? "" : got[0].c_str());
+  const bool ok = comm.size() == 1 && x[0] == 1.0f && x[1] == 2.0f && got.size() == 1 &&
+                  got[0] == "hi";
+  return ok ? 0 : 1;
+}
+#endif
+#if defined(RLHF_CONSUMER_NCCL)
+#include <rlhf/dist/nccl.hpp>  // needs NCCL, the CUDA runtime and MPI, which rlhf::nccl brings
+
+// Linked, never run (no GPU needed): the NCCL transport over a one-rank MPI job.
+[[maybe_unused]] int nccl_check() {
+  rlhf::dist::mpi_environment env;
+  rlhf::dist::nccl_communicator comm{rlhf::dist::mpi_communicator{}};
+  comm.barrier();
+  return comm.size() == 1 ? 0 : 1;
+}
+#endif
+
 int main() {
   const std::vector<float> host{1.0f, 2.0f, 3.0f, -1.0f, 0.5f, 4.0f};
 
@@ -68,6 +102,9 @@ int main() {
   }
 #if defined(RLHF_CONSUMER_HTTP)
   failures += http_check();
+#endif
+#if defined(RLHF_CONSUMER_MPI)
+  failures += mpi_check();
 #endif
   return failures == 0 ? 0 : 1;
 }

@@ -11,6 +11,12 @@
 //     shares of per_device_train_batch_size rows
 //   train_micro_batch():  the method's loss over the next share, backward (Derived::loss)
 //
+// Data parallel (join(comm), called by the trainer): rank r's P prompts are its share of
+// the global batch, so its rows sample from the Philox streams of their global places
+// (r·P·G + i) and the token count the dapo-style normalisers divide by is the global batch's
+// (summed over the ranks, per rank's share): R ranks give one process's gradient. The
+// advantages stay per group, so scale_rewards "batch" normalises per rank.
+//
 // Derived supplies:
 //   advantages(rollout, rewards_per_func (N, F), rewards (N,), train, out (N,)) -> the
 //       advantage metrics (reward, reward_std, ...); the rewards are the functions' weighted
@@ -29,6 +35,7 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/dist/communicator.hpp"
 #include "rlhf/losses/grpo.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/tokenizer.hpp"
@@ -73,11 +80,16 @@ class group_method_base : public method_base<B, Tok> {
     return args_.per_device_eval_batch_size / eval_generations();
   }
 
+  /// Trains as one rank of `comm` (the trainer calls it; see the top of this file).
+  void join(dist::any_communicator comm) { comm_ = std::move(comm); }
+
   /// Samples and scores the generation batch of `idx` (the step's prompts).
   named_metrics prepare_step(std::span<const std::uint64_t> idx, index_t step) {
     const auto s = static_cast<std::uint64_t>(step);
+    const auto first_row = static_cast<std::int32_t>(
+        static_cast<index_t>(comm_.rank()) * static_cast<index_t>(idx.size()) * generations_);
     auto ro = sample_groups<B>(this->policy_, this->source_, idx, generations_, sampling_,
-                               derived_seed(args_.seed, 0x67656e74u /* "gent" */, s));
+                               derived_seed(args_.seed, 0x67656e74u /* "gent" */, s), first_row);
     auto scored = score_rollout(ro, true);
     // TRL's num_tokens: each prompt once per completion, plus the completions.
     this->num_tokens_ += static_cast<std::uint64_t>(ro.tokens_seen);
@@ -86,6 +98,11 @@ class group_method_base : public method_base<B, Tok> {
     num_items_ = 0;
     for (const auto& r : ro.rows) {
       for (const float m : r.completion_mask) num_items_ += static_cast<double>(m);
+    }
+    if (comm_.size() > 1) {  // the global batch's tokens, per rank (exact below 2^24)
+      auto total = static_cast<float>(num_items_);
+      comm_.all_reduce(&total, 1, dist::reduce_op::mean);
+      num_items_ = static_cast<double>(total);
     }
     // TRL shuffles the generation batch before cutting it into micro-batches.
     const auto order = seeded_permutation(ro.rows.size(),
@@ -262,10 +279,31 @@ class group_method_base : public method_base<B, Tok> {
     tensor rewards(shape{n}), adv(shape{n});
     const auto fm = losses::grpo_combine_rewards<B>(per_func, weights_, rewards);
     const auto am = derived().advantages(ro, per_func, rewards, train, adv);
-    scored_rollout out{ops::to_host<B>(adv), completion_metrics(ro.batch)};
+    scored_rollout out{ops::to_host<B>(adv), global_completion_metrics(ro.batch)};
     for (const auto& m : fm.named(names_)) out.metrics.push_back(m);
     out.metrics.insert(out.metrics.end(), am.begin(), am.end());
     return out;
+  }
+
+  /// completion_metrics over every rank's completions (TRL gathers them before logging).
+  named_metrics global_completion_metrics(const completion_batch& b) {
+    auto [lengths, truncated] = completion_lengths(b);
+    if (comm_.size() == 1) return completion_metrics(lengths, truncated);
+    std::string mine;  // "length,cut;" per completion
+    for (std::size_t i = 0; i < lengths.size(); ++i) {
+      mine += std::to_string(lengths[i]) + (truncated[i] ? ",1;" : ",0;");
+    }
+    lengths.clear();
+    truncated.clear();
+    for (const auto& text : comm_.all_gather(mine)) {
+      for (std::size_t at = 0; at < text.size();) {
+        const std::size_t comma = text.find(',', at), end = text.find(';', comma);
+        lengths.push_back(std::stoull(text.substr(at, comma - at)));
+        truncated.push_back(text[comma + 1] == '1');
+        at = end + 1;
+      }
+    }
+    return completion_metrics(lengths, truncated);
   }
 
   run_monitors monitors_;
@@ -273,6 +311,7 @@ class group_method_base : public method_base<B, Tok> {
   std::vector<rollout_share> shares_;
   std::size_t next_share_ = 0;
   double num_items_ = 0;
+  dist::any_communicator comm_;  ///< the data-parallel group (one process unless joined)
 };
 
 }  // namespace detail

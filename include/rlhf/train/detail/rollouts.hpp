@@ -15,6 +15,7 @@
 #include <numeric>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rlhf/core/config.hpp"
@@ -103,12 +104,14 @@ std::vector<std::vector<std::int32_t>> prompt_ids(
 }
 
 /// Samples `g` completions of each prompt (`ids`, and `contents` as the data holds it) with
-/// `policy` (no gradients), seeded by `seed` (row r of the batch draws from stream r).
+/// `policy` (no gradients), seeded by `seed` (row r of the batch draws from stream
+/// first_row + r: a data-parallel rank passes its rows' place in the global batch).
 template <class B, model::tokenizer Tok>
 group_rollout sample_groups_of(const model::gpt<B>& policy, const Tok& tok,
                                std::span<const std::vector<std::int32_t>> ids,
                                std::span<const data::content> contents, index_t g,
-                               const sampling_options& opt, std::uint64_t seed) {
+                               const sampling_options& opt, std::uint64_t seed,
+                               std::int32_t first_row = 0) {
   group_rollout out;
   std::vector<std::vector<std::int32_t>> prompts;
   prompts.reserve(ids.size() * static_cast<std::size_t>(g));
@@ -126,6 +129,10 @@ group_rollout sample_groups_of(const model::gpt<B>& policy, const Tok& tok,
   gc.sampling.seed = seed;
   gc.stop_tokens = {static_cast<std::int32_t>(tok.eos_id())};
   gc.pad_token = static_cast<std::int32_t>(tok.pad_id());
+  if (first_row != 0) {
+    gc.row_ids.resize(prompts.size());
+    std::iota(gc.row_ids.begin(), gc.row_ids.end(), first_row);
+  }
   const auto res = model::generate<B>(policy, prompts, gc);
   const auto tokens = ops::to_host<B>(res.tokens);
   const index_t width = res.prompt_width + opt.max_completion_length;
@@ -158,7 +165,8 @@ group_rollout sample_groups_of(const model::gpt<B>& policy, const Tok& tok,
 template <class B, model::tokenizer Tok>
 group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& source,
                             std::span<const std::uint64_t> idx, index_t g,
-                            const sampling_options& opt, std::uint64_t seed) {
+                            const sampling_options& opt, std::uint64_t seed,
+                            std::int32_t first_row = 0) {
   const index_t context = policy.config().max_seq_len;
   std::vector<std::vector<std::int32_t>> ids;
   std::vector<data::content> contents;
@@ -173,7 +181,7 @@ group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& so
   }
   return sample_groups_of<B>(policy, source.tokenizer(),
                              std::span<const std::vector<std::int32_t>>(ids),
-                             std::span<const data::content>(contents), g, opt, seed);
+                             std::span<const data::content>(contents), g, opt, seed, first_row);
 }
 
 /// Each completion's weighted reward under `functions` (losses::grpo_combine_rewards: NaN
@@ -192,14 +200,15 @@ std::vector<float> combined_rewards(std::span<const reward_function> functions,
 
 /// TRL's completions/* metrics of a rollout: mean/min/max length, the share without EOS
 /// (clipped_ratio) and the lengths of the terminated ones (0 when none terminated).
-[[nodiscard]] inline named_metrics completion_metrics(const completion_batch& b) {
+[[nodiscard]] inline named_metrics completion_metrics(const std::vector<std::size_t>& lengths,
+                                                      const std::vector<bool>& truncated) {
   double sum = 0, tsum = 0, clipped = 0;
   std::size_t mn = SIZE_MAX, mx = 0, tmn = SIZE_MAX, tmx = 0, terminated = 0;
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    const std::size_t len = b.completion_ids[i].size();
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    const std::size_t len = lengths[i];
     sum += static_cast<double>(len);
     mn = std::min(mn, len), mx = std::max(mx, len);
-    if (b.truncated[i]) {
+    if (truncated[i]) {
       clipped += 1;
     } else {
       ++terminated;
@@ -207,7 +216,7 @@ std::vector<float> combined_rewards(std::span<const reward_function> functions,
       tmn = std::min(tmn, len), tmx = std::max(tmx, len);
     }
   }
-  const auto n = static_cast<double>(b.size());
+  const auto n = static_cast<double>(lengths.size());
   auto f = [](double x) { return static_cast<float>(x); };
   return {
       {"completions/mean_length", f(sum / n)},
@@ -218,6 +227,23 @@ std::vector<float> combined_rewards(std::span<const reward_function> functions,
        f(terminated > 0 ? tsum / static_cast<double>(terminated) : 0.0)},
       {"completions/min_terminated_length", f(terminated > 0 ? static_cast<double>(tmn) : 0.0)},
       {"completions/max_terminated_length", f(terminated > 0 ? static_cast<double>(tmx) : 0.0)}};
+}
+
+/// The completion lengths of `b` (first) and whether each was cut at max_completion_length.
+[[nodiscard]] inline std::pair<std::vector<std::size_t>, std::vector<bool>> completion_lengths(
+    const completion_batch& b) {
+  std::pair<std::vector<std::size_t>, std::vector<bool>> out;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    out.first.push_back(b.completion_ids[i].size());
+    out.second.push_back(b.truncated[i]);
+  }
+  return out;
+}
+
+/// completion_metrics of a batch's completions.
+[[nodiscard]] inline named_metrics completion_metrics(const completion_batch& b) {
+  const auto [lengths, truncated] = completion_lengths(b);
+  return completion_metrics(lengths, truncated);
 }
 
 }  // namespace detail
