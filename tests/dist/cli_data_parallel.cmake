@@ -1,7 +1,7 @@
 # SPDX-FileCopyrightText: 2026 The rlhf++ authors
 # SPDX-License-Identifier: Apache-2.0
-# `mpirun -np 2 rlhf ...` end to end (ctest dist_cli): for SFT and DPO, 2 processes × 2
-# examples per micro-batch end with the parameters of 1 process × 4 (to 1e-5: float32
+# `mpirun -np 2 rlhf ...` end to end (ctest dist_cli): for SFT, DPO and GRPO, 2 processes ×
+# b examples per micro-batch end with the parameters of 1 process × 2b (to 1e-5: float32
 # round-off of another summation order through 6 AdamW steps); a 2-process run resumed from
 # its step-3 checkpoint ends bit for bit as the uninterrupted one; the header names the world
 # size; an error on the ranks ends the job with the message instead of a hang.
@@ -25,6 +25,18 @@ foreach(i RANGE 47)
 endforeach()
 file(WRITE "${WORK}/dpo.jsonl" "${pref}")
 file(WRITE "${WORK}/sft.jsonl" "${sft}")
+# GRPO: 16 prompts; the reward is the share of a completion's characters with an even code
+# point (one score line per JSON line read), which varies within every group.
+set(prompts "")
+foreach(i RANGE 15)
+  math(EXPR k "${i} % 6")
+  string(SUBSTRING "abcdef" ${k} 1 c)
+  string(APPEND prompts "{\"prompt\": \"say ${c}\"}\n")
+endforeach()
+file(WRITE "${WORK}/grpo.jsonl" "${prompts}")
+file(WRITE "${WORK}/verifier.py"
+     "import json, sys\nfor line in sys.stdin:\n    c = json.loads(line)['completion']\n"
+     "    print(sum(ord(ch) % 2 == 0 for ch in c) / max(1, len(c)), flush=True)\n")
 
 function(fail what)
   message(FATAL_ERROR "dist_cli: ${what}\n--- stdout:\n${out}\n--- stderr:\n${err}")
@@ -66,6 +78,17 @@ foreach(method sft dpo)
   endif()
   same(${method}_one/model.safetensors ${method}_two/model.safetensors 1e-5)
 endforeach()
+# GRPO: 8 completions (2 prompts × 4) per micro-batch against 2 × 4 (1 prompt each).
+set(grpo_args --max-steps 6 --num-generations 4 --max-completion-length 8
+    --reward-command "${PYTHON} verifier.py")
+run(1 grpo grpo_one 8 ${grpo_args})
+run(2 grpo grpo_two 4 ${grpo_args})
+file(STRINGS "${WORK}/grpo_one/metrics.jsonl" flat REGEX "\"reward_std\":0\\.0[,}]")
+list(LENGTH flat flat_steps)
+if(flat_steps GREATER 1)
+  fail("GRPO saw no reward variance in ${flat_steps} of 6 steps (too little to compare)")
+endif()
+same(grpo_one/model.safetensors grpo_two/model.safetensors 1e-5)
 
 # Resume: 3 steps, then on to 6 from checkpoint-3 (a constant learning rate: the same
 # schedule either way), against the uninterrupted 6-step run.
