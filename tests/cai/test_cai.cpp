@@ -83,6 +83,23 @@ std::string read_text(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+/// Waits (30 s at most) until `file` holds `n` complete lines, then SIGKILLs `child` and
+/// reaps it; returns the lines seen (a simulated crash mid-run).
+std::size_t kill_after_lines(pid_t child, const fs::path& file, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::size_t lines = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto text = read_text(file);
+    lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    if (lines >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return lines;
+}
+
 std::vector<json> read_rows(const fs::path& p) {
   std::vector<json> rows;
   std::ifstream in(p, std::ios::binary);
@@ -469,19 +486,7 @@ TEST_CASE("critique_revise resumes after SIGKILL without losing or duplicating a
     }
     ::_exit(0);
   }
-  // Wait for at least 3 complete rows, then kill.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::size_t lines = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const auto text = read_text(out);
-    lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-    if (lines >= 3) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ::kill(child, SIGKILL);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  REQUIRE(lines >= 3);
+  REQUIRE(kill_after_lines(child, out, 3) >= 3);  // at least 3 complete rows, then killed
   const auto before = read_rows(out).size();
   CHECK(before < prompts.size());  // it was killed before the end
 
@@ -1202,18 +1207,7 @@ TEST_CASE("rlaif_pairs_to_file resumes after SIGKILL with the rows of an uninter
     }
     ::_exit(0);
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::size_t lines = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const auto text = read_text(done_path);
-    lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-    if (lines >= 3) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ::kill(child, SIGKILL);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  REQUIRE(lines >= 3);
+  REQUIRE(kill_after_lines(child, done_path, 3) >= 3);  // 3 prompts done, then killed
   plus_sampler g;
   const auto s = cai::rlaif_pairs_to_file(g, judge, prompts, out, cfg);
   CHECK(s.skipped >= 3);
