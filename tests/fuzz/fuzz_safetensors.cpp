@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Touch what was loaded: every tensor's values must match its shape and dtype.
     for (const auto& t : f.tensors) {
       const auto n = static_cast<std::size_t>(t.shape.numel());
-      const auto have = t.dtype == rlhf::model::tensor_dtype::f32 ? t.data.size()
+      const auto have = t.dtype != rlhf::model::tensor_dtype::i32 ? t.data.size()
                                                                   : t.int_data.size();
       if (have != n) __builtin_trap();
       (void)rlhf::model::check_tensor(f, t.name, t.shape);

@@ -189,6 +189,47 @@ TEST_CASE("safetensors: load(save(x)) is bit-exact, in order, with metadata") {
   }
 }
 
+TEST_CASE("safetensors: BF16 and F16 tensors are written as 2-byte values, read as float") {
+  temp_dir dir;
+  const auto p = dir / "half.safetensors";
+  // 1, -2, the smallest F16 subnormal, +inf (F16); 1, -2, 2^-133 (a BF16 subnormal), NaN.
+  const std::vector<std::uint16_t> h{0x3c00, 0xc000, 0x0001, 0x7c00};
+  const std::vector<std::uint16_t> b{0x3f80, 0xc000, 0x0001, 0x7fc0};
+  const std::vector<m::tensor_view> views{m::tensor_view::f16("h", rlhf::shape{2, 2}, h),
+                                          m::tensor_view::bf16("b", rlhf::shape{4}, b)};
+  m::save_safetensors(p, views);  // with checksums, verified on load
+  const auto f = m::load_safetensors(p);
+  REQUIRE(f.tensors.size() == 2);
+  CHECK(f.tensors[0].dtype == m::tensor_dtype::f16);
+  CHECK(f.tensors[0].data == std::vector<float>{1.0f, -2.0f, std::ldexp(1.0f, -24), INFINITY});
+  CHECK(f.tensors[1].dtype == m::tensor_dtype::bf16);
+  CHECK(f.tensors[1].data[0] == 1.0f);
+  CHECK(f.tensors[1].data[1] == -2.0f);
+  CHECK(f.tensors[1].data[2] == std::ldexp(1.0f, -133));
+  CHECK(std::isnan(f.tensors[1].data[3]));
+  // 2 bytes per value in the file; the header names the dtypes.
+  const std::string bytes = read_bytes(p);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  CHECK(bytes.size() == 8 + n + 16);
+  const auto j = nlohmann::json::parse(bytes.substr(8, n));
+  CHECK(j.at("h").at("dtype") == "F16");
+  CHECK(j.at("b").at("dtype") == "BF16");
+  CHECK(j.at("b").at("data_offsets") == nlohmann::json::array({8, 16}));
+  // named_tensors keep their dtype: the floats are rounded to it (nearest even).
+  auto ts = f.tensors;
+  ts[1].data[0] = 1.0f + std::ldexp(1.0f, -9);  // below half an ulp of BF16 at 1: -> 1
+  m::save_safetensors(p, ts);
+  const auto g = m::load_safetensors(p);
+  CHECK(g.tensors[1].dtype == m::tensor_dtype::bf16);
+  CHECK(g.tensors[1].data[0] == 1.0f);
+  CHECK(g.tensors[0].data == f.tensors[0].data);
+  // A BF16 tensor whose byte count does not match its shape.
+  write_bytes(p, raw_file(R"({"a":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})", 8));
+  check_load_fails(p, "tensor 'a': shape (3) of BF16 needs 6 bytes, data_offsets [0, 8] hold 8");
+}
+
 TEST_CASE("safetensors: the file layout") {
   temp_dir dir;
   const auto p = dir / "a.safetensors";
@@ -274,8 +315,8 @@ TEST_CASE("safetensors: each corruption has its reason") {
   write_bytes(p, raw_file("", 0));
   check_load_fails(p, "malformed JSON header");
 
-  write_bytes(p, raw_file(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4));
-  check_load_fails(p, "tensor 'a': unsupported dtype 'F16' (supported: F32, I32)");
+  write_bytes(p, raw_file(R"({"a":{"dtype":"F64","shape":[2],"data_offsets":[0,4]}})", 4));
+  check_load_fails(p, "tensor 'a': unsupported dtype 'F64' (supported: F32, I32, BF16, F16)");
   write_bytes(p, raw_file(R"({"a":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8));
   check_load_fails(p, "unsupported dtype '7'");
 

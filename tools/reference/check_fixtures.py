@@ -12,6 +12,12 @@ computes moves its numbers by far more. For the same reason a binary fixture's S
 ("safetensors_sha256" in gpt_<name>.json) is not compared with the rerun's: it must match
 the committed tests/fixtures/gpt_<name>.safetensors exactly (the two committed files belong
 together), while the rerun's tensors are compared through the summary numbers beside it.
+Likewise the "files_sha256" of hf_gpt2.json must match the committed folders under
+tests/fixtures/hf_gpt2_tiny/ file by file.
+
+hf_gpt2.py needs `transformers`, which the system Python lacks: it runs with the first of
+this Python, $RLHF_TOOLS_PYTHON and the tools venv (~/.local/share/rlhfpp/venv, made by
+scripts/install-deps test) that can import it; when none can, the check fails and says so.
 
     /usr/bin/python3 tools/reference/check_fixtures.py
 """
@@ -34,7 +40,7 @@ def compare(a, b, path, errors):
             errors.append(f"{path}: keys differ: {sorted(set(a) ^ set(b))}")
             return
         for k in a:
-            if k not in ("torch", "safetensors_sha256"):
+            if k not in ("torch", "safetensors_sha256", "files_sha256"):
                 compare(a[k], b[k], f"{path}.{k}", errors)
     elif isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
@@ -79,13 +85,60 @@ def check_binary_hashes(name, committed, errors):
             errors.append(f"{name}: safetensors_sha256 {h} but the committed binary is {digest}")
 
 
+def check_folder_hashes(name, committed, errors):
+    """Every "files_sha256" ({relative path: SHA-256}) of a committed summary matches the
+    committed files of tests/fixtures/<summary stem>_tiny/, and names all of them."""
+    folder = os.path.join(ROOT, "tests", "fixtures", os.path.splitext(name)[0] + "_tiny")
+    for case in committed.get("cases", []):
+        hashes = case.get("outputs", {}).get("files_sha256")
+        if hashes is None:
+            continue
+        present = sorted(os.path.relpath(os.path.join(r, f), folder)
+                         for r, _, fs in os.walk(folder) for f in fs)
+        if present != sorted(hashes):
+            errors.append(f"{name}: files_sha256 lists {sorted(hashes)}, {folder} has {present}")
+            return
+        for rel, h in hashes.items():
+            with open(os.path.join(folder, rel), "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            if digest != h:
+                errors.append(f"{name}: {rel}: files_sha256 {h} but the committed file is {digest}")
+
+
+# Scripts that import more than torch, and the module they need.
+NEEDS = {"hf_gpt2.py": "transformers"}
+
+
+def python_for(module):
+    """A Python that can import `module` (see the top of this file), or None."""
+    candidates = [sys.executable, os.environ.get("RLHF_TOOLS_PYTHON", ""),
+                  os.path.expanduser("~/.local/share/rlhfpp/venv/bin/python")]
+    for py in candidates:
+        if py and os.path.exists(py) and subprocess.run(
+                [py, "-c", f"import {module}"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL).returncode == 0:
+            return py
+    return None
+
+
 def main():
     scripts = sorted(p for p in glob.glob(os.path.join(HERE, "*.py"))
                      if os.path.basename(p) not in ("common.py", "check_fixtures.py"))
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
+        skipped = []
         for script in scripts:
-            subprocess.run([sys.executable, script, "--out", tmp], check=True,
+            python = sys.executable
+            module = NEEDS.get(os.path.basename(script))
+            if module:
+                python = python_for(module)
+                if python is None:  # a check that cannot run is a failure, not a pass
+                    print(f"{os.path.basename(script)}: no Python here imports {module} "
+                          f"(scripts/install-deps test installs it into the tools venv)")
+                    failed = True
+                    skipped.append(os.path.splitext(os.path.basename(script))[0] + ".json")
+                    continue
+            subprocess.run([python, script, "--out", tmp], check=True,
                            stdout=subprocess.DEVNULL)
         produced = sorted(os.listdir(tmp))
         for name in produced:
@@ -101,12 +154,13 @@ def main():
             errors = []
             compare(new, old, name, errors)
             check_binary_hashes(name, old, errors)
+            check_folder_hashes(name, old, errors)
             if errors:
                 failed = True
                 print(f"{name}: {len(errors)} differences, first: {errors[:3]}")
             else:
                 print(f"{name}: matches")
-    print(f"{len(scripts)} scripts checked")
+    print(f"{len(scripts) - len(skipped)} scripts checked")
     return 1 if failed else 0
 
 

@@ -12,12 +12,14 @@
 //   8 bytes   N, unsigned little-endian
 //   N bytes   JSON header, padded with spaces to a multiple of 8:
 //             {"__metadata__": {str: str},
-//              "<name>": {"dtype": "F32"|"I32", "shape": [d0, ...],
+//              "<name>": {"dtype": "F32"|"I32"|"BF16"|"F16", "shape": [d0, ...],
 //                         "data_offsets": [begin, end]}, ...}
 //   the data  raw little-endian values; offsets are relative to the start of the data
 //             section, tensors are contiguous in file order and cover it exactly.
 //
-// Only F32 and I32 are read and written (what the model stores); rank 1..4 (rlhf::shape).
+// F32 and I32 (what the model stores) and the 16-bit floats BF16 and F16 (what Hugging Face
+// checkpoints hold) are read and written; rank 1..4 (rlhf::shape). A 16-bit tensor is
+// widened to float32 on load (exactly: every BF16 and F16 value is a float32 value).
 // Every failure of save or load (missing or unreadable file, truncation, malformed JSON,
 // unsupported dtype, shape/offset mismatch, overlapping or non-contiguous offsets,
 // duplicate or invalid names, a directory that is not writable) is an rlhf::io_error whose
@@ -65,25 +67,89 @@ namespace rlhf {
 inline namespace v0 {
 namespace model {
 
-/// The element types a safetensors file may hold here: F32 and I32.
-enum class tensor_dtype { f32, i32 };
+/// The element types a safetensors file may hold here: F32, I32, and the 16-bit floats
+/// BF16 (bfloat16) and F16 (IEEE binary16).
+enum class tensor_dtype { f32, i32, bf16, f16 };
 
-/// "F32" / "I32": the safetensors spelling.
+/// "F32" / "I32" / "BF16" / "F16": the safetensors spelling.
 [[nodiscard]] inline std::string_view to_string(tensor_dtype d) noexcept {
-  return d == tensor_dtype::f32 ? "F32" : "I32";
+  switch (d) {
+    case tensor_dtype::f32: return "F32";
+    case tensor_dtype::i32: return "I32";
+    case tensor_dtype::bf16: return "BF16";
+    case tensor_dtype::f16: return "F16";
+  }
+  return "?";
 }
 
-/// A tensor as loaded (or to be saved): the values live in `data` (F32) or `int_data`
-/// (I32) according to `dtype`; the other vector is empty.
+/// Bytes of one element: 4 (F32, I32) or 2 (BF16, F16).
+[[nodiscard]] constexpr std::size_t dtype_size(tensor_dtype d) noexcept {
+  return d == tensor_dtype::f32 || d == tensor_dtype::i32 ? 4 : 2;
+}
+
+/// The float32 value of bfloat16 bits `h`: they are the upper 16 bits of a float32.
+[[nodiscard]] inline float bf16_to_float(std::uint16_t h) noexcept {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16);
+}
+
+/// `x` rounded to bfloat16 (to nearest, ties to even, as torch's .to(torch.bfloat16)); a NaN
+/// stays a NaN (quiet, its sign kept), infinities and overflow to infinity as in IEEE.
+[[nodiscard]] inline std::uint16_t float_to_bf16(float x) noexcept {
+  const auto u = std::bit_cast<std::uint32_t>(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    return static_cast<std::uint16_t>((u >> 16) | 0x0040u);  // NaN: keep it a NaN
+  }
+  const std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>((u + rounding) >> 16);
+}
+
+/// The float32 value of IEEE binary16 bits `h`: normals, subnormals (2^-24 steps), signed
+/// zeros, infinities and NaNs (the payload shifted into float32's).
+[[nodiscard]] inline float f16_to_float(std::uint16_t h) noexcept {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exp = (h >> 10) & 0x1fu;
+  const std::uint32_t mant = h & 0x3ffu;
+  if (exp == 0x1fu) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
+  if (exp == 0) {
+    // Zero or subnormal: mant · 2^-24, exact in float32.
+    const float v = static_cast<float>(mant) * 5.9604644775390625e-8f;
+    return sign != 0 ? -v : v;
+  }
+  return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+/// `x` rounded to IEEE binary16 (to nearest, ties to even; subnormals below 2^-14, overflow
+/// to infinity); a NaN stays a quiet NaN with its sign.
+[[nodiscard]] inline std::uint16_t float_to_f16(float x) noexcept {
+  const auto u = std::bit_cast<std::uint32_t>(x);
+  const auto sign = static_cast<std::uint16_t>((u >> 16) & 0x8000u);
+  const std::uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+  if (a >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520: inf
+  if (a < 0x38800000u) {
+    // Below 2^-14: a subnormal (or zero) in steps of 2^-24; the float addition rounds to
+    // nearest even at that step.
+    const float magic = std::bit_cast<float>(0x3f000000u);  // 0.5: 2^-1 has ulp 2^-24
+    const float r = std::bit_cast<float>(a) + magic;
+    return static_cast<std::uint16_t>(sign | (std::bit_cast<std::uint32_t>(r) - 0x3f000000u));
+  }
+  // Normal: rebias the exponent (127 -> 15), round the 13 dropped bits to nearest even.
+  const std::uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
+  return static_cast<std::uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
+}
+
+/// A tensor as loaded (or to be saved): the values live in `data` (F32, and BF16/F16 widened
+/// to float32) or `int_data` (I32) according to `dtype`; the other vector is empty.
 struct named_tensor {
   std::string name;                        ///< The tensor's name in the file.
   rlhf::shape shape;                       ///< Its shape.
-  std::vector<float> data;                 ///< The values when dtype is F32, else empty.
-  tensor_dtype dtype = tensor_dtype::f32;  ///< Which of the two vectors holds the values.
+  std::vector<float> data;                 ///< The values unless dtype is I32, else empty.
+  tensor_dtype dtype = tensor_dtype::f32;  ///< The dtype in the file (I32: `int_data`).
   std::vector<std::int32_t> int_data;      ///< The values when dtype is I32, else empty.
 };
 
-/// A tensor to save without copying it: name, shape and a pointer to `count` host values.
+/// A tensor to save without copying it: name, shape and a pointer to `count` host values
+/// of the dtype (float, int32, or the uint16 bit patterns of BF16/F16 values).
 struct tensor_view {
   std::string_view name;                   ///< The tensor's name in the file.
   rlhf::shape shape;                       ///< Its shape.
@@ -101,10 +167,22 @@ struct tensor_view {
                                        std::span<const std::int32_t> v) noexcept {
     return {name, s, tensor_dtype::i32, v.data(), v.size()};
   }
-  /// A view of the values `t` owns (it must outlive the view).
+  /// A view of bfloat16 bit patterns `v` (see float_to_bf16) with shape `s`.
+  [[nodiscard]] static tensor_view bf16(std::string_view name, const rlhf::shape& s,
+                                        std::span<const std::uint16_t> v) noexcept {
+    return {name, s, tensor_dtype::bf16, v.data(), v.size()};
+  }
+  /// A view of IEEE binary16 bit patterns `v` (see float_to_f16) with shape `s`.
+  [[nodiscard]] static tensor_view f16(std::string_view name, const rlhf::shape& s,
+                                       std::span<const std::uint16_t> v) noexcept {
+    return {name, s, tensor_dtype::f16, v.data(), v.size()};
+  }
+  /// A view of the values `t` owns (it must outlive the view). A BF16/F16 tensor holds
+  /// float values, so it is viewed as F32 here; save_safetensors of named_tensors writes it
+  /// in its own dtype.
   [[nodiscard]] static tensor_view of(const named_tensor& t) noexcept {
-    return t.dtype == tensor_dtype::f32 ? f32(t.name, t.shape, t.data)
-                                        : i32(t.name, t.shape, t.int_data);
+    return t.dtype == tensor_dtype::i32 ? i32(t.name, t.shape, t.int_data)
+                                        : f32(t.name, t.shape, t.data);
   }
 };
 
@@ -142,6 +220,19 @@ inline constexpr std::uint64_t safetensors_max_header = 100'000'000;  // as Pyth
 using rlhf::detail::errno_text;
 using rlhf::detail::hex8;
 
+/// Little-endian bytes of 2-byte values (a plain copy on little-endian hosts).
+inline void copy_le16(void* dst, const void* src, std::size_t count) {
+  if (count == 0) return;
+  std::memcpy(dst, src, count * 2);
+  if constexpr (std::endian::native == std::endian::big) {
+    auto* b = static_cast<unsigned char*>(dst);
+    for (std::size_t i = 0; i < count; ++i) std::swap(b[2 * i], b[2 * i + 1]);
+  }
+}
+
+/// Little-endian bytes of `count` values of dtype `d` (2 or 4 bytes each).
+inline void copy_le(void* dst, const void* src, std::size_t count, tensor_dtype d);
+
 /// Little-endian bytes of 4-byte values (a plain copy on little-endian hosts).
 inline void copy_le32(void* dst, const void* src, std::size_t count) {
   if (count == 0) return;  // empty tensors: memcpy's pointers may be null, which is UB
@@ -152,6 +243,14 @@ inline void copy_le32(void* dst, const void* src, std::size_t count) {
       std::swap(b[4 * i], b[4 * i + 3]);
       std::swap(b[4 * i + 1], b[4 * i + 2]);
     }
+  }
+}
+
+inline void copy_le(void* dst, const void* src, std::size_t count, tensor_dtype d) {
+  if (dtype_size(d) == 2) {
+    copy_le16(dst, src, count);
+  } else {
+    copy_le32(dst, src, count);
   }
 }
 
@@ -244,7 +343,7 @@ class safetensors_writer {
         if (a > 0) text += ',';
         text += std::to_string(t.shape[a]);
       }
-      const std::uint64_t bytes = 4 * static_cast<std::uint64_t>(t.count);
+      const std::uint64_t bytes = dtype_size(t.dtype) * static_cast<std::uint64_t>(t.count);
       text += "],\"data_offsets\":[" + std::to_string(offset) + ',' +
               std::to_string(offset + bytes) + "]}";
       offset += bytes;
@@ -262,11 +361,12 @@ class safetensors_writer {
     if (checksums) {
       crcs.reserve(tensors.size());
       for (const auto& t : tensors) {
+        const std::size_t bytes = dtype_size(t.dtype) * t.count;
         if constexpr (std::endian::native == std::endian::little) {
-          crcs.push_back(t.count == 0 ? 0u : rlhf::detail::crc32c(t.values, 4 * t.count));
+          crcs.push_back(t.count == 0 ? 0u : rlhf::detail::crc32c(t.values, bytes));
         } else {
-          chunk.resize(4 * t.count);
-          copy_le32(chunk.data(), t.values, t.count);
+          chunk.resize(bytes);
+          copy_le(chunk.data(), t.values, t.count, t.dtype);
           crcs.push_back(rlhf::detail::crc32c(chunk.data(), chunk.size()));
         }
       }
@@ -284,11 +384,12 @@ class safetensors_writer {
     file.write(head.data(), head.size());
     for (const auto& t : tensors) {
       if (t.count == 0) continue;
+      const std::size_t bytes = dtype_size(t.dtype) * t.count;
       if constexpr (std::endian::native == std::endian::little) {
-        file.write(t.values, 4 * t.count);
+        file.write(t.values, bytes);
       } else {
-        chunk.resize(4 * t.count);
-        copy_le32(chunk.data(), t.values, t.count);
+        chunk.resize(bytes);
+        copy_le(chunk.data(), t.values, t.count, t.dtype);
         file.write(chunk.data(), chunk.size());
       }
     }
@@ -394,28 +495,43 @@ class safetensors_reader {
       t.name = std::move(e.name);
       t.shape = e.shape;
       t.dtype = e.dtype;
-      const auto count = static_cast<std::size_t>((e.end - e.begin) / 4);
+      const std::size_t width = dtype_size(e.dtype);
+      const auto count = static_cast<std::size_t>((e.end - e.begin) / width);
       void* dst = nullptr;
-      if (e.dtype == tensor_dtype::f32) {
+      const void* bytes = nullptr;  // the file's bytes of the tensor, for the checksum
+      if (width == 2) {
+        // BF16/F16: the raw bits, then widened to float32.
+        raw.resize(count * 2);
+        if (count > 0) read_next(in, e.begin, raw.data(), raw.size());
+        bytes = raw.data();
         t.data.resize(count);
-        dst = t.data.data();
-      } else {
-        t.int_data.resize(count);
-        dst = t.int_data.data();
-      }
-      if (count > 0) {
-        if constexpr (std::endian::native == std::endian::little) {
-          read_next(in, e.begin, dst, count * 4);
-        } else {
-          raw.resize(count * 4);
-          read_next(in, e.begin, raw.data(), raw.size());
-          copy_le32(dst, raw.data(), count);
+        const bool bf = e.dtype == tensor_dtype::bf16;
+        for (std::size_t i = 0; i < count; ++i) {
+          const auto h = static_cast<std::uint16_t>(raw[2 * i] | (raw[2 * i + 1] << 8));
+          t.data[i] = bf ? bf16_to_float(h) : f16_to_float(h);
         }
+      } else {
+        if (e.dtype == tensor_dtype::f32) {
+          t.data.resize(count);
+          dst = t.data.data();
+        } else {
+          t.int_data.resize(count);
+          dst = t.int_data.data();
+        }
+        if (count > 0) {
+          if constexpr (std::endian::native == std::endian::little) {
+            read_next(in, e.begin, dst, count * 4);
+          } else {
+            raw.resize(count * 4);
+            read_next(in, e.begin, raw.data(), raw.size());
+            copy_le32(dst, raw.data(), count);
+          }
+        }
+        bytes = std::endian::native == std::endian::little ? dst : raw.data();
       }
       if (const auto it = sums.find(t.name); it != sums.end()) {
         ++verified;
-        const void* bytes = std::endian::native == std::endian::little ? dst : raw.data();
-        const std::uint32_t got = count == 0 ? 0u : rlhf::detail::crc32c(bytes, count * 4);
+        const std::uint32_t got = count == 0 ? 0u : rlhf::detail::crc32c(bytes, count * width);
         if (got != it->second) {
           fail(rlhf::detail::concat("tensor '", t.name, "': CRC32C checksum mismatch (stored ",
                                     hex8(it->second), ", data ", hex8(got),
@@ -530,9 +646,13 @@ class safetensors_reader {
         e.dtype = tensor_dtype::f32;
       } else if (dts == "I32") {
         e.dtype = tensor_dtype::i32;
+      } else if (dts == "BF16") {
+        e.dtype = tensor_dtype::bf16;
+      } else if (dts == "F16") {
+        e.dtype = tensor_dtype::f16;
       } else {
         fail(rlhf::detail::concat("tensor '", name, "': unsupported dtype '", dts.substr(0, 80),
-                                  "' (supported: F32, I32)"));
+                                  "' (supported: F32, I32, BF16, F16)"));
       }
       const auto& sh = v.at("shape");
       if (!sh.is_array()) fail(rlhf::detail::concat("tensor '", name, "': shape must be an array"));
@@ -578,10 +698,10 @@ class safetensors_reader {
         fail(rlhf::detail::concat("tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
                     "] end before they begin"));
       }
-      if (e.end - e.begin != 4 * numel) {
-        fail(rlhf::detail::concat("tensor '", name, "': shape ", e.shape.str(), " of ", dts, " needs ",
-                    4 * numel, " bytes, data_offsets [", e.begin, ", ", e.end, "] hold ",
-                    e.end - e.begin));
+      if (e.end - e.begin != dtype_size(e.dtype) * numel) {
+        fail(rlhf::detail::concat("tensor '", name, "': shape ", e.shape.str(), " of ", dts,
+                                  " needs ", dtype_size(e.dtype) * numel, " bytes, data_offsets [",
+                                  e.begin, ", ", e.end, "] hold ", e.end - e.begin));
       }
       entries.push_back(std::move(e));
     }
@@ -608,14 +728,27 @@ inline void save_safetensors(const std::filesystem::path& path,
   safetensors_detail::safetensors_writer(path).write(tensors, metadata, options.checksums);
 }
 
-/// As above, for tensors that own their values.
+/// As above, for tensors that own their values. A BF16/F16 tensor's float values are rounded
+/// to its dtype (float_to_bf16, float_to_f16) and written as such.
 inline void save_safetensors(const std::filesystem::path& path,
                              std::span<const named_tensor> tensors,
                              const metadata_map& metadata = {},
                              const safetensors_save_options& options = {}) {
   std::vector<tensor_view> views;
+  std::vector<std::vector<std::uint16_t>> halves;  // the bits of the 16-bit tensors
   views.reserve(tensors.size());
-  for (const auto& t : tensors) views.push_back(tensor_view::of(t));
+  halves.reserve(tensors.size());
+  for (const auto& t : tensors) {
+    if (dtype_size(t.dtype) == 2) {
+      auto& h = halves.emplace_back(t.data.size());
+      for (std::size_t i = 0; i < h.size(); ++i) {
+        h[i] = t.dtype == tensor_dtype::bf16 ? float_to_bf16(t.data[i]) : float_to_f16(t.data[i]);
+      }
+      views.push_back({t.name, t.shape, t.dtype, h.data(), h.size()});
+    } else {
+      views.push_back(tensor_view::of(t));
+    }
+  }
   save_safetensors(path, std::span<const tensor_view>(views), metadata, options);
 }
 

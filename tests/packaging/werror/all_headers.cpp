@@ -54,6 +54,7 @@
 #include <rlhf/model/generate.hpp>
 #include <rlhf/model/gpt.hpp>
 #include <rlhf/model/heads.hpp>
+#include <rlhf/model/hf_gpt2.hpp>
 #include <rlhf/model/layers.hpp>
 #include <rlhf/model/optim.hpp>
 #include <rlhf/model/safetensors.hpp>
