@@ -19,18 +19,25 @@ Stages, each one `rlhf` command printed before it runs:
 
   1. data      prompts (training and held-out, never both) and the SFT data, all as chat
                messages: answers in which the demonstrators break each principle half of the
-               time (no final full stop; a capital first letter on reversed words), and worked
+               time (no final full stop; a capital first letter on reversed words), worked
                critiques and revisions in the loop's template format (the critique names the
-               problem or says "ok"; the revision fixes exactly that principle)
-  2. sft       the tiny model learns to answer, to critique and to revise
+               problem or says "ok"; the revision fixes exactly that principle), and worked
+               judgments: two answers that differ on a principle, and the letter of the one
+               that follows it
+  2. sft       the tiny model learns to answer, to critique, to revise and to judge
   3. revise    `rlhf cai revise`: the SFT model answers each training prompt, critiques its
                answer against a principle drawn from the constitution and revises it
                (rows.jsonl); --pairs keeps (revision, first answer) pairs that differ
-  4. judge     `rlhf cai judge --rules`: four sampled answers per training prompt, every pair
-               judged by the constitution's checks (RLAIF with a rule judge)
-  5. dpo       DPO from the SFT model on both sets of pairs (with an NLL term on the chosen
-               answers: TRL's loss_type ["sigmoid", "sft"]); dpo_revise: the same on the
-               revision pairs alone
+  4. judge     `rlhf cai judge`: four sampled answers per training prompt, every pair judged
+               by the SFT model itself (RLAIF): asked in both orders which answer better
+               follows a principle drawn at random, its probabilities of "A" and "B" give a
+               soft label; pairs it is unsure of (soft label below 0.7) are left out. Its
+               agreement with the checks is measured on the pairs they decide
+  5. dpo       DPO from the SFT model on both sets of pairs, trained on the soft labels
+               (--use-soft-labels; the revision pairs count as certain, 1.0), with an NLL term
+               of weight 2 on the chosen answers (TRL's loss_type ["sigmoid", "sft"],
+               loss_weights [1, 2]: neither judge looks at correctness, and without the NLL
+               term the task accuracy falls); dpo_revise: the same on the revision pairs alone
 
 Then the SFT and DPO models answer the held-out prompts: greedily (task accuracy, and the
 greedy violation rate) and sampled at temperature 1 (four answers per prompt: the
@@ -63,6 +70,9 @@ TEMPLATES = {
     "critique": "{response}\n{principle}?",
     "revision": "{prompt}\n{response}\n{principle}? {critique}\nfix:",
 }
+# The AI judge's prompt (cai judge); it answers with the letter of the better response.
+JUDGE_TEMPLATES = {"judge": "A: {response_a}\nB: {response_b}\n{principle}?"}
+MIN_CONFIDENCE = 0.2  # judged pairs with a soft label below 0.5 + this are left out
 CRITIQUE_OK = "ok"
 CRITIQUES = {"end_with_period": "no period", "lowercase": "capitals"}
 
@@ -85,6 +95,14 @@ def fix(text, principle):
     if principle == "end_with_period":
         return text if ends_with_period(text) else text.rstrip() + "."
     return text.lower()
+
+
+def violate(text, principle):
+    """`text` made to break `principle`, nothing else changed; None where it cannot (a
+    digit list has no letter to capitalise)."""
+    if principle == "end_with_period":
+        return text.rstrip().rstrip(".")
+    return text[0].upper() + text[1:] if text[:1].isalpha() else None
 
 
 def correct(prompt, text):
@@ -173,15 +191,26 @@ class Demo(Stages):
                             crit))
             sft.append(chat(fill(TEMPLATES["revision"], prompt=p, response=answer,
                                  principle=principle, critique=crit), fix(answer, principle)))
+            # A worked judgment: two answers that differ on a principle they can differ on.
+            principle = rng.choice([q for q in principles
+                                    if violate(task.answer(p), q) is not None])
+            good = fix(styled(p, rng, 0.5), principle)
+            bad = violate(styled(p, rng, 0.5), principle)
+            first_good = rng.random() < 0.5
+            a, b = (good, bad) if first_good else (bad, good)
+            sft.append(chat(fill(JUDGE_TEMPLATES["judge"], response_a=a, response_b=b,
+                                 principle=principle), "A" if first_good else "B"))
         rng.shuffle(sft)
         write_jsonl(self.path("data", "sft.jsonl"), sft)
         write_jsonl(self.path("data", "prompts.jsonl"), [chat(p) for p in train])
         write_jsonl(self.path("data", "heldout.jsonl"), [chat(p) for p in heldout])
         with open(self.path("data", "templates.json"), "w") as f:
             json.dump(TEMPLATES, f, indent=2)
+        with open(self.path("data", "judge_templates.json"), "w") as f:
+            json.dump(JUDGE_TEMPLATES, f, indent=2)
         self.times["data"] = time.monotonic() - start
         print(f"demo: {len(train)} training prompts, {len(heldout)} held-out prompts, "
-              f"{len(sft)} SFT examples (answers, critiques, revisions)", flush=True)
+              f"{len(sft)} SFT examples (answers, critiques, revisions, judgments)", flush=True)
 
     def common(self, name):
         return ["--output-dir", self.path(name), "--seed", self.seed, "--no-plot",
@@ -192,7 +221,7 @@ class Demo(Stages):
         self.run("sft", [
             "sft", "--train-file", self.path("data", "sft.jsonl"), *self.model,
             *self.common("sft"), "--learning-rate", 2e-3, "--per-device-train-batch-size", 32,
-            "--completion-only-loss", "--max-steps", self.steps(1500, 60)])
+            "--completion-only-loss", "--max-steps", self.steps(2000, 60)])
 
     def revise(self):
         print("\n=== revise", flush=True)
@@ -228,11 +257,33 @@ class Demo(Stages):
     def judge(self):
         print("\n=== judge", flush=True)
         self.run("judge", [
-            "cai", "judge", "--model", self.path("sft"), "--rules",
+            "cai", "judge", "--model", self.path("sft"),
+            "--templates", self.path("data", "judge_templates.json"),
             "--prompts-file", self.path("data", "prompts.jsonl"),
             "--constitution", CONSTITUTION, "--output", self.path("judged_pairs.jsonl"),
             "--n", 4, "--max-new-tokens", MAX_NEW_TOKENS, "--temperature", 1.0,
-            "--batch-size", 64, "--seed", self.seed])
+            "--min-confidence", MIN_CONFIDENCE, "--batch-size", 64, "--seed", self.seed])
+
+    def judge_quality(self):
+        """How often the model judge agreed with the checks, on the judged pairs that the
+        drawn principle (named in judge_reason) tells apart."""
+        rows = read_jsonl(self.path("judged_pairs.jsonl"))
+        decided = agree = 0
+        for r in rows:
+            principle = r["judge_reason"].split(";")[0].removeprefix("principle ").strip()
+            chosen = CHECKS[principle](r["chosen"][0]["content"])
+            rejected = CHECKS[principle](r["rejected"][0]["content"])
+            if chosen != rejected:
+                decided += 1
+                agree += chosen
+        self.judge_stats = {
+            "rows": len(rows),
+            "decided_by_checks": decided,
+            "agreement_with_checks": agree / decided if decided else 0.0,
+            "mean_soft_label": sum(r["soft_label"] for r in rows) / len(rows) if rows else 0.0}
+        print("demo: AI-judged pairs: " + ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in self.judge_stats.items()), flush=True)
 
     def dpo(self):
         """DPO on both kinds of pairs (dpo), and on the revision pairs alone (dpo_revise):
@@ -240,20 +291,25 @@ class Demo(Stages):
         pairs = read_jsonl(self.path("revision_pairs.jsonl"))
         judged = read_jsonl(self.path("judged_pairs.jsonl"))
         self.pair_counts = {"revision": len(pairs), "judged": len(judged)}
-        rows = [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]}
-                for r in pairs + judged]
+        # The revision pairs carry no judge's probability: they count as certain.
+        rows = [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"],
+                 "soft_label": r.get("soft_label", 1.0)} for r in pairs + judged]
         random.Random(self.seed).shuffle(rows)
         write_jsonl(self.path("pairs.jsonl"), rows)
-        print(f"\ndemo: {len(pairs)} revision pairs + {len(judged)} rule-judged pairs",
+        write_jsonl(self.path("revision_pairs_labelled.jsonl"),
+                    [dict(r, soft_label=1.0) for r in pairs])
+        print(f"\ndemo: {len(pairs)} revision pairs + {len(judged)} AI-judged pairs",
               flush=True)
         if len(pairs) < 8:
             sys.exit("demo: too few preference pairs")
-        for run, data in (("dpo", "pairs.jsonl"), ("dpo_revise", "revision_pairs.jsonl")):
+        for run, data in (("dpo", "pairs.jsonl"),
+                          ("dpo_revise", "revision_pairs_labelled.jsonl")):
             print(f"\n=== {run}", flush=True)
             self.run(run, [
                 "dpo", "--train-file", self.path(data),
                 "--init-from", self.path("sft", "model.safetensors"), *self.common(run),
-                "--loss-type", "sigmoid,sft", "--learning-rate", 1e-4, "--beta", 0.1,
+                "--loss-type", "sigmoid,sft", "--loss-weights", "1,2", "--use-soft-labels",
+                "--learning-rate", 1e-4, "--beta", 0.1,
                 "--per-device-train-batch-size", 32, "--max-steps", self.steps(120, 10)])
 
     # ---- evaluation ------------------------------------------------------------------
@@ -308,12 +364,18 @@ class Demo(Stages):
                   f"{dpo['violation_any']:.3f} ({-drop:+.3f}); greedy task accuracy "
                   f"{sft['accuracy']:.3f} -> {dpo['accuracy']:.3f} ({acc:+.3f}, tolerance "
                   f"0.05: {'within' if abs(acc) <= 0.05 else 'outside'}).",
-                  "", "dpo: DPO from the SFT model on the revision pairs and the rule-judged "
-                  "pairs; dpo_revise: on the revision pairs alone.",
+                  "", "dpo: DPO from the SFT model on the revision pairs and the AI-judged "
+                  "pairs, trained on the judge's soft labels; dpo_revise: on the revision "
+                  "pairs alone.",
                   "", f"Preference pairs: {self.pair_counts['revision']} from critique -> "
-                  f"revision (cai revise --pairs), {self.pair_counts['judged']} rule-judged "
-                  f"(cai judge --rules). Held-out prompts: first answers only, no revision; "
-                  f"{SAMPLES} samples per prompt at temperature 1.",
+                  f"revision (cai revise --pairs), {self.pair_counts['judged']} judged by the "
+                  f"SFT model (cai judge, soft label >= {0.5 + MIN_CONFIDENCE:.1f}). Held-out "
+                  f"prompts: first answers only, no revision; {SAMPLES} samples per prompt at "
+                  f"temperature 1.",
+                  "", f"AI judge: agrees with the checks on "
+                  f"{self.judge_stats['agreement_with_checks']:.3f} of the "
+                  f"{self.judge_stats['decided_by_checks']} kept pairs that the drawn principle "
+                  f"tells apart; mean soft label {self.judge_stats['mean_soft_label']:.3f}.",
                   "", "Critique -> revision on the training prompts (the drawn principle): "
                   f"critique right {self.quality['critique_right']:.3f}; principle broken by "
                   f"the first answer {self.quality['first_answer_breaks_principle']:.3f}, by "
@@ -325,6 +387,7 @@ class Demo(Stages):
         self.write_summary("\n".join(lines) + "\n",
                            {"seed": self.seed, "quick": self.quick, "results": results,
                             "pairs": self.pair_counts, "revision_quality": self.quality,
+                            "judge_quality": self.judge_stats,
                             "stage_seconds": self.times})
         self.plots(results)
 
@@ -365,6 +428,7 @@ def main():
     d.revise()
     d.revision_quality()
     d.judge()
+    d.judge_quality()
     d.dpo()
     results = {name: d.evaluate(name, d.path(name, "model.safetensors"))
                for name in ("sft", "dpo", "dpo_revise")}

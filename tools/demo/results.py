@@ -225,6 +225,14 @@ def cai_table(runs):
     change = [s["results"][models[1]]["accuracy"] - s["results"][models[0]]["accuracy"]
               for s in summaries]
     total = stats([sum(s["stage_seconds"].values()) for s in summaries])
+    judge = [s["judge_quality"] for s in summaries if "judge_quality" in s]
+    if judge:
+        agree = stats([j["agreement_with_checks"] for j in judge])
+        kept = stats([j["rows"] for j in judge])
+        soft = stats([j["mean_soft_label"] for j in judge])
+        lines += ["", f"AI judge (the SFT model, both orders): {cell(kept, 0)} pairs kept per "
+                  f"seed, mean soft label {cell(soft)}; on the kept pairs that the drawn "
+                  f"principle tells apart it agrees with the checks on {cell(agree)}."]
     lines += ["", f"{models[1]} against {models[0]}: violation rate (T=1) "
               f"{before['violation_any']['mean']:.3f} → {after['violation_any']['mean']:.3f}, "
               f"lower on {sum(d > 0 for d in drop)} of {len(drop)} seeds (by "
