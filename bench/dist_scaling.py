@@ -20,7 +20,8 @@ import subprocess
 def run(bench, ranks, batch, config, threads):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    out = subprocess.run(["mpirun", "--oversubscribe", "-np", str(ranks), bench, "--config",
+    out = subprocess.run(["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks),
+                          bench, "--config",
                           config, "--batch", str(batch), "--steps", "8", "--warmup", "2"],
                          env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -45,12 +46,12 @@ def main():
         one.append(run(a.bench, 1, 2 * a.batch, a.config, cores))
         two.append(run(a.bench, 2, a.batch, a.config, max(1, cores // 2)))
         print(f"pair {i}: 1 rank {one[-1]['tokens_per_s']:.0f} tokens/s, 2 ranks "
-              f"{two[-1]['tokens_per_s']:.0f} tokens/s, all-reduce {two[-1]['allreduce_ms'][0]:.1f} ms",
-              flush=True)
+              f"{two[-1]['tokens_per_s']:.0f} tokens/s, "
+              f"all-reduce {two[-1]['allreduce_ms'][0]:.1f} ms", flush=True)
     ratio = [t["tokens_per_s"] / o["tokens_per_s"] for o, t in zip(one, two)]
-    print(f"\nconfig {a.config}, {two[0]['params']} parameters: {two[0]['allreduce_bytes'] / 1e6:.1f} MB "
-          f"all-reduced per step; {cores} cores; load average {load:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after")
+    print(f"\nconfig {a.config}, {two[0]['params']} parameters: "
+          f"{two[0]['allreduce_bytes'] / 1e6:.1f} MB all-reduced per step; {cores} cores; "
+          f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"tokens/s, 1 rank x {2 * a.batch}: {spread([o['tokens_per_s'] for o in one], 0)}")
     print(f"tokens/s, 2 ranks x {a.batch}: {spread([t['tokens_per_s'] for t in two], 0)}")
     print(f"2 ranks / 1 rank: {spread(ratio)}")
@@ -58,8 +59,9 @@ def main():
           f"2 ranks: {spread([t['step_ms'][0] for t in two], 1)}")
     ar = [t["allreduce_ms"][0] for t in two]
     share = [t["allreduce_ms"][0] / t["step_ms"][0] for t in two]
-    print(f"all-reduce at 2 ranks: {spread(ar, 1)} ms per step, {spread([100 * s for s in share], 1)} % "
-          f"of the step; {spread([t['allreduce_bytes'] / 1e6 / (t['allreduce_ms'][0] / 1e3) for t in two], 0)} MB/s")
+    rate = [t["allreduce_bytes"] / 1e6 / (t["allreduce_ms"][0] / 1e3) for t in two]
+    print(f"all-reduce at 2 ranks: {spread(ar, 1)} ms per step, "
+          f"{spread([100 * s for s in share], 1)} % of the step; {spread(rate, 0)} MB/s")
 
 
 if __name__ == "__main__":
