@@ -418,9 +418,8 @@ TEST_CASE("save_hf_gpt2: the folder loads in transformers and computes our logit
     return;
   }
   // Configured: transformers must be there (scripts/install-deps test installs it).
-  REQUIRE_MESSAGE(
-      std::system((python + " -c 'import transformers' > /dev/null 2>&1").c_str()) == 0,
-      python, " cannot import transformers (scripts/install-deps test installs it)");
+  REQUIRE_MESSAGE(std::system((python + " -c 'import transformers' > /dev/null 2>&1").c_str()) == 0,
+                  python, " cannot import transformers (scripts/install-deps test installs it)");
   const auto script = fs::path(RLHF_CHECKPOINT_CHECK_SCRIPT).parent_path() / "hf_gpt2_check.py";
   const auto loaded = model::load_hf_gpt2<B>(fixture_dir / "f32", false);
   model::gpt_config untied_cfg = loaded.config();

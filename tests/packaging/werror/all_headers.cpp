@@ -49,6 +49,7 @@
 #include <rlhf/rl/running_moments.hpp>
 #include <rlhf/rl/whiten.hpp>
 
+#include <rlhf/model/bpe_tokenizer.hpp>
 #include <rlhf/model/checkpoint.hpp>
 #include <rlhf/model/config.hpp>
 #include <rlhf/model/generate.hpp>
