@@ -73,6 +73,13 @@ TEMPLATES = {
 # The AI judge's prompt (cai judge); it answers with the letter of the better response.
 JUDGE_TEMPLATES = {"judge": "A: {response_a}\nB: {response_b}\n{principle}?"}
 MIN_CONFIDENCE = 0.2  # judged pairs with a soft label below 0.5 + this are left out
+# The summary table's columns (summary.json keys, headings); results.py shows the same.
+COLUMNS = [("violation_end_with_period", "end_with_period violated (T=1)"),
+           ("violation_lowercase", "lowercase violated (T=1)"),
+           ("violation_any", "any principle violated (T=1)"),
+           ("greedy_violation_any", "any violated (greedy)"),
+           ("accuracy", "task accuracy (greedy)"),
+           ("sampled_accuracy", "task accuracy (T=1)")]
 CRITIQUE_OK = "ok"
 CRITIQUES = {"end_with_period": "no period", "lowercase": "capitals"}
 
@@ -346,12 +353,7 @@ class Demo(Stages):
     # ---- report ------------------------------------------------------------------------
 
     def report(self, results):
-        cols = [("violation_end_with_period", "end_with_period violated (T=1)"),
-                ("violation_lowercase", "lowercase violated (T=1)"),
-                ("violation_any", "any principle violated (T=1)"),
-                ("greedy_violation_any", "any violated (greedy)"),
-                ("accuracy", "task accuracy (greedy)"),
-                ("sampled_accuracy", "task accuracy (T=1)")]
+        cols = COLUMNS
         lines = ["| model | " + " | ".join(c for _, c in cols) + " |",
                  "|---" * (len(cols) + 1) + "|"]
         for name, r in results.items():

@@ -26,6 +26,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from stages import pyplot  # noqa: E402
+import cai  # noqa: E402  (the Constitutional AI demo's table columns)
 SCRIPTS = {"main": "pipeline.py", "cai": "cai.py"}
 EACH_CELL = "Each cell: mean ± standard deviation over the runs, one per seed (min–max)."
 
@@ -205,12 +206,7 @@ def cai_table(runs):
     """Constitutional AI: violation rates and accuracy before (sft) and after (dpo, ...)."""
     summaries = [s for _, s in runs]
     models = list(summaries[0]["results"])
-    cols = [("violation_end_with_period", "end_with_period violated (T=1)"),
-            ("violation_lowercase", "lowercase violated (T=1)"),
-            ("violation_any", "any principle violated (T=1)"),
-            ("greedy_violation_any", "any violated (greedy)"),
-            ("accuracy", "task accuracy (greedy)"),
-            ("sampled_accuracy", "task accuracy (T=1)")]
+    cols = cai.COLUMNS
     stat = {m: {k: stats([s["results"][m].get(k) for s in summaries]) for k, _ in cols}
             for m in models}
     seeds = ", ".join(str(s["seed"]) for s in summaries)

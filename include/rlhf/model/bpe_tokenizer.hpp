@@ -45,6 +45,7 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/detail/json_bounded.hpp"
+#include "rlhf/model/detail/text_file.hpp"
 #include "rlhf/model/detail/unicode_categories.hpp"
 #include "rlhf/model/tokenizer.hpp"
 
@@ -306,19 +307,6 @@ class added_matcher {
   std::array<std::vector<std::size_t>, 256> first_{};
 };
 
-/// The whole content of `path`; io_error "fn: path: ..." when it cannot be read.
-inline std::string read_text(const std::filesystem::path& path, std::string_view fn) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw io_error(concat(fn, ": ", path.string(), ": no such file"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (!in) throw io_error(concat(fn, ": ", path.string(), ": read error"));
-  return s.str();
-}
-
 }  // namespace bpe_detail
 
 /// A byte-level BPE tokenizer (GPT-2, RoBERTa, ... as Hugging Face `tokenizers` runs them)
@@ -335,14 +323,15 @@ class bpe_tokenizer {
   /// anything not supported (docs/models.md lists what is).
   [[nodiscard]] static bpe_tokenizer from_file(const std::filesystem::path& tokenizer_json,
                                                const bpe_special_tokens& specials = {}) {
-    const std::string text = bpe_detail::read_text(tokenizer_json, "bpe_tokenizer::from_file");
+    const std::string text = rlhf::detail::read_text_file(tokenizer_json,
+                                                          "bpe_tokenizer::from_file");
     bpe_special_tokens names = specials;
     const auto cfg_path = tokenizer_json.parent_path() / "tokenizer_config.json";
     std::error_code ec;
     if (std::filesystem::is_regular_file(cfg_path, ec)) {
       const auto cfg = rlhf::detail::parse_json_bounded<nlohmann::json>(
-          bpe_detail::read_text(cfg_path, "bpe_tokenizer::from_file"), "bpe_tokenizer::from_file",
-          cfg_path.string());
+          rlhf::detail::read_text_file(cfg_path, "bpe_tokenizer::from_file"),
+          "bpe_tokenizer::from_file", cfg_path.string());
       const auto name_of = [&](const char* k, std::string& dst) {
         if (!dst.empty() || !cfg.is_object() || !cfg.contains(k)) return;
         const auto& v = cfg.at(k);
@@ -381,8 +370,8 @@ class bpe_tokenizer {
       const bpe_special_tokens& specials = {}) {
     constexpr std::string_view fn = "bpe_tokenizer::from_gpt2_files";
     const auto vocab = rlhf::detail::parse_json_bounded<nlohmann::json>(
-        bpe_detail::read_text(vocab_json, fn), fn, vocab_json.string());
-    const std::string merges_text = bpe_detail::read_text(merges_txt, fn);
+        rlhf::detail::read_text_file(vocab_json, fn), fn, vocab_json.string());
+    const std::string merges_text = rlhf::detail::read_text_file(merges_txt, fn);
     nlohmann::json merges = nlohmann::json::array();
     std::size_t line_no = 0;
     for (std::size_t p = 0; p < merges_text.size();) {

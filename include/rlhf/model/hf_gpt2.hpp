@@ -44,6 +44,7 @@
 #include "rlhf/model/config.hpp"
 #include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/detail/json_bounded.hpp"
+#include "rlhf/model/detail/text_file.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/safetensors.hpp"
 #include "rlhf/ops/tensor.hpp"
@@ -118,19 +119,6 @@ inline double short_double(float x) {
   return std::stod(std::string(buf, r.ptr));
 }
 
-/// The whole content of `path`; io_error "fn: path: ..." when it cannot be read.
-inline std::string read_text(const std::filesystem::path& path, std::string_view fn) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw io_error(concat(fn, ": ", path.string(), ": no such file"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (!in) throw io_error(concat(fn, ": ", path.string(), ": read error"));
-  return s.str();
-}
-
 /// `h.<digits>.attn.bias` / `h.<digits>.attn.masked_bias`: the causal-mask buffers.
 inline bool is_mask_buffer(std::string_view name) {
   if (!name.starts_with("h.")) return false;
@@ -160,7 +148,7 @@ inline std::map<std::string, named_tensor> read_tensors(const std::filesystem::p
     files.push_back(load_safetensors(single));
   } else if (std::filesystem::exists(index, ec)) {
     const auto j = rlhf::detail::parse_json_bounded<nlohmann::json>(
-        read_text(index, fn), fn, concat(index.string(), ": the index"));
+        rlhf::detail::read_text_file(index, fn), fn, concat(index.string(), ": the index"));
     if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object()) {
       throw io_error(concat(fn, ": ", index.string(), ": expected {\"weight_map\": {...}}"));
     }
@@ -369,7 +357,7 @@ inline std::string hf_name(const std::string& name) {
 [[nodiscard]] inline gpt_config load_hf_gpt2_config(const std::filesystem::path& folder) {
   const auto path = folder / hf_gpt2_detail::config_file;
   const auto j = rlhf::detail::parse_json_bounded<nlohmann::json>(
-      hf_gpt2_detail::read_text(path, "load_hf_gpt2"), "load_hf_gpt2",
+      rlhf::detail::read_text_file(path, "load_hf_gpt2"), "load_hf_gpt2",
       rlhf::detail::concat(path.string(), ": config.json"));
   return hf_gpt2_config(j, path.string());
 }
