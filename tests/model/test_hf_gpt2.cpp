@@ -409,7 +409,7 @@ TEST_CASE("bf16 and f16 conversions") {
 }
 
 // The folders save_hf_gpt2 writes load in transformers' GPT2LMHeadModel.from_pretrained,
-// every weight from the file, and compute our logits (tools/reference/checks/hf_gpt2_check.py,
+// every weight from the file, and compute our logits (tools/reference/checks/hf_model_check.py,
 // run with RLHF_TOOLS_PYTHON when it has transformers).
 TEST_CASE("save_hf_gpt2: the folder loads in transformers and computes our logits") {
   const std::string python = RLHF_TOOLS_PYTHON;
@@ -420,7 +420,7 @@ TEST_CASE("save_hf_gpt2: the folder loads in transformers and computes our logit
   // Configured: transformers must be there (scripts/install-deps test installs it).
   REQUIRE_MESSAGE(std::system((python + " -c 'import transformers' > /dev/null 2>&1").c_str()) == 0,
                   python, " cannot import transformers (scripts/install-deps test installs it)");
-  const auto script = fs::path(RLHF_CHECKPOINT_CHECK_SCRIPT).parent_path() / "hf_gpt2_check.py";
+  const auto script = fs::path(RLHF_CHECKPOINT_CHECK_SCRIPT).parent_path() / "hf_model_check.py";
   const auto loaded = model::load_hf_gpt2<B>(fixture_dir / "f32", false);
   model::gpt_config untied_cfg = loaded.config();
   untied_cfg.tie_embeddings = false;
@@ -444,6 +444,7 @@ TEST_CASE("save_hf_gpt2: the folder loads in transformers and computes our logit
                          std::vector<std::int32_t>(ids.begin() + 5, ids.end())};
     side["logits"] = host<B>(acts.logits);
     side["tied"] = m.config().tie_embeddings;
+    side["architecture"] = "GPT2LMHeadModel";
     write_json(tmp.path / "side.json", side);
     const std::string cmd = python + " " + script.string() + " " + (tmp.path / "model").string() +
                             " " + (tmp.path / "side.json").string() + " 2>&1";

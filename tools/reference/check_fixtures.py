@@ -12,10 +12,11 @@ computes moves its numbers by far more. For the same reason a binary fixture's S
 ("safetensors_sha256" in gpt_<name>.json) is not compared with the rerun's: it must match
 the committed tests/fixtures/gpt_<name>.safetensors exactly (the two committed files belong
 together), while the rerun's tensors are compared through the summary numbers beside it.
-Likewise the "files_sha256" of hf_gpt2.json and bpe_tokenizer.json must match the committed
-folders under tests/fixtures/hf_gpt2_tiny/ and tests/fixtures/bpe_tokenizer_tiny/ file by file.
+Likewise the "files_sha256" of hf_gpt2.json, hf_llama.json and bpe_tokenizer.json must match
+the committed folders tests/fixtures/hf_gpt2_tiny/, hf_llama_tiny/ and bpe_tokenizer_tiny/
+file by file.
 
-hf_gpt2.py needs `transformers` and bpe_tokenizer.py `tokenizers`, which the system Python
+hf_gpt2.py and hf_llama.py need `transformers` and bpe_tokenizer.py `tokenizers`, which the system Python
 lacks: each runs with the first of this Python, $RLHF_TOOLS_PYTHON and the tools venv
 (~/.local/share/rlhfpp/venv, made by scripts/install-deps test) that can import it; when none
 can, the check fails and says so.
@@ -107,7 +108,9 @@ def check_folder_hashes(name, committed, errors):
 
 
 # Scripts that import more than torch, and the module they need.
-NEEDS = {"hf_gpt2.py": "transformers", "bpe_tokenizer.py": "tokenizers"}
+NEEDS = {"hf_gpt2.py": "transformers", "hf_llama.py": "transformers",
+         "bpe_tokenizer.py": "tokenizers",
+         "chat_template.py": "transformers"}
 
 
 def python_for(module):

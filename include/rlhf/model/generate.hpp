@@ -47,13 +47,15 @@ inline namespace v0 {
 namespace model {
 
 /// Keys and values of every layer for `batch` rows and up to `max_len` positions, allocated
-/// once. Layout (n_layer, batch · n_head, max_len, head_dim): head h of row b of layer l is
+/// once. Layout (n_layer, batch · n_head, max_len, head_dim), n_head the key/value heads
+/// (fewer than the query heads with grouped-query attention): head h of row b of layer l is
 /// the (max_len, hs) matrix at ((l · batch + b) · NH + h) · max_len · hs.
 template <class B>
 struct kv_cache {
   using tensor = typename B::tensor;  ///< The backend's float tensor.
   ///@{
-  /// The cache's extents: layers L, rows B, heads NH, positions max_len, head width hs.
+  /// The cache's extents: layers L, rows B, key/value heads NH, positions max_len, head
+  /// width hs.
   index_t n_layer = 0, batch = 0, n_head = 0, max_len = 0, head_dim = 0;
   ///@}
   ///@{
@@ -69,7 +71,7 @@ struct kv_cache {
     check_config(b >= 1, fn, "batch", ">= 1", b);
     check_config(len >= 1 && len <= cfg.max_seq_len, fn, "max_len",
                  rlhf::detail::concat("in [1, max_seq_len = ", cfg.max_seq_len, "]"), len);
-    n_layer = cfg.n_layer, batch = b, n_head = cfg.n_head, max_len = len;
+    n_layer = cfg.n_layer, batch = b, n_head = cfg.kv_heads(), max_len = len;
     head_dim = cfg.head_dim();
     const shape s{n_layer, rlhf::detail::size_mul(batch, n_head, fn, "batch * n_head"), max_len,
                   head_dim};
@@ -94,7 +96,8 @@ struct gpt_inference_buffers {
   ///@}
   ///@{
   /// Per-layer scratch, reused by every layer: res, res2, ln, atty, proj (B, S, C); mean,
-  /// rstd (B·S); qkv (B, S, 3C); fch, fch_gelu (B, S, H); scores (B, NH, S, max_len).
+  /// rstd (B·S); qkv (B, S, W); fch (B, S, fc_width), fch_gelu (B, S, H); scores
+  /// (B, NH, S, max_len).
   tensor res, res2, ln, mean, rstd, qkv, atty, proj, fch, fch_gelu, scores;
   ///@}
   ///@{
@@ -122,8 +125,9 @@ struct gpt_inference_buffers {
     const index_t C = cfg.n_embd, H = cfg.mlp_width();
     const shape bsc{b, s, C}, bs{rlhf::detail::size_mul(b, s, fn, "batch * steps")};
     res = tensor(bsc), res2 = tensor(bsc), ln = tensor(bsc), mean = tensor(bs);
-    rstd = tensor(bs), qkv = tensor(shape{b, s, 3 * C}), atty = tensor(bsc);
-    proj = tensor(bsc), fch = tensor(shape{b, s, H}), fch_gelu = tensor(shape{b, s, H});
+    rstd = tensor(bs), qkv = tensor(shape{b, s, cfg.qkv_width()}), atty = tensor(bsc);
+    proj = tensor(bsc), fch = tensor(shape{b, s, cfg.fc_width()});
+    fch_gelu = tensor(shape{b, s, H});
     scores = tensor(shape{b, cfg.n_head, s, len});
     last = tensor(shape{b, C}), last_ln = tensor(shape{b, C});
     last_mean = tensor(shape{b}), last_rstd = tensor(shape{b});
@@ -135,7 +139,7 @@ struct gpt_inference_buffers {
 namespace detail {
 
 /// out[b, s, :] = wte[tokens[b, s], :] + wpe[pos[b] + s, :] (ids and positions checked by
-/// the caller).
+/// the caller); wpe absent (rotary positions): the token embedding alone.
 template <class B>
 void encoder_forward_at(typename B::tensor& out, const typename B::index_tensor& tokens,
                         const typename B::index_tensor& pos, param_view<B> wte,
@@ -145,53 +149,60 @@ void encoder_forward_at(typename B::tensor& out, const typename B::index_tensor&
   const std::int32_t* tok = B::data(tokens);
   const std::int32_t* ps = B::data(pos);
   const float* we = B::data(*wte.arena) + wte.offset;
-  const float* pe = B::data(*wpe.arena) + wpe.offset;
+  const float* pe = wpe.present() ? B::data(*wpe.arena) + wpe.offset : nullptr;
   B::parallel_for(Bn * S, RLHF_LAMBDA(index_t r) {
     const index_t b = r / S, s = r % S;
     const float* wr = we + static_cast<index_t>(tok[r]) * C;
-    const float* pr = pe + (static_cast<index_t>(ps[b]) + s) * C;
     float* orow = o + r * C;
+    if (pe == nullptr) {
+      for (index_t c = 0; c < C; ++c) orow[c] = wr[c];
+      return;
+    }
+    const float* pr = pe + (static_cast<index_t>(ps[b]) + s) * C;
     for (index_t c = 0; c < C; ++c) orow[c] = wr[c] + pr[c];
   });
 }
 
-/// Layer l's cached causal attention: writes the new keys/values of qkv (B, S, 3C) into the
+/// Layer l's cached causal attention: writes the new keys/values of qkv (B, S, W) into the
 /// cache at positions pos[b] + s, then out[b, s, head h] = softmax_{t <= pos[b]+s}
-/// (q · k_t / sqrt(hs)) · v_t. One work item per (b, h, s) query; scores (B, NH, S, L) is
-/// scratch. Serial dot products in key order, so a row's result does not depend on the batch.
+/// (q · k_t / sqrt(hs)) · v_t, k and v of key/value head h / (NH / NKV). One work item per
+/// (b, h, s) query; scores (B, NH, S, L) is scratch. Serial dot products in key order, so a
+/// row's result does not depend on the batch.
 template <class B>
 void cached_attention_forward(typename B::tensor& out, typename B::tensor& scores,
                               kv_cache<B>& cache, index_t layer,
                               const typename B::tensor& qkv,
                               const typename B::index_tensor& pos) {
-  const index_t Bn = qkv.shape()[0], S = qkv.shape()[1], C = qkv.shape()[2] / 3;
-  const index_t NH = cache.n_head, hs = cache.head_dim, L = cache.max_len;
+  const index_t Bn = qkv.shape()[0], S = qkv.shape()[1], W = qkv.shape()[2];
+  const index_t NKV = cache.n_head, hs = cache.head_dim, L = cache.max_len;
+  const index_t NH = scores.shape()[1], G = NH / NKV, C = NH * hs, KV = NKV * hs;
   const index_t CB = cache.batch;
   const index_t Ls = scores.shape()[3];
   const float* x = B::data(qkv);
   const std::int32_t* ps = B::data(pos);
-  float* kc = B::data(cache.k) + layer * CB * NH * L * hs;
-  float* vc = B::data(cache.v) + layer * CB * NH * L * hs;
-  B::parallel_for(Bn * S * NH, RLHF_LAMBDA(index_t i) {
-    const index_t h = i % NH, bs = i / NH, b = bs / S, s = bs % S;
-    const index_t p = static_cast<index_t>(ps[b]) + s;
-    const float* src = x + bs * 3 * C + h * hs;
-    float* kd = kc + ((b * NH + h) * L + p) * hs;
-    float* vd = vc + ((b * NH + h) * L + p) * hs;
-    for (index_t d = 0; d < hs; ++d) {
-      kd[d] = src[C + d];
-      vd[d] = src[2 * C + d];
-    }
-  });
+  float* kc = B::data(cache.k) + layer * CB * NKV * L * hs;
+  float* vc = B::data(cache.v) + layer * CB * NKV * L * hs;
+  B::parallel_for(
+      Bn * S * NKV, RLHF_LAMBDA(index_t i) {
+        const index_t h = i % NKV, bs = i / NKV, b = bs / S, s = bs % S;
+        const index_t p = static_cast<index_t>(ps[b]) + s;
+        const float* src = x + bs * W + C + h * hs;
+        float* kd = kc + ((b * NKV + h) * L + p) * hs;
+        float* vd = vc + ((b * NKV + h) * L + p) * hs;
+        for (index_t d = 0; d < hs; ++d) {
+          kd[d] = src[d];
+          vd[d] = src[KV + d];
+        }
+      });
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   float* sc = B::data(scores);
   float* o = B::data(out);
   B::parallel_for(Bn * NH * S, RLHF_LAMBDA(index_t i) {
     const index_t s = i % S, bh = i / S, b = bh / NH, h = bh % NH;
     const index_t p = static_cast<index_t>(ps[b]) + s;
-    const float* q = x + (b * S + s) * 3 * C + h * hs;
-    const float* kb = kc + (b * NH + h) * L * hs;
-    const float* vb = vc + (b * NH + h) * L * hs;
+    const float* q = x + (b * S + s) * W + h * hs;
+    const float* kb = kc + (b * NKV + h / G) * L * hs;
+    const float* vb = vc + (b * NKV + h / G) * L * hs;
     float* row = sc + i * Ls;
     float mx = -3.4028235e38f;  // -FLT_MAX (no host-only call in a device lambda)
     index_t k4 = 0;
@@ -267,12 +278,12 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffe
   const auto& cfg = m.config();
   const index_t Bn = buf.batch, S = buf.steps, V = cfg.vocab_size;
   check_shape(fn, "tokens", tokens.shape(), shape{Bn, S}, "(B, S) the buffers were sized for");
-  if (cache.n_layer != cfg.n_layer || cache.n_head != cfg.n_head ||
+  if (cache.n_layer != cfg.n_layer || cache.n_head != cfg.kv_heads() ||
       cache.head_dim != cfg.head_dim()) {
     throw shape_error(rlhf::detail::concat(fn, ": cache was sized for ", cache.n_layer,
                                            " layers of ", cache.n_head, " heads of ",
-                                           cache.head_dim, ", the model has ", cfg.n_layer,
-                                           " of ", cfg.n_head, " of ", cfg.head_dim()));
+                                           cache.head_dim, ", the model has ", cfg.n_layer, " of ",
+                                           cfg.kv_heads(), " of ", cfg.head_dim()));
   }
   check_dim(fn, "cache's batch (the buffers' batch)", cache.batch, Bn);
   check_dim(fn, "cache's max_len (the buffers' max_len)", cache.max_len, buf.max_len);
@@ -313,34 +324,31 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffe
   ops::copy_from_host<B>(std::span<const std::int32_t>(pos), buf.pos);
   ops::copy_from_host<B>(std::span<const std::int32_t>(nl), buf.new_len);
 
-  const float eps = cfg.layernorm_eps;
   const auto P = [&](const std::string& n) { return m.param(n); };
-  detail::encoder_forward_at<B>(buf.res, tokens, buf.pos, P("wte.weight"), P("wpe.weight"));
+  const auto Pb = [&](const std::string& n) { return m.param_if(n); };  // optional biases
+  detail::encoder_forward_at<B>(buf.res, tokens, buf.pos, P("wte.weight"),
+                                detail::position_table(m));
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
-    layernorm_forward<B>(buf.ln, buf.mean, buf.rstd, buf.res, P(p + "ln_1.weight"),
-                         P(p + "ln_1.bias"), eps);
-    matmul_forward<B>(buf.qkv, buf.ln, P(p + "attn.c_attn.weight"), P(p + "attn.c_attn.bias"));
+    detail::norm_forward<B>(m, p + "ln_1", buf.ln, buf.mean, buf.rstd, buf.res);
+    matmul_forward<B>(buf.qkv, buf.ln, P(p + "attn.c_attn.weight"), Pb(p + "attn.c_attn.bias"));
+    detail::rope_if_rotary<B>(m, buf.qkv, &buf.pos, false);
     detail::cached_attention_forward<B>(buf.atty, buf.scores, cache, l, buf.qkv, buf.pos);
-    matmul_forward<B>(buf.proj, buf.atty, P(p + "attn.c_proj.weight"),
-                      P(p + "attn.c_proj.bias"));
+    matmul_forward<B>(buf.proj, buf.atty, P(p + "attn.c_proj.weight"), Pb(p + "attn.c_proj.bias"));
     residual_forward<B>(buf.res2, buf.res, buf.proj);
-    layernorm_forward<B>(buf.ln, buf.mean, buf.rstd, buf.res2, P(p + "ln_2.weight"),
-                         P(p + "ln_2.bias"), eps);
-    matmul_forward<B>(buf.fch, buf.ln, P(p + "mlp.c_fc.weight"), P(p + "mlp.c_fc.bias"));
-    gelu_forward<B>(buf.fch_gelu, buf.fch);
+    detail::norm_forward<B>(m, p + "ln_2", buf.ln, buf.mean, buf.rstd, buf.res2);
+    matmul_forward<B>(buf.fch, buf.ln, P(p + "mlp.c_fc.weight"), Pb(p + "mlp.c_fc.bias"));
+    detail::mlp_activation_forward<B>(cfg, buf.fch_gelu, buf.fch);
     matmul_forward<B>(buf.proj, buf.fch_gelu, P(p + "mlp.c_proj.weight"),
-                      P(p + "mlp.c_proj.bias"));
+                      Pb(p + "mlp.c_proj.bias"));
     residual_forward<B>(buf.res, buf.res2, buf.proj);
   }
   if (last_only) {
     detail::gather_last_rows<B>(buf.last, buf.res, buf.new_len);
-    layernorm_forward<B>(buf.last_ln, buf.last_mean, buf.last_rstd, buf.last,
-                         P("ln_f.weight"), P("ln_f.bias"), eps);
+    detail::norm_forward<B>(m, "ln_f", buf.last_ln, buf.last_mean, buf.last_rstd, buf.last);
     matmul_forward<B>(logits, buf.last_ln, P(m.lm_head_name()), param_view<B>{});
   } else {
-    layernorm_forward<B>(buf.ln, buf.mean, buf.rstd, buf.res, P("ln_f.weight"),
-                         P("ln_f.bias"), eps);
+    detail::norm_forward<B>(m, "ln_f", buf.ln, buf.mean, buf.rstd, buf.res);
     matmul_forward<B>(logits, buf.ln, P(m.lm_head_name()), param_view<B>{});
   }
 }

@@ -1,14 +1,18 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// The bundled GPT-style decoder (GPT-2 architecture, pre-LayerNorm) assembled from the
-// layers of rlhf/model/layers.hpp, in llm.c's manner: one parameter arena, one gradient
-// arena at the same offsets, activations sized once per (B, T), a forward that saves what
-// the backward reads, and a backward that accumulates into the gradient arena.
-// docs/model.md.
+// The bundled decoder (GPT-2's pre-norm architecture, or the Llama family's blocks as
+// config options) assembled from the layers of rlhf/model/layers.hpp, in llm.c's manner: one
+// parameter arena, one gradient arena at the same offsets, activations sized once per
+// (B, T), a forward that saves what the backward reads, and a backward that accumulates into
+// the gradient arena. docs/model.md.
 //
-//   x0 = wte[tokens] + wpe[0..T)                                         (B, T, C)
-//   per layer l:  x = x + c_proj(attn(c_attn(ln_1(x))));  x = x + mlp(ln_2(x))
+//   x0 = wte[tokens] (+ wpe[0..T) with learned positions)                (B, T, C)
+//   per layer l:  x = x + c_proj(attn(rope(c_attn(ln_1(x)))));  x = x + mlp(ln_2(x))
 //   logits = ln_f(x) · Wᵀ   (W = wte when tied, else lm_head; real vocabulary rows only)
+//
+// ln is LayerNorm or RMSNorm, rope rotates q and k (rotary positions only), attn is causal
+// multi-head or grouped-query attention, mlp is c_proj(gelu(c_fc x)) or SwiGLU's
+// c_proj(silu(gate x) ⊙ up x) (model/config.hpp).
 #pragma once
 
 #include <algorithm>
@@ -45,6 +49,10 @@ class gpt {
         grads_(trainable ? shape{gpt_num_params(cfg)} : shape{0}) {
     ops::fill<B>(params_, 0.0f);
     if (trainable) ops::fill<B>(grads_, 0.0f);
+    if (!cfg.has_learned_positions()) {
+      const std::vector<float> f = rope_inverse_frequencies(cfg);
+      rope_inv_freq_ = ops::from_host<B>(std::span<const float>(f), shape{cfg.head_dim() / 2});
+    }
   }
 
   /// The configuration the model was built with.
@@ -75,6 +83,20 @@ class gpt {
     if (!trainable()) return {};
     return grad_of<B>(grads_, find_param(table_, name));
   }
+  /// The view of `name`, absent (null) when the configuration has no such parameter (a
+  /// bias the blocks do not use).
+  [[nodiscard]] param_view<B> param_if(const std::string& name) const {
+    const param_ref* p = find_param_if(table_, name);
+    return p != nullptr ? param_of<B>(params_, *p) : param_view<B>{};
+  }
+  /// The gradient view of `name`, absent when frozen or when there is no such parameter.
+  [[nodiscard]] grad_view<B> grad_if(const std::string& name) {
+    const param_ref* p = find_param_if(table_, name);
+    return p != nullptr && trainable() ? grad_of<B>(grads_, *p) : grad_view<B>{};
+  }
+  /// The rotary inverse frequencies (head_dim / 2,) on the backend; (0,) with learned
+  /// positions.
+  [[nodiscard]] const tensor& rope_inv_freq() const { return rope_inv_freq_; }
   /// The LM head's weight: wte when tied.
   [[nodiscard]] std::string lm_head_name() const {
     return cfg_.tie_embeddings ? "wte.weight" : "lm_head.weight";
@@ -82,7 +104,7 @@ class gpt {
 
   /// GPT-2's initialisation (Radford et al. 2019): N(0, 0.02) for matrices and embeddings,
   /// N(0, 0.02/sqrt(2·n_layer)) for the residual projections (attn.c_proj, mlp.c_proj),
-  /// zero biases, LayerNorm weight 1 and bias 0, zero padded embedding rows. Philox keyed by
+  /// zero biases, norm weights 1 and biases 0, zero padded embedding rows. Philox keyed by
   /// (seed, parameter index), so it is the same on every backend.
   void init(std::uint64_t seed) {
     std::vector<float> host(static_cast<std::size_t>(params_.size()), 0.0f);
@@ -119,6 +141,7 @@ class gpt {
   std::vector<param_ref> table_;
   tensor params_;
   tensor grads_;
+  tensor rope_inv_freq_{shape{0}};
 };
 
 /// Every activation of one (B, T) forward, and the gradient buffers of the backward.
@@ -133,13 +156,15 @@ struct gpt_activations {
   tensor encoded;  ///< (B, T, C) token plus position embeddings.
   ///@{
   /// Per layer, one tensor each: ln1, atty, attproj, residual2, ln2, fcproj, residual3
-  /// (B, T, C); ln1_mean, ln1_rstd, ln2_mean, ln2_rstd (B·T); qkv (B, T, 3C); att the
-  /// softmax (B, NH, T, T); fch, fch_gelu (B, T, H), H the MLP width.
+  /// (B, T, C); ln1_mean, ln1_rstd, ln2_mean, ln2_rstd (B·T; the means (0,) with RMSNorm);
+  /// qkv (B, T, W), W = qkv_width() (q and k rotated in place with rotary positions); att
+  /// the softmax (B, NH, T, T); fch (B, T, fc_width()) and fch_gelu, the activation's
+  /// output, (B, T, H), H the MLP width.
   std::vector<tensor> ln1, ln1_mean, ln1_rstd, qkv, att, atty, attproj, residual2, ln2,
       ln2_mean, ln2_rstd, fch, fch_gelu, fcproj, residual3;  // per layer
   ///@}
   ///@{
-  /// The final LayerNorm: lnf (B, T, C), lnf_mean and lnf_rstd (B·T).
+  /// The final norm: lnf (B, T, C), lnf_mean and lnf_rstd (B·T; the mean (0,) with RMSNorm).
   tensor lnf, lnf_mean, lnf_rstd;        // (B, T, C), (B·T), (B·T)
   ///@}
   tensor logits;  ///< (B, T, V) over the real vocabulary.
@@ -148,8 +173,8 @@ struct gpt_activations {
   /// backward works from att), so every layer shares one scratch tensor.
   tensor preatt;                         // (B, NH, T, T)
   ///@{
-  /// Backward scratch shared by the layers: g_res, g_ln, g_atty (B, T, C); g_qkv (B, T, 3C);
-  /// g_preatt, g_att (B, NH, T, T); g_fch, g_fch_gelu (B, T, H).
+  /// Backward scratch shared by the layers: g_res, g_ln, g_atty (B, T, C); g_qkv (B, T, W);
+  /// g_preatt, g_att (B, NH, T, T); g_fch (B, T, fc_width()), g_fch_gelu (B, T, H).
   tensor g_res, g_ln, g_atty, g_qkv, g_preatt, g_att, g_fch, g_fch_gelu;
   ///@}
 
@@ -179,26 +204,28 @@ struct gpt_activations {
     check_config(t >= 1 && t <= cfg.max_seq_len, "gpt_activations", "steps",
                  detail_range(cfg.max_seq_len), t);
     const index_t C = cfg.n_embd, NH = cfg.n_head, H = cfg.mlp_width();
+    const index_t QKV = cfg.qkv_width(), FC = cfg.fc_width();
     // Every shape below checks its own element count (shape::max_numel); B·T is the only
     // product formed here.
     const shape btc{b, t, C}, scores{b, NH, t, t},
         bt{rlhf::detail::size_mul(b, t, "gpt_activations", "batch * steps")};
+    const shape means = cfg.norm == norm_type::layernorm ? bt : shape{0};
     encoded = tensor(btc);
     for (index_t l = 0; l < cfg.n_layer; ++l) {
-      ln1.emplace_back(btc), ln1_mean.emplace_back(bt), ln1_rstd.emplace_back(bt);
-      qkv.emplace_back(shape{b, t, 3 * C});
+      ln1.emplace_back(btc), ln1_mean.emplace_back(means), ln1_rstd.emplace_back(bt);
+      qkv.emplace_back(shape{b, t, QKV});
       att.emplace_back(scores);
       atty.emplace_back(btc), attproj.emplace_back(btc), residual2.emplace_back(btc);
-      ln2.emplace_back(btc), ln2_mean.emplace_back(bt), ln2_rstd.emplace_back(bt);
-      fch.emplace_back(shape{b, t, H}), fch_gelu.emplace_back(shape{b, t, H});
+      ln2.emplace_back(btc), ln2_mean.emplace_back(means), ln2_rstd.emplace_back(bt);
+      fch.emplace_back(shape{b, t, FC}), fch_gelu.emplace_back(shape{b, t, H});
       fcproj.emplace_back(btc), residual3.emplace_back(btc);
     }
-    lnf = tensor(btc), lnf_mean = tensor(bt), lnf_rstd = tensor(bt);
+    lnf = tensor(btc), lnf_mean = tensor(means), lnf_rstd = tensor(bt);
     logits = tensor(shape{b, t, cfg.vocab_size});
     g_res = tensor(btc), g_ln = tensor(btc), g_atty = tensor(btc);
-    g_qkv = tensor(shape{b, t, 3 * C});
+    g_qkv = tensor(shape{b, t, QKV});
     preatt = tensor(scores), g_preatt = tensor(scores), g_att = tensor(scores);
-    g_fch = tensor(shape{b, t, H}), g_fch_gelu = tensor(shape{b, t, H});
+    g_fch = tensor(shape{b, t, FC}), g_fch_gelu = tensor(shape{b, t, H});
     if (cfg.dropout > 0.0f) {
       for (index_t l = 0; l < cfg.n_layer; ++l) att_dropped.emplace_back(scores);
       g_drop = tensor(btc);
@@ -292,6 +319,72 @@ void check_backward_tokens(const gpt_activations<B>& a, const typename B::index_
 }
 }  // namespace detail
 
+namespace detail {
+/// The block norm `name` ("h.<l>.ln_1", "h.<l>.ln_2" or "ln_f"): LayerNorm (weight, bias;
+/// saves mean and rstd) or RMSNorm (weight; saves rstd), as the config says.
+template <class B>
+void norm_forward(const gpt<B>& m, const std::string& name, typename B::tensor& out,
+                  typename B::tensor& mean, typename B::tensor& rstd,
+                  const typename B::tensor& inp) {
+  const auto& cfg = m.config();
+  if (cfg.norm == norm_type::rmsnorm) {
+    rmsnorm_forward<B>(out, rstd, inp, m.param(name + ".weight"), cfg.layernorm_eps);
+  } else {
+    layernorm_forward<B>(out, mean, rstd, inp, m.param(name + ".weight"), m.param(name + ".bias"),
+                         cfg.layernorm_eps);
+  }
+}
+/// Its backward: dinp += d norm(inp) / d inp · dout; the weight (and bias) gradients add up.
+template <class B>
+void norm_backward(gpt<B>& m, const std::string& name, typename B::tensor& dinp,
+                   const typename B::tensor& dout, const typename B::tensor& inp,
+                   const typename B::tensor& mean, const typename B::tensor& rstd) {
+  if (m.config().norm == norm_type::rmsnorm) {
+    rmsnorm_backward<B>(dinp, m.grad(name + ".weight"), dout, inp, m.param(name + ".weight"), rstd);
+  } else {
+    layernorm_backward<B>(dinp, m.grad(name + ".weight"), m.grad(name + ".bias"), dout, inp,
+                          m.param(name + ".weight"), mean, rstd);
+  }
+}
+/// The MLP's nonlinearity: out (N, H) from c_fc's (N, fc_width) output.
+template <class B>
+void mlp_activation_forward(const gpt_config& cfg, typename B::tensor& out,
+                            const typename B::tensor& fch) {
+  if (cfg.mlp == mlp_type::swiglu) {
+    swiglu_forward<B>(out, fch);
+  } else {
+    gelu_forward<B>(out, fch);
+  }
+}
+/// Its backward into dfch (N, fc_width).
+template <class B>
+void mlp_activation_backward(const gpt_config& cfg, typename B::tensor& dfch,
+                             const typename B::tensor& fch, const typename B::tensor& dout,
+                             grad_write write) {
+  if (cfg.mlp == mlp_type::swiglu) {
+    swiglu_backward<B>(dfch, fch, dout, write);
+  } else {
+    gelu_backward<B>(dfch, fch, dout, write);
+  }
+}
+/// Rotary positions: q and k of the packed qkv (B, T, W) turned in place (inverse: the
+/// backward's opposite turn); rows start at `start` (null: position 0). No-op with learned
+/// positions.
+template <class B>
+void rope_if_rotary(const gpt<B>& m, typename B::tensor& qkv, const typename B::index_tensor* start,
+                    bool inverse) {
+  const auto& cfg = m.config();
+  if (cfg.has_learned_positions()) return;
+  rope_rotate<B>(qkv, cfg.head_dim(), cfg.n_head + cfg.kv_heads(), m.rope_inv_freq(), start,
+                 inverse);
+}
+/// wpe's view, absent with rotary positions.
+template <class B>
+param_view<B> position_table(const gpt<B>& m) {
+  return m.config().has_learned_positions() ? m.param("wpe.weight") : param_view<B>{};
+}
+}  // namespace detail
+
 /// Forward pass: acts.logits (B, T, V) from tokens (B, T). Saves every intermediate. With
 /// the config's dropout > 0, acts.train and a trainable model, applies dropout (see
 /// gpt_activations) and records it for gpt_backward.
@@ -300,8 +393,8 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   const auto& cfg = m.config();
   check_shape("gpt_forward", "tokens", tokens.shape(), shape{a.batch, a.steps},
               "(B, T) the activations were sized for");
-  const float eps = cfg.layernorm_eps;
   const auto P = [&](const std::string& n) { return m.param(n); };
+  const auto Pb = [&](const std::string& n) { return m.param_if(n); };  // optional biases
   const float pdrop = cfg.dropout;
   a.dropout_applied = pdrop > 0.0f && a.train && m.trainable();
   if (a.dropout_applied) {
@@ -312,16 +405,16 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   using site = detail::dropout_site;
   const auto key = [&](index_t l, site s) { return detail::dropout_key_of(a, l, s); };
   a.forward_done = false;  // until this forward has completed
-  encoder_forward<B>(a.encoded, tokens, P("wte.weight"), P("wpe.weight"), cfg.vocab_size);
+  encoder_forward<B>(a.encoded, tokens, P("wte.weight"), detail::position_table(m), cfg.vocab_size);
   detail::save_tokens<B>(a.forward_tokens, tokens);
   if (a.dropout_applied) dropout_forward<B>(a.encoded, a.encoded, pdrop, key(0, site::embedding));
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
-    layernorm_forward<B>(a.ln1[L], a.ln1_mean[L], a.ln1_rstd[L], x, P(p + "ln_1.weight"),
-                         P(p + "ln_1.bias"), eps);
-    matmul_forward<B>(a.qkv[L], a.ln1[L], P(p + "attn.c_attn.weight"), P(p + "attn.c_attn.bias"));
+    detail::norm_forward<B>(m, p + "ln_1", a.ln1[L], a.ln1_mean[L], a.ln1_rstd[L], x);
+    matmul_forward<B>(a.qkv[L], a.ln1[L], P(p + "attn.c_attn.weight"), Pb(p + "attn.c_attn.bias"));
+    detail::rope_if_rotary<B>(m, a.qkv[L], nullptr, false);
     if (a.dropout_applied) {
       const attention_dropout<B> drop{&a.att_dropped[L], pdrop, key(l, site::attn_probs)};
       attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L], &drop);
@@ -329,21 +422,19 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
       attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L]);
     }
     matmul_forward<B>(a.attproj[L], a.atty[L], P(p + "attn.c_proj.weight"),
-                      P(p + "attn.c_proj.bias"));
+                      Pb(p + "attn.c_proj.bias"));
     if (a.dropout_applied) dropout_forward<B>(a.attproj[L], a.attproj[L], pdrop, key(l, site::attn_out));
     residual_forward<B>(a.residual2[L], x, a.attproj[L]);
-    layernorm_forward<B>(a.ln2[L], a.ln2_mean[L], a.ln2_rstd[L], a.residual2[L],
-                         P(p + "ln_2.weight"), P(p + "ln_2.bias"), eps);
-    matmul_forward<B>(a.fch[L], a.ln2[L], P(p + "mlp.c_fc.weight"), P(p + "mlp.c_fc.bias"));
-    gelu_forward<B>(a.fch_gelu[L], a.fch[L]);
+    detail::norm_forward<B>(m, p + "ln_2", a.ln2[L], a.ln2_mean[L], a.ln2_rstd[L], a.residual2[L]);
+    matmul_forward<B>(a.fch[L], a.ln2[L], P(p + "mlp.c_fc.weight"), Pb(p + "mlp.c_fc.bias"));
+    detail::mlp_activation_forward<B>(cfg, a.fch_gelu[L], a.fch[L]);
     matmul_forward<B>(a.fcproj[L], a.fch_gelu[L], P(p + "mlp.c_proj.weight"),
-                      P(p + "mlp.c_proj.bias"));
+                      Pb(p + "mlp.c_proj.bias"));
     if (a.dropout_applied) dropout_forward<B>(a.fcproj[L], a.fcproj[L], pdrop, key(l, site::mlp_out));
     residual_forward<B>(a.residual3[L], a.residual2[L], a.fcproj[L]);
   }
   const auto& last = a.residual3.back();
-  layernorm_forward<B>(a.lnf, a.lnf_mean, a.lnf_rstd, last, P("ln_f.weight"), P("ln_f.bias"),
-                       eps);
+  detail::norm_forward<B>(m, "ln_f", a.lnf, a.lnf_mean, a.lnf_rstd, last);
   matmul_forward<B>(a.logits, a.lnf, P(m.lm_head_name()), param_view<B>{});
   a.forward_done = true;
 }
@@ -372,6 +463,7 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
   detail::check_backward_tokens<B>(a, tokens, cfg.vocab_size);
   const auto P = [&](const std::string& n) { return m.param(n); };
   const auto G = [&](const std::string& n) { return m.grad(n); };
+  const auto Gb = [&](const std::string& n) { return m.grad_if(n); };  // optional biases
   auto zero = [](typename B::tensor& t) { ops::fill<B>(t, 0.0f); };
 
   // g_ln = dhidden + dlogits · W (the LM head's backward accumulates onto dhidden's copy).
@@ -388,8 +480,7 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
                        P(m.lm_head_name()), dhidden ? grad_write::accumulate : overwrite);
   }
   zero(a.g_res);
-  layernorm_backward<B>(a.g_res, G("ln_f.weight"), G("ln_f.bias"), a.g_ln, a.residual3.back(),
-                        P("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
+  detail::norm_backward<B>(m, "ln_f", a.g_res, a.g_ln, a.residual3.back(), a.lnf_mean, a.lnf_rstd);
   // a.g_res holds d loss / d (output of layer l); each residual passes it through unchanged,
   // so the branches below accumulate into it in place. With dropout, a branch's output
   // gradient is g_res through the branch's mask (a.g_drop).
@@ -408,18 +499,18 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
     // MLP branch: residual3 = residual2 + drop(c_proj(gelu(c_fc(ln_2(residual2))))).
-    matmul_backward<B>(a.g_fch_gelu, G(p + "mlp.c_proj.weight"), G(p + "mlp.c_proj.bias"),
-                       through_dropout(l, site::mlp_out), a.fch_gelu[L],
-                       P(p + "mlp.c_proj.weight"), overwrite);
-    gelu_backward<B>(a.g_fch, a.fch[L], a.g_fch_gelu, overwrite);
-    matmul_backward<B>(a.g_ln, G(p + "mlp.c_fc.weight"), G(p + "mlp.c_fc.bias"), a.g_fch,
-                       a.ln2[L], P(p + "mlp.c_fc.weight"), overwrite);
-    layernorm_backward<B>(a.g_res, G(p + "ln_2.weight"), G(p + "ln_2.bias"), a.g_ln,
-                          a.residual2[L], P(p + "ln_2.weight"), a.ln2_mean[L], a.ln2_rstd[L]);
+    matmul_backward<B>(a.g_fch_gelu, G(p + "mlp.c_proj.weight"), Gb(p + "mlp.c_proj.bias"),
+                       through_dropout(l, site::mlp_out), a.fch_gelu[L], P(p + "mlp.c_proj.weight"),
+                       overwrite);
+    detail::mlp_activation_backward<B>(cfg, a.g_fch, a.fch[L], a.g_fch_gelu, overwrite);
+    matmul_backward<B>(a.g_ln, G(p + "mlp.c_fc.weight"), Gb(p + "mlp.c_fc.bias"), a.g_fch, a.ln2[L],
+                       P(p + "mlp.c_fc.weight"), overwrite);
+    detail::norm_backward<B>(m, p + "ln_2", a.g_res, a.g_ln, a.residual2[L], a.ln2_mean[L],
+                             a.ln2_rstd[L]);
     // Attention branch: residual2 = x + drop(c_proj(attn(c_attn(ln_1(x))))).
-    matmul_backward<B>(a.g_atty, G(p + "attn.c_proj.weight"), G(p + "attn.c_proj.bias"),
-                       through_dropout(l, site::attn_out), a.atty[L],
-                       P(p + "attn.c_proj.weight"), overwrite);
+    matmul_backward<B>(a.g_atty, G(p + "attn.c_proj.weight"), Gb(p + "attn.c_proj.bias"),
+                       through_dropout(l, site::attn_out), a.atty[L], P(p + "attn.c_proj.weight"),
+                       overwrite);
     // g_preatt and g_att are scratch the backward overwrites.
     if (drop) {
       const attention_dropout<B> d{&a.att_dropped[L], pdrop, key(l, site::attn_probs)};
@@ -429,12 +520,12 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
       attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L],
                             nullptr, overwrite);
     }
-    matmul_backward<B>(a.g_ln, G(p + "attn.c_attn.weight"), G(p + "attn.c_attn.bias"), a.g_qkv,
+    detail::rope_if_rotary<B>(m, a.g_qkv, nullptr, true);  // to the unrotated q, k
+    matmul_backward<B>(a.g_ln, G(p + "attn.c_attn.weight"), Gb(p + "attn.c_attn.bias"), a.g_qkv,
                        a.ln1[L], P(p + "attn.c_attn.weight"), overwrite);
-    layernorm_backward<B>(a.g_res, G(p + "ln_1.weight"), G(p + "ln_1.bias"), a.g_ln, x,
-                          P(p + "ln_1.weight"), a.ln1_mean[L], a.ln1_rstd[L]);
+    detail::norm_backward<B>(m, p + "ln_1", a.g_res, a.g_ln, x, a.ln1_mean[L], a.ln1_rstd[L]);
   }
-  encoder_backward<B>(G("wte.weight"), G("wpe.weight"), through_dropout(0, site::embedding),
+  encoder_backward<B>(G("wte.weight"), Gb("wpe.weight"), through_dropout(0, site::embedding),
                       tokens, cfg.vocab_size);
 }
 

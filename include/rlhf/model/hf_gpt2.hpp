@@ -42,9 +42,7 @@
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/config.hpp"
-#include "rlhf/model/detail/atomic_file.hpp"
-#include "rlhf/model/detail/json_bounded.hpp"
-#include "rlhf/model/detail/text_file.hpp"
+#include "rlhf/model/detail/hf_folder.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/safetensors.hpp"
 #include "rlhf/ops/tensor.hpp"
@@ -58,66 +56,10 @@ namespace hf_gpt2_detail {
 using rlhf::detail::concat;
 using rlhf::detail::json_excerpt;
 
-/// The file names of a Hugging Face model folder.
-inline constexpr const char* config_file = "config.json";
-inline constexpr const char* weights_file = "model.safetensors";
-inline constexpr const char* index_file = "model.safetensors.index.json";
+using hf_detail::config_file;
+using hf_detail::index_file;
+using hf_detail::weights_file;
 inline constexpr std::string_view prefix = "transformer.";
-
-[[noreturn]] inline void config_fail(std::string_view where, std::string_view field,
-                                     std::string_view why, const nlohmann::json& v) {
-  throw config_error(
-      concat("hf_gpt2_config: ", where, ": field '", field, "' ", why, ", got ", json_excerpt(v)));
-}
-
-/// Integer field `k` (default `def` when absent) in [lo, hi].
-inline index_t get_int(const nlohmann::json& j, std::string_view where, const char* k, index_t def,
-                       index_t lo, index_t hi) {
-  if (!j.contains(k)) return def;
-  const auto& v = j.at(k);
-  if (!v.is_number_integer()) config_fail(where, k, "must be an integer", v);
-  const bool neg = v.is_number_unsigned() ? false : v.get<std::int64_t>() < 0;
-  if (neg || v.get<std::uint64_t>() < static_cast<std::uint64_t>(lo) ||
-      v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) {
-    config_fail(where, k, concat("must be in [", lo, ", ", hi, "]"), v);
-  }
-  return static_cast<index_t>(v.get<std::uint64_t>());
-}
-
-/// Number field `k` (default `def`) within float's finite range.
-inline float get_float(const nlohmann::json& j, std::string_view where, const char* k, float def) {
-  if (!j.contains(k)) return def;
-  const auto& v = j.at(k);
-  if (!v.is_number()) config_fail(where, k, "must be a number", v);
-  const double d = v.get<double>();
-  if (!(std::abs(d) <= static_cast<double>(std::numeric_limits<float>::max()))) {
-    config_fail(where, k, "must be a number within float's finite range", v);
-  }
-  return static_cast<float>(d);
-}
-
-/// Boolean field `k` (default `def`).
-inline bool get_bool(const nlohmann::json& j, std::string_view where, const char* k, bool def) {
-  if (!j.contains(k)) return def;
-  const auto& v = j.at(k);
-  if (!v.is_boolean()) config_fail(where, k, "must be true or false", v);
-  return v.get<bool>();
-}
-
-/// Boolean field `k` that must be `required` (the only value the bundled model computes).
-inline void require_bool(const nlohmann::json& j, std::string_view where, const char* k, bool def,
-                         bool required, std::string_view why) {
-  if (get_bool(j, where, k, def) != required) {
-    config_fail(where, k, concat("must be ", required ? "true" : "false", " (", why, ")"), j.at(k));
-  }
-}
-
-/// `x` as the double of its shortest decimal (0.1f -> 0.1), for config.json.
-inline double short_double(float x) {
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, x);
-  return std::stod(std::string(buf, r.ptr));
-}
 
 /// `h.<digits>.attn.bias` / `h.<digits>.attn.masked_bias`: the causal-mask buffers.
 inline bool is_mask_buffer(std::string_view name) {
@@ -135,70 +77,9 @@ inline bool is_conv1d(std::string_view name) {
          name.ends_with("mlp.c_fc.weight") || name.ends_with("mlp.c_proj.weight");
 }
 
-/// Every tensor of the folder's checkpoint (model.safetensors, else the sharded index),
-/// keyed by its name without the "transformer." prefix.
+/// Every tensor of the folder's checkpoint, keyed by its name without "transformer.".
 inline std::map<std::string, named_tensor> read_tensors(const std::filesystem::path& folder) {
-  constexpr const char* fn = "load_hf_gpt2";
-  std::vector<safetensors_file> files;
-  const auto single = folder / weights_file;
-  const auto index = folder / index_file;
-  std::error_code ec;
-  std::map<std::string, std::string> weight_map;  // only for a sharded checkpoint
-  if (std::filesystem::exists(single, ec)) {
-    files.push_back(load_safetensors(single));
-  } else if (std::filesystem::exists(index, ec)) {
-    const auto j = rlhf::detail::parse_json_bounded<nlohmann::json>(
-        rlhf::detail::read_text_file(index, fn), fn, concat(index.string(), ": the index"));
-    if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object()) {
-      throw io_error(concat(fn, ": ", index.string(), ": expected {\"weight_map\": {...}}"));
-    }
-    std::set<std::string> shards;
-    for (const auto& [name, v] : j.at("weight_map").items()) {
-      const std::string* s = v.is_string() ? v.get_ptr<const std::string*>() : nullptr;
-      if (s == nullptr || s->empty() || *s == "." || *s == ".." ||
-          s->find_first_of("/\\") != std::string::npos) {
-        throw io_error(concat(fn, ": ", index.string(), ": tensor '", name, "' maps to ",
-                              json_excerpt(v), ", which is not a file name in the folder"));
-      }
-      weight_map[name] = *s;
-      shards.insert(*s);
-    }
-    for (const auto& s : shards) {
-      files.push_back(load_safetensors(folder / s));
-      for (const auto& t : files.back().tensors) {
-        const auto it = weight_map.find(t.name);
-        if (it == weight_map.end() || it->second != s) {
-          throw io_error(concat(fn, ": ", (folder / s).string(), ": tensor '", t.name,
-                                "' is not mapped to this shard by ", index_file));
-        }
-      }
-    }
-  } else {
-    throw io_error(concat(fn, ": ", folder.string(), ": neither ", weights_file, " nor ",
-                          index_file, " is there"));
-  }
-  std::map<std::string, named_tensor> out;
-  for (auto& f : files) {
-    for (auto& t : f.tensors) {
-      if (t.dtype == tensor_dtype::i32) {
-        throw io_error(concat(fn, ": ", f.path, ": tensor '", t.name,
-                              "' has dtype I32 (expected F32, BF16 or F16)"));
-      }
-      weight_map.erase(t.name);
-      std::string key = t.name.starts_with(prefix) ? t.name.substr(prefix.size()) : t.name;
-      const std::string original = t.name;
-      if (!out.emplace(key, std::move(t)).second) {
-        throw io_error(concat(fn, ": ", f.path, ": tensor '", original,
-                              "' appears twice (with and without the \"transformer.\" prefix)"));
-      }
-    }
-  }
-  if (!weight_map.empty()) {
-    throw io_error(concat(fn, ": ", (folder / weight_map.begin()->second).string(), ": tensor '",
-                          weight_map.begin()->first, "' is missing (", index_file,
-                          " maps it to this shard)"));
-  }
-  return out;
+  return hf_detail::read_tensors(folder, "load_hf_gpt2", prefix);
 }
 
 /// The host arena of `cfg` from the folder's tensors (padded wte rows zero).
@@ -281,70 +162,52 @@ inline std::string hf_name(const std::string& name) {
 /// vocab_multiple keeps gpt_config's default; the result is validate()d.
 [[nodiscard]] inline gpt_config hf_gpt2_config(const nlohmann::json& config_json,
                                                std::string_view where) {
-  namespace d = hf_gpt2_detail;
   const auto& j = config_json;
   if (!j.is_object()) {
     throw config_error(rlhf::detail::concat("hf_gpt2_config: ", where,
                                             ": expected a JSON object, got ",
                                             rlhf::detail::json_excerpt(j)));
   }
-  if (j.contains("model_type") && j.at("model_type") != "gpt2") {
-    d::config_fail(where, "model_type", "must be \"gpt2\"", j.at("model_type"));
-  }
-  if (j.contains("architectures")) {
-    const auto& a = j.at("architectures");
-    if (!a.is_array()) d::config_fail(where, "architectures", "must be an array", a);
-    for (const auto& v : a) {
-      if (v != "GPT2LMHeadModel" && v != "GPT2Model") {
-        d::config_fail(where, "architectures",
-                       "must list GPT2LMHeadModel or GPT2Model (other heads are not supported)", a);
-      }
-    }
-  }
-  if (j.contains("activation_function")) {
-    const auto& v = j.at("activation_function");
-    if (v != "gelu_new" && v != "gelu_pytorch_tanh") {
-      d::config_fail(where, "activation_function",
-                     "must be \"gelu_new\" or \"gelu_pytorch_tanh\" (the bundled model's GELU is "
-                     "the tanh approximation)",
-                     v);
-    }
-  }
-  d::require_bool(j, where, "scale_attn_weights", true, true,
-                  "the bundled attention always scales by 1/sqrt(head_dim)");
-  d::require_bool(j, where, "scale_attn_by_inverse_layer_idx", false, false,
-                  "not supported by the bundled attention");
-  d::require_bool(j, where, "add_cross_attention", false, false,
-                  "the bundled model is a decoder without cross-attention");
-  (void)d::get_bool(j, where, "reorder_and_upcast_attn", false);
+  const hf_detail::config_reader r{j, "hf_gpt2_config", where};
+  r.require_one_of("model_type", {"gpt2"}, "a GPT-2 config");
+  r.require_architectures({"GPT2LMHeadModel", "GPT2Model"});
+  r.require_one_of("activation_function", {"gelu_new", "gelu_pytorch_tanh"},
+                   "the bundled model's GELU is the tanh approximation");
+  r.require_bool("scale_attn_weights", true, true,
+                 "the bundled attention always scales by 1/sqrt(head_dim)");
+  r.require_bool("scale_attn_by_inverse_layer_idx", false, false,
+                 "not supported by the bundled attention");
+  r.require_bool("add_cross_attention", false, false,
+                 "the bundled model is a decoder without cross-attention");
+  (void)r.get_bool("reorder_and_upcast_attn", false);
 
   constexpr index_t big = std::numeric_limits<index_t>::max();
   gpt_config c;
-  c.vocab_size = d::get_int(j, where, "vocab_size", 50257, 1, big);
-  c.max_seq_len = d::get_int(j, where, "n_positions", 1024, 1, big);
-  c.n_layer = d::get_int(j, where, "n_layer", 12, 1, big);
-  c.n_head = d::get_int(j, where, "n_head", 12, 1, big);
-  c.n_embd = d::get_int(j, where, "n_embd", 768, 1, gpt_config::max_n_embd);
+  c.vocab_size = r.get_int("vocab_size", 50257, 1, big);
+  c.max_seq_len = r.get_int("n_positions", 1024, 1, big);
+  c.n_layer = r.get_int("n_layer", 12, 1, big);
+  c.n_head = r.get_int("n_head", 12, 1, big);
+  c.n_embd = r.get_int("n_embd", 768, 1, gpt_config::max_n_embd);
   c.mlp_ratio = 4;
-  if (j.contains("n_inner") && !j.at("n_inner").is_null()) {
-    const index_t inner = d::get_int(j, where, "n_inner", 0, 1, big);
+  if (r.has("n_inner")) {
+    const index_t inner = r.get_int("n_inner", 0, 1, big);
     if (inner % c.n_embd != 0) {
-      d::config_fail(where, "n_inner",
-                     rlhf::detail::concat("must be null or a multiple of n_embd = ", c.n_embd,
-                                          " (the bundled MLP width is mlp_ratio · n_embd)"),
-                     j.at("n_inner"));
+      r.fail("n_inner",
+             rlhf::detail::concat("must be null or a multiple of n_embd = ", c.n_embd,
+                                  " (the bundled MLP width is mlp_ratio · n_embd)"),
+             j.at("n_inner"));
     }
     c.mlp_ratio = inner / c.n_embd;
   }
-  c.layernorm_eps = d::get_float(j, where, "layer_norm_epsilon", 1e-5f);
-  c.tie_embeddings = d::get_bool(j, where, "tie_word_embeddings", true);
-  const float resid = d::get_float(j, where, "resid_pdrop", 0.1f);
+  c.layernorm_eps = r.get_float("layer_norm_epsilon", 1e-5f);
+  c.tie_embeddings = r.get_bool("tie_word_embeddings", true);
+  const float resid = r.get_float("resid_pdrop", 0.1f);
   for (const char* k : {"embd_pdrop", "attn_pdrop"}) {
-    if (d::get_float(j, where, k, 0.1f) != resid) {
-      d::config_fail(where, k,
-                     rlhf::detail::concat("must equal resid_pdrop = ", resid,
-                                          " (the bundled model has one dropout probability)"),
-                     j.at(k));
+    if (r.get_float(k, 0.1f) != resid) {
+      r.fail(k,
+             rlhf::detail::concat("must equal resid_pdrop = ", resid,
+                                  " (the bundled model has one dropout probability)"),
+             j.at(k));
     }
   }
   c.dropout = resid;
@@ -355,11 +218,8 @@ inline std::string hf_name(const std::string& name) {
 /// The gpt_config of `folder`/config.json (hf_gpt2_config; io_error when the file is missing
 /// or not JSON).
 [[nodiscard]] inline gpt_config load_hf_gpt2_config(const std::filesystem::path& folder) {
-  const auto path = folder / hf_gpt2_detail::config_file;
-  const auto j = rlhf::detail::parse_json_bounded<nlohmann::json>(
-      rlhf::detail::read_text_file(path, "load_hf_gpt2"), "load_hf_gpt2",
-      rlhf::detail::concat(path.string(), ": config.json"));
-  return hf_gpt2_config(j, path.string());
+  return hf_gpt2_config(hf_detail::read_config(folder, "load_hf_gpt2"),
+                        (folder / hf_detail::config_file).string());
 }
 
 /// Fills `m` from the Hugging Face GPT-2 folder: config.json must describe m's model
@@ -420,14 +280,13 @@ template <class B>
 /// the fields hf_gpt2_config reads; torch_dtype names `dtype`).
 [[nodiscard]] inline nlohmann::json hf_gpt2_config_json(const gpt_config& cfg,
                                                         tensor_dtype dtype = tensor_dtype::f32) {
-  namespace d = hf_gpt2_detail;
-  const double p = d::short_double(cfg.dropout);
+  const double p = hf_detail::short_double(cfg.dropout);
   return nlohmann::json{{"activation_function", "gelu_new"},
                         {"add_cross_attention", false},
                         {"architectures", nlohmann::json::array({"GPT2LMHeadModel"})},
                         {"attn_pdrop", p},
                         {"embd_pdrop", p},
-                        {"layer_norm_epsilon", d::short_double(cfg.layernorm_eps)},
+                        {"layer_norm_epsilon", hf_detail::short_double(cfg.layernorm_eps)},
                         {"model_type", "gpt2"},
                         {"n_embd", cfg.n_embd},
                         {"n_head", cfg.n_head},
@@ -439,9 +298,7 @@ template <class B>
                         {"scale_attn_by_inverse_layer_idx", false},
                         {"scale_attn_weights", true},
                         {"tie_word_embeddings", cfg.tie_embeddings},
-                        {"torch_dtype", dtype == tensor_dtype::bf16  ? "bfloat16"
-                                        : dtype == tensor_dtype::f16 ? "float16"
-                                                                     : "float32"},
+                        {"torch_dtype", hf_detail::torch_dtype_name(dtype)},
                         {"vocab_size", cfg.vocab_size}};
 }
 
@@ -485,18 +342,7 @@ void save_hf_gpt2(const gpt<B>& m, const std::filesystem::path& folder,
     }
     tensors.push_back(std::move(t));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(folder, ec);
-  if (ec) {
-    throw io_error(rlhf::detail::concat("save_hf_gpt2: ", folder.string(),
-                                        ": cannot create the folder: ", ec.message()));
-  }
-  safetensors_save_options opts;
-  opts.checksums = false;  // transformers' own files carry none
-  save_safetensors(folder / d::weights_file, std::span<const named_tensor>(tensors),
-                   metadata_map{{"format", "pt"}}, opts);
-  rlhf::detail::write_file_atomically(
-      folder / d::config_file, hf_gpt2_config_json(cfg, dtype).dump(2) + "\n", "save_hf_gpt2");
+  hf_detail::write_folder(folder, tensors, hf_gpt2_config_json(cfg, dtype), "save_hf_gpt2");
 }
 
 }  // namespace model

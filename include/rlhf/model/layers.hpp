@@ -150,7 +150,8 @@ void check_token_ids(std::string_view fn, const typename B::index_tensor& tokens
 }  // namespace detail
 
 /// out (B, T, C) = token embedding + position embedding.
-///   tokens (B, T) int32 in [0, vocab_rows); wte (vocab_rows, C) and wpe (>= T, C) views.
+///   tokens (B, T) int32 in [0, vocab_rows); wte (vocab_rows, C) and wpe (>= T, C) views;
+///   wpe absent (null arena; rotary positions): the token embedding alone.
 /// A token id outside [0, vocab_rows) is a data_error (checked on the host before any work).
 /// Parallel over the B*T rows.
 template <class B>
@@ -163,12 +164,21 @@ void encoder_forward(typename B::tensor& out, const typename B::index_tensor& to
   check_shape(fn, "tokens", tokens.shape(), shape{Bn, T}, "(B, T) of out");
   check_config(vocab_rows >= 1, fn, "vocab_rows", ">= 1", vocab_rows);
   detail::check_view(fn, "wte", wte, vocab_rows * C);
-  detail::check_view(fn, "wpe", wpe, T * C);
+  if (wpe.present()) detail::check_view(fn, "wpe", wpe, T * C);
   const index_t n = Bn * T;
   detail::check_token_ids<B>(fn, tokens, vocab_rows);
   float* o = B::data(out);
   const std::int32_t* tok = B::data(tokens);
   const float* we = B::data(*wte.arena) + wte.offset;
+  if (!wpe.present()) {
+    B::parallel_for(
+        n, RLHF_LAMBDA(index_t r) {
+          const float* wr = we + static_cast<index_t>(tok[r]) * C;
+          float* orow = o + r * C;
+          for (index_t c = 0; c < C; ++c) orow[c] = wr[c];
+        });
+    return;
+  }
   const float* pe = B::data(*wpe.arena) + wpe.offset;
   B::parallel_for(n, RLHF_LAMBDA(index_t r) {
     const index_t t = r % T;
@@ -329,6 +339,195 @@ void layernorm_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_vie
       if (db != nullptr) db[c0 + j] += sb[j];
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm over the last dimension (Zhang & Sennrich 2019; the Llama family's norm)
+// ---------------------------------------------------------------------------------------------
+
+/// out = inp * rstd * weight, rstd = 1 / sqrt(mean_c(inp²) + eps), row by row over the last
+/// dimension C. inp, out: N rows of C; rstd: N elements (saved for backward); weight: a
+/// C-element view. Parallel over rows.
+template <class B>
+void rmsnorm_forward(typename B::tensor& out, typename B::tensor& rstd,
+                     const typename B::tensor& inp, param_view<B> weight, float eps) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "rmsnorm_forward";
+  const index_t N = inp.shape().rows(), C = inp.shape().cols();
+  check_same_shape(fn, "out", out.shape(), "inp", inp.shape());
+  check_dim(fn, "rstd's element count (one per row of inp)", rstd.size(), N);
+  check_config(eps > 0.0f, fn, "eps", "> 0", eps);
+  detail::check_view(fn, "weight", weight, C);
+  float* o = B::data(out);
+  float* rp = B::data(rstd);
+  const float* x = B::data(inp);
+  const float* w = B::data(*weight.arena) + weight.offset;
+  const float inv_c = 1.0f / static_cast<float>(C);
+  B::parallel_for(
+      N, RLHF_LAMBDA(index_t r) {
+        const float* xr = x + r * C;
+        float ss = 0.0f;
+        for (index_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
+        const float s = 1.0f / std::sqrt(ss * inv_c + eps);
+        float* orow = o + r * C;
+        for (index_t c = 0; c < C; ++c) orow[c] = w[c] * (xr[c] * s);
+        rp[r] = s;
+      });
+}
+
+/// With xhat = inp * rstd and g = dout * weight, per row:
+///   dinp    += rstd * (g - xhat * mean_c(g * xhat)),   dweight += sum_rows dout * xhat.
+/// dinp is parallel over rows; dweight over blocks of column_block channels walking the rows
+/// in order (race-free, deterministic). dweight may be absent (frozen layer).
+template <class B>
+void rmsnorm_backward(typename B::tensor& dinp, grad_view<B> dweight,
+                      const typename B::tensor& dout, const typename B::tensor& inp,
+                      param_view<B> weight, const typename B::tensor& rstd) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "rmsnorm_backward";
+  const index_t N = inp.shape().rows(), C = inp.shape().cols();
+  check_same_shape(fn, "dinp", dinp.shape(), "inp", inp.shape());
+  check_same_shape(fn, "dout", dout.shape(), "inp", inp.shape());
+  check_dim(fn, "rstd's element count (one per row of inp)", rstd.size(), N);
+  detail::check_view(fn, "weight", weight, C);
+  if (dweight.present()) detail::check_view(fn, "dweight", dweight, C);
+  float* dx = B::data(dinp);
+  const float* g = B::data(dout);
+  const float* x = B::data(inp);
+  const float* w = B::data(*weight.arena) + weight.offset;
+  const float* rp = B::data(rstd);
+  const float inv_c = 1.0f / static_cast<float>(C);
+  B::parallel_for(
+      N, RLHF_LAMBDA(index_t r) {
+        const float* xr = x + r * C;
+        const float* gr = g + r * C;
+        const float s = rp[r];
+        float gx_mean = 0.0f;
+        for (index_t c = 0; c < C; ++c) gx_mean += gr[c] * w[c] * xr[c] * s;
+        gx_mean *= inv_c;
+        float* dr = dx + r * C;
+        for (index_t c = 0; c < C; ++c) dr[c] += s * (gr[c] * w[c] - xr[c] * s * gx_mean);
+      });
+  if (!dweight.present()) return;
+  float* dw = B::data(*dweight.arena) + dweight.offset;
+  constexpr index_t cb = detail::column_block;
+  B::parallel_for((C + cb - 1) / cb, RLHF_LAMBDA(index_t blk) {
+    const index_t c0 = blk * cb, nc = C - c0 < cb ? C - c0 : cb;
+    float sw[cb] = {};
+    for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
+      const float* gr = g + r * C + c0;
+      const float* xr = x + r * C + c0;
+      const float s = rp[r];
+      for (index_t j = 0; j < nc; ++j) sw[j] += gr[j] * xr[j] * s;
+    }
+    for (index_t j = 0; j < nc; ++j) dw[c0 + j] += sw[j];
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotary position embeddings (Su et al. 2021, RoFormer; transformers' rotate_half layout)
+// ---------------------------------------------------------------------------------------------
+
+/// Rotates q and k of a packed (B, T, W) q|k|v buffer in place: for each of the first
+/// `rotated_heads` heads of width hs (the NH query then the NKV key heads; v is left alone)
+/// and i < hs/2, the pair (x_i, x_{i+hs/2}) at position p turns by the angle p · inv_freq_i:
+///   x_i' = x_i cos - x_{i+hs/2} sin,   x_{i+hs/2}' = x_{i+hs/2} cos + x_i sin.
+/// inv_freq (hs/2 floats, rope_inverse_frequencies) lives on the backend. Positions: row b's
+/// step t is at start[b] + t when `start` (B,) is given, else at t. `inverse` turns by the
+/// negative angle (the backward: the gradient of a rotation is the opposite rotation).
+/// The angle is float(p) · inv_freq_i in float and cos/sin of it, as transformers computes
+/// them. Parallel over the B·T rows.
+template <class B>
+void rope_rotate(typename B::tensor& qkv, index_t head_dim, index_t rotated_heads,
+                 const typename B::tensor& inv_freq, const typename B::index_tensor* start,
+                 bool inverse) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "rope_rotate";
+  check_rank(fn, "qkv", qkv.shape(), 3, 3);
+  const index_t Bn = qkv.shape()[0], T = qkv.shape()[1], W = qkv.shape()[2];
+  check_config(head_dim >= 2 && head_dim % 2 == 0, fn, "head_dim", "even and >= 2", head_dim);
+  check_config(rotated_heads >= 1 && rotated_heads * head_dim <= W, fn, "rotated_heads",
+               rlhf::detail::concat("in [1, W / head_dim = ", W / head_dim, "]"), rotated_heads);
+  const index_t half = head_dim / 2;
+  check_dim(fn, "inv_freq's element count (head_dim / 2)", inv_freq.size(), half);
+  if (start != nullptr) check_dim(fn, "start's element count (the batch)", start->size(), Bn);
+  float* x = B::data(qkv);
+  const float* f = B::data(inv_freq);
+  const std::int32_t* st = start != nullptr ? B::data(*start) : nullptr;
+  const float sign = inverse ? -1.0f : 1.0f;
+  B::parallel_for(
+      Bn * T, RLHF_LAMBDA(index_t r) {
+        const index_t b = r / T, t = r % T;
+        const index_t p = (st != nullptr ? static_cast<index_t>(st[b]) : 0) + t;
+        float* row = x + r * W;
+        for (index_t i = 0; i < half; ++i) {
+          const float angle = static_cast<float>(p) * f[i];
+          const float c = std::cos(angle), s = sign * std::sin(angle);
+          for (index_t h = 0; h < rotated_heads; ++h) {
+            float* xh = row + h * head_dim;
+            const float a = xh[i], bb = xh[i + half];
+            xh[i] = a * c - bb * s;
+            xh[i + half] = bb * c + a * s;
+          }
+        }
+      });
+}
+
+// ---------------------------------------------------------------------------------------------
+// SwiGLU (Shazeer 2020, "GLU Variants Improve Transformer"; the Llama family's MLP)
+// ---------------------------------------------------------------------------------------------
+
+/// out (N, H) = silu(gate) * up, with inp (N, 2H) = [gate | up] per row (c_fc's packed
+/// output) and silu(x) = x · sigmoid(x). Parallel over rows.
+template <class B>
+void swiglu_forward(typename B::tensor& out, const typename B::tensor& inp) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "swiglu_forward";
+  const index_t N = out.shape().rows(), H = out.shape().cols();
+  detail::check_activation(fn, "inp", inp.shape(), N, 2 * H);
+  float* o = B::data(out);
+  const float* x = B::data(inp);
+  B::parallel_for(
+      N, RLHF_LAMBDA(index_t r) {
+        const float* g = x + r * 2 * H;
+        const float* u = g + H;
+        float* orow = o + r * H;
+        for (index_t j = 0; j < H; ++j) orow[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+      });
+}
+
+/// With sg = sigmoid(gate): d gate = dout · up · sg · (1 + gate · (1 - sg)) and
+/// d up = dout · gate · sg, written to dinp (N, 2H) = [d gate | d up]; added to it with
+/// dinp_write = accumulate (the default), overwriting it with overwrite. Parallel over rows.
+template <class B>
+void swiglu_backward(typename B::tensor& dinp, const typename B::tensor& inp,
+                     const typename B::tensor& dout,
+                     grad_write dinp_write = grad_write::accumulate) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "swiglu_backward";
+  const index_t N = dout.shape().rows(), H = dout.shape().cols();
+  detail::check_activation(fn, "inp", inp.shape(), N, 2 * H);
+  check_same_shape(fn, "dinp", dinp.shape(), "inp", inp.shape());
+  float* d = B::data(dinp);
+  const float* x = B::data(inp);
+  const float* go = B::data(dout);
+  const bool overwrite = dinp_write == grad_write::overwrite;
+  B::parallel_for(
+      N, RLHF_LAMBDA(index_t r) {
+        const float* g = x + r * 2 * H;
+        const float* u = g + H;
+        const float* gr = go + r * H;
+        float* dg = d + r * 2 * H;
+        float* du = dg + H;
+        for (index_t j = 0; j < H; ++j) {
+          const float sg = 1.0f / (1.0f + std::exp(-g[j]));
+          const float silu = g[j] * sg;
+          const float vg = gr[j] * u[j] * sg * (1.0f + g[j] * (1.0f - sg));
+          const float vu = gr[j] * silu;
+          dg[j] = overwrite ? vg : dg[j] + vg;
+          du[j] = overwrite ? vu : du[j] + vu;
+        }
+      });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,29 +694,51 @@ namespace detail {
 
 struct attention_dims {
   index_t Bn, T, C, NH, hs;
+  index_t NKV;  ///< key/value heads (NH for multi-head attention; fewer: grouped-query)
+  index_t W;    ///< width of a packed q|k|v row: C + 2 · NKV · hs
+  /// Query heads per key/value head.
+  [[nodiscard]] index_t group() const { return NH / NKV; }
 };
 
+/// Shapes of a packed (B, T, W) q|k|v buffer `inp`, the (B, T, C) output (or its gradient)
+/// and the (B, NH, T, T) scores: C from `out`, NH from `scores`, the key/value heads from
+/// W = C + 2 · NKV · hs (NKV dividing NH; NKV = NH is multi-head attention).
 template <class B>
 attention_dims check_attention(std::string_view fn, const shape& inp, const shape& out,
                                std::string_view out_name, const shape& scores,
                                std::string_view scores_name) {
   check_rank(fn, "inp", inp, 3, 3);
-  const index_t Bn = inp[0], T = inp[1], C3 = inp[2];
-  if (C3 % 3 != 0) {
-    throw shape_error(rlhf::detail::concat(fn, ": inp has shape ", inp.str(),
-                                           "; its last dimension must be 3C (q, k, v)"));
-  }
-  const index_t C = C3 / 3;
-  check_shape(fn, out_name, out, shape{Bn, T, C}, "(B, T, C) of inp");
+  check_rank(fn, out_name, out, 3, 3);
+  const index_t Bn = inp[0], T = inp[1], W = inp[2], C = out[2];
+  check_shape(fn, out_name, out, shape{Bn, T, C}, "(B, T, C) with inp's B and T");
   check_rank(fn, scores_name, scores, 4, 4);
   const index_t NH = scores[1];
-  if (NH < 1 || C % NH != 0) {
+  if (NH < 1 || C < 1 || C % NH != 0) {
     throw shape_error(rlhf::detail::concat(fn, ": ", scores_name, " has shape ", scores.str(),
                                            "; its head count (dimension 1) must divide C = ",
                                            C));
   }
+  const index_t hs = C / NH, kv2 = W - C;
+  if (kv2 <= 0 || kv2 % (2 * hs) != 0 || NH % (kv2 / (2 * hs)) != 0) {
+    throw shape_error(
+        rlhf::detail::concat(fn, ": inp has shape ", inp.str(),
+                             "; its last dimension must be C + 2 · NKV · hs (q, k, v; C = ", C,
+                             ", hs = ", hs, ", NKV key/value heads dividing NH = ", NH, ")"));
+  }
   check_shape(fn, scores_name, scores, shape{Bn, NH, T, T}, "(B, NH, T, T)");
-  return {Bn, T, C, NH, C / NH};
+  return {Bn, T, C, NH, hs, kv2 / (2 * hs), W};
+}
+
+/// Issues `gemm(h0, n, kv_stride)` for every run of query heads [h0, h0 + n) that one
+/// strided-batched GEMM can take: all NH heads at once (kv stride hs) for multi-head
+/// attention; per key/value head its group of query heads (kv stride 0) otherwise.
+template <class Gemm>
+void for_head_batches(const attention_dims& dm, Gemm&& gemm) {
+  if (dm.NKV == dm.NH) {
+    gemm(index_t{0}, dm.NH, dm.hs);
+    return;
+  }
+  for (index_t j = 0; j < dm.NKV; ++j) gemm(j * dm.group(), dm.group(), index_t{0});
 }
 
 }  // namespace detail
@@ -584,14 +805,18 @@ struct attention_dropout {
   dropout_key key;                        ///< The mask's Philox stream.
 };
 
-/// Causal multi-head attention over a packed (B, T, 3C) q|k|v buffer (the output of
-/// c_attn; head h uses channels [h*hs, (h+1)*hs) of each third, hs = C / NH).
+/// Causal multi-head attention over a packed (B, T, W) q|k|v buffer (the output of c_attn):
+/// q is the first C channels (head h: [h*hs, (h+1)*hs), hs = C / NH), then k and v of NKV
+/// heads each, W = C + 2·NKV·hs. NKV = NH is multi-head attention (W = 3C); NKV < NH is
+/// grouped-query attention (Ainslie et al. 2023): query head h reads key/value head
+/// h / (NH / NKV). C comes from out's shape, NH from preatt's, NKV from W.
 ///   preatt (B, NH, T, T) = q k^T / sqrt(hs)  (every entry; those with t2 > t are unused)
 ///   att    (B, NH, T, T) = softmax over t2 <= t of preatt, 0 for t2 > t
 ///   out    (B, T, C)     = att v, heads concatenated along C.
 /// With `dropout`, out = dropout(att) v instead (see attention_dropout). NH is read from
 /// preatt's shape. preatt and att are saved for the backward. Per batch
-/// row, two strided-batched GEMMs over the NH heads (the scores are computed for the full
+/// row, two strided-batched GEMMs over the NH heads (per key/value head over its group with
+/// grouped-query attention; the scores are computed for the full
 /// T x T square, which a GEMM does faster than the triangle), and a masked softmax parallel
 /// over the B*NH*T rows.
 template <class B>
@@ -603,21 +828,24 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
   const auto dm =
       detail::check_attention<B>(fn, inp.shape(), out.shape(), "out", preatt.shape(), "preatt");
   check_same_shape(fn, "att", att.shape(), "preatt", preatt.shape());
-  const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs;
+  const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs, W = dm.W;
   if (Bn == 0 || T == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const index_t G = dm.group();  // query heads per key/value head
   for (index_t b = 0; b < Bn; ++b) {
-    gemm_desc d;  // preatt[b, h] (T, T) = scale q_bh (T, hs) k_bh^T
-    d.trans_b = true;
-    d.m = T;
-    d.n = T;
-    d.k = hs;
-    d.batch = NH;
-    d.alpha = scale;
-    d.a = {b * T * 3 * C, 3 * C, hs};
-    d.b = {b * T * 3 * C + C, 3 * C, hs};
-    d.c = {b * NH * T * T, T, T * T};
-    ops::gemm_strided<B>(d, inp, inp, preatt);
+    detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
+      gemm_desc d;  // preatt[b, h] (T, T) = scale q_bh (T, hs) k_b,h/G^T
+      d.trans_b = true;
+      d.m = T;
+      d.n = T;
+      d.k = hs;
+      d.batch = n;
+      d.alpha = scale;
+      d.a = {b * T * W + h0 * hs, W, hs};
+      d.b = {b * T * W + C + h0 / G * hs, W, kv_stride};
+      d.c = {(b * NH + h0) * T * T, T, T * T};
+      ops::gemm_strided<B>(d, inp, inp, preatt);
+    });
   }
   const float* pa = B::data(preatt);
   float* ap = B::data(att);
@@ -643,20 +871,24 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
     dropout_forward<B>(*dropout->dropped, att, dropout->p, dropout->key);
     probs = dropout->dropped;
   }
+  const index_t KV = dm.NKV * hs;  // offset of v after k in a row
   for (index_t b = 0; b < Bn; ++b) {
-    gemm_desc d;  // out[b, :, h] (T, hs) = att[b, h] (T, T) v_bh (T, hs)
-    d.m = T;
-    d.n = hs;
-    d.k = T;
-    d.batch = NH;
-    d.a = {b * NH * T * T, T, T * T};
-    d.b = {b * T * 3 * C + 2 * C, 3 * C, hs};
-    d.c = {b * T * C, C, hs};
-    ops::gemm_strided<B>(d, *probs, inp, out);
+    detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
+      gemm_desc d;  // out[b, :, h] (T, hs) = att[b, h] (T, T) v_b,h/G (T, hs)
+      d.m = T;
+      d.n = hs;
+      d.k = T;
+      d.batch = n;
+      d.a = {(b * NH + h0) * T * T, T, T * T};
+      d.b = {b * T * W + C + KV + h0 / G * hs, W, kv_stride};
+      d.c = {b * T * C + h0 * hs, C, hs};
+      ops::gemm_strided<B>(d, *probs, inp, out);
+    });
   }
 }
 
-/// Backward of attention_forward. dinp (B, T, 3C) ACCUMULATES (+=) the gradients of q, k, v.
+/// Backward of attention_forward. dinp (B, T, W) ACCUMULATES (+=) the gradients of q, k, v
+/// (with grouped-query attention the G = NH / NKV heads of a group add into one k and v).
 /// dpreatt and datt (B, NH, T, T) are scratch, OVERWRITTEN (not accumulated):
 ///   datt    = dout_h v_h^T                       (GEMM)
 ///   dv_h   += att_h^T dout_h                     (GEMM, beta = 1)
@@ -664,8 +896,8 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
 ///   dq_h   += dpreatt k_h / sqrt(hs);  dk_h += dpreatt^T q_h / sqrt(hs)   (GEMMs, beta = 1)
 /// With the forward's `dropout`, dv uses the dropped probabilities and datt passes through
 /// the same mask before the softmax backward. The softmax backward is parallel over the
-/// B*NH*T rows. With dinp_write = overwrite the three GEMMs into dinp use beta = 0 (each
-/// element of dinp is written by exactly one of them).
+/// B*NH*T rows. With dinp_write = overwrite the GEMMs into dinp use beta = 0 (the first
+/// writer of each element of dinp; the other heads of a group then add).
 template <class B>
 void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
                         typename B::tensor& datt, const typename B::tensor& dout,
@@ -679,38 +911,51 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
   check_same_shape(fn, "dinp", dinp.shape(), "inp", inp.shape());
   check_same_shape(fn, "dpreatt", dpreatt.shape(), "att", att.shape());
   check_same_shape(fn, "datt", datt.shape(), "att", att.shape());
-  const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs;
+  const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs, W = dm.W;
   if (Bn == 0 || T == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const float dinp_beta = dinp_write == grad_write::overwrite ? 0.0f : 1.0f;
+  const index_t G = dm.group(), KV = dm.NKV * hs;
   const typename B::tensor* probs = &att;  // what multiplied v in the forward
   if (dropout != nullptr) {
     check_same_shape(fn, "dropout->dropped", dropout->dropped->shape(), "att", att.shape());
     probs = dropout->dropped;
   }
+  // The key/value gradients: the G query heads of a group add into one k (v) slice, so with
+  // G > 1 each head is its own GEMM, the first of a group writing with dinp_beta.
+  const auto kv_batches = [&](auto&& gemm) {
+    if (G == 1) {
+      gemm(index_t{0}, NH, dinp_beta);
+      return;
+    }
+    for (index_t h = 0; h < NH; ++h) gemm(h, index_t{1}, h % G == 0 ? dinp_beta : 1.0f);
+  };
   for (index_t b = 0; b < Bn; ++b) {
-    gemm_desc d;  // datt[b, h] (T, T) = dout_bh (T, hs) v_bh^T
-    d.trans_b = true;
-    d.m = T;
-    d.n = T;
-    d.k = hs;
-    d.batch = NH;
-    d.a = {b * T * C, C, hs};
-    d.b = {b * T * 3 * C + 2 * C, 3 * C, hs};
-    d.c = {b * NH * T * T, T, T * T};
-    ops::gemm_strided<B>(d, dout, inp, datt);
-
-    gemm_desc e;  // dv_bh (T, hs) += att[b, h]^T (T, T) dout_bh (T, hs)
-    e.trans_a = true;
-    e.m = T;
-    e.n = hs;
-    e.k = T;
-    e.batch = NH;
-    e.beta = dinp_beta;
-    e.a = {b * NH * T * T, T, T * T};
-    e.b = {b * T * C, C, hs};
-    e.c = {b * T * 3 * C + 2 * C, 3 * C, hs};
-    ops::gemm_strided<B>(e, *probs, dout, dinp);
+    detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
+      gemm_desc d;  // datt[b, h] (T, T) = dout_bh (T, hs) v_b,h/G^T
+      d.trans_b = true;
+      d.m = T;
+      d.n = T;
+      d.k = hs;
+      d.batch = n;
+      d.a = {b * T * C + h0 * hs, C, hs};
+      d.b = {b * T * W + C + KV + h0 / G * hs, W, kv_stride};
+      d.c = {(b * NH + h0) * T * T, T, T * T};
+      ops::gemm_strided<B>(d, dout, inp, datt);
+    });
+    kv_batches([&](index_t h0, index_t n, float beta) {
+      gemm_desc e;  // dv_b,h/G (T, hs) += att[b, h]^T (T, T) dout_bh (T, hs)
+      e.trans_a = true;
+      e.m = T;
+      e.n = hs;
+      e.k = T;
+      e.batch = n;
+      e.beta = beta;
+      e.a = {(b * NH + h0) * T * T, T, T * T};
+      e.b = {b * T * C + h0 * hs, C, hs};
+      e.c = {b * T * W + C + KV + h0 / G * hs, W, hs};
+      ops::gemm_strided<B>(e, *probs, dout, dinp);
+    });
   }
   // Through the dropout: d att = d dropped · keep / (1 - p), in place.
   if (dropout != nullptr) dropout_forward<B>(datt, datt, dropout->p, dropout->key);
@@ -728,30 +973,33 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     for (index_t t2 = t + 1; t2 < T; ++t2) dr[t2] = 0.0f;
   });
   for (index_t b = 0; b < Bn; ++b) {
-    gemm_desc d;  // dq_bh (T, hs) += scale dpreatt[b, h] (T, T) k_bh (T, hs)
-    d.m = T;
-    d.n = hs;
-    d.k = T;
-    d.batch = NH;
-    d.alpha = scale;
-    d.beta = dinp_beta;
-    d.a = {b * NH * T * T, T, T * T};
-    d.b = {b * T * 3 * C + C, 3 * C, hs};
-    d.c = {b * T * 3 * C, 3 * C, hs};
-    ops::gemm_strided<B>(d, dpreatt, inp, dinp);
-
-    gemm_desc e;  // dk_bh (T, hs) += scale dpreatt[b, h]^T (T, T) q_bh (T, hs)
-    e.trans_a = true;
-    e.m = T;
-    e.n = hs;
-    e.k = T;
-    e.batch = NH;
-    e.alpha = scale;
-    e.beta = dinp_beta;
-    e.a = {b * NH * T * T, T, T * T};
-    e.b = {b * T * 3 * C, 3 * C, hs};
-    e.c = {b * T * 3 * C + C, 3 * C, hs};
-    ops::gemm_strided<B>(e, dpreatt, inp, dinp);
+    detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
+      gemm_desc d;  // dq_bh (T, hs) += scale dpreatt[b, h] (T, T) k_b,h/G (T, hs)
+      d.m = T;
+      d.n = hs;
+      d.k = T;
+      d.batch = n;
+      d.alpha = scale;
+      d.beta = dinp_beta;
+      d.a = {(b * NH + h0) * T * T, T, T * T};
+      d.b = {b * T * W + C + h0 / G * hs, W, kv_stride};
+      d.c = {b * T * W + h0 * hs, W, hs};
+      ops::gemm_strided<B>(d, dpreatt, inp, dinp);
+    });
+    kv_batches([&](index_t h0, index_t n, float beta) {
+      gemm_desc e;  // dk_b,h/G (T, hs) += scale dpreatt[b, h]^T (T, T) q_bh (T, hs)
+      e.trans_a = true;
+      e.m = T;
+      e.n = hs;
+      e.k = T;
+      e.batch = n;
+      e.alpha = scale;
+      e.beta = beta;
+      e.a = {(b * NH + h0) * T * T, T, T * T};
+      e.b = {b * T * W + h0 * hs, W, hs};
+      e.c = {b * T * W + C + h0 / G * hs, W, hs};
+      ops::gemm_strided<B>(e, dpreatt, inp, dinp);
+    });
   }
 }
 
