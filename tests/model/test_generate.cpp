@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "random_data.hpp"
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/ops/logprobs.hpp"
@@ -464,4 +465,187 @@ TEST_CASE_TEMPLATE("generate: pad_token and stop_tokens must be in the vocabular
   g.pad_token = 69;
   g.stop_tokens = {0, 69};
   CHECK_NOTHROW((void)model::generate<B>(m, {ok}, g));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Llama-style blocks: RMSNorm, rotary positions, SwiGLU, grouped-query attention (1 key/value
+// head for 2 query heads), q/k/v biases only, untied LM head.
+
+namespace {
+
+model::gpt_config llama_config(model::rope_scaling_type scaling) {
+  model::gpt_config c = tiny_config();  // V 70, T 24, L 2, NH 2, C 16 (hs 8)
+  c.norm = model::norm_type::rmsnorm;
+  c.position = model::position_type::rotary;
+  c.mlp = model::mlp_type::swiglu;
+  c.n_kv_head = 1;
+  c.mlp_hidden = 40;
+  c.qkv_bias = true;
+  c.proj_bias = false;
+  c.tie_embeddings = false;
+  c.rope.scaling = scaling;
+  if (scaling == model::rope_scaling_type::llama3) {
+    // inv_freq 1, 0.1, 0.01, 0.001: wavelengths 6.3 (kept), 63 (the ramp), 628 and 6283
+    // (divided by 8) against original_max_seq_len 64, low 1, high 4.
+    c.rope.factor = 8.0f;
+    c.rope.low_freq_factor = 1.0f;
+    c.rope.high_freq_factor = 4.0f;
+    c.rope.original_max_seq_len = 64;
+  }
+  return c;
+}
+
+/// make_model's scaled init, plus nonzero q/k/v biases (the init's are zero): a biased k is
+/// rotated too.
+template <class B>
+model::gpt<B> make_llama_model(std::uint64_t seed, const model::gpt_config& cfg) {
+  auto m = make_model<B>(seed, cfg);
+  auto p = rlhf::ops::to_host<B>(m.params());
+  unsigned s = 500;
+  for (const auto& e : m.table()) {
+    if (!e.name.ends_with("attn.c_attn.bias")) continue;
+    const auto b = randn(static_cast<std::size_t>(e.size()), s++, 0.5f);
+    std::copy(b.begin(), b.end(), p.begin() + e.offset);
+  }
+  rlhf::ops::copy_from_host<B>(std::span<const float>(p), m.params());
+  return m;
+}
+
+const model::rope_scaling_type llama_scalings[] = {model::rope_scaling_type::none,
+                                                   model::rope_scaling_type::llama3};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("Llama-style blocks: the cached forward equals the full forward", B,
+                   RLHF_TEST_BACKENDS) {
+  for (const auto scaling : llama_scalings) {
+    CAPTURE(static_cast<int>(scaling));
+    const auto m = make_llama_model<B>(31, llama_config(scaling));
+    const auto& cfg = m.config();
+    REQUIRE(cfg.kv_heads() == 1);
+    const index_t V = cfg.vocab_size, T = 13, Bn = 2;
+    const std::vector<std::vector<std::int32_t>> seqs = {
+        {4, 8, 15, 16, 23, 42, 1, 2, 3, 69, 0, 31, 7},
+        {9, 9, 9, 50, 61, 12, 13, 14, 3, 2, 1, 0, 68}};
+    std::vector<std::vector<float>> want;
+    for (const auto& s : seqs) want.push_back(full_logits<B>(m, s));
+    // Prefill k tokens, then decode the rest one at a time.
+    for (index_t k : {1, 5, 12}) {
+      CAPTURE(k);
+      model::kv_cache<B> cache(cfg, Bn, T);
+      REQUIRE(cache.n_head == 1);
+      std::vector<std::int32_t> pre;
+      for (const auto& s : seqs) pre.insert(pre.end(), s.begin(), s.begin() + k);
+      const auto pre_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre),
+                                                         shape{Bn, k});
+      typename B::tensor lg(shape{Bn, k, V});
+      const std::vector<index_t> zeros(2, 0);
+      model::gpt_forward_cached<B>(m, cache, pre_dev, zeros, lg);
+      const auto pre_logits = host<B>(lg);
+      std::vector<std::vector<float>> got(2);
+      for (index_t b = 0; b < Bn; ++b)
+        got[static_cast<std::size_t>(b)] = row_of(pre_logits, b, k * V);
+      model::gpt_inference_buffers<B> dec(cfg, Bn, 1, T);
+      typename B::tensor lg1(shape{Bn, V});
+      for (index_t t = k; t < T; ++t) {
+        const std::vector<std::int32_t> tok = {seqs[0][static_cast<std::size_t>(t)],
+                                               seqs[1][static_cast<std::size_t>(t)]};
+        const auto tok_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(tok),
+                                                           shape{Bn, 1});
+        const std::vector<index_t> pos = {t, t};
+        model::gpt_forward_cached<B>(m, cache, dec, tok_dev, pos, lg1);
+        const auto h = host<B>(lg1);
+        for (index_t b = 0; b < Bn; ++b) {
+          const auto r = row_of(h, b, V);
+          auto& g = got[static_cast<std::size_t>(b)];
+          g.insert(g.end(), r.begin(), r.end());
+        }
+      }
+      for (std::size_t b = 0; b < 2; ++b) check_logits(got[b], want[b], "cached vs full logits");
+    }
+
+    // Per-row start positions: row 0 holds 3 cached tokens, row 1 holds 6, then a chunk of 4
+    // each (rows rotated at different positions in one call).
+    const std::vector<std::int32_t> s0 = {1, 2, 3, 10, 11, 12, 13};
+    const std::vector<std::int32_t> s1 = {30, 31, 32, 33, 34, 35, 40, 41, 42, 43};
+    model::kv_cache<B> cache(cfg, 2, 12);
+    {
+      const std::vector<std::int32_t> pre = {1, 2, 3, 3, 3, 3, 30, 31, 32, 33, 34, 35};
+      const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre), shape{2, 6});
+      typename B::tensor lg(shape{2, V});
+      const std::vector<index_t> zeros = {0, 0}, lens = {3, 6};
+      model::gpt_forward_cached<B>(m, cache, d, zeros, lg, lens);
+      const auto h = host<B>(lg);
+      check_logits(row_of(h, 0, V), row_of(full_logits<B>(m, {1, 2, 3}), 2, V),
+                   "row 0 last prefill logits");
+      check_logits(row_of(h, 1, V), row_of(full_logits<B>(m, {30, 31, 32, 33, 34, 35}), 5, V),
+                   "row 1 last prefill logits");
+    }
+    const std::vector<std::int32_t> chunk = {10, 11, 12, 13, 40, 41, 42, 43};
+    const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(chunk), shape{2, 4});
+    typename B::tensor lg(shape{2, 4, V});
+    const std::vector<index_t> pos = {3, 6};
+    model::gpt_forward_cached<B>(m, cache, d, pos, lg);
+    const auto h = host<B>(lg);
+    const auto w0 = full_logits<B>(m, s0);
+    const auto w1 = full_logits<B>(m, s1);
+    check_logits(row_of(h, 0, 4 * V), std::vector<float>(w0.begin() + 3 * V, w0.end()),
+                 "row 0 chunk logits");
+    check_logits(row_of(h, 1, 4 * V), std::vector<float>(w1.begin() + 6 * V, w1.end()),
+                 "row 1 chunk logits");
+    // Positions matter: the chunk at other start positions gives other logits.
+    model::kv_cache<B> cache2(cfg, 2, 12);
+    {
+      const std::vector<std::int32_t> pre = {1, 2, 3, 3, 3, 3, 30, 31, 32, 33, 34, 35};
+      const auto dp = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre),
+                                                    shape{2, 6});
+      typename B::tensor lgp(shape{2, V});
+      const std::vector<index_t> zeros = {0, 0}, lens = {3, 6};
+      model::gpt_forward_cached<B>(m, cache2, dp, zeros, lgp, lens);
+    }
+    const std::vector<index_t> pos_late = {5, 7};  // row 0: a gap; row 1: overwrites step 6
+    model::gpt_forward_cached<B>(m, cache2, d, pos_late, lg);
+    CHECK(host<B>(lg) != h);
+  }
+}
+
+TEST_CASE_TEMPLATE("Llama-style blocks: greedy generate equals the argmax of full forwards", B,
+                   RLHF_TEST_BACKENDS) {
+  for (const auto scaling : llama_scalings) {
+    CAPTURE(static_cast<int>(scaling));
+    const auto m = make_llama_model<B>(32, llama_config(scaling));
+    const index_t V = m.config().vocab_size;
+    model::generation_config gc;
+    gc.max_new_tokens = 9;
+    gc.sampling.temperature = 0.0f;
+    const auto prompts = some_prompts();
+    const auto r = model::generate<B>(m, prompts, gc);
+    REQUIRE(r.prompt_width == 8);
+    for (index_t b = 0; b < 3; ++b) {
+      CAPTURE(b);
+      CHECK(r.lengths[static_cast<std::size_t>(b)] == 9);
+      std::vector<std::int32_t> seq = prompts[static_cast<std::size_t>(b)];
+      std::vector<float> want_lp;
+      for (int step = 0; step < 9; ++step) {
+        const auto lg = full_logits<B>(m, seq);
+        const auto last = row_of(lg, static_cast<index_t>(seq.size()) - 1, V);
+        index_t arg = 0;
+        for (index_t v = 1; v < V; ++v) {
+          if (last[static_cast<std::size_t>(v)] > last[static_cast<std::size_t>(arg)]) arg = v;
+        }
+        double mx = last[static_cast<std::size_t>(arg)], s = 0.0;
+        for (float x : last) s += std::exp(static_cast<double>(x) - mx);
+        want_lp.push_back(static_cast<float>(-std::log(s)));
+        seq.push_back(static_cast<std::int32_t>(arg));
+      }
+      const std::vector<std::int32_t> want(seq.end() - 9, seq.end());
+      CHECK(completion(r, b) == want);
+      check_close(completion_logprobs(r, b), want_lp, "greedy logprobs", 1e-5, 1e-5);
+    }
+    // A row alone (left-padded differently) generates what it does in the batch.
+    model::generation_config one = gc;
+    one.row_ids = {1};
+    const auto alone = model::generate<B>(m, {prompts[1]}, one);
+    CHECK(completion(alone, 0) == completion(r, 1));
+  }
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fixture.hpp"
+#include "random_data.hpp"
 #include "rlhf/losses/sft.hpp"
 #include "rlhf/model/checkpoint.hpp"
 #include "rlhf/model/gpt.hpp"
@@ -181,4 +182,249 @@ TEST_CASE_TEMPLATE("gpt_backward: tokens must be in the vocabulary and the forwa
   // A failed forward leaves acts without a forward.
   CHECK_THROWS_AS(model::gpt_forward<B>(m, acts, with(-1)), rlhf::data_error);
   CHECK_THROWS_AS(model::gpt_backward<B>(m, acts, ids, dlogits), rlhf::config_error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Llama-family block options (RMSNorm, rotary positions, SwiGLU, grouped-query attention,
+// optional biases): no PyTorch fixture, so the whole model's gradient against central
+// finite differences, the rotation of q and k against host loops, and the parameter tables.
+
+namespace {
+
+/// A tiny config: V 18 (padded to 20), T 8, L 2, NH 2, C 8 (hs 4), H 12, then `variant`:
+/// 0 Llama (RMSNorm, rotary, SwiGLU, 1 key/value head, q/k/v biases only, untied); 1 Llama
+/// with llama3 rope scaling, every bias, 2 key/value heads and a tied head; 2 LayerNorm and
+/// tanh-GELU with rotary positions and grouped-query attention.
+model::gpt_config llama_tiny(int variant) {
+  model::gpt_config c;
+  c.vocab_size = 18;
+  c.vocab_multiple = 4;
+  c.max_seq_len = 8;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_embd = 8;
+  c.norm = model::norm_type::rmsnorm;
+  c.position = model::position_type::rotary;
+  c.mlp = model::mlp_type::swiglu;
+  c.n_kv_head = 1;
+  c.mlp_hidden = 12;
+  c.qkv_bias = true;
+  c.proj_bias = false;
+  c.tie_embeddings = false;
+  if (variant == 1) {
+    c.n_kv_head = 2;
+    c.proj_bias = true;
+    c.tie_embeddings = true;
+    c.rope.scaling = model::rope_scaling_type::llama3;  // inv_freq 1 (the ramp), 0.01 (/ 4)
+    c.rope.factor = 4.0f;
+    c.rope.original_max_seq_len = 16;
+  } else if (variant == 2) {
+    c.norm = model::norm_type::layernorm;
+    c.mlp = model::mlp_type::gelu_tanh;
+    c.rope.theta = 100.0f;
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("Llama-style GPT: gpt_backward matches finite differences in every tensor", B,
+                   RLHF_TEST_BACKENDS) {
+  for (int variant = 0; variant < 3; ++variant) {
+    CAPTURE(variant);
+    const auto cfg = llama_tiny(variant);
+    const index_t Bn = 2, T = 5, V = cfg.vocab_size;
+    const std::vector<std::int32_t> ids{1, 17, 3, 3, 9, 0, 12, 5, 16, 2};
+    const auto tokens = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids),
+                                                      shape{Bn, T});
+    model::gpt<B> m(cfg);
+    // O(1) weights rather than GPT-2's 0.02 (see test_heads.cpp's trunk gradient check): with
+    // C = 8 the norms of a 0.02-scale stream amplify ~50-fold and a 1e-2 step is not small.
+    const auto p0 = randn(static_cast<std::size_t>(m.num_params()), 80 + variant, 0.5f);
+    rlhf::ops::copy_from_host<B>(std::span<const float>(p0), m.params());
+    const auto wl = randn(static_cast<std::size_t>(Bn * T * V), 90 + variant, 0.1f);
+    model::gpt_activations<B> acts(cfg, Bn, T);
+    auto loss = [&](const std::vector<float>& p) {
+      rlhf::ops::copy_from_host<B>(std::span<const float>(p), m.params());
+      model::gpt_forward<B>(m, acts, tokens);
+      return dot(host<B>(acts.logits), wl);
+    };
+    (void)loss(p0);
+    const auto dl = make<B>(wl, acts.logits.shape());
+    m.zero_grads();
+    model::gpt_backward<B>(m, acts, tokens, dl);
+    const auto analytic = host<B>(m.grads());
+    // Every parameter (the model is tiny), compared tensor by tensor so a failure names it.
+    const auto fd = fd_gradient(loss, p0);
+    for (const auto& p : m.table()) {
+      CAPTURE(p.name);
+      const auto o = static_cast<std::size_t>(p.offset), n = static_cast<std::size_t>(p.size());
+      const std::vector<float> want(fd.begin() + static_cast<std::ptrdiff_t>(o),
+                                    fd.begin() + static_cast<std::ptrdiff_t>(o + n));
+      const std::span<const float> got(analytic.data() + o, n);
+      check_close(got, want, p.name, 2e-2, 2e-3);
+      double largest = 0.0;
+      for (float g : got) largest = std::max(largest, std::abs(static_cast<double>(g)));
+      CHECK_MESSAGE(largest > 1e-3, p.name << " gets no gradient");  // every tensor is used
+    }
+    // Gradient accumulation: a second backward doubles the gradients.
+    rlhf::ops::copy_from_host<B>(std::span<const float>(p0), m.params());
+    model::gpt_forward<B>(m, acts, tokens);
+    model::gpt_backward<B>(m, acts, tokens, dl);
+    std::vector<float> twice = analytic;
+    for (auto& g : twice) g *= 2.0f;
+    check_close(host<B>(m.grads()), twice, "gradients accumulate", 1e-5, 1e-6);
+  }
+}
+
+TEST_CASE_TEMPLATE("Llama-style GPT: gpt_forward rotates q and k of c_attn's output", B,
+                   RLHF_TEST_BACKENDS) {
+  for (int variant = 0; variant < 2; ++variant) {
+    CAPTURE(variant);
+    const auto cfg = llama_tiny(variant);
+    const index_t Bn = 2, T = 7, C = cfg.n_embd, hs = cfg.head_dim(), W = cfg.qkv_width();
+    const index_t heads = cfg.n_head + cfg.kv_heads(), half = hs / 2;
+    const std::vector<std::int32_t> ids{1, 17, 3, 3, 9, 0, 12, 5, 16, 2, 2, 2, 8, 4};
+    const auto tokens = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids),
+                                                      shape{Bn, T});
+    model::gpt<B> m(cfg, /*trainable=*/false);
+    const auto p = randn(static_cast<std::size_t>(m.num_params()), 100 + variant, 0.5f);
+    rlhf::ops::copy_from_host<B>(std::span<const float>(p), m.params());
+    model::gpt_activations<B> acts(cfg, Bn, T);
+    model::gpt_forward<B>(m, acts, tokens);
+    CHECK(host<B>(m.rope_inv_freq()) == model::rope_inverse_frequencies(cfg));
+    const auto inv_freq = model::rope_inverse_frequencies(cfg);
+    for (index_t l = 0; l < cfg.n_layer; ++l) {
+      CAPTURE(l);
+      const auto L = static_cast<std::size_t>(l);
+      const std::string pre = "h." + std::to_string(l) + ".attn.c_attn.";
+      const auto& wt = model::find_param(m.table(), pre + "weight");
+      const auto* bs = model::find_param_if(m.table(), pre + "bias");
+      REQUIRE(bs != nullptr);
+      const auto x = host<B>(acts.ln1[L]);
+      std::vector<double> lin(static_cast<std::size_t>(Bn * T * W));
+      for (index_t r = 0; r < Bn * T; ++r) {
+        for (index_t o = 0; o < W; ++o) {
+          double s = p[static_cast<std::size_t>(bs->offset + o)];
+          for (index_t c = 0; c < C; ++c) {
+            s += static_cast<double>(x[static_cast<std::size_t>(r * C + c)]) *
+                 p[static_cast<std::size_t>(wt.offset + o * C + c)];
+          }
+          lin[static_cast<std::size_t>(r * W + o)] = s;
+        }
+      }
+      std::vector<float> want(lin.begin(), lin.end());
+      for (index_t r = 0; r < Bn * T; ++r) {
+        const index_t pos = r % T;
+        for (index_t i = 0; i < half; ++i) {
+          const float angle = static_cast<float>(pos) * inv_freq[static_cast<std::size_t>(i)];
+          const double cs = std::cos(static_cast<double>(angle));
+          const double sn = std::sin(static_cast<double>(angle));
+          for (index_t h = 0; h < heads; ++h) {  // q heads, then k heads; v is not rotated
+            const auto i0 = static_cast<std::size_t>(r * W + h * hs + i);
+            const auto i1 = i0 + static_cast<std::size_t>(half);
+            want[i0] = static_cast<float>(lin[i0] * cs - lin[i1] * sn);
+            want[i1] = static_cast<float>(lin[i1] * cs + lin[i0] * sn);
+          }
+        }
+      }
+      check_close(host<B>(acts.qkv[L]), want, "qkv = rope(c_attn(ln_1(x)))", 1e-5, 1e-5);
+    }
+  }
+}
+
+TEST_CASE("gpt_param_table: GPT-2's layout unchanged; the Llama options' layout") {
+  struct row {
+    std::string name;
+    shape dims;
+    bool decays;
+  };
+  const auto check_table = [](const std::vector<model::param_ref>& t,
+                              const std::vector<row>& want) {
+    REQUIRE(t.size() == want.size());
+    index_t offset = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      CAPTURE(i);
+      CHECK(t[i].name == want[i].name);
+      CHECK(t[i].dims == want[i].dims);
+      CHECK(t[i].decays == want[i].decays);
+      CHECK(t[i].offset == offset);  // packed in order, no gaps
+      offset += t[i].size();
+    }
+  };
+  // The rows of `layers` blocks, each the entries `block` under "h.<l>.".
+  const auto blocks = [](std::vector<row>& out, int layers, const std::vector<row>& block) {
+    for (int l = 0; l < layers; ++l) {
+      for (const auto& r : block)
+        out.push_back({"h." + std::to_string(l) + "." + r.name, r.dims, r.decays});
+    }
+  };
+  {
+    // GPT-2 (the defaults): V 259 → 320 rows, T 256, C 256, H 1024, L 2 here.
+    model::gpt_config c;
+    c.n_layer = 2;
+    const index_t C = 256, V = 320, H = 1024;
+    std::vector<row> want = {{"wte.weight", shape{V, C}, true},
+                             {"wpe.weight", shape{256, C}, true}};
+    blocks(want, 2,
+           {{"ln_1.weight", shape{C}, false},
+            {"ln_1.bias", shape{C}, false},
+            {"attn.c_attn.weight", shape{3 * C, C}, true},
+            {"attn.c_attn.bias", shape{3 * C}, false},
+            {"attn.c_proj.weight", shape{C, C}, true},
+            {"attn.c_proj.bias", shape{C}, false},
+            {"ln_2.weight", shape{C}, false},
+            {"ln_2.bias", shape{C}, false},
+            {"mlp.c_fc.weight", shape{H, C}, true},
+            {"mlp.c_fc.bias", shape{H}, false},
+            {"mlp.c_proj.weight", shape{C, H}, true},
+            {"mlp.c_proj.bias", shape{C}, false}});
+    want.push_back({"ln_f.weight", shape{C}, false});
+    want.push_back({"ln_f.bias", shape{C}, false});
+    check_table(model::gpt_param_table(c), want);
+    // The documented sizes of the presets.
+    CHECK(model::gpt_num_params(model::gpt_config::tiny()) == 437760);
+    CHECK(model::gpt_num_params(model::gpt_config::small()) == 3257856);
+    CHECK(model::gpt_num_params(model::gpt_config::gpt2_124m()) == 124475904);
+    // GPT-2's config: every block option at GPT-2's value.
+    const model::gpt_config d;
+    CHECK(d.kv_heads() == d.n_head);
+    CHECK(d.qkv_width() == 3 * d.n_embd);
+    CHECK(d.fc_width() == 4 * d.n_embd);
+    CHECK(d.has_learned_positions());
+  }
+  {
+    // Llama: C 8, NH 2 over NKV 1 (kv_width 4), H 12, V 18 → 20 rows; no wpe, no norm biases,
+    // c_attn (8 + 2·4, 8) with its bias, c_fc (2·12, 8), no projection biases, lm_head.
+    const auto c = llama_tiny(0);
+    const index_t C = 8, V = 20, H = 12, QKV = C + 2 * 4;
+    CHECK(c.kv_width() == 4);
+    CHECK(c.qkv_width() == QKV);
+    CHECK(c.fc_width() == 2 * H);
+    std::vector<row> want = {{"wte.weight", shape{V, C}, true}};
+    blocks(want, 2,
+           {{"ln_1.weight", shape{C}, false},
+            {"attn.c_attn.weight", shape{QKV, C}, true},
+            {"attn.c_attn.bias", shape{QKV}, false},
+            {"attn.c_proj.weight", shape{C, C}, true},
+            {"ln_2.weight", shape{C}, false},
+            {"mlp.c_fc.weight", shape{2 * H, C}, true},
+            {"mlp.c_proj.weight", shape{C, H}, true}});
+    want.push_back({"ln_f.weight", shape{C}, false});
+    want.push_back({"lm_head.weight", shape{V, C}, true});
+    const auto t = model::gpt_param_table(c);
+    check_table(t, want);
+    for (const auto& p : t) {
+      CHECK(p.name != "wpe.weight");
+      CHECK_FALSE((p.name.find("ln_") != std::string::npos && p.name.ends_with(".bias")));
+    }
+    // qkv_bias off too: no bias at all; the MHA variant (n_kv_head = n_head) has 3C rows.
+    auto nb = c;
+    nb.qkv_bias = false;
+    for (const auto& p : model::gpt_param_table(nb)) CHECK_FALSE(p.name.ends_with(".bias"));
+    auto mha = c;
+    mha.n_kv_head = 0;
+    CHECK(model::find_param(model::gpt_param_table(mha), "h.1.attn.c_attn.weight").dims ==
+          shape{3 * C, C});
+  }
 }

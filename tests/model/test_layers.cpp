@@ -669,3 +669,709 @@ TEST_CASE_TEMPLATE("layers match the PyTorch reference", B, RLHF_TEST_BACKENDS) 
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Llama-family layers: RMSNorm, rotary embeddings, SwiGLU, grouped-query attention.
+
+namespace {
+
+/// RMSNorm in double: out = x / sqrt(mean(x²) + eps) · w per row of C; rstd per row.
+void rmsnorm_reference(const std::vector<float>& x, const std::vector<float>& w, index_t C,
+                       float eps, std::vector<float>& out, std::vector<float>& rstd) {
+  const index_t N = static_cast<index_t>(x.size()) / C;
+  out.assign(x.size(), 0.0f);
+  rstd.assign(static_cast<std::size_t>(N), 0.0f);
+  for (index_t r = 0; r < N; ++r) {
+    double ss = 0.0;
+    for (index_t c = 0; c < C; ++c) {
+      const double v = x[static_cast<std::size_t>(r * C + c)];
+      ss += v * v;
+    }
+    const double s = 1.0 / std::sqrt(ss / static_cast<double>(C) + eps);
+    rstd[static_cast<std::size_t>(r)] = static_cast<float>(s);
+    for (index_t c = 0; c < C; ++c) {
+      const auto i = static_cast<std::size_t>(r * C + c);
+      out[i] = static_cast<float>(x[i] * s * w[static_cast<std::size_t>(c)]);
+    }
+  }
+}
+
+bool all_finite(const std::vector<float>& v) {
+  for (float x : v) {
+    if (!std::isfinite(x)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("rmsnorm: forward against double, finite-difference backward, accumulation", B,
+                   RLHF_TEST_BACKENDS) {
+  const float eps = 1e-5f;
+  // The weight is a view at offset w_off of a larger arena.
+  auto run_forward = [&](const std::vector<float>& xi, const std::vector<float>& p, index_t C,
+                         index_t w_off, std::vector<float>* rstd_out = nullptr) {
+    const index_t N = static_cast<index_t>(xi.size()) / C;
+    auto arena = make<B>(p, shape{static_cast<index_t>(p.size())});
+    auto inp = make<B>(xi, shape{N, C});
+    auto out = make<B>(std::vector<float>(xi.size(), NAN), shape{N, C});  // overwritten
+    auto rstd = make<B>(std::vector<float>(static_cast<std::size_t>(N), NAN), shape{N});
+    model::rmsnorm_forward<B>(out, rstd, inp, {&arena, w_off}, eps);
+    if (rstd_out != nullptr) *rstd_out = host<B>(rstd);
+    return host<B>(out);
+  };
+  auto weight_of = [](const std::vector<float>& p, index_t w_off, index_t C) {
+    return std::vector<float>(p.begin() + w_off, p.begin() + w_off + C);
+  };
+
+  SUBCASE("forward: random rows, a row of zeros, a row of 1e18") {
+    const index_t Bn = 2, T = 3, C = 5, N = Bn * T, w_off = 2, P = w_off + C + 1;
+    auto x = randn(static_cast<std::size_t>(N * C), 21, 2.0f);
+    for (index_t c = 0; c < C; ++c) {
+      x[static_cast<std::size_t>(2 * C + c)] = 0.0f;                    // row 2: zeros
+      x[static_cast<std::size_t>(4 * C + c)] *= 1e18f;                  // row 4: 1e18
+      x[static_cast<std::size_t>(5 * C + c)] = c == 3 ? 1e-30f : 0.0f;  // row 5: tiny
+    }
+    const auto params = randn(static_cast<std::size_t>(P), 22);
+    std::vector<float> rstd;
+    const auto y = run_forward(x, params, C, w_off, &rstd);
+    std::vector<float> ey, er;
+    rmsnorm_reference(x, weight_of(params, w_off, C), C, eps, ey, er);
+    CHECK(all_finite(y));
+    CHECK(all_finite(rstd));
+    check_close(y, ey, "rmsnorm out", 1e-5, 1e-6);
+    check_close(rstd, er, "rmsnorm rstd", 1e-5, 0.0);
+    for (index_t c = 0; c < C; ++c) CHECK(y[static_cast<std::size_t>(2 * C + c)] == 0.0f);
+    check_close(rstd[2], static_cast<float>(1.0 / std::sqrt(static_cast<double>(eps))),
+                "rstd of a zero row = 1/sqrt(eps)", 1e-6, 0.0);
+    // The same rows as a (B, T, C) tensor: rows are rows, whatever the leading shape.
+    auto arena = make<B>(params, shape{P});
+    auto inp3 = make<B>(x, shape{Bn, T, C});
+    auto out3 = zeros<B>(shape{Bn, T, C});
+    auto rstd2 = zeros<B>(shape{Bn, T});
+    model::rmsnorm_forward<B>(out3, rstd2, inp3, {&arena, w_off}, eps);
+    CHECK(host<B>(out3) == y);
+  }
+
+  SUBCASE("forward: a row with a huge C (float sums of 8192 squares)") {
+    const index_t C = 8192, N = 2, w_off = 1, P = w_off + C;
+    auto x = randn(static_cast<std::size_t>(N * C), 23, 3.0f);
+    for (index_t c = 0; c < C; ++c) x[static_cast<std::size_t>(C + c)] += 5.0f;  // an offset
+    const auto params = randn(static_cast<std::size_t>(P), 24);
+    std::vector<float> rstd;
+    const auto y = run_forward(x, params, C, w_off, &rstd);
+    std::vector<float> ey, er;
+    rmsnorm_reference(x, weight_of(params, w_off, C), C, eps, ey, er);
+    check_close(y, ey, "rmsnorm out, C = 8192", 1e-4, 1e-6);
+    check_close(rstd, er, "rmsnorm rstd, C = 8192", 1e-4, 0.0);
+  }
+
+  SUBCASE("forward: 1e18 values in a row of C = 1024 (sum of squares past FLT_MAX)") {
+    // mean(x²) = 1e36 is a float, but the float sum of 1024 such squares (1e39) is not: a
+    // sum that overflows gives rstd = 0 and an all-zero row instead of x / rms(x) · w.
+    const index_t C = 1024, N = 1, w_off = 0, P = C;
+    auto x = randn(static_cast<std::size_t>(N * C), 25);
+    for (auto& v : x) v = (v < 0.0f ? -1e18f : 1e18f) * (1.0f + 0.1f * std::abs(v));
+    const auto params = randn(static_cast<std::size_t>(P), 26);
+    std::vector<float> rstd;
+    const auto y = run_forward(x, params, C, w_off, &rstd);
+    std::vector<float> ey, er;
+    rmsnorm_reference(x, weight_of(params, w_off, C), C, eps, ey, er);
+    CHECK(all_finite(y));
+    check_close(y, ey, "rmsnorm out of 1e18 values, C = 1024", 1e-5, 1e-6);
+    check_close(rstd, er, "rmsnorm rstd of 1e18 values, C = 1024", 1e-5, 0.0);
+  }
+
+  SUBCASE("backward: finite differences for inp and weight, accumulation") {
+    const index_t Bn = 2, T = 3, C = 5, N = Bn * T, w_off = 2, P = w_off + C + 1;
+    auto x = randn(static_cast<std::size_t>(N * C), 27, 1.5f);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += static_cast<float>(i % 3);  // offsets
+    const auto params = randn(static_cast<std::size_t>(P), 28);
+    const auto w = randn(x.size(), 29);
+    std::vector<float> rstd;
+    (void)run_forward(x, params, C, w_off, &rstd);
+    auto arena = make<B>(params, shape{P});
+    auto inp = make<B>(x, shape{Bn, T, C});
+    auto rstdt = make<B>(rstd, shape{Bn, T});
+    auto dout = make<B>(w, shape{Bn, T, C});
+    auto dinp = zeros<B>(shape{Bn, T, C});
+    auto grads = zeros<B>(shape{P});
+    auto backward = [&] {
+      model::rmsnorm_backward<B>(dinp, {&grads, w_off}, dout, inp, {&arena, w_off}, rstdt);
+    };
+    backward();
+    const auto dx1 = host<B>(dinp), dp1 = host<B>(grads);
+    fd_check<B>(
+        [&](const std::vector<float>& xi) {
+          return weighted(run_forward(xi, params, C, w_off), w);
+        },
+        x, dx1, "rmsnorm d inp");
+    fd_check<B>(
+        [&](const std::vector<float>& p) { return weighted(run_forward(x, p, C, w_off), w); },
+        params, dp1, "rmsnorm d weight");
+    CHECK(dp1.front() == 0.0f);  // outside the weight view: untouched
+    CHECK(dp1.back() == 0.0f);
+    backward();
+    check_close(host<B>(dinp), twice(dx1), "rmsnorm dinp accumulates");
+    check_close(host<B>(grads), twice(dp1), "rmsnorm dweight accumulates");
+    // No dweight (a frozen layer): dinp only, the same values.
+    auto dinp2 = zeros<B>(shape{Bn, T, C});
+    model::rmsnorm_backward<B>(dinp2, {}, dout, inp, {&arena, w_off}, rstdt);
+    check_close(host<B>(dinp2), dx1, "rmsnorm dinp without dweight", 0.0, 0.0);
+    // A row of zeros: d inp = rstd · dout · w (no second term).
+    auto xz = x;
+    for (index_t c = 0; c < C; ++c) xz[static_cast<std::size_t>(C + c)] = 0.0f;
+    std::vector<float> rz;
+    (void)run_forward(xz, params, C, w_off, &rz);
+    auto inpz = make<B>(xz, shape{Bn, T, C});
+    auto rzt = make<B>(rz, shape{Bn, T});
+    auto dz = zeros<B>(shape{Bn, T, C});
+    model::rmsnorm_backward<B>(dz, {}, dout, inpz, {&arena, w_off}, rzt);
+    const auto dzh = host<B>(dz);
+    for (index_t c = 0; c < C; ++c) {
+      const auto i = static_cast<std::size_t>(C + c);
+      check_close(dzh[i],
+                  static_cast<float>(rz[1] * w[i] * params[static_cast<std::size_t>(w_off + c)]),
+                  "rmsnorm dinp of a zero row", 1e-6, 0.0);
+    }
+  }
+
+  SUBCASE("backward: C = 37 (dweight in three column blocks, the last partial)") {
+    const index_t N = 3, C = 37, w_off = 1, P = w_off + C;
+    const auto x = randn(static_cast<std::size_t>(N * C), 32, 1.5f);
+    const auto params = randn(static_cast<std::size_t>(P), 33);
+    const auto w = randn(x.size(), 34);
+    std::vector<float> rstd;
+    (void)run_forward(x, params, C, w_off, &rstd);
+    auto arena = make<B>(params, shape{P});
+    auto inp = make<B>(x, shape{N, C});
+    auto rstdt = make<B>(rstd, shape{N});
+    auto dout = make<B>(w, shape{N, C});
+    auto dinp = zeros<B>(shape{N, C});
+    auto grads = zeros<B>(shape{P});
+    model::rmsnorm_backward<B>(dinp, {&grads, w_off}, dout, inp, {&arena, w_off}, rstdt);
+    fd_check<B>(
+        [&](const std::vector<float>& xi) {
+          return weighted(run_forward(xi, params, C, w_off), w);
+        },
+        x, host<B>(dinp), "rmsnorm d inp, C = 37");
+    fd_check<B>(
+        [&](const std::vector<float>& p) { return weighted(run_forward(x, p, C, w_off), w); },
+        params, host<B>(grads), "rmsnorm d weight, C = 37");
+  }
+
+  SUBCASE("bad input names the argument") {
+    const index_t N = 6, C = 5, P = C + 3;
+    const auto params = randn(static_cast<std::size_t>(P), 30);
+    auto arena = make<B>(params, shape{P});
+    auto inp = make<B>(randn(static_cast<std::size_t>(N * C), 31), shape{N, C});
+    auto out = zeros<B>(shape{N, C});
+    auto rstd = zeros<B>(shape{N});
+    auto out_bad = zeros<B>(shape{N, C + 1});
+    CHECK_THROWS_WITH_AS(model::rmsnorm_forward<B>(out_bad, rstd, inp, {&arena, 0}, 1e-5f),
+                         "rmsnorm_forward: out has shape (6, 6) but inp has shape (6, 5); they "
+                         "must match",
+                         rlhf::shape_error);
+    auto rstd_short = zeros<B>(shape{N - 1});
+    CHECK_THROWS_WITH_AS(model::rmsnorm_forward<B>(out, rstd_short, inp, {&arena, 0}, 1e-5f),
+                         "rmsnorm_forward: rstd's element count (one per row of inp) must be 6, "
+                         "got 5",
+                         rlhf::shape_error);
+    CHECK_THROWS_WITH_AS(model::rmsnorm_forward<B>(out, rstd, inp, {&arena, 4}, 1e-5f),
+                         doctest::Contains("rmsnorm_forward: weight needs 5 elements"),
+                         rlhf::shape_error);  // runs past the arena
+    CHECK_THROWS_WITH_AS(model::rmsnorm_forward<B>(out, rstd, inp, {}, 1e-5f),
+                         doctest::Contains("rmsnorm_forward: weight"), rlhf::shape_error);
+    CHECK_THROWS_AS(model::rmsnorm_forward<B>(out, rstd, inp, {&arena, 0}, 0.0f),
+                    rlhf::config_error);
+    auto dinp = zeros<B>(shape{N, C});
+    auto grads = zeros<B>(shape{P});
+    auto dinp_bad = zeros<B>(shape{N + 1, C});
+    CHECK_THROWS_WITH_AS(
+        model::rmsnorm_backward<B>(dinp_bad, {&grads, 0}, out, inp, {&arena, 0}, rstd),
+        doctest::Contains("rmsnorm_backward: dinp has shape"), rlhf::shape_error);
+    CHECK_THROWS_WITH_AS(
+        model::rmsnorm_backward<B>(dinp, {&grads, 0}, out_bad, inp, {&arena, 0}, rstd),
+        doctest::Contains("rmsnorm_backward: dout has shape"), rlhf::shape_error);
+    CHECK_THROWS_WITH_AS(
+        model::rmsnorm_backward<B>(dinp, {&grads, 0}, out, inp, {&arena, 0}, rstd_short),
+        doctest::Contains("rmsnorm_backward: rstd's element count"), rlhf::shape_error);
+    CHECK_THROWS_WITH_AS(model::rmsnorm_backward<B>(dinp, {&grads, 4}, out, inp, {&arena, 0}, rstd),
+                         doctest::Contains("rmsnorm_backward: dweight needs 5 elements"),
+                         rlhf::shape_error);
+    for (float g : host<B>(grads)) CHECK(g == 0.0f);  // nothing written by rejected calls
+    for (float g : host<B>(dinp)) CHECK(g == 0.0f);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("encoder: no position table (rotary models) embeds the tokens only", B,
+                   RLHF_TEST_BACKENDS) {
+  const index_t Bn = 2, T = 3, C = 4, V = 7, wte_off = 2, P = wte_off + V * C + 1;
+  const std::vector<std::int32_t> ids = {1, 6, 1, 0, 3, 1};
+  auto tokens = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids), shape{Bn, T});
+  const auto params = randn(static_cast<std::size_t>(P), 35);
+  const auto w = randn(static_cast<std::size_t>(Bn * T * C), 36);
+  auto forward = [&](const std::vector<float>& p) {
+    auto arena = make<B>(p, shape{P});
+    auto out = make<B>(std::vector<float>(static_cast<std::size_t>(Bn * T * C), NAN),
+                       shape{Bn, T, C});
+    model::encoder_forward<B>(out, tokens, {&arena, wte_off}, model::param_view<B>{}, V);
+    return host<B>(out);
+  };
+  std::vector<float> expect;
+  for (const auto id : ids) {
+    for (index_t c = 0; c < C; ++c)
+      expect.push_back(params[static_cast<std::size_t>(wte_off + id * C + c)]);
+  }
+  check_close(forward(params), expect, "encoder out without wpe", 0.0, 0.0);
+  auto grads = zeros<B>(shape{P});
+  auto dout = make<B>(w, shape{Bn, T, C});
+  model::encoder_backward<B>({&grads, wte_off}, model::grad_view<B>{}, dout, tokens, V);
+  const auto g = host<B>(grads);
+  fd_check<B>([&](const std::vector<float>& p) { return weighted(forward(p), w); }, params, g,
+              "encoder d wte without wpe");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// A rotary config of head_dim hs (n_head 2) with the given rope parameters.
+model::gpt_config rope_config_of(index_t hs, model::rope_config r) {
+  model::gpt_config c;
+  c.n_head = 2;
+  c.n_embd = 2 * hs;
+  c.position = model::position_type::rotary;
+  c.rope = r;
+  return c;
+}
+
+/// rope_rotate in double from the same float angle float(p) · inv_freq[i].
+std::vector<float> rope_reference(const std::vector<float>& x, index_t Bn, index_t T, index_t W,
+                                  index_t hs, index_t heads, const std::vector<float>& inv_freq,
+                                  const std::vector<std::int32_t>* start, bool inverse) {
+  std::vector<float> out = x;
+  const index_t half = hs / 2;
+  for (index_t b = 0; b < Bn; ++b) {
+    for (index_t t = 0; t < T; ++t) {
+      const index_t p = (start != nullptr ? (*start)[static_cast<std::size_t>(b)] : 0) + t;
+      for (index_t i = 0; i < half; ++i) {
+        const float angle = static_cast<float>(p) * inv_freq[static_cast<std::size_t>(i)];
+        const double c = std::cos(static_cast<double>(angle));
+        const double s = (inverse ? -1.0 : 1.0) * std::sin(static_cast<double>(angle));
+        for (index_t h = 0; h < heads; ++h) {
+          const auto i0 = static_cast<std::size_t>((b * T + t) * W + h * hs + i);
+          const auto i1 = i0 + static_cast<std::size_t>(half);
+          const double a = x[i0], bb = x[i1];
+          out[i0] = static_cast<float>(a * c - bb * s);
+          out[i1] = static_cast<float>(bb * c + a * s);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("rope_rotate: against double, inverse, norms, frequencies, gradient", B,
+                   RLHF_TEST_BACKENDS) {
+  // Grouped-query layout: NH = 2 query heads and NKV = 1 key head of hs = 6 are rotated, the
+  // value head is not. W = C + 2 · NKV · hs = 12 + 12.
+  const index_t Bn = 2, T = 5, hs = 6, NH = 2, NKV = 1, W = NH * hs + 2 * NKV * hs;
+  const index_t heads = NH + NKV;
+  const shape s{Bn, T, W};
+  const auto cfg = rope_config_of(hs, model::rope_config{});
+  const auto inv_freq = model::rope_inverse_frequencies(cfg);
+  REQUIRE(inv_freq.size() == static_cast<std::size_t>(hs / 2));
+  auto freq = make<B>(inv_freq, shape{hs / 2});
+  const auto x = randn(numel(s), 41);
+  const std::vector<std::int32_t> start_h = {3, 997};
+  auto start = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(start_h), shape{Bn});
+  auto rotate = [&](const std::vector<float>& xi, bool with_start, bool inverse) {
+    auto t = make<B>(xi, s);
+    model::rope_rotate<B>(t, hs, heads, freq, with_start ? &start : nullptr, inverse);
+    return host<B>(t);
+  };
+
+  SUBCASE("against double; inverse; pair norms; the gradient is the inverse rotation") {
+    for (const bool with_start : {false, true}) {
+      CAPTURE(with_start);
+      const auto* st = with_start ? &start_h : nullptr;
+      const auto y = rotate(x, with_start, false);
+      check_close(y, rope_reference(x, Bn, T, W, hs, heads, inv_freq, st, false), "rope out", 1e-5,
+                  1e-6);
+      check_close(rotate(x, with_start, true),
+                  rope_reference(x, Bn, T, W, hs, heads, inv_freq, st, true), "rope inverse out",
+                  1e-5, 1e-6);
+      // v (the channels past the rotated heads) is untouched; so is position 0 without start.
+      for (index_t r = 0; r < Bn * T; ++r) {
+        for (index_t c = heads * hs; c < W; ++c) {
+          const auto i = static_cast<std::size_t>(r * W + c);
+          CHECK(y[i] == x[i]);
+        }
+      }
+      if (!with_start) {
+        for (index_t c = 0; c < W; ++c)
+          CHECK(y[static_cast<std::size_t>(c)] == x[static_cast<std::size_t>(c)]);
+      }
+      // The inverse undoes the rotation (to float rounding); each pair keeps its norm.
+      check_close(rotate(y, with_start, true), x, "rope inverse(rotate(x))", 1e-5, 1e-6);
+      for (index_t r = 0; r < Bn * T; ++r) {
+        for (index_t h = 0; h < heads; ++h) {
+          for (index_t i = 0; i < hs / 2; ++i) {
+            const auto i0 = static_cast<std::size_t>(r * W + h * hs + i);
+            const auto i1 = i0 + static_cast<std::size_t>(hs / 2);
+            const double n0 = static_cast<double>(x[i0]) * x[i0] +
+                              static_cast<double>(x[i1]) * x[i1];
+            const double n1 = static_cast<double>(y[i0]) * y[i0] +
+                              static_cast<double>(y[i1]) * y[i1];
+            CHECK(std::abs(n1 - n0) <= 1e-5 * n0 + 1e-12);
+          }
+        }
+      }
+      // Backward: the gradient of L = sum(w · rotate(x)) is the inverse rotation of w.
+      const auto w = randn(numel(s), 42);
+      const auto g = rotate(w, with_start, true);
+      fd_check<B>(
+          [&](const std::vector<float>& xi) { return weighted(rotate(xi, with_start, false), w); },
+          x, g, "rope d qkv (inverse rotation of dout)");
+    }
+  }
+
+  SUBCASE("the start positions are the rows' offsets") {
+    // Row b at start p equals a start-less rotation of a longer sequence at step p + t.
+    const std::vector<std::int32_t> st = {2, 0};
+    auto st_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(st), shape{Bn});
+    auto t1 = make<B>(x, s);
+    model::rope_rotate<B>(t1, hs, heads, freq, &st_dev, false);
+    const auto y1 = host<B>(t1);
+    const index_t T2 = T + 2;
+    std::vector<float> longer(static_cast<std::size_t>(T2 * W), 0.0f);
+    std::copy(x.begin(), x.begin() + T * W, longer.begin() + 2 * W);  // row 0 at steps 2..6
+    auto t2 = make<B>(longer, shape{1, T2, W});
+    model::rope_rotate<B>(t2, hs, heads, freq, nullptr, false);
+    const auto y2 = host<B>(t2);
+    check_close(std::span<const float>(y1.data(), static_cast<std::size_t>(T * W)),
+                std::span<const float>(y2.data() + 2 * W, static_cast<std::size_t>(T * W)),
+                "rope with start 2 = rope at steps 2..", 0.0, 0.0);
+  }
+
+  SUBCASE("bad input") {
+    auto t = make<B>(x, s);
+    auto freq_bad = make<B>(std::vector<float>(4, 1.0f), shape{4});
+    CHECK_THROWS_WITH_AS(model::rope_rotate<B>(t, hs, heads, freq_bad, nullptr, false),
+                         doctest::Contains("rope_rotate: inv_freq's element count"),
+                         rlhf::shape_error);
+    const std::vector<std::int32_t> st3 = {0, 0, 0};
+    auto start3 = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(st3), shape{3});
+    CHECK_THROWS_WITH_AS(model::rope_rotate<B>(t, hs, heads, freq, &start3, false),
+                         doctest::Contains("rope_rotate: start's element count"),
+                         rlhf::shape_error);
+    CHECK_THROWS_AS(model::rope_rotate<B>(t, hs, W / hs + 1, freq, nullptr, false),
+                    rlhf::config_error);  // more heads than the row holds
+    CHECK_THROWS_AS(model::rope_rotate<B>(t, 5, heads, freq, nullptr, false),
+                    rlhf::config_error);  // odd head_dim
+    auto flat = make<B>(x, shape{Bn * T, W});
+    CHECK_THROWS_AS(model::rope_rotate<B>(flat, hs, heads, freq, nullptr, false),
+                    rlhf::shape_error);  // rank 2
+    CHECK(host<B>(t) == x);              // rejected calls leave the buffer alone
+  }
+}
+
+TEST_CASE("rope_inverse_frequencies: none, linear and llama3 against their definitions") {
+  constexpr double two_pi = 6.283185307179586476925286766559;
+  const index_t hs = 16;
+  model::rope_config r;
+  r.theta = 500000.0f;
+  auto base = [&](index_t i) {
+    return std::pow(static_cast<double>(r.theta), -2.0 * static_cast<double>(i) / hs);
+  };
+  auto check_freqs = [&](const std::vector<float>& got, auto&& want, const char* what) {
+    REQUIRE(got.size() == static_cast<std::size_t>(hs / 2));
+    std::vector<float> w(got.size());
+    for (index_t i = 0; i < hs / 2; ++i)
+      w[static_cast<std::size_t>(i)] = static_cast<float>(want(i));
+    check_close(got, w, what, 1e-6, 0.0);
+  };
+  r.scaling = model::rope_scaling_type::none;
+  check_freqs(model::rope_inverse_frequencies(rope_config_of(hs, r)), base, "rope none");
+  CHECK(model::rope_inverse_frequencies(rope_config_of(hs, r))[0] == 1.0f);
+  r.scaling = model::rope_scaling_type::linear;
+  r.factor = 4.0f;
+  check_freqs(
+      model::rope_inverse_frequencies(rope_config_of(hs, r)),
+      [&](index_t i) { return base(i) / 4.0; }, "rope linear");
+  // Llama 3.1's: factor 8, low 1, high 4, original 8192. With theta 5e5 and hs 16 the
+  // wavelengths 2π·theta^(i/8) are 6.3, 33, 168, 873 (kept: < 8192/4), 4525 (the ramp),
+  // 23440, ... (divided: > 8192/1); original 1024 moves the ramp to i = 3 (873).
+  for (const index_t old : {index_t{8192}, index_t{1024}, index_t{100}}) {
+    CAPTURE(old);
+    r.scaling = model::rope_scaling_type::llama3;
+    r.factor = 8.0f;
+    r.low_freq_factor = 1.0f;
+    r.high_freq_factor = 4.0f;
+    r.original_max_seq_len = old;
+    int kept = 0, ramp = 0, divided = 0;
+    auto llama3 = [&](index_t i) {
+      const double f = base(i), wavelen = two_pi / f, o = static_cast<double>(old);
+      const double low = r.low_freq_factor, high = r.high_freq_factor;
+      if (wavelen > o / low) {
+        ++divided;
+        return f / r.factor;
+      }
+      if (wavelen < o / high) {
+        ++kept;
+        return f;
+      }
+      ++ramp;
+      const double smooth = (o / wavelen - low) / (high - low);
+      return (1.0 - smooth) * f / r.factor + smooth * f;
+    };
+    check_freqs(model::rope_inverse_frequencies(rope_config_of(hs, r)), llama3, "rope llama3");
+    CHECK(kept >= 1);
+    CHECK(divided >= 1);
+    if (old != 100) CHECK(ramp == 1);
+  }
+  // An odd head_dim cannot be rotated (pairs of channels): config_error.
+  auto odd = rope_config_of(3, model::rope_config{});
+  CHECK_THROWS_AS((void)model::rope_inverse_frequencies(odd), rlhf::config_error);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// SwiGLU in double: out (N, H) = silu(gate) · up from inp (N, 2H) = [gate | up]; the
+/// gradient [d gate | d up] of sum(dout · out) as well.
+void swiglu_reference(const std::vector<float>& x, const std::vector<float>& dout, index_t H,
+                      std::vector<float>& out, std::vector<float>& dx) {
+  const index_t N = static_cast<index_t>(x.size()) / (2 * H);
+  out.assign(static_cast<std::size_t>(N * H), 0.0f);
+  dx.assign(x.size(), 0.0f);
+  for (index_t r = 0; r < N; ++r) {
+    for (index_t j = 0; j < H; ++j) {
+      const auto ig = static_cast<std::size_t>(r * 2 * H + j),
+                 iu = ig + static_cast<std::size_t>(H);
+      const auto io = static_cast<std::size_t>(r * H + j);
+      const double g = x[ig], u = x[iu], go = dout[io];
+      const double sg = 1.0 / (1.0 + std::exp(-g));
+      out[io] = static_cast<float>(g * sg * u);
+      dx[ig] = static_cast<float>(go * u * sg * (1.0 + g * (1.0 - sg)));
+      dx[iu] = static_cast<float>(go * g * sg);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("swiglu: forward against double, finite-difference backward, accumulation", B,
+                   RLHF_TEST_BACKENDS) {
+  const index_t Bn = 2, T = 3, H = 4;
+  const shape in_s{Bn, T, 2 * H}, out_s{Bn, T, H};
+  auto x = randn(numel(in_s), 51, 1.5f);
+  x[0] = 0.0f;  // silu(0) = 0, silu'(0) = 1/2
+  const auto w = randn(numel(out_s), 52);
+  auto forward = [&](const std::vector<float>& xi) {
+    auto inp = make<B>(xi, in_s);
+    auto out = make<B>(std::vector<float>(numel(out_s), NAN), out_s);  // overwritten
+    model::swiglu_forward<B>(out, inp);
+    return host<B>(out);
+  };
+  std::vector<float> ey, edx;
+  swiglu_reference(x, w, H, ey, edx);
+  check_close(forward(x), ey, "swiglu out", 1e-5, 1e-6);
+
+  auto inp = make<B>(x, in_s);
+  auto dout = make<B>(w, out_s);
+  auto dinp = zeros<B>(in_s);
+  model::swiglu_backward<B>(dinp, inp, dout);
+  const auto dx1 = host<B>(dinp);
+  check_close(dx1, edx, "swiglu dinp against double", 1e-5, 1e-6);
+  fd_check<B>([&](const std::vector<float>& xi) { return weighted(forward(xi), w); }, x, dx1,
+              "swiglu d [gate | up]");
+  model::swiglu_backward<B>(dinp, inp, dout);
+  check_close(host<B>(dinp), twice(dx1), "swiglu dinp accumulates");
+  auto dinp_nan = make<B>(std::vector<float>(numel(in_s), NAN), in_s);
+  model::swiglu_backward<B>(dinp_nan, inp, dout, model::grad_write::overwrite);
+  check_close(host<B>(dinp_nan), dx1, "swiglu dinp overwritten");
+
+  SUBCASE("extreme inputs: no NaN, the limits silu(x) -> x and -> 0") {
+    const std::vector<float> vals = {100.0f, -100.0f, 1e4f, -1e4f, 88.5f, -88.5f, 30.0f, -30.0f};
+    const index_t N = static_cast<index_t>(vals.size() * vals.size()), Hx = 1;
+    std::vector<float> xe;
+    for (float g : vals) {
+      for (float u : vals) xe.insert(xe.end(), {g, u});  // every (gate, up) pair
+    }
+    const auto we = randn(static_cast<std::size_t>(N), 53);
+    auto ie = make<B>(xe, shape{N, 2 * Hx});
+    auto oe = zeros<B>(shape{N, Hx});
+    model::swiglu_forward<B>(oe, ie);
+    auto de = zeros<B>(shape{N, 2 * Hx});
+    auto ge = make<B>(we, shape{N, Hx});
+    model::swiglu_backward<B>(de, ie, ge);
+    const auto yo = host<B>(oe), yd = host<B>(de);
+    CHECK(all_finite(yo));
+    CHECK(all_finite(yd));
+    std::vector<float> ro, rd;
+    swiglu_reference(xe, we, Hx, ro, rd);
+    check_close(yo, ro, "swiglu out of extreme inputs", 1e-5, 1e-6);
+    check_close(yd, rd, "swiglu dinp of extreme inputs", 1e-5, 1e-6);
+  }
+
+  SUBCASE("bad input") {
+    auto out = zeros<B>(out_s);
+    auto inp_bad = zeros<B>(shape{Bn, T, 2 * H + 1});
+    CHECK_THROWS_WITH_AS(model::swiglu_forward<B>(out, inp_bad),
+                         "swiglu_forward: inp has shape (2, 3, 9), expected 6 rows of 8 (any "
+                         "leading shape)",
+                         rlhf::shape_error);
+    auto inp_rows = zeros<B>(shape{Bn, T + 1, 2 * H});
+    CHECK_THROWS_AS(model::swiglu_forward<B>(out, inp_rows), rlhf::shape_error);
+    auto d_bad = zeros<B>(shape{Bn, T, 2 * H + 2});
+    CHECK_THROWS_WITH_AS(model::swiglu_backward<B>(d_bad, inp, dout),
+                         doctest::Contains("swiglu_backward: dinp has shape"), rlhf::shape_error);
+    CHECK_THROWS_WITH_AS(model::swiglu_backward<B>(dinp, inp_bad, dout),
+                         doctest::Contains("swiglu_backward: inp has shape"), rlhf::shape_error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// Naive causal grouped-query attention in double: out (B, T, C) from a packed (B, T, W)
+/// q|k|v, W = C + 2·NKV·hs; query head h reads key/value head h / (NH / NKV).
+std::vector<float> gqa_reference(const std::vector<float>& qkv, index_t Bn, index_t T, index_t C,
+                                 index_t NH, index_t NKV) {
+  const index_t hs = C / NH, W = C + 2 * NKV * hs, G = NH / NKV;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hs));
+  std::vector<float> out(static_cast<std::size_t>(Bn * T * C));
+  auto at = [&](index_t b, index_t t, index_t c) {
+    return static_cast<double>(qkv[static_cast<std::size_t>((b * T + t) * W + c)]);
+  };
+  for (index_t b = 0; b < Bn; ++b) {
+    for (index_t h = 0; h < NH; ++h) {
+      const index_t k0 = C + (h / G) * hs, v0 = C + NKV * hs + (h / G) * hs;
+      for (index_t t = 0; t < T; ++t) {
+        std::vector<double> s(static_cast<std::size_t>(t + 1));
+        double mx = -1e300, z = 0.0;
+        for (index_t t2 = 0; t2 <= t; ++t2) {
+          double d = 0.0;
+          for (index_t i = 0; i < hs; ++i) d += at(b, t, h * hs + i) * at(b, t2, k0 + i);
+          s[static_cast<std::size_t>(t2)] = d * scale;
+          mx = std::max(mx, d * scale);
+        }
+        for (auto& v : s) z += (v = std::exp(v - mx));
+        for (index_t i = 0; i < hs; ++i) {
+          double o = 0.0;
+          for (index_t t2 = 0; t2 <= t; ++t2)
+            o += s[static_cast<std::size_t>(t2)] / z * at(b, t2, v0 + i);
+          out[static_cast<std::size_t>((b * T + t) * C + h * hs + i)] = static_cast<float>(o);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("attention: grouped-query (4 heads over 2 and 1 key/value heads, T = 5)", B,
+                   RLHF_TEST_BACKENDS) {
+  const index_t Bn = 2, T = 5, C = 8, NH = 4, hs = C / NH;
+  const shape out_s{Bn, T, C}, att_s{Bn, NH, T, T};
+  const auto w = randn(numel(out_s), 61);
+  for (const index_t NKV : {index_t{2}, index_t{1}, index_t{4}}) {
+    CAPTURE(NKV);
+    const index_t W = C + 2 * NKV * hs;
+    const shape qkv_s{Bn, T, W};
+    const auto x = randn(numel(qkv_s), 62 + static_cast<unsigned>(NKV), 1.5f);
+    auto preatt = zeros<B>(att_s);
+    auto att = zeros<B>(att_s);
+    auto forward = [&](const std::vector<float>& xi) {
+      auto inp = make<B>(xi, qkv_s);
+      auto out = make<B>(std::vector<float>(numel(out_s), NAN), out_s);  // overwritten
+      model::attention_forward<B>(out, preatt, att, inp);
+      return host<B>(out);
+    };
+    const auto y = forward(x);
+    check_close(y, gqa_reference(x, Bn, T, C, NH, NKV), "GQA out", 1e-5, 1e-6);
+    const auto att_h = host<B>(att);
+    for (index_t row = 0; row < Bn * NH * T; ++row) {  // rows sum to 1, zero above the diagonal
+      double s = 0.0;
+      for (index_t t2 = 0; t2 < T; ++t2) {
+        const float a = att_h[static_cast<std::size_t>(row * T + t2)];
+        if (t2 > row % T) CHECK(a == 0.0f);
+        s += a;
+      }
+      CHECK(std::abs(s - 1.0) < 1e-6);
+    }
+    // Query heads sharing a key/value head see the same keys: equal queries, equal outputs.
+    if (NKV < NH) {
+      auto xs = x;
+      for (index_t r = 0; r < Bn * T; ++r) {
+        for (index_t i = 0; i < hs; ++i) {
+          xs[static_cast<std::size_t>(r * W + hs + i)] = xs[static_cast<std::size_t>(r * W + i)];
+        }
+      }
+      const auto ys = forward(xs);
+      for (index_t r = 0; r < Bn * T; ++r) {
+        for (index_t i = 0; i < hs; ++i) {
+          CHECK(ys[static_cast<std::size_t>(r * C + hs + i)] ==
+                doctest::Approx(ys[static_cast<std::size_t>(r * C + i)]).epsilon(1e-6));
+        }
+      }
+      (void)forward(x);  // att of x again for the backward
+    }
+
+    auto inp = make<B>(x, qkv_s);
+    auto dout = make<B>(w, out_s);
+    auto dinp = zeros<B>(qkv_s);
+    auto dpreatt = make<B>(std::vector<float>(numel(att_s), NAN), att_s);  // scratch
+    auto datt = make<B>(std::vector<float>(numel(att_s), NAN), att_s);
+    model::attention_backward<B>(dinp, dpreatt, datt, dout, inp, att);
+    const auto dx1 = host<B>(dinp);
+    fd_check<B>([&](const std::vector<float>& xi) { return weighted(forward(xi), w); }, x, dx1,
+                "GQA d qkv");
+    (void)forward(x);
+    model::attention_backward<B>(dinp, dpreatt, datt, dout, inp, att);
+    check_close(host<B>(dinp), twice(dx1), "GQA dinp accumulates");
+    auto dinp_nan = make<B>(std::vector<float>(numel(qkv_s), NAN), qkv_s);
+    model::attention_backward<B>(dinp_nan, dpreatt, datt, dout, inp, att, nullptr,
+                                 model::grad_write::overwrite);
+    check_close(host<B>(dinp_nan), dx1, "GQA dinp overwritten (NaN before)");
+    auto dinp_junk = make<B>(randn(numel(qkv_s), 70, 100.0f), qkv_s);
+    model::attention_backward<B>(dinp_junk, dpreatt, datt, dout, inp, att, nullptr,
+                                 model::grad_write::overwrite);
+    check_close(host<B>(dinp_junk), dx1, "GQA dinp overwritten (values before)");
+  }
+
+  SUBCASE("a packed width that is not C + 2·k·hs with k dividing NH") {
+    auto out = zeros<B>(out_s);
+    auto preatt = zeros<B>(att_s);
+    auto att = zeros<B>(att_s);
+    // k = 3 (does not divide 4), k = 8 (more than NH), k = 0, k = 1/2, k = -1.
+    for (const index_t W : {C + 6 * hs, C + 16 * hs, C, C + hs, C - 2 * hs, 3 * C + 1}) {
+      CAPTURE(W);
+      auto inp = zeros<B>(shape{Bn, T, W});
+      CHECK_THROWS_WITH_AS(model::attention_forward<B>(out, preatt, att, inp),
+                           doctest::Contains("attention_forward: inp has shape"),
+                           rlhf::shape_error);
+      auto dinp = zeros<B>(shape{Bn, T, W});
+      auto dpre = zeros<B>(att_s);
+      auto da = zeros<B>(att_s);
+      CHECK_THROWS_WITH_AS(model::attention_backward<B>(dinp, dpre, da, out, inp, att),
+                           doctest::Contains("attention_backward: inp has shape"),
+                           rlhf::shape_error);
+    }
+    auto inp = zeros<B>(shape{Bn, T, C + 6 * hs});
+    CHECK_THROWS_WITH_AS(model::attention_forward<B>(out, preatt, att, inp),
+                         "attention_forward: inp has shape (2, 5, 20); its last dimension must "
+                         "be C + 2 · NKV · hs (q, k, v; C = 8, hs = 2, NKV key/value heads "
+                         "dividing NH = 4)",
+                         rlhf::shape_error);
+  }
+}

@@ -125,7 +125,7 @@ inline hf_llama_family family_of(const nlohmann::json& j, std::string_view where
   }
   r.require_architectures({"LlamaForCausalLM", "Qwen2ForCausalLM"});
   if (!r.has("architectures") || j.at("architectures").empty()) {
-    r.fail("model_type", "must be given (\"llama\" or \"qwen2\")", nlohmann::json());
+    r.fail("model_type", R"(must be given ("llama" or "qwen2"))", nlohmann::json());
   }
   return j.at("architectures").at(0) == "Qwen2ForCausalLM" ? hf_llama_family::qwen2
                                                            : hf_llama_family::llama;

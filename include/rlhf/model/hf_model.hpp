@@ -62,7 +62,7 @@ inline hf_architecture architecture_of(const nlohmann::json& j, std::string_view
   } else {
     r.require_architectures({"GPT2LMHeadModel", "LlamaForCausalLM", "Qwen2ForCausalLM"});
     if (!r.has("architectures") || j.at("architectures").empty()) {
-      r.fail("model_type", "must be given (\"gpt2\", \"llama\" or \"qwen2\")", nlohmann::json());
+      r.fail("model_type", R"(must be given ("gpt2", "llama" or "qwen2"))", nlohmann::json());
     }
     const std::string a = j.at("architectures").at(0).get<std::string>();
     type = a == "GPT2LMHeadModel" ? "gpt2" : a == "LlamaForCausalLM" ? "llama" : "qwen2";

@@ -346,8 +346,9 @@ void layernorm_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_vie
 // ---------------------------------------------------------------------------------------------
 
 /// out = inp * rstd * weight, rstd = 1 / sqrt(mean_c(inp²) + eps), row by row over the last
-/// dimension C. inp, out: N rows of C; rstd: N elements (saved for backward); weight: a
-/// C-element view. Parallel over rows.
+/// dimension C (the sum of squares in double, so no finite row overflows it). inp, out: N
+/// rows of C; rstd: N elements (saved for backward); weight: a C-element view. Parallel over
+/// rows.
 template <class B>
 void rmsnorm_forward(typename B::tensor& out, typename B::tensor& rstd,
                      const typename B::tensor& inp, param_view<B> weight, float eps) {
@@ -366,9 +367,9 @@ void rmsnorm_forward(typename B::tensor& out, typename B::tensor& rstd,
   B::parallel_for(
       N, RLHF_LAMBDA(index_t r) {
         const float* xr = x + r * C;
-        float ss = 0.0f;
-        for (index_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
-        const float s = 1.0f / std::sqrt(ss * inv_c + eps);
+        double ss = 0.0;  // in double: a row of 1e18s squares past float's range
+        for (index_t c = 0; c < C; ++c) ss += static_cast<double>(xr[c]) * xr[c];
+        const auto s = static_cast<float>(1.0 / std::sqrt(ss * inv_c + eps));
         float* orow = o + r * C;
         for (index_t c = 0; c < C; ++c) orow[c] = w[c] * (xr[c] * s);
         rp[r] = s;
