@@ -48,9 +48,12 @@
 #include "rlhf/losses/cpo.hpp"
 #include "rlhf/losses/dpo.hpp"
 #include "rlhf/losses/kto.hpp"
+#include "rlhf/model/any_tokenizer.hpp"
 #include "rlhf/model/checkpoint.hpp"
 #include "rlhf/model/detail/atomic_file.hpp"
 #include "rlhf/model/generate.hpp"
+#include "rlhf/model/hf_chat_template.hpp"
+#include "rlhf/model/hf_model.hpp"
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/train/bco.hpp"
 #include "rlhf/train/best_of_n.hpp"
@@ -86,7 +89,7 @@ namespace model = rlhf::model;
 namespace train = rlhf::train;
 namespace data = rlhf::data;
 using json = nlohmann::json;
-using tok_t = model::byte_tokenizer;
+using tok_t = model::any_tokenizer;  // the byte tokenizer, or a --model folder's BPE
 
 // ---- signals ------------------------------------------------------------------------------
 
@@ -224,11 +227,15 @@ std::vector<option_def> common_defs(const train::training_args& a) {
        {},
        "",
        true},
-      {"model",
+      {"model", k::text, "tiny",
+       "A preset of a fresh random-init model (tiny, small, gpt2_124m) or a Hugging Face "
+       "model folder (GPT-2, Llama, Qwen2; its tokenizer and chat template come along)"},
+      {"chat_template",
        k::choice,
-       "tiny",
-       "Preset of a fresh random-init model",
-       {"tiny", "small", "gpt2_124m"}},
+       "auto",
+       "Prompt format with a --model folder: auto (the folder's chat template, else plain "
+       "markers), chatml, plain (<|user|> / <|assistant|> markers)",
+       {"auto", "chatml", "plain"}},
       {"init_from", k::path, "", "Start from this checkpoint (.safetensors) instead of a preset"},
       {"resume", k::path, "", "Continue the run saved in this checkpoint-N folder"},
       {"n_layer", k::integer, nullptr, "Override the model's layers", {}, "the model's"},
@@ -635,11 +642,73 @@ std::size_t length_option(json& r, const char* name, const json& given_default,
   return static_cast<std::size_t>(v);
 }
 
-/// The policy's configuration: a preset or --init-from, with the overrides applied.
+/// The presets --model names.
+bool is_preset(const std::string& m) { return m == "tiny" || m == "small" || m == "gpt2_124m"; }
+
+/// The Hugging Face model folder --model names; empty for a preset. usage_error for a value
+/// that is neither.
+fs::path hf_folder_of(const json& r) {
+  const std::string m = r.at("model").get<std::string>();
+  if (is_preset(m)) return {};
+  if (!model::is_hf_model_folder(m)) {
+    throw usage_error("--model " + m +
+                      ": neither a preset (tiny, small, gpt2_124m) nor a Hugging Face model "
+                      "folder (a folder with config.json)");
+  }
+  if (!r.at("init_from").get<std::string>().empty()) {
+    throw usage_error("--model " + m + " and --init-from both name the starting weights; give one");
+  }
+  return m;
+}
+
+/// The tokenizer and prompt format of this run: the byte tokenizer and the plain markers for
+/// a preset or --init-from, the folder's for --model FOLDER (set by model_config).
+struct run_text {
+  tok_t tokenizer;
+  model::chat_template chat;
+};
+run_text& text_of_run() {
+  static run_text t;
+  return t;
+}
+const tok_t& run_tokenizer() { return text_of_run().tokenizer; }
+/// `o` with this run's prompt format.
+data::tokenize_options with_chat(data::tokenize_options o) {
+  o.chat = text_of_run().chat;
+  return o;
+}
+
+/// The chat markers of --chat-template for the model folder `folder`.
+model::chat_template chat_of(const fs::path& folder, const std::string& choice) {
+  if (choice == "plain") return model::chat_template{};
+  if (choice == "chatml") return model::prompt_markers(model::hf_chat_template::chatml());
+  const fs::path cfg = folder / "tokenizer_config.json";
+  if (fs::is_regular_file(cfg)) {
+    const auto j = json::parse(rlhf::detail::read_text_file(cfg, "rlhf"), nullptr, false);
+    if (j.is_object() && j.contains("chat_template") && !j.at("chat_template").is_null()) {
+      return model::prompt_markers(model::hf_chat_template::from_tokenizer_config(cfg));
+    }
+  }
+  return model::chat_template{};
+}
+
+/// The policy's configuration: a preset, --init-from or a --model folder, with the overrides
+/// applied. Sets the run's tokenizer and prompt format (text_of_run).
 model::gpt_config model_config(const json& r) {
   const std::string init = r.at("init_from").get<std::string>();
+  const fs::path folder = hf_folder_of(r);
+  const std::string source = folder.empty() ? init : folder.string();
   model::gpt_config c;
-  if (!init.empty()) {
+  if (!folder.empty()) {
+    c = model::load_hf_config(folder);
+    text_of_run().tokenizer = tok_t::from_model_folder(folder);
+    text_of_run().chat = chat_of(folder, r.at("chat_template").get<std::string>());
+    if (run_tokenizer().vocab_size() > c.vocab_size) {
+      throw rlhf::config_error(
+          folder.string() + ": the tokenizer has " + std::to_string(run_tokenizer().vocab_size()) +
+          " ids but the model's vocab_size is " + std::to_string(c.vocab_size));
+    }
+  } else if (!init.empty()) {
     c = model::load_config(model_file(init));
   } else {
     const std::string p = r.at("model").get<std::string>();
@@ -647,13 +716,13 @@ model::gpt_config model_config(const json& r) {
         : p == "gpt2_124m" ? model::gpt_config::gpt2_124m()
                            : model::gpt_config::tiny();
     // Room for the byte tokenizer's three special ids.
-    c.vocab_size = std::max<rlhf::index_t>(c.vocab_size, tok_t::vocab);
+    c.vocab_size = std::max<rlhf::index_t>(c.vocab_size, model::byte_tokenizer::vocab);
   }
   auto override_int = [&](const char* name, rlhf::index_t& field) {
     if (r.at(name).is_null()) return;
     const auto v = r.at(name).get<rlhf::index_t>();
-    if (!init.empty() && v != field) {
-      throw rlhf::config_error(init + " has " + name + " " + std::to_string(field) + ", but --" +
+    if (!source.empty() && v != field) {
+      throw rlhf::config_error(source + " has " + name + " " + std::to_string(field) + ", but --" +
                                flag_of(name).substr(2) + " asks for " + std::to_string(v) +
                                " (a checkpoint of another config)");
     }
@@ -668,16 +737,38 @@ model::gpt_config model_config(const json& r) {
   return c;
 }
 
-/// The policy: fresh (seeded) or loaded from --init-from.
+/// The policy: fresh (seeded), loaded from --init-from, or from a --model folder.
 std::unique_ptr<model::gpt<B>> make_policy(const json& r, const model::gpt_config& cfg) {
   auto m = std::make_unique<model::gpt<B>>(cfg, true);
   const std::string init = r.at("init_from").get<std::string>();
-  if (init.empty()) {
+  const fs::path folder = hf_folder_of(r);
+  if (!folder.empty()) {
+    const auto loaded = model::load_hf_model<B>(folder, false, cfg.vocab_multiple);
+    rlhf::ops::copy_from_host<B>(std::span<const float>(rlhf::ops::to_host<B>(loaded.params())),
+                                 m->params());
+  } else if (init.empty()) {
     m->init(r.at("seed").get<std::uint64_t>());
   } else {
     model::load_checkpoint<B>(model_file(init), *m);
   }
   return m;
+}
+
+/// With a --model folder: the trained policy in save_pretrained's layout in
+/// <output_dir>/hf_model, with the folder's tokenizer files, so that transformers (and
+/// --model) load it back.
+void save_hf_copy(const json& r, const model::gpt<B>& policy, const fs::path& out) {
+  const fs::path folder = hf_folder_of(r);
+  if (folder.empty()) return;
+  const fs::path dst = out / "hf_model";
+  model::save_hf_model(policy, dst);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                        "vocab.json", "merges.txt", "generation_config.json"}) {
+    if (fs::is_regular_file(folder / f)) {
+      rlhf::detail::write_file_atomically(dst / f, rlhf::detail::read_text_file(folder / f, "rlhf"),
+                                          "rlhf");
+    }
+  }
 }
 
 train::data_files files_of(const json& r) {
@@ -766,6 +857,7 @@ int run_training(M& method, const json& r, const train::training_args& args, con
   std::vector<const model::scalar_head<B>*> heads;
   for (auto* h : method.heads()) heads.push_back(h);
   model::save_checkpoint<B>(out / "model.safetensors", method.policy(), heads);
+  if (heads.empty()) save_hf_copy(r, method.policy(), out);  // a reward model has no HF form here
   bool want_plot = r.at("plot").is_null() ? matplotlib_available() : r.at("plot").get<bool>();
   if (want_plot) {
     try {
@@ -807,8 +899,9 @@ int run_sft(json r) {
   }
   write_config(r, "sft");
   auto policy = make_policy(r, mcfg);
-  train::example_source<tok_t> source(files, fmt, tok_t{}, train::sft_tokenize_options(c),
-                                      c.args.seed, c.args.eval_fraction);
+  train::example_source<tok_t> source(files, fmt, run_tokenizer(),
+                                      with_chat(train::sft_tokenize_options(c)), c.args.seed,
+                                      c.args.eval_fraction);
   train::sft_method<B, tok_t> method(*policy, source, c);
   return run_training(method, r, c.args, "sft", source.skipped());
 }
@@ -889,8 +982,8 @@ int run_dpo(json r) {
   write_config(r, "dpo");
   auto policy = make_policy(r, mcfg);
   const auto reference = frozen_copy(*policy);
-  train::example_source<tok_t> source(files, data::format::preference, tok_t{},
-                                      train::dpo_tokenize_options(c), c.args.seed,
+  train::example_source<tok_t> source(files, data::format::preference, run_tokenizer(),
+                                      with_chat(train::dpo_tokenize_options(c)), c.args.seed,
                                       c.args.eval_fraction);
   train::dpo_method<B, tok_t> method(*policy, *reference, source, c);
   return run_training(method, r, c.args, "dpo", source.skipped());
@@ -936,8 +1029,8 @@ int run_unpaired(json r, const char* name, C (*config_of)(json&, const model::gp
   write_config(r, name);
   auto policy = make_policy(r, mcfg);
   const auto reference = frozen_copy(*policy);
-  train::example_source<tok_t> source(files, data::format::unpaired_preference, tok_t{},
-                                      tokenize(c), c.args.seed, c.args.eval_fraction);
+  train::example_source<tok_t> source(files, data::format::unpaired_preference, run_tokenizer(),
+                                      with_chat(tokenize(c)), c.args.seed, c.args.eval_fraction);
   Method<B, tok_t> method(*policy, *reference, source, c);
   return run_training(method, r, c.args, name, source.skipped());
 }
@@ -951,8 +1044,8 @@ int run_reference_free(json r, const char* name, C (*config_of)(json&, const mod
   const auto files = files_of(r);
   write_config(r, name);
   auto policy = make_policy(r, mcfg);
-  train::example_source<tok_t> source(files, data::format::preference, tok_t{}, tokenize(c),
-                                      c.args.seed, c.args.eval_fraction);
+  train::example_source<tok_t> source(files, data::format::preference, run_tokenizer(),
+                                      with_chat(tokenize(c)), c.args.seed, c.args.eval_fraction);
   Method<B, tok_t> method(*policy, source, c);
   return run_training(method, r, c.args, name, source.skipped());
 }
@@ -1002,8 +1095,8 @@ int run_reward(json r) {
   model::scalar_head<B> head(mcfg.n_embd, "score");
   load_or_init_head(r.at("init_from").get<std::string>(), *trunk, head,
                     r.at("seed").get<std::uint64_t>());
-  train::example_source<tok_t> source(files, data::format::preference, tok_t{},
-                                      train::reward_tokenize_options(c), c.args.seed,
+  train::example_source<tok_t> source(files, data::format::preference, run_tokenizer(),
+                                      with_chat(train::reward_tokenize_options(c)), c.args.seed,
                                       c.args.eval_fraction);
   train::reward_method<B, tok_t> method(*trunk, head, source, c);
   return run_training(method, r, c.args, "reward", source.skipped());
@@ -1072,7 +1165,7 @@ online_rewards rewards_of(const json& r) {
     out.head = std::make_unique<model::scalar_head<B>>(out.trunk->config().n_embd, "score", false);
     model::load_checkpoint<B>(model_file(model_path), *out.trunk, {out.head.get()});
     out.functions.push_back(
-        train::model_reward<B>(*out.trunk, *out.head, tok_t::pad, "reward_model"));
+        train::model_reward<B>(*out.trunk, *out.head, run_tokenizer().pad_id(), "reward_model"));
   }
   const auto weights = parse_weights(r.at("reward_weights").get<std::string>(), "--reward-weights");
   if (!weights.empty()) {
@@ -1105,8 +1198,8 @@ int run_online(json r, const char* name, void (*finish)(json&, C&)) {
   auto policy = make_policy(r, mcfg);
   std::unique_ptr<model::gpt<B>> reference;
   if (c.loss.beta != 0.0f) reference = frozen_copy(*policy);
-  train::example_source<tok_t> source(files, data::format::prompt_only, tok_t{}, {}, c.args.seed,
-                                      c.args.eval_fraction);
+  train::example_source<tok_t> source(files, data::format::prompt_only, run_tokenizer(),
+                                      with_chat({}), c.args.seed, c.args.eval_fraction);
   Method<B, tok_t> method(*policy, reference.get(), source, std::move(rewards.functions), c);
   return run_training(method, r, c.args, name, source.skipped());
 }
@@ -1168,8 +1261,8 @@ int run_ppo(json r) {
   } else {
     models.reward_functions = std::move(rewards.functions);
   }
-  train::example_source<tok_t> source(files, data::format::prompt_only, tok_t{}, {}, c.args.seed,
-                                      c.args.eval_fraction);
+  train::example_source<tok_t> source(files, data::format::prompt_only, run_tokenizer(),
+                                      with_chat({}), c.args.seed, c.args.eval_fraction);
   train::ppo_method<B, tok_t> method(std::move(models), source, c);
   return run_training(method, r, c.args, "ppo", source.skipped());
 }
@@ -1233,8 +1326,8 @@ int run_generate(const generate_opts& o) {
   gc.sampling.top_k = o.top_k;
   gc.sampling.top_p = o.top_p;
   gc.sampling.seed = o.seed;
-  gc.stop_tokens = {tok_t::eos};
-  gc.pad_token = tok_t::pad;
+  gc.stop_tokens = {model::byte_tokenizer::eos};
+  gc.pad_token = model::byte_tokenizer::pad;
   const auto res = model::generate<B>(*m, ids, gc);
   const auto tokens = rlhf::ops::to_host<B>(res.tokens);
   const auto width = res.tokens.shape()[1];
@@ -1591,7 +1684,8 @@ int with_cai_generator(const cai_opts& o, const char* sub, F&& f) {
                         " does not fit the model's context of " + std::to_string(context) +
                         " tokens");
     }
-    rlhf::cai::model_generator<B> gen(*m, tok_t{}, model::chat_template{}, o.batch_size);
+    rlhf::cai::model_generator<B> gen(*m, model::byte_tokenizer{}, model::chat_template{},
+                                      o.batch_size);
     return f(gen);
   }
 #ifdef RLHF_CLI_HTTP

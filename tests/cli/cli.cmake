@@ -38,6 +38,17 @@ foreach(_case IN LISTS _cli_cases)
   set_tests_properties(cli_${_case} PROPERTIES LABELS cli TIMEOUT 120)
 endforeach()
 
+# Trainers on Hugging Face model folders (Llama and Qwen2 made by transformers in the test):
+# needs the tools Python, whose transformers scripts/install-deps test installs; a Python
+# without it fails the case rather than skipping it.
+if(RLHF_TOOLS_PYTHON)
+  add_test(NAME cli_hf_model
+           COMMAND ${RLHF_TOOLS_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/hf_model_case.py
+                   $<TARGET_FILE:rlhf_cli> ${PROJECT_SOURCE_DIR}/tests/fixtures
+                   ${CMAKE_CURRENT_BINARY_DIR}/cli/hf_model)
+  set_tests_properties(cli_hf_model PROPERTIES LABELS cli TIMEOUT 300)
+endif()
+
 # The demo pipeline, shortened (tools/demo/pipeline.py --quick), end to end (label demo).
 if(RLHF_CLI_PYTHON)
   add_test(NAME demo_pipeline_quick

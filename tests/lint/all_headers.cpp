@@ -38,6 +38,7 @@
 #include "rlhf/losses/reward.hpp"
 #include "rlhf/losses/rloo.hpp"
 #include "rlhf/losses/sft.hpp"
+#include "rlhf/model/any_tokenizer.hpp"
 #include "rlhf/model/bpe_tokenizer.hpp"
 #include "rlhf/model/checkpoint.hpp"
 #include "rlhf/model/config.hpp"

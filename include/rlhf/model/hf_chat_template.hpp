@@ -32,6 +32,7 @@
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/detail/jinja.hpp"
 #include "rlhf/model/detail/text_file.hpp"
+#include "rlhf/model/tokenizer.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -218,6 +219,31 @@ class hf_chat_template {
   std::shared_ptr<const state> impl_;
   std::map<std::string, std::string> special_;
 };
+
+/// The markers of model::chat_template (model/tokenizer.hpp) under which a prompt renders as
+/// `t` renders one user message with add_generation_prompt: user_prefix is the text before the
+/// message, assistant_prefix the text after it (a default system turn, BOS text and the
+/// assistant header included), found by rendering a sentinel message. The response then
+/// follows, and the tokenizer's EOS id ends it. config_error when the template does not place
+/// the message's text verbatim exactly once (e.g. it rewrites the content).
+[[nodiscard]] inline chat_template prompt_markers(const hf_chat_template& t) {
+  const std::string sentinel = "\x1f\x1erlhf-prompt\x1e\x1f";
+  const chat_message user{"user", sentinel};
+  const std::string text = t.render(std::span<const chat_message>(&user, 1), true);
+  const auto at = text.find(sentinel);
+  if (at == std::string::npos || text.find(sentinel, at + 1) != std::string::npos) {
+    throw config_error(rlhf::detail::concat(
+        "prompt_markers: ", t.where(),
+        ": the template does not put a user message's text into its output verbatim exactly "
+        "once; pass a template of your own (e.g. hf_chat_template::chatml())"));
+  }
+  chat_template m;
+  m.user_prefix = text.substr(0, at);
+  m.assistant_prefix = text.substr(at + sentinel.size());
+  m.add_bos = false;  // BOS text in the template encodes as the BOS token
+  m.add_eos = true;
+  return m;
+}
 
 }  // namespace model
 }  // namespace v0
