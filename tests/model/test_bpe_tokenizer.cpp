@@ -2,8 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The byte-level BPE tokenizer (rlhf/model/bpe_tokenizer.hpp) against Hugging Face
 // `tokenizers` itself (tools/reference/bpe_tokenizer.py): every corpus string encodes to the
-// ids `tokenizers` gives and decodes to its text, for the trained tokenizer.json and two
-// pre-tokenizer variants; GPT-2's vocab.json + merges.txt give the same ids; unsupported
+// ids `tokenizers` gives and decodes to its text, for the trained tokenizer.json and four
+// pre-tokenizer variants (two of them Llama 3's and Qwen2's Split + ByteLevel, Qwen2's with
+// NFC); GPT-2's vocab.json + merges.txt give the same ids; unsupported
 // fields are config_errors naming them; invalid UTF-8 and random bytes encode and round trip.
 #include <cstdint>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "rlhf/model/any_tokenizer.hpp"
 #include "rlhf/model/bpe_tokenizer.hpp"
 
 using namespace rlhf_test;
@@ -38,6 +40,21 @@ model::bpe_tokenizer variant(const std::string& name) {
   auto j = tokenizer_json();
   if (name == "prefix_space") j["pre_tokenizer"]["add_prefix_space"] = true;
   if (name == "no_regex") j["pre_tokenizer"]["use_regex"] = false;
+  if (name == "llama3_split" || name == "qwen2_split") {
+    const std::string_view pattern = name == "llama3_split" ? model::bpe_detail::llama3_pattern
+                                                            : model::bpe_detail::qwen2_pattern;
+    j["pre_tokenizer"] = {
+        {"type", "Sequence"},
+        {"pretokenizers", nlohmann::json::array({{{"type", "Split"},
+                                                  {"pattern", {{"Regex", std::string(pattern)}}},
+                                                  {"behavior", "Isolated"},
+                                                  {"invert", false}},
+                                                 {{"type", "ByteLevel"},
+                                                  {"add_prefix_space", false},
+                                                  {"trim_offsets", false},
+                                                  {"use_regex", false}}})}};
+    if (name == "qwen2_split") j["normalizer"] = {{"type", "NFC"}};
+  }
   return model::bpe_tokenizer::from_json(j.dump());
 }
 
@@ -64,7 +81,7 @@ bool valid_utf8(const std::string& s) {
 
 TEST_CASE("bpe_tokenizer: encode and decode match tokenizers on the corpus") {
   const auto cases = load_fixture("bpe_tokenizer.json");
-  REQUIRE(cases.size() == 3);
+  REQUIRE(cases.size() == 5);
   for (const auto& c : cases) {
     const auto tok = variant(c.config().at("variant").get<std::string>());
     CAPTURE(c.name());
@@ -178,11 +195,48 @@ TEST_CASE("bpe_tokenizer: unsupported fields are config_errors naming them") {
           j["model"]["continuing_subword_prefix"] = "##";
         }).find("'model.continuing_subword_prefix'") != std::string::npos);
   CHECK(with([](J& j) {
-          j["normalizer"] = {{"type", "NFC"}};
+          j["normalizer"] = {{"type", "NFKC"}};
         }).find("'normalizer'") != std::string::npos);
+  CHECK(with([](J& j) { j["normalizer"] = {{"type", "NFC"}}; }).empty());
   CHECK(with([](J& j) {
           j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", J::array()}};
         }).find("pre-tokenizer 'Sequence'") != std::string::npos);
+  // Sequence [Split, ByteLevel]: only Llama 3's and Qwen2's regexes, Isolated, not inverted,
+  // a ByteLevel without prefix space or regex.
+  const J split_seq = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       J::array({{{"type", "Split"},
+                  {"pattern", {{"Regex", std::string(model::bpe_detail::qwen2_pattern)}}},
+                  {"behavior", "Isolated"},
+                  {"invert", false}},
+                 {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}};
+  const auto with_split = [&](auto edit) {
+    return with([&](J& j) {
+      j["pre_tokenizer"] = split_seq;
+      edit(j["pre_tokenizer"]["pretokenizers"]);
+    });
+  };
+  CHECK(with_split([](J&) {}).empty());
+  CHECK(with_split([](J& p) {
+          p[0]["pattern"]["Regex"] = "\\s+";
+        }).find("'pre_tokenizer.pretokenizers[0].pattern'") != std::string::npos);
+  CHECK(with_split([](J& p) {
+          p[0]["pattern"] = {{"String", " "}};
+        }).find("'pre_tokenizer.pretokenizers[0].pattern'") != std::string::npos);
+  CHECK(with_split([](J& p) {
+          p[0]["behavior"] = "Removed";
+        }).find("'pre_tokenizer.pretokenizers[0].behavior'") != std::string::npos);
+  CHECK(with_split([](J& p) {
+          p[0]["invert"] = true;
+        }).find("'pre_tokenizer.pretokenizers[0].invert'") != std::string::npos);
+  CHECK(with_split([](J& p) {
+          p[1]["add_prefix_space"] = true;
+        }).find("'pre_tokenizer.pretokenizers[1].add_prefix_space'") != std::string::npos);
+  CHECK(with_split([](J& p) {
+          p[1]["use_regex"] = true;
+        }).find("'pre_tokenizer.pretokenizers[1].use_regex'") != std::string::npos);
+  CHECK(with_split([](J& p) { p.erase(1); }).find("pre-tokenizer 'Sequence'") != std::string::npos);
   CHECK(with([](J& j) { j["pre_tokenizer"] = nullptr; }).find("'pre_tokenizer'") !=
         std::string::npos);
   CHECK(with([](J& j) {
@@ -263,6 +317,48 @@ TEST_CASE("bpe_tokenizer: invalid UTF-8 and random bytes encode and round trip")
   CHECK(valid > 100);
 }
 
+TEST_CASE("bpe_tokenizer: NFC") {
+  using model::bpe_detail::nfc;
+  CHECK(nfc("plain ascii") == "plain ascii");
+  CHECK(nfc("e\u0301") == "\u00e9");
+  CHECK(nfc("\u00e9") == "\u00e9");
+  CHECK(nfc("\u212b") == "\u00c5");               // singleton decomposition
+  CHECK(nfc("a\u0307\u0323") == "\u1ea1\u0307");  // reordered, then composed
+  CHECK(nfc("\u1100\u1161\u11a8") == "\uac01");   // Hangul L V T
+  CHECK(nfc("\uac00\u11a8") == "\uac01");         // Hangul LV T
+  CHECK(nfc("\u0958") == "\u0915\u093c");         // composition exclusion
+  CHECK(nfc("\u0301a") == "\u0301a");             // leading non-starter
+  CHECK(nfc("\ufb01") == "\ufb01");               // compatibility: unchanged
+  // Invalid bytes stay and block composition.
+  CHECK(nfc(std::string("e\xff\xcc\x81")) == std::string("e\xff\xcc\x81"));
+  CHECK(nfc(std::string("\xff\xc3")) == std::string("\xff\xc3"));
+}
+
+TEST_CASE("bpe_tokenizer: the Split variants round trip random text") {
+  for (const char* name : {"llama3_split", "qwen2_split"}) {
+    const auto tok = variant(name);
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> len(0, 30);
+    std::uniform_int_distribution<int> pick(0, 255);
+    const std::vector<std::string> pieces = {
+        " ",      "  ",          "\n", "\r\n", "\t", "é",  "日本",          "🙂",
+        "'s",     "'LL",         "7",  "123",  "ab", "!!", "<|endoftext|>", "\xff",
+        "\u0301", "\u1100\u1161"};
+    for (int n = 0; n < 1000; ++n) {
+      std::string s;
+      const int l = len(rng);
+      for (int i = 0; i < l; ++i) s += pieces[static_cast<std::size_t>(pick(rng)) % pieces.size()];
+      const auto ids = tok.encode(s);
+      CAPTURE(s);
+      if (std::string(name) == "llama3_split") {
+        CHECK(tok.decode(ids) == s);
+      } else {
+        CHECK(tok.decode(ids) == model::bpe_detail::nfc(s));
+      }
+    }
+  }
+}
+
 TEST_CASE("bpe_tokenizer: models the tokenizer concept for the chat template") {
   const auto tok = model::bpe_tokenizer::from_file(tiny / "tokenizer.json");
   static_assert(model::tokenizer<model::bpe_tokenizer>);
@@ -271,4 +367,31 @@ TEST_CASE("bpe_tokenizer: models the tokenizer concept for the chat template") {
   REQUIRE(!r.ids.empty());
   CHECK(r.ids.back() == tok.eos_id());
   CHECK(tok.decode(r.ids) == "<|user|>\nHello there!\n<|assistant|>\nHi!<|endoftext|>");
+}
+
+TEST_CASE("any_tokenizer: the byte tokenizer by default, a model folder's BPE on request") {
+  const model::any_tokenizer bytes;
+  const model::byte_tokenizer b;
+  CHECK_FALSE(bytes.is_bpe());
+  CHECK(bytes.encode("héllo") == b.encode("héllo"));
+  CHECK(bytes.vocab_size() == b.vocab_size());
+  CHECK(bytes.eos_id() == b.eos_id());
+  CHECK(bytes.pad_id() == b.pad_id());
+  const auto folder = std::filesystem::path(RLHF_FIXTURE_DIR) / "bpe_tokenizer_tiny";
+  const auto bpe = model::any_tokenizer::from_model_folder(folder);
+  const auto direct = model::bpe_tokenizer::from_file(folder / "tokenizer.json");
+  CHECK(bpe.is_bpe());
+  const std::string text = "<|im_start|>user\nThe quick brown fox, naïve café 🙂<|im_end|>";
+  CHECK(bpe.encode(text) == direct.encode(text));
+  const auto ids = bpe.encode(text);
+  CHECK(bpe.decode(ids) == direct.decode(ids));
+  CHECK(bpe.vocab_size() == direct.vocab_size());
+  CHECK(bpe.eos_id() == direct.eos_id());
+  CHECK(bpe.bos_id() == direct.bos_id());
+  CHECK(bpe.pad_id() == direct.pad_id());
+  const auto copy = bpe;  // copies share the tables
+  CHECK(copy.encode(text) == ids);
+  CHECK_THROWS_WITH_AS((void)model::any_tokenizer::from_model_folder(folder / "nowhere"),
+                       doctest::Contains("no tokenizer.json (nor vocab.json + merges.txt)"),
+                       rlhf::io_error);
 }

@@ -281,3 +281,31 @@ TEST_CASE("chat_template: nesting deeper than the limit is refused, not a stack 
   CHECK(contains(parse_error("{{ " + nots + "x }}"), "nested deeper than"));
   CHECK(render("{{ ((((1)))) }}{{ not not not false }}") == "1True");
 }
+
+TEST_CASE("prompt_markers: the text around one user message, or an error naming the template") {
+  const auto chatml = model::prompt_markers(model::hf_chat_template::chatml());
+  CHECK(chatml.user_prefix == "<|im_start|>user\n");
+  CHECK(chatml.assistant_prefix == "<|im_end|>\n<|im_start|>assistant\n");
+  CHECK_FALSE(chatml.add_bos);
+  CHECK(chatml.add_eos);
+  // A default system turn and the BOS text belong to the prefix.
+  auto sys = model::hf_chat_template::parse(
+      "{{ bos_token }}{% if messages[0]['role'] != 'system' %}<s>be brief</s>{% endif %}"
+      "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+      "{% if add_generation_prompt %}[assistant] {% endif %}",
+      "sys");
+  sys.set_bos_token("<B>");
+  const auto m = model::prompt_markers(sys);
+  CHECK(m.user_prefix == "<B><s>be brief</s>[user] ");
+  CHECK(m.assistant_prefix == "\n[assistant] ");
+  CHECK(m.prompt_text("hi") == "<B><s>be brief</s>[user] hi\n[assistant] ");
+  // A template that rewrites the content (or prints it twice) cannot give markers.
+  for (const char* src :
+       {"{% for m in messages %}{{ m['content'] | upper }}{% endfor %}",
+        "{% for m in messages %}{{ m['content'] }}{{ m['content'] }}{% endfor %}"}) {
+    CAPTURE(src);
+    CHECK_THROWS_WITH_AS((void)model::prompt_markers(model::hf_chat_template::parse(src, "bad")),
+                         doctest::Contains("prompt_markers: bad: the template does not put"),
+                         rlhf::config_error);
+  }
+}

@@ -24,6 +24,7 @@
 #include "rlhf/backends/eigen.hpp"
 #include "rlhf/losses/sft.hpp"
 #include "rlhf/model/hf_gpt2.hpp"
+#include "temp_folder.hpp"
 
 using namespace rlhf_test;
 namespace model = rlhf::model;
@@ -35,23 +36,6 @@ using rlhf::shape;
 namespace {
 
 const fs::path fixture_dir = fs::path(RLHF_FIXTURE_DIR) / "hf_gpt2_tiny";
-
-/// A fresh empty folder under the system temp directory, removed at scope exit.
-struct temp_folder {
-  fs::path path;
-  temp_folder() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("rlhf_hf_gpt2_" + std::to_string(rd()) + "_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_folder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_folder(const temp_folder&) = delete;
-  temp_folder& operator=(const temp_folder&) = delete;
-};
 
 /// An F32 named_tensor.
 model::named_tensor nt(std::string name, shape s, std::vector<float> data) {
@@ -66,16 +50,6 @@ std::vector<float> arena(const model::gpt<B>& m) { return host<B>(m.params()); }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  return nlohmann::json::parse(in);
-}
-
-void write_json(const fs::path& p, const nlohmann::json& j) {
-  std::ofstream out(p);
-  out << j.dump(2);
 }
 
 /// A copy of the F32 fixture folder in `dst`.

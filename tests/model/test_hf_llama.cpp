@@ -30,6 +30,7 @@
 #include "rlhf/losses/sft.hpp"
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/hf_model.hpp"
+#include "temp_folder.hpp"
 
 using namespace rlhf_test;
 namespace model = rlhf::model;
@@ -41,33 +42,6 @@ using rlhf::shape;
 namespace {
 
 const fs::path fixture_dir = fs::path(RLHF_FIXTURE_DIR) / "hf_llama_tiny";
-
-/// A fresh empty folder under the system temp directory, removed at scope exit.
-struct temp_folder {
-  fs::path path;
-  temp_folder() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("rlhf_hf_llama_" + std::to_string(rd()) + "_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_folder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_folder(const temp_folder&) = delete;
-  temp_folder& operator=(const temp_folder&) = delete;
-};
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  return nlohmann::json::parse(in);
-}
-
-void write_json(const fs::path& p, const nlohmann::json& j) {
-  std::ofstream out(p);
-  out << j.dump(2);
-}
 
 /// Next-token cross-entropy, mean over the B·(T-1) predicted positions (transformers'
 /// labels=ids), and its gradient on the logits.

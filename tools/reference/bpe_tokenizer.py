@@ -19,7 +19,9 @@ writes
 
 Variants of the one trained tokenizer (the C++ test makes the same edits to tokenizer.json):
 "default" (ByteLevel pre-tokenizer, add_prefix_space false, GPT-2 regex), "prefix_space"
-(add_prefix_space true), "no_regex" (use_regex false). Added tokens: <|endoftext|>,
+(add_prefix_space true), "no_regex" (use_regex false), "llama3_split" (Llama 3's pre-tokenizer:
+Sequence [Split with Llama 3's regex, ByteLevel without regex]) and "qwen2_split" (Qwen2's:
+the same with Qwen2's regex, plus the NFC normalizer); the last two encode more strings. Added tokens: <|endoftext|>,
 <|im_start|> and <|im_end|> (special), <mask> (special, lstrip), " rlhf++" is not one but
 "rlhf++" is (not special, normalized, rstrip).
 
@@ -99,6 +101,39 @@ CORPUS = [
 
 VARIANTS = ["default", "prefix_space", "no_regex"]
 
+# Llama 3's and Qwen2's pre-tokenizer regexes (Split, behavior Isolated, before a ByteLevel
+# without its own regex).
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                  r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+                 r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+# More strings for the Split variants (they encode CORPUS + SPLIT_EXTRA; the variants above
+# keep CORPUS alone, so their records do not change).
+SPLIT_EXTRA = [
+    "I'M DON'T you'RE We'Ve THEY'LL she'D IT'S it's 'ſt 'K",
+    "1234567 12 123 1234 9999999999 v1.2.3",
+    "a\r\n\nb",
+    "line\r\n",
+    "x \n  y",
+    "end   \n",
+    "trailing   ",
+    "   \r\n   ",
+    "!\r\n",
+    " !\n\n next",
+    "punct!!! ... ?!?\n\n(a) [b] {c} --> <== ;;",
+    "\t\tindented\n\tcode()\n",
+    "x  \n\n  y\u2028z\u0085w",
+    "e\u0301 cafe\u0301 A\u030a o\u0308\u0304 a\u0323\u0307 a\u0307\u0323",
+    "\u1100\u1161\u11a8 \u1112\u1161\u11ab \uac00\u11a8 \u1100\u1161",
+    "\u212b \u2126 \u0344 \u0958 \ufb01 \u1e9b\u0323 \u0301leading",
+    "\u0e40\u0e21\u0e37\u0e48\u0e2d \u0915\u094d\u0937 q\u0307\u0323",
+    "\u0663\u0664\u0665\u0666 \u00bd\u00bc 12\u00b2",
+    "'s's 'S'T ''re x'll'd",
+]
+
+SPLIT_VARIANTS = ["llama3_split", "qwen2_split"]
+
 
 def train():
     tok = Tokenizer(models.BPE())
@@ -119,6 +154,19 @@ def variant(tok_json, name):
         d["pre_tokenizer"]["add_prefix_space"] = True
     elif name == "no_regex":
         d["pre_tokenizer"]["use_regex"] = False
+    elif name in SPLIT_VARIANTS:
+        pattern = LLAMA3_PATTERN if name == "llama3_split" else QWEN2_PATTERN
+        d["pre_tokenizer"] = {
+            "type": "Sequence",
+            "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated",
+                 "invert": False},
+                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                 "use_regex": False},
+            ],
+        }
+        if name == "qwen2_split":
+            d["normalizer"] = {"type": "NFC"}
     return Tokenizer.from_str(json.dumps(d))
 
 
@@ -157,15 +205,16 @@ def main(argv):
                     o.write(src.read())
             print(f"wrote {dst} ({len(hashes)} files)")
 
-    for v in VARIANTS:
+    for v in VARIANTS + SPLIT_VARIANTS:
         t = variant(tok_json, v)
-        ids = [t.encode(s, add_special_tokens=False).ids for s in CORPUS]
+        texts = CORPUS + SPLIT_EXTRA if v in SPLIT_VARIANTS else CORPUS
+        ids = [t.encode(s, add_special_tokens=False).ids for s in texts]
         decoded = [t.decode(i, skip_special_tokens=False) for i in ids]
         fx.add(v, {"variant": v, "tokenizers": tokenizers.__version__,
                    "vocab_size": t.get_vocab_size(with_added_tokens=True)},
-               {"texts": CORPUS},
+               {"texts": texts},
                {"ids": ids, "decoded": decoded, "files_sha256": hashes})
-        print(f"{v}: {sum(len(i) for i in ids)} ids for {len(CORPUS)} strings")
+        print(f"{v}: {sum(len(i) for i in ids)} ids for {len(texts)} strings")
     # Fixture.write records torch's version; this script does not use torch.
     fx.write(["--out", out])
     return 0

@@ -42,6 +42,28 @@ def S(x):
     return v
 
 
+def T32(x):
+    """A float32 tensor as fixture JSON, each value the shortest decimal that reads back as
+    the same float32 (half the size of T's float64 digits; the C++ test rounds to float)."""
+    import numpy
+    x = x.detach().to(torch.float32)
+    data = [float(numpy.format_float_positional(v, unique=True)) for v in x.flatten().numpy()]
+    return {"shape": list(x.shape), "data": data}
+
+
+def files_of(folder):
+    """{relative path: SHA-256} of every file under `folder`, sorted (a fixture folder's
+    "files_sha256", which check_fixtures.py compares with the committed files)."""
+    import hashlib
+    out = {}
+    for root, _, names in os.walk(folder):
+        for n in sorted(names):
+            p = os.path.join(root, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return dict(sorted(out.items()))
+
+
 def f32(x):
     """Rounds to float32 and returns float64 leaf with grad: the exact values C++ reads."""
     return torch.as_tensor(x).to(torch.float32).to(torch.float64).requires_grad_(True)

@@ -22,19 +22,17 @@ initialisation, then every bias and LayerNorm parameter perturbed (so that a mix
 or a missed transpose changes the logits), vocab_size 300 (padded to 320 in the arena).
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 
-import numpy
 import torch
 import transformers
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from common import ROOT, Fixture, S, T
+from common import ROOT, Fixture, S, T, T32, files_of
 
 CONFIG = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 32, "vocab_size": 300,
           "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5}
@@ -55,24 +53,6 @@ def build():
                 p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
     model.eval()
     return model
-
-
-def T32(x):
-    """A float32 tensor as fixture JSON, each value the shortest decimal that reads back as
-    the same float32 (half the size of T's float64 digits; the C++ test rounds to float)."""
-    x = x.detach().to(torch.float32)
-    data = [float(numpy.format_float_positional(v, unique=True)) for v in x.flatten().numpy()]
-    return {"shape": list(x.shape), "data": data}
-
-
-def files_of(folder):
-    out = {}
-    for root, _, names in os.walk(folder):
-        for n in sorted(names):
-            p = os.path.join(root, n)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return dict(sorted(out.items()))
 
 
 def main(argv):

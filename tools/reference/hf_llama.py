@@ -36,19 +36,17 @@ With --out DIR only the JSON summary is written (to DIR; check_fixtures.py compa
 the committed one); --folders-dir DIR2 writes the folders there too.
 """
 import argparse
-import hashlib
 import os
 import shutil
 import sys
 import tempfile
 
-import numpy
 import torch
 import transformers
 from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from common import ROOT, Fixture, S, T
+from common import ROOT, Fixture, S, T, T32, files_of
 
 COMMON = {"vocab_size": 80, "hidden_size": 32, "num_hidden_layers": 2,
           "num_attention_heads": 4, "max_position_embeddings": 32, "rms_norm_eps": 1e-6,
@@ -85,24 +83,6 @@ def build(name):
                 p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
     model.eval()
     return model
-
-
-def T32(x):
-    """A float32 tensor as fixture JSON, each value the shortest decimal that reads back as
-    the same float32."""
-    x = x.detach().to(torch.float32)
-    data = [float(numpy.format_float_positional(v, unique=True)) for v in x.flatten().numpy()]
-    return {"shape": list(x.shape), "data": data}
-
-
-def files_of(folder):
-    out = {}
-    for root, _, names in os.walk(folder):
-        for n in sorted(names):
-            p = os.path.join(root, n)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return dict(sorted(out.items()))
 
 
 def main(argv):

@@ -1,7 +1,9 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // Byte-level BPE tokenizers as Hugging Face `tokenizers` writes them (docs/models.md,
-// "Tokenizers"): GPT-2 style, from tokenizer.json or from GPT-2's vocab.json + merges.txt.
+// "Tokenizers"): GPT-2 style, and Llama 3's and Qwen2's (a Split with their regex before
+// ByteLevel; Qwen2's NFC normalizer), from tokenizer.json or from GPT-2's vocab.json +
+// merges.txt.
 //
 //   bpe_tokenizer::from_file(tokenizer_json)       a `tokenizers` tokenizer.json
 //   bpe_tokenizer::from_json(text)                 the same from the file's text
@@ -12,11 +14,12 @@
 //                                                  give
 //
 // The pipeline is `tokenizers`' own: added tokens are cut out of the text first (leftmost
-// longest; tokens with normalized=false first, then the others in what is left; lstrip and
-// rstrip swallow the whitespace beside them), then every other piece is pre-tokenized by
-// ByteLevel (optional prefix space; GPT-2's regex), each pre-token's bytes become GPT-2's
-// printable byte symbols, and BPE merges the lowest-ranked adjacent pair first (leftmost on a
-// tie) until no pair has a merge. What the file asks for and this does not implement is a
+// longest; tokens with normalized=false first, then, after NFC when the file asks for it,
+// the others in what is left; lstrip and rstrip swallow the whitespace beside them), then
+// every other piece is pre-tokenized by ByteLevel (optional prefix space; GPT-2's regex) or
+// by Llama 3's / Qwen2's Split regex (hand-written, like GPT-2's), each pre-token's bytes
+// become GPT-2's printable byte symbols, and BPE merges the lowest-ranked adjacent pair first
+// (leftmost on a tie) until no pair has a merge. What the file asks for and this does not implement is a
 // config_error naming the field, never a silently different tokenization.
 //
 // Text that is not valid UTF-8 still encodes (the `tokenizers` library cannot be given such
@@ -28,6 +31,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -47,6 +51,7 @@
 #include "rlhf/model/detail/json_bounded.hpp"
 #include "rlhf/model/detail/text_file.hpp"
 #include "rlhf/model/detail/unicode_categories.hpp"
+#include "rlhf/model/detail/unicode_nfc.hpp"
 #include "rlhf/model/tokenizer.hpp"
 
 namespace rlhf {
@@ -218,6 +223,181 @@ inline std::vector<std::string_view> gpt2_split(std::string_view text) {
   return out;
 }
 
+/// The two Split patterns (behavior Isolated) recognised in a Sequence [Split, ByteLevel]
+/// pre-tokenizer: Llama 3's and Qwen2's.
+enum class split_pattern : std::uint8_t {
+  llama3,  ///< Digits in runs of up to three (`\p{N}{1,3}`).
+  qwen2,   ///< Digits one by one (`\p{N}`).
+};
+
+/// Llama 3's Split regex, exactly as tokenizer.json spells it.
+inline constexpr std::string_view llama3_pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+/// Qwen2's Split regex, exactly as tokenizer.json spells it.
+inline constexpr std::string_view qwen2_pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+/// Llama 3's / Qwen2's pre-tokenizer regex (see llama3_pattern, qwen2_pattern) by hand, with
+/// Split's Isolated behavior: the pieces of `text` (which cover it) in order. The regex
+/// matches at every character, so no text lies between matches.
+inline std::vector<std::string_view> llama3_split(std::string_view text, split_pattern pattern) {
+  std::vector<utf8_char> cs;
+  std::vector<char_class> cls;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = next_char(text, i);
+    cs.push_back(c);
+    cls.push_back(class_of(c));
+    i += c.len;
+  }
+  const std::size_t n = cs.size();
+  const auto is = [&](std::size_t k, std::uint32_t cp) {
+    return k < n && cs[k].valid && cs[k].cp == cp;
+  };
+  // ASCII letter `lower` in either case (Oniguruma's (?i) also folds U+017F to s and
+  // U+212A to k; see is_s below).
+  const auto ci = [&](std::size_t k, char lower) {
+    return is(k, static_cast<std::uint32_t>(lower)) ||
+           is(k, static_cast<std::uint32_t>(lower - 'a' + 'A'));
+  };
+  const auto is_s = [&](std::size_t k) { return ci(k, 's') || is(k, 0x17F); };
+  const auto newline = [&](std::size_t k) { return is(k, '\r') || is(k, '\n'); };
+  const auto cls_at = [&](std::size_t k) { return k < n ? cls[k] : char_class::whitespace; };
+  const auto run = [&](std::size_t k, char_class c) {
+    while (k < n && cls[k] == c) ++k;
+    return k;
+  };
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < n) {
+    std::size_t end = 0;  // one past the last character of the match (every branch sets it)
+    if (is(i, '\'') && (is_s(i + 1) || ci(i + 1, 't') || ci(i + 1, 'm') || ci(i + 1, 'd'))) {
+      end = i + 2;  // (?i:'s|'t|'m|'d)
+    } else if (is(i, '\'') &&
+               ((ci(i + 1, 'r') && ci(i + 2, 'e')) || (ci(i + 1, 'v') && ci(i + 2, 'e')) ||
+                (ci(i + 1, 'l') && ci(i + 2, 'l')))) {
+      end = i + 3;  // (?i:'re|'ve|'ll)
+    } else if (cls[i] == char_class::letter) {
+      end = run(i, char_class::letter);  // \p{L}+
+    } else if (cls[i] != char_class::number && !newline(i) && cls_at(i + 1) == char_class::letter) {
+      end = run(i + 1, char_class::letter);  // [^\r\n\p{L}\p{N}]\p{L}+
+    } else if (cls[i] == char_class::number) {
+      const std::size_t e = run(i, char_class::number);  // \p{N}{1,3} or \p{N}
+      end = std::min(e, i + (pattern == split_pattern::llama3 ? 3 : 1));
+    } else if (cls[i] == char_class::other || (is(i, ' ') && cls_at(i + 1) == char_class::other)) {
+      // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+      end = run(cls[i] == char_class::other ? i : i + 1, char_class::other);
+      while (newline(end)) ++end;
+    } else {
+      // cls[i] is whitespace. `\s*[\r\n]+` ends after the run's last \r or \n; else
+      // `\s+(?!\S)` takes the run, less its last character when a non-space follows and the
+      // run is longer than one; else `\s+` takes the run (of one).
+      const std::size_t e = run(i, char_class::whitespace);
+      std::size_t last_nl = e;
+      for (std::size_t k = e; k > i; --k) {
+        if (newline(k - 1)) {
+          last_nl = k - 1;
+          break;
+        }
+      }
+      if (last_nl < e) {
+        end = last_nl + 1;
+      } else {
+        end = (e == n || e - i < 2) ? e : e - 1;
+      }
+    }
+    const std::size_t from = cs[i].offset;
+    const std::size_t to = end < n ? cs[end].offset : text.size();
+    out.push_back(text.substr(from, to - from));
+    i = end;
+  }
+  return out;
+}
+
+/// Unicode normalization form C of `text` (`tokenizers`' NFC normalizer): canonical
+/// decomposition, canonical reordering, canonical composition (Hangul algorithmically).
+/// Invalid UTF-8 bytes stay as they are and block composition across them.
+inline std::string nfc(std::string_view text) {
+  bool ascii = true;
+  for (const char ch : text) ascii = ascii && static_cast<unsigned char>(ch) < 0x80;
+  if (ascii) return std::string(text);
+  namespace u = unicode_detail;
+  constexpr std::uint32_t s_base = 0xAC00, l_base = 0x1100, v_base = 0x1161, t_base = 0x11A7;
+  constexpr std::uint32_t l_count = 19, v_count = 21, t_count = 28, n_count = v_count * t_count,
+                          s_count = l_count * n_count;
+  constexpr std::uint32_t invalid = 0x110000;  // invalid + byte: a byte of invalid UTF-8
+  // Decompose.
+  std::vector<std::uint32_t> cps;
+  cps.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = next_char(text, i);
+    i += c.len;
+    if (!c.valid) {
+      cps.push_back(invalid + c.cp);
+    } else if (c.cp >= s_base && c.cp < s_base + s_count) {
+      const std::uint32_t s = c.cp - s_base;
+      cps.push_back(l_base + s / n_count);
+      cps.push_back(v_base + (s % n_count) / t_count);
+      if (s % t_count != 0) cps.push_back(t_base + s % t_count);
+    } else if (const auto* d = u::find_decomposition(c.cp)) {
+      for (std::size_t k = 0; k < d->len; ++k) cps.push_back(u::decomp_data[d->offset + k]);
+    } else {
+      cps.push_back(c.cp);
+    }
+  }
+  const auto ccc = [](std::uint32_t cp) { return cp >= invalid ? 0 : u::combining_class(cp); };
+  // Reorder: a stable sort of every run of non-starters by combining class.
+  for (std::size_t i = 0; i < cps.size();) {
+    if (ccc(cps[i]) == 0) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < cps.size() && ccc(cps[j]) != 0) ++j;
+    std::stable_sort(cps.begin() + static_cast<std::ptrdiff_t>(i),
+                     cps.begin() + static_cast<std::ptrdiff_t>(j),
+                     [&](std::uint32_t a, std::uint32_t b) { return ccc(a) < ccc(b); });
+    i = j;
+  }
+  // Compose.
+  const auto compose = [&](std::uint32_t a, std::uint32_t b) -> std::uint32_t {
+    if (a >= invalid || b >= invalid) return 0;
+    if (a >= l_base && a < l_base + l_count && b >= v_base && b < v_base + v_count) {
+      return s_base + ((a - l_base) * v_count + (b - v_base)) * t_count;
+    }
+    if (a >= s_base && a < s_base + s_count && (a - s_base) % t_count == 0 && b > t_base &&
+        b < t_base + t_count) {
+      return a + (b - t_base);
+    }
+    return u::compose_table(a, b);
+  };
+  std::vector<std::uint32_t> res;
+  res.reserve(cps.size());
+  std::size_t starter = 0;
+  int last = 256;  // class of the last character kept; 256 blocks (no starter yet)
+  for (const std::uint32_t cp : cps) {
+    const int c = ccc(cp);
+    if (!res.empty() && (last < c || last == 0) && ccc(res[starter]) == 0) {
+      if (const std::uint32_t comp = compose(res[starter], cp); comp != 0) {
+        res[starter] = comp;
+        continue;
+      }
+    }
+    if (c == 0) starter = res.size();
+    last = c;
+    res.push_back(cp);
+  }
+  std::string out;
+  out.reserve(text.size());
+  for (const std::uint32_t cp : res) {
+    if (cp >= invalid) {
+      out.push_back(static_cast<char>(cp - invalid));
+    } else {
+      append_utf8(out, cp);
+    }
+  }
+  return out;
+}
+
 /// Rust's char::is_whitespace (White_Space) for the character at byte `i`.
 inline bool whitespace_at(std::string_view s, std::size_t i) {
   return class_of(next_char(s, i)) == char_class::whitespace;
@@ -315,7 +495,8 @@ class added_matcher {
 /// loading, so one instance may encode from several threads.
 class bpe_tokenizer {
  public:
-  /// Loads a `tokenizers` tokenizer.json (model BPE, ByteLevel pre-tokenizer and decoder).
+  /// Loads a `tokenizers` tokenizer.json (model BPE; ByteLevel pre-tokenizer, or Llama 3's /
+  /// Qwen2's Sequence [Split, ByteLevel]; normalizer null or NFC; ByteLevel decoder).
   /// BOS/EOS/PAD are, in order: the names in `specials`; bos_token / eos_token / pad_token
   /// of a tokenizer_config.json beside the file; "<|endoftext|>" when it is a token. A
   /// missing BOS or PAD falls back to the EOS token; no EOS at all is a config_error.
@@ -411,9 +592,13 @@ class bpe_tokenizer {
     std::vector<d::segment> first;
     first_pass_.split(text, first);
     std::vector<d::segment> segs;
+    std::deque<std::string> normalized;  // NFC of the text pieces (segs point into them)
     for (const auto& s : first) {
       if (s.id >= 0) {
         segs.push_back(s);
+      } else if (nfc_) {
+        normalized.push_back(d::nfc(s.text));
+        second_pass_.split(normalized.back(), segs);
       } else {
         second_pass_.split(s.text, segs);
       }
@@ -431,7 +616,9 @@ class bpe_tokenizer {
         buf.assign(" ").append(piece);
         piece = buf;
       }
-      if (use_regex_) {
+      if (split_) {
+        for (const auto w : d::llama3_split(piece, *split_)) encode_word(w, ids);
+      } else if (use_regex_) {
         for (const auto w : d::gpt2_split(piece)) encode_word(w, ids);
       } else {
         encode_word(piece, ids);
@@ -560,22 +747,28 @@ class bpe_tokenizer {
              rlhf::detail::concat("must be null (not supported), got ", json_excerpt_(j.at(k))));
       }
     }
-    if (const auto t = type_of(j, "normalizer", where); !t.empty()) {
+    if (const auto t = type_of(j, "normalizer", where); t == "NFC") {
+      nfc_ = true;
+    } else if (!t.empty()) {
       fail(where, "normalizer",
-           rlhf::detail::concat("must be null: normalizer '", t, "' is not supported"));
+           rlhf::detail::concat("must be null or NFC: normalizer '", t, "' is not supported"));
     }
-    // Pre-tokenizer: ByteLevel.
+    // Pre-tokenizer: ByteLevel, or Sequence [Split (Llama 3's / Qwen2's regex), ByteLevel].
     const auto pt = type_of(j, "pre_tokenizer", where);
-    if (pt != "ByteLevel") {
+    if (pt == "Sequence") {
+      load_split_sequence(j.at("pre_tokenizer"), where);
+    } else if (pt != "ByteLevel") {
       fail(where, "pre_tokenizer",
-           pt.empty() ? std::string("must be ByteLevel, got null")
-                      : rlhf::detail::concat("must be ByteLevel: pre-tokenizer '", pt,
-                                             "' is not supported"));
+           pt.empty() ? std::string("must be ByteLevel or Sequence [Split, ByteLevel], got null")
+                      : rlhf::detail::concat("must be ByteLevel or Sequence [Split, ByteLevel]: "
+                                             "pre-tokenizer '",
+                                             pt, "' is not supported"));
+    } else {
+      const auto& p = j.at("pre_tokenizer");
+      add_prefix_space_ = get_bool(p, "add_prefix_space", true, where,
+                                   "pre_tokenizer.add_prefix_space");
+      use_regex_ = get_bool(p, "use_regex", true, where, "pre_tokenizer.use_regex");
     }
-    const auto& p = j.at("pre_tokenizer");
-    add_prefix_space_ = get_bool(p, "add_prefix_space", true, where,
-                                 "pre_tokenizer.add_prefix_space");
-    use_regex_ = get_bool(p, "use_regex", true, where, "pre_tokenizer.use_regex");
     // Decoder: ByteLevel.
     if (const auto t = type_of(j, "decoder", where); t != "ByteLevel") {
       fail(where, "decoder",
@@ -592,6 +785,55 @@ class bpe_tokenizer {
     }
     load_model(j, where);
     load_added(j, where);
+  }
+
+  /// Llama 3's / Qwen2's pre-tokenizer: Sequence [Split (one of the two regexes, Isolated,
+  /// not inverted), ByteLevel (no prefix space, no regex)].
+  void load_split_sequence(const nlohmann::json& p, const std::string& where) {
+    const auto& seq = p.contains("pretokenizers") ? p.at("pretokenizers") : nlohmann::json();
+    const auto type_is = [&](std::size_t k, const char* t) {
+      return seq[k].is_object() && seq[k].contains("type") && seq[k].at("type") == t;
+    };
+    if (!seq.is_array() || seq.size() != 2 || !type_is(0, "Split") || !type_is(1, "ByteLevel")) {
+      fail(where, "pre_tokenizer.pretokenizers",
+           rlhf::detail::concat("must be [Split, ByteLevel]: pre-tokenizer 'Sequence' of ",
+                                json_excerpt_(seq), " is not supported"));
+    }
+    const auto& split = seq[0];
+    const std::string f = "pre_tokenizer.pretokenizers[0]";
+    const auto& pat = split.contains("pattern") ? split.at("pattern") : nlohmann::json();
+    const std::string regex = pat.is_object() && pat.contains("Regex") &&
+                                      pat.at("Regex").is_string()
+                                  ? pat.at("Regex").get<std::string>()
+                                  : std::string();
+    if (regex == bpe_detail::llama3_pattern) {
+      split_ = bpe_detail::split_pattern::llama3;
+    } else if (regex == bpe_detail::qwen2_pattern) {
+      split_ = bpe_detail::split_pattern::qwen2;
+    } else {
+      fail(where, f + ".pattern",
+           rlhf::detail::concat("must be Llama 3's or Qwen2's Split regex (no other pattern is "
+                                "supported), got ",
+                                json_excerpt_(pat)));
+    }
+    if (!split.contains("behavior") || split.at("behavior") != "Isolated") {
+      fail(where, f + ".behavior",
+           rlhf::detail::concat("must be \"Isolated\" (not supported otherwise), got ",
+                                split.contains("behavior") ? json_excerpt_(split.at("behavior"))
+                                                           : std::string("nothing")));
+    }
+    if (get_bool(split, "invert", false, where, f + ".invert")) {
+      fail(where, f + ".invert", "must be false (an inverted Split is not supported)");
+    }
+    const std::string b = "pre_tokenizer.pretokenizers[1]";
+    if (get_bool(seq[1], "add_prefix_space", true, where, b + ".add_prefix_space")) {
+      fail(where, b + ".add_prefix_space", "must be false after a Split (not supported)");
+    }
+    if (get_bool(seq[1], "use_regex", true, where, b + ".use_regex")) {
+      fail(where, b + ".use_regex", "must be false after a Split (not supported)");
+    }
+    add_prefix_space_ = false;
+    use_regex_ = false;
   }
 
   void load_model(const nlohmann::json& j, const std::string& where) {
@@ -860,6 +1102,8 @@ class bpe_tokenizer {
   bool add_prefix_space_ = false;
   bool use_regex_ = true;
   bool ignore_merges_ = false;
+  bool nfc_ = false;                                // normalizer NFC
+  std::optional<bpe_detail::split_pattern> split_;  // Sequence [Split, ByteLevel]
   std::int32_t bos_ = -1;
   std::int32_t eos_ = -1;
   std::int32_t pad_ = -1;
