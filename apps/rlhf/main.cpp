@@ -236,6 +236,11 @@ std::vector<option_def> common_defs(const train::training_args& a) {
        "Prompt format with a --model folder: auto (the folder's chat template, else plain "
        "markers), chatml, plain (<|user|> / <|assistant|> markers)",
        {"auto", "chatml", "plain"}},
+      {"hf_dtype",
+       k::choice,
+       "float32",
+       "Weights' dtype of <output-dir>/hf_model with a --model folder",
+       {"float32", "bfloat16", "float16"}},
       {"init_from", k::path, "", "Start from this checkpoint (.safetensors) instead of a preset"},
       {"resume", k::path, "", "Continue the run saved in this checkpoint-N folder"},
       {"n_layer", k::integer, nullptr, "Override the model's layers", {}, "the model's"},
@@ -761,7 +766,11 @@ void save_hf_copy(const json& r, const model::gpt<B>& policy, const fs::path& ou
   const fs::path folder = hf_folder_of(r);
   if (folder.empty()) return;
   const fs::path dst = out / "hf_model";
-  model::save_hf_model(policy, dst);
+  const std::string dtype = r.at("hf_dtype").get<std::string>();
+  model::save_hf_model(policy, dst,
+                       dtype == "bfloat16"  ? model::tensor_dtype::bf16
+                       : dtype == "float16" ? model::tensor_dtype::f16
+                                            : model::tensor_dtype::f32);
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                         "vocab.json", "merges.txt", "generation_config.json"}) {
     if (fs::is_regular_file(folder / f)) {

@@ -7,7 +7,8 @@ biases, tied head) made and saved by `transformers` here, with the byte-level BP
 tests/fixtures/bpe_tokenizer_tiny and a ChatML chat template in tokenizer_config.json. Checks:
 the runs finish; <output>/hf_model loads in AutoModelForCausalLM with no missing or unexpected
 weight, its weights moved from the start and its logits are finite; the tokenizer files came
-along; the trained folder is itself a valid --model for a second run; a --model that is neither
+along; the trained folder is itself a valid --model for a second run, whose --hf-dtype
+bfloat16 output holds BF16 weights; a --model that is neither
 a preset nor a model folder, and --model with --init-from, are refused by name.
 
     hf_model_case.py RLHF_BINARY FIXTURE_DIR WORK_DIR
@@ -107,8 +108,16 @@ def main(rlhf, fixtures, work):
         # The trained folder is a --model of its own.
         out2 = os.path.join(work, f"sft_{family}")
         run(rlhf, ["sft", "--model", os.path.join(out, "hf_model"), "--train-file", sft,
-                   "--output-dir", out2, "--max-steps", "2"] + small)
+                   "--output-dir", out2, "--max-steps", "2", "--hf-dtype", "bfloat16"] + small)
         check_output(out2, start, family)
+        with open(os.path.join(out2, "hf_model", "config.json")) as f:
+            if json.load(f).get("torch_dtype") != "bfloat16":
+                fail(f"{out2}/hf_model: --hf-dtype bfloat16 did not write bfloat16")
+        with open(os.path.join(out2, "hf_model", "model.safetensors"), "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            dtypes = {v["dtype"] for k, v in json.loads(f.read(n)).items() if k != "__metadata__"}
+        if dtypes != {"BF16"}:
+            fail(f"{out2}/hf_model/model.safetensors holds {dtypes}, expected BF16")
     r = run(rlhf, ["dpo", "--model", os.path.join(work, "nowhere"), "--train-file", pref,
                    "--output-dir", os.path.join(work, "bad")], expect_rc=2)
     if "neither a preset" not in r.stderr:
