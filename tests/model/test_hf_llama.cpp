@@ -358,3 +358,28 @@ TEST_CASE("save_hf_model: Llama and Qwen2 folders load in transformers with our 
       "Qwen2ForCausalLM");
   run(ours, model::tensor_dtype::f32, "LlamaForCausalLM");
 }
+
+TEST_CASE("gpt_forward and gpt_backward refuse activations sized for another model") {
+  auto llama = model::load_hf_model<B>(fixture_dir / "llama");
+  const auto qwen = model::load_hf_model<B>(fixture_dir / "qwen2", false);
+  const std::vector<std::int32_t> ids{1, 2, 3, 4};
+  const auto tokens = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids),
+                                                    shape{1, 4});
+  model::gpt_activations<B> acts(qwen.config(), 1, 4);  // intermediate 40, not 48
+  CHECK_THROWS_WITH_AS(model::gpt_forward<B>(llama, acts, tokens),
+                       doctest::Contains("gpt_forward: acts was sized for another model"),
+                       rlhf::config_error);
+  model::gpt_config fewer = llama.config();
+  fewer.n_layer = 1;
+  model::gpt_activations<B> one_layer(fewer, 1, 4);
+  CHECK_THROWS_WITH_AS(model::gpt_forward<B>(llama, one_layer, tokens),
+                       doctest::Contains("acts was sized for another model (1 layers"),
+                       rlhf::config_error);
+  B::tensor dlogits(one_layer.logits.shape());
+  CHECK_THROWS_WITH_AS(model::gpt_backward<B>(llama, one_layer, tokens, dlogits),
+                       doctest::Contains("gpt_backward: acts was sized for another model"),
+                       rlhf::config_error);
+  model::gpt_activations<B> own(llama.config(), 1, 4);
+  CHECK_NOTHROW(model::gpt_forward<B>(qwen, acts, tokens));
+  CHECK_NOTHROW(model::gpt_forward<B>(llama, own, tokens));
+}

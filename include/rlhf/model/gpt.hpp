@@ -153,6 +153,9 @@ struct gpt_activations {
   /// batch B and steps T: the (B, T) these buffers are sized for.
   index_t batch = 0, steps = 0;
   ///@}
+  /// The configuration the buffers were sized for; gpt_forward and gpt_backward refuse a
+  /// model whose layers, widths, vocabulary or blocks differ (sized_for).
+  gpt_config config;
   tensor encoded;  ///< (B, T, C) token plus position embeddings.
   ///@{
   /// Per layer, one tensor each: ln1, atty, attproj, residual2, ln2, fcproj, residual3
@@ -198,7 +201,7 @@ struct gpt_activations {
 
   /// Allocates every buffer for `b` rows of `t` steps; config_error unless b >= 1 and
   /// 1 <= t <= cfg.max_seq_len.
-  gpt_activations(const gpt_config& cfg, index_t b, index_t t) : batch(b), steps(t) {
+  gpt_activations(const gpt_config& cfg, index_t b, index_t t) : batch(b), steps(t), config(cfg) {
     cfg.validate();
     check_config(b >= 1, "gpt_activations", "batch", ">= 1", b);
     check_config(t >= 1 && t <= cfg.max_seq_len, "gpt_activations", "steps",
@@ -230,6 +233,18 @@ struct gpt_activations {
       for (index_t l = 0; l < cfg.n_layer; ++l) att_dropped.emplace_back(scores);
       g_drop = tensor(btc);
     }
+  }
+
+  /// True when these buffers fit a model of `cfg`: the same layers, heads, widths,
+  /// vocabulary and blocks (dropout, the positions' table length and vocab_multiple may
+  /// differ: they size nothing here beyond what the other fields fix, or are checked
+  /// where used).
+  [[nodiscard]] bool sized_for(const gpt_config& cfg) const {
+    return cfg.n_layer == config.n_layer && cfg.n_head == config.n_head &&
+           cfg.n_embd == config.n_embd && cfg.vocab_size == config.vocab_size &&
+           cfg.qkv_width() == config.qkv_width() && cfg.fc_width() == config.fc_width() &&
+           cfg.mlp_width() == config.mlp_width() && cfg.norm == config.norm &&
+           cfg.max_seq_len >= steps;
   }
 
   /// Floats held (for the memory report of the benchmarks).
@@ -264,6 +279,18 @@ dropout_key dropout_key_of(const gpt_activations<B>& a, index_t layer, dropout_s
                                     static_cast<std::uint64_t>(site);
   // s <= 3·n_layer < 2^20, which gpt_config::validate() guarantees (max_n_layer = 349525).
   return {a.dropout_seed, (a.dropout_index << 20) | s};
+}
+
+/// config_error naming `acts` unless its buffers were sized for a model of `cfg`.
+template <class B>
+void check_sized_for(const gpt_activations<B>& a, const gpt_config& cfg, const char* fn) {
+  if (!a.sized_for(cfg)) {
+    throw config_error(rlhf::detail::concat(
+        fn, ": acts was sized for another model (", a.config.n_layer, " layers, width ",
+        a.config.n_embd, ", ", a.config.n_head, " heads, vocabulary ", a.config.vocab_size,
+        "); this model has ", cfg.n_layer, " layers, width ", cfg.n_embd, ", ", cfg.n_head,
+        " heads, vocabulary ", cfg.vocab_size, " (or other blocks): make its own gpt_activations"));
+  }
 }
 
 /// Copies `tokens` to the host vector `out` (B·T ids, reusing its storage).
@@ -391,6 +418,7 @@ param_view<B> position_table(const gpt<B>& m) {
 template <class B>
 void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index_tensor& tokens) {
   const auto& cfg = m.config();
+  detail::check_sized_for(a, cfg, "gpt_forward");
   check_shape("gpt_forward", "tokens", tokens.shape(), shape{a.batch, a.steps},
               "(B, T) the activations were sized for");
   const auto P = [&](const std::string& n) { return m.param(n); };
@@ -456,6 +484,7 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
   if (!m.trainable()) {
     throw config_error("gpt_backward: the model is frozen (constructed with trainable = false)");
   }
+  detail::check_sized_for(a, cfg, fn);
   check_shape(fn, "tokens", tokens.shape(), shape{a.batch, a.steps},
               "(B, T) the activations were sized for");
   if (dlogits) check_same_shape(fn, "dlogits", dlogits->shape(), "logits", a.logits.shape());
