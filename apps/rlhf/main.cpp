@@ -40,6 +40,7 @@
 #include "rlhf/cai/model_judge.hpp"
 #include "rlhf/cai/rlaif.hpp"
 #include "rlhf/cai/rlaif_file.hpp"
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/data/dataset.hpp"
 #include "rlhf/data/formats.hpp"
@@ -289,7 +290,21 @@ std::vector<option_def> common_defs(const train::training_args& a) {
       {"seed", k::unsigned_integer, a.seed, "Data order, initialisation and dropout seed"},
       {"eval_fraction", k::real, short_float(a.eval_fraction),
        "Held-out share of the training file when there is no --eval-file"},
+      {"validation",
+       k::choice,
+       std::string(rlhf::to_string(a.validation)),
+       "Input checks while training: full (every value), cheap (shapes and scalars), none "
+       "(bounds only)",
+       {"full", "cheap", "none"}},
   };
+}
+
+/// The names of E's values, in declaration order (its rlhf::enum_names table).
+template <class E>
+std::vector<std::string> choice_names() {
+  std::vector<std::string> out;
+  for (const auto& entry : rlhf::enum_names<E>::values) out.emplace_back(entry.name);
+  return out;
 }
 
 std::vector<option_def> sft_defs() {
@@ -303,11 +318,8 @@ std::vector<option_def> sft_defs() {
                "1024, capped at the model's max_seq_len"});
   d.push_back({"completion_only_loss", kind::boolean, c.completion_only_loss,
                "Prompt-completion data: loss on the completion only"});
-  d.push_back({"loss_type",
-               kind::choice,
-               std::string(rlhf::losses::to_string(c.loss_type)),
-               "SFT loss",
-               {"nll", "dft"}});
+  d.push_back({"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss_type)),
+               "SFT loss", choice_names<rlhf::losses::sft_loss_type>()});
   return d;
 }
 
@@ -326,11 +338,8 @@ void add_length_defs(std::vector<option_def>& d, const C& c) {
   d.push_back({"max_completion_length", kind::integer,
                static_cast<std::int64_t>(c.max_completion_length),
                "Longest completion part; 0: no limit"});
-  d.push_back({"truncation_mode",
-               kind::choice,
-               "keep_end",
-               "Which end of a long prompt stays",
-               {"keep_end", "keep_start"}});
+  d.push_back({"truncation_mode", kind::choice, "keep_end", "Which end of a long prompt stays",
+               choice_names<rlhf::data::truncation_mode>()});
 }
 
 /// disable_dropout of a config `c`.
@@ -338,16 +347,6 @@ template <class C>
 void add_dropout_def(std::vector<option_def>& d, const C& c) {
   d.push_back(
       {"disable_dropout", kind::boolean, c.disable_dropout, "Train without the policy's dropout"});
-}
-
-/// The names of an enum's values 0..last.
-template <class E>
-std::vector<std::string> enum_names(E last) {
-  std::vector<std::string> out;
-  for (int i = 0; i <= static_cast<int>(last); ++i) {
-    out.emplace_back(rlhf::losses::to_string(static_cast<E>(i)));
-  }
-  return out;
 }
 
 /// The options of a preference or unpaired method of config `c`: the shared ones, beta
@@ -368,7 +367,7 @@ std::vector<option_def> kto_defs() {
   return method_defs(
       c, "Scale of the implicit rewards",
       {{"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
-        "KTO loss", enum_names(rlhf::losses::kto_loss_type::apo_zero_unpaired)},
+        "KTO loss", choice_names<rlhf::losses::kto_loss_type>()},
        {"desirable_weight", kind::real, short_float(c.loss.desirable_weight),
         "Weight of the desirable examples' losses"},
        {"undesirable_weight", kind::real, short_float(c.loss.undesirable_weight),
@@ -386,7 +385,7 @@ std::vector<option_def> cpo_defs() {
       c, "Scale of the rewards",
       {{"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
         "Preference term (simpo with --cpo-alpha 0 is SimPO)",
-        enum_names(rlhf::losses::cpo_loss_type::alphapo)},
+        choice_names<rlhf::losses::cpo_loss_type>()},
        {"label_smoothing", kind::real, short_float(c.loss.label_smoothing),
         "Label smoothing (sigmoid and simpo)"},
        {"simpo_gamma", kind::real, short_float(c.loss.simpo_gamma),
@@ -405,7 +404,7 @@ std::vector<option_def> dpo_defs() {
   auto d = common_defs(c.args);
   d.push_back({"beta", kind::real, short_float(c.loss.beta), "Scale of the implicit rewards"});
   d.push_back({"loss_type", kind::list, json::array({"sigmoid"}), "DPO loss(es)",
-               enum_names(rlhf::losses::dpo_loss_type::sigmoid_norm)});
+               choice_names<rlhf::losses::dpo_loss_type>()});
   d.push_back({"loss_weights",
                kind::text,
                "",
@@ -414,11 +413,9 @@ std::vector<option_def> dpo_defs() {
                "1 for each loss"});
   d.push_back({"label_smoothing", kind::real, short_float(c.loss.label_smoothing),
                "Label smoothing (cDPO / robust / exo_pair epsilon)"});
-  d.push_back({"f_divergence_type",
-               kind::choice,
+  d.push_back({"f_divergence_type", kind::choice,
                std::string(rlhf::losses::to_string(c.loss.f_divergence_type)),
-               "Score of the log-ratios",
-               {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"}});
+               "Score of the log-ratios", choice_names<rlhf::losses::f_divergence_type>()});
   d.push_back({"f_alpha_divergence_coef", kind::real, short_float(c.loss.f_alpha_divergence_coef),
                "alpha of alpha_divergence"});
   d.push_back({"discopop_tau", kind::real, short_float(c.loss.discopop_tau), "tau of discopop"});
@@ -519,17 +516,17 @@ std::vector<option_def> grpo_defs() {
   return online_defs(
       c, c.loss.max_completion_length,
       {{"loss_type", kind::choice, std::string(rlhf::losses::to_string(c.loss.loss_type)),
-        "Aggregation of the per-token losses", enum_names(rlhf::losses::grpo_loss_type::vespo)},
+        "Aggregation of the per-token losses", choice_names<rlhf::losses::grpo_loss_type>()},
        {"scale_rewards", kind::choice, std::string(rlhf::losses::to_string(c.loss.scale_rewards)),
-        "Std that divides the advantages", enum_names(rlhf::losses::grpo_scale_rewards::none)},
+        "Std that divides the advantages", choice_names<rlhf::losses::grpo_scale_rewards>()},
        {"importance_sampling_level", kind::choice,
         std::string(rlhf::losses::to_string(c.loss.importance_sampling_level)),
         "Ratios per token (GRPO) or per sequence (GSPO)",
-        enum_names(rlhf::losses::grpo_importance_sampling_level::sequence)},
+        choice_names<rlhf::losses::grpo_importance_sampling_level>()},
        {"multi_objective_aggregation", kind::choice,
         std::string(rlhf::losses::to_string(c.loss.multi_objective_aggregation)),
         "How several rewards become one advantage",
-        enum_names(rlhf::losses::grpo_multi_objective_aggregation::normalize_then_sum)}});
+        choice_names<rlhf::losses::grpo_multi_objective_aggregation>()}});
 }
 
 std::vector<option_def> rloo_defs() {
@@ -626,6 +623,8 @@ train::training_args to_args(const json& r) {
   a.save_total_limit = num<rlhf::index_t>(r, "save_total_limit");
   a.seed = num<std::uint64_t>(r, "seed");
   a.eval_fraction = num<float>(r, "eval_fraction");
+  a.validation = rlhf::enum_from_string<rlhf::validation>(r.at("validation").get<std::string>(),
+                                                          "rlhf", "validation");
   a.validate();
   return a;
 }
@@ -944,9 +943,8 @@ void read_lengths(json& r, const model::gpt_config& mcfg, C& c) {
     throw rlhf::config_error("max_prompt_length and max_completion_length must be >= 0");
   c.max_prompt_length = static_cast<std::size_t>(mpl);
   c.max_completion_length = static_cast<std::size_t>(mcl);
-  c.truncation_mode = r.at("truncation_mode").get<std::string>() == "keep_start"
-                          ? data::truncation_mode::keep_start
-                          : data::truncation_mode::keep_end;
+  c.truncation_mode = rlhf::enum_from_string<data::truncation_mode>(
+      r.at("truncation_mode").get<std::string>(), "rlhf", "truncation_mode");
 }
 
 /// A frozen copy of `policy` (the reference of DPO, KTO and BCO: the initial policy of the

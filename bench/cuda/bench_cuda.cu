@@ -55,14 +55,14 @@ double median_ms(F&& f) {
   f();
   B::synchronize();
   cudaEvent_t start, stop;
-  rlhf::thrust_detail::check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-  rlhf::thrust_detail::check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
+  rlhf::detail::thrust_impl::check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+  rlhf::detail::thrust_impl::check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
   std::vector<double> ms;
   for (int i = 0; i < g_reps; ++i) {
     cudaEventRecord(start);
     f();
     cudaEventRecord(stop);
-    rlhf::thrust_detail::check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    rlhf::detail::thrust_impl::check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
     float t = 0.0f;
     cudaEventElapsedTime(&t, start, stop);
     ms.push_back(t);
@@ -177,8 +177,8 @@ int main(int argc, char** argv) {
   }
   try {
     cudaDeviceProp prop{};
-    rlhf::thrust_detail::check_cuda(cudaGetDeviceProperties(&prop, 0),
-                                    "cudaGetDeviceProperties");
+    rlhf::detail::thrust_impl::check_cuda(cudaGetDeviceProperties(&prop, 0),
+                                          "cudaGetDeviceProperties");
     std::printf("{\"device\": \"%s\", \"backend\": \"%s\"}\n", prop.name, B::name);
     if (which == "logprobs" || which == "all") bench_logprobs();
     if (which == "gae" || which == "all") bench_gae();

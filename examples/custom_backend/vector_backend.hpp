@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <rlhf/core/errors.hpp>          // rlhf::shape_error
+#include <rlhf/core/overrides.hpp>       // RLHF_BACKEND_OVERRIDES
 #include <rlhf/core/shape.hpp>           // rlhf::shape, rlhf::index_t
 #include <rlhf/core/tensor_backend.hpp>  // rlhf::tensor_backend_tag, the concept
 #include <rlhf/ops/gemm.hpp>             // rlhf::gemm_desc (only because gemm is overridden)
@@ -165,9 +166,9 @@ struct vector_backend {
 };
 
 static_assert(rlhf::tensor_backend<vector_backend>);
-// rlhf::ops uses B::gemm only if this call compiles; a wrong signature would silently fall
-// back to the generic kernel, so pin the override down.
-static_assert(requires(const rlhf::gemm_desc& d, const vector_backend::tensor& a,
-                       vector_backend::tensor& c) { vector_backend::gemm(d, a, a, c); });
+// rlhf::ops uses B::gemm only if its call compiles; a misspelt name or a wrong signature would
+// silently fall back to the generic kernel. Pinned, it fails to compile instead, naming the
+// override and the signature expected.
+RLHF_BACKEND_OVERRIDES(vector_backend, gemm);
 
 }  // namespace custom

@@ -4,7 +4,6 @@
 // separately (rlhf/backends/eigen.hpp, ...) because each brings its own dependency.
 #pragma once
 
-#include "rlhf/version.hpp"
 #include "rlhf/core/config.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/functors.hpp"
@@ -13,6 +12,7 @@
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
 #include "rlhf/ops/elementwise.hpp"
 #include "rlhf/ops/gather.hpp"
 #include "rlhf/ops/gemm.hpp"
@@ -21,3 +21,4 @@
 #include "rlhf/ops/scan.hpp"
 #include "rlhf/ops/softmax.hpp"
 #include "rlhf/ops/tensor.hpp"
+#include "rlhf/version.hpp"

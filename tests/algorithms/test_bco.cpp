@@ -8,11 +8,15 @@
 #include "fixture.hpp"
 #include "rlhf/losses/bco.hpp"
 
+namespace test_bco_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
 TEST_CASE_TEMPLATE("bco_loss matches the PyTorch reference", B, RLHF_TEST_BACKENDS) {
+  int cases = 0;
   for (const auto& c : load_fixture("bco.json")) {
+    ++cases;
     CAPTURE(c.name());
     losses::bco_config cfg;
     cfg.beta = c.config().at("beta").get<float>();
@@ -45,6 +49,7 @@ TEST_CASE_TEMPLATE("bco_loss matches the PyTorch reference", B, RLHF_TEST_BACKEN
     CHECK(rlhf::metric_or(m.named(), "delta", NAN) == m.delta);
     CHECK((rlhf::metric_or(m.named(), "count/rejected", -1.0f) < 0) == (m.count_rejected == 0));
   }
+  CHECK(cases == 8);  // what tools/reference/bco.py writes
 }
 
 TEST_CASE_TEMPLATE("bco_loss gradients match finite differences", B, RLHF_TEST_BACKENDS) {
@@ -155,3 +160,5 @@ TEST_CASE_TEMPLATE("bco_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
   // Nothing was updated by the rejected calls.
   CHECK(run.count == 0.0);
 }
+
+}  // namespace test_bco_cases

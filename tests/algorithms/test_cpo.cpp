@@ -7,11 +7,15 @@
 #include "fixture.hpp"
 #include "rlhf/losses/cpo.hpp"
 
+namespace test_cpo_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
 TEST_CASE_TEMPLATE("cpo_loss matches the PyTorch reference", B, RLHF_TEST_BACKENDS) {
+  int cases = 0;
   for (const auto& c : load_fixture("cpo.json")) {
+    ++cases;
     CAPTURE(c.name());
     losses::cpo_config cfg;
     cfg.loss_type = losses::parse_cpo_loss_type(c.config().at("loss_type").get<std::string>());
@@ -47,6 +51,7 @@ TEST_CASE_TEMPLATE("cpo_loss matches the PyTorch reference", B, RLHF_TEST_BACKEN
       check_close(rlhf::metric_or(named, k, NAN), c.output_scalar(k), k);
     }
   }
+  CHECK(cases == 19);  // what tools/reference/cpo.py writes
 }
 
 TEST_CASE_TEMPLATE("cpo_loss gradients match finite differences", B, RLHF_TEST_BACKENDS) {
@@ -195,3 +200,5 @@ TEST_CASE_TEMPLATE("cpo_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
                        "ipo, simpo, alphapo",
                        rlhf::config_error);
 }
+
+}  // namespace test_cpo_cases

@@ -3,12 +3,18 @@
 // The DPO family (rlhf/losses/dpo.hpp): every loss type and f-divergence against the
 // PyTorch reference (tools/reference/dpo.py), finite differences, invariants, bad input.
 #include <cmath>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "fixture.hpp"
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/losses/dpo.hpp"
+#include "rlhf/losses/reward.hpp"
+#include "rlhf/rl/kl.hpp"
+
+namespace test_dpo_cases {
 
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
@@ -529,8 +535,8 @@ TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument
   cfg = {};
   cfg.loss_type = {dpo_loss_type::exo_pair};
   CHECK_THROWS_WITH_AS(run(cfg),
-                       "dpo_loss: label_smoothing must be in (0, 0.5] for loss_type exo_pair "
-                       "(EXO's epsilon; the paper uses 1e-3), got 0",
+                       "dpo_loss: label_smoothing must be in (0, 0.5] for loss_type exo_pair, "
+                       "got 0",
                        rlhf::config_error);
   cfg = {};
   cfg.loss_weights = {1.0f, 2.0f};
@@ -661,3 +667,31 @@ TEST_CASE_TEMPLATE(
                          rlhf::data_error);
   }
 }
+
+TEST_CASE("enum names: one table per enum, both ways, aliases, messages") {
+  // Every DPO loss type's name comes from its dpo_types row.
+  REQUIRE(std::size(all_types) == rlhf::enum_count<dpo_loss_type>);
+  for (const auto& row : losses::detail::dpo::dpo_types) {
+    CHECK(losses::to_string(row.type) == row.name);
+    CHECK(rlhf::enum_from_string<dpo_loss_type>(row.name, "f", "loss_type") == row.type);
+  }
+  CHECK(rlhf::to_string(static_cast<dpo_loss_type>(200)) == "unknown");
+  // Enums with no converter of their own.
+  CHECK(rlhf::to_string(losses::ensemble_reduction::mean_minus_std) == "mean_minus_std");
+  CHECK(rlhf::enum_from_string<losses::ensemble_reduction>("min", "f", "how") ==
+        losses::ensemble_reduction::min);
+  CHECK_THROWS_WITH_AS(
+      (void)rlhf::enum_from_string<losses::ensemble_reduction>("median", "reward_ensemble", "how"),
+      "reward_ensemble: unknown how 'median'; accepted: mean, min, "
+      "mean_minus_std",
+      rlhf::config_error);
+  // Aliases parse, print as the canonical name and are listed next to it.
+  CHECK(rlhf::enum_find<rlhf::rl::kl_estimator>("k2") == rlhf::rl::kl_estimator::mse);
+  CHECK(rlhf::to_string(rlhf::rl::kl_estimator::mse) == "mse");
+  CHECK(rlhf::enum_accepted_names<rlhf::rl::kl_estimator>() == "k1 (kl), abs, mse (k2), k3, full");
+  CHECK_FALSE(rlhf::enum_find<rlhf::rl::kl_estimator>("K1").has_value());
+  static_assert(rlhf::named_enum<losses::f_divergence_type>);
+  static_assert(!rlhf::named_enum<int>);
+}
+
+}  // namespace test_dpo_cases

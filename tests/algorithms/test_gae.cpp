@@ -3,12 +3,13 @@
 // GAE and masked whitening (rlhf/rl/gae.hpp, rlhf/rl/whiten.hpp).
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "fixture.hpp"
 #include "rlhf/ops/scan.hpp"
 #include "rlhf/rl/gae.hpp"
 #include "rlhf/rl/whiten.hpp"
+
+namespace test_gae_cases {
 
 using namespace rlhf_test;
 namespace rl = rlhf::rl;
@@ -27,12 +28,6 @@ struct counting_scan_backend : rlhf::testing::minimal_backend {
   }
 };
 
-double max_abs(const std::vector<float>& v) {
-  double m = 0.0;
-  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
-  return m;
-}
-
 }  // namespace
 
 TEST_CASE_TEMPLATE("gae and masked_whiten match the PyTorch reference", B, RLHF_TEST_BACKENDS,
@@ -48,23 +43,31 @@ TEST_CASE_TEMPLATE("gae and masked_whiten match the PyTorch reference", B, RLHF_
       cfg.gamma = c.config().at("gamma").get<float>();
       cfg.lam = c.config().at("lam").get<float>();
       const auto out = rl::gae<B>({r, v, m}, cfg);
-      // Tolerance. Each step of the recurrence rounds δ (3 operations) and the carry
-      // (2 operations) in float32: at most ~5ε·M per step, M bounding |A|, |δ| and |V|.
-      // Step k back contributes with weight (γλ)^k, so the error is <= 5ε·M·L with
-      // L = Σ_k (γλ)^k = min(T, 1/(1 - γλ)). For the short cases this is below rel 1e-5 /
-      // abs 1e-6 already; for T = 1024 with γλ = 1 it is 5·1.2e-7·1024·M ≈ 6e-4·M, a worst
-      // case (the rounding errors are random-signed: the largest observed is 2.4e-6 with
-      // |A| <= 6.6, against a bound of ~1e-2 there).
+      // Tolerance. The short cases meet rel 1e-5 / abs 1e-6. The T = 1024 rows do not need
+      // the worst-case rounding bound (5 float32 operations per step, each off by <= ε·M with
+      // M bounding |A|, |δ| and |V|, summed with weights (γλ)^k: 5ε·M·min(T, 1/(1 - γλ)),
+      // ~1e-2 at γ = λ = 1): the rounding errors have random signs and mostly cancel.
+      // Observed (2026-12-03; Eigen, minimal, generic-scan, xtensor, Thrust OMP and custom
+      // backends, all alike): max |A - reference| = 6.0e-7 for long_1024 (γλ = 0.95,
+      // |A| <= 3.4) and 2.4e-6 for long_1024_gamma1_lam1 (|A| <= 6.6). Allowed: abs 4e-6 and
+      // 1e-5 (~7x and ~4x the observed), with no relative term, which alone would allow 6.6e-5.
       const auto adv_ref = c.output("advantages"), ret_ref = c.output("returns");
       const double gl = static_cast<double>(cfg.gamma) * static_cast<double>(cfg.lam);
-      const double t = static_cast<double>(r.shape()[1]);
-      const double horizon = gl < 1.0 ? std::min(t, 1.0 / (1.0 - gl)) : t;
-      const double m_bound = max_abs(adv_ref) + 3.0 * max_abs(c.input("values")) +
-                             max_abs(c.input("rewards"));
-      const double eps = std::numeric_limits<float>::epsilon();
-      const double abs_tol = std::max(1e-6, 5.0 * eps * m_bound * horizon);
-      check_close(host<B>(out.advantages), adv_ref, "advantages", 1e-5, abs_tol);
-      check_close(host<B>(out.returns), ret_ref, "returns", 1e-5, abs_tol);
+      const bool long_rows = r.shape()[1] >= 1024;
+      const double rel_tol = long_rows ? 0.0 : 1e-5;
+      const double abs_tol = !long_rows ? 1e-6 : gl < 1.0 ? 4e-6 : 1e-5;
+      const auto adv = host<B>(out.advantages), ret = host<B>(out.returns);
+      check_close(adv, adv_ref, "advantages", rel_tol, abs_tol);
+      check_close(ret, ret_ref, "returns", rel_tol, abs_tol);
+      if (long_rows) {
+        double worst_adv = 0.0, worst_ret = 0.0;
+        for (std::size_t i = 0; i < adv.size(); ++i) {
+          worst_adv = std::max(worst_adv, std::fabs(static_cast<double>(adv[i]) - adv_ref[i]));
+          worst_ret = std::max(worst_ret, std::fabs(static_cast<double>(ret[i]) - ret_ref[i]));
+        }
+        MESSAGE(c.name() << ": max |A - reference| = " << worst_adv << ", max |returns - "
+                         << "reference| = " << worst_ret << ", allowed " << abs_tol);
+      }
     } else {
       ++whiten_cases;
       REQUIRE(kind == "whiten");
@@ -186,3 +189,5 @@ TEST_CASE_TEMPLATE("gae and whitening reject bad input", B, RLHF_TEST_BACKENDS) 
   CHECK(rl::masked_mean<B>(out, m) == doctest::Approx(0.0).epsilon(1e-6));
   CHECK(rl::masked_var<B>(out, m) == doctest::Approx(1.0).epsilon(1e-5));
 }
+
+}  // namespace test_gae_cases

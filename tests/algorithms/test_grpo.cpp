@@ -9,6 +9,8 @@
 #include "fixture.hpp"
 #include "rlhf/losses/grpo.hpp"
 
+namespace test_grpo_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
@@ -1250,3 +1252,5 @@ TEST_CASE_TEMPLATE("grpo loss types and options: bad input names the argument", 
                        "flat index 0",
                        rlhf::data_error);
 }
+
+}  // namespace test_grpo_cases

@@ -11,6 +11,8 @@
 #include "rlhf/rl/kl_controller.hpp"
 #include "rlhf/rl/rewards.hpp"
 
+namespace test_kl_cases {
+
 using namespace rlhf_test;
 namespace rl = rlhf::rl;
 
@@ -192,7 +194,7 @@ TEST_CASE("KL controllers: fixed and adaptive (hand-derived sequence)") {
   CHECK_THROWS_WITH_AS(rl::adaptive_kl_controller(0.2, 0.0, 10000.0),
                        "adaptive_kl_controller: target must be finite and > 0, got 0",
                        rlhf::config_error);
-  CHECK_THROWS_AS(ctl.update(NAN, 1.0), rlhf::config_error);
+  CHECK_THROWS_AS(ctl.update(NAN, 1.0), rlhf::data_error);
   CHECK_THROWS_AS(ctl.update(1.0, -1.0), rlhf::config_error);
 }
 
@@ -235,3 +237,5 @@ TEST_CASE_TEMPLATE("ppo_token_rewards: score position, empty rows and bad input"
                        "index 5",
                        rlhf::data_error);
 }
+
+}  // namespace test_kl_cases

@@ -7,6 +7,8 @@
 #include "fixture.hpp"
 #include "rlhf/losses/kto.hpp"
 
+namespace test_kto_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
@@ -22,7 +24,9 @@ losses::kto_config config_of(const fixture_case& c) {
 }  // namespace
 
 TEST_CASE_TEMPLATE("kto_loss matches the PyTorch reference", B, RLHF_TEST_BACKENDS) {
+  int cases = 0;
   for (const auto& c : load_fixture("kto.json")) {
+    ++cases;
     CAPTURE(c.name());
     const auto cfg = config_of(c);
     const auto lp = c.tensor<B>("policy_logps");
@@ -85,6 +89,7 @@ TEST_CASE_TEMPLATE("kto_loss matches the PyTorch reference", B, RLHF_TEST_BACKEN
     CHECK(rlhf::metric_or(sums, "count/chosen", -1.0f) ==
           (m.count_chosen > 0 ? m.count_chosen : -1.0f));
   }
+  CHECK(cases == 10);  // what tools/reference/kto.py writes
 }
 
 TEST_CASE_TEMPLATE("kto_loss gradients match finite differences", B, RLHF_TEST_BACKENDS) {
@@ -227,3 +232,5 @@ TEST_CASE_TEMPLATE("kto_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
   CHECK(losses::parse_kto_loss_type("apo_zero_unpaired") ==
         losses::kto_loss_type::apo_zero_unpaired);
 }
+
+}  // namespace test_kto_cases

@@ -10,6 +10,8 @@
 #include "rlhf/ops/slice.hpp"
 #include "rlhf/ops/tensor.hpp"
 
+namespace test_logprobs_cases {
+
 using namespace rlhf_test;
 namespace ops = rlhf::ops;
 using rlhf::shape;
@@ -305,3 +307,5 @@ TEST_CASE_TEMPLATE("slices on the backend and sequence_logprobs' explicit column
                                 ops::logprob_columns::shifted, ops::logprob_reduction::mean),
       rlhf::data_error);
 }
+
+}  // namespace test_logprobs_cases

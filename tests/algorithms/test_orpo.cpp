@@ -7,11 +7,15 @@
 #include "fixture.hpp"
 #include "rlhf/losses/orpo.hpp"
 
+namespace test_orpo_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
 TEST_CASE_TEMPLATE("orpo_loss matches the PyTorch reference", B, RLHF_TEST_BACKENDS) {
+  int cases = 0;
   for (const auto& c : load_fixture("orpo.json")) {
+    ++cases;
     CAPTURE(c.name());
     losses::orpo_config cfg;
     cfg.beta = c.config().at("beta").get<float>();
@@ -45,6 +49,7 @@ TEST_CASE_TEMPLATE("orpo_loss matches the PyTorch reference", B, RLHF_TEST_BACKE
       check_close(rlhf::metric_or(named, k, NAN), c.output_scalar(k), k);
     }
   }
+  CHECK(cases == 7);  // what tools/reference/orpo.py writes
 }
 
 TEST_CASE_TEMPLATE("orpo_loss gradients match finite differences", B, RLHF_TEST_BACKENDS) {
@@ -155,3 +160,5 @@ TEST_CASE_TEMPLATE("orpo_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
                        "prompt_and_completion, completion",
                        rlhf::config_error);
 }
+
+}  // namespace test_orpo_cases

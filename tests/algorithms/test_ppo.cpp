@@ -8,6 +8,8 @@
 #include "fixture.hpp"
 #include "rlhf/losses/ppo.hpp"
 
+namespace test_ppo_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
@@ -196,3 +198,5 @@ TEST_CASE_TEMPLATE("ppo_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
   CHECK_THROWS_AS(losses::ppo_loss<B>({empty, empty, empty, empty, empty, empty, empty}),
                   rlhf::shape_error);
 }
+
+}  // namespace test_ppo_cases

@@ -6,11 +6,15 @@
 #include "fixture.hpp"
 #include "rlhf/losses/reward.hpp"
 
+namespace test_reward_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
 TEST_CASE_TEMPLATE("reward_loss matches the PyTorch reference", B, RLHF_TEST_BACKENDS) {
+  int cases = 0;
   for (const auto& c : load_fixture("reward.json")) {
+    ++cases;
     CAPTURE(c.name());
     const auto rc = c.tensor<B>("rewards_chosen");
     const auto rr = c.tensor<B>("rewards_rejected");
@@ -40,6 +44,7 @@ TEST_CASE_TEMPLATE("reward_loss matches the PyTorch reference", B, RLHF_TEST_BAC
     check_close(r.metrics.max_reward, c.output_scalar("max_reward"), "max_reward");
     CHECK(rlhf::metric_or(r.metrics.named(), "accuracy", -1.0f) == r.metrics.accuracy);
   }
+  CHECK(cases == 9);  // what tools/reference/reward.py writes
 }
 
 TEST_CASE_TEMPLATE("reward_loss gradients match finite differences", B, RLHF_TEST_BACKENDS) {
@@ -149,3 +154,5 @@ TEST_CASE_TEMPLATE("reward ensembles and the length penalty", B, RLHF_TEST_BACKE
   const auto zero = make<B>({150.0f, 0.0f}, rlhf::shape{2});
   CHECK_THROWS_AS(losses::apply_length_penalty<B>(s, len, zero), rlhf::data_error);
 }
+
+}  // namespace test_reward_cases

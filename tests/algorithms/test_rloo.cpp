@@ -8,6 +8,8 @@
 #include "fixture.hpp"
 #include "rlhf/losses/rloo.hpp"
 
+namespace test_rloo_cases {
+
 using namespace rlhf_test;
 namespace losses = rlhf::losses;
 
@@ -366,3 +368,5 @@ TEST_CASE_TEMPLATE("rloo bad input", B, RLHF_TEST_BACKENDS) {
   const typename B::tensor empty2(rlhf::shape{0, 3});
   CHECK_THROWS_AS(losses::rloo_loss<B>({empty2, empty1, empty2}), rlhf::shape_error);
 }
+
+}  // namespace test_rloo_cases

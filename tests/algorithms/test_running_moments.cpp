@@ -7,6 +7,8 @@
 #include "fixture.hpp"
 #include "rlhf/rl/running_moments.hpp"
 
+namespace test_running_moments_cases {
+
 using namespace rlhf_test;
 namespace rl = rlhf::rl;
 
@@ -73,8 +75,19 @@ TEST_CASE("running_moments: Welford pushes and Chan merges equal the two-pass st
   CHECK(one.sample_var() == 0.0);
   CHECK(one.mean() == 3.0);
   CHECK_THROWS_WITH_AS(one.push(NAN), "running_moments::push: x must be finite, got nan",
-                       rlhf::config_error);
-  CHECK_THROWS_AS(one.merge(-1.0, 0.0, 0.0), rlhf::config_error);
+                       rlhf::data_error);
+  CHECK_THROWS_WITH_AS(one.merge(-1.0, 0.0, 0.0),
+                       "running_moments::merge: count must be finite and >= 0, got -1",
+                       rlhf::data_error);
+  CHECK_THROWS_AS(one.merge(2.0, INFINITY, 0.0), rlhf::data_error);
+  CHECK_THROWS_AS((rl::running_moments{1.0, NAN, 0.0}), rlhf::data_error);
+  const rl::running_moments seeded{4.0, 0.25, 3.0};
+  CHECK(rlhf::to_string(rl::score_normalization::scale_only) == "scale_only");
+  CHECK(rlhf::enum_from_string<rl::score_normalization>("none", "f", "mode") ==
+        rl::score_normalization::none);
+  CHECK(seeded.count() == 4.0);
+  CHECK(seeded.mean() == 0.25);
+  CHECK(seeded.m2() == 3.0);
 }
 
 TEST_CASE_TEMPLATE("score_normalizer: update then apply, clip", B, RLHF_TEST_BACKENDS) {
@@ -127,3 +140,5 @@ TEST_CASE_TEMPLATE("score_normalizer: update then apply, clip", B, RLHF_TEST_BAC
                        "score_normalizer: scores must be finite, got inf at flat index 1",
                        rlhf::data_error);
 }
+
+}  // namespace test_running_moments_cases

@@ -35,6 +35,8 @@
 #include "rlhf/ops/logprobs.hpp"
 #include "rlhf/ops/slice.hpp"
 
+namespace test_trl_fixtures_cases {
+
 using json = nlohmann::json;
 using B = rlhf::eigen_backend;
 using tensor = B::tensor;
@@ -869,3 +871,5 @@ TEST_CASE("token_logprobs and its backward match TRL 1.16's selective_log_softma
   worst.report("log-probs", cases, metrics_compared);
   CHECK(cases >= 5);
 }
+
+}  // namespace test_trl_fixtures_cases

@@ -36,17 +36,14 @@ if(TARGET rlhf::thrust)
   rlhf_templated_test_setup(test_conformance_thrust_host_as_device NAME "thrust-omp-as-device"
     HEADER "rlhf/backends/thrust/testing.hpp"
     BACKENDS "rlhf::testing::thrust_host_as_device<thrust::system::omp::tag>")
-  foreach(_suite IN ITEMS algorithms/test_logprobs model/test_heads model/test_generate
-                          model/test_optim)
-    get_filename_component(_name "${_suite}" NAME)
-    set(_t ${_name}_thrust_host_as_device)
-    rlhf_add_test(${_t} SOURCES "${CMAKE_CURRENT_SOURCE_DIR}/${_suite}.cpp"
-                  LIBS rlhf::thrust rlhf::eigen nlohmann_json::nlohmann_json
-                  LABEL backend_thrust_host_as_device)
-    rlhf_templated_test_setup(${_t} NAME "thrust-omp-as-device"
-      HEADER "rlhf/backends/thrust/testing.hpp"
-      BACKENDS "rlhf::testing::thrust_host_as_device<thrust::system::omp::tag>")
-  endforeach()
+  set(_t test_suites_thrust_host_as_device)
+  rlhf_add_test_group(${_t} SUFFIX _thrust_host_as_device LABEL backend_thrust_host_as_device
+    SOURCES algorithms/test_logprobs.cpp model/test_heads.cpp model/test_generate.cpp
+            model/test_optim.cpp
+    LIBS rlhf::thrust rlhf::eigen nlohmann_json::nlohmann_json)
+  rlhf_templated_test_setup(${_t} NAME "thrust-omp-as-device"
+    HEADER "rlhf/backends/thrust/testing.hpp"
+    BACKENDS "rlhf::testing::thrust_host_as_device<thrust::system::omp::tag>")
 
   # (`ctest -L backend_thrust` selects all of them: labels are regular expressions.)
 
@@ -56,11 +53,12 @@ if(TARGET rlhf::thrust)
   # ctest runs after reading the discovered tests sets their ENVIRONMENT.
   set(_thrust_env "${CMAKE_CURRENT_BINARY_DIR}/thrust_tests_environment.cmake")
   file(CONFIGURE OUTPUT "${_thrust_env}" @ONLY CONTENT [=[
-file(GLOB _files "@CMAKE_CURRENT_BINARY_DIR@/test_*_thrust_*_tests-*.cmake")
+file(GLOB _files "@CMAKE_CURRENT_BINARY_DIR@/test_*_thrust_*_tests-*.cmake"
+                 "@CMAKE_CURRENT_BINARY_DIR@/test_*_thrust_*_cases.cmake")
 foreach(_f IN LISTS _files)
-  file(STRINGS "${_f}" _lines REGEX "^add_test\\( \\[==\\[")
+  file(STRINGS "${_f}" _lines REGEX "^add_test\\( ?\\[==\\[")
   foreach(_l IN LISTS _lines)
-    if(_l MATCHES "^add_test\\( \\[==\\[([^]]*)\\]==\\]")
+    if(_l MATCHES "^add_test\\( ?\\[==\\[([^]]*)\\]==\\]")
       set_tests_properties("${CMAKE_MATCH_1}" PROPERTIES ENVIRONMENT "OMP_WAIT_POLICY=passive")
     endif()
   endforeach()

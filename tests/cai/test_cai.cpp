@@ -44,6 +44,8 @@
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/tokenizer.hpp"
 
+namespace test_cai_cases {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -1342,3 +1344,5 @@ TEST_CASE("critique_revise with the bundled model runs end to end") {
 }
 
 }  // namespace
+
+}  // namespace test_cai_cases

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The `rlhf` command-line tool end to end (label cli): each case runs the built binary from
 # tests/cli/run_case.cmake on JSONL data that script writes, and checks exit codes, files and
-# output. The plot case is registered only when the system Python has matplotlib.
+# output. The plot case needs matplotlib in the system Python; without it, it is reported as
+# skipped (exit 77, docs/testing.md "Skipped tests").
 if(NOT TARGET rlhf_cli)
   return()
 endif()
@@ -21,6 +22,13 @@ if(RLHF_CLI_PYTHON)
   if(_no_matplotlib EQUAL 0)
     list(APPEND _cli_cases plot)
   endif()
+endif()
+if(NOT RLHF_CLI_PYTHON OR NOT _no_matplotlib EQUAL 0)
+  add_test(NAME cli_plot
+           COMMAND sh -c "echo 'SKIPPED: no /usr/bin/python3 with matplotlib'; exit 77")
+  set_tests_properties(cli_plot PROPERTIES LABELS cli SKIP_RETURN_CODE 77)
+endif()
+if(RLHF_CLI_PYTHON)
   list(APPEND _cli_cases bon)  # its verifier is a Python script
   list(APPEND _cli_cases cai_revise cai_judge_rules cai_judge_model)  # rows checked in Python
 endif()

@@ -18,6 +18,8 @@
 #include <rlhf/data/tokenize.hpp>
 #include <rlhf/model/tokenizer.hpp>
 
+namespace test_data_cases {
+
 namespace fs = std::filesystem;
 using namespace rlhf::data;
 using rlhf::model::byte_tokenizer;
@@ -446,3 +448,5 @@ TEST_CASE("dataset: 200k lines streamed, indexed at 8 bytes per example, read by
   const auto batch = collate(toks, tok.pad_id());
   CHECK(batch.rows == 4);
 }
+
+}  // namespace test_data_cases

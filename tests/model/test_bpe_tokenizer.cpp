@@ -19,6 +19,8 @@
 #include "rlhf/model/any_tokenizer.hpp"
 #include "rlhf/model/bpe_tokenizer.hpp"
 
+namespace test_bpe_tokenizer_cases {
+
 using namespace rlhf_test;
 namespace model = rlhf::model;
 namespace fs = std::filesystem;
@@ -395,3 +397,5 @@ TEST_CASE("any_tokenizer: the byte tokenizer by default, a model folder's BPE on
                        doctest::Contains("no tokenizer.json (nor vocab.json + merges.txt)"),
                        rlhf::io_error);
 }
+
+}  // namespace test_bpe_tokenizer_cases

@@ -15,6 +15,8 @@
 #include "fixture.hpp"
 #include "rlhf/model/hf_chat_template.hpp"
 
+namespace test_chat_template_cases {
+
 using namespace rlhf_test;
 namespace model = rlhf::model;
 namespace fs = std::filesystem;
@@ -309,3 +311,5 @@ TEST_CASE("prompt_markers: the text around one user message, or an error naming 
                          rlhf::config_error);
   }
 }
+
+}  // namespace test_chat_template_cases

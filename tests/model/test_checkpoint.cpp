@@ -19,6 +19,9 @@
 
 #include "fixture.hpp"
 #include "rlhf/model/checkpoint.hpp"
+#include "skip.hpp"
+
+namespace test_checkpoint_cases {
 
 using namespace rlhf_test;
 namespace model = rlhf::model;
@@ -411,11 +414,9 @@ TEST_CASE_TEMPLATE("checkpoints carry scalar heads by prefix", B, RLHF_TEST_BACK
 TEST_CASE("checkpoints load in Python safetensors with the documented names") {
   using B = rlhf::eigen_backend;
   const std::string python = RLHF_TOOLS_PYTHON;
-  if (python.empty()) {
-    MESSAGE("RLHF_TOOLS_PYTHON not configured (scripts/test sets it): Python check skipped");
+  if (!rlhf_test::python_with(python, {"torch", "safetensors"}, "the Python checkpoint check")) {
     return;
   }
-  REQUIRE_MESSAGE(std::filesystem::exists(python), "RLHF_TOOLS_PYTHON=", python);
   for (bool tied : {true, false}) {
     CAPTURE(tied);
     auto cfg = tiny(tied);
@@ -793,3 +794,5 @@ TEST_CASE("load_config reads a 100,000-tensor header in linear time") {
   CHECK(s < 5.0);
 #endif
 }
+
+}  // namespace test_checkpoint_cases

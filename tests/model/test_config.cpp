@@ -8,6 +8,8 @@
 
 #include "rlhf/model/config.hpp"
 
+namespace test_config_cases {
+
 namespace model = rlhf::model;
 
 TEST_CASE("gpt_param_table: contiguous, GPT-2 names, counts match the formula") {
@@ -171,3 +173,5 @@ TEST_CASE("gpt_config: layernorm_eps must be finite and positive") {
   c.layernorm_eps = 1e-5f;
   CHECK_NOTHROW(c.validate());
 }
+
+}  // namespace test_config_cases

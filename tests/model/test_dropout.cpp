@@ -19,6 +19,8 @@
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/layers.hpp"
 
+namespace test_dropout_cases {
+
 namespace model = rlhf::model;
 using rlhf::index_t;
 using rlhf::shape;
@@ -210,3 +212,5 @@ TEST_CASE_TEMPLATE("GPT with dropout: finite differences of every parameter, tra
   CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("dropout must be in [0, 1)"),
                        rlhf::config_error);
 }
+
+}  // namespace test_dropout_cases

@@ -16,6 +16,8 @@
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/ops/logprobs.hpp"
 
+namespace test_generate_cases {
+
 using namespace rlhf_test;
 namespace model = rlhf::model;
 using rlhf::index_t;
@@ -107,65 +109,55 @@ void check_logits(const std::vector<float>& got, const std::vector<float>& want,
   CHECK_MESSAGE(worst <= 1e-5 * scale, what << ": max |diff| " << worst << " vs scale " << scale);
 }
 
-}  // namespace
+/// The two rows of the prefill + decode cases (13 tokens each).
+const std::vector<std::vector<std::int32_t>> two_rows = {
+    {4, 8, 15, 16, 23, 42, 1, 2, 3, 69, 0, 31, 7}, {9, 9, 9, 50, 61, 12, 13, 14, 3, 2, 1, 0, 68}};
 
-TEST_CASE_TEMPLATE("gpt_forward_cached: prefill + decode equals the full forward", B,
-                   RLHF_TEST_BACKENDS) {
-  const auto m = make_model<B>(11);
+/// Every row's logits (T, V) through the cache: a (B, k) prefill returning all positions,
+/// then one (B, 1) decode step per remaining token with (B, V) logits.
+template <class B>
+std::vector<std::vector<float>> prefill_then_decode(
+    const model::gpt<B>& m, const std::vector<std::vector<std::int32_t>>& seqs, index_t k) {
   const auto& cfg = m.config();
-  const index_t V = cfg.vocab_size, T = 13, Bn = 2;
-  const std::vector<std::vector<std::int32_t>> seqs = {
-      {4, 8, 15, 16, 23, 42, 1, 2, 3, 69, 0, 31, 7}, {9, 9, 9, 50, 61, 12, 13, 14, 3, 2, 1, 0, 68}};
-  for (index_t k : {1, 4, 12}) {
-    CAPTURE(k);
-    model::kv_cache<B> cache(cfg, Bn, T);
-    // Prefill k tokens of both rows, all positions' logits.
-    std::vector<std::int32_t> pre;
-    for (const auto& s : seqs) pre.insert(pre.end(), s.begin(), s.begin() + k);
-    const auto pre_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre),
-                                                       shape{Bn, k});
-    typename B::tensor lg(shape{Bn, k, V});
-    const std::vector<index_t> zeros(2, 0);
-    model::gpt_forward_cached<B>(m, cache, pre_dev, zeros, lg);
-    const auto pre_logits = host<B>(lg);
-    std::vector<std::vector<float>> got(2);
+  const index_t V = cfg.vocab_size, Bn = static_cast<index_t>(seqs.size());
+  const auto T = static_cast<index_t>(seqs[0].size());
+  model::kv_cache<B> cache(cfg, Bn, T);
+  std::vector<std::int32_t> pre;
+  for (const auto& s : seqs) pre.insert(pre.end(), s.begin(), s.begin() + k);
+  const auto pre_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre),
+                                                     shape{Bn, k});
+  typename B::tensor lg(shape{Bn, k, V});
+  const std::vector<index_t> zeros(static_cast<std::size_t>(Bn), 0);
+  model::gpt_forward_cached<B>(m, cache, pre_dev, zeros, lg);
+  const auto pre_logits = host<B>(lg);
+  std::vector<std::vector<float>> got;
+  for (index_t b = 0; b < Bn; ++b) got.push_back(row_of(pre_logits, b, k * V));
+  model::gpt_inference_buffers<B> dec(cfg, Bn, 1, T);
+  typename B::tensor lg1(shape{Bn, V});
+  for (index_t t = k; t < T; ++t) {
+    std::vector<std::int32_t> tok;
+    for (const auto& s : seqs) tok.push_back(s[static_cast<std::size_t>(t)]);
+    const auto tok_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(tok),
+                                                       shape{Bn, 1});
+    const std::vector<index_t> pos(static_cast<std::size_t>(Bn), t);
+    model::gpt_forward_cached<B>(m, cache, dec, tok_dev, pos, lg1);
+    const auto h = host<B>(lg1);
     for (index_t b = 0; b < Bn; ++b) {
-      const auto r = row_of(pre_logits, b, k * V);
-      got[static_cast<std::size_t>(b)] = r;
-    }
-    // Decode the rest one token at a time, (B, V) logits.
-    model::gpt_inference_buffers<B> dec(cfg, Bn, 1, T);
-    typename B::tensor lg1(shape{Bn, V});
-    for (index_t t = k; t < T; ++t) {
-      const std::vector<std::int32_t> tok = {seqs[0][static_cast<std::size_t>(t)],
-                                             seqs[1][static_cast<std::size_t>(t)]};
-      const auto tok_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(tok),
-                                                         shape{Bn, 1});
-      const std::vector<index_t> pos = {t, t};
-      model::gpt_forward_cached<B>(m, cache, dec, tok_dev, pos, lg1);
-      const auto h = host<B>(lg1);
-      for (index_t b = 0; b < Bn; ++b) {
-        const auto r = row_of(h, b, V);
-        auto& g = got[static_cast<std::size_t>(b)];
-        g.insert(g.end(), r.begin(), r.end());
-      }
-    }
-    for (index_t b = 0; b < Bn; ++b) {
-      const auto want = full_logits<B>(m, seqs[static_cast<std::size_t>(b)]);
-      check_logits(got[static_cast<std::size_t>(b)], want, "cached vs full logits");
+      const auto r = row_of(h, b, V);
+      auto& g = got[static_cast<std::size_t>(b)];
+      g.insert(g.end(), r.begin(), r.end());
     }
   }
+  return got;
 }
 
-TEST_CASE_TEMPLATE("gpt_forward_cached: per-row start positions and a multi-token chunk", B,
-                   RLHF_TEST_BACKENDS) {
-  const auto m = make_model<B>(12);
-  const auto& cfg = m.config();
-  const index_t V = cfg.vocab_size;
-  // Row 0 holds 3 cached tokens, row 1 holds 6; both then get a chunk of 4.
-  const std::vector<std::int32_t> s0 = {1, 2, 3, 10, 11, 12, 13};
-  const std::vector<std::int32_t> s1 = {30, 31, 32, 33, 34, 35, 40, 41, 42, 43};
-  model::kv_cache<B> cache(cfg, 2, 12);
+/// The per-row start positions case: rows {1, 2, 3} and {30, ..., 35} prefilled
+/// right-padded into `cache` (2 rows, 12 positions), last prompt logits checked against the
+/// full forward; then a chunk of 4 more tokens per row at positions 3 and 6 in one call,
+/// checked against the full forward of the whole rows. Returns the chunk's (2, 4, V) logits.
+template <class B>
+std::vector<float> per_row_starts_chunk(const model::gpt<B>& m, model::kv_cache<B>& cache) {
+  const index_t V = m.config().vocab_size;
   {
     // Prefill right-padded (row 0 padded with its last token), last valid logits only.
     const std::vector<std::int32_t> pre = {1, 2, 3, 3, 3, 3, 30, 31, 32, 33, 34, 35};
@@ -174,10 +166,10 @@ TEST_CASE_TEMPLATE("gpt_forward_cached: per-row start positions and a multi-toke
     const std::vector<index_t> zeros = {0, 0}, lens = {3, 6};
     model::gpt_forward_cached<B>(m, cache, d, zeros, lg, lens);
     const auto h = host<B>(lg);
-    const auto w0 = full_logits<B>(m, {1, 2, 3});
-    const auto w1 = full_logits<B>(m, {30, 31, 32, 33, 34, 35});
-    check_logits(row_of(h, 0, V), row_of(w0, 2, V), "row 0 last prefill logits");
-    check_logits(row_of(h, 1, V), row_of(w1, 5, V), "row 1 last prefill logits");
+    check_logits(row_of(h, 0, V), row_of(full_logits<B>(m, {1, 2, 3}), 2, V),
+                 "row 0 last prefill logits");
+    check_logits(row_of(h, 1, V), row_of(full_logits<B>(m, {30, 31, 32, 33, 34, 35}), 5, V),
+                 "row 1 last prefill logits");
   }
   const std::vector<std::int32_t> chunk = {10, 11, 12, 13, 40, 41, 42, 43};
   const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(chunk), shape{2, 4});
@@ -185,18 +177,65 @@ TEST_CASE_TEMPLATE("gpt_forward_cached: per-row start positions and a multi-toke
   const std::vector<index_t> pos = {3, 6};
   model::gpt_forward_cached<B>(m, cache, d, pos, lg);
   const auto h = host<B>(lg);
-  const auto w0 = full_logits<B>(m, s0);
-  const auto w1 = full_logits<B>(m, s1);
+  const auto w0 = full_logits<B>(m, {1, 2, 3, 10, 11, 12, 13});
+  const auto w1 = full_logits<B>(m, {30, 31, 32, 33, 34, 35, 40, 41, 42, 43});
   check_logits(row_of(h, 0, 4 * V), std::vector<float>(w0.begin() + 3 * V, w0.end()),
-              "row 0 chunk logits");
+               "row 0 chunk logits");
   check_logits(row_of(h, 1, 4 * V), std::vector<float>(w1.begin() + 6 * V, w1.end()),
-              "row 1 chunk logits");
+               "row 1 chunk logits");
+  return h;
+}
+
+/// Greedy decoding by repeated full forwards: the `n` argmax tokens after `prompt` and their
+/// log-probs (log softmax at the argmax), the reference generate's cache must reproduce.
+struct greedy_run {
+  std::vector<std::int32_t> tokens;  ///< The n tokens appended to the prompt.
+  std::vector<float> logprobs;       ///< Their log-probs.
+};
+template <class B>
+greedy_run greedy_by_full_forwards(const model::gpt<B>& m, std::vector<std::int32_t> seq, int n) {
+  const index_t V = m.config().vocab_size;
+  greedy_run r;
+  for (int step = 0; step < n; ++step) {
+    const auto lg = full_logits<B>(m, seq);
+    const auto last = row_of(lg, static_cast<index_t>(seq.size()) - 1, V);
+    index_t arg = 0;
+    for (index_t v = 1; v < V; ++v) {
+      if (last[static_cast<std::size_t>(v)] > last[static_cast<std::size_t>(arg)]) arg = v;
+    }
+    double mx = last[static_cast<std::size_t>(arg)], s = 0.0;
+    for (float x : last) s += std::exp(static_cast<double>(x) - mx);
+    r.logprobs.push_back(static_cast<float>(-std::log(s)));
+    seq.push_back(static_cast<std::int32_t>(arg));
+    r.tokens.push_back(static_cast<std::int32_t>(arg));
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("gpt_forward_cached: prefill + decode equals the full forward", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(11);
+  for (index_t k : {1, 4, 12}) {
+    CAPTURE(k);
+    const auto got = prefill_then_decode<B>(m, two_rows, k);
+    for (std::size_t b = 0; b < 2; ++b) {
+      check_logits(got[b], full_logits<B>(m, two_rows[b]), "cached vs full logits");
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("gpt_forward_cached: per-row start positions and a multi-token chunk", B,
+                   RLHF_TEST_BACKENDS) {
+  const auto m = make_model<B>(12);
+  model::kv_cache<B> cache(m.config(), 2, 12);
+  (void)per_row_starts_chunk<B>(m, cache);
 }
 
 TEST_CASE_TEMPLATE("generate: greedy equals the argmax of repeated full forwards", B,
                    RLHF_TEST_BACKENDS) {
   const auto m = make_model<B>(13);
-  const index_t V = m.config().vocab_size;
   model::generation_config gc;
   gc.max_new_tokens = 9;
   gc.sampling.temperature = 0.0f;
@@ -207,24 +246,9 @@ TEST_CASE_TEMPLATE("generate: greedy equals the argmax of repeated full forwards
   for (index_t b = 0; b < 3; ++b) {
     CAPTURE(b);
     CHECK(r.lengths[static_cast<std::size_t>(b)] == 9);
-    std::vector<std::int32_t> seq = prompts[static_cast<std::size_t>(b)];
-    std::vector<float> want_lp;
-    for (int step = 0; step < 9; ++step) {
-      const auto lg = full_logits<B>(m, seq);
-      const auto last = row_of(lg, static_cast<index_t>(seq.size()) - 1, V);
-      index_t arg = 0;
-      for (index_t v = 1; v < V; ++v) {
-        if (last[static_cast<std::size_t>(v)] > last[static_cast<std::size_t>(arg)]) arg = v;
-      }
-      double mx = last[static_cast<std::size_t>(arg)], s = 0.0;
-      for (float x : last) s += std::exp(static_cast<double>(x) - mx);
-      want_lp.push_back(static_cast<float>(-std::log(s)));
-      seq.push_back(static_cast<std::int32_t>(arg));
-    }
-    const auto got = completion(r, b);
-    const std::vector<std::int32_t> want(seq.end() - 9, seq.end());
-    CHECK(got == want);
-    check_close(completion_logprobs(r, b), want_lp, "greedy logprobs", 1e-5, 1e-5);
+    const auto want = greedy_by_full_forwards<B>(m, prompts[static_cast<std::size_t>(b)], 9);
+    CHECK(completion(r, b) == want.tokens);
+    check_close(completion_logprobs(r, b), want.logprobs, "greedy logprobs", 1e-5, 1e-5);
   }
   // Layout: left-padded prompts, masks aligned with the tokens.
   const auto toks = rlhf::ops::to_host<B>(r.tokens);
@@ -523,77 +547,20 @@ TEST_CASE_TEMPLATE("Llama-style blocks: the cached forward equals the full forwa
     const auto m = make_llama_model<B>(31, llama_config(scaling));
     const auto& cfg = m.config();
     REQUIRE(cfg.kv_heads() == 1);
-    const index_t V = cfg.vocab_size, T = 13, Bn = 2;
-    const std::vector<std::vector<std::int32_t>> seqs = {
-        {4, 8, 15, 16, 23, 42, 1, 2, 3, 69, 0, 31, 7},
-        {9, 9, 9, 50, 61, 12, 13, 14, 3, 2, 1, 0, 68}};
     std::vector<std::vector<float>> want;
-    for (const auto& s : seqs) want.push_back(full_logits<B>(m, s));
+    for (const auto& s : two_rows) want.push_back(full_logits<B>(m, s));
     // Prefill k tokens, then decode the rest one at a time.
     for (index_t k : {1, 5, 12}) {
       CAPTURE(k);
-      model::kv_cache<B> cache(cfg, Bn, T);
-      REQUIRE(cache.n_head == 1);
-      std::vector<std::int32_t> pre;
-      for (const auto& s : seqs) pre.insert(pre.end(), s.begin(), s.begin() + k);
-      const auto pre_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre),
-                                                         shape{Bn, k});
-      typename B::tensor lg(shape{Bn, k, V});
-      const std::vector<index_t> zeros(2, 0);
-      model::gpt_forward_cached<B>(m, cache, pre_dev, zeros, lg);
-      const auto pre_logits = host<B>(lg);
-      std::vector<std::vector<float>> got(2);
-      for (index_t b = 0; b < Bn; ++b)
-        got[static_cast<std::size_t>(b)] = row_of(pre_logits, b, k * V);
-      model::gpt_inference_buffers<B> dec(cfg, Bn, 1, T);
-      typename B::tensor lg1(shape{Bn, V});
-      for (index_t t = k; t < T; ++t) {
-        const std::vector<std::int32_t> tok = {seqs[0][static_cast<std::size_t>(t)],
-                                               seqs[1][static_cast<std::size_t>(t)]};
-        const auto tok_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(tok),
-                                                           shape{Bn, 1});
-        const std::vector<index_t> pos = {t, t};
-        model::gpt_forward_cached<B>(m, cache, dec, tok_dev, pos, lg1);
-        const auto h = host<B>(lg1);
-        for (index_t b = 0; b < Bn; ++b) {
-          const auto r = row_of(h, b, V);
-          auto& g = got[static_cast<std::size_t>(b)];
-          g.insert(g.end(), r.begin(), r.end());
-        }
-      }
+      const auto got = prefill_then_decode<B>(m, two_rows, k);
       for (std::size_t b = 0; b < 2; ++b) check_logits(got[b], want[b], "cached vs full logits");
     }
 
-    // Per-row start positions: row 0 holds 3 cached tokens, row 1 holds 6, then a chunk of 4
-    // each (rows rotated at different positions in one call).
-    const std::vector<std::int32_t> s0 = {1, 2, 3, 10, 11, 12, 13};
-    const std::vector<std::int32_t> s1 = {30, 31, 32, 33, 34, 35, 40, 41, 42, 43};
+    // Per-row start positions: rows rotated at different positions in one call.
     model::kv_cache<B> cache(cfg, 2, 12);
-    {
-      const std::vector<std::int32_t> pre = {1, 2, 3, 3, 3, 3, 30, 31, 32, 33, 34, 35};
-      const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre), shape{2, 6});
-      typename B::tensor lg(shape{2, V});
-      const std::vector<index_t> zeros = {0, 0}, lens = {3, 6};
-      model::gpt_forward_cached<B>(m, cache, d, zeros, lg, lens);
-      const auto h = host<B>(lg);
-      check_logits(row_of(h, 0, V), row_of(full_logits<B>(m, {1, 2, 3}), 2, V),
-                   "row 0 last prefill logits");
-      check_logits(row_of(h, 1, V), row_of(full_logits<B>(m, {30, 31, 32, 33, 34, 35}), 5, V),
-                   "row 1 last prefill logits");
-    }
-    const std::vector<std::int32_t> chunk = {10, 11, 12, 13, 40, 41, 42, 43};
-    const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(chunk), shape{2, 4});
-    typename B::tensor lg(shape{2, 4, V});
-    const std::vector<index_t> pos = {3, 6};
-    model::gpt_forward_cached<B>(m, cache, d, pos, lg);
-    const auto h = host<B>(lg);
-    const auto w0 = full_logits<B>(m, s0);
-    const auto w1 = full_logits<B>(m, s1);
-    check_logits(row_of(h, 0, 4 * V), std::vector<float>(w0.begin() + 3 * V, w0.end()),
-                 "row 0 chunk logits");
-    check_logits(row_of(h, 1, 4 * V), std::vector<float>(w1.begin() + 6 * V, w1.end()),
-                 "row 1 chunk logits");
-    // Positions matter: the chunk at other start positions gives other logits.
+    const auto h = per_row_starts_chunk<B>(m, cache);
+    // Positions matter: the same chunk at other start positions gives other logits.
+    const index_t V = cfg.vocab_size;
     model::kv_cache<B> cache2(cfg, 2, 12);
     {
       const std::vector<std::int32_t> pre = {1, 2, 3, 3, 3, 3, 30, 31, 32, 33, 34, 35};
@@ -603,6 +570,9 @@ TEST_CASE_TEMPLATE("Llama-style blocks: the cached forward equals the full forwa
       const std::vector<index_t> zeros = {0, 0}, lens = {3, 6};
       model::gpt_forward_cached<B>(m, cache2, dp, zeros, lgp, lens);
     }
+    const std::vector<std::int32_t> chunk = {10, 11, 12, 13, 40, 41, 42, 43};
+    const auto d = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(chunk), shape{2, 4});
+    typename B::tensor lg(shape{2, 4, V});
     const std::vector<index_t> pos_late = {5, 7};  // row 0: a gap; row 1: overwrites step 6
     model::gpt_forward_cached<B>(m, cache2, d, pos_late, lg);
     CHECK(host<B>(lg) != h);
@@ -614,7 +584,6 @@ TEST_CASE_TEMPLATE("Llama-style blocks: greedy generate equals the argmax of ful
   for (const auto scaling : llama_scalings) {
     CAPTURE(static_cast<int>(scaling));
     const auto m = make_llama_model<B>(32, llama_config(scaling));
-    const index_t V = m.config().vocab_size;
     model::generation_config gc;
     gc.max_new_tokens = 9;
     gc.sampling.temperature = 0.0f;
@@ -624,23 +593,9 @@ TEST_CASE_TEMPLATE("Llama-style blocks: greedy generate equals the argmax of ful
     for (index_t b = 0; b < 3; ++b) {
       CAPTURE(b);
       CHECK(r.lengths[static_cast<std::size_t>(b)] == 9);
-      std::vector<std::int32_t> seq = prompts[static_cast<std::size_t>(b)];
-      std::vector<float> want_lp;
-      for (int step = 0; step < 9; ++step) {
-        const auto lg = full_logits<B>(m, seq);
-        const auto last = row_of(lg, static_cast<index_t>(seq.size()) - 1, V);
-        index_t arg = 0;
-        for (index_t v = 1; v < V; ++v) {
-          if (last[static_cast<std::size_t>(v)] > last[static_cast<std::size_t>(arg)]) arg = v;
-        }
-        double mx = last[static_cast<std::size_t>(arg)], s = 0.0;
-        for (float x : last) s += std::exp(static_cast<double>(x) - mx);
-        want_lp.push_back(static_cast<float>(-std::log(s)));
-        seq.push_back(static_cast<std::int32_t>(arg));
-      }
-      const std::vector<std::int32_t> want(seq.end() - 9, seq.end());
-      CHECK(completion(r, b) == want);
-      check_close(completion_logprobs(r, b), want_lp, "greedy logprobs", 1e-5, 1e-5);
+      const auto want = greedy_by_full_forwards<B>(m, prompts[static_cast<std::size_t>(b)], 9);
+      CHECK(completion(r, b) == want.tokens);
+      check_close(completion_logprobs(r, b), want.logprobs, "greedy logprobs", 1e-5, 1e-5);
     }
     // A row alone (left-padded differently) generates what it does in the batch.
     model::generation_config one = gc;
@@ -649,3 +604,5 @@ TEST_CASE_TEMPLATE("Llama-style blocks: greedy generate equals the argmax of ful
     CHECK(completion(alone, 0) == completion(r, 1));
   }
 }
+
+}  // namespace test_generate_cases

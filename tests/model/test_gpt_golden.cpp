@@ -4,7 +4,8 @@
 // built from the same config semantics (tools/reference/gpt.py): logits and loss to 1e-4
 // relative, every parameter gradient to 1e-3 of its tensor's scale, and the losses of 10
 // AdamW steps to 1e-4, for two configs (vocab not a multiple of 64, T not a power of two,
-// tied and untied LM head).
+// tied and untied LM head). Also: the typed slots of the arena, and that the passes look no
+// parameter up by name.
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -13,9 +14,12 @@
 #include "random_data.hpp"
 #include "rlhf/losses/sft.hpp"
 #include "rlhf/model/checkpoint.hpp"
+#include "rlhf/model/generate.hpp"
 #include "rlhf/model/gpt.hpp"
 #include "rlhf/model/optim.hpp"
 #include "rlhf/model/safetensors.hpp"
+
+namespace test_gpt_golden_cases {
 
 using namespace rlhf_test;
 namespace model = rlhf::model;
@@ -333,6 +337,110 @@ TEST_CASE_TEMPLATE("Llama-style GPT: gpt_forward rotates q and k of c_attn's out
   }
 }
 
+TEST_CASE_TEMPLATE("gpt slots: each names its table row; absent parameters are empty slots", B,
+                   RLHF_TEST_BACKENDS) {
+  model::gpt_config gpt2;  // LayerNorm, learned positions, every bias, tied head
+  gpt2.vocab_size = 30;
+  gpt2.max_seq_len = 8;
+  gpt2.n_layer = 2;
+  gpt2.n_head = 2;
+  gpt2.n_embd = 8;
+  for (const auto& cfg : {gpt2, llama_tiny(0), llama_tiny(1)}) {
+    CAPTURE(cfg.n_kv_head);
+    const model::gpt<B> m(cfg);
+    // The name a slot stands for, or "" when it is empty; the table must hold exactly that.
+    const auto check_slot = [&](model::param_slot s, const std::string& name) {
+      CAPTURE(name);
+      const auto* ref = model::find_param_if(m.table(), name);
+      REQUIRE(s.present() == (ref != nullptr));
+      if (ref == nullptr) {
+        CHECK_FALSE(m.param(s).present());
+        return;
+      }
+      CHECK(m.table()[static_cast<std::size_t>(s.index)].name == name);
+      CHECK(m.param(s).arena == &m.params());
+      CHECK(m.param(s).offset == ref->offset);
+    };
+    const auto check_linear = [&](const model::gpt_linear_slots& s, const std::string& n) {
+      check_slot(s.weight, n + ".weight");
+      check_slot(s.bias, n + ".bias");
+    };
+    const auto check_norm = [&](const model::gpt_norm_slots& s, const std::string& n) {
+      check_slot(s.weight, n + ".weight");
+      check_slot(s.bias, n + ".bias");
+    };
+    const auto& w = m.slots();
+    check_slot(w.wte, "wte.weight");
+    check_slot(w.wpe, "wpe.weight");
+    CHECK(w.wpe.present() == cfg.has_learned_positions());
+    REQUIRE(w.h.size() == static_cast<std::size_t>(cfg.n_layer));
+    for (index_t l = 0; l < cfg.n_layer; ++l) {
+      const std::string p = "h." + std::to_string(l) + ".";
+      const auto& s = m.layer(l);
+      CHECK(&s == &w.h[static_cast<std::size_t>(l)]);
+      check_norm(s.ln_1, p + "ln_1");
+      check_linear(s.c_attn, p + "attn.c_attn");
+      check_linear(s.attn_proj, p + "attn.c_proj");
+      check_norm(s.ln_2, p + "ln_2");
+      check_linear(s.c_fc, p + "mlp.c_fc");
+      check_linear(s.mlp_proj, p + "mlp.c_proj");
+      CHECK(s.ln_1.bias.present() == (cfg.norm == model::norm_type::layernorm));
+    }
+    check_norm(w.ln_f, "ln_f");
+    check_slot(w.lm_head, m.lm_head_name());
+    CHECK((w.lm_head.index == w.wte.index) == cfg.tie_embeddings);
+    // Slots are indices, not pointers: a copy's views point into the copy's arenas.
+    model::gpt<B> copy = m;
+    CHECK(copy.param(copy.slots().h[1].c_fc.weight).arena == &copy.params());
+    CHECK(copy.grad(copy.slots().h[1].c_fc.weight).arena == &copy.grads());
+    CHECK_FALSE(copy.grad(model::param_slot{}).present());
+    model::gpt<B> frozen(cfg, /*trainable=*/false);
+    CHECK_FALSE(frozen.grad(frozen.slots().wte).present());
+  }
+}
+
+TEST_CASE_TEMPLATE("gpt_forward, gpt_backward and gpt_forward_cached look up no name", B,
+                   RLHF_TEST_BACKENDS) {
+  model::gpt_config gpt2;
+  gpt2.vocab_size = 30;
+  gpt2.max_seq_len = 8;
+  gpt2.n_layer = 2;
+  gpt2.n_head = 2;
+  gpt2.n_embd = 8;
+  gpt2.dropout = 0.1f;  // the dropout path too
+  auto& lookups = model::detail::gpt_name_lookups();
+  for (const auto& cfg : {gpt2, llama_tiny(0), llama_tiny(2)}) {
+    CAPTURE(cfg.n_kv_head);
+    const index_t Bn = 2, T = 5, V = cfg.vocab_size;
+    model::gpt<B> m(cfg);
+    m.init(3);
+    const std::vector<std::int32_t> ids{1, 17, 3, 3, 9, 0, 12, 5, 16, 2};
+    const auto tokens = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids),
+                                                      shape{Bn, T});
+    model::gpt_activations<B> acts(cfg, Bn, T);
+    const auto dl = make<B>(randn(static_cast<std::size_t>(Bn * T * V), 7, 0.1f), shape{Bn, T, V});
+    const auto dh = make<B>(randn(static_cast<std::size_t>(Bn * T * cfg.n_embd), 8, 0.1f),
+                            shape{Bn, T, cfg.n_embd});
+    model::kv_cache<B> cache(cfg, Bn, T);
+    typename B::tensor all(shape{Bn, T - 1, V}), last(shape{Bn, V});
+    const std::vector<std::int32_t> pre{1, 17, 3, 3, 0, 12, 5, 16};
+    const auto pre_dev = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(pre),
+                                                       shape{Bn, T - 1});
+    const auto next = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids.data(), 2),
+                                                    shape{Bn, 1});
+    const std::vector<index_t> zeros{0, 0}, at{T - 1, T - 1};
+    const std::uint64_t before = lookups.load();
+    model::gpt_forward<B>(m, acts, tokens);
+    model::gpt_backward<B>(m, acts, tokens, &dl, &dh);
+    model::gpt_forward_cached<B>(m, cache, pre_dev, zeros, all);
+    model::gpt_forward_cached<B>(m, cache, next, at, last);
+    CHECK(lookups.load() == before);
+    // The counter does count: one name lookup.
+    CHECK(m.param("wte.weight").offset == m.param(m.slots().wte).offset);
+    CHECK(lookups.load() == before + 1);
+  }
+}
+
 TEST_CASE("gpt_param_table: GPT-2's layout unchanged; the Llama options' layout") {
   struct row {
     std::string name;
@@ -428,3 +536,5 @@ TEST_CASE("gpt_param_table: GPT-2's layout unchanged; the Llama options' layout"
           shape{3 * C, C});
   }
 }
+
+}  // namespace test_gpt_golden_cases

@@ -14,6 +14,8 @@
 #include "rlhf/model/heads.hpp"
 #include "rlhf/model/tokenizer.hpp"
 
+namespace test_heads_cases {
+
 using namespace rlhf_test;
 namespace model = rlhf::model;
 using rlhf::index_t;
@@ -316,3 +318,5 @@ TEST_CASE_TEMPLATE("heads on a shared trunk and on a separate critic", B, RLHF_T
                     rlhf::config_error);
   }
 }
+
+}  // namespace test_heads_cases

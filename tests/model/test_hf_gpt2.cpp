@@ -24,7 +24,10 @@
 #include "rlhf/backends/eigen.hpp"
 #include "rlhf/losses/sft.hpp"
 #include "rlhf/model/hf_gpt2.hpp"
+#include "skip.hpp"
 #include "temp_folder.hpp"
+
+namespace test_hf_gpt2_cases {
 
 using namespace rlhf_test;
 namespace model = rlhf::model;
@@ -387,13 +390,9 @@ TEST_CASE("bf16 and f16 conversions") {
 // run with RLHF_TOOLS_PYTHON when it has transformers).
 TEST_CASE("save_hf_gpt2: the folder loads in transformers and computes our logits") {
   const std::string python = RLHF_TOOLS_PYTHON;
-  if (python.empty()) {
-    MESSAGE("RLHF_TOOLS_PYTHON not configured (scripts/test sets it): transformers check skipped");
+  if (!rlhf_test::python_with(python, {"torch", "transformers"}, "the transformers check")) {
     return;
   }
-  // Configured: transformers must be there (scripts/install-deps test installs it).
-  REQUIRE_MESSAGE(std::system((python + " -c 'import transformers' > /dev/null 2>&1").c_str()) == 0,
-                  python, " cannot import transformers (scripts/install-deps test installs it)");
   const auto script = fs::path(RLHF_CHECKPOINT_CHECK_SCRIPT).parent_path() / "hf_model_check.py";
   const auto loaded = model::load_hf_gpt2<B>(fixture_dir / "f32", false);
   model::gpt_config untied_cfg = loaded.config();
@@ -428,3 +427,5 @@ TEST_CASE("save_hf_gpt2: the folder loads in transformers and computes our logit
   run(loaded, model::tensor_dtype::bf16);
   run(untied, model::tensor_dtype::f32);
 }
+
+}  // namespace test_hf_gpt2_cases

@@ -30,7 +30,10 @@
 #include "rlhf/losses/sft.hpp"
 #include "rlhf/model/generate.hpp"
 #include "rlhf/model/hf_model.hpp"
+#include "skip.hpp"
 #include "temp_folder.hpp"
+
+namespace test_hf_llama_cases {
 
 using namespace rlhf_test;
 namespace model = rlhf::model;
@@ -314,12 +317,9 @@ TEST_CASE("load_hf_llama: missing, extra and misshapen tensors are io_errors nam
 // RLHF_TOOLS_PYTHON when it has transformers).
 TEST_CASE("save_hf_model: Llama and Qwen2 folders load in transformers with our logits") {
   const std::string python = RLHF_TOOLS_PYTHON;
-  if (python.empty()) {
-    MESSAGE("RLHF_TOOLS_PYTHON not configured (scripts/test sets it): transformers check skipped");
+  if (!rlhf_test::python_with(python, {"torch", "transformers"}, "the transformers check")) {
     return;
   }
-  REQUIRE_MESSAGE(std::system((python + " -c 'import transformers' > /dev/null 2>&1").c_str()) == 0,
-                  python, " cannot import transformers (scripts/install-deps test installs it)");
   const auto script = fs::path(RLHF_CHECKPOINT_CHECK_SCRIPT).parent_path() / "hf_model_check.py";
   const std::vector<std::int32_t> ids{5, 79, 17, 0, 42, 7, 10, 25, 3, 64};
   const auto tokens = rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids),
@@ -383,3 +383,5 @@ TEST_CASE("gpt_forward and gpt_backward refuse activations sized for another mod
   CHECK_NOTHROW(model::gpt_forward<B>(qwen, acts, tokens));
   CHECK_NOTHROW(model::gpt_forward<B>(llama, own, tokens));
 }
+
+}  // namespace test_hf_llama_cases

@@ -19,6 +19,8 @@
 #include "random_data.hpp"
 #include "rlhf/model/layers.hpp"
 
+namespace test_layers_cases {
+
 namespace model = rlhf::model;
 using rlhf::index_t;
 using rlhf::shape;
@@ -579,7 +581,9 @@ struct test_arena {
 }  // namespace
 
 TEST_CASE_TEMPLATE("layers match the PyTorch reference", B, RLHF_TEST_BACKENDS) {
+  int cases = 0;
   for (const auto& fc : rlhf_test::load_fixture("layers.json")) {
+    ++cases;
     const std::string layer = fc.config().at("layer").get<std::string>();
     CAPTURE(fc.name());
     const auto w = fc.input("w");
@@ -668,6 +672,7 @@ TEST_CASE_TEMPLATE("layers match the PyTorch reference", B, RLHF_TEST_BACKENDS) 
       FAIL("unknown layer in fixture: " << layer);
     }
   }
+  CHECK(cases == 10);  // what tools/reference/layers.py writes: 2 sizes x 5 layers
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1375,3 +1380,5 @@ TEST_CASE_TEMPLATE("attention: grouped-query (4 heads over 2 and 1 key/value hea
                          rlhf::shape_error);
   }
 }
+
+}  // namespace test_layers_cases

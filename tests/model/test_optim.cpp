@@ -14,6 +14,8 @@
 #include "rlhf/core/philox.hpp"
 #include "rlhf/model/optim.hpp"
 
+namespace test_optim_cases {
+
 using namespace rlhf_test;
 namespace model = rlhf::model;
 using rlhf::index_t;
@@ -356,3 +358,5 @@ TEST_CASE_TEMPLATE("adamw step from decay ranges equals the masked step bit for 
                        rlhf::config_error);
   CHECK(b.step_count() == 3);  // a refused step does not count
 }
+
+}  // namespace test_optim_cases

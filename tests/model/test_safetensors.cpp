@@ -5,6 +5,7 @@
 // atomic replacement, concurrent saves, per-tensor CRC32C checksums, hostile headers (deep
 // nesting, many tensors), and a cross-check with an independent Python reader/writer.
 #include <doctest/doctest.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,9 @@
 
 #include "rlhf/model/detail/crc32c.hpp"
 #include "rlhf/model/safetensors.hpp"
+#include "skip.hpp"
+
+namespace test_safetensors_cases {
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define RLHF_TEST_SANITIZED 1
@@ -468,31 +472,56 @@ TEST_CASE("safetensors: a failed save leaves the old file and no temporary file"
     CHECK(fs::is_directory(d / "inside"));
   }
   SUBCASE("the target directory is not writable") {
-    if (::geteuid() == 0) {
-      MESSAGE("running as root: permissions are not enforced, skipped");
-    } else {
-      fs::permissions(dir.path, fs::perms::owner_write | fs::perms::group_write |
-                                    fs::perms::others_write,
-                      fs::perm_options::remove);
+    // Root ignores permissions (CI runs as root), so the save runs in a child process that,
+    // when root, first becomes nobody (uid and gid 65534), for whom the directory is
+    // read-only too. The child reports by its exit status.
+    enum : int { threw = 10, did_not_throw, other_message, no_setuid, cannot_read };
+    fs::permissions(dir.path,
+                    fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                    fs::perm_options::remove);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      if (::geteuid() == 0 &&
+          (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
+        ::_exit(no_setuid);
+      }
+      if (read_bytes(p) != before) {
+        ::_exit(cannot_read);  // the directory is not reachable at all: not what is tested
+      }
       try {
         m::save_safetensors(p, ts);
-        FAIL("save into a read-only directory did not throw");
       } catch (const rlhf::io_error& e) {
-        CHECK(std::string(e.what()).find("cannot create temporary file") != std::string::npos);
+        ::_exit(std::string(e.what()).find("cannot create temporary file") != std::string::npos
+                    ? threw
+                    : other_message);
       }
-      fs::permissions(dir.path, fs::perms::owner_all, fs::perm_options::add);
-      CHECK(read_bytes(p) == before);
-      CHECK(dir.entries() == 1);
+      ::_exit(did_not_throw);
     }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    fs::permissions(dir.path, fs::perms::owner_all, fs::perm_options::add);
+    REQUIRE(WIFEXITED(status));
+    const int code = WEXITSTATUS(status);
+    CAPTURE(code);
+    if (code == cannot_read) {
+      rlhf_test::skip("nobody cannot read " + p.string() + ": read-only directory not tested");
+    } else {
+      CHECK_MESSAGE(code != did_not_throw, "save into a read-only directory did not throw");
+      CHECK_MESSAGE(code != other_message, "the error is not 'cannot create temporary file'");
+      CHECK_MESSAGE(code != no_setuid, "could not become nobody (uid 65534)");
+      CHECK(code == threw);
+    }
+    CHECK(read_bytes(p) == before);
+    CHECK(dir.entries() == 1);
   }
 }
 
 TEST_CASE("safetensors: an independent Python reader and writer agree") {
   const std::string python = RLHF_SYSTEM_PYTHON;
   const std::string script = RLHF_SAFETENSORS_CHECK_SCRIPT;
-  if (python.empty() || python.find("NOTFOUND") != std::string::npos || !fs::exists(python) ||
-      !fs::exists(script)) {
-    MESSAGE("no /usr/bin/python3: cross-check skipped");
+  REQUIRE_MESSAGE(fs::exists(script), script);
+  if (!rlhf_test::python_with(python, {}, "the Python safetensors cross-check")) {
     return;
   }
   temp_dir dir;
@@ -848,3 +877,5 @@ TEST_CASE("safetensors: per-tensor CRC32C checksums catch a flipped data byte") 
     check_load_fails(p, "malformed \"rlhf.crc32c\" metadata is not valid JSON");
   }
 }
+
+}  // namespace test_safetensors_cases

@@ -15,6 +15,8 @@
 #include "rlhf/model/sampling.hpp"
 #include "rlhf/ops/softmax.hpp"
 
+namespace test_sampling_cases {
+
 using namespace rlhf_test;
 namespace model = rlhf::model;
 namespace ops = rlhf::ops;
@@ -694,3 +696,5 @@ TEST_CASE("sample_tokens: the Eigen and minimal backends draw the same tokens") 
     check_close(a.logprobs, b.logprobs, "logprobs across backends", 1e-6, 1e-6);
   }
 }
+
+}  // namespace test_sampling_cases

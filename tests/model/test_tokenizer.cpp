@@ -11,6 +11,8 @@
 #include "rlhf/model/tokenizer.hpp"
 #include "rlhf/ops/tensor.hpp"
 
+namespace test_tokenizer_cases {
+
 namespace m = rlhf::model;
 using ids_t = std::vector<std::int32_t>;
 
@@ -250,3 +252,5 @@ TEST_CASE("pad_batch: a padded size that overflows is a shape_error, not a wrapp
   CHECK_THROWS_AS((void)m::pad_batch(seqs, 0, m::padding_side::right, {}, rlhf::index_t{1} << 62),
                   rlhf::shape_error);
 }
+
+}  // namespace test_tokenizer_cases

@@ -30,6 +30,8 @@
 #include "rlhf/train/trainer.hpp"
 #include "train_fixture.hpp"
 
+namespace test_data_parallel_cases {
+
 namespace {
 
 using B = rlhf::eigen_backend;
@@ -361,3 +363,5 @@ TEST_CASE("data parallel: only rank 0 writes; a stop on one rank stops both at o
   CHECK(read_lines(dir / "metrics.jsonl").size() == 4);  // 3 steps + the eval at step 2
   CHECK(fs::exists(dir / "checkpoint-3"));
 }
+
+}  // namespace test_data_parallel_cases

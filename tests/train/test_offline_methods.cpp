@@ -31,6 +31,8 @@
 #include "rlhf/train/trainer.hpp"
 #include "train_fixture.hpp"
 
+namespace test_offline_methods_cases {
+
 namespace {
 
 using B = rlhf::eigen_backend;
@@ -734,3 +736,5 @@ TEST_CASE("kto method: TRL 1.16's token metrics (logits/chosen, logits/rejected,
   CHECK(std::isfinite(rlhf::metric_or(only_desirable, "logits/chosen", NAN)));
   CHECK(std::isfinite(rlhf::metric_or(only_desirable, "entropy", NAN)));
 }
+
+}  // namespace test_offline_methods_cases

@@ -29,6 +29,8 @@
 #include "rlhf/train/trainer.hpp"
 #include "train_fixture.hpp"
 
+namespace test_online_methods_cases {
+
 namespace {
 
 using B = rlhf::eigen_backend;
@@ -562,3 +564,5 @@ TEST_CASE("evaluate_policy: greedy reward and length, and the KL to a reference"
   CHECK(far.reward == self.reward);
   CHECK(std::isnan(train::evaluate_policy<B>(policy, nullptr, Tok{}, ps, bytes, c).kl));
 }
+
+}  // namespace test_online_methods_cases

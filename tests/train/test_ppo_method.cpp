@@ -29,6 +29,8 @@
 #include "rlhf/train/trainer.hpp"
 #include "train_fixture.hpp"
 
+namespace test_ppo_method_cases {
+
 namespace {
 
 using B = rlhf::eigen_backend;
@@ -477,3 +479,5 @@ TEST_CASE("bad PPO configurations and models are refused, naming the field") {
     refused(m, c, "value_model.vocab_size");
   }
 }
+
+}  // namespace test_ppo_method_cases

@@ -23,6 +23,8 @@
 #include "rlhf/train/trainer.hpp"
 #include "train_fixture.hpp"
 
+namespace test_reward_trainer_cases {
+
 namespace {
 
 using B = rlhf::eigen_backend;
@@ -231,3 +233,5 @@ TEST_CASE("reward trainer: soft labels are the targets (0 everywhere learns the 
   const auto plain = run_reward(scratch("soft_zero_plain"), data, o);
   CHECK(plain.last_eval["eval_accuracy"].get<double>() >= 0.9);
 }
+
+}  // namespace test_reward_trainer_cases

@@ -21,6 +21,8 @@
 #include "rlhf/train/trainer.hpp"
 #include "train_fixture.hpp"
 
+namespace test_trainer_cases {
+
 namespace {
 
 using B = rlhf::eigen_backend;
@@ -182,3 +184,5 @@ TEST_CASE(
     CHECK(a[i] == b[i]);
   }
 }
+
+}  // namespace test_trainer_cases

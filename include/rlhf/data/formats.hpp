@@ -17,6 +17,7 @@
 // columns). A field of the wrong type is a data_error naming it.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -27,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/detail/json_bounded.hpp"
@@ -44,16 +46,27 @@ enum class format {
   prompt_only,          ///< "prompt"
 };
 
+}  // namespace data
+
+/// The names of the dataset formats, as written in messages and docs.
+template <>
+struct enum_names<data::format> {
+  /// Every format with its name, in declaration order.
+  static constexpr std::array<enum_name<data::format>, 5> values{{
+      {data::format::language_modeling, "language_modeling"},
+      {data::format::prompt_completion, "prompt_completion"},
+      {data::format::preference, "preference"},
+      {data::format::unpaired_preference, "unpaired_preference"},
+      {data::format::prompt_only, "prompt_only"},
+  }};
+};
+static_assert(enum_table_covers<data::format>(5));
+
+namespace data {
+
 /// The name of a format as written in messages and docs ("preference", ...).
 [[nodiscard]] constexpr std::string_view format_name(format f) noexcept {
-  switch (f) {
-    case format::language_modeling: return "language_modeling";
-    case format::prompt_completion: return "prompt_completion";
-    case format::preference: return "preference";
-    case format::unpaired_preference: return "unpaired_preference";
-    case format::prompt_only: return "prompt_only";
-  }
-  return "unknown";
+  return rlhf::to_string(f);
 }
 
 /// One chat message: {"role": ..., "content": ...}.

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -27,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/data/formats.hpp"
@@ -41,6 +43,21 @@ enum class truncation_mode {
   keep_end,    ///< drop tokens from the start ("keep_end": TRL DPOConfig's default)
   keep_start,  ///< drop tokens from the end ("keep_start")
 };
+
+}  // namespace data
+
+/// TRL's names of the truncation modes.
+template <>
+struct enum_names<data::truncation_mode> {
+  /// Every mode with its name, in declaration order.
+  static constexpr std::array<enum_name<data::truncation_mode>, 2> values{{
+      {data::truncation_mode::keep_end, "keep_end"},
+      {data::truncation_mode::keep_start, "keep_start"},
+  }};
+};
+static_assert(enum_table_covers<data::truncation_mode>(2));
+
+namespace data {
 
 /// Rendering and length limits; a limit of 0 means none.
 struct tokenize_options {

@@ -21,9 +21,11 @@
 
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
-#include "rlhf/losses/detail/unpaired_metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
+#include "rlhf/losses/bco_running_mean.hpp"
+#include "rlhf/losses/detail/unpaired_metrics.hpp"
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/reductions.hpp"
 
@@ -35,28 +37,6 @@ namespace losses {
 /// belong to the density-ratio classifier, which is not part of rlhf++).
 struct bco_config {
   float beta = 0.1f;  ///< > 0
-};
-
-/// Running mean of the implicit rewards (δ). Kept in double on the host.
-struct bco_running_mean {
-  double count = 0.0;  ///< rewards seen (TRL starts at 1e-24 to avoid 0/0; the same to 1e-24)
-  double mean = 0.0;   ///< δ; 0 before the first update (TRL's initial value)
-
-  /// Merges a batch given by its mean and size: mean += (batch_mean - mean)·k/(count + k),
-  /// which is Welford's update applied k times (Chan et al.'s pairwise merge).
-  void update(double batch_mean, double batch_count) {
-    if (!(batch_count > 0.0)) return;
-    const double total = count + batch_count;
-    mean += (batch_mean - mean) * (batch_count / total);
-    count = total;
-  }
-  /// Merges host values (their mean computed in double).
-  void update(std::span<const float> values) {
-    if (values.empty()) return;
-    double s = 0.0;
-    for (const float v : values) s += static_cast<double>(v);
-    update(s / static_cast<double>(values.size()), static_cast<double>(values.size()));
-  }
 };
 
 /// The tensors the BCO loss reads.
@@ -106,14 +86,16 @@ bco_result<B> bco_loss(const bco_inputs<B>& in, bco_running_mean& running,
   }
   ops::check_finite<B>(fn, "policy_logps", in.policy_logps);
   ops::check_finite<B>(fn, "reference_logps", in.reference_logps);
-  ops::detail::with_host_values<B>(in.labels, [&](std::span<const float> v) {
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (!(v[i] == 0.0f || v[i] == 1.0f)) {
-        throw data_error(rlhf::detail::concat(fn, ": labels must be 0 or 1, got ", v[i],
-                                              " at flat index ", i));
+  if (validating(validation::full)) {
+    ops::detail::with_host_values<B>(in.labels, [&](std::span<const float> v) {
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!(v[i] == 0.0f || v[i] == 1.0f)) {
+          throw data_error(rlhf::detail::concat(fn, ": labels must be 0 or 1, got ", v[i],
+                                                " at flat index ", i));
+        }
       }
-    }
-  });
+    });
+  }
 
   bco_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), {}};
   const float* lp = B::data(in.policy_logps);

@@ -17,15 +17,20 @@
 //   loss     = mean_i losses_i + cpo_alpha · NLL_chosen     (NLL as in orpo.hpp)
 #pragma once
 
+#include <array>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 #include <vector>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
 #include "rlhf/losses/detail/orpo_cpo_kernels.hpp"
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/reductions.hpp"
@@ -37,32 +42,102 @@ namespace losses {
 /// The CPO-family preference term (formulas in the file header); alphapo is simpo without NLL.
 enum class cpo_loss_type { sigmoid, hinge, ipo, simpo, alphapo };
 
-/// TRL's name of a loss type, the inverse of parse_cpo_loss_type.
-inline const char* to_string(cpo_loss_type t) {
-  switch (t) {
-    case cpo_loss_type::sigmoid: return "sigmoid";
-    case cpo_loss_type::hinge: return "hinge";
-    case cpo_loss_type::ipo: return "ipo";
-    case cpo_loss_type::simpo: return "simpo";
-    case cpo_loss_type::alphapo: return "alphapo";
+namespace detail::cpo {
+
+/// The preference term's formula, as a function of x = ρ(lc) - ρ(lr).
+enum class preference_term : std::uint8_t {
+  sigmoid,  ///< -(1-ε)·logσ(βx) - ε·logσ(-βx)
+  hinge,    ///< relu(1 - βx)
+  ipo,      ///< (x - 1/(2β))^2
+  simpo,    ///< -(1-ε)·logσ(βx - γ) - ε·logσ(-(βx - γ))
+};
+
+/// One row of cpo_types: what cpo_loss does for a loss type.
+struct type_traits {
+  cpo_loss_type type;     ///< entry i of cpo_types is value i
+  std::string_view name;  ///< TRL's spelling (a string literal)
+  preference_term term;   ///< the preference term
+  bool mean_logps;        ///< expects per-token mean log-probs (TRL's average_log_prob)
+  bool nll;               ///< has the NLL term (weighted by cpo_alpha)
+};
+
+/// Every CPO loss type.
+inline constexpr auto cpo_types = std::to_array<type_traits>({
+    {cpo_loss_type::sigmoid, "sigmoid", preference_term::sigmoid, false, true},
+    {cpo_loss_type::hinge, "hinge", preference_term::hinge, false, true},
+    {cpo_loss_type::ipo, "ipo", preference_term::ipo, true, true},
+    {cpo_loss_type::simpo, "simpo", preference_term::simpo, true, true},
+    {cpo_loss_type::alphapo, "alphapo", preference_term::simpo, true, false},
+});
+
+/// True when entry i of cpo_types is the enumerator i.
+constexpr bool cpo_types_in_enum_order() {
+  for (std::size_t i = 0; i < cpo_types.size(); ++i) {
+    if (static_cast<std::size_t>(cpo_types[i].type) != i) return false;
   }
-  return "?";
+  return true;
 }
+static_assert(cpo_types_in_enum_order(), "entry i of cpo_types must be cpo_loss_type value i");
+static_assert(cpo_types.size() == static_cast<std::size_t>(cpo_loss_type::alphapo) + 1,
+              "one cpo_types entry per cpo_loss_type (alphapo is the last enumerator)");
+
+/// The row of a loss type (a value outside the enum is refused before this is asked).
+constexpr const type_traits& traits(cpo_loss_type t) {
+  return cpo_types[static_cast<std::size_t>(t)];
+}
+
+/// The preference term and its derivative d l / d x.
+struct term_value {
+  float loss;
+  float dloss_dx;
+};
+
+/// The preference term of x for `term` (formulas at preference_term).
+RLHF_HD inline term_value preference(preference_term term, float x, float beta, float eps,
+                                     float gamma) {
+  switch (term) {
+    case preference_term::hinge: {
+      const float h = 1.0f - beta * x;
+      return {math::relu(h), h > 0.0f ? -beta : 0.0f};
+    }
+    case preference_term::ipo: {
+      const float d = x - 1.0f / (2.0f * beta);
+      return {d * d, 2.0f * d};
+    }
+    case preference_term::sigmoid:
+    case preference_term::simpo: break;
+  }
+  const float z = term == preference_term::sigmoid ? beta * x : beta * x - gamma;
+  return {-(1.0f - eps) * math::log_sigmoid(z) - eps * math::log_sigmoid(-z),
+          beta * (-(1.0f - eps) * math::sigmoid(-z) + eps * math::sigmoid(z))};
+}
+
+}  // namespace detail::cpo
+}  // namespace losses
+
+/// TRL's names of CPOConfig.loss_type, from detail::cpo::cpo_types.
+template <>
+struct enum_names<losses::cpo_loss_type> {
+  /// Every loss type with its name, in declaration order.
+  static constexpr auto values = enum_names_from<losses::cpo_loss_type>(
+      losses::detail::cpo::cpo_types);
+};
+static_assert(enum_table_covers<losses::cpo_loss_type>(losses::detail::cpo::cpo_types.size()));
+
+namespace losses {
+
+/// TRL's name of a loss type, the inverse of parse_cpo_loss_type.
+inline const char* to_string(cpo_loss_type t) { return rlhf::to_string(t).data(); }
 
 /// TRL's names; anything else is a config_error listing them.
 inline cpo_loss_type parse_cpo_loss_type(std::string_view name) {
-  if (name == "sigmoid") return cpo_loss_type::sigmoid;
-  if (name == "hinge") return cpo_loss_type::hinge;
-  if (name == "ipo") return cpo_loss_type::ipo;
-  if (name == "simpo") return cpo_loss_type::simpo;
-  if (name == "alphapo") return cpo_loss_type::alphapo;
-  throw config_error(rlhf::detail::concat("parse_cpo_loss_type: unknown loss_type '", name,
-                                          "'; accepted: sigmoid, hinge, ipo, simpo, alphapo"));
+  return enum_from_string<cpo_loss_type>(name, "parse_cpo_loss_type", "loss_type");
 }
 
 /// Whether loss_type expects per-token mean log-probs (TRL: ipo, simpo; alphapo is simpo).
 inline bool cpo_uses_mean_logps(cpo_loss_type t) {
-  return t == cpo_loss_type::ipo || t == cpo_loss_type::simpo || t == cpo_loss_type::alphapo;
+  const auto i = static_cast<std::size_t>(t);
+  return i < detail::cpo::cpo_types.size() && detail::cpo::cpo_types[i].mean_logps;
 }
 
 /// TRL CPOConfig's loss options (names and defaults).
@@ -117,17 +192,21 @@ struct cpo_result {
   cpo_metrics metrics;                            ///< TRL's metrics of the batch
 };
 
-/// CPO-family loss, its gradients and TRL's metrics.
+namespace detail::cpo {
+
+/// The shapes: (N,) log-probs, N >= 1.
 template <class B>
-cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
-  using tensor = typename B::tensor;
-  constexpr const char* fn = "cpo_loss";
-  assert_tensor_backend<B>();
-  const index_t n = in.policy_chosen_logps.size();
+void check_shapes(const char* fn, const cpo_inputs<B>& in) {
   check_rank(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(), 1, 1);
   check_same_shape(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(),
                    "policy_rejected_logps", in.policy_rejected_logps.shape());
-  if (n == 0) throw shape_error("cpo_loss: batch is empty (policy_chosen_logps has 0 pairs)");
+  if (in.policy_chosen_logps.size() == 0) {
+    throw shape_error("cpo_loss: batch is empty (policy_chosen_logps has 0 pairs)");
+  }
+}
+
+/// The options, each against its documented range.
+inline void check_options(const char* fn, const cpo_config& cfg) {
   check_config(std::isfinite(cfg.beta) && cfg.beta > 0.0f, fn, "beta", "finite and > 0",
                cfg.beta);
   check_config(cfg.label_smoothing >= 0.0f && cfg.label_smoothing <= 0.5f, fn,
@@ -136,8 +215,14 @@ cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
   check_config(std::isfinite(cfg.cpo_alpha) && cfg.cpo_alpha >= 0.0f, fn, "cpo_alpha",
                "finite and >= 0", cfg.cpo_alpha);
   check_config(std::isfinite(cfg.alpha), fn, "alpha", "finite", cfg.alpha);
-  check_enum(fn, "loss_type", cfg.loss_type, 5);
-  check_enum(fn, "nll", cfg.nll, 2);
+  check_enum(fn, "loss_type", cfg.loss_type, static_cast<int>(cpo_types.size()));
+  check_enum(fn, "nll", cfg.nll, static_cast<int>(enum_count<nll_tokens>));
+}
+
+/// The values: finite log-probs whose AlphaPO rewards stay finite in float32.
+template <class B>
+void check_values(const char* fn, const cpo_inputs<B>& in, const cpo_config& cfg) {
+  using tensor = typename B::tensor;
   ops::check_finite<B>(fn, "policy_chosen_logps", in.policy_chosen_logps);
   ops::check_finite<B>(fn, "policy_rejected_logps", in.policy_rejected_logps);
   const float alpha = cfg.alpha;
@@ -145,11 +230,12 @@ cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
     // ρ(l), e^{-α·l} and β·(ρc - ρr) must stay finite in float32 (TRL's exp(l)^-α, with p
     // underflowing to 0 below l ≈ -104, overflows sooner).
     auto check_alpha_range = [&](const char* arg, const tensor& t) {
+      if (!validating(validation::full)) return;
       ops::detail::with_host_values<B>(t, [&](std::span<const float> v) {
         for (std::size_t i = 0; i < v.size(); ++i) {
-          const float rho = detail::alphapo_reward(v[i], alpha);
+          const float rho = losses::detail::alphapo_reward(v[i], alpha);
           if (!(std::isfinite(2.0f * cfg.beta * rho) &&
-                std::isfinite(detail::alphapo_dreward(v[i], alpha)))) {
+                std::isfinite(losses::detail::alphapo_dreward(v[i], alpha)))) {
             throw data_error(rlhf::detail::concat(
                 fn, ": ", arg, " = ", v[i], " at flat index ", i,
                 " overflows the AlphaPO reward (1 - p^-alpha)/alpha in float32 (alpha = ",
@@ -161,18 +247,32 @@ cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
     check_alpha_range("policy_chosen_logps", in.policy_chosen_logps);
     check_alpha_range("policy_rejected_logps", in.policy_rejected_logps);
   }
-  const bool nll_on = cfg.loss_type != cpo_loss_type::alphapo && cfg.cpo_alpha != 0.0f;
-  const bool given_sums = in.chosen_nll_logp_sums != nullptr;
-  float count_total = 1.0f;
+}
+
+/// Whether the NLL term is on, after checking its inputs; Σ n_i (1 when it is off).
+template <class B>
+float check_nll(const char* fn, const cpo_inputs<B>& in, const cpo_config& cfg, bool& nll_on) {
+  nll_on = traits(cfg.loss_type).nll && cfg.cpo_alpha != 0.0f;
   if (nll_on) {
-    count_total = detail::check_chosen_nll_inputs<B>(fn, in.policy_chosen_logps.shape(),
-                                                     in.chosen_nll_token_counts,
-                                                     in.chosen_nll_logp_sums, cfg.nll);
-  } else if (given_sums) {
+    return losses::detail::check_chosen_nll_inputs<B>(fn, in.policy_chosen_logps.shape(),
+                                                      in.chosen_nll_token_counts,
+                                                      in.chosen_nll_logp_sums, cfg.nll);
+  }
+  if (in.chosen_nll_logp_sums) {
     check_same_shape(fn, "chosen_nll_logp_sums", in.chosen_nll_logp_sums->shape(),
                      "policy_chosen_logps", in.policy_chosen_logps.shape());
   }
+  return 1.0f;
+}
 
+/// The per-pair pass (preference term, gradients, statistics) and the metrics.
+template <class B>
+cpo_result<B> pair_pass(const cpo_inputs<B>& in, const cpo_config& cfg, bool nll_on,
+                        float count_total) {
+  using tensor = typename B::tensor;
+  const index_t n = in.policy_chosen_logps.size();
+  const float alpha = cfg.alpha;
+  const bool given_sums = in.chosen_nll_logp_sums != nullptr;
   cpo_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), tensor(shape{n}),
                   tensor(shape{given_sums ? n : index_t{0}}), {}};
   // Statistics per pair: loss, β·ρc, β·ρr, correct, β·ρc - β·ρr, lc, lr, NLL sum s_i.
@@ -188,35 +288,21 @@ cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
   float* gs = given_sums ? B::data(r.grad_chosen_nll_logp_sums) : nullptr;
   float* st = B::data(stats);
   const float beta = cfg.beta, eps = cfg.label_smoothing, gamma = cfg.simpo_gamma;
-  const int type = static_cast<int>(cfg.loss_type);
-  constexpr int t_sigmoid = static_cast<int>(cpo_loss_type::sigmoid);
-  constexpr int t_hinge = static_cast<int>(cpo_loss_type::hinge);
-  constexpr int t_ipo = static_cast<int>(cpo_loss_type::ipo);
-  const bool mean_logps = cpo_uses_mean_logps(cfg.loss_type);
+  const type_traits& row = traits(cfg.loss_type);
+  const preference_term term = row.term;
+  const bool mean_logps = row.mean_logps;
   const float inv_n = 1.0f / static_cast<float>(n);
   // d (cpo_alpha · NLL) / d s_i.
   const float nll_grad = nll_on ? -cfg.cpo_alpha / count_total : 0.0f;
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     const float a = lc[i], b = lr[i];
-    const float rho_c = alpha != 0.0f ? detail::alphapo_reward(a, alpha) : a;
-    const float rho_r = alpha != 0.0f ? detail::alphapo_reward(b, alpha) : b;
-    const float dc = alpha != 0.0f ? detail::alphapo_dreward(a, alpha) : 1.0f;
-    const float dr = alpha != 0.0f ? detail::alphapo_dreward(b, alpha) : 1.0f;
+    const float rho_c = alpha != 0.0f ? losses::detail::alphapo_reward(a, alpha) : a;
+    const float rho_r = alpha != 0.0f ? losses::detail::alphapo_reward(b, alpha) : b;
+    const float dc = alpha != 0.0f ? losses::detail::alphapo_dreward(a, alpha) : 1.0f;
+    const float dr = alpha != 0.0f ? losses::detail::alphapo_dreward(b, alpha) : 1.0f;
     const float x = rho_c - rho_r;
-    float l, dl;  // loss and d loss / d x
-    if (type == t_hinge) {
-      const float h = 1.0f - beta * x;
-      l = math::relu(h);
-      dl = h > 0.0f ? -beta : 0.0f;
-    } else if (type == t_ipo) {
-      const float d = x - 1.0f / (2.0f * beta);
-      l = d * d;
-      dl = 2.0f * d;
-    } else {
-      const float z = type == t_sigmoid ? beta * x : beta * x - gamma;  // simpo, alphapo
-      l = -(1.0f - eps) * math::log_sigmoid(z) - eps * math::log_sigmoid(-z);
-      dl = beta * (-(1.0f - eps) * math::sigmoid(-z) + eps * math::sigmoid(z));
-    }
+    const term_value pt = preference(term, x, beta, eps, gamma);
+    const float l = pt.loss, dl = pt.dloss_dx;
     loss[i] = l;
     const float s_i = !cnt ? 0.0f : (sums ? sums[i] : (mean_logps ? a * cnt[i] : a));
     const float derived = (cnt && !sums) ? nll_grad * (mean_logps ? cnt[i] : 1.0f) : 0.0f;
@@ -245,6 +331,21 @@ cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
   m.logps_chosen = s[5] / fn_;
   m.logps_rejected = s[6] / fn_;
   return r;
+}
+
+}  // namespace detail::cpo
+
+/// CPO-family loss, its gradients and TRL's metrics.
+template <class B>
+cpo_result<B> cpo_loss(const cpo_inputs<B>& in, const cpo_config& cfg = {}) {
+  constexpr const char* fn = "cpo_loss";
+  assert_tensor_backend<B>();
+  detail::cpo::check_shapes(fn, in);
+  detail::cpo::check_options(fn, cfg);
+  detail::cpo::check_values(fn, in, cfg);
+  bool nll_on = false;
+  const float count_total = detail::cpo::check_nll(fn, in, cfg, nll_on);
+  return detail::cpo::pair_pass(in, cfg, nll_on, count_total);
 }
 
 }  // namespace losses

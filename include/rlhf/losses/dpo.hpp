@@ -49,11 +49,13 @@
 #include <utility>
 #include <vector>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
-#include "rlhf/losses/bco.hpp"  // bco_running_mean, shared with the BCO loss
+#include "rlhf/core/validation.hpp"
+#include "rlhf/losses/bco_running_mean.hpp"
 #include "rlhf/losses/detail/dpo_kernels.hpp"
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/reductions.hpp"
@@ -99,77 +101,139 @@ enum class f_divergence_type : std::uint8_t {
 
 namespace detail::dpo {
 
-inline constexpr std::array<std::pair<dpo_loss_type, std::string_view>, 15> dpo_loss_type_names{{
-    {dpo_loss_type::sigmoid, "sigmoid"},
-    {dpo_loss_type::hinge, "hinge"},
-    {dpo_loss_type::ipo, "ipo"},
-    {dpo_loss_type::exo_pair, "exo_pair"},
-    {dpo_loss_type::nca_pair, "nca_pair"},
-    {dpo_loss_type::robust, "robust"},
-    {dpo_loss_type::bco_pair, "bco_pair"},
-    {dpo_loss_type::sppo_hard, "sppo_hard"},
-    {dpo_loss_type::aot, "aot"},
-    {dpo_loss_type::aot_unpaired, "aot_unpaired"},
-    {dpo_loss_type::apo_zero, "apo_zero"},
-    {dpo_loss_type::apo_down, "apo_down"},
-    {dpo_loss_type::discopop, "discopop"},
-    {dpo_loss_type::sft, "sft"},
-    {dpo_loss_type::sigmoid_norm, "sigmoid_norm"},
-}};
+/// How dpo_loss computes a loss type's term.
+enum class term_scope : std::uint8_t {
+  pair,    ///< per pair, in B::parallel_for, by the type's pair_term kernel
+  sft,     ///< one batch-level value (the chosen NLL), the same for every pair
+  sorted,  ///< over the batch, sorted on the host (aot, aot_unpaired)
+};
 
-inline constexpr std::array<std::pair<f_divergence_type, std::string_view>, 4>
-    f_divergence_type_names{{
-        {f_divergence_type::reverse_kl, "reverse_kl"},
-        {f_divergence_type::forward_kl, "forward_kl"},
-        {f_divergence_type::js_divergence, "js_divergence"},
-        {f_divergence_type::alpha_divergence, "alpha_divergence"},
-    }};
+/// How a loss type reads label_smoothing (ε), and which values it accepts.
+enum class smoothing_use : std::uint8_t {
+  none,         ///< ignores ε
+  soft_labels,  ///< cDPO's ε in [0, 0.5], or per-pair soft labels (dpo_inputs::label_smoothing)
+  scalar,       ///< its own use of the scalar ε in [0, 0.5]
+  below_half,   ///< its own use of the scalar ε, in [0, 0.5)
+  positive,     ///< its own use of the scalar ε, in (0, 0.5]
+};
 
-template <class E, std::size_t K>
-std::string_view enum_name(const std::array<std::pair<E, std::string_view>, K>& names, E e) {
-  for (const auto& [v, s] : names) {
-    if (v == e) return s;
+/// What a loss type reads besides the four log-probs; or-ed into type_traits::reads.
+enum read_flag : unsigned {
+  reads_nothing_else = 0,      ///< the four log-probs only
+  reads_chosen_lengths = 1,    ///< divides by n_c: needs dpo_inputs::chosen_lengths
+  reads_rejected_lengths = 2,  ///< divides by n_r: needs dpo_inputs::rejected_lengths
+  reads_scores = 4,            ///< the f-divergence scores (others take reverse_kl only)
+  reads_running_delta = 8,     ///< δ from dpo_config::bco_running
+};
+
+/// One row of dpo_types: what dpo_loss needs to know about a loss type besides its kernel.
+struct type_traits {
+  dpo_loss_type type;                             ///< entry i of dpo_types is value i
+  std::string_view name;                          ///< TRL's spelling (a string literal)
+  unsigned reads = reads_nothing_else;            ///< what it reads (read_flag bits)
+  smoothing_use smoothing = smoothing_use::none;  ///< how it reads label_smoothing
+  term_scope scope = term_scope::pair;            ///< where its term is computed
+};
+
+/// Every DPO loss type. A type whose scope is pair also has a pair_term kernel (below).
+inline constexpr auto dpo_types = std::to_array<type_traits>({
+    {.type = dpo_loss_type::sigmoid,
+     .name = "sigmoid",
+     .reads = reads_scores,
+     .smoothing = smoothing_use::soft_labels},
+    {.type = dpo_loss_type::hinge, .name = "hinge", .reads = reads_scores},
+    {.type = dpo_loss_type::ipo,
+     .name = "ipo",
+     .reads = reads_chosen_lengths | reads_rejected_lengths | reads_scores},
+    {.type = dpo_loss_type::exo_pair,
+     .name = "exo_pair",
+     .reads = reads_scores,
+     .smoothing = smoothing_use::positive},
+    {.type = dpo_loss_type::nca_pair, .name = "nca_pair"},
+    {.type = dpo_loss_type::robust,
+     .name = "robust",
+     .reads = reads_scores,
+     .smoothing = smoothing_use::below_half},
+    {.type = dpo_loss_type::bco_pair, .name = "bco_pair", .reads = reads_running_delta},
+    {.type = dpo_loss_type::sppo_hard, .name = "sppo_hard"},
+    {.type = dpo_loss_type::aot,
+     .name = "aot",
+     .smoothing = smoothing_use::scalar,
+     .scope = term_scope::sorted},
+    {.type = dpo_loss_type::aot_unpaired,
+     .name = "aot_unpaired",
+     .smoothing = smoothing_use::scalar,
+     .scope = term_scope::sorted},
+    {.type = dpo_loss_type::apo_zero, .name = "apo_zero"},
+    {.type = dpo_loss_type::apo_down, .name = "apo_down"},
+    {.type = dpo_loss_type::discopop, .name = "discopop", .reads = reads_scores},
+    {.type = dpo_loss_type::sft,
+     .name = "sft",
+     .reads = reads_chosen_lengths | reads_scores,
+     .scope = term_scope::sft},
+    {.type = dpo_loss_type::sigmoid_norm,
+     .name = "sigmoid_norm",
+     .reads = reads_chosen_lengths | reads_rejected_lengths | reads_scores},
+});
+
+/// True when entry i of dpo_types is the enumerator i.
+constexpr bool dpo_types_in_enum_order() {
+  for (std::size_t i = 0; i < dpo_types.size(); ++i) {
+    if (static_cast<std::size_t>(dpo_types[i].type) != i) return false;
   }
-  return "unknown";
+  return true;
 }
+static_assert(dpo_types_in_enum_order(), "entry i of dpo_types must be dpo_loss_type value i");
+static_assert(dpo_types.size() == static_cast<std::size_t>(dpo_loss_type::sigmoid_norm) + 1,
+              "one dpo_types entry per dpo_loss_type (sigmoid_norm is the last enumerator)");
 
-template <class E, std::size_t K>
-E parse_enum(const std::array<std::pair<E, std::string_view>, K>& names, std::string_view fn,
-             std::string_view what, std::string_view name) {
-  for (const auto& [v, s] : names) {
-    if (s == name) return v;
-  }
-  std::string accepted;
-  for (const auto& [v, s] : names) {
-    if (!accepted.empty()) accepted += ", ";
-    accepted += s;
-  }
-  throw config_error(rlhf::detail::concat(fn, ": unknown ", what, " '", name,
-                                          "'; accepted: ", accepted));
+/// The row of a loss type (a value outside the enum is refused before this is asked).
+constexpr const type_traits& traits(dpo_loss_type t) {
+  return dpo_types[static_cast<std::size_t>(t)];
 }
 
 }  // namespace detail::dpo
+}  // namespace losses
+
+/// TRL's names of the DPO loss types, from detail::dpo::dpo_types.
+template <>
+struct enum_names<losses::dpo_loss_type> {
+  /// Every loss type with its name, in declaration order.
+  static constexpr auto values = enum_names_from<losses::dpo_loss_type>(
+      losses::detail::dpo::dpo_types);
+};
+static_assert(enum_table_covers<losses::dpo_loss_type>(losses::detail::dpo::dpo_types.size()));
+
+/// TRL's names of the f-divergence types.
+template <>
+struct enum_names<losses::f_divergence_type> {
+  /// Every f-divergence type with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::f_divergence_type>, 4> values{{
+      {losses::f_divergence_type::reverse_kl, "reverse_kl"},
+      {losses::f_divergence_type::forward_kl, "forward_kl"},
+      {losses::f_divergence_type::js_divergence, "js_divergence"},
+      {losses::f_divergence_type::alpha_divergence, "alpha_divergence"},
+  }};
+};
+static_assert(enum_table_covers<losses::f_divergence_type>(
+    static_cast<std::size_t>(losses::f_divergence_type::alpha_divergence) + 1));
+
+namespace losses {
 
 /// TRL's name of a loss type ("unknown" for a value outside the enum).
-[[nodiscard]] inline std::string_view to_string(dpo_loss_type t) {
-  return detail::dpo::enum_name(detail::dpo::dpo_loss_type_names, t);
-}
+[[nodiscard]] inline std::string_view to_string(dpo_loss_type t) { return rlhf::to_string(t); }
 /// TRL's name of an f-divergence type ("unknown" for a value outside the enum).
-[[nodiscard]] inline std::string_view to_string(f_divergence_type t) {
-  return detail::dpo::enum_name(detail::dpo::f_divergence_type_names, t);
-}
+[[nodiscard]] inline std::string_view to_string(f_divergence_type t) { return rlhf::to_string(t); }
 
 /// "sigmoid" → dpo_loss_type::sigmoid; an unknown name is a config_error listing the
 /// accepted ones.
 [[nodiscard]] inline dpo_loss_type parse_dpo_loss_type(std::string_view name) {
-  return detail::dpo::parse_enum(detail::dpo::dpo_loss_type_names, "parse_dpo_loss_type",
-                                 "loss_type", name);
+  return enum_from_string<dpo_loss_type>(name, "parse_dpo_loss_type", "loss_type");
 }
 /// "reverse_kl" → f_divergence_type::reverse_kl; an unknown name is a config_error listing
 /// the accepted ones.
 [[nodiscard]] inline f_divergence_type parse_f_divergence_type(std::string_view name) {
-  return detail::dpo::parse_enum(detail::dpo::f_divergence_type_names,
-                                 "parse_f_divergence_type", "f_divergence_type", name);
+  return enum_from_string<f_divergence_type>(name, "parse_f_divergence_type", "f_divergence_type");
 }
 
 /// TRL DPOConfig's loss options (names and defaults as TRL's).
@@ -198,9 +262,10 @@ struct dpo_config {
   /// loss_type = {sigmoid, sft}, loss_weights = {1, α}).
   std::optional<float> rpo_alpha{};
   /// bco_pair's δ: nullptr (default) is δ = 0, as in TRL 1.x. Otherwise the caller's
-  /// running mean (rlhf/losses/bco.hpp), updated by every dpo_loss call whose loss_type
-  /// includes bco_pair with one value, the batch mean of [β·cr, β·rj], before δ = its mean
-  /// is used (TRL 0.x: RunningMoments fed with that scalar). δ carries no gradient.
+  /// running mean (rlhf/losses/bco_running_mean.hpp), updated by every dpo_loss call whose
+  /// loss_type includes bco_pair with one value, the batch mean of [β·cr, β·rj], before
+  /// δ = its mean is used (TRL 0.x: RunningMoments fed with that scalar). δ carries no
+  /// gradient.
   bco_running_mean* bco_running = nullptr;
 };
 
@@ -265,6 +330,8 @@ struct dpo_terms {
   float weight[dpo_max_terms] = {};
 };
 
+/// The scalars a kernel reads: β, ε (per pair where soft labels are given), discopop's τ,
+/// bco_pair's δ, alpha_divergence's a, log(1-ε), log ε (0 when ε = 0) and the divergence.
 struct dpo_params {
   float beta, eps, tau, delta, alpha, log1m_eps, log_eps;
   losses::f_divergence_type fdiv;
@@ -302,94 +369,143 @@ struct dpo_term_out {
   float loss = 0, d_sc = 0, d_sr = 0, d_cr = 0, d_rj = 0;
 };
 
-/// The per-pair terms (sft and the aot types are handled by dpo_loss itself: 0 here).
-RLHF_HD inline dpo_term_out dpo_pair_term(dpo_loss_type t, const dpo_params& p,
-                                          const dpo_pair& x) {
-  dpo_term_out o;
+/// A term whose loss is a function of z = β·(s_c - s_r) only: its derivatives by chain rule.
+RLHF_HD inline dpo_term_out of_z(const value_grad& v, float beta) {
+  return {v.value, beta * v.grad, -beta * v.grad, 0.0f, 0.0f};
+}
+
+/// The per-pair kernel of loss type T: the pair's loss and its derivatives. Every type whose
+/// dpo_types row has scope pair specialises it; the others never instantiate it.
+template <dpo_loss_type T>
+RLHF_HD dpo_term_out pair_term(const dpo_params& /*p*/, const dpo_pair& /*x*/) {
+  static_assert(static_cast<int>(T) < 0,  // false for every type, at instantiation
+                "a loss type with term_scope::pair needs a pair_term kernel");
+  return {};
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::sigmoid>(const dpo_params& p,
+                                                              const dpo_pair& x) {
+  return of_z(smoothed_sigmoid_loss(p.beta * x.diff, p.eps), p.beta);
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::hinge>(const dpo_params& p,
+                                                            const dpo_pair& x) {
+  return of_z(hinge_loss(p.beta * x.diff), p.beta);
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::ipo>(const dpo_params& p, const dpo_pair& x) {
+  const float u = x.sc * x.inv_nc - x.sr * x.inv_nr - 0.5f / p.beta;
+  return {u * u, 2.0f * u * x.inv_nc, -2.0f * u * x.inv_nr, 0.0f, 0.0f};
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::exo_pair>(const dpo_params& p,
+                                                               const dpo_pair& x) {
+  return of_z(exo_pair_loss(p.beta * x.diff, p.log1m_eps, p.log_eps), p.beta);
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::nca_pair>(const dpo_params& p,
+                                                               const dpo_pair& x) {
+  const value_grad2 v = nca_pair_loss(p.beta * x.sc, p.beta * x.sr);
+  return {v.value, p.beta * v.grad_a, p.beta * v.grad_b, 0.0f, 0.0f};
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::robust>(const dpo_params& p,
+                                                             const dpo_pair& x) {
+  return of_z(robust_loss(p.beta * x.diff, p.eps), p.beta);
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::bco_pair>(const dpo_params& p,
+                                                               const dpo_pair& x) {
+  const value_grad2 v = bco_pair_loss(p.beta * x.sc - p.delta, p.beta * x.sr - p.delta);
+  return {v.value, p.beta * v.grad_a, p.beta * v.grad_b, 0.0f, 0.0f};
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::sppo_hard>(const dpo_params& p,
+                                                                const dpo_pair& x) {
+  const float u = x.sc - 0.5f / p.beta, v = x.sr + 0.5f / p.beta;
+  return {u * u + v * v, 2.0f * u, 2.0f * v, 0.0f, 0.0f};
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::apo_zero>(const dpo_params& p,
+                                                               const dpo_pair& x) {
   const float b = p.beta;
-  const float z = b * x.diff;
-  switch (t) {
-    case dpo_loss_type::sigmoid: {
-      const value_grad v = smoothed_sigmoid_loss(z, p.eps);
-      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::hinge: {
-      const value_grad v = hinge_loss(z);
-      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::ipo: {
-      const float u = x.sc * x.inv_nc - x.sr * x.inv_nr - 0.5f / b;
-      o = {u * u, 2.0f * u * x.inv_nc, -2.0f * u * x.inv_nr, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::exo_pair: {
-      const value_grad v = exo_pair_loss(z, p.log1m_eps, p.log_eps);
-      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::nca_pair: {
-      const value_grad2 v = nca_pair_loss(b * x.sc, b * x.sr);
-      o = {v.value, b * v.grad_a, b * v.grad_b, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::robust: {
-      const value_grad v = robust_loss(z, p.eps);
-      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::bco_pair: {
-      const value_grad2 v = bco_pair_loss(b * x.sc - p.delta, b * x.sr - p.delta);
-      o = {v.value, b * v.grad_a, b * v.grad_b, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::sppo_hard: {
-      const float u = x.sc - 0.5f / b, v = x.sr + 0.5f / b;
-      o = {u * u + v * v, 2.0f * u, 2.0f * v, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::apo_zero: {
-      const value_grad c = sigmoid_with_grad(b * x.cr), r = sigmoid_with_grad(b * x.rj);
-      o = {(1.0f - c.value) + r.value, 0.0f, 0.0f, -b * c.grad, b * r.grad};
-      break;
-    }
-    case dpo_loss_type::apo_down: {
-      const value_grad c = sigmoid_with_grad(b * x.cr), d = sigmoid_with_grad(z);
-      o = {c.value + (1.0f - d.value), -b * d.grad, b * d.grad, b * c.grad, 0.0f};
-      break;
-    }
-    case dpo_loss_type::discopop: {
-      const value_grad v = discopop_loss(z, p.tau);
-      o = {v.value, b * v.grad, -b * v.grad, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::sigmoid_norm: {
-      const float y = b * (x.sc * x.inv_nc - x.sr * x.inv_nr);
-      const float g = -math::sigmoid(-y);
-      o = {-math::log_sigmoid(y), b * x.inv_nc * g, -b * x.inv_nr * g, 0.0f, 0.0f};
-      break;
-    }
-    case dpo_loss_type::sft:
-    case dpo_loss_type::aot:
-    case dpo_loss_type::aot_unpaired: break;
+  const value_grad c = sigmoid_with_grad(b * x.cr), r = sigmoid_with_grad(b * x.rj);
+  return {(1.0f - c.value) + r.value, 0.0f, 0.0f, -b * c.grad, b * r.grad};
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::apo_down>(const dpo_params& p,
+                                                               const dpo_pair& x) {
+  const float b = p.beta;
+  const value_grad c = sigmoid_with_grad(b * x.cr), d = sigmoid_with_grad(b * x.diff);
+  return {c.value + (1.0f - d.value), -b * d.grad, b * d.grad, b * c.grad, 0.0f};
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::discopop>(const dpo_params& p,
+                                                               const dpo_pair& x) {
+  return of_z(discopop_loss(p.beta * x.diff, p.tau), p.beta);
+}
+
+template <>
+RLHF_HD inline dpo_term_out pair_term<dpo_loss_type::sigmoid_norm>(const dpo_params& p,
+                                                                   const dpo_pair& x) {
+  const float b = p.beta;
+  const float y = b * (x.sc * x.inv_nc - x.sr * x.inv_nr);
+  const float g = -math::sigmoid(-y);
+  return {-math::log_sigmoid(y), b * x.inv_nc * g, -b * x.inv_nr * g, 0.0f, 0.0f};
+}
+
+/// Whether entry I of dpo_types is computed per pair (a constant a device function can read).
+template <std::size_t I>
+inline constexpr bool is_pair_term = dpo_types[I].scope == term_scope::pair;
+
+/// The kernel of entry I, or no contribution for a batch-level type (sft, aot: dpo_loss
+/// adds those separately).
+template <std::size_t I>
+RLHF_HD dpo_term_out pair_term_at(const dpo_params& p, const dpo_pair& x) {
+  if constexpr (is_pair_term<I>) {
+    return pair_term<static_cast<dpo_loss_type>(I)>(p, x);
+  } else {
+    return {};
   }
+}
+
+template <std::size_t... I>
+RLHF_HD dpo_term_out pair_term_of(dpo_loss_type t, const dpo_params& p, const dpo_pair& x,
+                                  std::index_sequence<I...> /*every entry*/) {
+  dpo_term_out o;
+  (void)((t == static_cast<dpo_loss_type>(I) && (o = pair_term_at<I>(p, x), true)) || ...);
   return o;
 }
 
-/// The loss types TRL 1.16 allows with a divergence other than reverse_kl.
-inline bool dpo_reads_f_divergence(dpo_loss_type t) {
-  return t == dpo_loss_type::sigmoid || t == dpo_loss_type::sigmoid_norm ||
-         t == dpo_loss_type::hinge || t == dpo_loss_type::ipo || t == dpo_loss_type::exo_pair ||
-         t == dpo_loss_type::robust || t == dpo_loss_type::discopop || t == dpo_loss_type::sft;
+/// The per-pair term of type t: its pair_term kernel, dispatched through dpo_types.
+RLHF_HD inline dpo_term_out dpo_pair_term(dpo_loss_type t, const dpo_params& p, const dpo_pair& x) {
+  return pair_term_of(t, p, x, std::make_index_sequence<dpo_types.size()>{});
 }
 
-inline bool dpo_needs_chosen_lengths(dpo_loss_type t) {
-  return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm ||
-         t == dpo_loss_type::sft;
-}
-inline bool dpo_needs_rejected_lengths(dpo_loss_type t) {
-  return t == dpo_loss_type::ipo || t == dpo_loss_type::sigmoid_norm;
+/// The names of the types whose row satisfies `pred`, as "a, b or c".
+template <class Pred>
+std::string type_names_where(Pred pred) {
+  std::vector<std::string_view> names;
+  for (const type_traits& t : dpo_types) {
+    if (pred(t)) names.push_back(t.name);
+  }
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
 }
 
 /// The data_error of a batch whose loss or gradient is not finite: names the first such
@@ -427,26 +543,6 @@ template <class B>
           : "; the true value is beyond float's range"));
 }
 
-/// dpo_inputs::label_smoothing's conditions on the configuration (see there).
-inline void check_per_pair_smoothing(const char* fn, const dpo_config& cfg) {
-  bool sigmoid = false;
-  for (const dpo_loss_type t : cfg.loss_type) {
-    sigmoid |= t == dpo_loss_type::sigmoid;
-    if (t == dpo_loss_type::robust || t == dpo_loss_type::exo_pair || t == dpo_loss_type::aot ||
-        t == dpo_loss_type::aot_unpaired) {
-      throw config_error(rlhf::detail::concat(
-          fn, ": per-pair label_smoothing (soft labels) works with the sigmoid loss; loss_type ",
-          to_string(t), " reads label_smoothing in its own way"));
-    }
-  }
-  if (!sigmoid) {
-    throw config_error(rlhf::detail::concat(
-        fn, ": per-pair label_smoothing (soft labels) needs a sigmoid term in loss_type"));
-  }
-  check_config(cfg.label_smoothing == 0.0f, fn, "label_smoothing",
-               "0 when per-pair label_smoothing is given", cfg.label_smoothing);
-}
-
 /// Indices that sort v ascending (stable: ties keep their batch order).
 inline std::vector<std::size_t> argsort(const std::vector<float>& v) {
   std::vector<std::size_t> idx(v.size());
@@ -456,28 +552,26 @@ inline std::vector<std::size_t> argsort(const std::vector<float>& v) {
   return idx;
 }
 
-}  // namespace detail::dpo
+// ---- validate
 
-/// The DPO-family loss of a batch of preference pairs, its gradients with respect to the
-/// policy log-probs, and TRL's metrics.
+/// The four log-probs: rank 1, one shape, at least one pair.
 template <class B>
-dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
-  using tensor = typename B::tensor;
-  constexpr const char* fn = "dpo_loss";
-  assert_tensor_backend<B>();
+void check_shapes(const char* fn, const dpo_inputs<B>& in) {
+  const shape& s0 = in.policy_chosen_logps.shape();
+  check_rank(fn, "policy_chosen_logps", s0, 1, 1);
+  check_same_shape(fn, "policy_chosen_logps", s0, "policy_rejected_logps",
+                   in.policy_rejected_logps.shape());
+  check_same_shape(fn, "policy_chosen_logps", s0, "reference_chosen_logps",
+                   in.reference_chosen_logps.shape());
+  check_same_shape(fn, "policy_chosen_logps", s0, "reference_rejected_logps",
+                   in.reference_rejected_logps.shape());
+  if (in.policy_chosen_logps.size() == 0) {
+    throw shape_error("dpo_loss: batch is empty (policy_chosen_logps has 0 pairs)");
+  }
+}
 
-  // ---- shapes
-  const index_t n = in.policy_chosen_logps.size();
-  check_rank(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(), 1, 1);
-  check_same_shape(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(),
-                   "policy_rejected_logps", in.policy_rejected_logps.shape());
-  check_same_shape(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(),
-                   "reference_chosen_logps", in.reference_chosen_logps.shape());
-  check_same_shape(fn, "policy_chosen_logps", in.policy_chosen_logps.shape(),
-                   "reference_rejected_logps", in.reference_rejected_logps.shape());
-  if (n == 0) throw shape_error("dpo_loss: batch is empty (policy_chosen_logps has 0 pairs)");
-
-  // ---- hyper-parameters
+/// The scalar options, each against its documented range.
+inline void check_options(const char* fn, const dpo_config& cfg) {
   const float eps = cfg.label_smoothing;
   check_config(!cfg.loss_type.empty(), fn, "loss_type", "a non-empty list", "an empty list");
   check_config(std::isfinite(cfg.beta) && cfg.beta > 0.0f, fn, "beta", "finite and > 0",
@@ -499,7 +593,7 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   check_config(std::isfinite(cfg.f_alpha_divergence_coef), fn, "f_alpha_divergence_coef",
                "finite", cfg.f_alpha_divergence_coef);
   check_enum(fn, "f_divergence_type", cfg.f_divergence_type,
-             static_cast<int>(detail::dpo::f_divergence_type_names.size()));
+             static_cast<int>(enum_count<f_divergence_type>));
   if (cfg.ld_alpha) {
     throw config_error(rlhf::detail::concat(
         fn, ": ld_alpha (", *cfg.ld_alpha,
@@ -512,47 +606,94 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     check_config(std::isfinite(*cfg.rpo_alpha) && *cfg.rpo_alpha >= 0.0f, fn, "rpo_alpha",
                  "finite and >= 0", *cfg.rpo_alpha);
   }
-  if (in.label_smoothing) detail::dpo::check_per_pair_smoothing(fn, cfg);
-  detail::dpo::dpo_terms terms;
+}
+
+/// dpo_inputs::label_smoothing's conditions on the configuration (see there): a type that
+/// takes soft labels is present and none reads ε another way.
+inline void check_per_pair_smoothing(const char* fn, const dpo_config& cfg) {
+  const auto soft = [](const type_traits& t) { return t.smoothing == smoothing_use::soft_labels; };
+  bool any_soft = false;
+  for (const dpo_loss_type t : cfg.loss_type) {
+    const type_traits& row = traits(t);
+    any_soft |= soft(row);
+    if (row.smoothing != smoothing_use::none && !soft(row)) {
+      throw config_error(rlhf::detail::concat(
+          fn, ": per-pair label_smoothing (soft labels) works with the ", type_names_where(soft),
+          " loss; loss_type ", row.name, " reads label_smoothing in its own way"));
+    }
+  }
+  if (!any_soft) {
+    throw config_error(rlhf::detail::concat(fn, ": per-pair label_smoothing (soft labels) needs a ",
+                                            type_names_where(soft), " term in loss_type"));
+  }
+  check_config(cfg.label_smoothing == 0.0f, fn, "label_smoothing",
+               "0 when per-pair label_smoothing is given", cfg.label_smoothing);
+}
+
+// ---- plan
+
+/// The terms to compute and what they read, from the configuration and the inputs given.
+struct dpo_plan {
+  dpo_terms terms;          ///< one entry per loss_type, then rpo_alpha's sft
+  bool has_sft = false;     ///< a term of scope sft
+  bool has_sorted = false;  ///< a term of scope sorted
+  bool has_delta = false;   ///< a term that reads δ
+  bool need_nc = false;     ///< a term reads chosen_lengths
+  bool need_nr = false;     ///< a term reads rejected_lengths
+};
+
+/// Checks every term against its dpo_types row (divergence, ε, the inputs it reads) and
+/// returns the plan.
+template <class B>
+dpo_plan make_plan(const char* fn, const dpo_inputs<B>& in, const dpo_config& cfg) {
+  // The enumerators first: every later check reads the type's row.
+  for (std::size_t k = 0; k < cfg.loss_type.size(); ++k) {
+    check_enum(fn, rlhf::detail::concat("loss_type[", k, "]"), cfg.loss_type[k],
+               static_cast<int>(dpo_types.size()));
+  }
+  if (in.label_smoothing) check_per_pair_smoothing(fn, cfg);
+  dpo_plan plan;
   const std::size_t count = cfg.loss_type.size() + (cfg.rpo_alpha ? 1 : 0);
-  check_config(count <= static_cast<std::size_t>(detail::dpo::dpo_max_terms), fn,
-               "loss_type (with rpo_alpha)", "at most 32 terms", count);
-  bool has_sft = false, has_aot = false, has_bco = false;
-  bool need_nc = false, need_nr = false;
+  check_config(count <= static_cast<std::size_t>(dpo_max_terms), fn, "loss_type (with rpo_alpha)",
+               "at most 32 terms", count);
+  const float eps = cfg.label_smoothing;
   std::string needs_nc_by, needs_nr_by;  // what asks for the lengths, for the message
   for (std::size_t k = 0; k < count; ++k) {
     const bool rpo = k == cfg.loss_type.size();
     const dpo_loss_type t = rpo ? dpo_loss_type::sft : cfg.loss_type[k];
-    check_enum(fn, rlhf::detail::concat("loss_type[", k, "]"), t,
-               static_cast<int>(detail::dpo::dpo_loss_type_names.size()));
-    if (cfg.f_divergence_type != f_divergence_type::reverse_kl &&
-        !detail::dpo::dpo_reads_f_divergence(t)) {
+    const type_traits& row = traits(t);
+    if (cfg.f_divergence_type != f_divergence_type::reverse_kl && (row.reads & reads_scores) == 0) {
       throw config_error(rlhf::detail::concat(
-          fn, ": f_divergence_type ", to_string(cfg.f_divergence_type),
-          " works with loss_type sigmoid, sigmoid_norm, hinge, ipo, exo_pair, robust, "
-          "discopop or sft (as in TRL), not ",
-          to_string(t)));
+          fn, ": f_divergence_type ", to_string(cfg.f_divergence_type), " works with loss_type ",
+          type_names_where([](const type_traits& r) { return (r.reads & reads_scores) != 0; }),
+          " (as in TRL), not ", row.name));
     }
-    terms.type[k] = t;
-    terms.weight[k] = rpo ? *cfg.rpo_alpha
-                          : (cfg.loss_weights.empty() ? 1.0f : cfg.loss_weights[k]);
-    has_sft |= t == dpo_loss_type::sft;
-    has_aot |= t == dpo_loss_type::aot || t == dpo_loss_type::aot_unpaired;
-    has_bco |= t == dpo_loss_type::bco_pair;
-    const std::string by =
-        rpo ? std::string("rpo_alpha") : rlhf::detail::concat("loss_type ", to_string(t));
-    if (detail::dpo::dpo_needs_chosen_lengths(t) && !need_nc) need_nc = true, needs_nc_by = by;
-    if (detail::dpo::dpo_needs_rejected_lengths(t) && !need_nr) need_nr = true, needs_nr_by = by;
-    if (t == dpo_loss_type::robust) {
-      check_config(eps < 0.5f, fn, "label_smoothing", "in [0, 0.5) for loss_type robust", eps);
+    plan.terms.type[k] = t;
+    plan.terms.weight[k] = rpo ? *cfg.rpo_alpha
+                               : (cfg.loss_weights.empty() ? 1.0f : cfg.loss_weights[k]);
+    plan.has_sft |= row.scope == term_scope::sft;
+    plan.has_sorted |= row.scope == term_scope::sorted;
+    plan.has_delta |= (row.reads & reads_running_delta) != 0;
+    const std::string by = rpo ? std::string("rpo_alpha")
+                               : rlhf::detail::concat("loss_type ", row.name);
+    if ((row.reads & reads_chosen_lengths) != 0 && !plan.need_nc) {
+      plan.need_nc = true;
+      needs_nc_by = by;
     }
-    if (t == dpo_loss_type::exo_pair) {
+    if ((row.reads & reads_rejected_lengths) != 0 && !plan.need_nr) {
+      plan.need_nr = true;
+      needs_nr_by = by;
+    }
+    if (row.smoothing == smoothing_use::below_half) {
+      check_config(eps < 0.5f, fn, "label_smoothing",
+                   rlhf::detail::concat("in [0, 0.5) for loss_type ", row.name), eps);
+    }
+    if (row.smoothing == smoothing_use::positive) {
       check_config(eps > 0.0f, fn, "label_smoothing",
-                   "in (0, 0.5] for loss_type exo_pair (EXO's epsilon; the paper uses 1e-3)",
-                   eps);
+                   rlhf::detail::concat("in (0, 0.5] for loss_type ", row.name), eps);
     }
   }
-  terms.count = static_cast<int>(count);
+  plan.terms.count = static_cast<int>(count);
   if (cfg.use_weighting && !in.weights) {
     throw config_error("dpo_loss: use_weighting needs weights (the WPO weights w_c*w_r), "
                        "which are absent");
@@ -560,107 +701,140 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   if (!cfg.use_weighting && in.weights) {
     throw config_error("dpo_loss: weights were given but use_weighting is false");
   }
-  if (need_nc && !in.chosen_lengths) {
+  if (plan.need_nc && !in.chosen_lengths) {
     throw config_error(rlhf::detail::concat(
         "dpo_loss: ", needs_nc_by, " needs chosen_lengths (completion token counts), which "
         "are absent"));
   }
-  if (need_nr && !in.rejected_lengths) {
+  if (plan.need_nr && !in.rejected_lengths) {
     throw config_error(rlhf::detail::concat(
         "dpo_loss: ", needs_nr_by, " needs rejected_lengths (completion token counts), which "
         "are absent"));
   }
+  return plan;
+}
 
-  // ---- values
-  const auto& shape0 = in.policy_chosen_logps.shape();
+/// The values: finite log-probs; lengths and weights finite and >= 0; soft labels in [0, 1].
+template <class B>
+void check_values(const char* fn, const dpo_inputs<B>& in) {
+  const shape& s0 = in.policy_chosen_logps.shape();
   ops::check_finite<B>(fn, "policy_chosen_logps", in.policy_chosen_logps);
   ops::check_finite<B>(fn, "policy_rejected_logps", in.policy_rejected_logps);
   ops::check_finite<B>(fn, "reference_chosen_logps", in.reference_chosen_logps);
   ops::check_finite<B>(fn, "reference_rejected_logps", in.reference_rejected_logps);
-  const auto check_optional = [&](const tensor* t, std::string_view name) {
+  const auto check_optional = [&](const typename B::tensor* t, std::string_view name) {
     if (!t) return;
-    check_same_shape(fn, name, t->shape(), "policy_chosen_logps", shape0);
+    check_same_shape(fn, name, t->shape(), "policy_chosen_logps", s0);
     ops::check_mask<B>(fn, name, *t);
   };
   check_optional(in.chosen_lengths, "chosen_lengths");
   check_optional(in.rejected_lengths, "rejected_lengths");
   check_optional(in.weights, "weights");
   if (in.label_smoothing) {
-    check_same_shape(fn, "label_smoothing", in.label_smoothing->shape(), "policy_chosen_logps",
-                     shape0);
+    check_same_shape(fn, "label_smoothing", in.label_smoothing->shape(), "policy_chosen_logps", s0);
     ops::check_probabilities<B>(fn, "label_smoothing", *in.label_smoothing);
   }
+}
 
+// ---- kernels
+
+/// The batch-level terms every pair adds: the sft value and gradient (scope sft), δ, and the
+/// per-position losses and routed gradients of the sorted terms.
+template <class B>
+struct batch_terms {
+  float sft_value = 0.0f;  ///< Σ_k w_k·S, the same for every pair
+  float sft_grad = 0.0f;   ///< Σ_k w_k·dS·mean(wpo), added to every d loss / d lc
+  float delta = 0.0f;      ///< bco_pair's δ
+  std::optional<typename B::tensor> sorted_loss, sorted_gc, sorted_gr;
+};
+
+/// The sft terms: S = -Σ_i lc_i / Σ_i n_c,i (the token-mean NLL of the chosen completions).
+template <class B>
+void sft_terms(const dpo_inputs<B>& in, const dpo_plan& plan, batch_terms<B>& out) {
+  const float n = static_cast<float>(in.policy_chosen_logps.size());
+  const float mean_w = in.weights ? ops::sum<B>(*in.weights) / n : 1.0f;
+  const float tokens = std::max(ops::sum<B>(*in.chosen_lengths), 1.0f);
+  const float s = -ops::sum<B>(in.policy_chosen_logps) / tokens;
+  for (int k = 0; k < plan.terms.count; ++k) {
+    if (traits(plan.terms.type[k]).scope != term_scope::sft) continue;
+    out.sft_value += plan.terms.weight[k] * s;
+    out.sft_grad += plan.terms.weight[k] * (-mean_w / tokens);
+  }
+}
+
+/// bco_pair's δ: the running mean, first updated with the batch mean of [β·cr, β·rj].
+template <class B>
+float running_delta(const dpo_inputs<B>& in, const dpo_config& cfg) {
+  const index_t n = in.policy_chosen_logps.size();
   const float beta = cfg.beta;
+  const float* lc = B::data(in.policy_chosen_logps);
+  const float* lr = B::data(in.policy_rejected_logps);
+  const float* rc = B::data(in.reference_chosen_logps);
+  const float* rrf = B::data(in.reference_rejected_logps);
+  typename B::tensor both(shape{n});
+  float* bp = B::data(both);
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) { bp[i] = beta * (lc[i] - rc[i]) + beta * (lr[i] - rrf[i]); });
+  cfg.bco_running->update(static_cast<double>(ops::sum<B>(both)) / (2.0 * static_cast<double>(n)),
+                          1.0);
+  return static_cast<float>(cfg.bco_running->mean);
+}
+
+/// The sorted terms (aot, aot_unpaired) on the host: per-position losses, and gradients
+/// routed back through the sort permutations.
+template <class B>
+void sorted_terms(const dpo_inputs<B>& in, const dpo_config& cfg, const dpo_plan& plan,
+                  batch_terms<B>& out) {
+  const index_t n = in.policy_chosen_logps.size();
+  const float beta = cfg.beta, eps = cfg.label_smoothing, fn_ = static_cast<float>(n);
+  const auto h_lc = ops::to_host<B>(in.policy_chosen_logps);
+  const auto h_lr = ops::to_host<B>(in.policy_rejected_logps);
+  const auto h_rc = ops::to_host<B>(in.reference_chosen_logps);
+  const auto h_rr = ops::to_host<B>(in.reference_rejected_logps);
+  const std::vector<float> h_w = in.weights ? ops::to_host<B>(*in.weights)
+                                            : std::vector<float>(static_cast<std::size_t>(n), 1.0f);
+  const auto un = static_cast<std::size_t>(n);
+  std::vector<float> l(un, 0.0f), gc(un, 0.0f), gr(un, 0.0f), a(un), b(un);
+  for (int k = 0; k < plan.terms.count; ++k) {
+    const dpo_loss_type t = plan.terms.type[k];
+    if (traits(t).scope != term_scope::sorted) continue;
+    const bool paired = t == dpo_loss_type::aot;
+    for (std::size_t i = 0; i < un; ++i) {
+      a[i] = paired ? h_lc[i] - h_lr[i] : h_lc[i] - h_rc[i];  // sorted with a gradient
+      b[i] = paired ? h_rc[i] - h_rr[i] : h_lr[i] - h_rr[i];
+    }
+    const auto pa = argsort(a), pb = argsort(b);
+    for (std::size_t pos = 0; pos < un; ++pos) {
+      const auto v = smoothed_sigmoid_loss(beta * (a[pa[pos]] - b[pb[pos]]), eps);
+      l[pos] += plan.terms.weight[k] * v.value;
+      // WPO weights multiply by batch position (TRL multiplies the sorted losses).
+      const float g = plan.terms.weight[k] * beta * v.grad * h_w[pos] / fn_;
+      gc[pa[pos]] += g;
+      (paired ? gr[pa[pos]] : gr[pb[pos]]) -= g;  // a = lc - lr, or b = lr - rrf
+    }
+  }
+  out.sorted_loss = ops::from_host<B>(std::span<const float>(l), shape{n});
+  out.sorted_gc = ops::from_host<B>(std::span<const float>(gc), shape{n});
+  out.sorted_gr = ops::from_host<B>(std::span<const float>(gr), shape{n});
+}
+
+/// The per-pair pass: every pair's terms (dpo_pair_term), the batch terms added, the
+/// losses and gradients written, and the metrics reduced by one row_sums_to_host.
+template <class B>
+dpo_result<B> pair_pass(const dpo_inputs<B>& in, const dpo_config& cfg, const dpo_plan& plan,
+                        const batch_terms<B>& batch) {
+  using tensor = typename B::tensor;
+  const index_t n = in.policy_chosen_logps.size();
+  const float beta = cfg.beta, eps = cfg.label_smoothing;
   const float fn_ = static_cast<float>(n);
   const float* lc = B::data(in.policy_chosen_logps);
   const float* lr = B::data(in.policy_rejected_logps);
   const float* rc = B::data(in.reference_chosen_logps);
   const float* rrf = B::data(in.reference_rejected_logps);
-  const float* nc = need_nc ? B::data(*in.chosen_lengths) : nullptr;
-  const float* nr = need_nr ? B::data(*in.rejected_lengths) : nullptr;
+  const float* nc = plan.need_nc ? B::data(*in.chosen_lengths) : nullptr;
+  const float* nr = plan.need_nr ? B::data(*in.rejected_lengths) : nullptr;
   const float* wt = in.weights ? B::data(*in.weights) : nullptr;
   const float* eps_i = in.label_smoothing ? B::data(*in.label_smoothing) : nullptr;
-
-  // ---- batch-level quantities: the sft value, bco_pair's δ
-  float sft_value = 0.0f, sft_grad = 0.0f;  // Σ_k w_k·S and Σ_k w_k·dS·mean(wpo)
-  if (has_sft) {
-    const float mean_w = wt ? ops::sum<B>(*in.weights) / fn_ : 1.0f;
-    const float tokens = std::max(ops::sum<B>(*in.chosen_lengths), 1.0f);
-    const float s = -ops::sum<B>(in.policy_chosen_logps) / tokens;
-    for (int k = 0; k < terms.count; ++k) {
-      if (terms.type[k] != dpo_loss_type::sft) continue;
-      sft_value += terms.weight[k] * s;
-      sft_grad += terms.weight[k] * (-mean_w / tokens);
-    }
-  }
-  float delta = 0.0f;
-  if (has_bco && cfg.bco_running) {
-    tensor both(shape{n});
-    float* bp = B::data(both);
-    B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-      bp[i] = beta * (lc[i] - rc[i]) + beta * (lr[i] - rrf[i]);
-    });
-    cfg.bco_running->update(
-        static_cast<double>(ops::sum<B>(both)) / (2.0 * static_cast<double>(n)), 1.0);
-    delta = static_cast<float>(cfg.bco_running->mean);
-  }
-
-  // ---- aot / aot_unpaired on the host: per-position losses, routed gradients
-  std::optional<tensor> aot_loss, aot_gc, aot_gr;
-  if (has_aot) {
-    const auto h_lc = ops::to_host<B>(in.policy_chosen_logps);
-    const auto h_lr = ops::to_host<B>(in.policy_rejected_logps);
-    const auto h_rc = ops::to_host<B>(in.reference_chosen_logps);
-    const auto h_rr = ops::to_host<B>(in.reference_rejected_logps);
-    const std::vector<float> h_w =
-        wt ? ops::to_host<B>(*in.weights) : std::vector<float>(static_cast<std::size_t>(n), 1.0f);
-    const auto un = static_cast<std::size_t>(n);
-    std::vector<float> l(un, 0.0f), gc(un, 0.0f), gr(un, 0.0f), a(un), b(un);
-    for (int k = 0; k < terms.count; ++k) {
-      const dpo_loss_type t = terms.type[k];
-      if (t != dpo_loss_type::aot && t != dpo_loss_type::aot_unpaired) continue;
-      const bool paired = t == dpo_loss_type::aot;
-      for (std::size_t i = 0; i < un; ++i) {
-        a[i] = paired ? h_lc[i] - h_lr[i] : h_lc[i] - h_rc[i];  // sorted with a gradient
-        b[i] = paired ? h_rc[i] - h_rr[i] : h_lr[i] - h_rr[i];
-      }
-      const auto pa = detail::dpo::argsort(a), pb = detail::dpo::argsort(b);
-      for (std::size_t pos = 0; pos < un; ++pos) {
-        const auto v = detail::dpo::smoothed_sigmoid_loss(beta * (a[pa[pos]] - b[pb[pos]]), eps);
-        l[pos] += terms.weight[k] * v.value;
-        // WPO weights multiply by batch position (TRL multiplies the sorted losses).
-        const float g = terms.weight[k] * beta * v.grad * h_w[pos] / fn_;
-        gc[pa[pos]] += g;
-        (paired ? gr[pa[pos]] : gr[pb[pos]]) -= g;  // a = lc - lr, or b = lr - rrf
-      }
-    }
-    aot_loss = ops::from_host<B>(std::span<const float>(l), shape{n});
-    aot_gc = ops::from_host<B>(std::span<const float>(gc), shape{n});
-    aot_gr = ops::from_host<B>(std::span<const float>(gr), shape{n});
-  }
-
-  // ---- per pair
   dpo_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), tensor(shape{n}), {}};
   // Statistics per pair: loss, β·cr, β·rj, correct, margin, lc, lr, and the gradients' sum
   // (for the finiteness check).
@@ -669,37 +843,39 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   float* gcp = B::data(r.grad_policy_chosen_logps);
   float* grp = B::data(r.grad_policy_rejected_logps);
   float* st = B::data(stats);
-  const float* al = aot_loss ? B::data(*aot_loss) : nullptr;
-  const float* agc = aot_gc ? B::data(*aot_gc) : nullptr;
-  const float* agr = aot_gr ? B::data(*aot_gr) : nullptr;
-  const detail::dpo::dpo_params p{beta,
-                             eps,
-                             cfg.discopop_tau,
-                             delta,
-                             cfg.f_alpha_divergence_coef,
-                             std::log1p(-eps),
-                             eps > 0.0f ? std::log(eps) : 0.0f,
-                             cfg.f_divergence_type};
+  const float* al = batch.sorted_loss ? B::data(*batch.sorted_loss) : nullptr;
+  const float* agc = batch.sorted_gc ? B::data(*batch.sorted_gc) : nullptr;
+  const float* agr = batch.sorted_gr ? B::data(*batch.sorted_gr) : nullptr;
+  const float sft_value = batch.sft_value, sft_grad = batch.sft_grad;
+  const dpo_terms terms = plan.terms;
+  const dpo_params p{beta,
+                     eps,
+                     cfg.discopop_tau,
+                     batch.delta,
+                     cfg.f_alpha_divergence_coef,
+                     std::log1p(-eps),
+                     eps > 0.0f ? std::log(eps) : 0.0f,
+                     cfg.f_divergence_type};
   const float inv_n = 1.0f / fn_;
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
     const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
-    const detail::dpo::value_grad sc = detail::dpo::f_score(p.fdiv, p.alpha, cr);
-    const detail::dpo::value_grad sr = detail::dpo::f_score(p.fdiv, p.alpha, rj);
+    const value_grad sc = f_score(p.fdiv, p.alpha, cr);
+    const value_grad sr = f_score(p.fdiv, p.alpha, rj);
     const float diff = p.fdiv == losses::f_divergence_type::forward_kl
-                           ? detail::dpo::forward_kl_difference(cr, rj)
+                           ? forward_kl_difference(cr, rj)
                            : sc.value - sr.value;
-    const detail::dpo::dpo_pair x{sc.value,
-                                  sr.value,
-                                  cr,
-                                  rj,
-                                  nc ? 1.0f / (nc[i] > 1.0f ? nc[i] : 1.0f) : 1.0f,
-                                  nr ? 1.0f / (nr[i] > 1.0f ? nr[i] : 1.0f) : 1.0f,
-                                  diff};
-    detail::dpo::dpo_params pi = p;
-    if (eps_i) pi.eps = eps_i[i];  // only sigmoid reads it (check_per_pair_smoothing)
+    const dpo_pair x{sc.value,
+                     sr.value,
+                     cr,
+                     rj,
+                     nc ? 1.0f / (nc[i] > 1.0f ? nc[i] : 1.0f) : 1.0f,
+                     nr ? 1.0f / (nr[i] > 1.0f ? nr[i] : 1.0f) : 1.0f,
+                     diff};
+    dpo_params pi = p;
+    if (eps_i) pi.eps = eps_i[i];  // only soft-label types read it (check_per_pair_smoothing)
     float l = 0.0f, d_sc = 0.0f, d_sr = 0.0f, d_cr = 0.0f, d_rj = 0.0f;
     for (int k = 0; k < terms.count; ++k) {
-      const detail::dpo::dpo_term_out o = detail::dpo::dpo_pair_term(terms.type[k], pi, x);
+      const dpo_term_out o = dpo_pair_term(terms.type[k], pi, x);
       const float w = terms.weight[k];
       l += w * o.loss;
       d_sc += w * o.d_sc;
@@ -728,8 +904,8 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
     st[7 * n + i] = gcp[i] + grp[i];
   });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
-  if (!std::isfinite(sums[0]) || !std::isfinite(sums[7])) {
-    detail::dpo::throw_non_finite<B>(in, r, cfg);
+  if (validating(validation::cheap) && (!std::isfinite(sums[0]) || !std::isfinite(sums[7]))) {
+    throw_non_finite<B>(in, r, cfg);
   }
   r.loss = sums[0] / fn_;
   r.metrics.rewards_chosen = sums[1] / fn_;
@@ -739,6 +915,26 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   r.metrics.logps_chosen = sums[5] / fn_;
   r.metrics.logps_rejected = sums[6] / fn_;
   return r;
+}
+
+}  // namespace detail::dpo
+
+/// The DPO-family loss of a batch of preference pairs, its gradients with respect to the
+/// policy log-probs, and TRL's metrics.
+template <class B>
+dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
+  constexpr const char* fn = "dpo_loss";
+  assert_tensor_backend<B>();
+  detail::dpo::check_shapes(fn, in);
+  detail::dpo::check_options(fn, cfg);
+  const detail::dpo::dpo_plan plan = detail::dpo::make_plan(fn, in, cfg);
+  detail::dpo::check_values(fn, in);
+
+  detail::dpo::batch_terms<B> batch;
+  if (plan.has_sft) detail::dpo::sft_terms(in, plan, batch);
+  if (plan.has_delta && cfg.bco_running) batch.delta = detail::dpo::running_delta(in, cfg);
+  if (plan.has_sorted) detail::dpo::sorted_terms(in, cfg, plan, batch);
+  return detail::dpo::pair_pass(in, cfg, plan, batch);
 }
 
 /// LD-DPO's length-desensitised sequence log-probs (Liu et al. 2024), as TRL computes them

@@ -30,8 +30,10 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,10 +41,12 @@
 #include <utility>
 #include <vector>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
 #include "rlhf/losses/detail/grpo_kernels.hpp"
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/reductions.hpp"
@@ -65,83 +69,158 @@ enum class grpo_loss_type { grpo, bnpo, dr_grpo, dapo, cispo, sapo, luspo, vespo
 /// sum, then one batch-level normalisation (scale_rewards ignored).
 enum class grpo_multi_objective_aggregation { sum_then_normalize, normalize_then_sum };
 
-/// TRL's name of a scale_rewards value.
-inline const char* to_string(grpo_scale_rewards v) {
-  switch (v) {
-    case grpo_scale_rewards::group: return "group";
-    case grpo_scale_rewards::batch: return "batch";
-    case grpo_scale_rewards::none: return "none";
+namespace detail::grpo {
+
+/// The policy term l_it of a loss type (formulas in the file header).
+enum class policy_term : std::uint8_t {
+  clipped,  ///< -min(c1·A, c2·A); reports the clip_ratio metrics; takes delta
+  sapo,     ///< SAPO's soft gate
+  cispo,    ///< -sg(min(e^x, ε_high))·A·logp; reports cispo_clip_ratio
+  vespo,    ///< -sg(φ_i)·A·logp; reports vespo/phi_seq_mean
+};
+
+/// How the per-token losses l_it become the loss.
+enum class aggregation : std::uint8_t {
+  row_mean,      ///< mean_i(Σ_t m·l / max(Σ_t m, 1))
+  token_mean,    ///< Σ m·l / max(Σ m, 1)
+  fixed_length,  ///< Σ m·l / (N·max_completion_length)
+  items,         ///< Σ m·l / num_items_in_batch (default Σ m)
+  row_sum_mean,  ///< mean_i(Σ_t m·l)
+};
+
+/// One row of grpo_types: what grpo_loss does for a loss type.
+struct type_traits {
+  grpo_loss_type type;    ///< entry i of grpo_types is value i
+  std::string_view name;  ///< TRL's spelling (a string literal)
+  policy_term term;       ///< the policy term
+  aggregation agg;        ///< the reduction to the loss
+};
+
+/// Every GRPO loss type.
+inline constexpr auto grpo_types = std::to_array<type_traits>({
+    {grpo_loss_type::grpo, "grpo", policy_term::clipped, aggregation::row_mean},
+    {grpo_loss_type::bnpo, "bnpo", policy_term::clipped, aggregation::token_mean},
+    {grpo_loss_type::dr_grpo, "dr_grpo", policy_term::clipped, aggregation::fixed_length},
+    {grpo_loss_type::dapo, "dapo", policy_term::clipped, aggregation::items},
+    {grpo_loss_type::cispo, "cispo", policy_term::cispo, aggregation::items},
+    {grpo_loss_type::sapo, "sapo", policy_term::sapo, aggregation::row_mean},
+    {grpo_loss_type::luspo, "luspo", policy_term::clipped, aggregation::row_sum_mean},
+    {grpo_loss_type::vespo, "vespo", policy_term::vespo, aggregation::items},
+});
+
+/// True when entry i of grpo_types is the enumerator i.
+constexpr bool grpo_types_in_enum_order() {
+  for (std::size_t i = 0; i < grpo_types.size(); ++i) {
+    if (static_cast<std::size_t>(grpo_types[i].type) != i) return false;
   }
-  return "?";
+  return true;
 }
-/// TRL's name of an importance sampling level.
-inline const char* to_string(grpo_importance_sampling_level v) {
-  return v == grpo_importance_sampling_level::token ? "token" : "sequence";
-}
-/// TRL's name of a loss type.
-inline const char* to_string(grpo_loss_type v) {
-  switch (v) {
-    case grpo_loss_type::grpo: return "grpo";
-    case grpo_loss_type::bnpo: return "bnpo";
-    case grpo_loss_type::dr_grpo: return "dr_grpo";
-    case grpo_loss_type::dapo: return "dapo";
-    case grpo_loss_type::cispo: return "cispo";
-    case grpo_loss_type::sapo: return "sapo";
-    case grpo_loss_type::luspo: return "luspo";
-    case grpo_loss_type::vespo: return "vespo";
-  }
-  return "?";
+static_assert(grpo_types_in_enum_order(), "entry i of grpo_types must be grpo_loss_type value i");
+static_assert(grpo_types.size() == static_cast<std::size_t>(grpo_loss_type::vespo) + 1,
+              "one grpo_types entry per grpo_loss_type (vespo is the last enumerator)");
+
+/// The row of a loss type (a value outside the enum is refused before this is asked).
+constexpr const type_traits& traits(grpo_loss_type t) {
+  return grpo_types[static_cast<std::size_t>(t)];
 }
 
+}  // namespace detail::grpo
+
+}  // namespace losses
+
+/// TRL's names of GRPOConfig.scale_rewards (TRL also accepts the booleans: aliases).
+template <>
+struct enum_names<losses::grpo_scale_rewards> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::grpo_scale_rewards>, 3> values{{
+      {losses::grpo_scale_rewards::group, "group"},
+      {losses::grpo_scale_rewards::batch, "batch"},
+      {losses::grpo_scale_rewards::none, "none"},
+  }};
+  /// True is group, False is none.
+  static constexpr std::array<enum_name<losses::grpo_scale_rewards>, 4> aliases{{
+      {losses::grpo_scale_rewards::group, "true"},
+      {losses::grpo_scale_rewards::group, "True"},
+      {losses::grpo_scale_rewards::none, "false"},
+      {losses::grpo_scale_rewards::none, "False"},
+  }};
+};
+static_assert(enum_table_covers<losses::grpo_scale_rewards>(3));
+
+/// TRL's names of GRPOConfig.importance_sampling_level.
+template <>
+struct enum_names<losses::grpo_importance_sampling_level> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::grpo_importance_sampling_level>, 2> values{{
+      {losses::grpo_importance_sampling_level::token, "token"},
+      {losses::grpo_importance_sampling_level::sequence, "sequence"},
+  }};
+};
+static_assert(enum_table_covers<losses::grpo_importance_sampling_level>(2));
+
+/// TRL's names of GRPOConfig.loss_type, from detail::grpo::grpo_types.
+template <>
+struct enum_names<losses::grpo_loss_type> {
+  /// Every loss type with its name, in declaration order.
+  static constexpr auto values = enum_names_from<losses::grpo_loss_type>(
+      losses::detail::grpo::grpo_types);
+};
+static_assert(enum_table_covers<losses::grpo_loss_type>(losses::detail::grpo::grpo_types.size()));
+
+/// TRL's names of GRPOConfig.multi_objective_aggregation.
+template <>
+struct enum_names<losses::grpo_multi_objective_aggregation> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::grpo_multi_objective_aggregation>, 2> values{{
+      {losses::grpo_multi_objective_aggregation::sum_then_normalize, "sum_then_normalize"},
+      {losses::grpo_multi_objective_aggregation::normalize_then_sum, "normalize_then_sum"},
+  }};
+};
+static_assert(enum_table_covers<losses::grpo_multi_objective_aggregation>(2));
+
+namespace losses {
+
+namespace detail::grpo {
+
+/// An option's value by name: "<fn>: <arg> must be one of <names>, got '<text>'" otherwise.
+template <class E>
+E parse_option(std::string_view text, std::string_view fn, std::string_view arg) {
+  if (const std::optional<E> e = enum_find<E>(text)) return *e;
+  throw config_error(rlhf::detail::concat(fn, ": ", arg, " must be one of ",
+                                          enum_accepted_names<E>(), ", got '", text, "'"));
+}
+
+}  // namespace detail::grpo
+
+/// TRL's name of a scale_rewards value.
+inline const char* to_string(grpo_scale_rewards v) { return rlhf::to_string(v).data(); }
+/// TRL's name of an importance sampling level.
+inline const char* to_string(grpo_importance_sampling_level v) { return rlhf::to_string(v).data(); }
+/// TRL's name of a loss type.
+inline const char* to_string(grpo_loss_type v) { return rlhf::to_string(v).data(); }
 /// TRL's name of a multi-objective aggregation.
 inline const char* to_string(grpo_multi_objective_aggregation v) {
-  return v == grpo_multi_objective_aggregation::sum_then_normalize ? "sum_then_normalize"
-                                                                   : "normalize_then_sum";
+  return rlhf::to_string(v).data();
 }
 
 /// "group" / "true", "batch", "none" / "false" (TRL accepts the booleans too).
 inline grpo_scale_rewards parse_grpo_scale_rewards(std::string_view s) {
-  if (s == "group" || s == "true" || s == "True") return grpo_scale_rewards::group;
-  if (s == "batch") return grpo_scale_rewards::batch;
-  if (s == "none" || s == "false" || s == "False") return grpo_scale_rewards::none;
-  throw config_error(rlhf::detail::concat(
-      "parse_grpo_scale_rewards: scale_rewards must be one of group, batch, none (or "
-      "true/false), got '",
-      s, "'"));
+  return detail::grpo::parse_option<grpo_scale_rewards>(s, "parse_grpo_scale_rewards",
+                                                        "scale_rewards");
 }
 /// "token" or "sequence"; anything else is a config_error.
 inline grpo_importance_sampling_level parse_grpo_importance_sampling_level(std::string_view s) {
-  if (s == "token") return grpo_importance_sampling_level::token;
-  if (s == "sequence") return grpo_importance_sampling_level::sequence;
-  throw config_error(rlhf::detail::concat(
-      "parse_grpo_importance_sampling_level: importance_sampling_level must be one of token, "
-      "sequence, got '",
-      s, "'"));
+  return detail::grpo::parse_option<grpo_importance_sampling_level>(
+      s, "parse_grpo_importance_sampling_level", "importance_sampling_level");
 }
 /// One of TRL's eight loss_type names; anything else is a config_error.
 inline grpo_loss_type parse_grpo_loss_type(std::string_view s) {
-  if (s == "grpo") return grpo_loss_type::grpo;
-  if (s == "bnpo") return grpo_loss_type::bnpo;
-  if (s == "dr_grpo") return grpo_loss_type::dr_grpo;
-  if (s == "dapo") return grpo_loss_type::dapo;
-  if (s == "cispo") return grpo_loss_type::cispo;
-  if (s == "sapo") return grpo_loss_type::sapo;
-  if (s == "luspo") return grpo_loss_type::luspo;
-  if (s == "vespo") return grpo_loss_type::vespo;
-  throw config_error(rlhf::detail::concat(
-      "parse_grpo_loss_type: loss_type must be one of grpo, bnpo, dr_grpo, dapo, cispo, sapo, "
-      "luspo, vespo, got '",
-      s, "'"));
+  return detail::grpo::parse_option<grpo_loss_type>(s, "parse_grpo_loss_type", "loss_type");
 }
-
 /// "sum_then_normalize" or "normalize_then_sum"; anything else is a config_error.
 inline grpo_multi_objective_aggregation parse_grpo_multi_objective_aggregation(std::string_view s) {
-  if (s == "sum_then_normalize") return grpo_multi_objective_aggregation::sum_then_normalize;
-  if (s == "normalize_then_sum") return grpo_multi_objective_aggregation::normalize_then_sum;
-  throw config_error(rlhf::detail::concat(
-      "parse_grpo_multi_objective_aggregation: multi_objective_aggregation must be one of "
-      "sum_then_normalize, normalize_then_sum, got '",
-      s, "'"));
+  return detail::grpo::parse_option<grpo_multi_objective_aggregation>(
+      s, "parse_grpo_multi_objective_aggregation", "multi_objective_aggregation");
 }
 
 /// TRL GRPOConfig's loss options, names and defaults as TRL has them (TRL >= 0.22/1.x).
@@ -214,6 +293,7 @@ namespace detail {
 /// ±Inf in t is a data_error naming arg; NaN (an unscorable completion) is allowed.
 template <class B>
 void check_finite_or_nan(std::string_view fn, std::string_view arg, const typename B::tensor& t) {
+  if (!validating(validation::full)) return;
   ops::detail::with_host_values<B>(t, [&](std::span<const float> v) {
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (std::isinf(v[i])) {
@@ -640,16 +720,25 @@ struct grpo_metrics {
   /// TRL's names.
   [[nodiscard]] named_metrics named() const {
     named_metrics m;
-    if (loss_type == grpo_loss_type::cispo) {
-      m.emplace_back("cispo_clip_ratio", cispo_clip_ratio);
-    } else if (loss_type == grpo_loss_type::vespo) {
-      m.emplace_back("vespo/phi_seq_mean", vespo_phi_seq_mean);
-    } else if (loss_type != grpo_loss_type::sapo) {
-      m = {{"clip_ratio/low_mean", clip_ratio_low_mean},
-           {"clip_ratio/low_min", clip_ratio_low_min},
-           {"clip_ratio/high_mean", clip_ratio_high_mean},
-           {"clip_ratio/high_max", clip_ratio_high_max},
-           {"clip_ratio/region_mean", clip_ratio_region_mean}};
+    const auto type_index = static_cast<std::size_t>(loss_type);
+    const auto term = type_index < detail::grpo::grpo_types.size()
+                          ? detail::grpo::grpo_types[type_index].term
+                          : detail::grpo::policy_term::sapo;  // none of the policy metrics
+    switch (term) {
+      case detail::grpo::policy_term::cispo:
+        m.emplace_back("cispo_clip_ratio", cispo_clip_ratio);
+        break;
+      case detail::grpo::policy_term::vespo:
+        m.emplace_back("vespo/phi_seq_mean", vespo_phi_seq_mean);
+        break;
+      case detail::grpo::policy_term::clipped:
+        m = {{"clip_ratio/low_mean", clip_ratio_low_mean},
+             {"clip_ratio/low_min", clip_ratio_low_min},
+             {"clip_ratio/high_mean", clip_ratio_high_mean},
+             {"clip_ratio/high_max", clip_ratio_high_max},
+             {"clip_ratio/region_mean", clip_ratio_region_mean}};
+        break;
+      case detail::grpo::policy_term::sapo: break;
     }
     if (has_kl) m.emplace_back("kl", kl);
     if (has_entropy) m.emplace_back("entropy", entropy);
@@ -751,14 +840,15 @@ template <class B>
 }
 }  // namespace detail
 
-/// GRPO loss, d loss / d per_token_logps and TRL's metrics. Throws a data_error when the
-/// loss or a gradient is not finite (grpo_throw_non_finite).
+namespace detail::grpo {
+
+// ---- validate
+
+/// The shapes: (N, T) per-token inputs, (N,) advantages, N and T >= 1. Returns whether
+/// importance_sampling_ratio is one per sequence (N, 1) rather than per token.
 template <class B>
-grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) {
+bool check_shapes(const char* fn, const grpo_inputs<B>& in) {
   using tensor = typename B::tensor;
-  using losses::detail::surrogate_term;
-  constexpr const char* fn = "grpo_loss";
-  assert_tensor_backend<B>();
   check_rank(fn, "per_token_logps", in.per_token_logps.shape(), 2, 2);
   const index_t n = in.per_token_logps.shape()[0], t_len = in.per_token_logps.shape()[1];
   check_same_shape(fn, "completion_mask", in.completion_mask.shape(), "per_token_logps",
@@ -783,18 +873,20 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   if (t_len == 0) {
     throw shape_error("grpo_loss: completions are empty (per_token_logps has 0 tokens per row)");
   }
+  return is_per_row;
+}
+
+/// The options, each against its documented range. Returns ε_high.
+inline float check_options(const char* fn, const grpo_config& cfg) {
   check_config(std::isfinite(cfg.beta) && cfg.beta >= 0.0f, fn, "beta", "finite and >= 0",
                cfg.beta);
-  check_enum(fn, "importance_sampling_level", cfg.importance_sampling_level, 2);
-  check_enum(fn, "loss_type", cfg.loss_type, 8);
-  const grpo_loss_type type = cfg.loss_type;
-  const bool clipped = type == grpo_loss_type::grpo || type == grpo_loss_type::bnpo ||
-                       type == grpo_loss_type::dr_grpo || type == grpo_loss_type::dapo ||
-                       type == grpo_loss_type::luspo;
-  const float lo = 1.0f - cfg.epsilon;
-  const float eps_high = detail::check_clip_epsilons(fn, cfg.epsilon, cfg.epsilon_high);
+  check_enum(fn, "importance_sampling_level", cfg.importance_sampling_level,
+             static_cast<int>(enum_count<grpo_importance_sampling_level>));
+  check_enum(fn, "loss_type", cfg.loss_type, static_cast<int>(grpo_types.size()));
+  const type_traits& row = traits(cfg.loss_type);
+  const float eps_high = losses::detail::check_clip_epsilons(fn, cfg.epsilon, cfg.epsilon_high);
   const float hi = 1.0f + eps_high;
-  if (cfg.delta && clipped) {
+  if (cfg.delta && row.term == policy_term::clipped) {
     check_config(std::isfinite(*cfg.delta) && *cfg.delta > hi, fn, "delta",
                  rlhf::detail::concat("finite and > 1 + epsilon_high = ", hi), *cfg.delta);
   }
@@ -817,34 +909,47 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
     check_config(std::isfinite(*cfg.off_policy_mask_threshold), fn, "off_policy_mask_threshold",
                  "finite", *cfg.off_policy_mask_threshold);
   }
-  if (type == grpo_loss_type::dr_grpo) {
+  if (row.agg == aggregation::fixed_length) {
     check_config(cfg.max_completion_length >= 1, fn, "max_completion_length",
-                 ">= 1 (loss_type dr_grpo divides by it)", cfg.max_completion_length);
+                 rlhf::detail::concat(">= 1 (loss_type ", row.name, " divides by it)"),
+                 cfg.max_completion_length);
   }
+  return eps_high;
+}
+
+/// The optional inputs the options ask for, and num_items_in_batch.
+template <class B>
+void check_requirements(const char* fn, const grpo_inputs<B>& in, const grpo_config& cfg,
+                        bool is_per_row) {
   if (cfg.beta > 0.0f && !in.ref_per_token_logps) {
     throw config_error(rlhf::detail::concat(
         fn, ": ref_per_token_logps is required when beta > 0, got beta = ", cfg.beta,
         " and no ref_per_token_logps"));
   }
-  const bool entropy_mask = cfg.top_entropy_quantile < 1.0f;
-  const bool entropy_bonus = cfg.entropy_coef != 0.0f;
-  if ((entropy_mask || entropy_bonus) && !in.entropies) {
+  if ((cfg.top_entropy_quantile < 1.0f || cfg.entropy_coef != 0.0f) && !in.entropies) {
     throw config_error(rlhf::detail::concat(
         fn,
         ": entropies are required when top_entropy_quantile < 1 or entropy_coef != 0, got "
         "top_entropy_quantile = ",
         cfg.top_entropy_quantile, ", entropy_coef = ", cfg.entropy_coef, " and no entropies"));
   }
-  if (type == grpo_loss_type::vespo && is_per_row) {
-    throw config_error(
+  if (traits(cfg.loss_type).term == policy_term::vespo && is_per_row) {
+    throw config_error(rlhf::detail::concat(
         "grpo_loss: importance_sampling_ratio of shape (N, 1) (a sequence_* vLLM mode) cannot "
-        "be used with loss_type vespo, which sums per-token ratios (TRL requires token_truncate "
-        "or token_mask)");
+        "be used with loss_type ",
+        traits(cfg.loss_type).name,
+        ", which sums per-token ratios (TRL requires token_truncate or token_mask)"));
   }
   if (in.num_items_in_batch) {
     check_config(std::isfinite(*in.num_items_in_batch) && *in.num_items_in_batch > 0.0f, fn,
                  "num_items_in_batch", "finite and > 0", *in.num_items_in_batch);
   }
+}
+
+/// The values: finite log-probs, advantages and entropies; 0/1 masks; the sampler's
+/// log-probs finite or NaN.
+template <class B>
+void check_values(const char* fn, const grpo_inputs<B>& in) {
   ops::check_finite<B>(fn, "per_token_logps", in.per_token_logps);
   ops::check_finite<B>(fn, "advantages", in.advantages);
   ops::check_mask<B>(fn, "completion_mask", in.completion_mask);
@@ -854,37 +959,103 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
     ops::check_finite<B>(fn, "ref_per_token_logps", *in.ref_per_token_logps);
   if (in.entropies) ops::check_finite<B>(fn, "entropies", *in.entropies);
   if (in.sampling_per_token_logps) {
-    detail::check_finite_or_nan<B>(fn, "sampling_per_token_logps", *in.sampling_per_token_logps);
+    losses::detail::check_finite_or_nan<B>(fn, "sampling_per_token_logps",
+                                           *in.sampling_per_token_logps);
   }
   if (in.importance_sampling_ratio) {
     ops::check_mask<B>(fn, "importance_sampling_ratio", *in.importance_sampling_ratio);
   }
+}
 
+// ---- plan
+
+/// The batch-level numbers the token pass reads.
+struct grpo_plan {
+  const type_traits* row = nullptr;    ///< the loss type's row
+  bool is_per_row = false;             ///< importance_sampling_ratio is (N, 1)
+  float lo = 0, hi = 0, eps_high = 0;  ///< clip bounds 1 - ε, 1 + ε_high, and ε_high
+  float total1 = 1;                    ///< max(Σ m, 1)
+  /// Weight of one unit of mask in the loss for the aggregations with a global divisor
+  /// (0 for row_mean, whose weight is per row).
+  float inv_global = 0;
+  bool entropy_mask = false, entropy_bonus = false;
+  float entropy_threshold = 0;  ///< keep tokens with H·m >= it (+inf: keep none)
+};
+
+template <class B>
+grpo_plan make_plan(const grpo_inputs<B>& in, const grpo_config& cfg, bool is_per_row,
+                    float eps_high) {
+  grpo_plan p;
+  p.row = &traits(cfg.loss_type);
+  p.is_per_row = is_per_row;
+  p.lo = 1.0f - cfg.epsilon;
+  p.eps_high = eps_high;
+  p.hi = 1.0f + eps_high;
   const float total_tokens = ops::sum<B>(in.completion_mask);
-  const float total1 = total_tokens > 1.0f ? total_tokens : 1.0f;  // TRL's clamp(min=1)
-  const float fn_ = static_cast<float>(n);
-  // Weight of one unit of mask in the loss, for the aggregations with a global divisor.
-  float inv_global = 0.0f;
-  switch (type) {
-    case grpo_loss_type::grpo:
-    case grpo_loss_type::sapo: break;  // per row: 1 / (N · max(Σ_t m, 1))
-    case grpo_loss_type::bnpo: inv_global = 1.0f / total1; break;
-    case grpo_loss_type::dr_grpo:
-      inv_global = 1.0f / (fn_ * static_cast<float>(cfg.max_completion_length));
+  p.total1 = total_tokens > 1.0f ? total_tokens : 1.0f;  // TRL's clamp(min=1)
+  const float fn_ = static_cast<float>(in.per_token_logps.shape()[0]);
+  switch (p.row->agg) {
+    case aggregation::row_mean: break;  // per row: 1 / (N · max(Σ_t m, 1))
+    case aggregation::token_mean: p.inv_global = 1.0f / p.total1; break;
+    case aggregation::fixed_length:
+      p.inv_global = 1.0f / (fn_ * static_cast<float>(cfg.max_completion_length));
       break;
-    case grpo_loss_type::dapo:
-    case grpo_loss_type::cispo:
-    case grpo_loss_type::vespo: inv_global = 1.0f / in.num_items_in_batch.value_or(total1); break;
-    case grpo_loss_type::luspo: inv_global = 1.0f / fn_; break;  // mean_i(Σ_t m·l)
+    case aggregation::items: p.inv_global = 1.0f / in.num_items_in_batch.value_or(p.total1); break;
+    case aggregation::row_sum_mean: p.inv_global = 1.0f / fn_; break;  // mean_i(Σ_t m·l)
   }
+  p.entropy_mask = cfg.top_entropy_quantile < 1.0f;
+  p.entropy_bonus = cfg.entropy_coef != 0.0f;
   // top_entropy_quantile: keep tokens with H·m >= the (1 - ρ) quantile (+inf: keep none).
-  const float entropy_threshold =
-      entropy_mask ? detail::entropy_quantile_threshold<B>(
-                         *in.entropies, in.completion_mask,
-                         static_cast<float>(1.0 - static_cast<double>(cfg.top_entropy_quantile)))
-                   : 0.0f;
+  p.entropy_threshold = p.entropy_mask
+                            ? losses::detail::entropy_quantile_threshold<B>(
+                                  *in.entropies, in.completion_mask,
+                                  static_cast<float>(1.0 -
+                                                     static_cast<double>(cfg.top_entropy_quantile)))
+                            : 0.0f;
+  return p;
+}
 
-  const shape bonus_shape = entropy_bonus ? shape{n, t_len} : shape{0};
+// ---- kernels
+
+/// The entropy bonus: loss -= c · Σ m_eff·H / max(Σ m_eff, 1) with m_eff = m·(entropy mask),
+/// and d loss / d H = -c·m_eff / max(Σ m_eff, 1), from the token pass's statistics.
+template <class B>
+void add_entropy_bonus(const grpo_inputs<B>& in, const grpo_config& cfg, const grpo_plan& plan,
+                       float h_eff_sum, float m_eff_sum, grpo_result<B>& r) {
+  const index_t n = in.per_token_logps.shape()[0], tl = in.per_token_logps.shape()[1];
+  const float* mk = B::data(in.completion_mask);
+  const float* ent = B::data(*in.entropies);
+  const bool entropy_mask = plan.entropy_mask;
+  const float entropy_threshold = plan.entropy_threshold;
+  const float den = m_eff_sum > 1.0f ? m_eff_sum : 1.0f;
+  r.metrics.has_policy_loss = true;
+  r.metrics.policy_loss = r.loss;
+  r.loss -= cfg.entropy_coef * h_eff_sum / den;
+  const float scale = -cfg.entropy_coef / den;
+  float* ge = B::data(r.grad_entropies);
+  B::parallel_for(
+      n * tl, RLHF_LAMBDA(index_t k) {
+        const float m = mk[k];
+        const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
+        ge[k] = m != 0.0f && kept_h ? scale * m : 0.0f;
+      });
+}
+
+/// The token pass: per row, the row sums (pass 1), then every token's loss and gradient
+/// (pass 2), with the statistics of the metrics; then the metrics. The entropy bonus is
+/// added by add_entropy_bonus.
+template <class B>
+grpo_result<B> token_pass(const grpo_inputs<B>& in, const grpo_config& cfg, const grpo_plan& plan) {
+  using tensor = typename B::tensor;
+  using losses::detail::surrogate_term;
+  const index_t n = in.per_token_logps.shape()[0], t_len = in.per_token_logps.shape()[1];
+  const grpo_loss_type type = cfg.loss_type;
+  const float fn_ = static_cast<float>(n);
+  const float lo = plan.lo, hi = plan.hi, eps_high = plan.eps_high, total1 = plan.total1;
+  const float inv_global = plan.inv_global;
+  const bool is_per_row = plan.is_per_row, entropy_mask = plan.entropy_mask;
+  const float entropy_threshold = plan.entropy_threshold;
+  const shape bonus_shape = plan.entropy_bonus ? shape{n, t_len} : shape{0};
   grpo_result<B> r{0.0f, tensor(shape{n, t_len}), tensor(shape{n, t_len}), {}, tensor(bonus_shape)};
   // loss, low, high, region, Σ m·kl, cispo clipped, φ, Σ m·H, Σ m_eff·H, Σ m_eff, and the
   // count of tokens whose loss or gradient is not finite
@@ -909,10 +1080,11 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   float* st = B::data(stats);
   float* ex = B::data(extremes);
   const float no_row = -INFINITY;
-  const bool per_row = type == grpo_loss_type::grpo || type == grpo_loss_type::sapo;
+  const bool per_row = plan.row->agg == aggregation::row_mean;
   const bool sequence = cfg.importance_sampling_level == grpo_importance_sampling_level::sequence;
-  const bool is_cispo = type == grpo_loss_type::cispo, is_sapo = type == grpo_loss_type::sapo;
-  const bool is_vespo = type == grpo_loss_type::vespo;
+  const bool is_cispo = plan.row->term == policy_term::cispo;
+  const bool is_sapo = plan.row->term == policy_term::sapo;
+  const bool is_vespo = plan.row->term == policy_term::vespo;
   const bool has_delta = cfg.delta.has_value();
   const float delta = cfg.delta.value_or(0.0f);
   const float beta = cfg.beta;
@@ -1053,7 +1225,7 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
         ex[1 * n + i] = no_tokens ? no_row : (sequence ? high : high / msum);
       });
   const std::vector<float> sums = ops::row_sums_to_host<B>(stats);
-  if (sums[10] != 0.0f || !std::isfinite(sums[0])) {
+  if (validating(validation::cheap) && (sums[10] != 0.0f || !std::isfinite(sums[0]))) {
     detail::grpo_throw_non_finite<B>(in, r, cfg, sums[0]);
   }
   r.loss = sums[0];
@@ -1074,22 +1246,24 @@ grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) 
   r.metrics.vespo_phi_seq_mean = sums[6] / fn_;  // φ is one value per row
   r.metrics.has_entropy = ent != nullptr;
   r.metrics.entropy = ent ? sums[7] / total1 : 0.0f;
-  if (entropy_bonus) {
-    // loss -= c · Σ m_eff·H / max(Σ m_eff, 1), m_eff = m·(entropy mask); d/dH = -c·m_eff / den.
-    const float den = sums[9] > 1.0f ? sums[9] : 1.0f;
-    r.metrics.has_policy_loss = true;
-    r.metrics.policy_loss = r.loss;
-    r.loss -= cfg.entropy_coef * sums[8] / den;
-    const float scale = -cfg.entropy_coef / den;
-    float* ge = B::data(r.grad_entropies);
-    B::parallel_for(
-        n * tl, RLHF_LAMBDA(index_t k) {
-          const float m = mk[k];
-          const bool kept_h = !entropy_mask || ent[k] * m >= entropy_threshold;
-          ge[k] = m != 0.0f && kept_h ? scale * m : 0.0f;
-        });
-  }
+  if (plan.entropy_bonus) add_entropy_bonus(in, cfg, plan, sums[8], sums[9], r);
   return r;
+}
+
+}  // namespace detail::grpo
+
+/// GRPO loss, d loss / d per_token_logps and TRL's metrics. Throws a data_error when the
+/// loss or a gradient is not finite (grpo_throw_non_finite).
+template <class B>
+grpo_result<B> grpo_loss(const grpo_inputs<B>& in, const grpo_config& cfg = {}) {
+  constexpr const char* fn = "grpo_loss";
+  assert_tensor_backend<B>();
+  const bool is_per_row = detail::grpo::check_shapes(fn, in);
+  const float eps_high = detail::grpo::check_options(fn, cfg);
+  detail::grpo::check_requirements(fn, in, cfg, is_per_row);
+  detail::grpo::check_values(fn, in);
+  const detail::grpo::grpo_plan plan = detail::grpo::make_plan(in, cfg, is_per_row, eps_high);
+  return detail::grpo::token_pass(in, cfg, plan);
 }
 
 }  // namespace losses

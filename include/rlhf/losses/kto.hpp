@@ -17,6 +17,7 @@
 // none (as in TRL, which computes them under no_grad), and the reference is frozen.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <optional>
 #include <span>
@@ -24,11 +25,13 @@
 #include <string_view>
 #include <vector>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
-#include "rlhf/losses/detail/unpaired_metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
+#include "rlhf/losses/detail/unpaired_metrics.hpp"
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/reductions.hpp"
 
@@ -39,21 +42,27 @@ namespace losses {
 /// The per-example loss: KTO (against the KL baseline z0) or the unpaired APO-zero.
 enum class kto_loss_type { kto, apo_zero_unpaired };
 
+}  // namespace losses
+
+/// TRL's names of KTOConfig.loss_type.
+template <>
+struct enum_names<losses::kto_loss_type> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::kto_loss_type>, 2> values{{
+      {losses::kto_loss_type::kto, "kto"},
+      {losses::kto_loss_type::apo_zero_unpaired, "apo_zero_unpaired"},
+  }};
+};
+static_assert(enum_table_covers<losses::kto_loss_type>(2));
+
+namespace losses {
+
 /// TRL's name of a loss type, the inverse of parse_kto_loss_type.
-inline const char* to_string(kto_loss_type t) {
-  switch (t) {
-    case kto_loss_type::kto: return "kto";
-    case kto_loss_type::apo_zero_unpaired: return "apo_zero_unpaired";
-  }
-  return "?";
-}
+inline const char* to_string(kto_loss_type t) { return rlhf::to_string(t).data(); }
 
 /// TRL's names; anything else is a config_error listing them.
 inline kto_loss_type parse_kto_loss_type(std::string_view name) {
-  if (name == "kto") return kto_loss_type::kto;
-  if (name == "apo_zero_unpaired") return kto_loss_type::apo_zero_unpaired;
-  throw config_error(rlhf::detail::concat("parse_kto_loss_type: unknown loss_type '", name,
-                                          "'; accepted: kto, apo_zero_unpaired"));
+  return enum_from_string<kto_loss_type>(name, "parse_kto_loss_type", "loss_type");
 }
 
 /// TRL KTOConfig's loss options (names and defaults).
@@ -171,14 +180,16 @@ kto_result<B> kto_loss(const kto_inputs<B>& in, const kto_config& cfg = {}) {
   check_enum(fn, "loss_type", cfg.loss_type, 2);
   ops::check_finite<B>(fn, "policy_logps", in.policy_logps);
   ops::check_finite<B>(fn, "reference_logps", in.reference_logps);
-  ops::detail::with_host_values<B>(in.labels, [&](std::span<const float> v) {
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (!(v[i] == 0.0f || v[i] == 1.0f)) {
-        throw data_error(rlhf::detail::concat(fn, ": labels must be 0 or 1, got ", v[i],
-                                              " at flat index ", i));
+  if (validating(validation::full)) {
+    ops::detail::with_host_values<B>(in.labels, [&](std::span<const float> v) {
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!(v[i] == 0.0f || v[i] == 1.0f)) {
+          throw data_error(rlhf::detail::concat(fn, ": labels must be 0 or 1, got ", v[i],
+                                                " at flat index ", i));
+        }
       }
-    }
-  });
+    });
+  }
 
   // z0 = max(0, mean(kl - ref_kl)): differences per example first (no cancellation between
   // two large sums), then one reduction.

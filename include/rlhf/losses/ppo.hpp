@@ -16,6 +16,7 @@
 // early when the KL exceeds 1.5·target_kl (should_early_stop).
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <optional>
 #include <span>
@@ -124,12 +125,15 @@ struct ppo_result {
   return static_cast<float>(ss / static_cast<double>(k - 1));
 }
 
-/// PPO loss, gradients and metrics.
+namespace detail::ppo {
+
+/// Rows of the per-row statistics token_pass writes: Σw, Σw·pg, Σw·vf, Σw·clipped,
+/// Σw·vf_clipped, Σw·d², -Σw·d, Σw·ratio, Σw·entropy (d = logprobs - old_logprobs).
+inline constexpr index_t k_stats = 9;
+
+/// The shapes: every input (N, T) like logprobs, and not empty.
 template <class B>
-ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
-  using tensor = typename B::tensor;
-  constexpr const char* fn = "ppo_loss";
-  assert_tensor_backend<B>();
+void check_shapes(const char* fn, const ppo_inputs<B>& in) {
   check_rank(fn, "logprobs", in.logprobs.shape(), 2, 2);
   const shape& s = in.logprobs.shape();
   check_same_shape(fn, "logprobs", s, "old_logprobs", in.old_logprobs.shape());
@@ -143,6 +147,11 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
     throw shape_error(rlhf::detail::concat(fn, ": batch is empty (logprobs has shape ",
                                            s.str(), ")"));
   }
+}
+
+/// The options, each against its documented range, and the inputs they ask for.
+template <class B>
+void check_options(const char* fn, const ppo_inputs<B>& in, const ppo_config& cfg) {
   check_config(std::isfinite(cfg.cliprange) && cfg.cliprange > 0.0f, fn, "cliprange",
                "finite and > 0", cfg.cliprange);
   check_config(std::isfinite(cfg.cliprange_value) && cfg.cliprange_value > 0.0f, fn,
@@ -162,6 +171,11 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
     check_config(std::isfinite(*cfg.target_kl) && *cfg.target_kl > 0.0f, fn, "target_kl",
                  "finite and > 0", *cfg.target_kl);
   }
+}
+
+/// The values: finite inputs, a 0/1 mask.
+template <class B>
+void check_values(const char* fn, const ppo_inputs<B>& in) {
   ops::check_finite<B>(fn, "logprobs", in.logprobs);
   ops::check_finite<B>(fn, "old_logprobs", in.old_logprobs);
   ops::check_finite<B>(fn, "advantages", in.advantages);
@@ -170,10 +184,16 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
   ops::check_finite<B>(fn, "returns", in.returns);
   if (in.entropy) ops::check_finite<B>(fn, "entropy", *in.entropy);
   ops::check_mask<B>(fn, "mask", in.mask);
+}
 
+/// Pass 1: per token, the unscaled derivatives w·dℓ/dx into r's gradients; per row, the
+/// masked sums (float64 within a row); returns their totals over the rows (k_stats values).
+template <class B>
+std::array<double, k_stats> token_pass(const ppo_inputs<B>& in, const ppo_config& cfg,
+                                       ppo_result<B>& r) {
+  using tensor = typename B::tensor;
+  const shape& s = in.logprobs.shape();
   const index_t n = s[0], t = s[1];
-  // Pass 1: per-row sums of the masked statistics (float64 within a row).
-  constexpr index_t k_stats = 9;
   tensor stats(shape{k_stats, n});
   const float* lp = B::data(in.logprobs);
   const float* olp = B::data(in.old_logprobs);
@@ -185,10 +205,6 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
   const float* ent = in.entropy ? B::data(*in.entropy) : nullptr;
   float* st = B::data(stats);
   const float c = cfg.cliprange, cv = cfg.cliprange_value;
-  // The result's gradient tensors first hold the unscaled per-token derivatives w·dℓ/dx;
-  // pass 2 scales them by the global 1/Σw once it is known (no second exp per token).
-  ppo_result<B> r{0.0f, 0.0f, 0.0f, false, tensor(s), tensor(s),
-                  in.entropy ? tensor(s) : tensor(shape{0}), {}};
   float* glp = B::data(r.grad_logprobs);
   float* gv = B::data(r.grad_values);
   B::parallel_for(n, RLHF_LAMBDA(index_t i) {
@@ -201,8 +217,8 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
         gv[q] = 0.0f;
         continue;
       }
-      const auto p = detail::ppo_policy_token(lp[q], olp[q], adv[q], c);
-      const auto val = detail::ppo_value_token(v[q], ov[q], ret[q], cv);
+      const auto p = ppo_policy_token(lp[q], olp[q], adv[q], c);
+      const auto val = ppo_value_token(v[q], ov[q], ret[q], cv);
       glp[q] = w * p.dloss;
       gv[q] = w * val.dloss;
       const double d = static_cast<double>(lp[q]) - static_cast<double>(olp[q]);
@@ -220,15 +236,22 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
   });
   std::vector<float> sums(static_cast<std::size_t>(k_stats * n));
   B::copy_to_host(stats, std::span<float>(sums));
-  double tot[k_stats] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::array<double, k_stats> tot{};
   for (index_t k = 0; k < k_stats; ++k) {
     for (index_t i = 0; i < n; ++i) tot[k] += sums[static_cast<std::size_t>(k * n + i)];
   }
+  return tot;
+}
+
+/// The metrics and losses from the totals, then pass 2: the gradients scaled by 1/Σw
+/// (elementwise, vectorised by the backend), or zeroed when ratio_threshold skips the batch.
+template <class B>
+void finish(const ppo_inputs<B>& in, const ppo_config& cfg, const std::array<double, k_stats>& tot,
+            ppo_result<B>& r) {
   const double weight = tot[0];
   if (!(weight > 0.0)) {
     throw data_error("ppo_loss: mask is all zero; the masked means are undefined");
   }
-
   auto& mt = r.metrics;
   mt.approxkl = static_cast<float>(0.5 * tot[5] / weight);
   mt.policykl = static_cast<float>(tot[6] / weight);
@@ -242,7 +265,7 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
     ops::fill<B>(r.grad_logprobs, 0.0f);
     ops::fill<B>(r.grad_values, 0.0f);
     if (in.entropy) ops::fill<B>(r.grad_entropy, 0.0f);
-    return r;  // loss, pg_loss, vf_loss stay 0
+    return;  // loss, pg_loss, vf_loss stay 0
   }
   const double pg = tot[1] / weight, vf = 0.5 * tot[2] / weight;
   r.pg_loss = mt.pg_loss = static_cast<float>(pg);
@@ -254,9 +277,29 @@ ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
   const float inv_w = static_cast<float>(1.0 / weight);
   const float gv_scale = 0.5f * cfg.vf_coef * inv_w;
   const float ge = -cfg.entropy_coef * inv_w;
-  ops::transform<B>(r.grad_logprobs, fn::scale{inv_w}, r.grad_logprobs);
-  ops::transform<B>(r.grad_values, fn::scale{gv_scale}, r.grad_values);
-  if (in.entropy) ops::transform<B>(r.grad_entropy, fn::scale{ge}, in.mask);
+  ops::transform<B>(r.grad_logprobs, rlhf::fn::scale{inv_w}, r.grad_logprobs);
+  ops::transform<B>(r.grad_values, rlhf::fn::scale{gv_scale}, r.grad_values);
+  if (in.entropy) ops::transform<B>(r.grad_entropy, rlhf::fn::scale{ge}, in.mask);
+}
+
+}  // namespace detail::ppo
+
+/// PPO loss, gradients and metrics.
+template <class B>
+ppo_result<B> ppo_loss(const ppo_inputs<B>& in, const ppo_config& cfg = {}) {
+  using tensor = typename B::tensor;
+  constexpr const char* fn = "ppo_loss";
+  assert_tensor_backend<B>();
+  detail::ppo::check_shapes(fn, in);
+  detail::ppo::check_options(fn, in, cfg);
+  detail::ppo::check_values(fn, in);
+  // The result's gradient tensors first hold the unscaled per-token derivatives w·dℓ/dx;
+  // finish scales them by the global 1/Σw once it is known (no second exp per token).
+  const shape& s = in.logprobs.shape();
+  ppo_result<B> r{
+      0.0f, 0.0f, 0.0f, false, tensor(s), tensor(s), in.entropy ? tensor(s) : tensor(shape{0}), {}};
+  const std::array<double, detail::ppo::k_stats> tot = detail::ppo::token_pass(in, cfg, r);
+  detail::ppo::finish(in, cfg, tot, r);
   return r;
 }
 

@@ -12,10 +12,12 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
@@ -190,6 +192,22 @@ inline std::vector<ranked_pair> ranking_pairs(index_t k) {
 /// mitigate overoptimization").
 enum class ensemble_reduction { mean, min, mean_minus_std };
 
+}  // namespace losses
+
+/// The names of the ensemble reductions: "mean", "min", "mean_minus_std".
+template <>
+struct enum_names<losses::ensemble_reduction> {
+  /// Every reduction with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::ensemble_reduction>, 3> values{{
+      {losses::ensemble_reduction::mean, "mean"},
+      {losses::ensemble_reduction::min, "min"},
+      {losses::ensemble_reduction::mean_minus_std, "mean_minus_std"},
+  }};
+};
+static_assert(enum_table_covers<losses::ensemble_reduction>(3));
+
+namespace losses {
+
 /// scores (M, N) from M reward models → (N,) combined score; `k` is mean_minus_std's
 /// weight of the std (finite, >= 0; ignored otherwise).
 template <class B>
@@ -200,7 +218,7 @@ void reward_ensemble(const typename B::tensor& scores, typename B::tensor& out,
   check_rank(fn, "scores", scores.shape(), 2, 2);
   const index_t m = scores.shape()[0], n = scores.shape()[1];
   check_config(m >= 1, fn, "scores rows (reward models)", ">= 1", m);
-  check_enum(fn, "how", how, 3);
+  check_enum(fn, "how", how, static_cast<int>(enum_count<ensemble_reduction>));
   check_config(std::isfinite(k) && k >= 0.0f, fn, "k", "finite and >= 0", k);
   check_dim(fn, "out's element count (one per column of scores)", out.size(), n);
   ops::check_finite<B>(fn, "scores", scores);

@@ -12,11 +12,13 @@
 // gradient with respect to the logits comes out of the same single pass over them.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -30,15 +32,27 @@ namespace losses {
 /// The token loss: plain NLL, or DFT's NLL weighted by the detached token probability.
 enum class sft_loss_type { nll, dft };
 
+}  // namespace losses
+
+/// The names of SFT's loss types.
+template <>
+struct enum_names<losses::sft_loss_type> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::sft_loss_type>, 2> values{{
+      {losses::sft_loss_type::nll, "nll"},
+      {losses::sft_loss_type::dft, "dft"},
+  }};
+};
+static_assert(enum_table_covers<losses::sft_loss_type>(2));
+
+namespace losses {
+
 /// The name of a loss type, the inverse of parse_sft_loss_type.
-inline std::string_view to_string(sft_loss_type t) { return t == sft_loss_type::nll ? "nll" : "dft"; }
+inline std::string_view to_string(sft_loss_type t) { return rlhf::to_string(t); }
 
 /// "nll" or "dft"; anything else is a config_error.
 inline sft_loss_type parse_sft_loss_type(std::string_view s) {
-  if (s == "nll") return sft_loss_type::nll;
-  if (s == "dft") return sft_loss_type::dft;
-  throw config_error(rlhf::detail::concat("sft: loss_type must be one of nll, dft, got '", s,
-                                          "'"));
+  return enum_from_string<sft_loss_type>(s, "parse_sft_loss_type", "loss_type");
 }
 
 /// TRL SFTConfig's loss options.

@@ -115,27 +115,10 @@ inline constexpr std::size_t excerpt_limit = 80;
 // ---------------------------------------------------------------------------------------
 // gpt_config <-> JSON
 
-namespace checkpoint_detail {
-/// The names the JSON form gives the block options' values.
-inline const char* name_of(norm_type v) {
-  return v == norm_type::rmsnorm ? "rmsnorm" : "layernorm";
-}
-inline const char* name_of(position_type v) {
-  return v == position_type::rotary ? "rotary" : "learned";
-}
-inline const char* name_of(mlp_type v) { return v == mlp_type::swiglu ? "swiglu" : "gelu_tanh"; }
-inline const char* name_of(rope_scaling_type v) {
-  return v == rope_scaling_type::linear   ? "linear"
-         : v == rope_scaling_type::llama3 ? "llama3"
-                                          : "none";
-}
-}  // namespace checkpoint_detail
-
 /// The config as a JSON object with gpt_config's field names (the rotary parameters as
 /// rope_theta, rope_scaling, rope_factor, rope_low_freq_factor, rope_high_freq_factor,
 /// rope_original_max_seq_len; the enums as their names).
 [[nodiscard]] inline nlohmann::json to_json(const gpt_config& c) {
-  namespace cd = checkpoint_detail;
   return nlohmann::json{{"vocab_size", c.vocab_size},
                         {"max_seq_len", c.max_seq_len},
                         {"n_layer", c.n_layer},
@@ -146,15 +129,15 @@ inline const char* name_of(rope_scaling_type v) {
                         {"dropout", c.dropout},
                         {"layernorm_eps", c.layernorm_eps},
                         {"vocab_multiple", c.vocab_multiple},
-                        {"norm", cd::name_of(c.norm)},
-                        {"position", cd::name_of(c.position)},
-                        {"mlp", cd::name_of(c.mlp)},
+                        {"norm", rlhf::to_string(c.norm)},
+                        {"position", rlhf::to_string(c.position)},
+                        {"mlp", rlhf::to_string(c.mlp)},
                         {"n_kv_head", c.n_kv_head},
                         {"mlp_hidden", c.mlp_hidden},
                         {"qkv_bias", c.qkv_bias},
                         {"proj_bias", c.proj_bias},
                         {"rope_theta", c.rope.theta},
-                        {"rope_scaling", cd::name_of(c.rope.scaling)},
+                        {"rope_scaling", rlhf::to_string(c.rope.scaling)},
                         {"rope_factor", c.rope.factor},
                         {"rope_low_freq_factor", c.rope.low_freq_factor},
                         {"rope_high_freq_factor", c.rope.high_freq_factor},
@@ -252,18 +235,18 @@ inline const char* name_of(rope_scaling_type v) {
     }
     dst = v.get<bool>();
   };
-  // An enum field: one of the names name_of gives its values.
-  auto get_enum = [&]<class E>(const char* k, E& dst, std::initializer_list<E> values) {
+  // An enum field: one of the names of its enum_names table.
+  auto get_enum = [&]<class E>(const char* k, E& dst) {
     if (!j.contains(k)) return;
     const auto& v = j.at(k);
     std::string names;
-    for (const auto e : values) {
-      if (v.is_string() && v.get<std::string>() == cd::name_of(e)) {
+    for (const auto& [e, name] : enum_names<E>::values) {
+      if (v.is_string() && v.get<std::string>() == name) {
         dst = e;
         return;
       }
       names += names.empty() ? "" : ", ";
-      names += rlhf::detail::concat("\"", cd::name_of(e), "\"");
+      names += rlhf::detail::concat("\"", name, "\"");
     }
     throw config_error(rlhf::detail::concat(fn, ": field '", k, "' must be one of ", names,
                                             ", got ", json_excerpt(v)));
@@ -271,16 +254,15 @@ inline const char* name_of(rope_scaling_type v) {
   get_bool("tie_embeddings", c.tie_embeddings);
   get_float("dropout", c.dropout);
   get_float("layernorm_eps", c.layernorm_eps);
-  get_enum("norm", c.norm, {norm_type::layernorm, norm_type::rmsnorm});
-  get_enum("position", c.position, {position_type::learned, position_type::rotary});
-  get_enum("mlp", c.mlp, {mlp_type::gelu_tanh, mlp_type::swiglu});
+  get_enum("norm", c.norm);
+  get_enum("position", c.position);
+  get_enum("mlp", c.mlp);
   get_int("n_kv_head", c.n_kv_head);
   get_int("mlp_hidden", c.mlp_hidden);
   get_bool("qkv_bias", c.qkv_bias);
   get_bool("proj_bias", c.proj_bias);
   get_float("rope_theta", c.rope.theta);
-  get_enum("rope_scaling", c.rope.scaling,
-           {rope_scaling_type::none, rope_scaling_type::linear, rope_scaling_type::llama3});
+  get_enum("rope_scaling", c.rope.scaling);
   get_float("rope_factor", c.rope.factor);
   get_float("rope_low_freq_factor", c.rope.low_freq_factor);
   get_float("rope_high_freq_factor", c.rope.high_freq_factor);

@@ -10,11 +10,13 @@
 // their metadata.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "rlhf/core/config.hpp"
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/validate.hpp"
 
@@ -43,6 +45,55 @@ enum class rope_scaling_type {
   linear,  ///< Every frequency divided by `factor` (positions interpolated).
   llama3   ///< Llama 3.1's: low frequencies / factor, high kept, a smooth ramp between.
 };
+
+}  // namespace model
+
+/// The names of norm_type's values, as the JSON form of gpt_config writes them.
+template <>
+struct enum_names<model::norm_type> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<model::norm_type>, 2> values{{
+      {model::norm_type::layernorm, "layernorm"},
+      {model::norm_type::rmsnorm, "rmsnorm"},
+  }};
+};
+static_assert(enum_table_covers<model::norm_type>(2));
+
+/// The names of position_type's values, as the JSON form of gpt_config writes them.
+template <>
+struct enum_names<model::position_type> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<model::position_type>, 2> values{{
+      {model::position_type::learned, "learned"},
+      {model::position_type::rotary, "rotary"},
+  }};
+};
+static_assert(enum_table_covers<model::position_type>(2));
+
+/// The names of mlp_type's values, as the JSON form of gpt_config writes them.
+template <>
+struct enum_names<model::mlp_type> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<model::mlp_type>, 2> values{{
+      {model::mlp_type::gelu_tanh, "gelu_tanh"},
+      {model::mlp_type::swiglu, "swiglu"},
+  }};
+};
+static_assert(enum_table_covers<model::mlp_type>(2));
+
+/// The names of rope_scaling_type's values (transformers' rope_type, "none" for no scaling).
+template <>
+struct enum_names<model::rope_scaling_type> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<model::rope_scaling_type>, 3> values{{
+      {model::rope_scaling_type::none, "none"},
+      {model::rope_scaling_type::linear, "linear"},
+      {model::rope_scaling_type::llama3, "llama3"},
+  }};
+};
+static_assert(enum_table_covers<model::rope_scaling_type>(3));
+
+namespace model {
 
 /// Rotary position embedding parameters (used when position == rotary).
 struct rope_config {

@@ -166,8 +166,11 @@ void encoder_forward_at(typename B::tensor& out, const typename B::index_tensor&
 /// Layer l's cached causal attention: writes the new keys/values of qkv (B, S, W) into the
 /// cache at positions pos[b] + s, then out[b, s, head h] = softmax_{t <= pos[b]+s}
 /// (q · k_t / sqrt(hs)) · v_t, k and v of key/value head h / (NH / NKV). One work item per
-/// (b, h, s) query; scores (B, NH, S, L) is scratch. Serial dot products in key order, so a
-/// row's result does not depend on the batch.
+/// (b, h, s) query; scores (B, NH, S, L) is scratch. The softmax row is attention_forward's
+/// (detail::causal_softmax_exp); the products differ on purpose: attention_forward's
+/// strided GEMMs need every row of a batch at the same positions over one (T, T) square,
+/// while here each row has its own start and reads a strided cache, so the dot products are
+/// serial, in key order, and a row's result does not depend on the batch.
 template <class B>
 void cached_attention_forward(typename B::tensor& out, typename B::tensor& scores,
                               kv_cache<B>& cache, index_t layer,
@@ -204,7 +207,6 @@ void cached_attention_forward(typename B::tensor& out, typename B::tensor& score
     const float* kb = kc + (b * NKV + h / G) * L * hs;
     const float* vb = vc + (b * NKV + h / G) * L * hs;
     float* row = sc + i * Ls;
-    float mx = -3.4028235e38f;  // -FLT_MAX (no host-only call in a device lambda)
     index_t k4 = 0;
     for (; k4 + 4 <= p + 1; k4 += 4) {  // four keys at once: four independent FMA chains
       const float* k0 = kb + k4 * hs;
@@ -226,14 +228,7 @@ void cached_attention_forward(typename B::tensor& out, typename B::tensor& score
       for (index_t e = 0; e < hs; ++e) d += q[e] * kb[k4 * hs + e];
       row[k4] = d * scale;
     }
-    for (index_t t = 0; t <= p; ++t) mx = row[t] > mx ? row[t] : mx;
-    float sum = 0.0f;
-    for (index_t t = 0; t <= p; ++t) {
-      const float e = ops::detail::exp_nonpositive(row[t] - mx);
-      row[t] = e;
-      sum += e;
-    }
-    const float inv = 1.0f / sum;
+    const float inv = detail::causal_softmax_exp(row, row, p + 1);
     float* orow = o + (b * S + s) * C + h * hs;
     for (index_t e = 0; e < hs; ++e) orow[e] = 0.0f;
     for (index_t t = 0; t <= p; ++t) {
@@ -324,32 +319,26 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffe
   ops::copy_from_host<B>(std::span<const std::int32_t>(pos), buf.pos);
   ops::copy_from_host<B>(std::span<const std::int32_t>(nl), buf.new_len);
 
-  const auto P = [&](const std::string& n) { return m.param(n); };
-  const auto Pb = [&](const std::string& n) { return m.param_if(n); };  // optional biases
-  detail::encoder_forward_at<B>(buf.res, tokens, buf.pos, P("wte.weight"),
-                                detail::position_table(m));
+  const gpt_slots& w = m.slots();
+  detail::encoder_forward_at<B>(buf.res, tokens, buf.pos, m.param(w.wte), m.param(w.wpe));
+  // The blocks of gpt_forward (detail::attention_block_forward, detail::mlp_block_forward),
+  // with one set of buffers reused by every layer and the cache's attention.
   for (index_t l = 0; l < cfg.n_layer; ++l) {
-    const std::string p = "h." + std::to_string(l) + ".";
-    detail::norm_forward<B>(m, p + "ln_1", buf.ln, buf.mean, buf.rstd, buf.res);
-    matmul_forward<B>(buf.qkv, buf.ln, P(p + "attn.c_attn.weight"), Pb(p + "attn.c_attn.bias"));
-    detail::rope_if_rotary<B>(m, buf.qkv, &buf.pos, false);
-    detail::cached_attention_forward<B>(buf.atty, buf.scores, cache, l, buf.qkv, buf.pos);
-    matmul_forward<B>(buf.proj, buf.atty, P(p + "attn.c_proj.weight"), Pb(p + "attn.c_proj.bias"));
-    residual_forward<B>(buf.res2, buf.res, buf.proj);
-    detail::norm_forward<B>(m, p + "ln_2", buf.ln, buf.mean, buf.rstd, buf.res2);
-    matmul_forward<B>(buf.fch, buf.ln, P(p + "mlp.c_fc.weight"), Pb(p + "mlp.c_fc.bias"));
-    detail::mlp_activation_forward<B>(cfg, buf.fch_gelu, buf.fch);
-    matmul_forward<B>(buf.proj, buf.fch_gelu, P(p + "mlp.c_proj.weight"),
-                      Pb(p + "mlp.c_proj.bias"));
-    residual_forward<B>(buf.res, buf.res2, buf.proj);
+    const auto attend = [&](typename B::tensor& y, const typename B::tensor& qkv) {
+      detail::cached_attention_forward<B>(y, buf.scores, cache, l, qkv, buf.pos);
+    };
+    detail::attention_block_forward<B>(m, m.layer(l), buf.res2, buf.ln, buf.mean, buf.rstd, buf.qkv,
+                                       buf.atty, buf.proj, buf.res, &buf.pos, attend, nullptr);
+    detail::mlp_block_forward<B>(m, m.layer(l), buf.res, buf.ln, buf.mean, buf.rstd, buf.fch,
+                                 buf.fch_gelu, buf.proj, buf.res2, nullptr);
   }
   if (last_only) {
     detail::gather_last_rows<B>(buf.last, buf.res, buf.new_len);
-    detail::norm_forward<B>(m, "ln_f", buf.last_ln, buf.last_mean, buf.last_rstd, buf.last);
-    matmul_forward<B>(logits, buf.last_ln, P(m.lm_head_name()), param_view<B>{});
+    detail::norm_forward<B>(m, w.ln_f, buf.last_ln, buf.last_mean, buf.last_rstd, buf.last);
+    matmul_forward<B>(logits, buf.last_ln, m.param(w.lm_head), param_view<B>{});
   } else {
-    detail::norm_forward<B>(m, "ln_f", buf.ln, buf.mean, buf.rstd, buf.res);
-    matmul_forward<B>(logits, buf.ln, P(m.lm_head_name()), param_view<B>{});
+    detail::norm_forward<B>(m, w.ln_f, buf.ln, buf.mean, buf.rstd, buf.res);
+    matmul_forward<B>(logits, buf.ln, m.param(w.lm_head), param_view<B>{});
   }
 }
 

@@ -16,11 +16,13 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "rlhf/core/functors.hpp"
@@ -36,6 +38,96 @@ namespace rlhf {
 inline namespace v0 {
 namespace model {
 
+/// One parameter's place in the arena: its row of gpt_param_table (an index, not a pointer,
+/// so a copied or moved gpt keeps valid slots). The default (index -1) is an absent
+/// parameter: a bias the configuration does not use, wpe with rotary positions.
+struct param_slot {
+  index_t index = -1;  ///< Row of the parameter table; -1 = absent.
+  /// True when the parameter exists.
+  [[nodiscard]] bool present() const { return index >= 0; }
+};
+
+/// A norm's parameters: weight, and bias (LayerNorm only; empty with RMSNorm).
+struct gpt_norm_slots {
+  param_slot weight;  ///< The (C,) scale.
+  param_slot bias;    ///< The (C,) shift; empty with RMSNorm.
+};
+
+/// A projection's parameters: weight (out, in), and bias (empty unless the config has one).
+struct gpt_linear_slots {
+  param_slot weight;  ///< The (out, in) matrix.
+  param_slot bias;    ///< The (out,) bias; empty when the config uses none.
+};
+
+/// One block's parameters, in arena order.
+struct gpt_layer_slots {
+  gpt_norm_slots ln_1;         ///< h.l.ln_1, before attention.
+  gpt_linear_slots c_attn;     ///< h.l.attn.c_attn: the packed q | k | v projection.
+  gpt_linear_slots attn_proj;  ///< h.l.attn.c_proj: attention's output projection.
+  gpt_norm_slots ln_2;         ///< h.l.ln_2, before the MLP.
+  gpt_linear_slots c_fc;       ///< h.l.mlp.c_fc (SwiGLU: gate then up rows).
+  gpt_linear_slots mlp_proj;   ///< h.l.mlp.c_proj: the MLP's output projection.
+};
+
+/// The typed view of the arena (llm.c's ParameterTensors): every parameter's slot, resolved
+/// by name once when the gpt is built, so the forward and backward passes never look a
+/// name up.
+struct gpt_slots {
+  param_slot wte;                  ///< Token embeddings (V_padded, C).
+  param_slot wpe;                  ///< Learned positions (max_seq_len, C); empty with rotary.
+  std::vector<gpt_layer_slots> h;  ///< Per block.
+  gpt_norm_slots ln_f;             ///< The final norm.
+  param_slot lm_head;              ///< The LM head's weight: wte's slot when tied.
+};
+
+/// The slots of `table` (gpt_param_table of `cfg`); config_error if a parameter the config
+/// requires is missing.
+inline gpt_slots gpt_slots_of(const gpt_config& cfg, const std::vector<param_ref>& table) {
+  std::unordered_map<std::string, index_t> rows;
+  rows.reserve(table.size());
+  for (std::size_t k = 0; k < table.size(); ++k) {
+    rows.emplace(table[k].name, static_cast<index_t>(k));
+  }
+  const auto opt = [&](const std::string& name) {
+    const auto it = rows.find(name);
+    return it == rows.end() ? param_slot{} : param_slot{it->second};
+  };
+  const auto req = [&](const std::string& name) {
+    const param_slot s = opt(name);
+    if (!s.present()) {
+      throw config_error(rlhf::detail::concat("gpt_slots_of: no parameter named '", name, "'"));
+    }
+    return s;
+  };
+  const auto norm = [&](const std::string& n) {
+    return gpt_norm_slots{req(n + ".weight"), opt(n + ".bias")};
+  };
+  const auto linear = [&](const std::string& n) {
+    return gpt_linear_slots{req(n + ".weight"), opt(n + ".bias")};
+  };
+  gpt_slots s;
+  s.wte = req("wte.weight");
+  s.wpe = opt("wpe.weight");
+  for (index_t l = 0; l < cfg.n_layer; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    s.h.push_back({norm(p + "ln_1"), linear(p + "attn.c_attn"), linear(p + "attn.c_proj"),
+                   norm(p + "ln_2"), linear(p + "mlp.c_fc"), linear(p + "mlp.c_proj")});
+  }
+  s.ln_f = norm("ln_f");
+  s.lm_head = cfg.tie_embeddings ? s.wte : req("lm_head.weight");
+  return s;
+}
+
+namespace detail {
+/// Name lookups made through gpt's param(name), grad(name), param_if and grad_if, counted
+/// process-wide: the forward, backward and cached forward use slots and make none (a test
+/// checks it).
+inline std::atomic<std::uint64_t>& gpt_name_lookups() {
+  static std::atomic<std::uint64_t> n{0};
+  return n;
+}
+}  // namespace detail
+
 /// Parameters (and, unless frozen, their gradients) of a GPT.
 template <class B>
 class gpt {
@@ -45,7 +137,8 @@ class gpt {
   /// Zero parameters; call init() or load_params(). A frozen model (the reference model of
   /// DPO/PPO) allocates no gradient arena.
   explicit gpt(const gpt_config& cfg, bool trainable = true)
-      : cfg_(cfg), table_(gpt_param_table(cfg)), params_(shape{gpt_num_params(cfg)}),
+      : cfg_(cfg), table_(gpt_param_table(cfg)), slots_(gpt_slots_of(cfg, table_)),
+        params_(shape{gpt_num_params(cfg)}),
         grads_(trainable ? shape{gpt_num_params(cfg)} : shape{0}) {
     ops::fill<B>(params_, 0.0f);
     if (trainable) ops::fill<B>(grads_, 0.0f);
@@ -74,23 +167,47 @@ class gpt {
   [[nodiscard]] const tensor& grads() const { return grads_; }
   ///@}
 
+  /// The typed view of the arena: every parameter's slot, built once with the model.
+  [[nodiscard]] const gpt_slots& slots() const { return slots_; }
+  /// Block `l`'s slots (l in [0, n_layer), unchecked).
+  [[nodiscard]] const gpt_layer_slots& layer(index_t l) const {
+    return slots_.h[static_cast<std::size_t>(l)];
+  }
+  /// The read-only view of the parameter in `slot`; absent (null) for an empty slot.
+  [[nodiscard]] param_view<B> param(param_slot slot) const {
+    return slot.present() ? param_of<B>(params_, table_[static_cast<std::size_t>(slot.index)])
+                          : param_view<B>{};
+  }
+  /// The gradient view of `slot`; absent (null) for an empty slot or a frozen model.
+  [[nodiscard]] grad_view<B> grad(param_slot slot) {
+    return slot.present() && trainable()
+               ? grad_of<B>(grads_, table_[static_cast<std::size_t>(slot.index)])
+               : grad_view<B>{};
+  }
+
+  // By name (checkpoints, tests): a linear search of the table, counted in
+  // detail::gpt_name_lookups(); the per-step passes use the slots above.
   /// The read-only view of parameter `name`; config_error if there is none.
   [[nodiscard]] param_view<B> param(const std::string& name) const {
+    ++detail::gpt_name_lookups();
     return param_of<B>(params_, find_param(table_, name));
   }
   /// The gradient view of `name`; absent (null) when the model is frozen.
   [[nodiscard]] grad_view<B> grad(const std::string& name) {
+    ++detail::gpt_name_lookups();
     if (!trainable()) return {};
     return grad_of<B>(grads_, find_param(table_, name));
   }
   /// The view of `name`, absent (null) when the configuration has no such parameter (a
   /// bias the blocks do not use).
   [[nodiscard]] param_view<B> param_if(const std::string& name) const {
+    ++detail::gpt_name_lookups();
     const param_ref* p = find_param_if(table_, name);
     return p != nullptr ? param_of<B>(params_, *p) : param_view<B>{};
   }
   /// The gradient view of `name`, absent when frozen or when there is no such parameter.
   [[nodiscard]] grad_view<B> grad_if(const std::string& name) {
+    ++detail::gpt_name_lookups();
     const param_ref* p = find_param_if(table_, name);
     return p != nullptr && trainable() ? grad_of<B>(grads_, *p) : grad_view<B>{};
   }
@@ -139,6 +256,7 @@ class gpt {
  private:
   gpt_config cfg_;
   std::vector<param_ref> table_;
+  gpt_slots slots_;
   tensor params_;
   tensor grads_;
   tensor rope_inv_freq_{shape{0}};
@@ -347,30 +465,30 @@ void check_backward_tokens(const gpt_activations<B>& a, const typename B::index_
 }  // namespace detail
 
 namespace detail {
-/// The block norm `name` ("h.<l>.ln_1", "h.<l>.ln_2" or "ln_f"): LayerNorm (weight, bias;
-/// saves mean and rstd) or RMSNorm (weight; saves rstd), as the config says.
+/// A block norm (h.l.ln_1, h.l.ln_2 or ln_f): LayerNorm (weight, bias; saves mean and rstd)
+/// or RMSNorm (weight; saves rstd), as the config says.
 template <class B>
-void norm_forward(const gpt<B>& m, const std::string& name, typename B::tensor& out,
+void norm_forward(const gpt<B>& m, const gpt_norm_slots& s, typename B::tensor& out,
                   typename B::tensor& mean, typename B::tensor& rstd,
                   const typename B::tensor& inp) {
   const auto& cfg = m.config();
   if (cfg.norm == norm_type::rmsnorm) {
-    rmsnorm_forward<B>(out, rstd, inp, m.param(name + ".weight"), cfg.layernorm_eps);
+    rmsnorm_forward<B>(out, rstd, inp, m.param(s.weight), cfg.layernorm_eps);
   } else {
-    layernorm_forward<B>(out, mean, rstd, inp, m.param(name + ".weight"), m.param(name + ".bias"),
+    layernorm_forward<B>(out, mean, rstd, inp, m.param(s.weight), m.param(s.bias),
                          cfg.layernorm_eps);
   }
 }
 /// Its backward: dinp += d norm(inp) / d inp · dout; the weight (and bias) gradients add up.
 template <class B>
-void norm_backward(gpt<B>& m, const std::string& name, typename B::tensor& dinp,
+void norm_backward(gpt<B>& m, const gpt_norm_slots& s, typename B::tensor& dinp,
                    const typename B::tensor& dout, const typename B::tensor& inp,
                    const typename B::tensor& mean, const typename B::tensor& rstd) {
   if (m.config().norm == norm_type::rmsnorm) {
-    rmsnorm_backward<B>(dinp, m.grad(name + ".weight"), dout, inp, m.param(name + ".weight"), rstd);
+    rmsnorm_backward<B>(dinp, m.grad(s.weight), dout, inp, m.param(s.weight), rstd);
   } else {
-    layernorm_backward<B>(dinp, m.grad(name + ".weight"), m.grad(name + ".bias"), dout, inp,
-                          m.param(name + ".weight"), mean, rstd);
+    layernorm_backward<B>(dinp, m.grad(s.weight), m.grad(s.bias), dout, inp, m.param(s.weight),
+                          mean, rstd);
   }
 }
 /// The MLP's nonlinearity: out (N, H) from c_fc's (N, fc_width) output.
@@ -405,10 +523,89 @@ void rope_if_rotary(const gpt<B>& m, typename B::tensor& qkv, const typename B::
   rope_rotate<B>(qkv, cfg.head_dim(), cfg.n_head + cfg.kv_heads(), m.rope_inv_freq(), start,
                  inverse);
 }
-/// wpe's view, absent with rotary positions.
+
+/// Dropout on a block's output branch (GPT-2's resid_pdrop), before the residual add.
+struct branch_dropout {
+  float p = 0.0f;   ///< Drop probability, in [0, 1).
+  dropout_key key;  ///< The mask's Philox stream.
+};
+
+// The decoder block, described once: gpt_forward, gpt_backward and gpt_forward_cached walk
+// these two forward/backward pairs (llm.c's manner) with their own buffers.
+
+/// The attention half of block `s`: out = x + drop(c_proj(attend(rope(c_attn(ln_1(x)))))).
+/// `attend(atty, qkv)` is the attention itself: attention_forward over the (T, T) scores in
+/// training, cached_attention_forward against the KV cache in generation. Rows start at
+/// position *start for the rotary turn (null: 0). Writes ln, mean, rstd, qkv, atty, proj
+/// (what the backward reads) and out; `drop` null: no dropout.
+template <class B, class Attend>
+void attention_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename B::tensor& out,
+                             typename B::tensor& ln, typename B::tensor& mean,
+                             typename B::tensor& rstd, typename B::tensor& qkv,
+                             typename B::tensor& atty, typename B::tensor& proj,
+                             const typename B::tensor& x, const typename B::index_tensor* start,
+                             Attend&& attend, const branch_dropout* drop) {
+  norm_forward<B>(m, s.ln_1, ln, mean, rstd, x);
+  matmul_forward<B>(qkv, ln, m.param(s.c_attn.weight), m.param(s.c_attn.bias));
+  rope_if_rotary<B>(m, qkv, start, false);
+  attend(atty, static_cast<const typename B::tensor&>(qkv));
+  matmul_forward<B>(proj, atty, m.param(s.attn_proj.weight), m.param(s.attn_proj.bias));
+  if (drop != nullptr) dropout_forward<B>(proj, proj, drop->p, drop->key);
+  residual_forward<B>(out, x, proj);
+}
+/// Its backward. dx holds d out on entry and gains the gradient through ln_1 (the residual
+/// passes d out through unchanged); `dbranch` is d out through the branch's dropout (dx
+/// itself without one). `attend_backward(dqkv, datty)` OVERWRITES dqkv with the attention's
+/// input gradient. dln, datty, dqkv are scratch (overwritten); parameter gradients add up.
+template <class B, class AttendBackward>
+void attention_block_backward(gpt<B>& m, const gpt_layer_slots& s, typename B::tensor& dx,
+                              typename B::tensor& dln, typename B::tensor& datty,
+                              typename B::tensor& dqkv, const typename B::tensor& dbranch,
+                              const typename B::tensor& x, const typename B::tensor& ln,
+                              const typename B::tensor& mean, const typename B::tensor& rstd,
+                              const typename B::tensor& atty, AttendBackward&& attend_backward) {
+  constexpr auto overwrite = grad_write::overwrite;
+  matmul_backward<B>(datty, m.grad(s.attn_proj.weight), m.grad(s.attn_proj.bias), dbranch, atty,
+                     m.param(s.attn_proj.weight), overwrite);
+  attend_backward(dqkv, static_cast<const typename B::tensor&>(datty));
+  rope_if_rotary<B>(m, dqkv, nullptr, true);  // to the unrotated q, k
+  matmul_backward<B>(dln, m.grad(s.c_attn.weight), m.grad(s.c_attn.bias), dqkv, ln,
+                     m.param(s.c_attn.weight), overwrite);
+  norm_backward<B>(m, s.ln_1, dx, dln, x, mean, rstd);
+}
+
+/// The MLP half of block `s`: out = x + drop(c_proj(act(c_fc(ln_2(x))))), act GELU or
+/// SwiGLU. Writes ln, mean, rstd, fch, fch_act, proj (what the backward reads) and out;
+/// `drop` null: no dropout.
 template <class B>
-param_view<B> position_table(const gpt<B>& m) {
-  return m.config().has_learned_positions() ? m.param("wpe.weight") : param_view<B>{};
+void mlp_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename B::tensor& out,
+                       typename B::tensor& ln, typename B::tensor& mean, typename B::tensor& rstd,
+                       typename B::tensor& fch, typename B::tensor& fch_act,
+                       typename B::tensor& proj, const typename B::tensor& x,
+                       const branch_dropout* drop) {
+  norm_forward<B>(m, s.ln_2, ln, mean, rstd, x);
+  matmul_forward<B>(fch, ln, m.param(s.c_fc.weight), m.param(s.c_fc.bias));
+  mlp_activation_forward<B>(m.config(), fch_act, fch);
+  matmul_forward<B>(proj, fch_act, m.param(s.mlp_proj.weight), m.param(s.mlp_proj.bias));
+  if (drop != nullptr) dropout_forward<B>(proj, proj, drop->p, drop->key);
+  residual_forward<B>(out, x, proj);
+}
+/// Its backward, as attention_block_backward's: dx (d out on entry) gains the gradient
+/// through ln_2; dbranch is d out through the dropout (or dx); dln, dfch, dfch_act scratch.
+template <class B>
+void mlp_block_backward(gpt<B>& m, const gpt_layer_slots& s, typename B::tensor& dx,
+                        typename B::tensor& dln, typename B::tensor& dfch,
+                        typename B::tensor& dfch_act, const typename B::tensor& dbranch,
+                        const typename B::tensor& x, const typename B::tensor& ln,
+                        const typename B::tensor& mean, const typename B::tensor& rstd,
+                        const typename B::tensor& fch, const typename B::tensor& fch_act) {
+  constexpr auto overwrite = grad_write::overwrite;
+  matmul_backward<B>(dfch_act, m.grad(s.mlp_proj.weight), m.grad(s.mlp_proj.bias), dbranch, fch_act,
+                     m.param(s.mlp_proj.weight), overwrite);
+  mlp_activation_backward<B>(m.config(), dfch, fch, dfch_act, overwrite);
+  matmul_backward<B>(dln, m.grad(s.c_fc.weight), m.grad(s.c_fc.bias), dfch, ln,
+                     m.param(s.c_fc.weight), overwrite);
+  norm_backward<B>(m, s.ln_2, dx, dln, x, mean, rstd);
 }
 }  // namespace detail
 
@@ -421,8 +618,7 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   detail::check_sized_for(a, cfg, "gpt_forward");
   check_shape("gpt_forward", "tokens", tokens.shape(), shape{a.batch, a.steps},
               "(B, T) the activations were sized for");
-  const auto P = [&](const std::string& n) { return m.param(n); };
-  const auto Pb = [&](const std::string& n) { return m.param_if(n); };  // optional biases
+  const gpt_slots& w = m.slots();
   const float pdrop = cfg.dropout;
   a.dropout_applied = pdrop > 0.0f && a.train && m.trainable();
   if (a.dropout_applied) {
@@ -433,37 +629,29 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   using site = detail::dropout_site;
   const auto key = [&](index_t l, site s) { return detail::dropout_key_of(a, l, s); };
   a.forward_done = false;  // until this forward has completed
-  encoder_forward<B>(a.encoded, tokens, P("wte.weight"), detail::position_table(m), cfg.vocab_size);
+  encoder_forward<B>(a.encoded, tokens, m.param(w.wte), m.param(w.wpe), cfg.vocab_size);
   detail::save_tokens<B>(a.forward_tokens, tokens);
   if (a.dropout_applied) dropout_forward<B>(a.encoded, a.encoded, pdrop, key(0, site::embedding));
   for (index_t l = 0; l < cfg.n_layer; ++l) {
-    const std::string p = "h." + std::to_string(l) + ".";
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
-    detail::norm_forward<B>(m, p + "ln_1", a.ln1[L], a.ln1_mean[L], a.ln1_rstd[L], x);
-    matmul_forward<B>(a.qkv[L], a.ln1[L], P(p + "attn.c_attn.weight"), Pb(p + "attn.c_attn.bias"));
-    detail::rope_if_rotary<B>(m, a.qkv[L], nullptr, false);
-    if (a.dropout_applied) {
-      const attention_dropout<B> drop{&a.att_dropped[L], pdrop, key(l, site::attn_probs)};
-      attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L], &drop);
-    } else {
-      attention_forward<B>(a.atty[L], a.preatt, a.att[L], a.qkv[L]);
-    }
-    matmul_forward<B>(a.attproj[L], a.atty[L], P(p + "attn.c_proj.weight"),
-                      Pb(p + "attn.c_proj.bias"));
-    if (a.dropout_applied) dropout_forward<B>(a.attproj[L], a.attproj[L], pdrop, key(l, site::attn_out));
-    residual_forward<B>(a.residual2[L], x, a.attproj[L]);
-    detail::norm_forward<B>(m, p + "ln_2", a.ln2[L], a.ln2_mean[L], a.ln2_rstd[L], a.residual2[L]);
-    matmul_forward<B>(a.fch[L], a.ln2[L], P(p + "mlp.c_fc.weight"), Pb(p + "mlp.c_fc.bias"));
-    detail::mlp_activation_forward<B>(cfg, a.fch_gelu[L], a.fch[L]);
-    matmul_forward<B>(a.fcproj[L], a.fch_gelu[L], P(p + "mlp.c_proj.weight"),
-                      Pb(p + "mlp.c_proj.bias"));
-    if (a.dropout_applied) dropout_forward<B>(a.fcproj[L], a.fcproj[L], pdrop, key(l, site::mlp_out));
-    residual_forward<B>(a.residual3[L], a.residual2[L], a.fcproj[L]);
+    const attention_dropout<B> probs_drop{a.att_dropped.empty() ? nullptr : &a.att_dropped[L],
+                                          pdrop, key(l, site::attn_probs)};
+    const detail::branch_dropout attn_drop{pdrop, key(l, site::attn_out)};
+    const detail::branch_dropout mlp_drop{pdrop, key(l, site::mlp_out)};
+    const bool drop = a.dropout_applied;
+    const auto attend = [&](typename B::tensor& y, const typename B::tensor& qkv) {
+      attention_forward<B>(y, a.preatt, a.att[L], qkv, drop ? &probs_drop : nullptr);
+    };
+    detail::attention_block_forward<B>(m, m.layer(l), a.residual2[L], a.ln1[L], a.ln1_mean[L],
+                                       a.ln1_rstd[L], a.qkv[L], a.atty[L], a.attproj[L], x, nullptr,
+                                       attend, drop ? &attn_drop : nullptr);
+    detail::mlp_block_forward<B>(m, m.layer(l), a.residual3[L], a.ln2[L], a.ln2_mean[L],
+                                 a.ln2_rstd[L], a.fch[L], a.fch_gelu[L], a.fcproj[L],
+                                 a.residual2[L], drop ? &mlp_drop : nullptr);
   }
-  const auto& last = a.residual3.back();
-  detail::norm_forward<B>(m, "ln_f", a.lnf, a.lnf_mean, a.lnf_rstd, last);
-  matmul_forward<B>(a.logits, a.lnf, P(m.lm_head_name()), param_view<B>{});
+  detail::norm_forward<B>(m, w.ln_f, a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3.back());
+  matmul_forward<B>(a.logits, a.lnf, m.param(w.lm_head), param_view<B>{});
   a.forward_done = true;
 }
 
@@ -490,26 +678,24 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
   if (dlogits) check_same_shape(fn, "dlogits", dlogits->shape(), "logits", a.logits.shape());
   if (dhidden) check_same_shape(fn, "dhidden", dhidden->shape(), "lnf", a.lnf.shape());
   detail::check_backward_tokens<B>(a, tokens, cfg.vocab_size);
-  const auto P = [&](const std::string& n) { return m.param(n); };
-  const auto G = [&](const std::string& n) { return m.grad(n); };
-  const auto Gb = [&](const std::string& n) { return m.grad_if(n); };  // optional biases
+  const gpt_slots& w = m.slots();
   auto zero = [](typename B::tensor& t) { ops::fill<B>(t, 0.0f); };
 
   // g_ln = dhidden + dlogits · W (the LM head's backward accumulates onto dhidden's copy).
   // The per-layer gradient buffers below are scratch written once each (grad_write::
   // overwrite: no zeroing pass); only g_res accumulates across the layers.
-  constexpr auto overwrite = grad_write::overwrite;
   if (dhidden) {
     ops::transform<B>(a.g_ln, rlhf::fn::identity{}, *dhidden);
   } else if (!dlogits) {
     zero(a.g_ln);
   }
   if (dlogits) {
-    matmul_backward<B>(a.g_ln, G(m.lm_head_name()), grad_view<B>{}, *dlogits, a.lnf,
-                       P(m.lm_head_name()), dhidden ? grad_write::accumulate : overwrite);
+    matmul_backward<B>(a.g_ln, m.grad(w.lm_head), grad_view<B>{}, *dlogits, a.lnf,
+                       m.param(w.lm_head),
+                       dhidden ? grad_write::accumulate : grad_write::overwrite);
   }
   zero(a.g_res);
-  detail::norm_backward<B>(m, "ln_f", a.g_res, a.g_ln, a.residual3.back(), a.lnf_mean, a.lnf_rstd);
+  detail::norm_backward<B>(m, w.ln_f, a.g_res, a.g_ln, a.residual3.back(), a.lnf_mean, a.lnf_rstd);
   // a.g_res holds d loss / d (output of layer l); each residual passes it through unchanged,
   // so the branches below accumulate into it in place. With dropout, a branch's output
   // gradient is g_res through the branch's mask (a.g_drop).
@@ -524,38 +710,24 @@ void gpt_backward(gpt<B>& m, gpt_activations<B>& a, const typename B::index_tens
     return a.g_drop;
   };
   for (index_t l = cfg.n_layer - 1; l >= 0; --l) {
-    const std::string p = "h." + std::to_string(l) + ".";
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
-    // MLP branch: residual3 = residual2 + drop(c_proj(gelu(c_fc(ln_2(residual2))))).
-    matmul_backward<B>(a.g_fch_gelu, G(p + "mlp.c_proj.weight"), Gb(p + "mlp.c_proj.bias"),
-                       through_dropout(l, site::mlp_out), a.fch_gelu[L], P(p + "mlp.c_proj.weight"),
-                       overwrite);
-    detail::mlp_activation_backward<B>(cfg, a.g_fch, a.fch[L], a.g_fch_gelu, overwrite);
-    matmul_backward<B>(a.g_ln, G(p + "mlp.c_fc.weight"), Gb(p + "mlp.c_fc.bias"), a.g_fch, a.ln2[L],
-                       P(p + "mlp.c_fc.weight"), overwrite);
-    detail::norm_backward<B>(m, p + "ln_2", a.g_res, a.g_ln, a.residual2[L], a.ln2_mean[L],
-                             a.ln2_rstd[L]);
-    // Attention branch: residual2 = x + drop(c_proj(attn(c_attn(ln_1(x))))).
-    matmul_backward<B>(a.g_atty, G(p + "attn.c_proj.weight"), Gb(p + "attn.c_proj.bias"),
-                       through_dropout(l, site::attn_out), a.atty[L], P(p + "attn.c_proj.weight"),
-                       overwrite);
-    // g_preatt and g_att are scratch the backward overwrites.
-    if (drop) {
-      const attention_dropout<B> d{&a.att_dropped[L], pdrop, key(l, site::attn_probs)};
-      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L], &d,
-                            overwrite);
-    } else {
-      attention_backward<B>(a.g_qkv, a.g_preatt, a.g_att, a.g_atty, a.qkv[L], a.att[L],
-                            nullptr, overwrite);
-    }
-    detail::rope_if_rotary<B>(m, a.g_qkv, nullptr, true);  // to the unrotated q, k
-    matmul_backward<B>(a.g_ln, G(p + "attn.c_attn.weight"), Gb(p + "attn.c_attn.bias"), a.g_qkv,
-                       a.ln1[L], P(p + "attn.c_attn.weight"), overwrite);
-    detail::norm_backward<B>(m, p + "ln_1", a.g_res, a.g_ln, x, a.ln1_mean[L], a.ln1_rstd[L]);
+    detail::mlp_block_backward<B>(m, m.layer(l), a.g_res, a.g_ln, a.g_fch, a.g_fch_gelu,
+                                  through_dropout(l, site::mlp_out), a.residual2[L], a.ln2[L],
+                                  a.ln2_mean[L], a.ln2_rstd[L], a.fch[L], a.fch_gelu[L]);
+    const attention_dropout<B> probs_drop{a.att_dropped.empty() ? nullptr : &a.att_dropped[L],
+                                          pdrop, key(l, site::attn_probs)};
+    // g_preatt and g_att are scratch the attention backward overwrites.
+    const auto attend_backward = [&](typename B::tensor& dqkv, const typename B::tensor& datty) {
+      attention_backward<B>(dqkv, a.g_preatt, a.g_att, datty, a.qkv[L], a.att[L],
+                            drop ? &probs_drop : nullptr, grad_write::overwrite);
+    };
+    detail::attention_block_backward<B>(m, m.layer(l), a.g_res, a.g_ln, a.g_atty, a.g_qkv,
+                                        through_dropout(l, site::attn_out), x, a.ln1[L],
+                                        a.ln1_mean[L], a.ln1_rstd[L], a.atty[L], attend_backward);
   }
-  encoder_backward<B>(G("wte.weight"), Gb("wpe.weight"), through_dropout(0, site::embedding),
-                      tokens, cfg.vocab_size);
+  encoder_backward<B>(m.grad(w.wte), m.grad(w.wpe), through_dropout(0, site::embedding), tokens,
+                      cfg.vocab_size);
 }
 
 /// The usual case: the gradient of a loss on the logits only.

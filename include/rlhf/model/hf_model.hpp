@@ -11,12 +11,14 @@
 //                                     AutoModelForCausalLM
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/config.hpp"
@@ -36,10 +38,24 @@ enum class hf_architecture {
   qwen2   ///< Qwen2ForCausalLM (model_type "qwen2").
 };
 
+}  // namespace model
+
+/// The model_type strings of the Hugging Face architectures.
+template <>
+struct enum_names<model::hf_architecture> {
+  /// Every architecture with its model_type, in declaration order.
+  static constexpr std::array<enum_name<model::hf_architecture>, 3> values{{
+      {model::hf_architecture::gpt2, "gpt2"},
+      {model::hf_architecture::llama, "llama"},
+      {model::hf_architecture::qwen2, "qwen2"},
+  }};
+};
+static_assert(enum_table_covers<model::hf_architecture>(3));
+
+namespace model {
+
 /// The architecture's model_type string.
-[[nodiscard]] inline const char* to_string(hf_architecture a) {
-  return a == hf_architecture::gpt2 ? "gpt2" : a == hf_architecture::llama ? "llama" : "qwen2";
-}
+[[nodiscard]] inline const char* to_string(hf_architecture a) { return rlhf::to_string(a).data(); }
 
 /// True when `folder` holds a config.json (a Hugging Face model folder, as opposed to one of
 /// the bundled model's own checkpoint files).

@@ -730,6 +730,21 @@ attention_dims check_attention(std::string_view fn, const shape& inp, const shap
   return {Bn, T, C, NH, hs, kv2 / (2 * hs), W};
 }
 
+/// The causal softmax's row, shared by attention_forward and the KV-cache attention of
+/// model/generate.hpp: e[i] = exp(s[i] - max_{j<n} s[j]) for i < n (e may be s); returns
+/// 1 / sum_i e[i], by which the caller scales (in place, or as it weighs the values).
+RLHF_HD RLHF_ALWAYS_INLINE float causal_softmax_exp(const float* s, float* e, index_t n) {
+  float mx = s[0];
+  for (index_t i = 1; i < n; ++i) mx = s[i] > mx ? s[i] : mx;
+  float sum = 0.0f;
+  for (index_t i = 0; i < n; ++i) {
+    const float x = ops::detail::exp_nonpositive(s[i] - mx);
+    e[i] = x;
+    sum += x;
+  }
+  return 1.0f / sum;
+}
+
 /// Issues `gemm(h0, n, kv_stride)` for every run of query heads [h0, h0 + n) that one
 /// strided-batched GEMM can take: all NH heads at once (kv stride hs) for multi-head
 /// attention; per key/value head its group of query heads (kv stride 0) otherwise.
@@ -854,15 +869,7 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
     const index_t t = row % T;
     const float* pr = pa + row * T;
     float* ar = ap + row * T;
-    float mx = pr[0];
-    for (index_t t2 = 1; t2 <= t; ++t2) mx = pr[t2] > mx ? pr[t2] : mx;
-    float s = 0.0f;
-    for (index_t t2 = 0; t2 <= t; ++t2) {
-      const float e = ops::detail::exp_nonpositive(pr[t2] - mx);
-      ar[t2] = e;
-      s += e;
-    }
-    const float inv = 1.0f / s;
+    const float inv = detail::causal_softmax_exp(pr, ar, t + 1);
     for (index_t t2 = 0; t2 <= t; ++t2) ar[t2] *= inv;
     for (index_t t2 = t + 1; t2 < T; ++t2) ar[t2] = 0.0f;
   });

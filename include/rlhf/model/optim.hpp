@@ -35,12 +35,14 @@
 #include <vector>
 
 #include "rlhf/core/config.hpp"
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
+#include "rlhf/model/detail/simd_x86.hpp"
 #include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/elementwise.hpp"
 #include "rlhf/ops/reductions.hpp"
-#include "rlhf/model/detail/simd_x86.hpp"
 #include "rlhf/ops/tensor.hpp"
 
 namespace rlhf {
@@ -213,13 +215,14 @@ class adamw {
   /// One optimizer step at learning rate `lr` (from a schedule: lr_schedule::lr_at of
   /// step_count(), the number of steps taken before this one). decay_mask (P,) is nonzero
   /// where weight decay applies (make_decay_mask). One fused pass over the five arenas;
-  /// grads is checked finite first (a data_error naming "grads" and the flat index).
+  /// grads is checked finite first (a data_error naming "grads" and the flat index) at
+  /// validation::full.
   void step(tensor& params, const tensor& grads, const tensor& decay_mask, float lr) {
     constexpr std::string_view fn = "adamw::step";
     check_step_args(fn, params, grads, lr);
     check_shape(fn, "decay_mask", decay_mask.shape(), shape{num_params()},
                 "the optimizer's parameter count");
-    ops::check_finite<B>(fn, "grads", grads);
+    if (validating(validation::full)) ops::check_finite<B>(fn, "grads", grads);
     const detail::optim::adamw_kernel k = next_kernel(lr);
     if constexpr (B::host_accessible) {
       host_update(params, grads, B::data(decay_mask), 0, num_params(), k, k.decay);
@@ -253,7 +256,7 @@ class adamw {
                                               "), the optimizer holds ", num_params(),
                                               " parameters"));
     }
-    ops::check_finite<B>(fn, "grads", grads);
+    if (validating(validation::full)) ops::check_finite<B>(fn, "grads", grads);
     const detail::optim::adamw_kernel k = next_kernel(lr);
     for (std::size_t i = 0; i < ranges.size();) {
       const bool decays = ranges[i].decays;
@@ -461,32 +464,29 @@ float clip_grad_norm(typename B::tensor& grads, float max_norm) {
 /// The shape of an lr_schedule after its warmup (see lr_schedule for the formulas).
 enum class lr_schedule_type { constant, cosine, linear };
 
-namespace detail::optim {
-inline constexpr std::array<std::pair<lr_schedule_type, std::string_view>, 3>
-    lr_schedule_type_names{{{lr_schedule_type::constant, "constant"},
-                            {lr_schedule_type::cosine, "cosine"},
-                            {lr_schedule_type::linear, "linear"}}};
-}  // namespace detail::optim
+}  // namespace model
+
+/// The names of the lr schedule types.
+template <>
+struct enum_names<model::lr_schedule_type> {
+  /// Every type with its name, in declaration order.
+  static constexpr std::array<enum_name<model::lr_schedule_type>, 3> values{{
+      {model::lr_schedule_type::constant, "constant"},
+      {model::lr_schedule_type::cosine, "cosine"},
+      {model::lr_schedule_type::linear, "linear"},
+  }};
+};
+static_assert(enum_table_covers<model::lr_schedule_type>(3));
+
+namespace model {
 
 /// The name of `t` ("constant", "cosine", "linear"); "unknown" for any other value.
-[[nodiscard]] inline std::string_view to_string(lr_schedule_type t) {
-  for (const auto& [v, s] : detail::optim::lr_schedule_type_names) {
-    if (v == t) return s;
-  }
-  return "unknown";
-}
+[[nodiscard]] inline std::string_view to_string(lr_schedule_type t) { return rlhf::to_string(t); }
 
 /// "cosine" → lr_schedule_type::cosine; an unknown name is a config_error listing the
 /// accepted ones.
 [[nodiscard]] inline lr_schedule_type parse_lr_schedule_type(std::string_view name) {
-  std::string accepted;
-  for (const auto& [v, s] : detail::optim::lr_schedule_type_names) {
-    if (s == name) return v;
-    if (!accepted.empty()) accepted += ", ";
-    accepted += s;
-  }
-  throw config_error(rlhf::detail::concat("parse_lr_schedule_type: unknown lr_schedule_type '",
-                                          name, "'; accepted: ", accepted));
+  return enum_from_string<lr_schedule_type>(name, "parse_lr_schedule_type", "lr_schedule_type");
 }
 
 /// lr_at(step) = lr · factor(step), step = optimizer steps already taken (0 for the first

@@ -38,6 +38,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <cstdint>
@@ -56,6 +57,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/errors.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/validate.hpp"
@@ -71,15 +73,26 @@ namespace model {
 /// BF16 (bfloat16) and F16 (IEEE binary16).
 enum class tensor_dtype { f32, i32, bf16, f16 };
 
+}  // namespace model
+
+/// The safetensors spellings of the element types.
+template <>
+struct enum_names<model::tensor_dtype> {
+  /// Every type with its name, in declaration order.
+  static constexpr std::array<enum_name<model::tensor_dtype>, 4> values{{
+      {model::tensor_dtype::f32, "F32"},
+      {model::tensor_dtype::i32, "I32"},
+      {model::tensor_dtype::bf16, "BF16"},
+      {model::tensor_dtype::f16, "F16"},
+  }};
+};
+static_assert(enum_table_covers<model::tensor_dtype>(4));
+
+namespace model {
+
 /// "F32" / "I32" / "BF16" / "F16": the safetensors spelling.
 [[nodiscard]] inline std::string_view to_string(tensor_dtype d) noexcept {
-  switch (d) {
-    case tensor_dtype::f32: return "F32";
-    case tensor_dtype::i32: return "I32";
-    case tensor_dtype::bf16: return "BF16";
-    case tensor_dtype::f16: return "F16";
-  }
-  return "?";
+  return rlhf::to_string(d);
 }
 
 /// Bytes of one element: 4 (F32, I32) or 2 (BF16, F16).

@@ -6,6 +6,10 @@
 // (the whole tensor only to name a culprit): it also guards AdamW's (P,) gradient arena
 // every step. check_mask (and check_probabilities) copy their (per-example or per-token)
 // values to the host.
+//
+// These are the O(n) data checks: each returns at once unless the validation level
+// (rlhf/core/validation.hpp) is full, so the cheap and none levels scan no tensor and copy
+// nothing to the host.
 #pragma once
 
 #include <bit>
@@ -17,6 +21,7 @@
 
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
 #include "rlhf/ops/tensor.hpp"
 
 namespace rlhf {
@@ -84,10 +89,12 @@ void with_host_values(const typename B::tensor& t, F&& f) {
 }
 }  // namespace detail
 
-/// data_error("fn: arg must be finite, got nan at flat index i") on the first NaN/Inf.
+/// data_error("fn: arg must be finite, got nan at flat index i") on the first NaN/Inf; a
+/// no-op below validation::full (as are the other checks here).
 template <class B>
 void check_finite(std::string_view fn, std::string_view arg, const typename B::tensor& t) {
   assert_tensor_backend<B>();
+  if (!validating(validation::full)) return;
   if constexpr (B::host_accessible) {
     const std::span<const float> v(B::data(t), static_cast<std::size_t>(t.size()));
     if (!detail::all_finite(v)) rlhf::check_finite(fn, arg, v);
@@ -106,6 +113,7 @@ void check_finite(std::string_view fn, std::string_view arg, const typename B::t
 template <class B>
 void check_mask(std::string_view fn, std::string_view arg, const typename B::tensor& mask) {
   assert_tensor_backend<B>();
+  if (!validating(validation::full)) return;
   detail::with_host_values<B>(mask, [&](std::span<const float> v) {
     if (detail::all_mask_weights(v)) return;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -123,6 +131,7 @@ void check_mask(std::string_view fn, std::string_view arg, const typename B::ten
 template <class B>
 void check_probabilities(std::string_view fn, std::string_view arg, const typename B::tensor& p) {
   assert_tensor_backend<B>();
+  if (!validating(validation::full)) return;
   detail::with_host_values<B>(p, [&](std::span<const float> v) {
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (!(v[i] >= 0.0f && v[i] <= 1.0f)) {  // NaN fails both
@@ -140,6 +149,7 @@ template <class B>
 void check_mask_rows_nonempty(std::string_view fn, std::string_view arg,
                               const typename B::tensor& mask, index_t first_col = 0) {
   assert_tensor_backend<B>();
+  if (!validating(validation::full)) return;
   const index_t cols = mask.shape().cols();
   detail::with_host_values<B>(mask, [&](std::span<const float> v) {
     for (index_t r = 0; r < mask.shape().rows(); ++r) {

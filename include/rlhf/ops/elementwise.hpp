@@ -11,6 +11,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/ops/detail/elementwise_generic.hpp"
@@ -23,7 +24,7 @@ namespace ops {
 template <class B>
 void fill(typename B::tensor& t, float value) {
   assert_tensor_backend<B>();
-  if constexpr (requires { B::fill(t, value); }) {
+  if constexpr (::rlhf::detail::has_fill_override<B>) {
     B::fill(t, value);
   } else {
     detail::generic_fill<B>(t, value);
@@ -38,7 +39,7 @@ void transform(typename B::tensor& out, F f, const In&... in) {
   static_assert((std::is_same_v<In, typename B::tensor> && ...),
                 "transform: every input must be the backend's tensor type");
   (check_same_shape("transform", "out", out.shape(), "input", in.shape()), ...);
-  if constexpr (requires { B::transform(out, f, in...); }) {
+  if constexpr (::rlhf::detail::has_transform_override<B, F, In...>) {
     B::transform(out, f, in...);
   } else {
     detail::generic_transform<B>(out, f, in...);
@@ -55,7 +56,7 @@ void for_each(F f, T&... t) {
                 "for_each: every argument must be the backend's tensor type");
   const auto& first = std::get<0>(std::forward_as_tuple(t...));
   (check_same_shape("for_each", "first tensor", first.shape(), "tensor", t.shape()), ...);
-  if constexpr (requires { B::for_each(f, t...); }) {
+  if constexpr (::rlhf::detail::has_for_each_override<B, F, T...>) {
     B::for_each(f, t...);
   } else {
     detail::generic_for_each<B>(f, t...);
@@ -71,7 +72,7 @@ void transform_rows(typename B::tensor& out, F f, const typename B::tensor& x,
   check_same_shape("transform_rows", "out", out.shape(), "x", x.shape());
   check_dim("transform_rows", "v's element count (one per row of x)", v.size(),
             x.shape().rows());
-  if constexpr (requires { B::transform_rows(out, f, x, v); }) {
+  if constexpr (::rlhf::detail::has_transform_rows_override<B, F>) {
     B::transform_rows(out, f, x, v);
   } else {
     detail::generic_transform_rows<B>(out, f, x, v);
@@ -86,7 +87,7 @@ void transform_cols(typename B::tensor& out, F f, const typename B::tensor& x,
   check_same_shape("transform_cols", "out", out.shape(), "x", x.shape());
   check_dim("transform_cols", "v's element count (one per column of x)", v.size(),
             x.shape().cols());
-  if constexpr (requires { B::transform_cols(out, f, x, v); }) {
+  if constexpr (::rlhf::detail::has_transform_cols_override<B, F>) {
     B::transform_cols(out, f, x, v);
   } else {
     detail::generic_transform_cols<B>(out, f, x, v);

@@ -8,6 +8,7 @@
 
 #include <limits>
 
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 
@@ -41,7 +42,7 @@ void gather_last(const typename B::tensor& x, const typename B::index_tensor& in
             x.shape().rows());
   check_dim("gather_last", "out's element count (one per row of x)", out.size(),
             x.shape().rows());
-  if constexpr (requires { B::gather_last(x, index, out); }) {
+  if constexpr (::rlhf::detail::has_gather_last_override<B>) {
     B::gather_last(x, index, out);
   } else {
     detail::generic_gather_last<B>(x, index, out);

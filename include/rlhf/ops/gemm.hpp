@@ -13,6 +13,7 @@
 // beta == 0 means C is not read (NaN or garbage in C does not leak). C must not be A or B.
 #pragma once
 
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 
@@ -116,7 +117,7 @@ void gemm_strided(const gemm_desc& d, const typename B::tensor& a, const typenam
   }
   detail::check_gemm_desc(d, a.size(), b.size(), c.size());
   if (d.batch == 0 || d.m == 0 || d.n == 0) return;
-  if constexpr (requires { B::gemm(d, a, b, c); }) {
+  if constexpr (::rlhf::detail::has_gemm_override<B>) {
     B::gemm(d, a, b, c);
   } else {
     detail::generic_gemm<B>(d, a, b, c);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "rlhf/core/functors.hpp"
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/philox.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/ops/elementwise.hpp"
@@ -39,7 +40,7 @@ void generic_random_normal(typename B::tensor& t, std::uint64_t seed, std::uint6
 template <class B>
 void random_uniform(typename B::tensor& t, random_stream& rs) {
   assert_tensor_backend<B>();
-  if constexpr (requires { B::random_uniform(t, rs.seed, rs.stream, rs.next_block); }) {
+  if constexpr (::rlhf::detail::has_random_uniform_override<B>) {
     B::random_uniform(t, rs.seed, rs.stream, rs.next_block);
   } else {
     detail::generic_random_uniform<B>(t, rs.seed, rs.stream, rs.next_block);
@@ -52,7 +53,7 @@ template <class B>
 void random_normal(typename B::tensor& t, random_stream& rs, float mean = 0.0f,
                    float stddev = 1.0f) {
   assert_tensor_backend<B>();
-  if constexpr (requires { B::random_normal(t, rs.seed, rs.stream, rs.next_block); }) {
+  if constexpr (::rlhf::detail::has_random_normal_override<B>) {
     B::random_normal(t, rs.seed, rs.stream, rs.next_block);
   } else {
     detail::generic_random_normal<B>(t, rs.seed, rs.stream, rs.next_block);

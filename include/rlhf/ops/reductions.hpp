@@ -15,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/ops/detail/row_kernels.hpp"
@@ -101,7 +102,7 @@ template <class B>
 void row_sum(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
   detail::check_row_output("row_sum", x.shape(), out.shape());
-  if constexpr (requires { B::row_sum(x, out); }) {
+  if constexpr (::rlhf::detail::has_row_sum_override<B>) {
     B::row_sum(x, out);
   } else {
     detail::generic_row_sum<B>(x, out);
@@ -113,7 +114,7 @@ template <class B>
 void row_max(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
   detail::check_row_output("row_max", x.shape(), out.shape());
-  if constexpr (requires { B::row_max(x, out); }) {
+  if constexpr (::rlhf::detail::has_row_max_override<B>) {
     B::row_max(x, out);
   } else {
     detail::generic_row_max<B>(x, out);
@@ -126,7 +127,7 @@ template <class B>
 void row_logsumexp(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
   detail::check_row_output("row_logsumexp", x.shape(), out.shape());
-  if constexpr (requires { B::row_logsumexp(x, out); }) {
+  if constexpr (::rlhf::detail::has_row_logsumexp_override<B>) {
     B::row_logsumexp(x, out);
   } else {
     detail::generic_row_logsumexp<B>(x, out);
@@ -142,7 +143,7 @@ void row_masked_mean(const typename B::tensor& x, const typename B::tensor& mask
   assert_tensor_backend<B>();
   check_same_shape("row_masked_mean", "x", x.shape(), "mask", mask.shape());
   detail::check_row_output("row_masked_mean", x.shape(), out.shape());
-  if constexpr (requires { B::row_masked_mean(x, mask, out); }) {
+  if constexpr (::rlhf::detail::has_row_masked_mean_override<B>) {
     B::row_masked_mean(x, mask, out);
   } else {
     detail::generic_row_masked_mean<B>(x, mask, out);
@@ -155,7 +156,7 @@ void col_sum(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
   check_dim("col_sum", "out's element count (one per column of x)", out.size(),
             x.shape().cols());
-  if constexpr (requires { B::col_sum(x, out); }) {
+  if constexpr (::rlhf::detail::has_col_sum_override<B>) {
     B::col_sum(x, out);
   } else {
     detail::generic_col_sum<B>(x, out);

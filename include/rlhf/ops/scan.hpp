@@ -8,6 +8,7 @@
 // scan, so a GPU backend can override this with a parallel scan.
 #pragma once
 
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 
@@ -43,7 +44,7 @@ void reverse_linear_scan_rows(const typename B::tensor& a, const typename B::ten
   assert_tensor_backend<B>();
   check_same_shape("reverse_linear_scan_rows", "a", a.shape(), "b", b.shape());
   check_same_shape("reverse_linear_scan_rows", "a", a.shape(), "y", y.shape());
-  if constexpr (requires { B::reverse_linear_scan_rows(a, b, y); }) {
+  if constexpr (::rlhf::detail::has_reverse_linear_scan_rows_override<B>) {
     B::reverse_linear_scan_rows(a, b, y);
   } else {
     detail::generic_reverse_linear_scan_rows<B>(a, b, y);

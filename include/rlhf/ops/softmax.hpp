@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/ops/detail/row_kernels.hpp"
@@ -55,7 +56,7 @@ template <class B>
 void softmax_rows(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
   check_same_shape("softmax_rows", "x", x.shape(), "out", out.shape());
-  if constexpr (requires { B::softmax_rows(x, out); }) {
+  if constexpr (::rlhf::detail::has_softmax_rows_override<B>) {
     B::softmax_rows(x, out);
   } else {
     detail::generic_softmax_rows<B>(x, out);
@@ -68,7 +69,7 @@ template <class B>
 void log_softmax_rows(const typename B::tensor& x, typename B::tensor& out) {
   assert_tensor_backend<B>();
   check_same_shape("log_softmax_rows", "x", x.shape(), "out", out.shape());
-  if constexpr (requires { B::log_softmax_rows(x, out); }) {
+  if constexpr (::rlhf::detail::has_log_softmax_rows_override<B>) {
     B::log_softmax_rows(x, out);
   } else {
     detail::generic_log_softmax_rows<B>(x, out);

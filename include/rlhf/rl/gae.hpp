@@ -18,21 +18,23 @@
 //
 // Implementation. A is the reverse linear scan y_t = b_t + a_t·y_{t+1} with
 //   real t:   a_t = γλ, b_t = δ_t;     masked t: a_t = 1, b_t = 0 (the carry passes through).
-// On a backend that overrides ops::reverse_linear_scan_rows (a GPU backend's parallel scan)
-// that is 3 passes: (1) a and δ per row, (2) the scan, (3) A and returns with the masked
-// positions zeroed. On a backend without its own scan (the CPU backends) the generic scan
-// would be a serial loop per row anyway, so the recurrence runs fused in one pass over blocks
-// of 8 rows interleaved (8 independent chains per thread instead of one latency-bound chain):
-// r, V and m read once, A and returns written once. Both paths are tested against the
-// reference (tests/algorithms/test_gae.cpp runs a backend with a scan override).
+// Which implementation runs is picked by whether the backend overrides
+// ops::reverse_linear_scan_rows (docs/backends.md, section 5). With the override (a GPU
+// backend's parallel scan) that is 3 passes: (1) a and δ per row, (2) the scan, (3) A and
+// returns with the masked positions zeroed. On a backend without its own scan (the CPU
+// backends) the generic scan would be a serial loop per row anyway, so the recurrence runs
+// fused in one pass over blocks of 8 rows interleaved (8 independent chains per thread
+// instead of one latency-bound chain): r, V and m read once, A and returns written once.
+// Both paths are tested against the reference (tests/algorithms/test_gae.cpp runs a backend with a scan override).
 #pragma once
 
 #include <cmath>
 #include <vector>
 
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
-#include "rlhf/ops/checks.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/ops/checks.hpp"
 #include "rlhf/ops/elementwise.hpp"
 #include "rlhf/ops/reductions.hpp"
 #include "rlhf/ops/scan.hpp"
@@ -81,12 +83,12 @@ void check_gae(const gae_inputs<B>& in, const gae_config& cfg, const typename B:
   ops::check_mask<B>(fn, "mask", in.mask);
 }
 
-/// Whether B brings its own scan (a GPU backend's parallel scan).
+/// Whether B brings its own scan (a GPU backend's parallel scan): the very test
+/// ops::reverse_linear_scan_rows dispatches on (rlhf/core/overrides.hpp), so a backend that
+/// pins `reverse_linear_scan_rows` with RLHF_BACKEND_OVERRIDES also gets the three-pass path
+/// here; without the override, host memory takes the fused loop.
 template <class B>
-concept has_scan_override = requires(const typename B::tensor& a, typename B::tensor& y) {
-  B::reverse_linear_scan_rows(a, a, y);
-};
-
+concept has_scan_override = rlhf::detail::has_reverse_linear_scan_rows_override<B>;
 
 }  // namespace detail
 

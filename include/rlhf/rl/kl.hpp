@@ -14,11 +14,13 @@
 // +inf for Δ < -88.7 (exp(88.7) is the float32 limit).
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <string_view>
 
 #include "rlhf/core/config.hpp"
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
 #include "rlhf/ops/checks.hpp"
@@ -32,27 +34,35 @@ namespace rl {
 /// Which per-token estimate of KL(policy || reference) a penalty uses.
 enum class kl_estimator { k1, abs, mse, k3, full };
 
+}  // namespace rl
+
+/// The names of the KL estimators; TRL 0.11's "kl" and "k2" are aliases of k1 and mse.
+template <>
+struct enum_names<rl::kl_estimator> {
+  /// Every estimator with its name, in declaration order.
+  static constexpr std::array<enum_name<rl::kl_estimator>, 5> values{{
+      {rl::kl_estimator::k1, "k1"},
+      {rl::kl_estimator::abs, "abs"},
+      {rl::kl_estimator::mse, "mse"},
+      {rl::kl_estimator::k3, "k3"},
+      {rl::kl_estimator::full, "full"},
+  }};
+  /// TRL 0.11's spellings.
+  static constexpr std::array<enum_name<rl::kl_estimator>, 2> aliases{{
+      {rl::kl_estimator::k1, "kl"},
+      {rl::kl_estimator::mse, "k2"},
+  }};
+};
+static_assert(enum_table_covers<rl::kl_estimator>(5));
+
+namespace rl {
+
 /// The estimator's name: "k1", "abs", "mse", "k3" or "full".
-[[nodiscard]] inline std::string_view to_string(kl_estimator e) {
-  switch (e) {
-    case kl_estimator::k1: return "k1";
-    case kl_estimator::abs: return "abs";
-    case kl_estimator::mse: return "mse";
-    case kl_estimator::k3: return "k3";
-    case kl_estimator::full: return "full";
-  }
-  return "?";
-}
+[[nodiscard]] inline std::string_view to_string(kl_estimator e) { return rlhf::to_string(e); }
 
 /// "k1" (also TRL 0.11's "kl"), "abs", "mse" (also "k2"), "k3", "full".
 [[nodiscard]] inline kl_estimator parse_kl_estimator(std::string_view s) {
-  if (s == "k1" || s == "kl") return kl_estimator::k1;
-  if (s == "abs") return kl_estimator::abs;
-  if (s == "mse" || s == "k2") return kl_estimator::mse;
-  if (s == "k3") return kl_estimator::k3;
-  if (s == "full") return kl_estimator::full;
-  throw config_error(rlhf::detail::concat("parse_kl_estimator: unknown estimator '", s,
-                                          "'; accepted: k1 (kl), abs, mse (k2), k3, full"));
+  return enum_from_string<kl_estimator>(s, "parse_kl_estimator", "estimator");
 }
 
 namespace detail {

@@ -15,12 +15,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
+#include "rlhf/core/errors.hpp"
 #include "rlhf/core/validate.hpp"
 
 namespace rlhf {
 inline namespace v0 {
 namespace rl {
+namespace detail {
+/// A measured KL must be finite: a NaN or ±Inf there is a data_error (bad data, not a bad
+/// option).
+inline void check_measured_kl(std::string_view fn, double current_kl) {
+  if (std::isfinite(current_kl)) return;
+  throw data_error(rlhf::detail::concat(fn, ": current_kl must be finite, got ", current_kl));
+}
+}  // namespace detail
 
 /// β that never changes; update() only validates its arguments.
 struct fixed_kl_controller {
@@ -35,10 +45,10 @@ struct fixed_kl_controller {
     check_config(std::isfinite(kl_coef) && kl_coef >= 0.0, "fixed_kl_controller", "kl_coef",
                  "finite and >= 0", kl_coef);
   }
-  /// Checks that current_kl is finite and n_steps finite and >= 0; β stays.
+  /// Checks that current_kl is finite (data_error: it is measured) and n_steps finite and
+  /// >= 0 (config_error); β stays.
   void update(double current_kl, double n_steps) const {
-    check_config(std::isfinite(current_kl), "fixed_kl_controller::update", "current_kl",
-                 "finite", current_kl);
+    detail::check_measured_kl("fixed_kl_controller::update", current_kl);
     check_config(std::isfinite(n_steps) && n_steps >= 0.0, "fixed_kl_controller::update",
                  "n_steps", "finite and >= 0", n_steps);
   }
@@ -68,7 +78,7 @@ struct adaptive_kl_controller {
   /// it covered. Returns the new β.
   double update(double current_kl, double n_steps) {
     constexpr const char* fn = "adaptive_kl_controller::update";
-    check_config(std::isfinite(current_kl), fn, "current_kl", "finite", current_kl);
+    detail::check_measured_kl(fn, current_kl);
     check_config(std::isfinite(n_steps) && n_steps >= 0.0, fn, "n_steps", "finite and >= 0",
                  n_steps);
     const double error = std::clamp(current_kl / target - 1.0, -0.2, 0.2);

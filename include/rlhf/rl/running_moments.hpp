@@ -12,38 +12,66 @@
 // std() returns 0 there and the normaliser treats the scale as 1 (see score_normalizer).
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <string_view>
 
+#include "rlhf/core/enum_names.hpp"
+#include "rlhf/core/errors.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
 #include "rlhf/ops/checks.hpp"
 
 namespace rlhf {
 inline namespace v0 {
 namespace rl {
 
+namespace detail {
+
+/// Moments are values computed from data: anything but finite values with count >= 0 and
+/// m2 >= 0 is a data_error naming the first offender.
+inline void check_moments(std::string_view fn, double count, double mean, double m2) {
+  const auto fail = [&](std::string_view arg, std::string_view what, double v) {
+    throw data_error(rlhf::detail::concat(fn, ": ", arg, " must be ", what, ", got ", v));
+  };
+  if (!(std::isfinite(count) && count >= 0.0)) fail("count", "finite and >= 0", count);
+  if (!std::isfinite(mean)) fail("mean", "finite", mean);
+  if (!(std::isfinite(m2) && m2 >= 0.0)) fail("m2", "finite and >= 0", m2);
+}
+
+}  // namespace detail
+
 /// Count, mean and M2 = Σ (x - mean)² of a stream of values, in float64 (Welford, with
 /// Chan et al.'s merge for batches).
 class running_moments {
  public:
-  /// Adds one value (Welford's update).
+  running_moments() = default;
+  /// Moments already accumulated elsewhere: count values with mean `mean` and
+  /// M2 = Σ (x - mean)², taken as they are (a data_error unless all are finite, count >= 0
+  /// and m2 >= 0).
+  running_moments(double count, double mean, double m2) : n_(count), mean_(mean), m2_(m2) {
+    detail::check_moments("running_moments", count, mean, m2);
+  }
+
+  /// Adds one value (Welford's update); a non-finite x is a data_error.
   void push(double x) {
-    check_config(std::isfinite(x), "running_moments::push", "x", "finite", x);
+    if (!std::isfinite(x)) {
+      throw data_error(rlhf::detail::concat("running_moments::push: x must be finite, got ", x));
+    }
     n_ += 1.0;
     const double d = x - mean_;
     mean_ += d / n_;
     m2_ += d * (x - mean_);
   }
 
-  /// Merges the moments of a batch: count values with mean `mean` and M2 = Σ (x - mean)².
+  /// Merges the moments of a batch: count values with mean `mean` and M2 = Σ (x - mean)²
+  /// (a data_error unless all are finite, count >= 0 and m2 >= 0).
   void merge(double count, double mean, double m2) {
-    constexpr const char* fn = "running_moments::merge";
-    check_config(std::isfinite(count) && count >= 0.0, fn, "count", "finite and >= 0", count);
-    check_config(std::isfinite(mean), fn, "mean", "finite", mean);
-    check_config(std::isfinite(m2) && m2 >= 0.0, fn, "m2", "finite and >= 0", m2);
+    detail::check_moments("running_moments::merge", count, mean, m2);
     if (count == 0.0) return;
     const double total = n_ + count;
     const double d = mean - mean_;
@@ -56,7 +84,7 @@ class running_moments {
 
   /// Merges a batch of values: its mean and M2 by two passes in float64, then merge().
   void update(std::span<const float> xs) {
-    check_finite("running_moments::update", "xs", xs);
+    if (validating(validation::full)) check_finite("running_moments::update", "xs", xs);
     if (xs.empty()) return;
     double s = 0.0;
     for (float x : xs) s += x;
@@ -94,6 +122,22 @@ class running_moments {
 /// use_score_norm = true → subtract_mean, false → scale_only).
 enum class score_normalization { none, subtract_mean, scale_only };
 
+}  // namespace rl
+
+/// The names of score_normalization's values: "none", "subtract_mean", "scale_only".
+template <>
+struct enum_names<rl::score_normalization> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<rl::score_normalization>, 3> values{{
+      {rl::score_normalization::none, "none"},
+      {rl::score_normalization::subtract_mean, "subtract_mean"},
+      {rl::score_normalization::scale_only, "scale_only"},
+  }};
+};
+static_assert(enum_table_covers<rl::score_normalization>(3));
+
+namespace rl {
+
 /// Options of score_normalizer.
 struct score_normalizer_config {
   /// What is done with the running moments.
@@ -117,7 +161,7 @@ class score_normalizer {
   /// A normaliser with these options (eps finite and >= 0, score_clip finite and > 0).
   explicit score_normalizer(const score_normalizer_config& cfg) : cfg_(cfg) {
     constexpr const char* fn = "score_normalizer";
-    check_enum(fn, "mode", cfg.mode, 3);
+    check_enum(fn, "mode", cfg.mode, static_cast<int>(enum_count<score_normalization>));
     check_config(std::isfinite(cfg.eps) && cfg.eps >= 0.0f, fn, "eps", "finite and >= 0",
                  cfg.eps);
     if (cfg.score_clip) {

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "rlhf/core/host_tensor.hpp"
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 
 namespace rlhf {
@@ -42,6 +43,10 @@ struct minimal_backend {
     for (index_t i = 0; i < n; ++i) f(i);
   }
 };
+
+static_assert(!rlhf::detail::has_any_override<minimal_backend>,
+              "rlhf: minimal_backend must override no op: it is the reference for the generic "
+              "paths");
 
 }  // namespace testing
 }  // namespace v0

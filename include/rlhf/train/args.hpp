@@ -17,6 +17,7 @@
 
 #include "rlhf/core/config.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
 #include "rlhf/model/optim.hpp"
 
 namespace rlhf {
@@ -53,6 +54,10 @@ struct training_args {
   index_t save_total_limit = 0;  ///< keep at most this many checkpoints; 0: all
   std::uint64_t seed = 42;       ///< data order, initialisation and dropout
   float eval_fraction = 0.0f;    ///< held-out share of the training data, in [0, 1)
+  /// Input checking during training (set for the run with scoped_validation): full checks
+  /// every tensor's values, cheap only shapes and scalars, none only what keeps memory
+  /// accesses in bounds.
+  rlhf::validation validation = rlhf::validation::full;
 
   /// config_error naming the first bad field.
   void validate() const {
@@ -79,6 +84,7 @@ struct training_args {
     check_config(save_total_limit >= 0, fn, "save_total_limit", ">= 0", save_total_limit);
     check_config(std::isfinite(eval_fraction) && eval_fraction >= 0.0f && eval_fraction < 1.0f, fn,
                  "eval_fraction", "in [0, 1)", eval_fraction);
+    check_enum(fn, "validation", validation, static_cast<int>(enum_count<rlhf::validation>));
     model::detail::optim::validate(adam());
   }
 

@@ -68,6 +68,7 @@
 #include "rlhf/core/metrics.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
+#include "rlhf/core/validation.hpp"
 #include "rlhf/data/batcher.hpp"
 #include "rlhf/dist/communicator.hpp"
 #include "rlhf/model/checkpoint.hpp"
@@ -318,6 +319,8 @@ class trainer {
       broadcast_parameters();
       comm_.barrier();
     }
+    // The steps run at args_.validation (loading a checkpoint above keeps the caller's).
+    const scoped_validation level(args_.validation);
     train_result result;
     if (step_ == 0) {
       for (const auto& w : method_.start_warnings()) warn(w);

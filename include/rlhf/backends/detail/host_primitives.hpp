@@ -17,7 +17,8 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace openmp_detail {
+namespace detail {
+namespace openmp {
 
 template <class Tensor, class IndexTensor>
 struct host_primitives {
@@ -83,6 +84,7 @@ struct host_primitives {
   }
 };
 
-}  // namespace openmp_detail
+}  // namespace openmp
+}  // namespace detail
 }  // namespace v0
 }  // namespace rlhf

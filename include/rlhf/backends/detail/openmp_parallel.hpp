@@ -12,7 +12,8 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace openmp_detail {
+namespace detail {
+namespace openmp {
 
 /// Below this many scalar operations a parallel region costs more than it saves.
 inline constexpr index_t parallel_grain = 1 << 15;
@@ -54,6 +55,7 @@ void run_chunks(index_t n, F&& body) {
   body(index_t{0}, n);
 }
 
-}  // namespace openmp_detail
+}  // namespace openmp
+}  // namespace detail
 }  // namespace v0
 }  // namespace rlhf

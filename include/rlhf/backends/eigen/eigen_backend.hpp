@@ -22,6 +22,7 @@
 #include "rlhf/backends/detail/host_primitives.hpp"
 #include "rlhf/backends/detail/openmp_parallel.hpp"
 #include "rlhf/core/host_tensor.hpp"
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/ops/gemm.hpp"
 
@@ -31,26 +32,25 @@ inline namespace v0 {
 /// The default CPU backend: host_tensor storage, Eigen kernels for GEMM, row reductions and
 /// softmax, OpenMP over rows or chunks; every other op is the generic one of rlhf/ops/.
 struct eigen_backend
-    : openmp_detail::host_primitives<host_tensor<float>, host_tensor<std::int32_t>> {
+    : detail::openmp::host_primitives<host_tensor<float>, host_tensor<std::int32_t>> {
   using backend_category = tensor_backend_tag;     ///< opts in to the tensor_backend concept
   using tensor = host_tensor<float>;               ///< float32 host tensor
   using index_tensor = host_tensor<std::int32_t>;  ///< int32 host tensor (ids, indices)
   static constexpr const char* name = "eigen";     ///< the backend's name in logs and benchmarks
 
   // The required primitives (data, host copies, parallel_for) and the elementwise
-  // transforms come from openmp_detail::host_primitives.
+  // transforms come from detail::openmp::host_primitives.
 
   // ---- overrides -----------------------------------------------------------------------
 
   /// Every element of t set to value, in parallel chunks.
   static void fill(tensor& t, float value) {
     float* p = t.data();
-    openmp_detail::run_chunks(t.size(), [&](index_t b, index_t e) {
-      std::fill(p + b, p + e, value);
-    });
+    detail::openmp::run_chunks(t.size(),
+                               [&](index_t b, index_t e) { std::fill(p + b, p + e, value); });
   }
 
-  // transform, transform_rows, transform_cols: openmp_detail::host_primitives.
+  // transform, transform_rows, transform_cols: detail::openmp::host_primitives.
 
   /// out[r] = Σ_c x[r, c] for x seen as (R, C); out has R elements.
   static void row_sum(const tensor& x, tensor& out) {
@@ -84,7 +84,7 @@ struct eigen_backend
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     constexpr index_t block = 256;
     const index_t blocks = (cols + block - 1) / block;
-    openmp_detail::run_parallel(blocks, rows * cols, [&](index_t bi) {
+    detail::openmp::run_parallel(blocks, rows * cols, [&](index_t bi) {
       const index_t c0 = bi * block;
       const index_t w = std::min(block, cols - c0);
       Eigen::Map<Eigen::ArrayXf> acc(out.data() + c0, w);
@@ -123,7 +123,7 @@ struct eigen_backend
     // own threads.
     const index_t flops = d.m * d.n * d.k;
     if (d.batch > 1 && flops < 128 * 128 * 128) {
-      openmp_detail::run_parallel(d.batch, d.batch * flops, [&](index_t q) {
+      detail::openmp::run_parallel(d.batch, d.batch * flops, [&](index_t q) {
 #if defined(RLHF_EIGEN_USE_CBLAS) && defined(RLHF_CBLAS_OPENMP)
         // An OpenMP-threaded OpenBLAS runs on the calling thread inside our parallel region.
         if (d.k > 0) {
@@ -156,7 +156,7 @@ struct eigen_backend
   static void for_rows(const tensor& x, F&& body) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     const float* xp = x.data();
-    openmp_detail::run_parallel(rows, rows * cols, [&](index_t r) {
+    detail::openmp::run_parallel(rows, rows * cols, [&](index_t r) {
       const Eigen::Map<const Eigen::ArrayXf> row(xp + r * cols, cols);
       body(r, row);
     });
@@ -219,6 +219,11 @@ struct eigen_backend
   }
 #endif
 };
+
+// Every override above (and those inherited from host_primitives) is the one the ops call.
+RLHF_BACKEND_OVERRIDES(eigen_backend, fill, transform, transform_rows, transform_cols, row_sum,
+                       row_max, row_logsumexp, row_masked_mean, col_sum, softmax_rows,
+                       log_softmax_rows, gemm);
 
 }  // namespace v0
 }  // namespace rlhf

@@ -20,5 +20,16 @@ struct thrust_host_as_device : thrust_backend<System> {
 };
 
 }  // namespace testing
+
+// The overrides are inherited from thrust_backend<System>; pinned as for the backend.
+RLHF_BACKEND_OVERRIDES(testing::thrust_host_as_device<thrust::system::cpp::tag>, fill, transform,
+                       for_each, transform_rows, transform_cols, row_sum, row_max, row_logsumexp,
+                       row_masked_mean, softmax_rows, log_softmax_rows, gemm,
+                       reverse_linear_scan_rows);
+RLHF_BACKEND_OVERRIDES(testing::thrust_host_as_device<thrust::system::omp::tag>, fill, transform,
+                       for_each, transform_rows, transform_cols, row_sum, row_max, row_logsumexp,
+                       row_masked_mean, softmax_rows, log_softmax_rows, gemm,
+                       reverse_linear_scan_rows);
+
 }  // namespace v0
 }  // namespace rlhf

@@ -43,6 +43,8 @@
 #include "rlhf/backends/thrust/detail/cuda.hpp"
 #include "rlhf/backends/thrust/detail/kernels.hpp"
 #include "rlhf/core/errors.hpp"
+#include "rlhf/core/host_tensor.hpp"  // rlhf::detail::basic_owning_tensor
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/core/shape.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -51,7 +53,8 @@
 namespace rlhf {
 inline namespace v0 {
 
-namespace thrust_detail {
+namespace detail {
+namespace thrust_impl {
 
 /// What rlhf needs to know about a Thrust system: its vector, memory space and policy.
 template <class System>
@@ -116,84 +119,23 @@ decltype(auto) guarded(std::string_view what, F&& f) {
   }
 }
 
-}  // namespace thrust_detail
+}  // namespace thrust_impl
+}  // namespace detail
 
-/// Owning, dense, row-major tensor in System's memory (zero-filled on construction).
+namespace detail {
+namespace thrust_impl {
+
+/// The storage policy of thrust_tensor (rlhf::detail::basic_owning_tensor): a Thrust vector of
+/// System.
 template <class T, class System>
-class thrust_tensor {
- public:
-  using value_type = T;   ///< the element type (float or std::int32_t)
-  using system = System;  ///< the Thrust system tag whose memory holds the elements
+struct thrust_storage {
+  using value_type = T;  ///< the element type
   /// The Thrust vector of that system that owns the elements.
-  using storage_type = typename thrust_detail::system_traits<System>::template vector<T>;
+  using container = typename system_traits<System>::template vector<T>;
 
-  /// An empty tensor of shape (0).
-  thrust_tensor() : thrust_tensor(rlhf::shape{0}) {}
-
-  /// A zero-filled tensor of shape s.
-  explicit thrust_tensor(const rlhf::shape& s) : shape_(s), data_(allocate(s)) {}
-
-  /// A deep copy of other's elements in the same system's memory.
-  thrust_tensor(const thrust_tensor& other)
-      : shape_(other.shape_),
-        data_(thrust_detail::guarded<System>("copying a tensor",
-                                             [&] { return storage_type(other.data_); })) {}
-  /// Deep copy assignment; the shape follows other.
-  thrust_tensor& operator=(const thrust_tensor& other) {
-    if (this != &other) {
-      thrust_detail::guarded<System>("copying a tensor", [&] { data_ = other.data_; });
-      shape_ = other.shape_;
-    }
-    return *this;
-  }
-  /// Takes other's storage; other is left empty, shape (0).
-  thrust_tensor(thrust_tensor&& other) noexcept
-      : shape_(other.shape_), data_(std::move(other.data_)) {
-    other.shape_ = rlhf::shape{0};
-  }
-  /// Takes other's storage; other is left empty, shape (0).
-  thrust_tensor& operator=(thrust_tensor&& other) noexcept {
-    if (this != &other) {
-      shape_ = other.shape_;
-      data_ = std::move(other.data_);
-      other.shape_ = rlhf::shape{0};
-    }
-    return *this;
-  }
-  ~thrust_tensor() = default;
-
-  [[nodiscard]] const rlhf::shape& shape() const noexcept { return shape_; }  ///< the shape
-  /// The element count, shape().numel().
-  [[nodiscard]] index_t size() const noexcept { return shape_.numel(); }
-
-  /// A new shape with the same element count (else a shape_error); the data is untouched.
-  void reshape(const rlhf::shape& s) {
-    if (s.numel() != size()) {
-      throw shape_error(rlhf::detail::concat("reshape: new shape ", s.str(), " has ",
-                                             s.numel(), " elements, tensor of shape ",
-                                             shape_.str(), " has ", size()));
-    }
-    shape_ = s;
-  }
-
-  ///@{
-  /// The first element in System's memory (a device pointer for CUDA).
-  [[nodiscard]] T* data() noexcept { return thrust::raw_pointer_cast(data_.data()); }
-  [[nodiscard]] const T* data() const noexcept {
-    return thrust::raw_pointer_cast(data_.data());
-  }
-  ///@}
-
-  ///@{
-  /// The Thrust vector itself, for interoperating with other Thrust code.
-  [[nodiscard]] storage_type& storage() noexcept { return data_; }
-  [[nodiscard]] const storage_type& storage() const noexcept { return data_; }
-  ///@}
-
- private:
-  // A byte count that overflows std::size_t, or a failed allocation (device or host), is a
-  // backend_error naming the shape and the bytes.
-  static storage_type allocate(const rlhf::shape& s) {
+  /// s.numel() zero-filled elements. A byte count that overflows std::size_t, or a failed
+  /// allocation (device or host), is a backend_error naming the shape and the bytes.
+  static container allocate(const rlhf::shape& s) {
     const index_t n = s.numel();
     std::size_t bytes = 0;
     if (!rlhf::detail::checked_mul(static_cast<std::size_t>(n), sizeof(T), bytes)) {
@@ -204,24 +146,63 @@ class thrust_tensor {
     const std::string what = rlhf::detail::concat("allocating a tensor of shape ", s.str(), " (",
                                                   bytes, " bytes)");
     try {
-      return thrust_detail::guarded<System>(
-          what, [&] { return storage_type(static_cast<std::size_t>(n), T(0)); });
+      return guarded<System>(what, [&] { return container(static_cast<std::size_t>(n), T(0)); });
     } catch (const std::bad_alloc& e) {  // host systems: guarded lets it through
       throw backend_error(rlhf::detail::concat("thrust_backend: ", what, " failed: ", e.what()));
     } catch (const std::length_error& e) {
       throw backend_error(rlhf::detail::concat("thrust_backend: ", what, " failed: ", e.what()));
     }
   }
+  /// A deep copy of src in the same system's memory.
+  static container copy(const container& src, const rlhf::shape&) {
+    return guarded<System>("copying a tensor", [&] { return container(src); });
+  }
+  /// Deep copy assignment.
+  static void assign(container& dst, index_t, const container& src, const rlhf::shape&) {
+    guarded<System>("copying a tensor", [&] { dst = src; });
+  }
+  /// The first element in System's memory.
+  static T* data(container& c) noexcept { return thrust::raw_pointer_cast(c.data()); }
+  /// The first element in System's memory.
+  static const T* data(const container& c) noexcept { return thrust::raw_pointer_cast(c.data()); }
+  /// A moved-from Thrust vector is already empty.
+  static void clear(container&) noexcept {}
+};
 
-  rlhf::shape shape_;
-  storage_type data_;
+}  // namespace thrust_impl
+}  // namespace detail
+
+/// Owning, dense, row-major tensor in System's memory (zero-filled on construction). Copies
+/// are deep; a moved-from tensor is empty, shape (0).
+template <class T, class System>
+class thrust_tensor
+    : public rlhf::detail::basic_owning_tensor<detail::thrust_impl::thrust_storage<T, System>> {
+  using base = rlhf::detail::basic_owning_tensor<detail::thrust_impl::thrust_storage<T, System>>;
+
+ public:
+  using value_type = T;   ///< the element type (float or std::int32_t)
+  using system = System;  ///< the Thrust system tag whose memory holds the elements
+  /// The Thrust vector of that system that owns the elements.
+  using storage_type = typename detail::thrust_impl::system_traits<System>::template vector<T>;
+
+  /// An empty tensor of shape (0).
+  thrust_tensor() = default;
+
+  /// A zero-filled tensor of shape s.
+  explicit thrust_tensor(const rlhf::shape& s) : base(s) {}
+
+  ///@{
+  /// The Thrust vector itself, for interoperating with other Thrust code.
+  [[nodiscard]] storage_type& storage() noexcept { return this->container(); }
+  [[nodiscard]] const storage_type& storage() const noexcept { return this->container(); }
+  ///@}
 };
 
 /// The Thrust backend; see the top of this file.
 template <class System>
 struct thrust_backend {
  private:
-  using traits = thrust_detail::system_traits<System>;
+  using traits = detail::thrust_impl::system_traits<System>;
 
  public:
   using backend_category = tensor_backend_tag;  ///< opts in to the tensor_backend concept
@@ -293,7 +274,7 @@ struct thrust_backend {
   static void synchronize() {
 #if defined(__CUDACC__)
     if constexpr (traits::is_cuda) {
-      thrust_detail::check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+      detail::thrust_impl::check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     }
 #endif
   }
@@ -303,7 +284,7 @@ struct thrust_backend {
   /// Every element of t set to value (thrust::fill_n).
   static void fill(tensor& t, float value) {
     if (t.size() == 0) return;
-    thrust_detail::guarded<System>("fill", [&] {
+    detail::thrust_impl::guarded<System>("fill", [&] {
       with_policy(t.size(), [&](auto pol) { thrust::fill_n(pol, t.data(), t.size(), value); });
     });
   }
@@ -316,22 +297,22 @@ struct thrust_backend {
     constexpr int arity = static_cast<int>(sizeof...(In));
     const float* p[] = {in.data()...};
     if constexpr (arity == 1) {
-      thrust_detail::guarded<System>("transform", [&] {
+      detail::thrust_impl::guarded<System>("transform", [&] {
         with_policy(out.size(), [&](auto pol) {
           thrust::transform(pol, p[0], p[0] + out.size(), out.data(), f);
         });
       });
     } else if constexpr (arity == 2) {
-      thrust_detail::guarded<System>("transform", [&] {
+      detail::thrust_impl::guarded<System>("transform", [&] {
         with_policy(out.size(), [&](auto pol) {
           thrust::transform(pol, p[0], p[0] + out.size(), p[arity - 1], out.data(), f);
         });
       });
     } else {
       launch(out.size(), out.size(),
-                   thrust_detail::transform_kernel<arity, F>{
-                       f, out.data(), p[0], p[arity > 1 ? 1 : 0], p[arity > 2 ? 2 : 0],
-                       p[arity > 3 ? 3 : 0]});
+             detail::thrust_impl::transform_kernel<arity, F>{
+                 f, out.data(), p[0], p[arity > 1 ? 1 : 0], p[arity > 2 ? 2 : 0],
+                 p[arity > 3 ? 3 : 0]});
     }
   }
 
@@ -362,15 +343,17 @@ struct thrust_backend {
   /// out[r, c] = f(x[r, c], v[r]) for x (R, C) and v (R,): one kernel.
   template <class F>
   static void transform_rows(tensor& out, F f, const tensor& x, const tensor& v) {
-    launch(x.size(), x.size(), thrust_detail::broadcast_kernel<true, F>{
-                               f, out.data(), x.data(), v.data(), x.shape().cols()});
+    launch(x.size(), x.size(),
+           detail::thrust_impl::broadcast_kernel<true, F>{f, out.data(), x.data(), v.data(),
+                                                          x.shape().cols()});
   }
 
   /// out[r, c] = f(x[r, c], v[c]) for x (R, C) and v (C,): one kernel.
   template <class F>
   static void transform_cols(tensor& out, F f, const tensor& x, const tensor& v) {
-    launch(x.size(), x.size(), thrust_detail::broadcast_kernel<false, F>{
-                               f, out.data(), x.data(), v.data(), x.shape().cols()});
+    launch(x.size(), x.size(),
+           detail::thrust_impl::broadcast_kernel<false, F>{f, out.data(), x.data(), v.data(),
+                                                           x.shape().cols()});
   }
 
   // ---- overrides: row reductions (segmented reductions over row keys) -----------------
@@ -379,13 +362,13 @@ struct thrust_backend {
   static void row_sum(const tensor& x, tensor& out) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
     const float* xp = x.data();
-    reduce_rows(rows, cols, xp, thrust_detail::plus_f{}, 0.0f, out.data());
+    reduce_rows(rows, cols, xp, detail::thrust_impl::plus_f{}, 0.0f, out.data());
   }
 
   /// out[r] = max_c x[r, c] for x (R, C), NaN propagating; -inf for C = 0.
   static void row_max(const tensor& x, tensor& out) {
     const index_t rows = x.shape().rows(), cols = x.shape().cols();
-    reduce_rows(rows, cols, x.data(), thrust_detail::max_nan{},
+    reduce_rows(rows, cols, x.data(), detail::thrust_impl::max_nan{},
                 -std::numeric_limits<float>::infinity(), out.data());
   }
 
@@ -397,11 +380,11 @@ struct thrust_backend {
     if (cols == 0) return;  // -inf, the max of an empty row
     tensor sums(rlhf::shape{rows});
     reduce_rows(rows, cols,
-                thrust::make_transform_iterator(thrust::counting_iterator<index_t>(0),
-                                                thrust_detail::exp_shifted{x.data(),
-                                                                           out.data(), cols}),
-                thrust_detail::plus_f{}, 0.0f, sums.data());
-    launch(rows, rows, thrust_detail::finish_logsumexp{out.data(), sums.data()});
+                thrust::make_transform_iterator(
+                    thrust::counting_iterator<index_t>(0),
+                    detail::thrust_impl::exp_shifted{x.data(), out.data(), cols}),
+                detail::thrust_impl::plus_f{}, 0.0f, sums.data());
+    launch(rows, rows, detail::thrust_impl::finish_logsumexp{out.data(), sums.data()});
   }
 
   /// out[r] = Σ_c m·x / Σ_c m over x and mask (R, C), as ops::row_masked_mean.
@@ -412,13 +395,13 @@ struct thrust_backend {
     tensor den(rlhf::shape{rows});
     reduce_rows(rows, cols,
                 thrust::make_transform_iterator(
-                    idx, thrust_detail::masked_product{x.data(), mask.data()}),
-                thrust_detail::plus_f{}, 0.0f, out.data());
-    reduce_rows(rows, cols,
-                thrust::make_transform_iterator(idx,
-                                                thrust_detail::masked_weight{mask.data()}),
-                thrust_detail::plus_f{}, 0.0f, den.data());
-    launch(rows, rows, thrust_detail::finish_masked_mean{out.data(), den.data()});
+                    idx, detail::thrust_impl::masked_product{x.data(), mask.data()}),
+                detail::thrust_impl::plus_f{}, 0.0f, out.data());
+    reduce_rows(
+        rows, cols,
+        thrust::make_transform_iterator(idx, detail::thrust_impl::masked_weight{mask.data()}),
+        detail::thrust_impl::plus_f{}, 0.0f, den.data());
+    launch(rows, rows, detail::thrust_impl::finish_masked_mean{out.data(), den.data()});
   }
 
   /// Row max, e^(x - max) into out, row sums of out, out *= 1/sum. out may be x.
@@ -427,10 +410,11 @@ struct thrust_backend {
     if (rows == 0 || cols == 0) return;
     tensor stat(rlhf::shape{rows});
     row_max(x, stat);
-    launch(x.size(), x.size(), thrust_detail::softmax_exp{x.data(), stat.data(), out.data(), cols});
-    reduce_rows(rows, cols, static_cast<const float*>(out.data()), thrust_detail::plus_f{},
+    launch(x.size(), x.size(),
+           detail::thrust_impl::softmax_exp{x.data(), stat.data(), out.data(), cols});
+    reduce_rows(rows, cols, static_cast<const float*>(out.data()), detail::thrust_impl::plus_f{},
                 0.0f, stat.data());
-    launch(x.size(), x.size(), thrust_detail::softmax_scale{out.data(), stat.data(), cols});
+    launch(x.size(), x.size(), detail::thrust_impl::softmax_scale{out.data(), stat.data(), cols});
   }
 
   /// x - logsumexp(row). out may be x.
@@ -440,7 +424,7 @@ struct thrust_backend {
     tensor lse(rlhf::shape{rows});
     row_logsumexp(x, lse);
     launch(x.size(), x.size(),
-           thrust_detail::log_softmax_shift{x.data(), lse.data(), out.data(), cols});
+           detail::thrust_impl::log_softmax_shift{x.data(), lse.data(), out.data(), cols});
   }
 
   // ---- overrides: GEMM -----------------------------------------------------------------
@@ -452,14 +436,14 @@ struct thrust_backend {
 #if defined(__CUDACC__)
       if (d.k == 0) {
         launch(d.batch * d.m * d.n, d.batch * d.m * d.n,
-               thrust_detail::gemm_scale_c{c.data(), d.c, d.m, d.n, d.beta});
+               detail::thrust_impl::gemm_scale_c{c.data(), d.c, d.m, d.n, d.beta});
         return;
       }
-      thrust_detail::cublas_gemm(d, a.data(), b.data(), c.data());
+      detail::thrust_impl::cublas_gemm(d, a.data(), b.data(), c.data());
 #endif
     } else {
       launch(d.batch * d.m, d.batch * d.m * d.n * std::max<index_t>(d.k, 1),
-             thrust_detail::host_gemm_row{d, a.data(), b.data(), c.data()});
+             detail::thrust_impl::host_gemm_row{d, a.data(), b.data(), c.data()});
     }
   }
 
@@ -471,25 +455,22 @@ struct thrust_backend {
   static void reverse_linear_scan_rows(const tensor& a, const tensor& b, tensor& y) {
     const index_t n = a.size(), cols = a.shape().cols();
     if (n == 0 || cols == 0) return;
-    using affine_vector =
-        typename traits::template vector<thrust_detail::affine>;
-    affine_vector scanned = thrust_detail::guarded<System>("reverse_linear_scan_rows", [&] {
-      return affine_vector(static_cast<std::size_t>(n));
-    });
-    thrust_detail::affine* sp = thrust::raw_pointer_cast(scanned.data());
+    using affine_vector = typename traits::template vector<detail::thrust_impl::affine>;
+    affine_vector scanned = detail::thrust_impl::guarded<System>(
+        "reverse_linear_scan_rows", [&] { return affine_vector(static_cast<std::size_t>(n)); });
+    detail::thrust_impl::affine* sp = thrust::raw_pointer_cast(scanned.data());
     const thrust::counting_iterator<index_t> k(0);
-    const auto keys =
-        thrust::make_transform_iterator(k, thrust_detail::reversed_row_of{n, cols});
+    const auto keys = thrust::make_transform_iterator(
+        k, detail::thrust_impl::reversed_row_of{n, cols});
     const auto steps = thrust::make_transform_iterator(
-        k, thrust_detail::load_affine_reversed{a.data(), b.data(), n});
-    thrust_detail::guarded<System>("reverse_linear_scan_rows", [&] {
+        k, detail::thrust_impl::load_affine_reversed{a.data(), b.data(), n});
+    detail::thrust_impl::guarded<System>("reverse_linear_scan_rows", [&] {
       with_policy(n, [&](auto pol) {
-        thrust::inclusive_scan_by_key(pol, keys, keys + n, steps, sp,
-                                      thrust::equal_to<index_t>(),
-                                      thrust_detail::affine_compose{});
+        thrust::inclusive_scan_by_key(pol, keys, keys + n, steps, sp, thrust::equal_to<index_t>(),
+                                      detail::thrust_impl::affine_compose{});
       });
     });
-    launch(n, n, thrust_detail::store_reversed{sp, y.data(), n});
+    launch(n, n, detail::thrust_impl::store_reversed{sp, y.data(), n});
   }
 
  private:
@@ -497,7 +478,7 @@ struct thrust_backend {
   template <class F>
   static void launch(index_t n, index_t work, F f) {
     if (n <= 0) return;
-    thrust_detail::guarded<System>("parallel_for", [&] {
+    detail::thrust_impl::guarded<System>("parallel_for", [&] {
       with_policy(work, [&](auto pol) {
         thrust::for_each(pol, thrust::counting_iterator<index_t>(0),
                          thrust::counting_iterator<index_t>(n), f);
@@ -512,12 +493,12 @@ struct thrust_backend {
                           float* out) {
     if (rows == 0) return;
     if (cols == 0) {
-      launch(rows, rows, thrust_detail::fill_value{out, empty});
+      launch(rows, rows, detail::thrust_impl::fill_value{out, empty});
       return;
     }
     const auto keys = thrust::make_transform_iterator(thrust::counting_iterator<index_t>(0),
-                                                      thrust_detail::row_of{cols});
-    thrust_detail::guarded<System>("row reduction", [&] {
+                                                      detail::thrust_impl::row_of{cols});
+    detail::thrust_impl::guarded<System>("row reduction", [&] {
       with_policy(rows * cols, [&](auto pol) {
         thrust::reduce_by_key(pol, keys, keys + rows * cols, values,
                               thrust::make_discard_iterator(), out,
@@ -530,16 +511,16 @@ struct thrust_backend {
 
   template <int N, class F, class P0, class P1, class P2, class P3, class P4>
   static void run_for_each(index_t n, F f, P0 p0, P1 p1, P2 p2, P3 p3, P4 p4) {
-    launch(n, n, thrust_detail::for_each_kernel<N, F, P0, P1, P2, P3, P4>{f, p0, p1, p2, p3,
-                                                                          p4});
+    launch(n, n,
+           detail::thrust_impl::for_each_kernel<N, F, P0, P1, P2, P3, P4>{f, p0, p1, p2, p3, p4});
   }
 
   static void copy_in(const void* src, void* dst, std::size_t bytes) {
     if (bytes == 0) return;
     if constexpr (traits::is_cuda) {
 #if defined(__CUDACC__)
-      thrust_detail::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice),
-                                "cudaMemcpy (host to device)");
+      detail::thrust_impl::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice),
+                                      "cudaMemcpy (host to device)");
 #endif
     } else {
       std::memcpy(dst, src, bytes);
@@ -550,8 +531,8 @@ struct thrust_backend {
     if (bytes == 0) return;
     if constexpr (traits::is_cuda) {
 #if defined(__CUDACC__)
-      thrust_detail::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost),
-                                "cudaMemcpy (device to host)");
+      detail::thrust_impl::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost),
+                                      "cudaMemcpy (device to host)");
 #endif
     } else {
       std::memcpy(dst, src, bytes);
@@ -567,6 +548,19 @@ using thrust_omp_backend = thrust_backend<thrust::system::omp::tag>;
 using thrust_cuda_backend = thrust_backend<thrust::system::cuda::tag>;
 #endif
 ///@}
+
+// Every override above is the one the ops call, on each system.
+RLHF_BACKEND_OVERRIDES(thrust_cpp_backend, fill, transform, for_each, transform_rows,
+                       transform_cols, row_sum, row_max, row_logsumexp, row_masked_mean,
+                       softmax_rows, log_softmax_rows, gemm, reverse_linear_scan_rows);
+RLHF_BACKEND_OVERRIDES(thrust_omp_backend, fill, transform, for_each, transform_rows,
+                       transform_cols, row_sum, row_max, row_logsumexp, row_masked_mean,
+                       softmax_rows, log_softmax_rows, gemm, reverse_linear_scan_rows);
+#if defined(__CUDACC__)
+RLHF_BACKEND_OVERRIDES(thrust_cuda_backend, fill, transform, for_each, transform_rows,
+                       transform_cols, row_sum, row_max, row_logsumexp, row_masked_mean,
+                       softmax_rows, log_softmax_rows, gemm, reverse_linear_scan_rows);
+#endif
 
 }  // namespace v0
 }  // namespace rlhf

@@ -13,8 +13,7 @@
 namespace rlhf {
 inline namespace v0 {
 namespace losses {
-namespace detail {
-namespace dpo {  // names of the DPO family only
+namespace detail::dpo {
 
 /// A loss value and one derivative.
 struct value_grad {
@@ -108,8 +107,7 @@ RLHF_HD inline value_grad sigmoid_with_grad(float x) {
   return {p, p * math::sigmoid(-x)};
 }
 
-}  // namespace dpo
-}  // namespace detail
+}  // namespace detail::dpo
 }  // namespace losses
 }  // namespace v0
 }  // namespace rlhf

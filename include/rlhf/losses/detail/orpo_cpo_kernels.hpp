@@ -13,11 +13,13 @@
 // per-token mean log-probs), and the NLL gradient flows into those log-probs.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <string_view>
 
 #include "rlhf/core/config.hpp"
+#include "rlhf/core/enum_names.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -34,20 +36,27 @@ enum class nll_tokens {
   completion,             // TRL CPOTrainer: the completion tokens only
 };
 
-inline const char* to_string(nll_tokens t) {
-  switch (t) {
-    case nll_tokens::prompt_and_completion: return "prompt_and_completion";
-    case nll_tokens::completion: return "completion";
-  }
-  return "?";
-}
+}  // namespace losses
+
+/// The names of nll_tokens' values.
+template <>
+struct enum_names<losses::nll_tokens> {
+  /// Every value with its name, in declaration order.
+  static constexpr std::array<enum_name<losses::nll_tokens>, 2> values{{
+      {losses::nll_tokens::prompt_and_completion, "prompt_and_completion"},
+      {losses::nll_tokens::completion, "completion"},
+  }};
+};
+static_assert(enum_table_covers<losses::nll_tokens>(2));
+
+namespace losses {
+
+/// The name of an nll_tokens value, the inverse of parse_nll_tokens.
+inline const char* to_string(nll_tokens t) { return rlhf::to_string(t).data(); }
 
 /// "prompt_and_completion" | "completion"; anything else is a config_error.
 inline nll_tokens parse_nll_tokens(std::string_view name) {
-  if (name == "prompt_and_completion") return nll_tokens::prompt_and_completion;
-  if (name == "completion") return nll_tokens::completion;
-  throw config_error(rlhf::detail::concat("parse_nll_tokens: unknown nll_tokens '", name,
-                                          "'; accepted: prompt_and_completion, completion"));
+  return enum_from_string<nll_tokens>(name, "parse_nll_tokens", "nll_tokens");
 }
 
 namespace detail {

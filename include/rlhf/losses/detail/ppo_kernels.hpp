@@ -19,7 +19,7 @@
 namespace rlhf {
 inline namespace v0 {
 namespace losses {
-namespace detail {
+namespace detail::ppo {
 
 struct ppo_policy_terms {
   float ratio;     // exp(logp - old_logp)
@@ -60,7 +60,7 @@ RLHF_HD inline ppo_value_terms ppo_value_token(float v, float old_v, float ret,
   return o;
 }
 
-}  // namespace detail
+}  // namespace detail::ppo
 }  // namespace losses
 }  // namespace v0
 }  // namespace rlhf

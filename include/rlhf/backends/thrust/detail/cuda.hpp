@@ -19,7 +19,8 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace thrust_detail {
+namespace detail {
+namespace thrust_impl {
 
 /// Throws backend_error "<what>: <cudaErrorName>: <description>" unless status is success.
 inline void check_cuda(cudaError_t status, std::string_view what) {
@@ -92,7 +93,8 @@ inline void cublas_gemm(const gemm_desc& d, const float* a, const float* b, floa
       "cublasSgemmStridedBatched");
 }
 
-}  // namespace thrust_detail
+}  // namespace thrust_impl
+}  // namespace detail
 }  // namespace v0
 }  // namespace rlhf
 

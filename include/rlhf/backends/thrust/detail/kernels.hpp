@@ -15,7 +15,8 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace thrust_detail {
+namespace detail {
+namespace thrust_impl {
 
 // Elementwise kernels holding the user's functor. Named class templates, not extended
 // lambdas: nvcc rejects a function-local functor type (e.g. a struct defined inside a test)
@@ -272,6 +273,7 @@ struct host_gemm_row {
   }
 };
 
-}  // namespace thrust_detail
+}  // namespace thrust_impl
+}  // namespace detail
 }  // namespace v0
 }  // namespace rlhf

@@ -19,7 +19,8 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace xtensor_detail {
+namespace detail {
+namespace xtensor {
 
 using blas_int = int;  // CBLAS dimensions
 
@@ -45,6 +46,7 @@ inline void gemm_one(const gemm_desc& d, index_t q, const float* a, const float*
               cq, static_cast<blas_int>(d.c.ld));
 }
 
-}  // namespace xtensor_detail
+}  // namespace xtensor
+}  // namespace detail
 }  // namespace v0
 }  // namespace rlhf

@@ -22,7 +22,8 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace xtensor_detail {
+namespace detail {
+namespace xtensor {
 
 #if defined(XTENSOR_USE_XSIMD)
 using batch = xsimd::batch<float>;
@@ -136,6 +137,7 @@ inline float row_masked_mean(const float* x, const float* w, index_t n) noexcept
   return den != 0.0f ? num / den : 0.0f;
 }
 
-}  // namespace xtensor_detail
+}  // namespace xtensor
+}  // namespace detail
 }  // namespace v0
 }  // namespace rlhf

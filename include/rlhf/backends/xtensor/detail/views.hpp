@@ -13,7 +13,8 @@
 
 namespace rlhf {
 inline namespace v0 {
-namespace xtensor_detail {
+namespace detail {
+namespace xtensor {
 
 inline std::size_t usize(index_t n) noexcept { return static_cast<std::size_t>(n); }
 
@@ -23,6 +24,7 @@ auto adapt_row(P* p, index_t n) {
   return xt::adapt(p, usize(n), xt::no_ownership(), std::array<std::size_t, 1>{usize(n)});
 }
 
-}  // namespace xtensor_detail
+}  // namespace xtensor
+}  // namespace detail
 }  // namespace v0
 }  // namespace rlhf
