@@ -86,16 +86,7 @@ bco_result<B> bco_loss(const bco_inputs<B>& in, bco_running_mean& running,
   }
   ops::check_finite<B>(fn, "policy_logps", in.policy_logps);
   ops::check_finite<B>(fn, "reference_logps", in.reference_logps);
-  if (validating(validation::full)) {
-    ops::detail::with_host_values<B>(in.labels, [&](std::span<const float> v) {
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (!(v[i] == 0.0f || v[i] == 1.0f)) {
-          throw data_error(rlhf::detail::concat(fn, ": labels must be 0 or 1, got ", v[i],
-                                                " at flat index ", i));
-        }
-      }
-    });
-  }
+  ops::check_binary<B>(fn, "labels", in.labels);
 
   bco_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), {}};
   const float* lp = B::data(in.policy_logps);

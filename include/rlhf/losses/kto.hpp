@@ -180,16 +180,7 @@ kto_result<B> kto_loss(const kto_inputs<B>& in, const kto_config& cfg = {}) {
   check_enum(fn, "loss_type", cfg.loss_type, 2);
   ops::check_finite<B>(fn, "policy_logps", in.policy_logps);
   ops::check_finite<B>(fn, "reference_logps", in.reference_logps);
-  if (validating(validation::full)) {
-    ops::detail::with_host_values<B>(in.labels, [&](std::span<const float> v) {
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (!(v[i] == 0.0f || v[i] == 1.0f)) {
-          throw data_error(rlhf::detail::concat(fn, ": labels must be 0 or 1, got ", v[i],
-                                                " at flat index ", i));
-        }
-      }
-    });
-  }
+  ops::check_binary<B>(fn, "labels", in.labels);
 
   // z0 = max(0, mean(kl - ref_kl)): differences per example first (no cancellation between
   // two large sums), then one reduction.

@@ -126,6 +126,22 @@ void check_mask(std::string_view fn, std::string_view arg, const typename B::ten
   });
 }
 
+/// Every value is exactly 0 or 1 (hard labels); anything else is a data_error naming the
+/// first culprit. A full-level check (validation.hpp), like check_finite.
+template <class B>
+void check_binary(std::string_view fn, std::string_view arg, const typename B::tensor& t) {
+  assert_tensor_backend<B>();
+  if (!validating(validation::full)) return;
+  detail::with_host_values<B>(t, [&](std::span<const float> v) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (!(v[i] == 0.0f || v[i] == 1.0f)) {
+        throw data_error(rlhf::detail::concat(fn, ": ", arg, " must be 0 or 1, got ", v[i],
+                                              " at flat index ", i));
+      }
+    }
+  });
+}
+
 /// Every value is a probability: finite and in [0, 1]; anything else is a data_error naming
 /// the first culprit (used for soft labels).
 template <class B>
