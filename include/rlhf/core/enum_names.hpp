@@ -88,10 +88,9 @@ constexpr bool enum_table_covers(std::size_t count) {
       if (v[j].name == v[i].name) return false;
     }
   }
-  const auto aliases = detail::enum_aliases<E>();
-  for (std::size_t k = 0; k < aliases.size(); ++k) {
-    if (static_cast<std::size_t>(static_cast<std::underlying_type_t<E>>(aliases[k].value)) >=
-        count) {
+  // A range-for: an index loop over an empty alias array is a "pointless comparison" to nvcc.
+  for (const auto& alias : detail::enum_aliases<E>()) {
+    if (static_cast<std::size_t>(static_cast<std::underlying_type_t<E>>(alias.value)) >= count) {
       return false;
     }
   }
