@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "fixture.hpp"
+#include "rlhf/core/overrides.hpp"
 #include "rlhf/ops/scan.hpp"
 #include "rlhf/rl/gae.hpp"
 #include "rlhf/rl/whiten.hpp"
@@ -27,6 +28,7 @@ struct counting_scan_backend : rlhf::testing::minimal_backend {
     rlhf::ops::detail::generic_reverse_linear_scan_rows<counting_scan_backend>(a, b, y);
   }
 };
+RLHF_BACKEND_OVERRIDES(counting_scan_backend, reverse_linear_scan_rows);
 
 }  // namespace
 

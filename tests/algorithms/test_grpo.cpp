@@ -978,8 +978,8 @@ TEST_CASE("grpo option names parse and print as TRL spells them") {
   CHECK(losses::parse_grpo_importance_sampling_level("sequence") ==
         losses::grpo_importance_sampling_level::sequence);
   CHECK_THROWS_WITH_AS(losses::parse_grpo_loss_type("ppo"),
-                       "parse_grpo_loss_type: loss_type must be one of grpo, bnpo, dr_grpo, "
-                       "dapo, cispo, sapo, luspo, vespo, got 'ppo'",
+                       "parse_grpo_loss_type: unknown loss_type 'ppo'; accepted: grpo, bnpo, "
+                       "dr_grpo, dapo, cispo, sapo, luspo, vespo",
                        rlhf::config_error);
   CHECK_THROWS_AS(losses::parse_grpo_scale_rewards("global"), rlhf::config_error);
   for (const char* name : {"sum_then_normalize", "normalize_then_sum"}) {
@@ -987,8 +987,9 @@ TEST_CASE("grpo option names parse and print as TRL spells them") {
           name);
   }
   CHECK_THROWS_WITH_AS(losses::parse_grpo_multi_objective_aggregation("sum"),
-                       "parse_grpo_multi_objective_aggregation: multi_objective_aggregation must "
-                       "be one of sum_then_normalize, normalize_then_sum, got 'sum'",
+                       "parse_grpo_multi_objective_aggregation: unknown "
+                       "multi_objective_aggregation 'sum'; accepted: sum_then_normalize, "
+                       "normalize_then_sum",
                        rlhf::config_error);
   // TRL's defaults.
   const losses::grpo_config cfg;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -21,21 +22,25 @@ namespace train_fixture {
 
 namespace fs = std::filesystem;
 
-/// `name` in a scratch folder of this process (tagged `test`), removed at exit.
+/// `name` in this process's scratch folder for the test source `test` (rlhf_<test>_<pid>),
+/// removed at exit. One folder per source: the sources share one test binary, and two of them
+/// may use the same name.
 inline fs::path scratch(const std::string& test, const std::string& name) {
-  static const fs::path root = [&] {
-    const fs::path p = fs::temp_directory_path() /
-                       ("rlhf_" + test + "_" + std::to_string(::getpid()));
-    fs::create_directories(p);
-    return p;
-  }();
-  static const struct cleanup {
-    ~cleanup() {
-      std::error_code ec;
-      fs::remove_all(root, ec);
+  static struct roots {
+    std::set<fs::path> paths;
+    roots() = default;
+    roots(const roots&) = delete;
+    roots& operator=(const roots&) = delete;
+    ~roots() {
+      for (const auto& p : paths) {
+        std::error_code ec;
+        fs::remove_all(p, ec);
+      }
     }
-  } c;
-  (void)c;
+  } made;
+  const fs::path root = fs::temp_directory_path() /
+                        ("rlhf_" + test + "_" + std::to_string(::getpid()));
+  if (made.paths.insert(root).second) fs::create_directories(root);
   return root / name;
 }
 

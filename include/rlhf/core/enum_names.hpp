@@ -21,6 +21,7 @@
 // accepted names otherwise.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -88,13 +89,10 @@ constexpr bool enum_table_covers(std::size_t count) {
       if (v[j].name == v[i].name) return false;
     }
   }
-  // A range-for: an index loop over an empty alias array is a "pointless comparison" to nvcc.
-  for (const auto& alias : detail::enum_aliases<E>()) {
-    if (static_cast<std::size_t>(static_cast<std::underlying_type_t<E>>(alias.value)) >= count) {
-      return false;
-    }
-  }
-  return true;
+  // Not an index loop: over an empty alias array nvcc flags `k < 0` as a pointless comparison.
+  return std::ranges::all_of(detail::enum_aliases<E>(), [count](const auto& alias) {
+    return static_cast<std::size_t>(static_cast<std::underlying_type_t<E>>(alias.value)) < count;
+  });
 }
 
 /// The `values` of an enum_names table made from a traits table whose rows have the members
@@ -109,6 +107,13 @@ constexpr std::array<enum_name<E>, K> enum_names_from(const std::array<Row, K>& 
 /// The number of enumerators of E (the size of its table).
 template <named_enum E>
 inline constexpr std::size_t enum_count = enum_names<E>::values.size();
+
+/// check_enum with the count taken from E's table: an out-of-range value of a named enum is
+/// a config_error naming the field.
+template <named_enum E>
+void check_enum(std::string_view fn, std::string_view name, E value) {
+  check_enum(fn, name, value, static_cast<int>(enum_count<E>));
+}
 
 /// The canonical name of `e`; "unknown" for a value outside the enum.
 template <named_enum E>

@@ -215,8 +215,8 @@ inline void check_options(const char* fn, const cpo_config& cfg) {
   check_config(std::isfinite(cfg.cpo_alpha) && cfg.cpo_alpha >= 0.0f, fn, "cpo_alpha",
                "finite and >= 0", cfg.cpo_alpha);
   check_config(std::isfinite(cfg.alpha), fn, "alpha", "finite", cfg.alpha);
-  check_enum(fn, "loss_type", cfg.loss_type, static_cast<int>(cpo_types.size()));
-  check_enum(fn, "nll", cfg.nll, static_cast<int>(enum_count<nll_tokens>));
+  check_enum(fn, "loss_type", cfg.loss_type);
+  check_enum(fn, "nll", cfg.nll);
 }
 
 /// The values: finite log-probs whose AlphaPO rewards stay finite in float32.

@@ -592,8 +592,7 @@ inline void check_options(const char* fn, const dpo_config& cfg) {
                "finite and > 0", cfg.discopop_tau);
   check_config(std::isfinite(cfg.f_alpha_divergence_coef), fn, "f_alpha_divergence_coef",
                "finite", cfg.f_alpha_divergence_coef);
-  check_enum(fn, "f_divergence_type", cfg.f_divergence_type,
-             static_cast<int>(enum_count<f_divergence_type>));
+  check_enum(fn, "f_divergence_type", cfg.f_divergence_type);
   if (cfg.ld_alpha) {
     throw config_error(rlhf::detail::concat(
         fn, ": ld_alpha (", *cfg.ld_alpha,
@@ -648,8 +647,7 @@ template <class B>
 dpo_plan make_plan(const char* fn, const dpo_inputs<B>& in, const dpo_config& cfg) {
   // The enumerators first: every later check reads the type's row.
   for (std::size_t k = 0; k < cfg.loss_type.size(); ++k) {
-    check_enum(fn, rlhf::detail::concat("loss_type[", k, "]"), cfg.loss_type[k],
-               static_cast<int>(dpo_types.size()));
+    check_enum(fn, rlhf::detail::concat("loss_type[", k, "]"), cfg.loss_type[k]);
   }
   if (in.label_smoothing) check_per_pair_smoothing(fn, cfg);
   dpo_plan plan;

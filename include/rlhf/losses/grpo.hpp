@@ -180,18 +180,6 @@ static_assert(enum_table_covers<losses::grpo_multi_objective_aggregation>(2));
 
 namespace losses {
 
-namespace detail::grpo {
-
-/// An option's value by name: "<fn>: <arg> must be one of <names>, got '<text>'" otherwise.
-template <class E>
-E parse_option(std::string_view text, std::string_view fn, std::string_view arg) {
-  if (const std::optional<E> e = enum_find<E>(text)) return *e;
-  throw config_error(rlhf::detail::concat(fn, ": ", arg, " must be one of ",
-                                          enum_accepted_names<E>(), ", got '", text, "'"));
-}
-
-}  // namespace detail::grpo
-
 /// TRL's name of a scale_rewards value.
 inline const char* to_string(grpo_scale_rewards v) { return rlhf::to_string(v).data(); }
 /// TRL's name of an importance sampling level.
@@ -205,21 +193,20 @@ inline const char* to_string(grpo_multi_objective_aggregation v) {
 
 /// "group" / "true", "batch", "none" / "false" (TRL accepts the booleans too).
 inline grpo_scale_rewards parse_grpo_scale_rewards(std::string_view s) {
-  return detail::grpo::parse_option<grpo_scale_rewards>(s, "parse_grpo_scale_rewards",
-                                                        "scale_rewards");
+  return rlhf::enum_from_string<grpo_scale_rewards>(s, "parse_grpo_scale_rewards", "scale_rewards");
 }
 /// "token" or "sequence"; anything else is a config_error.
 inline grpo_importance_sampling_level parse_grpo_importance_sampling_level(std::string_view s) {
-  return detail::grpo::parse_option<grpo_importance_sampling_level>(
+  return rlhf::enum_from_string<grpo_importance_sampling_level>(
       s, "parse_grpo_importance_sampling_level", "importance_sampling_level");
 }
 /// One of TRL's eight loss_type names; anything else is a config_error.
 inline grpo_loss_type parse_grpo_loss_type(std::string_view s) {
-  return detail::grpo::parse_option<grpo_loss_type>(s, "parse_grpo_loss_type", "loss_type");
+  return rlhf::enum_from_string<grpo_loss_type>(s, "parse_grpo_loss_type", "loss_type");
 }
 /// "sum_then_normalize" or "normalize_then_sum"; anything else is a config_error.
 inline grpo_multi_objective_aggregation parse_grpo_multi_objective_aggregation(std::string_view s) {
-  return detail::grpo::parse_option<grpo_multi_objective_aggregation>(
+  return rlhf::enum_from_string<grpo_multi_objective_aggregation>(
       s, "parse_grpo_multi_objective_aggregation", "multi_objective_aggregation");
 }
 
@@ -461,12 +448,12 @@ grpo_advantage_metrics grpo_advantages(const grpo_advantage_inputs<B>& in, const
   const index_t n = in.rewards.size();
   if (n == 0) throw shape_error("grpo_advantages: batch is empty (rewards has 0 completions)");
   check_config(cfg.num_generations >= 1, fn, "num_generations", ">= 1", cfg.num_generations);
-  check_enum(fn, "scale_rewards", cfg.scale_rewards, 3);
+  check_enum(fn, "scale_rewards", cfg.scale_rewards);
   if (n % cfg.num_generations != 0) {
     throw shape_error(rlhf::detail::concat(fn, ": num_generations (", cfg.num_generations,
                                            ") must divide the number of rewards (", n, ")"));
   }
-  check_enum(fn, "multi_objective_aggregation", cfg.multi_objective_aggregation, 2);
+  check_enum(fn, "multi_objective_aggregation", cfg.multi_objective_aggregation);
   check_dim(fn, "out's element count (one per reward)", out.size(), n);
   detail::check_finite_or_nan<B>(fn, "rewards", in.rewards);
 
@@ -880,9 +867,8 @@ bool check_shapes(const char* fn, const grpo_inputs<B>& in) {
 inline float check_options(const char* fn, const grpo_config& cfg) {
   check_config(std::isfinite(cfg.beta) && cfg.beta >= 0.0f, fn, "beta", "finite and >= 0",
                cfg.beta);
-  check_enum(fn, "importance_sampling_level", cfg.importance_sampling_level,
-             static_cast<int>(enum_count<grpo_importance_sampling_level>));
-  check_enum(fn, "loss_type", cfg.loss_type, static_cast<int>(grpo_types.size()));
+  check_enum(fn, "importance_sampling_level", cfg.importance_sampling_level);
+  check_enum(fn, "loss_type", cfg.loss_type);
   const type_traits& row = traits(cfg.loss_type);
   const float eps_high = losses::detail::check_clip_epsilons(fn, cfg.epsilon, cfg.epsilon_high);
   const float hi = 1.0f + eps_high;

@@ -177,7 +177,7 @@ kto_result<B> kto_loss(const kto_inputs<B>& in, const kto_config& cfg = {}) {
                "desirable_weight", "finite and >= 0", cfg.desirable_weight);
   check_config(std::isfinite(cfg.undesirable_weight) && cfg.undesirable_weight >= 0.0f, fn,
                "undesirable_weight", "finite and >= 0", cfg.undesirable_weight);
-  check_enum(fn, "loss_type", cfg.loss_type, 2);
+  check_enum(fn, "loss_type", cfg.loss_type);
   ops::check_finite<B>(fn, "policy_logps", in.policy_logps);
   ops::check_finite<B>(fn, "reference_logps", in.reference_logps);
   ops::check_binary<B>(fn, "labels", in.labels);

@@ -111,7 +111,7 @@ orpo_result<B> orpo_loss(const orpo_inputs<B>& in, const orpo_config& cfg = {}) 
   if (n == 0) throw shape_error("orpo_loss: batch is empty (policy_chosen_logps has 0 pairs)");
   check_config(std::isfinite(cfg.beta) && cfg.beta > 0.0f, fn, "beta", "finite and > 0",
                cfg.beta);
-  check_enum(fn, "nll", cfg.nll, 2);
+  check_enum(fn, "nll", cfg.nll);
   ops::check_finite<B>(fn, "policy_chosen_logps", in.policy_chosen_logps);
   ops::check_finite<B>(fn, "policy_rejected_logps", in.policy_rejected_logps);
   detail::check_negative_logps<B>(fn, "policy_chosen_logps", in.policy_chosen_logps);

@@ -218,7 +218,7 @@ void reward_ensemble(const typename B::tensor& scores, typename B::tensor& out,
   check_rank(fn, "scores", scores.shape(), 2, 2);
   const index_t m = scores.shape()[0], n = scores.shape()[1];
   check_config(m >= 1, fn, "scores rows (reward models)", ">= 1", m);
-  check_enum(fn, "how", how, static_cast<int>(enum_count<ensemble_reduction>));
+  check_enum(fn, "how", how);
   check_config(std::isfinite(k) && k >= 0.0f, fn, "k", "finite and >= 0", k);
   check_dim(fn, "out's element count (one per column of scores)", out.size(), n);
   ops::check_finite<B>(fn, "scores", scores);

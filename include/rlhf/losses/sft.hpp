@@ -98,7 +98,7 @@ sft_result<B> sft_loss(const sft_inputs<B>& in, typename B::tensor& grad_logits,
   constexpr std::string_view fn = "sft_loss";
   check_rank(fn, "logits", in.logits.shape(), 3, 3);
   check_same_shape(fn, "grad_logits", grad_logits.shape(), "logits", in.logits.shape());
-  check_enum(fn, "loss_type", cfg.loss_type, 2);
+  check_enum(fn, "loss_type", cfg.loss_type);
   check_shape(fn, "completion_mask", in.completion_mask.shape(),
               shape{in.logits.shape()[0], in.logits.shape()[1]}, "(N, T) of logits (N, T, V)");
   ops::check_mask<B>(fn, "completion_mask", in.completion_mask);

@@ -91,7 +91,7 @@ RLHF_HD inline float kl_token_grad(float d, kl_estimator est) {
 }
 
 inline void check_per_token_estimator(std::string_view fn, kl_estimator est) {
-  check_enum(fn, "estimator", est, 5);
+  check_enum(fn, "estimator", est);
   if (est == kl_estimator::full) {
     throw config_error(rlhf::detail::concat(
         fn, ": estimator must be k1, abs, mse or k3 (per-token log-probs), got full; "

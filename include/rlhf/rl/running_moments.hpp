@@ -161,7 +161,7 @@ class score_normalizer {
   /// A normaliser with these options (eps finite and >= 0, score_clip finite and > 0).
   explicit score_normalizer(const score_normalizer_config& cfg) : cfg_(cfg) {
     constexpr const char* fn = "score_normalizer";
-    check_enum(fn, "mode", cfg.mode, static_cast<int>(enum_count<score_normalization>));
+    check_enum(fn, "mode", cfg.mode);
     check_config(std::isfinite(cfg.eps) && cfg.eps >= 0.0f, fn, "eps", "finite and >= 0",
                  cfg.eps);
     if (cfg.score_clip) {

@@ -73,7 +73,7 @@ struct training_args {
                  gradient_accumulation_steps);
     check_config(max_steps > 0 || (std::isfinite(num_train_epochs) && num_train_epochs > 0.0), fn,
                  "num_train_epochs", "finite and > 0 (or max_steps > 0)", num_train_epochs);
-    check_enum(fn, "lr_scheduler_type", lr_scheduler_type, 3);
+    check_enum(fn, "lr_scheduler_type", lr_scheduler_type);
     check_config(warmup_steps >= 0, fn, "warmup_steps", ">= 0", warmup_steps);
     check_config(std::isfinite(warmup_ratio) && warmup_ratio >= 0.0f && warmup_ratio < 1.0f, fn,
                  "warmup_ratio", "in [0, 1)", warmup_ratio);
@@ -84,7 +84,7 @@ struct training_args {
     check_config(save_total_limit >= 0, fn, "save_total_limit", ">= 0", save_total_limit);
     check_config(std::isfinite(eval_fraction) && eval_fraction >= 0.0f && eval_fraction < 1.0f, fn,
                  "eval_fraction", "in [0, 1)", eval_fraction);
-    check_enum(fn, "validation", validation, static_cast<int>(enum_count<rlhf::validation>));
+    check_enum(fn, "validation", validation);
     model::detail::optim::validate(adam());
   }
 

@@ -451,7 +451,7 @@ class ppo_method : public method_base<B, Tok> {
       rl::adaptive_kl_controller probe(c.kl_coef, c.adaptive_kl->target, c.adaptive_kl->horizon);
       (void)probe;
     }
-    check_enum(fn, "score_normalization", c.score_normalization, 3);
+    check_enum(fn, "score_normalization", c.score_normalization);
     if (c.score_clip) {
       check_config(std::isfinite(*c.score_clip) && *c.score_clip > 0.0f, fn, "score_clip",
                    "finite and > 0", *c.score_clip);
