@@ -1,8 +1,9 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
-// Google Benchmark timings of the bundled GPT's full train step on the Eigen backend;
-// scripts/bench (--only model) runs bench/torch_model.py on the same shapes and
-// bench/report_model.py prints the comparison (docs/benchmarks.md).
+// Timings of the bundled GPT's full train step and generation on the Eigen backend, as
+// Google Benchmark cases and as a server for bench/model_step.py, which times PyTorch
+// (bench/torch_model.py) on the same shapes interleaved with it (scripts/bench --only
+// model, docs/benchmarks.md).
 //
 //   BM_gemm_peak            ops::gemm 1024×1024×1024 (no transposes) on the Eigen backend:
 //                           the machine's measured fp32 GEMM peak, the denominator of MFU
@@ -23,7 +24,8 @@
 //                       embedding rows (vocab_size·C, not padded_vocab_size·C; the LM head is
 //                       tied, so wte counts once). 6N ignores the attention score FLOPs
 //                       (the usual "model FLOPs" convention); MFU = FLOPS / BM_gemm_peak's
-//                       FLOPS, computed by bench/report_model.py
+//                       FLOPS (bench/model_step.py takes both from its
+//                       interleaved rounds instead)
 //   params              that parameter count
 //   analytic_bytes      4 · (params + grads + 2 · params of AdamW state + activation floats
 //                       of gpt_activations::floats()), the arenas' full (padded) size P
@@ -39,14 +41,27 @@
 //   new_tokens, prompt_tokens, batch
 //
 // Everything may run on OpenMP threads, so every case uses wall-clock (real) time.
+//
+// Serve mode, for bench/model_step.py's interleaved comparison with PyTorch:
+//   bench_model --serve     reads commands on stdin and answers each with the wall time in
+//                           seconds of K calls (after one untimed warm-up call when the case
+//                           is first used): "gemm K" (BM_gemm_peak's GEMM), "train C K" (K
+//                           train steps of config C, 0 tiny or 1 small), "generate K"
+//                           (BM_generate's call); "quit" ends. The driver times PyTorch
+//                           between two answers, so the two sides alternate on one machine.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "rlhf/backends/eigen.hpp"
@@ -91,16 +106,61 @@ double peak_rss_bytes() {
   return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux: kilobytes
 }
 
+/// C = A·B for random n×n A and B: BM_gemm_peak's GEMM.
+struct gemm_case {
+  tensor a, b, c;
+  explicit gemm_case(index_t n) : a(shape{n, n}), b(shape{n, n}), c(shape{n, n}) {
+    std::mt19937 gen(1);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    for (float& v : a.span()) v = dist(gen);
+    for (float& v : b.span()) v = dist(gen);
+  }
+  void operator()() {
+    rlhf::ops::gemm<B>(rlhf::transpose::no, rlhf::transpose::no, 1.0f, a, b, 0.0f, c);
+  }
+};
+
+/// BM_generate's call: 8 random 16-token prompts, 128 greedy new tokens on "small" with
+/// max_seq_len 144.
+struct generate_case {
+  static constexpr index_t batch = 8, prompt = 16, new_tokens = 128;
+  model::gpt<B> m;
+  std::vector<std::vector<std::int32_t>> prompts;
+  model::generation_config gc;
+
+  static model::gpt_config config() {
+    auto cfg = config_of(1).cfg;            // "small"
+    cfg.max_seq_len = prompt + new_tokens;  // 144: 128 new tokens after a 16-token prompt
+    return cfg;
+  }
+  generate_case()
+      : m(config()), prompts(batch, std::vector<std::int32_t>(static_cast<std::size_t>(prompt))) {
+    m.init(1234);
+    std::mt19937 gen(11);
+    std::uniform_int_distribution<std::int32_t> tok(
+        0, static_cast<std::int32_t>(m.config().vocab_size - 1));
+    for (auto& p : prompts) {
+      for (auto& t : p) t = tok(gen);
+    }
+    gc.max_new_tokens = new_tokens;
+    gc.sampling.temperature = 0.0f;  // greedy: the same work as the PyTorch argmax loop
+  }
+  /// One call; returns the number of tokens generated (batch · new_tokens unless a row stopped).
+  index_t operator()() {
+    auto r = model::generate<B>(m, prompts, gc);
+    index_t generated = 0;
+    for (index_t n : r.lengths) generated += n;
+    benchmark::DoNotOptimize(r.tokens.data());
+    return generated;
+  }
+};
+
 void BM_gemm_peak(benchmark::State& state) {
   const index_t n = state.range(0);
-  tensor a(shape{n, n}), b(shape{n, n}), c(shape{n, n});
-  std::mt19937 gen(1);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  for (float& v : a.span()) v = dist(gen);
-  for (float& v : b.span()) v = dist(gen);
+  gemm_case g(n);
   for (auto _ : state) {
-    rlhf::ops::gemm<B>(rlhf::transpose::no, rlhf::transpose::no, 1.0f, a, b, 0.0f, c);
-    benchmark::DoNotOptimize(c.data());
+    g();
+    benchmark::DoNotOptimize(g.c.data());
     benchmark::ClobberMemory();
   }
   const double nd = static_cast<double>(n);
@@ -146,27 +206,13 @@ void BM_train_step(benchmark::State& state) {
 }
 
 void BM_generate(benchmark::State& state) {
-  constexpr index_t kBatch = 8, kPrompt = 16, kNew = 128;
-  auto cfg = config_of(1).cfg;   // "small"
-  cfg.max_seq_len = kPrompt + kNew;  // 144: 128 new tokens after a 16-token prompt
+  constexpr index_t kBatch = generate_case::batch, kNew = generate_case::new_tokens;
+  constexpr index_t kPrompt = generate_case::prompt;
   state.SetLabel("small");
-  model::gpt<B> m(cfg);
-  m.init(1234);
-  std::mt19937 gen(11);
-  std::uniform_int_distribution<std::int32_t> tok(0, static_cast<std::int32_t>(cfg.vocab_size - 1));
-  std::vector<std::vector<std::int32_t>> prompts(kBatch, std::vector<std::int32_t>(kPrompt));
-  for (auto& p : prompts) {
-    for (auto& t : p) t = tok(gen);
-  }
-  model::generation_config gc;
-  gc.max_new_tokens = kNew;
-  gc.sampling.temperature = 0.0f;  // greedy: the same work as the PyTorch argmax loop
+  generate_case g;
   index_t generated = 0;
   for (auto _ : state) {
-    auto r = model::generate<B>(m, prompts, gc);
-    generated = 0;
-    for (index_t n : r.lengths) generated += n;
-    benchmark::DoNotOptimize(r.tokens.data());
+    generated = g();
     benchmark::ClobberMemory();
   }
   if (generated != kBatch * kNew) {
@@ -189,4 +235,69 @@ BENCHMARK(BM_train_step)->ArgName("config")->Arg(0)->Arg(1)->UseRealTime()
 
 BENCHMARK(BM_generate)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-BENCHMARK_MAIN();
+namespace {
+
+/// Wall time in seconds of k calls of f.
+template <class F>
+double seconds_of(F& f, int k) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < k; ++i) f();
+  benchmark::ClobberMemory();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Serve mode (see the top of this file). Each case is built and warmed on first use.
+int serve() {
+  std::unique_ptr<gemm_case> gemm;
+  std::unique_ptr<bench::train_step<B>> train[2];
+  std::unique_ptr<generate_case> gen;
+  std::string cmd;
+  while (std::cin >> cmd) {
+    if (cmd == "quit") return 0;
+    int c = 0, k = 0;
+    double seconds = -1.0;
+    if (cmd == "gemm" && std::cin >> k && k >= 1) {
+      if (!gemm) {
+        gemm = std::make_unique<gemm_case>(1024);
+        (*gemm)();
+      }
+      seconds = seconds_of(*gemm, k);
+    } else if (cmd == "train" && std::cin >> c >> k && (c == 0 || c == 1) && k >= 1) {
+      auto& step = train[c];
+      if (!step) {
+        const auto bc = config_of(c);
+        step = std::make_unique<bench::train_step<B>>(bc.cfg, bc.batch);
+        (void)(*step)();
+      }
+      seconds = seconds_of(*step, k);
+    } else if (cmd == "generate" && std::cin >> k && k >= 1) {
+      if (!gen) {
+        gen = std::make_unique<generate_case>();
+        if ((*gen)() != generate_case::batch * generate_case::new_tokens) {
+          std::fprintf(stderr, "bench_model: generate stopped early\n");
+          return 1;
+        }
+      }
+      seconds = seconds_of(*gen, k);
+    } else {
+      std::fprintf(stderr,
+                   "bench_model: expected 'gemm K', 'train C K' (C 0 or 1), 'generate K' or "
+                   "'quit' (K >= 1)\n");
+      return 2;
+    }
+    std::printf("%.9f\n", seconds);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--serve") == 0) return serve();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
