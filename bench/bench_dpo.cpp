@@ -45,6 +45,7 @@
 #include "rlhf/ops/tensor.hpp"
 #include "rlhf/train/dpo.hpp"
 #include "rlhf/train/trainer.hpp"
+#include "wall_time.hpp"
 
 namespace {
 
@@ -130,11 +131,7 @@ struct dpo_step {
   }
 };
 
-double seconds_of(dpo_step& step, int k) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < k; ++i) (void)step();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using bench::seconds_of;
 
 int serve() {
   dpo_step step;

@@ -53,7 +53,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -71,6 +70,7 @@
 #include "rlhf/model/optim.hpp"
 #include "rlhf/ops/gemm.hpp"
 #include "train_step.hpp"
+#include "wall_time.hpp"
 
 namespace {
 
@@ -237,14 +237,7 @@ BENCHMARK(BM_generate)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 namespace {
 
-/// Wall time in seconds of k calls of f.
-template <class F>
-double seconds_of(F& f, int k) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < k; ++i) f();
-  benchmark::ClobberMemory();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using bench::seconds_of;
 
 /// Serve mode (see the top of this file). Each case is built and warmed on first use.
 int serve() {
