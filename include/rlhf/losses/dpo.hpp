@@ -127,6 +127,9 @@ enum read_flag : unsigned {
 };
 
 /// One row of dpo_types: what dpo_loss needs to know about a loss type besides its kernel.
+/// There is no "needs reference" column: the logged rewards (β·(lc - rc), β·(lr - rr)) read
+/// the reference log-probs whatever the types, so dpo_inputs always carries them (a run
+/// without a reference model passes zeros, TRL's reference_free).
 struct type_traits {
   dpo_loss_type type;                             ///< entry i of dpo_types is value i
   std::string_view name;                          ///< TRL's spelling (a string literal)
