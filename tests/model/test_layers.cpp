@@ -1381,4 +1381,104 @@ TEST_CASE_TEMPLATE("attention: grouped-query (4 heads over 2 and 1 key/value hea
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+
+// The fused passes against the unfused layers they replace (each checked above against
+// loops, finite differences and PyTorch): equal bit for bit where the operations are the
+// same, within float round-off where the dropout's multiply may contract into the add.
+TEST_CASE_TEMPLATE(
+    "fused passes: residual + norm, GELU backward + bias gradient equal the "
+    "unfused layers",
+    B, RLHF_TEST_BACKENDS) {
+  SUBCASE("residual_norm_forward: LayerNorm and RMSNorm, with and without dropout") {
+    const index_t N = 6, C = 8, w_off = 1, nb_off = w_off + C, P = nb_off + C + 2;
+    const float eps = 1e-5f;
+    const auto xv = randn(static_cast<std::size_t>(N * C), 61, 2.0f);
+    const auto bv = randn(xv.size(), 62, 3.0f);
+    auto arena = make<B>(randn(static_cast<std::size_t>(P), 63), shape{P});
+    auto x = make<B>(xv, shape{N, C});
+    auto branch = make<B>(bv, shape{N, C});
+    for (const auto norm_kind : {model::norm_type::layernorm, model::norm_type::rmsnorm}) {
+      for (const float p : {0.0f, 0.25f}) {
+        CAPTURE(static_cast<int>(norm_kind));
+        CAPTURE(p);
+        const model::branch_dropout drop{p, {5, 9}};
+        const model::norm_params<B> norm{norm_kind, {&arena, w_off}, {&arena, nb_off}, eps};
+        auto out = zeros<B>(shape{N, C}), ln = zeros<B>(shape{N, C});
+        auto mean = zeros<B>(shape{N}), rstd = zeros<B>(shape{N});
+        model::residual_norm_forward<B>(out, &ln, &mean, &rstd, x, branch,
+                                        p > 0.0f ? &drop : nullptr, &norm);
+        // Unfused: dropout, residual, norm.
+        auto y = make<B>(bv, shape{N, C});
+        if (p > 0.0f) model::dropout_forward<B>(y, y, p, drop.key);
+        auto out_ref = zeros<B>(shape{N, C}), ln_ref = zeros<B>(shape{N, C});
+        auto mean_ref = zeros<B>(shape{N}), rstd_ref = zeros<B>(shape{N});
+        model::residual_forward<B>(out_ref, x, y);
+        if (norm_kind == model::norm_type::layernorm) {
+          model::layernorm_forward<B>(ln_ref, mean_ref, rstd_ref, out_ref, norm.weight, norm.bias,
+                                      eps);
+        } else {
+          model::rmsnorm_forward<B>(ln_ref, rstd_ref, out_ref, norm.weight, eps);
+        }
+        const double tol = p > 0.0f ? 1e-6 : 0.0;
+        check_close(host<B>(out), host<B>(out_ref), "out", tol, tol);
+        check_close(host<B>(ln), host<B>(ln_ref), "ln", 10 * tol, 10 * tol);
+        check_close(host<B>(rstd), host<B>(rstd_ref), "rstd", 10 * tol, 10 * tol);
+        if (norm_kind == model::norm_type::layernorm) {
+          check_close(host<B>(mean), host<B>(mean_ref), "mean", tol, tol);
+        }
+        auto out_only = zeros<B>(shape{N, C});  // no norm: the residual alone
+        model::residual_norm_forward<B>(out_only, nullptr, nullptr, nullptr, x, branch,
+                                        p > 0.0f ? &drop : nullptr, nullptr);
+        check_close(host<B>(out_only), host<B>(out), "out without a norm", 0.0, 0.0);
+      }
+    }
+    auto out = zeros<B>(shape{N, C});
+    const model::norm_params<B> norm{
+        model::norm_type::layernorm, {&arena, w_off}, {&arena, nb_off}, eps};
+    CHECK_THROWS_WITH_AS(
+        model::residual_norm_forward<B>(out, nullptr, nullptr, nullptr, x, branch, nullptr, &norm),
+        "residual_norm_forward: ln, mean and rstd must be given with a norm (mean: with "
+        "LayerNorm), got null",
+        rlhf::config_error);
+    auto short_branch = zeros<B>(shape{N, C - 1});
+    CHECK_THROWS_AS(model::residual_norm_forward<B>(out, nullptr, nullptr, nullptr, x, short_branch,
+                                                    nullptr, nullptr),
+                    rlhf::shape_error);
+    auto ln = zeros<B>(shape{N, C}), mean = zeros<B>(shape{N}), rstd = zeros<B>(shape{N});
+    const model::norm_params<B> past_end{
+        model::norm_type::layernorm, {&arena, w_off}, {&arena, P - 2}, eps};
+    CHECK_THROWS_AS(
+        model::residual_norm_forward<B>(out, &ln, &mean, &rstd, x, branch, nullptr, &past_end),
+        rlhf::shape_error);  // a norm bias view past the arena's end
+  }
+
+  SUBCASE("gelu_backward_bias: two column blocks, one partial") {
+    const index_t N = 5, OC = 70, b_off = 3, P = b_off + OC;
+    auto inp = make<B>(randn(static_cast<std::size_t>(N * OC), 64, 2.0f), shape{N, OC});
+    auto dout = make<B>(randn(static_cast<std::size_t>(N * OC), 66), shape{N, OC});
+    auto dinp = make<B>(std::vector<float>(static_cast<std::size_t>(N * OC), NAN),
+                        shape{N, OC});  // overwritten
+    auto grads = make<B>(std::vector<float>(static_cast<std::size_t>(P), 0.5f), shape{P});
+    model::gelu_backward_bias<B>(dinp, {&grads, b_off}, inp, dout);
+    auto dinp_ref = zeros<B>(shape{N, OC});
+    model::gelu_backward<B>(dinp_ref, inp, dout);
+    const auto d = host<B>(dinp_ref);
+    check_close(host<B>(dinp), d, "dinp = dout gelu'(inp)", 0.0, 0.0);
+    // The bias gradient adds each column's sum, in row order, to what was there (0.5).
+    std::vector<float> db_ref(static_cast<std::size_t>(P), 0.5f);
+    for (index_t j = 0; j < OC; ++j) {
+      float s = 0.0f;
+      for (index_t r = 0; r < N; ++r) s += d[static_cast<std::size_t>(r * OC + j)];
+      db_ref[static_cast<std::size_t>(b_off + j)] += s;
+    }
+    check_close(host<B>(grads), db_ref, "dbias += column sums, rows in order", 0.0, 0.0);
+    auto dinp2 = zeros<B>(shape{N, OC});
+    model::gelu_backward_bias<B>(dinp2, {}, inp, dout);  // no bias gradient
+    check_close(host<B>(dinp2), d, "dinp without a bias gradient", 0.0, 0.0);
+    CHECK_THROWS_AS(model::gelu_backward_bias<B>(dinp2, {&grads, b_off + 1}, inp, dout),
+                    rlhf::shape_error);
+  }
+}
+
 }  // namespace test_layers_cases

@@ -322,22 +322,31 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffe
   const gpt_slots& w = m.slots();
   detail::encoder_forward_at<B>(buf.res, tokens, buf.pos, m.param(w.wte), m.param(w.wpe));
   // The blocks of gpt_forward (detail::attention_block_forward, detail::mlp_block_forward),
-  // with one set of buffers reused by every layer and the cache's attention.
+  // with one set of buffers reused by every layer and the cache's attention. buf.ln holds
+  // the norm a block reads and receives, from its junction, the one the next block reads.
+  const auto norm_into_ln = [&](const gpt_norm_slots& s) {
+    return detail::next_norm<B>{&s, &buf.ln, &buf.mean, &buf.rstd};
+  };
+  detail::first_norm_forward<B>(m, norm_into_ln(m.layer(0).ln_1), buf.res);
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const auto attend = [&](typename B::tensor& y, const typename B::tensor& qkv) {
       detail::cached_attention_forward<B>(y, buf.scores, cache, l, qkv, buf.pos);
     };
-    detail::attention_block_forward<B>(m, m.layer(l), buf.res2, buf.ln, buf.mean, buf.rstd, buf.qkv,
-                                       buf.atty, buf.proj, buf.res, &buf.pos, attend, nullptr);
-    detail::mlp_block_forward<B>(m, m.layer(l), buf.res, buf.ln, buf.mean, buf.rstd, buf.fch,
-                                 buf.fch_gelu, buf.proj, buf.res2, nullptr);
+    // After the last block: ln_f of every row, or none when only the last rows are normed.
+    const detail::next_norm<B> after = l + 1 < cfg.n_layer ? norm_into_ln(m.layer(l + 1).ln_1)
+                                       : last_only         ? detail::next_norm<B>{}
+                                                           : norm_into_ln(w.ln_f);
+    detail::attention_block_forward<B>(m, m.layer(l), buf.res2, norm_into_ln(m.layer(l).ln_2),
+                                       buf.qkv, buf.atty, buf.proj, buf.res, buf.ln, &buf.pos,
+                                       attend, nullptr);
+    detail::mlp_block_forward<B>(m, m.layer(l), buf.res, after, buf.fch, buf.fch_gelu, buf.proj,
+                                 buf.res2, buf.ln, nullptr);
   }
   if (last_only) {
     detail::gather_last_rows<B>(buf.last, buf.res, buf.new_len);
     detail::norm_forward<B>(m, w.ln_f, buf.last_ln, buf.last_mean, buf.last_rstd, buf.last);
     matmul_forward<B>(logits, buf.last_ln, m.param(w.lm_head), param_view<B>{});
   } else {
-    detail::norm_forward<B>(m, w.ln_f, buf.ln, buf.mean, buf.rstd, buf.res);
     matmul_forward<B>(logits, buf.ln, m.param(w.lm_head), param_view<B>{});
   }
 }

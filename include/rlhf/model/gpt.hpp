@@ -276,14 +276,17 @@ struct gpt_activations {
   gpt_config config;
   tensor encoded;  ///< (B, T, C) token plus position embeddings.
   ///@{
-  /// Per layer, one tensor each: ln1, atty, attproj, residual2, ln2, fcproj, residual3
-  /// (B, T, C); ln1_mean, ln1_rstd, ln2_mean, ln2_rstd (B·T; the means (0,) with RMSNorm);
-  /// qkv (B, T, W), W = qkv_width() (q and k rotated in place with rotary positions); att
-  /// the softmax (B, NH, T, T); fch (B, T, fc_width()) and fch_gelu, the activation's
-  /// output, (B, T, H), H the MLP width.
-  std::vector<tensor> ln1, ln1_mean, ln1_rstd, qkv, att, atty, attproj, residual2, ln2,
-      ln2_mean, ln2_rstd, fch, fch_gelu, fcproj, residual3;  // per layer
+  /// Per layer, one tensor each: ln1, atty, residual2, ln2, residual3 (B, T, C); ln1_mean,
+  /// ln1_rstd, ln2_mean, ln2_rstd (B·T; the means (0,) with RMSNorm); qkv (B, T, W),
+  /// W = qkv_width() (q and k rotated in place with rotary positions); att the softmax
+  /// (B, NH, T, T); fch (B, T, fc_width()) and fch_gelu, the activation's output, (B, T, H),
+  /// H the MLP width.
+  std::vector<tensor> ln1, ln1_mean, ln1_rstd, qkv, att, atty, residual2, ln2, ln2_mean, ln2_rstd,
+      fch, fch_gelu, residual3;  // per layer
   ///@}
+  /// (B, T, C) forward scratch shared by the layers: an output projection's result, which
+  /// the block's junction adds to the residual stream (only the forward reads it).
+  tensor proj;
   ///@{
   /// The final norm: lnf (B, T, C), lnf_mean and lnf_rstd (B·T; the mean (0,) with RMSNorm).
   tensor lnf, lnf_mean, lnf_rstd;        // (B, T, C), (B·T), (B·T)
@@ -336,11 +339,12 @@ struct gpt_activations {
       ln1.emplace_back(btc), ln1_mean.emplace_back(means), ln1_rstd.emplace_back(bt);
       qkv.emplace_back(shape{b, t, QKV});
       att.emplace_back(scores);
-      atty.emplace_back(btc), attproj.emplace_back(btc), residual2.emplace_back(btc);
+      atty.emplace_back(btc), residual2.emplace_back(btc);
       ln2.emplace_back(btc), ln2_mean.emplace_back(means), ln2_rstd.emplace_back(bt);
       fch.emplace_back(shape{b, t, FC}), fch_gelu.emplace_back(shape{b, t, H});
-      fcproj.emplace_back(btc), residual3.emplace_back(btc);
+      residual3.emplace_back(btc);
     }
+    proj = tensor(btc);
     lnf = tensor(btc), lnf_mean = tensor(means), lnf_rstd = tensor(bt);
     logits = tensor(shape{b, t, cfg.vocab_size});
     g_res = tensor(btc), g_ln = tensor(btc), g_atty = tensor(btc);
@@ -367,13 +371,12 @@ struct gpt_activations {
 
   /// Floats held (for the memory report of the benchmarks).
   [[nodiscard]] index_t floats() const {
-    index_t n = encoded.size() + lnf.size() + lnf_mean.size() + lnf_rstd.size() + logits.size() +
-                g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() + preatt.size() +
-                g_preatt.size() + g_att.size() + g_fch.size() + g_fch_gelu.size() +
+    index_t n = encoded.size() + proj.size() + lnf.size() + lnf_mean.size() + lnf_rstd.size() +
+                logits.size() + g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() +
+                preatt.size() + g_preatt.size() + g_att.size() + g_fch.size() + g_fch_gelu.size() +
                 g_drop.size();
-    for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &atty, &attproj,
-                          &residual2, &ln2, &ln2_mean, &ln2_rstd, &fch, &fch_gelu, &fcproj,
-                          &residual3, &att_dropped}) {
+    for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &atty, &residual2, &ln2,
+                          &ln2_mean, &ln2_rstd, &fch, &fch_gelu, &residual3, &att_dropped}) {
       for (const auto& x : *v) n += x.size();
     }
     return n;
@@ -491,27 +494,6 @@ void norm_backward(gpt<B>& m, const gpt_norm_slots& s, typename B::tensor& dinp,
                           mean, rstd);
   }
 }
-/// The MLP's nonlinearity: out (N, H) from c_fc's (N, fc_width) output.
-template <class B>
-void mlp_activation_forward(const gpt_config& cfg, typename B::tensor& out,
-                            const typename B::tensor& fch) {
-  if (cfg.mlp == mlp_type::swiglu) {
-    swiglu_forward<B>(out, fch);
-  } else {
-    gelu_forward<B>(out, fch);
-  }
-}
-/// Its backward into dfch (N, fc_width).
-template <class B>
-void mlp_activation_backward(const gpt_config& cfg, typename B::tensor& dfch,
-                             const typename B::tensor& fch, const typename B::tensor& dout,
-                             grad_write write) {
-  if (cfg.mlp == mlp_type::swiglu) {
-    swiglu_backward<B>(dfch, fch, dout, write);
-  } else {
-    gelu_backward<B>(dfch, fch, dout, write);
-  }
-}
 /// Rotary positions: q and k of the packed qkv (B, T, W) turned in place (inverse: the
 /// backward's opposite turn); rows start at `start` (null: position 0). No-op with learned
 /// positions.
@@ -524,34 +506,63 @@ void rope_if_rotary(const gpt<B>& m, typename B::tensor& qkv, const typename B::
                  inverse);
 }
 
-/// Dropout on a block's output branch (GPT-2's resid_pdrop), before the residual add.
-struct branch_dropout {
-  float p = 0.0f;   ///< Drop probability, in [0, 1).
-  dropout_key key;  ///< The mask's Philox stream.
+/// Where a block's junction (residual_norm_forward) writes the norm of the block's output:
+/// the slots of the norm that reads the output next (the block's ln_2, the next block's
+/// ln_1, or ln_f) and that norm's outputs. slots null: the output is not normed here (the
+/// cached forward's last layer, which norms only the rows it keeps).
+template <class B>
+struct next_norm {
+  const gpt_norm_slots* slots = nullptr;  ///< The norm's parameters; null = none.
+  typename B::tensor* ln = nullptr;       ///< Its output (B, T, C).
+  typename B::tensor* mean = nullptr;     ///< Its saved means (B·T); unused with RMSNorm.
+  typename B::tensor* rstd = nullptr;     ///< Its saved 1 / std (B·T).
 };
 
-// The decoder block, described once: gpt_forward, gpt_backward and gpt_forward_cached walk
-// these two forward/backward pairs (llm.c's manner) with their own buffers.
+/// The first block's input norm, the one no junction precedes: ln_1 of layer 0.
+template <class B>
+void first_norm_forward(const gpt<B>& m, const next_norm<B>& next, const typename B::tensor& x) {
+  norm_forward<B>(m, *next.slots, *next.ln, *next.mean, *next.rstd, x);
+}
 
-/// The attention half of block `s`: out = x + drop(c_proj(attend(rope(c_attn(ln_1(x)))))).
-/// `attend(atty, qkv)` is the attention itself: attention_forward over the (T, T) scores in
-/// training, cached_attention_forward against the KV cache in generation. Rows start at
-/// position *start for the rotary turn (null: 0). Writes ln, mean, rstd, qkv, atty, proj
-/// (what the backward reads) and out; `drop` null: no dropout.
+/// The end of a block: out = x + drop(branch), then `next`'s norm of out, in one pass
+/// (residual_norm_forward); branch is the output projection's result.
+template <class B>
+void block_junction(const gpt<B>& m, typename B::tensor& out, const next_norm<B>& next,
+                    const typename B::tensor& x, const typename B::tensor& branch,
+                    const branch_dropout* drop) {
+  const auto& cfg = m.config();
+  if (next.slots == nullptr) {
+    residual_norm_forward<B>(out, nullptr, nullptr, nullptr, x, branch, drop, nullptr);
+    return;
+  }
+  const norm_params<B> norm{cfg.norm, m.param(next.slots->weight), m.param(next.slots->bias),
+                            cfg.layernorm_eps};
+  residual_norm_forward<B>(out, next.ln, next.mean, next.rstd, x, branch, drop, &norm);
+}
+
+// The decoder block, described once: gpt_forward, gpt_backward and gpt_forward_cached walk
+// these two forward/backward pairs (llm.c's manner) with their own buffers. A block reads its
+// input's norm (written by the junction before it, or first_norm_forward) and ends in a
+// junction that writes its output and the norm of that output for whatever reads it next.
+
+/// The attention half of block `s`: out = x + drop(c_proj(attend(rope(c_attn(ln))))), ln =
+/// ln_1(x) given. `attend(atty, qkv)` is the attention itself: attention_forward over the
+/// (T, T) scores in training, cached_attention_forward against the KV cache in generation.
+/// Rows start at position *start for the rotary turn (null: 0). Writes qkv, atty (what the
+/// backward reads), proj (scratch: c_proj's output), out and `next` (normally ln_2 of out);
+/// `drop` null: no dropout. ln may be next.ln (it is read first).
 template <class B, class Attend>
 void attention_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename B::tensor& out,
-                             typename B::tensor& ln, typename B::tensor& mean,
-                             typename B::tensor& rstd, typename B::tensor& qkv,
+                             const next_norm<B>& next, typename B::tensor& qkv,
                              typename B::tensor& atty, typename B::tensor& proj,
-                             const typename B::tensor& x, const typename B::index_tensor* start,
-                             Attend&& attend, const branch_dropout* drop) {
-  norm_forward<B>(m, s.ln_1, ln, mean, rstd, x);
+                             const typename B::tensor& x, const typename B::tensor& ln,
+                             const typename B::index_tensor* start, Attend&& attend,
+                             const branch_dropout* drop) {
   matmul_forward<B>(qkv, ln, m.param(s.c_attn.weight), m.param(s.c_attn.bias));
   rope_if_rotary<B>(m, qkv, start, false);
   attend(atty, static_cast<const typename B::tensor&>(qkv));
   matmul_forward<B>(proj, atty, m.param(s.attn_proj.weight), m.param(s.attn_proj.bias));
-  if (drop != nullptr) dropout_forward<B>(proj, proj, drop->p, drop->key);
-  residual_forward<B>(out, x, proj);
+  block_junction<B>(m, out, next, x, proj, drop);
 }
 /// Its backward. dx holds d out on entry and gains the gradient through ln_1 (the residual
 /// passes d out through unchanged); `dbranch` is d out through the branch's dropout (dx
@@ -574,21 +585,24 @@ void attention_block_backward(gpt<B>& m, const gpt_layer_slots& s, typename B::t
   norm_backward<B>(m, s.ln_1, dx, dln, x, mean, rstd);
 }
 
-/// The MLP half of block `s`: out = x + drop(c_proj(act(c_fc(ln_2(x))))), act GELU or
-/// SwiGLU. Writes ln, mean, rstd, fch, fch_act, proj (what the backward reads) and out;
-/// `drop` null: no dropout.
+/// The MLP half of block `s`: out = x + drop(c_proj(act(c_fc(ln)))), ln = ln_2(x) given,
+/// act GELU or SwiGLU. Writes fch, fch_act (what the backward reads), proj (scratch), out
+/// and `next` (the next block's ln_1 of out, or ln_f); `drop` null: no dropout. ln may be
+/// next.ln (it is read first).
 template <class B>
 void mlp_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename B::tensor& out,
-                       typename B::tensor& ln, typename B::tensor& mean, typename B::tensor& rstd,
-                       typename B::tensor& fch, typename B::tensor& fch_act,
-                       typename B::tensor& proj, const typename B::tensor& x,
+                       const next_norm<B>& next, typename B::tensor& fch,
+                       typename B::tensor& fch_act, typename B::tensor& proj,
+                       const typename B::tensor& x, const typename B::tensor& ln,
                        const branch_dropout* drop) {
-  norm_forward<B>(m, s.ln_2, ln, mean, rstd, x);
   matmul_forward<B>(fch, ln, m.param(s.c_fc.weight), m.param(s.c_fc.bias));
-  mlp_activation_forward<B>(m.config(), fch_act, fch);
+  if (m.config().mlp == mlp_type::swiglu) {
+    swiglu_forward<B>(fch_act, fch);
+  } else {
+    gelu_forward<B>(fch_act, fch);
+  }
   matmul_forward<B>(proj, fch_act, m.param(s.mlp_proj.weight), m.param(s.mlp_proj.bias));
-  if (drop != nullptr) dropout_forward<B>(proj, proj, drop->p, drop->key);
-  residual_forward<B>(out, x, proj);
+  block_junction<B>(m, out, next, x, proj, drop);
 }
 /// Its backward, as attention_block_backward's: dx (d out on entry) gains the gradient
 /// through ln_2; dbranch is d out through the dropout (or dx); dln, dfch, dfch_act scratch.
@@ -602,9 +616,15 @@ void mlp_block_backward(gpt<B>& m, const gpt_layer_slots& s, typename B::tensor&
   constexpr auto overwrite = grad_write::overwrite;
   matmul_backward<B>(dfch_act, m.grad(s.mlp_proj.weight), m.grad(s.mlp_proj.bias), dbranch, fch_act,
                      m.param(s.mlp_proj.weight), overwrite);
-  mlp_activation_backward<B>(m.config(), dfch, fch, dfch_act, overwrite);
-  matmul_backward<B>(dln, m.grad(s.c_fc.weight), m.grad(s.c_fc.bias), dfch, ln,
-                     m.param(s.c_fc.weight), overwrite);
+  grad_view<B> dbias_fc = m.grad(s.c_fc.bias);
+  if (m.config().mlp == mlp_type::swiglu) {
+    swiglu_backward<B>(dfch, fch, dfch_act, overwrite);
+  } else {  // c_fc's bias gradient joins the GELU's backward pass
+    gelu_backward_bias<B>(dfch, dbias_fc, fch, dfch_act);
+    dbias_fc = {};
+  }
+  matmul_backward<B>(dln, m.grad(s.c_fc.weight), dbias_fc, dfch, ln, m.param(s.c_fc.weight),
+                     overwrite);
   norm_backward<B>(m, s.ln_2, dx, dln, x, mean, rstd);
 }
 }  // namespace detail
@@ -632,25 +652,35 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
   encoder_forward<B>(a.encoded, tokens, m.param(w.wte), m.param(w.wpe), cfg.vocab_size);
   detail::save_tokens<B>(a.forward_tokens, tokens);
   if (a.dropout_applied) dropout_forward<B>(a.encoded, a.encoded, pdrop, key(0, site::embedding));
+  // Each block's junction writes its output's norm for what reads it next: ln_2 of the
+  // same layer, ln_1 of the next, ln_f after the last.
+  const auto ln1_of = [&](index_t l) -> detail::next_norm<B> {
+    const auto L = static_cast<std::size_t>(l);
+    return {&m.layer(l).ln_1, &a.ln1[L], &a.ln1_mean[L], &a.ln1_rstd[L]};
+  };
+  detail::first_norm_forward<B>(m, ln1_of(0), a.encoded);
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
     const attention_dropout<B> probs_drop{a.att_dropped.empty() ? nullptr : &a.att_dropped[L],
                                           pdrop, key(l, site::attn_probs)};
-    const detail::branch_dropout attn_drop{pdrop, key(l, site::attn_out)};
-    const detail::branch_dropout mlp_drop{pdrop, key(l, site::mlp_out)};
+    const branch_dropout attn_drop{pdrop, key(l, site::attn_out)};
+    const branch_dropout mlp_drop{pdrop, key(l, site::mlp_out)};
     const bool drop = a.dropout_applied;
     const auto attend = [&](typename B::tensor& y, const typename B::tensor& qkv) {
       attention_forward<B>(y, a.preatt, a.att[L], qkv, drop ? &probs_drop : nullptr);
     };
-    detail::attention_block_forward<B>(m, m.layer(l), a.residual2[L], a.ln1[L], a.ln1_mean[L],
-                                       a.ln1_rstd[L], a.qkv[L], a.atty[L], a.attproj[L], x, nullptr,
-                                       attend, drop ? &attn_drop : nullptr);
-    detail::mlp_block_forward<B>(m, m.layer(l), a.residual3[L], a.ln2[L], a.ln2_mean[L],
-                                 a.ln2_rstd[L], a.fch[L], a.fch_gelu[L], a.fcproj[L],
-                                 a.residual2[L], drop ? &mlp_drop : nullptr);
+    const detail::next_norm<B> ln2{&m.layer(l).ln_2, &a.ln2[L], &a.ln2_mean[L], &a.ln2_rstd[L]};
+    const detail::next_norm<B> after = l + 1 < cfg.n_layer
+                                           ? ln1_of(l + 1)
+                                           : detail::next_norm<B>{&w.ln_f, &a.lnf, &a.lnf_mean,
+                                                                  &a.lnf_rstd};
+    detail::attention_block_forward<B>(m, m.layer(l), a.residual2[L], ln2, a.qkv[L], a.atty[L],
+                                       a.proj, x, a.ln1[L], nullptr, attend,
+                                       drop ? &attn_drop : nullptr);
+    detail::mlp_block_forward<B>(m, m.layer(l), a.residual3[L], after, a.fch[L], a.fch_gelu[L],
+                                 a.proj, a.residual2[L], a.ln2[L], drop ? &mlp_drop : nullptr);
   }
-  detail::norm_forward<B>(m, w.ln_f, a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3.back());
   matmul_forward<B>(a.logits, a.lnf, m.param(w.lm_head), param_view<B>{});
   a.forward_done = true;
 }

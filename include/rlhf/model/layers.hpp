@@ -108,6 +108,23 @@ inline constexpr index_t column_block = 16;
 /// matmul_forward with at most this many rows (decode steps) runs as dot products, not GEMM.
 inline constexpr index_t skinny_rows = 16;
 
+/// db[j] += Σ_r g[r, j] for g (N, OC) row-major: parallel over blocks of column_block
+/// columns, each walking the rows in order (every column sums serially: race-free and
+/// deterministic; a block reads one cache line per row).
+template <class B>
+void add_column_sums(float* db, const float* g, index_t N, index_t OC) {
+  constexpr index_t cb = column_block;
+  B::parallel_for((OC + cb - 1) / cb, RLHF_LAMBDA(index_t blk) {
+    const index_t j0 = blk * cb, nj = OC - j0 < cb ? OC - j0 : cb;
+    float s[cb] = {};
+    for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
+      const float* gr = g + r * OC + j0;
+      for (index_t j = 0; j < nj; ++j) s[j] += gr[j];
+    }
+    for (index_t j = 0; j < nj; ++j) db[j0 + j] += s[j];
+  });
+}
+
 /// (rows, last dim) view of an activation; rank 1..4.
 inline void check_activation(std::string_view fn, std::string_view arg, const shape& s,
                              index_t rows, index_t cols) {
@@ -228,6 +245,43 @@ void encoder_backward(grad_view<B> dwte, grad_view<B> dwpe, const typename B::te
 // LayerNorm over the last dimension
 // ---------------------------------------------------------------------------------------------
 
+namespace detail {
+/// One LayerNorm row of C: o = (x - m) · s · w + b with m the mean and s = 1 / sqrt(var + eps)
+/// (biased variance, two passes for accuracy), which it stores in mean and rstd. Shared by
+/// layernorm_forward and residual_norm_forward, so the two agree bit for bit.
+RLHF_HD RLHF_ALWAYS_INLINE void layernorm_row(float* o, float& mean, float& rstd, const float* x,
+                                              const float* w, const float* b, index_t C,
+                                              float eps) {
+  const float inv_c = 1.0f / static_cast<float>(C);
+  float m = 0.0f;
+  for (index_t c = 0; c < C; ++c) m += x[c];
+  m *= inv_c;
+  float v = 0.0f;
+  for (index_t c = 0; c < C; ++c) {
+    const float d = x[c] - m;
+    v += d * d;
+  }
+  v *= inv_c;
+  const float s = 1.0f / std::sqrt(v + eps);
+  for (index_t c = 0; c < C; ++c) o[c] = (x[c] - m) * s * w[c] + b[c];
+  mean = m;
+  rstd = s;
+}
+
+/// One RMSNorm row of C: o = w · (x · s), s = 1 / sqrt(mean(x²) + eps) (the sum of squares
+/// in double, so no finite row overflows it); returns s. Shared by rmsnorm_forward and
+/// residual_norm_forward.
+RLHF_HD RLHF_ALWAYS_INLINE float rmsnorm_row(float* o, const float* x, const float* w, index_t C,
+                                             float eps) {
+  const float inv_c = 1.0f / static_cast<float>(C);
+  double ss = 0.0;
+  for (index_t c = 0; c < C; ++c) ss += static_cast<double>(x[c]) * x[c];
+  const auto s = static_cast<float>(1.0 / std::sqrt(ss * inv_c + eps));
+  for (index_t c = 0; c < C; ++c) o[c] = w[c] * (x[c] * s);
+  return s;
+}
+}  // namespace detail
+
 /// out = (inp - mean) * rstd * weight + bias, row by row over the last dimension C.
 ///   inp, out: any shape (N rows of C); mean, rstd: N elements each (saved for backward,
 ///   rstd = 1 / sqrt(var + eps) with the biased variance); weight, bias: C-element views.
@@ -251,24 +305,10 @@ void layernorm_forward(typename B::tensor& out, typename B::tensor& mean, typena
   const float* x = B::data(inp);
   const float* w = B::data(*weight.arena) + weight.offset;
   const float* bb = B::data(*bias.arena) + bias.offset;
-  const float inv_c = 1.0f / static_cast<float>(C);
-  B::parallel_for(N, RLHF_LAMBDA(index_t r) {
-    const float* xr = x + r * C;
-    float m = 0.0f;
-    for (index_t c = 0; c < C; ++c) m += xr[c];
-    m *= inv_c;
-    float v = 0.0f;
-    for (index_t c = 0; c < C; ++c) {
-      const float d = xr[c] - m;
-      v += d * d;
-    }
-    v *= inv_c;
-    const float s = 1.0f / std::sqrt(v + eps);
-    float* orow = o + r * C;
-    for (index_t c = 0; c < C; ++c) orow[c] = (xr[c] - m) * s * w[c] + bb[c];
-    mp[r] = m;
-    rp[r] = s;
-  });
+  B::parallel_for(
+      N, RLHF_LAMBDA(index_t r) {
+        detail::layernorm_row(o + r * C, mp[r], rp[r], x + r * C, w, bb, C, eps);
+      });
 }
 
 /// With xhat = (inp - mean) * rstd and g = dout * weight, per row:
@@ -363,17 +403,8 @@ void rmsnorm_forward(typename B::tensor& out, typename B::tensor& rstd,
   float* rp = B::data(rstd);
   const float* x = B::data(inp);
   const float* w = B::data(*weight.arena) + weight.offset;
-  const float inv_c = 1.0f / static_cast<float>(C);
   B::parallel_for(
-      N, RLHF_LAMBDA(index_t r) {
-        const float* xr = x + r * C;
-        double ss = 0.0;  // in double: a row of 1e18s squares past float's range
-        for (index_t c = 0; c < C; ++c) ss += static_cast<double>(xr[c]) * xr[c];
-        const auto s = static_cast<float>(1.0 / std::sqrt(ss * inv_c + eps));
-        float* orow = o + r * C;
-        for (index_t c = 0; c < C; ++c) orow[c] = w[c] * (xr[c] * s);
-        rp[r] = s;
-      });
+      N, RLHF_LAMBDA(index_t r) { rp[r] = detail::rmsnorm_row(o + r * C, x + r * C, w, C, eps); });
 }
 
 /// With xhat = inp * rstd and g = dout * weight, per row:
@@ -672,18 +703,7 @@ void matmul_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_view<B
     ops::gemm_strided<B>(d, dout, inp, *dweight.arena);
   }
   if (dbias.present()) {
-    float* db = B::data(*dbias.arena) + dbias.offset;
-    const float* g = B::data(dout);
-    constexpr index_t cb = detail::column_block;
-    B::parallel_for((OC + cb - 1) / cb, RLHF_LAMBDA(index_t blk) {
-      const index_t j0 = blk * cb, nj = OC - j0 < cb ? OC - j0 : cb;
-      float s[cb] = {};
-      for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
-        const float* gr = g + r * OC + j0;
-        for (index_t j = 0; j < nj; ++j) s[j] += gr[j];
-      }
-      for (index_t j = 0; j < nj; ++j) db[j0 + j] += s[j];
-    });
+    detail::add_column_sums<B>(B::data(*dbias.arena) + dbias.offset, B::data(dout), N, OC);
   }
 }
 
@@ -1083,6 +1103,141 @@ void residual_backward(typename B::tensor& da, typename B::tensor& db,
   } else {
     ops::for_each<B>(detail::accumulate2{}, da, db, dout);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused passes: element-wise work around a projection that reads the same rows, done in one
+// pass (llm.c's fused residual + layernorm; the GELU's backward with the bias gradient).
+// ---------------------------------------------------------------------------------------------
+
+/// Dropout on a sublayer's output branch inside a fused kernel (GPT-2's resid_pdrop): the
+/// mask of dropout_forward(…, p, key) over the branch's elements.
+struct branch_dropout {
+  float p = 0.0f;   ///< Drop probability, in [0, 1).
+  dropout_key key;  ///< The mask's Philox stream.
+};
+
+/// The norm a fused kernel applies: LayerNorm (weight and bias) or RMSNorm (weight only).
+template <class B>
+struct norm_params {
+  norm_type type = norm_type::layernorm;  ///< Which norm.
+  param_view<B> weight;                   ///< (C,) scale.
+  param_view<B> bias;                     ///< (C,) shift; LayerNorm only.
+  float eps = 1e-5f;                      ///< Added to the variance (mean square); > 0.
+};
+
+/// The junction of two sublayers, one pass over the N rows of C instead of three (dropout,
+/// residual add, norm):
+///   out = x + drop(branch)                              the residual stream (N, C)
+///   *ln = norm(out), with *mean and *rstd as layernorm_forward (rmsnorm_forward) saves them.
+/// branch is a sublayer's output (its projection with the bias); drop null: no dropout.
+/// norm null: out only (ln, mean and rstd may be null); mean may be null with RMSNorm.
+/// Without dropout the result equals residual_forward then the norm bit for bit (the same
+/// operations per element in the same order); with it, the dropout's multiply may contract
+/// into the add (float round-off).
+template <class B>
+void residual_norm_forward(typename B::tensor& out, typename B::tensor* ln,
+                           typename B::tensor* mean, typename B::tensor* rstd,
+                           const typename B::tensor& x, const typename B::tensor& branch,
+                           const branch_dropout* drop, const norm_params<B>* norm) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "residual_norm_forward";
+  const index_t N = x.shape().rows(), C = x.shape().cols();
+  check_same_shape(fn, "out", out.shape(), "x", x.shape());
+  check_same_shape(fn, "branch", branch.shape(), "x", x.shape());
+  if (drop != nullptr) detail::check_dropout_p(fn, drop->p);
+  const bool rms = norm != nullptr && norm->type == norm_type::rmsnorm;
+  if (norm != nullptr) {
+    check_config(ln != nullptr && rstd != nullptr && (rms || mean != nullptr), fn,
+                 "ln, mean and rstd", "given with a norm (mean: with LayerNorm)", "null");
+    check_same_shape(fn, "ln", ln->shape(), "x", x.shape());
+    if (!rms) check_dim(fn, "mean's element count (one per row of x)", mean->size(), N);
+    check_dim(fn, "rstd's element count (one per row of x)", rstd->size(), N);
+    check_config(norm->eps > 0.0f, fn, "norm eps", "> 0", norm->eps);
+    detail::check_view(fn, "norm weight", norm->weight, C);
+    if (!rms) detail::check_view(fn, "norm bias", norm->bias, C);
+  }
+  float* o = B::data(out);
+  const float* xp = B::data(x);
+  const float* bp = B::data(branch);
+  const bool dropping = drop != nullptr;
+  const float p = dropping ? drop->p : 0.0f, scale = 1.0f / (1.0f - p);
+  const dropout_key key = dropping ? drop->key : dropout_key{};
+  const bool normed = norm != nullptr;
+  float* lp = normed ? B::data(*ln) : nullptr;
+  float* mp = normed && !rms ? B::data(*mean) : nullptr;
+  float* rp = normed ? B::data(*rstd) : nullptr;
+  const float* w = normed ? B::data(*norm->weight.arena) + norm->weight.offset : nullptr;
+  const float* nb = normed && !rms ? B::data(*norm->bias.arena) + norm->bias.offset : nullptr;
+  const float eps = normed ? norm->eps : 1.0f;
+  B::parallel_for(
+      N, RLHF_LAMBDA(index_t r) {
+        const float* xr = xp + r * C;
+        const float* br = bp + r * C;
+        float* orow = o + r * C;
+        if (dropping) {
+          for (index_t c = 0; c < C; ++c) {
+            orow[c] = xr[c] + br[c] * detail::dropout_factor(key, p, scale, r * C + c);
+          }
+        } else {
+          for (index_t c = 0; c < C; ++c) orow[c] = xr[c] + br[c];
+        }
+        if (!normed) return;
+        if (rms) {
+          rp[r] = detail::rmsnorm_row(lp + r * C, orow, w, C, eps);
+        } else {
+          detail::layernorm_row(lp + r * C, mp[r], rp[r], orow, w, nb, C, eps);
+        }
+      });
+}
+
+namespace detail {
+/// Columns per work item of gelu_backward_bias (a multiple of 16: whole cache lines).
+inline constexpr index_t gelu_bias_block = 64;
+}  // namespace detail
+
+/// dinp = dout · gelu'(inp) (overwritten) and dbias += the column sums of dinp: the
+/// activation's backward and the bias gradient of the projection before it (matmul_backward
+/// then runs without dbias). On a host backend one pass, parallel over blocks of columns
+/// that each walk the rows in order (every column sums serially, as matmul_backward's
+/// bias gradient: the same bits); elsewhere gelu_backward then the column sums. dbias may
+/// be absent.
+template <class B>
+void gelu_backward_bias(typename B::tensor& dinp, grad_view<B> dbias, const typename B::tensor& inp,
+                        const typename B::tensor& dout) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "gelu_backward_bias";
+  const index_t N = inp.shape().rows(), OC = inp.shape().cols();
+  check_same_shape(fn, "dinp", dinp.shape(), "inp", inp.shape());
+  check_same_shape(fn, "dout", dout.shape(), "inp", inp.shape());
+  if (dbias.present()) detail::check_view(fn, "dbias", dbias, OC);
+  float* d = B::data(dinp);
+  const float* x = B::data(inp);
+  const float* g = B::data(dout);
+  float* db = dbias.present() ? B::data(*dbias.arena) + dbias.offset : nullptr;
+  if constexpr (B::host_accessible) {
+    if (db != nullptr) {
+      constexpr index_t cb = detail::gelu_bias_block;
+      B::parallel_for((OC + cb - 1) / cb, [=](index_t blk) {
+        const index_t j0 = blk * cb, nj = OC - j0 < cb ? OC - j0 : cb;
+        float s[cb] = {};
+        for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
+          const float* xr = x + r * OC + j0;
+          const float* gr = g + r * OC + j0;
+          float* dr = d + r * OC + j0;
+          for (index_t j = 0; j < nj; ++j) {
+            const float v = gr[j] * detail::gelu_grad(xr[j]);
+            dr[j] = v;
+            s[j] += v;
+          }
+        }
+        for (index_t j = 0; j < nj; ++j) db[j0 + j] += s[j];
+      });
+      return;
+    }
+  }
+  gelu_backward<B>(dinp, inp, dout, grad_write::overwrite);
+  if (db != nullptr) detail::add_column_sums<B>(db, d, N, OC);
 }
 
 }  // namespace model
