@@ -44,6 +44,8 @@ mutations=(
   "include/rlhf/rl/kl.hpp|s/case kl_estimator::k3: return -std::expm1\(-d\);/case kl_estimator::k3: return std::expm1(-d);/|test_algorithms@test_kl"
   "include/rlhf/model/optim.hpp|s/const double bc2 = 1\.0 - std::pow\(b2, t\);/const double bc2 = 1.0 - std::pow(b1, t);/|test_model@test_optim|sample"
   "include/rlhf/model/layers.hpp|s/gx_mean \+= gn \* \(xr\[c\] - m\) \* s;/gx_mean += gn * xr[c] * s;/|test_model@test_layers"
+  "include/rlhf/model/layers.hpp|s/orow\[c\] = xr\[c\] \+ br\[c\];/orow[c] = br[c];/|test_model@test_layers"
+  "include/rlhf/model/layers.hpp|s/s\[j\] \+= v;/s[j] += gr[j];/|test_model@test_layers"
 )
 
 survived=0
