@@ -327,7 +327,7 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffe
   const auto norm_into_ln = [&](const gpt_norm_slots& s) {
     return detail::next_norm<B>{&s, &buf.ln, &buf.mean, &buf.rstd};
   };
-  detail::first_norm_forward<B>(m, norm_into_ln(m.layer(0).ln_1), buf.res);
+  detail::norm_forward<B>(m, m.layer(0).ln_1, buf.ln, buf.mean, buf.rstd, buf.res);
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const auto attend = [&](typename B::tensor& y, const typename B::tensor& qkv) {
       detail::cached_attention_forward<B>(y, buf.scores, cache, l, qkv, buf.pos);

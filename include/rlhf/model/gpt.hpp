@@ -518,12 +518,6 @@ struct next_norm {
   typename B::tensor* rstd = nullptr;     ///< Its saved 1 / std (B·T).
 };
 
-/// The first block's input norm, the one no junction precedes: ln_1 of layer 0.
-template <class B>
-void first_norm_forward(const gpt<B>& m, const next_norm<B>& next, const typename B::tensor& x) {
-  norm_forward<B>(m, *next.slots, *next.ln, *next.mean, *next.rstd, x);
-}
-
 /// The end of a block: out = x + drop(branch), then `next`'s norm of out, in one pass
 /// (residual_norm_forward); branch is the output projection's result.
 template <class B>
@@ -531,18 +525,17 @@ void block_junction(const gpt<B>& m, typename B::tensor& out, const next_norm<B>
                     const typename B::tensor& x, const typename B::tensor& branch,
                     const branch_dropout* drop) {
   const auto& cfg = m.config();
-  if (next.slots == nullptr) {
-    residual_norm_forward<B>(out, nullptr, nullptr, nullptr, x, branch, drop, nullptr);
-    return;
+  norm_params<B> norm;
+  if (next.slots != nullptr) {
+    norm = {cfg.norm, m.param(next.slots->weight), m.param(next.slots->bias), cfg.layernorm_eps};
   }
-  const norm_params<B> norm{cfg.norm, m.param(next.slots->weight), m.param(next.slots->bias),
-                            cfg.layernorm_eps};
-  residual_norm_forward<B>(out, next.ln, next.mean, next.rstd, x, branch, drop, &norm);
+  residual_norm_forward<B>(out, next.ln, next.mean, next.rstd, x, branch, drop,
+                           next.slots != nullptr ? &norm : nullptr);
 }
 
 // The decoder block, described once: gpt_forward, gpt_backward and gpt_forward_cached walk
 // these two forward/backward pairs (llm.c's manner) with their own buffers. A block reads its
-// input's norm (written by the junction before it, or first_norm_forward) and ends in a
+// input's norm (written by the junction before it; the first block's by norm_forward) and ends in a
 // junction that writes its output and the norm of that output for whatever reads it next.
 
 /// The attention half of block `s`: out = x + drop(c_proj(attend(rope(c_attn(ln))))), ln =
@@ -658,7 +651,7 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
     const auto L = static_cast<std::size_t>(l);
     return {&m.layer(l).ln_1, &a.ln1[L], &a.ln1_mean[L], &a.ln1_rstd[L]};
   };
-  detail::first_norm_forward<B>(m, ln1_of(0), a.encoded);
+  detail::norm_forward<B>(m, m.layer(0).ln_1, a.ln1[0], a.ln1_mean[0], a.ln1_rstd[0], a.encoded);
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
