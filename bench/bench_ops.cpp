@@ -7,14 +7,20 @@
 //   BM_gemm_ops         rlhf::ops::gemm<eigen_backend>, same buffers, same sizes.
 //   BM_gemm_ops_tb      ops::gemm with trans_b (x W^T, the linear-layer layout).
 //   BM_softmax_rows, BM_log_softmax_rows   on (rows, cols) logits.
+//   BM_gemm_provider    ops::gemm_strided through each GEMM provider the build linked
+//                       (oneDNN, the CBLAS, Eigen) on the products of one GPT train step on
+//                       "small" (B·T = 1024, C = 256, 4 heads of 64): the measurement
+//                       behind the default provider.
 //
 // Everything may run on OpenMP threads, so every case uses wall-clock (real) time; CPU
 // time would add up the threads. Inputs are random and built once, outside the loop.
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
+#include <array>
 #include <chrono>
 #include <random>
+#include <string>
 
 #include "rlhf/backends/eigen.hpp"
 #include "rlhf/ops/gemm.hpp"
@@ -98,6 +104,71 @@ void BM_rows(benchmark::State& state) {
 void softmax(const tensor& x, tensor& out) { rlhf::ops::softmax_rows<B>(x, out); }
 void log_softmax(const tensor& x, tensor& out) { rlhf::ops::log_softmax_rows<B>(x, out); }
 
+/// One product of a GPT train step on "small" (B·T = 1024 rows, C = 256, H = 4, T = 128).
+struct model_product {
+  const char* name;
+  bool trans_a, trans_b;
+  index_t m, n, k, batch;
+};
+constexpr std::array<model_product, 10> model_products{{
+    {"c_attn forward, x·Wᵀ", false, true, 1024, 768, 256, 1},
+    {"c_proj forward", false, true, 1024, 256, 256, 1},
+    {"c_fc forward", false, true, 1024, 1024, 256, 1},
+    {"mlp c_proj forward", false, true, 1024, 256, 1024, 1},
+    {"c_attn input gradient, dY·W", false, false, 1024, 256, 768, 1},
+    {"c_fc input gradient", false, false, 1024, 256, 1024, 1},
+    {"c_attn weight gradient, dYᵀ·X", true, false, 768, 256, 1024, 1},
+    {"mlp c_proj weight gradient", true, false, 256, 1024, 1024, 1},
+    {"attention scores Q·Kᵀ, B·H = 32", false, true, 128, 128, 64, 32},
+    {"attention output P·V, B·H = 32", false, false, 128, 64, 128, 32},
+}};
+
+void BM_gemm_provider(benchmark::State& state) {
+  const auto provider = static_cast<rlhf::gemm_provider>(state.range(0));
+  const model_product& p = model_products[static_cast<std::size_t>(state.range(1))];
+  if (!rlhf::gemm_provider_available(provider)) {
+    state.SkipWithError("provider not linked");
+    return;
+  }
+  rlhf::gemm_desc d;
+  d.trans_a = p.trans_a;
+  d.trans_b = p.trans_b;
+  d.m = p.m;
+  d.n = p.n;
+  d.k = p.k;
+  d.batch = p.batch;
+  d.a = {0, p.trans_a ? p.m : p.k, p.m * p.k};
+  d.b = {0, p.trans_b ? p.k : p.n, p.k * p.n};
+  d.c = {0, p.n, p.m * p.n};
+  const tensor a = random_tensor(p.batch * p.m, p.k, -1.f, 1.f, 1);
+  const tensor b = random_tensor(p.batch * p.k, p.n, -1.f, 1.f, 2);
+  tensor c(rlhf::shape{p.batch * p.m, p.n});
+  const rlhf::gemm_provider before = rlhf::eigen_gemm_provider();
+  rlhf::set_eigen_gemm_provider(provider);
+  for (auto _ : state) {
+    rlhf::ops::gemm_strided<B>(d, a, b, c);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  rlhf::set_eigen_gemm_provider(before);
+  const double flops = 2.0 * static_cast<double>(p.m * p.n * p.k * p.batch) *
+                       static_cast<double>(state.iterations());
+  state.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(rlhf::to_string(provider)) + "|" + p.name + "|" + std::to_string(p.m) +
+                 "×" + std::to_string(p.n) + "×" + std::to_string(p.k));
+}
+
+void gemm_provider_cases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"provider", "product"});
+  for (const auto& entry : rlhf::enum_names<rlhf::gemm_provider>::values) {
+    if (!rlhf::gemm_provider_available(entry.value)) continue;
+    for (std::size_t i = 0; i < model_products.size(); ++i) {
+      b->Args({static_cast<int64_t>(entry.value), static_cast<int64_t>(i)});
+    }
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 void gemm_sizes(benchmark::internal::Benchmark* b) {
   b->ArgName("n")->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
@@ -119,5 +190,6 @@ BENCHMARK(BM_gemm_ops)->Apply(gemm_sizes);
 BENCHMARK(BM_gemm_ops_tb)->ArgName("n")->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_rows<softmax>)->Name("BM_softmax_rows")->Apply(softmax_shapes);
 BENCHMARK(BM_rows<log_softmax>)->Name("BM_log_softmax_rows")->Apply(softmax_shapes);
+BENCHMARK(BM_gemm_provider)->Apply(gemm_provider_cases);
 
 BENCHMARK_MAIN();

@@ -87,6 +87,36 @@ def table(rlhf, torch):
     return "\n".join(lines)
 
 
+def provider_table(rlhf):
+    """Each GPT product's median time and GFLOP/s through every linked GEMM provider, and
+    the total over the products (bench_ops's BM_gemm_provider); '' when none ran."""
+    cases = {}
+    for key, b in rlhf.items():
+        if key[0] != "BM_gemm_provider" or len(key) != 3:
+            continue
+        provider, name, shape = b.get("label", "||").split("|")
+        cases.setdefault((key[2], name, shape), {})[provider] = b
+    if not cases:
+        return ""
+    providers = [p for p in ("onednn", "cblas", "eigen")
+                 if any(p in by for by in cases.values())]
+    head = " | ".join(f"{p} median | {p} GFLOP/s" for p in providers)
+    lines = [f"| GPT \"small\" product | m×n×k | {head} |",
+             "|---|---|" + "---:|---:|" * len(providers)]
+    totals = dict.fromkeys(providers, 0.0)
+    for (_, name, shape), by in sorted(cases.items()):
+        cells = []
+        for p in providers:
+            b = by.get(p)
+            if b:
+                totals[p] += b["seconds"]
+            cells.append(f"{fmt_time(b['seconds'])} | {b['FLOPS'] / 1e9:.1f}" if b else "– | –")
+        lines.append(f"| {name} | {shape} | " + " | ".join(cells) + " |")
+    lines.append("| all of the above | | " +
+                 " | ".join(f"{fmt_time(totals[p])} | " for p in providers) + " |")
+    return "\n".join(lines)
+
+
 def meta_lines(meta_args, torch_doc, torch_how, loads=()):
     """The header lines of a generated block: date, each --meta KEY=VALUE, the PyTorch
     version/threads/BLAS with `torch_how` (how that side runs), and the load averages."""
@@ -162,13 +192,22 @@ def main():
                  "throughput counts one read of the input and one write of the output. "
                  "\"vs raw Eigen\" is ops::gemm's speed in % of Eigen's own "
                  "`C.noalias() = A * B` (ratio of medians; it moves by several % from run "
-                 "to run on a shared machine). ops::gemm on the Eigen backend calls "
-                 "cblas_sgemm when CMake found a CBLAS (here OpenBLAS, which PyTorch's "
-                 "torch.mm also uses through libblas.so.3), else Eigen's own kernel.")
+                 "to run on a shared machine). ops::gemm on the Eigen backend goes through "
+                 "its default GEMM provider: oneDNN when CMake found it, else a CBLAS (here "
+                 "OpenBLAS, which PyTorch's torch.mm uses through libblas.so.3), else "
+                 "Eigen's own kernel.")
         if torch_doc.get("blas", "").startswith("generic"):
             notes += ("\n\ntorch.mm calls the system libblas.so.3 (see the torch line); "
                       "when that is Debian's reference BLAS, the GEMM ratios measure that "
                       "BLAS, not PyTorch at its best.")
+        providers = provider_table(rlhf)
+        if providers:
+            print("\n" + providers)
+            notes += ("\n\nGEMM providers of the Eigen backend on the products of one "
+                      "train step of the GPT's \"small\" config (B·T = 1024, C = 256, "
+                      "4 heads of 64; bench_ops's BM_gemm_provider, medians of the same "
+                      "repetitions). The default provider is the fastest linked one here; "
+                      "RLHF_GEMM_PROVIDER chooses another.\n\n" + providers)
         write_doc(args.doc, "\n".join(meta) + "\n\n" + t + "\n\n" + notes)
         print(f"\nwrote {args.doc}", file=sys.stderr)
 

@@ -7,7 +7,8 @@
 #     dependency is found on the consumer's machine, with the consumer's compiler, and
 #     nothing found at install time (a library path, an include directory) is baked in.
 #
-#   rlhf::eigen    Eigen >= 3.4; OpenMP when found; a CBLAS for GEMM when RLHF_EIGEN_BLAS
+#   rlhf::eigen    Eigen >= 3.4; OpenMP when found; a CBLAS for GEMM when RLHF_EIGEN_BLAS;
+#                  oneDNN for GEMM when RLHF_EIGEN_ONEDNN and the OpenMP runtime is libgomp
 #   rlhf::xtensor  xtensor (+ xsimd when found); OpenMP when found; the same CBLAS when found
 #   rlhf::thrust   Thrust >= 1.17 headers and OpenMP (the CPP/OMP host systems)
 #   rlhf::cuda     the CUDA toolkit's cudart and cuBLAS, C++20 for CUDA sources (nvcc)
@@ -27,7 +28,10 @@
 # Debian's pthreads build of OpenBLAS; otherwise whichever BLAS FindBLAS finds, with
 # <cblas.h> beside it. Set RLHF_EIGEN_BLAS=OFF (before
 # find_package or add_subdirectory) to keep Eigen's own GEMM, and RLHF_BLAS_OPENMP=OFF to
-# refuse the OpenMP build. Every search here is NO_CACHE: nothing is left in the consumer's
+# refuse the OpenMP build. GEMM through oneDNN (Debian: libdnnl-dev) as well when it is found
+# and the OpenMP runtime is libgomp; RLHF_EIGEN_ONEDNN=OFF leaves it out. With both linked,
+# rlhf/backends/eigen/gemm_provider.hpp chooses at run time (oneDNN by default, the faster
+# on the GPT's shapes). Every search here is NO_CACHE: nothing is left in the consumer's
 # cache but what CMake's own Find modules write.
 
 include_guard(GLOBAL)
@@ -95,6 +99,25 @@ function(_rlhfpp_link_cblas target define link openmp)
   endif()
 endfunction()
 
+# _rlhfpp_find_onednn(<out_lib> <out_include>): oneDNN's library (a full path) and the folder
+# holding oneapi/dnnl/dnnl.h; empty when none, or when the OpenMP runtime is not GNU libgomp
+# (Debian's and the usual oneDNN builds use GNU OpenMP; one process must not load two
+# OpenMP runtimes).
+function(_rlhfpp_find_onednn out_lib out_include)
+  set(${out_lib} "" PARENT_SCOPE)
+  set(${out_include} "" PARENT_SCOPE)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if(NOT TARGET OpenMP::OpenMP_CXX OR NOT "gomp" IN_LIST OpenMP_CXX_LIB_NAMES)
+    return()
+  endif()
+  find_path(_rlhfpp_dnnl_h oneapi/dnnl/dnnl.h NO_CACHE)
+  find_library(_rlhfpp_dnnl_lib NAMES dnnl NO_CACHE)
+  if(_rlhfpp_dnnl_h AND _rlhfpp_dnnl_lib)
+    set(${out_lib} "${_rlhfpp_dnnl_lib}" PARENT_SCOPE)
+    set(${out_include} "${_rlhfpp_dnnl_h}" PARENT_SCOPE)
+  endif()
+endfunction()
+
 # _rlhfpp_find_mpi(): FindMPI for C++ without the deprecated MPI-2 C++ bindings (the headers
 # use the C API only): MPI::MPI_CXX links the MPI library alone (Open MPI: not libmpi_cxx).
 macro(_rlhfpp_find_mpi)
@@ -130,6 +153,20 @@ function(rlhfpp_add_component component target core imported out_found)
           _rlhfpp_link_cblas(${target} RLHF_EIGEN_USE_CBLAS "${cblas}" ${cblas_openmp})
         endif()
       endif()
+      set(onednn "")
+      if(NOT DEFINED RLHF_EIGEN_ONEDNN OR RLHF_EIGEN_ONEDNN)
+        _rlhfpp_find_onednn(onednn onednn_include)
+        if(onednn)
+          set_property(TARGET ${target} APPEND PROPERTY INTERFACE_LINK_LIBRARIES "${onednn}")
+          set_property(TARGET ${target} APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS
+                                                        RLHF_EIGEN_USE_ONEDNN)
+          if(NOT onednn_include IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+            set_property(TARGET ${target} APPEND PROPERTY INTERFACE_INCLUDE_DIRECTORIES
+                                                          "${onednn_include}")
+          endif()
+        endif()
+      endif()
+      set(RLHF_EIGEN_ONEDNN_LIBRARY "${onednn}" PARENT_SCOPE)
       set(RLHF_EIGEN_CBLAS "${cblas}" PARENT_SCOPE)
       set(RLHF_EIGEN_CBLAS_OPENMP ${cblas_openmp} PARENT_SCOPE)
       set(found TRUE)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rlhf/backends/eigen.hpp"
+#include "rlhf/backends/eigen/gemm_provider.hpp"
 #include "rlhf/backends/xtensor.hpp"
 #include "rlhf/cai/constitution.hpp"
 #include "rlhf/cai/critique_revise.hpp"

@@ -55,6 +55,41 @@ void run_chunks(index_t n, F&& body) {
   body(index_t{0}, n);
 }
 
+/// The tile of a product's C that one single-threaded library call computes in
+/// run_gemm_tiles. 128 × 256 cuts the GPT's (B·T, C..4C) products into 8–32 tiles, enough for
+/// every core, while each call stays large enough for a packed kernel (docs/backends.md).
+inline constexpr index_t gemm_tile_rows = 128;
+inline constexpr index_t gemm_tile_cols = 256;
+
+/// body(i0, j0, rows, cols) for each tile of an (m, n) product's C, tiles of
+/// gemm_tile_rows × gemm_tile_cols from the top left (smaller at the edges), in parallel when
+/// `work` is worth it; each body runs with omp_get_max_threads() = 1, so a GEMM library it
+/// calls stays on that thread. The tiles do not depend on the thread count, so neither does
+/// the result: a library left to its own threads may split the inner dimension K across them
+/// (oneDNN does for few elements of C and a long K) or block K by the thread count (Eigen),
+/// changing the order of a sum and its last bit.
+template <class F>
+void run_gemm_tiles(index_t m, index_t n, index_t work, F&& body) {
+  const index_t row_tiles = (m + gemm_tile_rows - 1) / gemm_tile_rows;
+  const index_t col_tiles = (n + gemm_tile_cols - 1) / gemm_tile_cols;
+  run_parallel(row_tiles * col_tiles, work, [&](index_t tile) {
+    const index_t i0 = (tile / col_tiles) * gemm_tile_rows;
+    const index_t j0 = (tile % col_tiles) * gemm_tile_cols;
+    const index_t rows = m - i0 < gemm_tile_rows ? m - i0 : gemm_tile_rows;
+    const index_t cols = n - j0 < gemm_tile_cols ? n - j0 : gemm_tile_cols;
+#if defined(_OPENMP)
+    // Inside a parallel region this changes the calling task's setting only; outside one
+    // (a single tile, or one thread) it is restored below.
+    const int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    body(i0, j0, rows, cols);
+    omp_set_num_threads(saved_threads);
+#else
+    body(i0, j0, rows, cols);
+#endif
+  });
+}
+
 }  // namespace openmp
 }  // namespace detail
 }  // namespace v0

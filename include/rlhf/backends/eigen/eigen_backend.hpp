@@ -20,7 +20,9 @@
 #endif
 
 #include "rlhf/backends/detail/host_primitives.hpp"
+#include "rlhf/backends/detail/onednn_sgemm.hpp"
 #include "rlhf/backends/detail/openmp_parallel.hpp"
+#include "rlhf/backends/eigen/gemm_provider.hpp"
 #include "rlhf/core/host_tensor.hpp"
 #include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
@@ -116,34 +118,28 @@ struct eigen_backend
     });
   }
 
-  /// C_q = alpha·op(A_q)·op(B_q) + beta·C_q for each of d.batch products, with CBLAS when
-  /// built with it, else Eigen.
+  /// C_q = alpha·op(A_q)·op(B_q) + beta·C_q for each of d.batch products, through
+  /// eigen_gemm_provider() (gemm_provider.hpp: oneDNN, a CBLAS or Eigen).
   static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
-    // Small products of a batch run one per thread; large ones use the BLAS's (or Eigen's)
-    // own threads.
+    if (d.m == 0 || d.n == 0) return;
+    // K = 0 only scales C: Eigen's path does that without calling a library.
+    const gemm_provider provider = d.k > 0 ? eigen_gemm_provider() : gemm_provider::eigen;
+    // Small products of a batch run one per thread; large ones use the library's (or
+    // Eigen's) own threads.
     const index_t flops = d.m * d.n * d.k;
     if (d.batch > 1 && flops < 128 * 128 * 128) {
-      detail::openmp::run_parallel(d.batch, d.batch * flops, [&](index_t q) {
-#if defined(RLHF_EIGEN_USE_CBLAS) && defined(RLHF_CBLAS_OPENMP)
-        // An OpenMP-threaded OpenBLAS runs on the calling thread inside our parallel region.
-        if (d.k > 0) {
-          gemm_one_cblas(d, q, a, b, c);
-          return;
-        }
+#if defined(RLHF_EIGEN_USE_CBLAS) && !defined(RLHF_CBLAS_OPENMP)
+      // A pthreads BLAS inside our parallel region would start threads of its own.
+      const gemm_provider inner = provider == gemm_provider::cblas ? gemm_provider::eigen
+                                                                   : provider;
+#else
+      const gemm_provider inner = provider;
 #endif
-        gemm_one_eigen(d, q, a, b, c);
-      });
+      detail::openmp::run_parallel(d.batch, d.batch * flops,
+                                   [&](index_t q) { gemm_one(inner, d, q, a, b, c); });
       return;
     }
-    for (index_t q = 0; q < d.batch; ++q) {
-#if defined(RLHF_EIGEN_USE_CBLAS)
-      if (d.k > 0) {
-        gemm_one_cblas(d, q, a, b, c);
-        continue;
-      }
-#endif
-      gemm_one_eigen(d, q, a, b, c);
-    }
+    for (index_t q = 0; q < d.batch; ++q) gemm_one(provider, d, q, a, b, c);
   }
 
  private:
@@ -175,30 +171,57 @@ struct eigen_backend
     return m + std::log((row - m).exp().sum());
   }
 
+  /// Product q of d through `provider` (one of the linked ones).
+  static void gemm_one(gemm_provider provider, const gemm_desc& d, index_t q, const tensor& a,
+                       const tensor& b, tensor& c) {
+    switch (provider) {
+#if defined(RLHF_EIGEN_USE_ONEDNN)
+      case gemm_provider::onednn:
+        detail::onednn::sgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, d.alpha,
+                              {a.data() + d.a.offset + q * d.a.batch_stride, d.a.ld},
+                              {b.data() + d.b.offset + q * d.b.batch_stride, d.b.ld}, d.beta,
+                              c.data() + d.c.offset + q * d.c.batch_stride, d.c.ld);
+        return;
+#endif
+#if defined(RLHF_EIGEN_USE_CBLAS)
+      case gemm_provider::cblas: gemm_one_cblas(d, q, a, b, c); return;
+#endif
+      default: gemm_one_eigen(d, q, a, b, c); return;
+    }
+  }
+
+  /// Product q through Eigen's kernel, on the fixed tiles of C of run_gemm_tiles (Eigen's
+  /// own threads would block K by the thread count and change the result's last bits).
   static void gemm_one_eigen(const gemm_desc& d, index_t q, const tensor& a, const tensor& b,
-                       tensor& c) {
-    const index_t a_rows = d.trans_a ? d.k : d.m, a_cols = d.trans_a ? d.m : d.k;
-    const index_t b_rows = d.trans_b ? d.n : d.k, b_cols = d.trans_b ? d.k : d.n;
-    const const_matrix_map A(a.data() + d.a.offset + q * d.a.batch_stride, a_rows, a_cols,
-                             Eigen::OuterStride<>(d.a.ld));
-    const const_matrix_map B(b.data() + d.b.offset + q * d.b.batch_stride, b_rows, b_cols,
-                             Eigen::OuterStride<>(d.b.ld));
-    matrix_map C(c.data() + d.c.offset + q * d.c.batch_stride, d.m, d.n,
-                 Eigen::OuterStride<>(d.c.ld));
-    auto product = [&](const auto& opA, const auto& opB) {
-      if (d.k == 0) {
-        if (d.beta == 0.0f) C.setZero(); else C *= d.beta;
-      } else if (d.beta == 0.0f) {
-        C.noalias() = d.alpha * opA * opB;  // C is not read
-      } else {
-        if (d.beta != 1.0f) C *= d.beta;
-        C.noalias() += d.alpha * opA * opB;
-      }
-    };
-    if (!d.trans_a && !d.trans_b) product(A, B);
-    else if (d.trans_a && !d.trans_b) product(A.transpose(), B);
-    else if (!d.trans_a && d.trans_b) product(A, B.transpose());
-    else product(A.transpose(), B.transpose());
+                             tensor& c) {
+    const float* aq = a.data() + d.a.offset + q * d.a.batch_stride;
+    const float* bq = b.data() + d.b.offset + q * d.b.batch_stride;
+    float* cq = c.data() + d.c.offset + q * d.c.batch_stride;
+    detail::openmp::run_gemm_tiles(
+        d.m, d.n, d.m * d.n * d.k, [&](index_t i0, index_t j0, index_t rows, index_t cols) {
+          // Rows i0.. of op(A) and columns j0.. of op(B); A stored (k, m) when trans_a, B
+          // stored (n, k) when trans_b.
+          const const_matrix_map A(d.trans_a ? aq + i0 : aq + i0 * d.a.ld, d.trans_a ? d.k : rows,
+                                   d.trans_a ? rows : d.k, Eigen::OuterStride<>(d.a.ld));
+          const const_matrix_map B(d.trans_b ? bq + j0 * d.b.ld : bq + j0, d.trans_b ? cols : d.k,
+                                   d.trans_b ? d.k : cols, Eigen::OuterStride<>(d.b.ld));
+          matrix_map C(cq + i0 * d.c.ld + j0, rows, cols, Eigen::OuterStride<>(d.c.ld));
+          auto product = [&](const auto& opA, const auto& opB) {
+            if (d.k == 0) {
+              if (d.beta == 0.0f) C.setZero();
+              else C *= d.beta;
+            } else if (d.beta == 0.0f) {
+              C.noalias() = d.alpha * opA * opB;  // C is not read
+            } else {
+              if (d.beta != 1.0f) C *= d.beta;
+              C.noalias() += d.alpha * opA * opB;
+            }
+          };
+          if (!d.trans_a && !d.trans_b) product(A, B);
+          else if (d.trans_a && !d.trans_b) product(A.transpose(), B);
+          else if (!d.trans_a && d.trans_b) product(A, B.transpose());
+          else product(A.transpose(), B.transpose());
+        });
   }
 
 #if defined(RLHF_EIGEN_USE_CBLAS)
