@@ -268,3 +268,28 @@ TEST_CASE("gemm providers: chosen by name, an unknown or unlinked one is a confi
     unsetenv("RLHF_GEMM_PROVIDER");
   }
 }
+
+TEST_CASE("gemm providers: the tiles of C come from its shape, at least 16 where they can") {
+  using rlhf::detail::openmp::gemm_tiling;
+  struct case_t {
+    index_t m, n, rows, cols, row_tiles, col_tiles;
+  };
+  const std::vector<case_t> cases{
+      {1024, 768, 128, 256, 8, 3},  // c_attn forward: 24 tiles as they are
+      {1024, 256, 128, 128, 8, 2},  // c_proj forward: columns halved once
+      {768, 256, 128, 64, 6, 4},    // c_attn weight gradient: columns halved twice
+      {8, 768, 128, 64, 1, 12},     // a decode step: cut along the columns
+      {640, 259, 128, 64, 5, 5},    // a PPO LM head (V = 259)
+      {40, 40, 32, 256, 2, 1},      // small: rows halved to 32, no further
+      {1, 1, 128, 256, 1, 1},       // one element: nothing to cut
+  };
+  for (const case_t& cs : cases) {
+    CAPTURE(cs.m);
+    CAPTURE(cs.n);
+    const gemm_tiling t = gemm_tiling::of(cs.m, cs.n);
+    CHECK(t.rows == cs.rows);
+    CHECK(t.cols == cs.cols);
+    CHECK(t.row_tiles == cs.row_tiles);
+    CHECK(t.col_tiles == cs.col_tiles);
+  }
+}

@@ -3,7 +3,7 @@
 // Row-major float GEMM through oneDNN's dnnl_sgemm, with results that do not depend on the
 // thread count. Left to its own threads, dnnl_sgemm splits the inner dimension K across
 // threads for some shapes (few rows and columns of C, a long K), so a sum's order, and its
-// last bit, would change with OMP_NUM_THREADS. Here C is cut into fixed tiles
+// last bit, would change with OMP_NUM_THREADS. Here C is cut into tiles fixed by its shape
 // (openmp::run_gemm_tiles), each tile is one single-threaded dnnl_sgemm, and OpenMP spreads
 // the tiles over the threads: every element is always summed by the same call.
 // Only with RLHF_EIGEN_USE_ONEDNN (the target rlhf::eigen defines it when CMake finds

@@ -55,28 +55,49 @@ void run_chunks(index_t n, F&& body) {
   body(index_t{0}, n);
 }
 
-/// The tile of a product's C that one single-threaded library call computes in
-/// run_gemm_tiles. 128 × 256 cuts the GPT's (B·T, C..4C) products into 8–32 tiles, enough for
-/// every core, while each call stays large enough for a packed kernel (docs/backends.md).
-inline constexpr index_t gemm_tile_rows = 128;
-inline constexpr index_t gemm_tile_cols = 256;
+/// The tiles of an (m, n) product's C that run_gemm_tiles hands out: rows × cols each
+/// (smaller at the bottom and right edges). A function of the shape alone, never of the
+/// thread count.
+struct gemm_tiling {
+  index_t rows = 0, cols = 0;            ///< a tile's size
+  index_t row_tiles = 0, col_tiles = 0;  ///< how many across C
 
-/// body(i0, j0, rows, cols) for each tile of an (m, n) product's C, tiles of
-/// gemm_tile_rows × gemm_tile_cols from the top left (smaller at the edges), in parallel when
-/// `work` is worth it; each body runs with omp_get_max_threads() = 1, so a GEMM library it
-/// calls stays on that thread. The tiles do not depend on the thread count, so neither does
-/// the result: a library left to its own threads may split the inner dimension K across them
+  /// 128 × 256 tiles, halved (columns down to 64, then rows down to 32) while C has fewer
+  /// than 16 of them: the GPT's (B·T, C..4C) products get 16–32 tiles, enough to share
+  /// evenly between threads, and a decode step's (B, C) rows are cut along the columns,
+  /// while each call stays large enough for a packed kernel (docs/backends.md).
+  static gemm_tiling of(index_t m, index_t n) {
+    gemm_tiling t{128, 256, 0, 0};
+    for (;;) {
+      t.row_tiles = (m + t.rows - 1) / t.rows;
+      t.col_tiles = (n + t.cols - 1) / t.cols;
+      if (t.row_tiles * t.col_tiles >= 16) break;
+      if (t.cols > 64 && n > 64) {
+        t.cols /= 2;
+      } else if (t.rows > 32 && m > 32) {
+        t.rows /= 2;
+      } else {
+        break;
+      }
+    }
+    return t;
+  }
+};
+
+/// body(i0, j0, rows, cols) for each tile of gemm_tiling::of(m, n), in parallel when `work`
+/// is worth it; each body runs with omp_get_max_threads() = 1, so a GEMM library it calls
+/// stays on that thread. The tiles do not depend on the thread count, so neither does the
+/// result: a library left to its own threads may split the inner dimension K across them
 /// (oneDNN does for few elements of C and a long K) or block K by the thread count (Eigen),
 /// changing the order of a sum and its last bit.
 template <class F>
 void run_gemm_tiles(index_t m, index_t n, index_t work, F&& body) {
-  const index_t row_tiles = (m + gemm_tile_rows - 1) / gemm_tile_rows;
-  const index_t col_tiles = (n + gemm_tile_cols - 1) / gemm_tile_cols;
-  run_parallel(row_tiles * col_tiles, work, [&](index_t tile) {
-    const index_t i0 = (tile / col_tiles) * gemm_tile_rows;
-    const index_t j0 = (tile % col_tiles) * gemm_tile_cols;
-    const index_t rows = m - i0 < gemm_tile_rows ? m - i0 : gemm_tile_rows;
-    const index_t cols = n - j0 < gemm_tile_cols ? n - j0 : gemm_tile_cols;
+  const gemm_tiling t = gemm_tiling::of(m, n);
+  run_parallel(t.row_tiles * t.col_tiles, work, [&](index_t tile) {
+    const index_t i0 = (tile / t.col_tiles) * t.rows;
+    const index_t j0 = (tile % t.col_tiles) * t.cols;
+    const index_t rows = m - i0 < t.rows ? m - i0 : t.rows;
+    const index_t cols = n - j0 < t.cols ? n - j0 : t.cols;
 #if defined(_OPENMP)
     // Inside a parallel region this changes the calling task's setting only; outside one
     // (a single tile, or one thread) it is restored below.

@@ -190,7 +190,7 @@ struct eigen_backend
     }
   }
 
-  /// Product q through Eigen's kernel, on the fixed tiles of C of run_gemm_tiles (Eigen's
+  /// Product q through Eigen's kernel, on the tiles of C of run_gemm_tiles (Eigen's
   /// own threads would block K by the thread count and change the result's last bits).
   static void gemm_one_eigen(const gemm_desc& d, index_t q, const tensor& a, const tensor& b,
                              tensor& c) {

@@ -13,7 +13,8 @@
 // The default is the fastest linked one as measured on the GPT's shapes (docs/backends.md):
 // oneDNN, then the CBLAS, then Eigen. Every provider gives results that do not depend on
 // the thread count: OpenBLAS and Eigen split only rows and columns of C, and oneDNN is called
-// single-threaded on fixed tiles of C (detail/onednn_sgemm.hpp).
+// single-threaded on tiles of C chosen from the shape alone
+// (detail::openmp::run_gemm_tiles).
 #pragma once
 
 #include <array>
