@@ -18,6 +18,7 @@
 #include <rlhf/backends/eigen.hpp>
 #include <rlhf/core/philox.hpp>
 #include <rlhf/ops/gemm.hpp>
+#include <rlhf/testing/reference.hpp>
 
 namespace {
 
@@ -87,28 +88,12 @@ struct product {
     c = random_tensor(d.c.offset + batch * d.c.batch_stride, seed + 2);
   }
 
-  /// C as the product leaves it, in double: alpha·op(A)·op(B) + beta·C (beta = 0: C unread).
+  /// C as the product leaves it, in double (the library's test reference).
   [[nodiscard]] std::vector<double> reference() const {
-    std::vector<double> out(static_cast<std::size_t>(c.size()));
-    for (index_t i = 0; i < c.size(); ++i) out[static_cast<std::size_t>(i)] = c.data()[i];
-    for (index_t q = 0; q < d.batch; ++q) {
-      for (index_t i = 0; i < d.m; ++i) {
-        for (index_t j = 0; j < d.n; ++j) {
-          double sum = 0;
-          for (index_t l = 0; l < d.k; ++l) {
-            const index_t ai = d.a.offset + q * d.a.batch_stride +
-                               (d.trans_a ? l * d.a.ld + i : i * d.a.ld + l);
-            const index_t bi = d.b.offset + q * d.b.batch_stride +
-                               (d.trans_b ? j * d.b.ld + l : l * d.b.ld + j);
-            sum += static_cast<double>(a.data()[ai]) * static_cast<double>(b.data()[bi]);
-          }
-          const auto ci = static_cast<std::size_t>(d.c.offset + q * d.c.batch_stride + i * d.c.ld +
-                                                   j);
-          out[ci] = d.alpha * sum + (d.beta == 0.0f ? 0.0 : d.beta * out[ci]);
-        }
-      }
-    }
-    return out;
+    auto widen = [](const B::tensor& t) {
+      return std::vector<double>(t.data(), t.data() + t.size());
+    };
+    return rlhf::testing::reference::gemm(d, widen(a), widen(b), widen(c), nullptr);
   }
 
   /// The product computed by eigen_backend into a copy of C.
