@@ -200,7 +200,8 @@ TEST_CASE("gemm providers: the same bits with 1, 2, 3 and 4 threads") {
   };
   const std::vector<case_t> cases{{true, true, 16, 1, 8192},     {true, false, 64, 64, 4096},
                                   {false, false, 8, 259, 1024},  {false, false, 1, 256, 1024},
-                                  {true, false, 256, 259, 1024}, {false, true, 300, 520, 70}};
+                                  {true, false, 256, 259, 1024}, {false, true, 300, 520, 70},
+                                  {false, false, 32, 256, 1024}, {false, false, 640, 768, 256}};
   for (const gemm_provider p : linked_providers()) {
     const provider_scope scope(p);
     for (const case_t& cs : cases) {
@@ -223,6 +224,23 @@ TEST_CASE("gemm providers: the same bits with 1, 2, 3 and 4 threads") {
   }
 }
 #endif
+
+namespace {
+struct backend_without_hook {};
+struct backend_preferring_kn {
+  static bool gemm_prefers_kn_weights() { return true; }
+};
+}  // namespace
+
+TEST_CASE("gemm providers: only oneDNN asks the layers for transposed (in, out) weights") {
+  CHECK_FALSE(rlhf::ops::gemm_prefers_kn_weights<backend_without_hook>());
+  CHECK(rlhf::ops::gemm_prefers_kn_weights<backend_preferring_kn>());
+  for (const gemm_provider p : linked_providers()) {
+    const provider_scope scope(p);
+    CAPTURE(rlhf::to_string(p));
+    CHECK(rlhf::ops::gemm_prefers_kn_weights<B>() == (p == gemm_provider::onednn));
+  }
+}
 
 TEST_CASE("gemm providers: chosen by name, an unknown or unlinked one is a config_error") {
   CHECK(rlhf::enum_from_string<gemm_provider>("openblas", "f", "a") == gemm_provider::cblas);

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fixture.hpp"
@@ -604,5 +606,49 @@ TEST_CASE_TEMPLATE("Llama-style blocks: greedy generate equals the argmax of ful
     CHECK(completion(alone, 0) == completion(r, 1));
   }
 }
+
+#if defined(RLHF_EIGEN_USE_ONEDNN)
+TEST_CASE("generate: oneDNN's transposed weights give the stored-weight result") {
+  // With oneDNN as the GEMM provider the forward passes multiply by transposed (in, out)
+  // copies of the weights (gpt_weights_kn, gpt_activations::weights_kn); Eigen's kernel
+  // reads W as stored. Same tokens (greedy); logits and log-probs to 1e-5 of the logits'
+  // scale (check_logits: the two kernels sum in different orders).
+  using B = rlhf::eigen_backend;
+  const rlhf::gemm_provider before = rlhf::eigen_gemm_provider();
+  auto cfg = tiny_config();
+  cfg.n_embd = 48;  // products large enough to pass through the GEMM providers' tiles
+  const auto m = make_model<B>(21, cfg);
+  model::generation_config gc;
+  gc.max_new_tokens = 12;
+  const auto run = [&](rlhf::gemm_provider p) {
+    rlhf::set_eigen_gemm_provider(p);
+    REQUIRE(rlhf::ops::gemm_prefers_kn_weights<B>() == (p == rlhf::gemm_provider::onednn));
+    auto g = model::generate<B>(m, some_prompts(), gc);
+    const auto ids = some_prompts()[2];  // 8 tokens
+    model::gpt_activations<B> acts(cfg, 1, 8);
+    model::gpt_forward<B>(
+        m, acts, rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids), shape{1, 8}));
+    return std::make_pair(std::move(g), host<B>(acts.logits));
+  };
+  const auto kn = run(rlhf::gemm_provider::onednn);
+  const auto stored = run(rlhf::gemm_provider::eigen);
+  rlhf::set_eigen_gemm_provider(before);
+  check_logits(kn.second, stored.second, "logits, transposed vs stored weights");
+  // A log-prob carries the rounding of the logits it is taken from: the same bound against
+  // the logits' scale.
+  double logit_scale = 1.0;
+  for (const float x : stored.second) logit_scale = std::max(logit_scale, std::abs(double{x}));
+  for (index_t b = 0; b < 3; ++b) {
+    CAPTURE(b);
+    CHECK(completion(kn.first, b) == completion(stored.first, b));
+    const auto got = completion_logprobs(kn.first, b), want = completion_logprobs(stored.first, b);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::abs(double{got[i]} - want[i]) <= 1e-5 * logit_scale);
+    }
+  }
+}
+#endif
 
 }  // namespace test_generate_cases

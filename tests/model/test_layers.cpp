@@ -306,6 +306,54 @@ TEST_CASE_TEMPLATE("matmul: forward, finite-difference backward, accumulation", 
   }
 }
 
+TEST_CASE_TEMPLATE("matmul: the transposed-weight forward equals the stored-weight one", B,
+                   RLHF_TEST_BACKENDS) {
+  // transpose_weight copies W (OC, C) to (C, OC) exactly; matmul_forward_kn multiplies by
+  // the copy (x·W with no trans_b) and must give matmul_forward's result to float32
+  // round-off, with and without bias, for a decode step's rows (N = 3) and a GEMM's (N = 70),
+  // over sizes that are not multiples of the 32 × 32 transpose tiles.
+  const index_t C = 37, OC = 45, w_off = 3, b_off = w_off + OC * C, P = b_off + OC;
+  const auto params = randn(static_cast<std::size_t>(P), 17, 0.5f);
+  auto arena = make<B>(params, shape{P});
+  auto wt = make<B>(std::vector<float>(static_cast<std::size_t>(OC * C + 5), NAN),
+                    shape{OC * C + 5});
+  model::transpose_weight<B>(wt, 5, {&arena, w_off}, OC, C);
+  const auto t = host<B>(wt);
+  bool exact = true;
+  for (index_t o = 0; o < OC; ++o) {
+    for (index_t c = 0; c < C; ++c) {
+      exact = exact && t[static_cast<std::size_t>(5 + c * OC + o)] ==
+                           params[static_cast<std::size_t>(w_off + o * C + c)];
+    }
+  }
+  CHECK(exact);
+  for (const index_t N : {index_t{3}, index_t{70}}) {
+    CAPTURE(N);
+    const auto x = randn(static_cast<std::size_t>(N * C), 18);
+    auto inp = make<B>(x, shape{N, C});
+    for (const bool with_bias : {true, false}) {
+      CAPTURE(with_bias);
+      const model::param_view<B> bias = with_bias ? model::param_view<B>{&arena, b_off}
+                                                  : model::param_view<B>{};
+      auto stored = make<B>(std::vector<float>(static_cast<std::size_t>(N * OC), NAN),
+                            shape{N, OC});
+      auto transposed = stored;
+      model::matmul_forward<B>(stored, inp, {&arena, w_off}, bias);
+      model::matmul_forward_kn<B>(transposed, inp, {&wt, 5}, bias);
+      check_close(host<B>(transposed), host<B>(stored), "x·Wt vs x·W^T", 1e-5, 1e-6);
+    }
+  }
+  auto out = zeros<B>(shape{3, OC});
+  auto inp = zeros<B>(shape{3, C});
+  CHECK_THROWS_WITH_AS(model::matmul_forward_kn<B>(out, inp, {&wt, 6}, {}),
+                       rlhf::detail::concat("matmul_forward_kn: wt needs ", OC * C,
+                                            " elements at arena offset 6 but its arena has ",
+                                            OC * C + 5, " elements")
+                           .c_str(),
+                       rlhf::shape_error);
+  CHECK_THROWS_AS(model::transpose_weight<B>(wt, 6, {&arena, w_off}, OC, C), rlhf::shape_error);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 namespace {

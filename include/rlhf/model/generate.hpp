@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,6 +41,7 @@
 #include "rlhf/model/layers.hpp"
 #include "rlhf/model/sampling.hpp"
 #include "rlhf/ops/elementwise.hpp"
+#include "rlhf/ops/gemm.hpp"
 #include "rlhf/ops/tensor.hpp"
 
 namespace rlhf {
@@ -134,6 +136,35 @@ struct gpt_inference_buffers {
     pos = typename B::index_tensor(shape{b});
     new_len = typename B::index_tensor(shape{b});
   }
+};
+
+/// Every block's linear weights and the LM head, transposed to (in, out): what the cached
+/// forward multiplies by on backends whose GEMM prefers that layout
+/// (ops::gemm_prefers_kn_weights; oneDNN runs a decode step's products 1.8–2.7× faster so).
+/// generate() makes one per call, while the weights are fixed; it costs one more copy of
+/// the linear weights (the embeddings' V × C included) for the length of the call.
+template <class B>
+struct gpt_weights_kn {
+  typename B::tensor data;                  ///< Every transposed weight, layer after layer.
+  std::vector<layer_weights_kn<B>> layers;  ///< Per block, views into data.
+  param_view<B> lm_head;                    ///< (C, V), the LM head's weight transposed.
+
+  /// Copies and transposes the weights of `m`.
+  explicit gpt_weights_kn(const gpt<B>& m) {
+    const auto& cfg = m.config();
+    const index_t per_layer = layer_linear_floats(cfg), C = cfg.n_embd, V = cfg.vocab_size;
+    data = typename B::tensor(shape{
+        rlhf::detail::size_mul(per_layer, cfg.n_layer, "gpt_weights_kn", "layers' linear weights") +
+        C * V});
+    for (index_t l = 0; l < cfg.n_layer; ++l) {
+      layers.push_back(transpose_layer_weights<B>(m, m.layer(l), data, l * per_layer));
+    }
+    const index_t at = per_layer * cfg.n_layer;
+    transpose_weight<B>(data, at, m.param(m.slots().lm_head), V, C);
+    lm_head = {&data, at};
+  }
+  gpt_weights_kn(const gpt_weights_kn&) = delete;  // the views point into data
+  gpt_weights_kn& operator=(const gpt_weights_kn&) = delete;
 };
 
 namespace detail {
@@ -260,14 +291,15 @@ void gather_last_rows(typename B::tensor& out, const typename B::tensor& in,
 /// in [0, vocab_size); start_pos (B) per-row first position (>= 0, start_pos[b] + S <=
 /// cache.max_len); logits (B, S, V) for every new position, or (B, V) for position
 /// new_lengths[b] - 1 of each row (new_lengths empty: S for every row; each in [1, S]).
-/// buf must be sized (B, S, cache.max_len). Overwrites logits and buf, and the cache at the
-/// new positions of every layer. Errors: shape_error / config_error / data_error naming the
-/// argument.
+/// buf must be sized (B, S, cache.max_len). `kn`, when given, holds m's weights transposed
+/// (gpt_weights_kn of m, made since m last changed): the products read those instead.
+/// Overwrites logits and buf, and the cache at the new positions of every layer. Errors:
+/// shape_error / config_error / data_error naming the argument.
 template <class B>
 void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffers<B>& buf,
-                        const typename B::index_tensor& tokens,
-                        std::span<const index_t> start_pos, typename B::tensor& logits,
-                        std::span<const index_t> new_lengths = {}) {
+                        const typename B::index_tensor& tokens, std::span<const index_t> start_pos,
+                        typename B::tensor& logits, std::span<const index_t> new_lengths = {},
+                        const gpt_weights_kn<B>* kn = nullptr) {
   assert_tensor_backend<B>();
   constexpr const char* fn = "gpt_forward_cached";
   const auto& cfg = m.config();
@@ -292,6 +324,10 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffe
   if (!new_lengths.empty()) {
     check_dim(fn, "new_lengths' length (the batch)", static_cast<index_t>(new_lengths.size()),
               Bn);
+  }
+  if (kn != nullptr) {
+    check_dim(fn, "kn's layers (the model's)", static_cast<index_t>(kn->layers.size()),
+              cfg.n_layer);
   }
   std::vector<std::int32_t> pos(static_cast<std::size_t>(Bn)), nl(pos.size());
   for (std::size_t b = 0; b < pos.size(); ++b) {
@@ -336,18 +372,23 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache, gpt_inference_buffe
     const detail::next_norm<B> after = l + 1 < cfg.n_layer ? norm_into_ln(m.layer(l + 1).ln_1)
                                        : last_only         ? detail::next_norm<B>{}
                                                            : norm_into_ln(w.ln_f);
+    const layer_weights_kn<B> layer_kn = kn != nullptr ? kn->layers[static_cast<std::size_t>(l)]
+                                                       : layer_weights_kn<B>{};
     detail::attention_block_forward<B>(m, m.layer(l), buf.res2, norm_into_ln(m.layer(l).ln_2),
                                        buf.qkv, buf.atty, buf.proj, buf.res, buf.ln, &buf.pos,
-                                       attend, nullptr);
+                                       attend, nullptr, layer_kn);
     detail::mlp_block_forward<B>(m, m.layer(l), buf.res, after, buf.fch, buf.fch_gelu, buf.proj,
-                                 buf.res2, buf.ln, nullptr);
+                                 buf.res2, buf.ln, nullptr, layer_kn);
   }
+  const typename B::tensor& rows = last_only ? buf.last_ln : buf.ln;
   if (last_only) {
     detail::gather_last_rows<B>(buf.last, buf.res, buf.new_len);
     detail::norm_forward<B>(m, w.ln_f, buf.last_ln, buf.last_mean, buf.last_rstd, buf.last);
-    matmul_forward<B>(logits, buf.last_ln, m.param(w.lm_head), param_view<B>{});
+  }
+  if (kn != nullptr) {
+    matmul_forward_kn<B>(logits, rows, kn->lm_head, param_view<B>{});
   } else {
-    matmul_forward<B>(logits, buf.ln, m.param(w.lm_head), param_view<B>{});
+    matmul_forward<B>(logits, rows, m.param(w.lm_head), param_view<B>{});
   }
 }
 
@@ -458,6 +499,9 @@ generation_result<B> generate(const gpt<B>& m,
   const index_t W = P + N;  // output width; also the cache length
   const index_t V = cfg.vocab_size;
   kv_cache<B> cache(cfg, Bn, W);
+  // The weights transposed once for the whole call, where the backend's GEMM prefers it.
+  const std::unique_ptr<const gpt_weights_kn<B>> kn =
+      ops::gemm_prefers_kn_weights<B>() ? std::make_unique<const gpt_weights_kn<B>>(m) : nullptr;
   typename B::tensor logits(shape{Bn, V});
   typename B::index_tensor tok(shape{Bn}), ids_dev(shape{Bn});
   typename B::tensor lp(shape{Bn});
@@ -493,7 +537,7 @@ generation_result<B> generate(const gpt<B>& m,
                                                  shape{Bn, P});
     gpt_inference_buffers<B> buf(cfg, Bn, P, W);
     const std::vector<index_t> zeros(static_cast<std::size_t>(Bn), 0);
-    gpt_forward_cached<B>(m, cache, buf, pre_dev, zeros, logits, plen);
+    gpt_forward_cached<B>(m, cache, buf, pre_dev, zeros, logits, plen, kn.get());
   }
 
   generation_state st(Bn, N, gc.stop_tokens, gc.pad_token);
@@ -526,7 +570,7 @@ generation_result<B> generate(const gpt<B>& m,
       pos[ub] = plen[ub] + step;
     }
     ops::copy_from_host<B>(std::span<const std::int32_t>(feed), feed_dev);
-    gpt_forward_cached<B>(m, cache, dec, feed_dev, pos, logits);
+    gpt_forward_cached<B>(m, cache, dec, feed_dev, pos, logits, {}, kn.get());
   }
 
   generation_result<B> r;

@@ -32,6 +32,7 @@
 #include "rlhf/model/layers.hpp"
 #include "rlhf/model/optim.hpp"
 #include "rlhf/ops/elementwise.hpp"
+#include "rlhf/ops/gemm.hpp"
 #include "rlhf/ops/tensor.hpp"
 
 namespace rlhf {
@@ -262,6 +263,41 @@ class gpt {
   tensor rope_inv_freq_{shape{0}};
 };
 
+/// Floats of one block's four linear weights: c_attn (W, C), attn_proj (C, C), c_fc
+/// (fc_width, C) and mlp_proj (C, H).
+[[nodiscard]] inline index_t layer_linear_floats(const gpt_config& cfg) {
+  const index_t C = cfg.n_embd;
+  return (cfg.qkv_width() + C + cfg.fc_width()) * C + C * cfg.mlp_width();
+}
+
+/// Copies of one block's four linear weights transposed to (in, out), which backends whose
+/// GEMM prefers that layout multiply by (ops::gemm_prefers_kn_weights, matmul_forward_kn).
+/// Absent views (the default): the block reads W (out, in) from the arena.
+template <class B>
+struct layer_weights_kn {
+  param_view<B> c_attn, attn_proj, c_fc, mlp_proj;  ///< (C, W), (C, C), (C, fc_width), (H, C)
+};
+
+/// Writes the transposed weights of block `s` into dst from element `at` on (C, C)-sized
+/// pieces in the order of layer_linear_floats; returns their views.
+template <class B>
+layer_weights_kn<B> transpose_layer_weights(const gpt<B>& m, const gpt_layer_slots& s,
+                                            typename B::tensor& dst, index_t at) {
+  const auto& cfg = m.config();
+  const index_t C = cfg.n_embd;
+  layer_weights_kn<B> kn;
+  const auto put = [&](param_view<B>& view, param_slot w, index_t out, index_t in) {
+    transpose_weight<B>(dst, at, m.param(w), out, in);
+    view = {&dst, at};
+    at += out * in;
+  };
+  put(kn.c_attn, s.c_attn.weight, cfg.qkv_width(), C);
+  put(kn.attn_proj, s.attn_proj.weight, C, C);
+  put(kn.c_fc, s.c_fc.weight, cfg.fc_width(), C);
+  put(kn.mlp_proj, s.mlp_proj.weight, C, cfg.mlp_width());
+  return kn;
+}
+
 /// Every activation of one (B, T) forward, and the gradient buffers of the backward.
 /// Sized once per (B, T); forward overwrites, backward zeroes what it accumulates into.
 template <class B>
@@ -314,6 +350,11 @@ struct gpt_activations {
   std::vector<tensor> att_dropped;     ///< (B, NH, T, T) per layer, dropped probabilities.
   tensor g_drop;                       ///< (B, T, C) backward scratch.
 
+  /// Forward scratch: one layer's four linear weights transposed to (in, out), refilled by
+  /// gpt_forward for every layer when the backend's GEMM prefers that layout
+  /// (ops::gemm_prefers_kn_weights); empty otherwise. (layer_linear_floats(config),).
+  tensor weights_kn;
+
   /// The tokens of the last gpt_forward, on the host (B·T int32): gpt_backward checks that
   /// it is given the same ones, since its embedding gradient is scattered by token id and
   /// every other gradient is taken at the forward's saved activations.
@@ -355,6 +396,7 @@ struct gpt_activations {
       for (index_t l = 0; l < cfg.n_layer; ++l) att_dropped.emplace_back(scores);
       g_drop = tensor(btc);
     }
+    if (ops::gemm_prefers_kn_weights<B>()) weights_kn = tensor(shape{layer_linear_floats(cfg)});
   }
 
   /// True when these buffers fit a model of `cfg`: the same layers, heads, widths,
@@ -374,7 +416,7 @@ struct gpt_activations {
     index_t n = encoded.size() + proj.size() + lnf.size() + lnf_mean.size() + lnf_rstd.size() +
                 logits.size() + g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() +
                 preatt.size() + g_preatt.size() + g_att.size() + g_fch.size() + g_fch_gelu.size() +
-                g_drop.size();
+                g_drop.size() + weights_kn.size();
     for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &atty, &residual2, &ln2,
                           &ln2_mean, &ln2_rstd, &fch, &fch_gelu, &residual3, &att_dropped}) {
       for (const auto& x : *v) n += x.size();
@@ -506,6 +548,18 @@ void rope_if_rotary(const gpt<B>& m, typename B::tensor& qkv, const typename B::
                  inverse);
 }
 
+/// out = inp W^T + bias for linear `s`: through its transposed copy `kn` when present
+/// (matmul_forward_kn), else from the arena (matmul_forward).
+template <class B>
+void linear_forward(const gpt<B>& m, const gpt_linear_slots& s, param_view<B> kn,
+                    typename B::tensor& out, const typename B::tensor& inp) {
+  if (kn.present()) {
+    matmul_forward_kn<B>(out, inp, kn, m.param(s.bias));
+  } else {
+    matmul_forward<B>(out, inp, m.param(s.weight), m.param(s.bias));
+  }
+}
+
 /// Where a block's junction (residual_norm_forward) writes the norm of the block's output:
 /// the slots of the norm that reads the output next (the block's ln_2, the next block's
 /// ln_1, or ln_f) and that norm's outputs. slots null: the output is not normed here (the
@@ -550,11 +604,11 @@ void attention_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename
                              typename B::tensor& atty, typename B::tensor& proj,
                              const typename B::tensor& x, const typename B::tensor& ln,
                              const typename B::index_tensor* start, Attend&& attend,
-                             const branch_dropout* drop) {
-  matmul_forward<B>(qkv, ln, m.param(s.c_attn.weight), m.param(s.c_attn.bias));
+                             const branch_dropout* drop, const layer_weights_kn<B>& kn = {}) {
+  linear_forward<B>(m, s.c_attn, kn.c_attn, qkv, ln);
   rope_if_rotary<B>(m, qkv, start, false);
   attend(atty, static_cast<const typename B::tensor&>(qkv));
-  matmul_forward<B>(proj, atty, m.param(s.attn_proj.weight), m.param(s.attn_proj.bias));
+  linear_forward<B>(m, s.attn_proj, kn.attn_proj, proj, atty);
   block_junction<B>(m, out, next, x, proj, drop);
 }
 /// Its backward. dx holds d out on entry and gains the gradient through ln_1 (the residual
@@ -587,14 +641,14 @@ void mlp_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename B::te
                        const next_norm<B>& next, typename B::tensor& fch,
                        typename B::tensor& fch_act, typename B::tensor& proj,
                        const typename B::tensor& x, const typename B::tensor& ln,
-                       const branch_dropout* drop) {
-  matmul_forward<B>(fch, ln, m.param(s.c_fc.weight), m.param(s.c_fc.bias));
+                       const branch_dropout* drop, const layer_weights_kn<B>& kn = {}) {
+  linear_forward<B>(m, s.c_fc, kn.c_fc, fch, ln);
   if (m.config().mlp == mlp_type::swiglu) {
     swiglu_forward<B>(fch_act, fch);
   } else {
     gelu_forward<B>(fch_act, fch);
   }
-  matmul_forward<B>(proj, fch_act, m.param(s.mlp_proj.weight), m.param(s.mlp_proj.bias));
+  linear_forward<B>(m, s.mlp_proj, kn.mlp_proj, proj, fch_act);
   block_junction<B>(m, out, next, x, proj, drop);
 }
 /// Its backward, as attention_block_backward's: dx (d out on entry) gains the gradient
@@ -652,6 +706,12 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
     return {&m.layer(l).ln_1, &a.ln1[L], &a.ln1_mean[L], &a.ln1_rstd[L]};
   };
   detail::norm_forward<B>(m, m.layer(0).ln_1, a.ln1[0], a.ln1_mean[0], a.ln1_rstd[0], a.encoded);
+  // Backends whose GEMM prefers (in, out) weights get each layer's, transposed into one
+  // scratch just before the layer (a pass over its weights, small beside its products).
+  const bool kn_weights = ops::gemm_prefers_kn_weights<B>();
+  if (kn_weights && a.weights_kn.size() != layer_linear_floats(cfg)) {
+    a.weights_kn = typename B::tensor(shape{layer_linear_floats(cfg)});
+  }
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
@@ -668,11 +728,14 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
                                            ? ln1_of(l + 1)
                                            : detail::next_norm<B>{&w.ln_f, &a.lnf, &a.lnf_mean,
                                                                   &a.lnf_rstd};
+    const layer_weights_kn<B> kn = kn_weights
+                                       ? transpose_layer_weights<B>(m, m.layer(l), a.weights_kn, 0)
+                                       : layer_weights_kn<B>{};
     detail::attention_block_forward<B>(m, m.layer(l), a.residual2[L], ln2, a.qkv[L], a.atty[L],
                                        a.proj, x, a.ln1[L], nullptr, attend,
-                                       drop ? &attn_drop : nullptr);
+                                       drop ? &attn_drop : nullptr, kn);
     detail::mlp_block_forward<B>(m, m.layer(l), a.residual3[L], after, a.fch[L], a.fch_gelu[L],
-                                 a.proj, a.residual2[L], a.ln2[L], drop ? &mlp_drop : nullptr);
+                                 a.proj, a.residual2[L], a.ln2[L], drop ? &mlp_drop : nullptr, kn);
   }
   matmul_forward<B>(a.logits, a.lnf, m.param(w.lm_head), param_view<B>{});
   a.forward_done = true;

@@ -662,6 +662,62 @@ void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
   ops::gemm_strided<B>(d, inp, *weight.arena, out);
 }
 
+/// dst[offset ..] = Wᵀ (C, OC) for W (OC, C) read from the arena: the copy matmul_forward_kn
+/// multiplies by. Tiles of 32 × 32, parallel over tiles.
+template <class B>
+void transpose_weight(typename B::tensor& dst, index_t offset, param_view<B> weight, index_t OC,
+                      index_t C) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "transpose_weight";
+  detail::check_view(fn, "weight", weight, OC * C);
+  detail::check_view(fn, "dst", param_view<B>{&dst, offset}, OC * C);
+  const float* w = B::data(*weight.arena) + weight.offset;
+  float* t = B::data(dst) + offset;
+  constexpr index_t tile = 32;
+  const index_t row_tiles = (OC + tile - 1) / tile, col_tiles = (C + tile - 1) / tile;
+  B::parallel_for(
+      row_tiles * col_tiles, RLHF_LAMBDA(index_t i) {
+        const index_t j0 = (i / col_tiles) * tile, c0 = (i % col_tiles) * tile;
+        const index_t j1 = j0 + tile < OC ? j0 + tile : OC, c1 = c0 + tile < C ? c0 + tile : C;
+        for (index_t c = c0; c < c1; ++c) {
+          for (index_t j = j0; j < j1; ++j) t[c * OC + j] = w[j * C + c];
+        }
+      });
+}
+
+/// out (N, OC) = inp (N, C) wt + bias with wt (C, OC) = Wᵀ (transpose_weight): the product
+/// of matmul_forward with the weight stored the other way round, one GEMM without trans_b
+/// for any N, for backends whose GEMM runs that layout faster
+/// (ops::gemm_prefers_kn_weights). Equal to matmul_forward up to float32 round-off.
+template <class B>
+void matmul_forward_kn(typename B::tensor& out, const typename B::tensor& inp, param_view<B> wt,
+                       param_view<B> bias) {
+  assert_tensor_backend<B>();
+  constexpr const char* fn = "matmul_forward_kn";
+  const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = out.shape().cols();
+  detail::check_activation(fn, "out", out.shape(), N, OC);
+  detail::check_view(fn, "wt", wt, OC * C);
+  if (bias.present()) {
+    detail::check_view(fn, "bias", bias, OC);
+    float* o = B::data(out);
+    const float* bp = B::data(*bias.arena) + bias.offset;
+    B::parallel_for(
+        N, RLHF_LAMBDA(index_t r) {
+          float* orow = o + r * OC;
+          for (index_t j = 0; j < OC; ++j) orow[j] = bp[j];
+        });
+  }
+  gemm_desc d;
+  d.m = N;
+  d.n = OC;
+  d.k = C;
+  d.beta = bias.present() ? 1.0f : 0.0f;
+  d.a = {0, C, 0};
+  d.b = {wt.offset, OC, 0};
+  d.c = {0, OC, 0};
+  ops::gemm_strided<B>(d, inp, *wt.arena, out);
+}
+
 /// dinp (N, C) += dout W;  dweight (OC, C) += dout^T inp;  dbias (OC) += column sums of dout.
 /// Two GEMMs with beta = 1 (so they accumulate) plus a column sum parallel over blocks of
 /// column_block outputs (rows in order, as layernorm_backward's).

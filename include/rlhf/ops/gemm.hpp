@@ -13,6 +13,8 @@
 // beta == 0 means C is not read (NaN or garbage in C does not leak). C must not be A or B.
 #pragma once
 
+#include <concepts>
+
 #include "rlhf/core/overrides.hpp"
 #include "rlhf/core/tensor_backend.hpp"
 #include "rlhf/core/validate.hpp"
@@ -176,6 +178,21 @@ void gemm_batched(transpose ta, transpose tb, float alpha, const typename B::ten
   d.b = {0, bs[2], bs[1] * bs[2]};
   d.c = {0, cs[2], cs[1] * cs[2]};
   gemm_strided<B>(d, a, b, c);
+}
+
+/// Whether B's GEMM runs x·W with W stored (K, N) faster than x·Wᵀ with W stored (N, K), so
+/// that a layer multiplying by an (out, in) weight should do it through a transposed copy
+/// (model/layers.hpp, matmul_forward_kn). B::gemm_prefers_kn_weights() when B declares it
+/// (the Eigen backend: when oneDNN is its GEMM provider); false otherwise.
+template <class B>
+[[nodiscard]] bool gemm_prefers_kn_weights() {
+  if constexpr (requires {
+                  { B::gemm_prefers_kn_weights() } -> std::convertible_to<bool>;
+                }) {
+    return B::gemm_prefers_kn_weights();
+  } else {
+    return false;
+  }
 }
 
 }  // namespace ops

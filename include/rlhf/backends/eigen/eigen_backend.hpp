@@ -118,6 +118,15 @@ struct eigen_backend
     });
   }
 
+  /// True when oneDNN is the GEMM provider: its sgemm runs x·W with W stored (K, N) at
+  /// 1.1–2.7× the speed of x·Wᵀ with W stored (N, K) on a GPT's linear layers (most for a
+  /// decode step's 16–64 rows and for K = 4C), so the model's layers multiply by transposed
+  /// copies of their weights (ops::gemm_prefers_kn_weights, docs/backends.md). OpenBLAS and
+  /// Eigen's kernel run both layouts about as fast.
+  [[nodiscard]] static bool gemm_prefers_kn_weights() {
+    return eigen_gemm_provider() == gemm_provider::onednn;
+  }
+
   /// C_q = alpha·op(A_q)·op(B_q) + beta·C_q for each of d.batch products, through
   /// eigen_gemm_provider() (gemm_provider.hpp: oneDNN, a CBLAS or Eigen).
   static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
