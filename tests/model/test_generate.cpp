@@ -315,6 +315,35 @@ TEST_CASE_TEMPLATE("generate: a row alone equals the same row in a batch", B,
   }
 }
 
+TEST_CASE_TEMPLATE("generate: rows with the same prompt share a prefill and match rows alone", B,
+                   RLHF_TEST_BACKENDS) {
+  // Prompts 0, 1, 0, 2, 1, 0 (lengths 5, 2, 5, 8, 2, 5): three distinct prefills copied to six
+  // rows. Each row must be what it is alone with its row id: greedy (equal rows give equal
+  // completions) and sampled (equal prompts, other draws).
+  const auto m = make_model<B>(23);
+  const auto base = some_prompts();
+  const std::vector<std::vector<std::int32_t>> prompts{base[0], base[1], base[0],
+                                                       base[2], base[1], base[0]};
+  for (float tau : {0.0f, 1.0f}) {
+    CAPTURE(tau);
+    model::generation_config gc;
+    gc.max_new_tokens = 7;
+    gc.sampling.temperature = tau;
+    gc.sampling.seed = 31;
+    const auto all = model::generate<B>(m, prompts, gc);
+    for (index_t b = 0; b < 6; ++b) {
+      CAPTURE(b);
+      model::generation_config one = gc;
+      one.row_ids = {static_cast<std::int32_t>(b)};
+      const auto alone = model::generate<B>(m, {prompts[static_cast<std::size_t>(b)]}, one);
+      CHECK(completion(alone, 0) == completion(all, b));
+      check_close(completion_logprobs(alone, 0), completion_logprobs(all, b),
+                  "logprobs alone vs shared prefill", 1e-5, 1e-6);
+    }
+    if (tau == 0.0f) CHECK(completion(all, 0) == completion(all, 5));
+  }
+}
+
 TEST_CASE_TEMPLATE("generate: a stop token ends its row", B, RLHF_TEST_BACKENDS) {
   const auto m = make_model<B>(16);
   const auto prompts = some_prompts();
@@ -610,9 +639,10 @@ TEST_CASE_TEMPLATE("Llama-style blocks: greedy generate equals the argmax of ful
 #if defined(RLHF_EIGEN_USE_ONEDNN)
 TEST_CASE("generate: oneDNN's transposed weights give the stored-weight result") {
   // With oneDNN as the GEMM provider the forward passes multiply by transposed (in, out)
-  // copies of the weights (gpt_weights_kn, gpt_activations::weights_kn); Eigen's kernel
-  // reads W as stored. Same tokens (greedy); logits and log-probs to 1e-5 of the logits'
-  // scale (check_logits: the two kernels sum in different orders).
+  // copies of the weights (gpt_activations::weights_kn; in generate, gpt_weights_kn for
+  // more than kn_decode_rows rows, W as stored through oneDNN's small-row kernel for fewer);
+  // Eigen's kernel reads W as stored. Same tokens (greedy); logits and log-probs to 1e-5 of
+  // the logits' scale (check_logits: the kernels sum in different orders).
   using B = rlhf::eigen_backend;
   const rlhf::gemm_provider before = rlhf::eigen_gemm_provider();
   auto cfg = tiny_config();
@@ -620,32 +650,41 @@ TEST_CASE("generate: oneDNN's transposed weights give the stored-weight result")
   const auto m = make_model<B>(21, cfg);
   model::generation_config gc;
   gc.max_new_tokens = 12;
-  const auto run = [&](rlhf::gemm_provider p) {
+  std::vector<std::vector<std::int32_t>> twelve;
+  for (int k = 0; k < 4; ++k) {
+    for (const auto& p : some_prompts()) twelve.push_back(p);
+  }
+  const auto ids = some_prompts()[2];  // 8 tokens
+  const auto run = [&](rlhf::gemm_provider p, const std::vector<std::vector<std::int32_t>>& ps) {
     rlhf::set_eigen_gemm_provider(p);
     REQUIRE(rlhf::ops::gemm_prefers_kn_weights<B>() == (p == rlhf::gemm_provider::onednn));
-    auto g = model::generate<B>(m, some_prompts(), gc);
-    const auto ids = some_prompts()[2];  // 8 tokens
+    auto g = model::generate<B>(m, ps, gc);
     model::gpt_activations<B> acts(cfg, 1, 8);
     model::gpt_forward<B>(
         m, acts, rlhf::ops::index_from_host<B>(std::span<const std::int32_t>(ids), shape{1, 8}));
     return std::make_pair(std::move(g), host<B>(acts.logits));
   };
-  const auto kn = run(rlhf::gemm_provider::onednn);
-  const auto stored = run(rlhf::gemm_provider::eigen);
-  rlhf::set_eigen_gemm_provider(before);
-  check_logits(kn.second, stored.second, "logits, transposed vs stored weights");
-  // A log-prob carries the rounding of the logits it is taken from: the same bound against
-  // the logits' scale.
-  double logit_scale = 1.0;
-  for (const float x : stored.second) logit_scale = std::max(logit_scale, std::abs(double{x}));
-  for (index_t b = 0; b < 3; ++b) {
-    CAPTURE(b);
-    CHECK(completion(kn.first, b) == completion(stored.first, b));
-    const auto got = completion_logprobs(kn.first, b), want = completion_logprobs(stored.first, b);
-    REQUIRE(got.size() == want.size());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      CAPTURE(i);
-      CHECK(std::abs(double{got[i]} - want[i]) <= 1e-5 * logit_scale);
+  for (const bool few_rows : {true, false}) {
+    CAPTURE(few_rows);
+    const auto prompts = few_rows ? some_prompts() : twelve;
+    const auto kn = run(rlhf::gemm_provider::onednn, prompts);
+    const auto stored = run(rlhf::gemm_provider::eigen, prompts);
+    rlhf::set_eigen_gemm_provider(before);
+    check_logits(kn.second, stored.second, "logits, transposed vs stored weights");
+    // A log-prob carries the rounding of the logits it is taken from: the same bound
+    // against the logits' scale.
+    double logit_scale = 1.0;
+    for (const float x : stored.second) logit_scale = std::max(logit_scale, std::abs(double{x}));
+    for (index_t b = 0; b < static_cast<index_t>(prompts.size()); ++b) {
+      CAPTURE(b);
+      CHECK(completion(kn.first, b) == completion(stored.first, b));
+      const auto got = completion_logprobs(kn.first, b);
+      const auto want = completion_logprobs(stored.first, b);
+      REQUIRE(got.size() == want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        CAPTURE(i);
+        CHECK(std::abs(double{got[i]} - want[i]) <= 1e-5 * logit_scale);
+      }
     }
   }
 }

@@ -228,7 +228,9 @@ TEST_CASE_TEMPLATE("layernorm: normalises, finite-difference backward, accumulat
 
 TEST_CASE_TEMPLATE("matmul: forward, finite-difference backward, accumulation", B,
                    RLHF_TEST_BACKENDS) {
-  // N = 6 rows runs matmul_forward's dot-product path (N <= skinny_rows), N = 21 the GEMM.
+  // N = 6 rows runs matmul_forward's dot-product path (N <= skinny_rows; a GEMM with oneDNN,
+  // which prefers that to dot products: the provider reruns of this binary cover both), N =
+  // 21 the GEMM.
   for (const index_t Bn : {index_t{2}, index_t{7}}) {
     CAPTURE(Bn);
     const index_t T = 3, C = 4, OC = 5, N = Bn * T;

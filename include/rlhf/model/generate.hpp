@@ -20,12 +20,14 @@
 // before anything reads them (a decode query at position p reads keys 0..p only). Decode
 // step t feeds row b's last token at position len_b + t. So each row computes exactly what
 // it would alone (up to the GEMM's summation order over rows, which does not change a
-// row's own dot products on the backends here), and no attention mask is needed.
+// row's own dot products on the backends here), and no attention mask is needed. Rows with
+// equal prompts share one prefill (its keys, values and logits copied to each).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -140,9 +142,10 @@ struct gpt_inference_buffers {
 
 /// Every block's linear weights and the LM head, transposed to (in, out): what the cached
 /// forward multiplies by on backends whose GEMM prefers that layout
-/// (ops::gemm_prefers_kn_weights; oneDNN runs a decode step's products 1.8–2.7× faster so).
-/// generate() makes one per call, while the weights are fixed; it costs one more copy of
-/// the linear weights (the embeddings' V × C included) for the length of the call.
+/// (ops::gemm_prefers_kn_weights; oneDNN runs the products of a decode step of 16–64 rows
+/// 2–4× faster so). generate() makes one per call of more than kn_decode_rows rows, while
+/// the weights are fixed; it costs one more copy of the linear weights (the embeddings'
+/// V × C included) for the length of the call.
 template <class B>
 struct gpt_weights_kn {
   typename B::tensor data;                  ///< Every transposed weight, layer after layer.
@@ -194,6 +197,43 @@ void encoder_forward_at(typename B::tensor& out, const typename B::index_tensor&
   });
 }
 
+/// One query of one head against its cached keys and values 0..p (rows of hs floats):
+/// row[t] = q · k_t · scale (serial dot products, in key order), softmaxed in place
+/// (causal_softmax_exp, as attention_forward's rows), out = Σ_t row[t] · v_t. HS > 0 is hs
+/// known at compile time, so that out's accumulators stay in registers; HS = 0 reads hs.
+template <index_t HS>
+RLHF_HD RLHF_ALWAYS_INLINE void attend_cached_query(float* out, float* row, const float* q,
+                                                    const float* kb, const float* vb, index_t p,
+                                                    index_t hs_at_run_time, float scale) {
+  const index_t hs = HS > 0 ? HS : hs_at_run_time;
+  for (index_t t = 0; t <= p; ++t) {
+    const float* k = kb + t * hs;
+    float d = 0.0f;
+    RLHF_SIMD_REDUCE(+ : d)
+    for (index_t e = 0; e < hs; ++e) d += q[e] * k[e];
+    row[t] = d * scale;
+  }
+  const float inv = causal_softmax_exp(row, row, p + 1);
+  if constexpr (HS > 0) {
+    float acc[HS] = {};
+    for (index_t t = 0; t <= p; ++t) {
+      const float a = row[t] * inv;
+      const float* v = vb + t * HS;
+      RLHF_SIMD
+      for (index_t e = 0; e < HS; ++e) acc[e] += a * v[e];
+    }
+    for (index_t e = 0; e < HS; ++e) out[e] = acc[e];
+  } else {
+    for (index_t e = 0; e < hs; ++e) out[e] = 0.0f;
+    for (index_t t = 0; t <= p; ++t) {
+      const float a = row[t] * inv;
+      const float* v = vb + t * hs;
+      RLHF_SIMD
+      for (index_t e = 0; e < hs; ++e) out[e] += a * v[e];
+    }
+  }
+}
+
 /// Layer l's cached causal attention: writes the new keys/values of qkv (B, S, W) into the
 /// cache at positions pos[b] + s, then out[b, s, head h] = softmax_{t <= pos[b]+s}
 /// (q · k_t / sqrt(hs)) · v_t, k and v of key/value head h / (NH / NKV). One work item per
@@ -231,44 +271,63 @@ void cached_attention_forward(typename B::tensor& out, typename B::tensor& score
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   float* sc = B::data(scores);
   float* o = B::data(out);
-  B::parallel_for(Bn * NH * S, RLHF_LAMBDA(index_t i) {
-    const index_t s = i % S, bh = i / S, b = bh / NH, h = bh % NH;
-    const index_t p = static_cast<index_t>(ps[b]) + s;
-    const float* q = x + (b * S + s) * W + h * hs;
-    const float* kb = kc + (b * NKV + h / G) * L * hs;
-    const float* vb = vc + (b * NKV + h / G) * L * hs;
-    float* row = sc + i * Ls;
-    index_t k4 = 0;
-    for (; k4 + 4 <= p + 1; k4 += 4) {  // four keys at once: four independent FMA chains
-      const float* k0 = kb + k4 * hs;
-      float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
-      RLHF_SIMD_REDUCE(+ : d0, d1, d2, d3)
-      for (index_t e = 0; e < hs; ++e) {
-        const float qe = q[e];
-        d0 += qe * k0[e];
-        d1 += qe * k0[hs + e];
-        d2 += qe * k0[2 * hs + e];
-        d3 += qe * k0[3 * hs + e];
-      }
-      row[k4] = d0 * scale, row[k4 + 1] = d1 * scale, row[k4 + 2] = d2 * scale;
-      row[k4 + 3] = d3 * scale;
-    }
-    for (; k4 <= p; ++k4) {
-      float d = 0.0f;
-      RLHF_SIMD_REDUCE(+ : d)
-      for (index_t e = 0; e < hs; ++e) d += q[e] * kb[k4 * hs + e];
-      row[k4] = d * scale;
-    }
-    const float inv = detail::causal_softmax_exp(row, row, p + 1);
-    float* orow = o + (b * S + s) * C + h * hs;
-    for (index_t e = 0; e < hs; ++e) orow[e] = 0.0f;
-    for (index_t t = 0; t <= p; ++t) {
-      const float a = row[t] * inv;
-      const float* vr = vb + t * hs;
-      RLHF_SIMD
-      for (index_t e = 0; e < hs; ++e) orow[e] += a * vr[e];
-    }
-  });
+  B::parallel_for(
+      Bn * NH * S, RLHF_LAMBDA(index_t i) {
+        const index_t s = i % S, bh = i / S, b = bh / NH, h = bh % NH;
+        const index_t p = static_cast<index_t>(ps[b]) + s;
+        const float* q = x + (b * S + s) * W + h * hs;
+        const float* kb = kc + (b * NKV + h / G) * L * hs;
+        const float* vb = vc + (b * NKV + h / G) * L * hs;
+        float* orow = o + (b * S + s) * C + h * hs;
+        // The usual head sizes at compile time: the output's accumulators stay in registers.
+        if (hs == 64) {
+          attend_cached_query<64>(orow, sc + i * Ls, q, kb, vb, p, hs, scale);
+        } else if (hs == 128) {
+          attend_cached_query<128>(orow, sc + i * Ls, q, kb, vb, p, hs, scale);
+        } else {
+          attend_cached_query<0>(orow, sc + i * Ls, q, kb, vb, p, hs, scale);
+        }
+      });
+}
+
+/// Positions 0..P-1 of every layer's keys and values of row b of `to` = those of row
+/// source[b] of `from` (caches of the same layers, heads and max_len).
+template <class B>
+void copy_prefill_rows(kv_cache<B>& to, const kv_cache<B>& from,
+                       const typename B::index_tensor& source, index_t P) {
+  const index_t NKV = to.n_head, hs = to.head_dim, L = to.max_len, Bn = to.batch;
+  const index_t per_layer_to = Bn * NKV * L * hs, per_layer_from = from.batch * NKV * L * hs;
+  const std::int32_t* src = B::data(source);
+  float* tk = B::data(to.k);
+  float* tv = B::data(to.v);
+  const float* fk = B::data(from.k);
+  const float* fv = B::data(from.v);
+  B::parallel_for(
+      to.n_layer * Bn * NKV, RLHF_LAMBDA(index_t i) {
+        const index_t h = i % NKV, b = (i / NKV) % Bn, l = i / (NKV * Bn);
+        const index_t at = l * per_layer_to + (b * NKV + h) * L * hs;
+        const index_t from_at = l * per_layer_from +
+                                (static_cast<index_t>(src[b]) * NKV + h) * L * hs;
+        for (index_t e = 0; e < P * hs; ++e) {
+          tk[at + e] = fk[from_at + e];
+          tv[at + e] = fv[from_at + e];
+        }
+      });
+}
+
+/// out[b, :] = in[source[b], :] for out (B, V), in (U, V).
+template <class B>
+void copy_rows(typename B::tensor& out, const typename B::tensor& in,
+               const typename B::index_tensor& source) {
+  const index_t Bn = out.shape()[0], V = out.shape()[1];
+  const std::int32_t* src = B::data(source);
+  const float* from = B::data(in);
+  float* to = B::data(out);
+  B::parallel_for(
+      Bn * V, RLHF_LAMBDA(index_t i) {
+        const index_t b = i / V, v = i % V;
+        to[i] = from[static_cast<index_t>(src[b]) * V + v];
+      });
 }
 
 /// out[b, :] = in[b, new_len[b] - 1, :] for in (B, S, C).
@@ -431,8 +490,9 @@ struct generation_result {
   std::vector<index_t> lengths;         ///< Generated tokens per row, stop token included.
 };
 
-/// Batched generation with a KV cache: one right-padded prefill of the prompts, then one
-/// decode step per new token for the whole batch (rows that finished keep being fed a
+/// Batched generation with a KV cache: one right-padded prefill of the distinct prompts
+/// (rows with equal prompts, as GRPO's groups, share theirs), then one decode step per new
+/// token for the whole batch (rows that finished keep being fed a
 /// token but emit PAD with log-prob 0 and mask 0). Row b samples with row id row_ids[b]
 /// (default b) at step t = index of the token within its completion. Stops early when every
 /// row has finished.
@@ -499,9 +559,12 @@ generation_result<B> generate(const gpt<B>& m,
   const index_t W = P + N;  // output width; also the cache length
   const index_t V = cfg.vocab_size;
   kv_cache<B> cache(cfg, Bn, W);
-  // The weights transposed once for the whole call, where the backend's GEMM prefers it.
+  // The weights transposed once for the whole call, where the backend's GEMM prefers it
+  // for the decode steps' Bn rows.
   const std::unique_ptr<const gpt_weights_kn<B>> kn =
-      ops::gemm_prefers_kn_weights<B>() ? std::make_unique<const gpt_weights_kn<B>>(m) : nullptr;
+      ops::gemm_prefers_kn_weights<B>() && Bn > detail::kn_decode_rows
+          ? std::make_unique<const gpt_weights_kn<B>>(m)
+          : nullptr;
   typename B::tensor logits(shape{Bn, V});
   typename B::index_tensor tok(shape{Bn}), ids_dev(shape{Bn});
   typename B::tensor lp(shape{Bn});
@@ -523,21 +586,47 @@ generation_result<B> generate(const gpt<B>& m,
   }
 
   // Prefill: right-padded prompts (filler = the row's last prompt token) at position 0.
+  // Rows with the same prompt (the groups of GRPO and RLOO) share one prefill: the distinct
+  // prompts run in a cache of their own, whose keys and values (positions 0..P-1) and
+  // last-position logits are then copied to every row with that prompt.
   {
-    std::vector<std::int32_t> pre(
-        static_cast<std::size_t>(rlhf::detail::size_mul(Bn, P, fn, "batch * P")));
-    for (index_t b = 0; b < Bn; ++b) {
-      const auto& pr = prompts[static_cast<std::size_t>(b)];
-      for (index_t t = 0; t < P; ++t) {
-        const index_t src = std::min(t, plen[static_cast<std::size_t>(b)] - 1);
-        pre[static_cast<std::size_t>(b * P + t)] = pr[static_cast<std::size_t>(src)];
+    std::vector<index_t> distinct;  // the first row of each distinct prompt
+    std::vector<std::int32_t> source(static_cast<std::size_t>(Bn));  // row -> its distinct
+    {
+      std::map<std::vector<std::int32_t>, index_t> seen;
+      for (index_t b = 0; b < Bn; ++b) {
+        const auto [it, fresh] = seen.try_emplace(prompts[static_cast<std::size_t>(b)],
+                                                  static_cast<index_t>(distinct.size()));
+        if (fresh) distinct.push_back(b);
+        source[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(it->second);
       }
     }
-    const auto pre_dev = ops::index_from_host<B>(std::span<const std::int32_t>(pre),
-                                                 shape{Bn, P});
-    gpt_inference_buffers<B> buf(cfg, Bn, P, W);
-    const std::vector<index_t> zeros(static_cast<std::size_t>(Bn), 0);
-    gpt_forward_cached<B>(m, cache, buf, pre_dev, zeros, logits, plen, kn.get());
+    const auto U = static_cast<index_t>(distinct.size());
+    std::vector<std::int32_t> pre(
+        static_cast<std::size_t>(rlhf::detail::size_mul(U, P, fn, "batch * P")));
+    std::vector<index_t> pre_len(static_cast<std::size_t>(U));
+    for (index_t u = 0; u < U; ++u) {
+      const auto b = static_cast<std::size_t>(distinct[static_cast<std::size_t>(u)]);
+      pre_len[static_cast<std::size_t>(u)] = plen[b];
+      for (index_t t = 0; t < P; ++t) {
+        const index_t src = std::min(t, plen[b] - 1);
+        pre[static_cast<std::size_t>(u * P + t)] = prompts[b][static_cast<std::size_t>(src)];
+      }
+    }
+    const auto pre_dev = ops::index_from_host<B>(std::span<const std::int32_t>(pre), shape{U, P});
+    gpt_inference_buffers<B> buf(cfg, U, P, W);
+    const std::vector<index_t> zeros(static_cast<std::size_t>(U), 0);
+    if (U == Bn) {
+      gpt_forward_cached<B>(m, cache, buf, pre_dev, zeros, logits, plen, kn.get());
+    } else {
+      kv_cache<B> shared(cfg, U, W);
+      typename B::tensor shared_logits(shape{U, V});
+      gpt_forward_cached<B>(m, shared, buf, pre_dev, zeros, shared_logits, pre_len, kn.get());
+      const auto source_dev = ops::index_from_host<B>(std::span<const std::int32_t>(source),
+                                                      shape{Bn});
+      detail::copy_prefill_rows<B>(cache, shared, source_dev, P);
+      detail::copy_rows<B>(logits, shared_logits, source_dev);
+    }
   }
 
   generation_state st(Bn, N, gc.stop_tokens, gc.pad_token);

@@ -107,6 +107,10 @@ void check_view(std::string_view fn, std::string_view arg, const View& v, index_
 inline constexpr index_t column_block = 16;
 /// matmul_forward with at most this many rows (decode steps) runs as dot products, not GEMM.
 inline constexpr index_t skinny_rows = 16;
+/// Batches of more rows than this make generate() transpose the weights for a GEMM that
+/// prefers (in, out) ones: oneDNN multiplies up to 8 rows by W as stored as fast as by
+/// Wᵀ (a kernel without packing), and 16 rows 2–4× slower (docs/backends.md).
+inline constexpr index_t kn_decode_rows = 8;
 
 /// db[j] += Σ_r g[r, j] for g (N, OC) row-major: parallel over blocks of column_block
 /// columns, each walking the rows in order (every column sums serially: race-free and
@@ -570,7 +574,8 @@ void swiglu_backward(typename B::tensor& dinp, const typename B::tensor& inp,
 /// inp and out may have any leading shape (N rows). One GEMM (trans_b) reading W straight
 /// from the arena; with a bias, out is first filled with it (parallel over rows) and the
 /// GEMM accumulates onto it (beta = 1). With N <= skinny_rows (generation's decode steps)
-/// it is OC parallel dot-product items instead (see the body).
+/// it is OC parallel dot-product items instead (see the body), unless the backend's GEMM
+/// prefers (in, out) weights (ops::gemm_prefers_kn_weights).
 template <class B>
 void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
                     param_view<B> weight, param_view<B> bias) {
@@ -580,10 +585,11 @@ void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
   detail::check_activation(fn, "out", out.shape(), N, OC);
   detail::check_view(fn, "weight", weight, OC * C);
   if (bias.present()) detail::check_view(fn, "bias", bias, OC);
-  if (N <= detail::skinny_rows) {
+  if (N <= detail::skinny_rows && !ops::gemm_prefers_kn_weights<B>()) {
     // Few rows (a decode step): a GEMM would pack all of W to use it N times. Instead each
     // work item takes one output j and dots W's row j (contiguous, read once) with every
-    // input row.
+    // input row. (oneDNN, the GEMM that prefers (in, out) weights, does not pack for so few
+    // rows and runs them 1.8× faster than these dot products at 8 rows.)
     const float* x = B::data(inp);
     const float* w = B::data(*weight.arena) + weight.offset;
     const float* bp = bias.present() ? B::data(*bias.arena) + bias.offset : nullptr;
