@@ -639,7 +639,7 @@ TEST_CASE_TEMPLATE("Llama-style blocks: greedy generate equals the argmax of ful
 #if defined(RLHF_EIGEN_USE_ONEDNN)
 TEST_CASE("generate: oneDNN's transposed weights give the stored-weight result") {
   // With oneDNN as the GEMM provider the forward passes multiply by transposed (in, out)
-  // copies of the weights (gpt_activations::weights_kn; in generate, gpt_weights_kn for
+  // copies of the weights (gpt_forward: one layer's at a time; in generate, gpt_weights_kn for
   // more than kn_decode_rows rows, W as stored through oneDNN's small-row kernel for fewer);
   // Eigen's kernel reads W as stored. Same tokens (greedy); logits and log-probs to 1e-5 of
   // the logits' scale (check_logits: the kernels sum in different orders).

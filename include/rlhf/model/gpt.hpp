@@ -270,12 +270,21 @@ class gpt {
   return (cfg.qkv_width() + C + cfg.fc_width()) * C + C * cfg.mlp_width();
 }
 
-/// Copies of one block's four linear weights transposed to (in, out), which backends whose
-/// GEMM prefers that layout multiply by (ops::gemm_prefers_kn_weights, matmul_forward_kn).
-/// Absent views (the default): the block reads W (out, in) from the arena.
+/// Floats of the largest of a block's linear weights: the scratch gpt_forward transposes
+/// each of them into.
+[[nodiscard]] inline index_t largest_linear_floats(const gpt_config& cfg) {
+  return std::max({cfg.qkv_width(), cfg.fc_width(), cfg.mlp_width(), cfg.n_embd}) * cfg.n_embd;
+}
+
+/// How a block multiplies by its linear weights on a backend whose GEMM prefers them
+/// transposed to (in, out) (ops::gemm_prefers_kn_weights, matmul_forward_kn): through copies
+/// made beforehand (the views: generation's gpt_weights_kn), or each transposed into
+/// `scratch` (largest_linear_floats) just before its product (gpt_forward). Neither (the
+/// default): the block reads W (out, in) from the arena.
 template <class B>
 struct layer_weights_kn {
   param_view<B> c_attn, attn_proj, c_fc, mlp_proj;  ///< (C, W), (C, C), (C, fc_width), (H, C)
+  typename B::tensor* scratch = nullptr;            ///< Or: transpose each weight here.
 };
 
 /// Writes the transposed weights of block `s` into dst from element `at` on (C, C)-sized
@@ -350,11 +359,6 @@ struct gpt_activations {
   std::vector<tensor> att_dropped;     ///< (B, NH, T, T) per layer, dropped probabilities.
   tensor g_drop;                       ///< (B, T, C) backward scratch.
 
-  /// Forward scratch: one layer's four linear weights transposed to (in, out), refilled by
-  /// gpt_forward for every layer when the backend's GEMM prefers that layout
-  /// (ops::gemm_prefers_kn_weights); empty otherwise. (layer_linear_floats(config),).
-  tensor weights_kn;
-
   /// The tokens of the last gpt_forward, on the host (B·T int32): gpt_backward checks that
   /// it is given the same ones, since its embedding gradient is scattered by token id and
   /// every other gradient is taken at the forward's saved activations.
@@ -396,7 +400,6 @@ struct gpt_activations {
       for (index_t l = 0; l < cfg.n_layer; ++l) att_dropped.emplace_back(scores);
       g_drop = tensor(btc);
     }
-    if (ops::gemm_prefers_kn_weights<B>()) weights_kn = tensor(shape{layer_linear_floats(cfg)});
   }
 
   /// True when these buffers fit a model of `cfg`: the same layers, heads, widths,
@@ -416,7 +419,7 @@ struct gpt_activations {
     index_t n = encoded.size() + proj.size() + lnf.size() + lnf_mean.size() + lnf_rstd.size() +
                 logits.size() + g_res.size() + g_ln.size() + g_atty.size() + g_qkv.size() +
                 preatt.size() + g_preatt.size() + g_att.size() + g_fch.size() + g_fch_gelu.size() +
-                g_drop.size() + weights_kn.size();
+                g_drop.size();
     for (const auto* v : {&ln1, &ln1_mean, &ln1_rstd, &qkv, &att, &atty, &residual2, &ln2,
                           &ln2_mean, &ln2_rstd, &fch, &fch_gelu, &residual3, &att_dropped}) {
       for (const auto& x : *v) n += x.size();
@@ -548,13 +551,17 @@ void rope_if_rotary(const gpt<B>& m, typename B::tensor& qkv, const typename B::
                  inverse);
 }
 
-/// out = inp W^T + bias for linear `s`: through its transposed copy `kn` when present
-/// (matmul_forward_kn), else from the arena (matmul_forward).
+/// out = inp W^T + bias for linear `s`: through its transposed copy `kn` when present, or
+/// W transposed into `scratch` now (matmul_forward_kn), else from the arena (matmul_forward).
 template <class B>
 void linear_forward(const gpt<B>& m, const gpt_linear_slots& s, param_view<B> kn,
-                    typename B::tensor& out, const typename B::tensor& inp) {
+                    typename B::tensor* scratch, typename B::tensor& out,
+                    const typename B::tensor& inp) {
   if (kn.present()) {
     matmul_forward_kn<B>(out, inp, kn, m.param(s.bias));
+  } else if (scratch != nullptr) {
+    transpose_weight<B>(*scratch, 0, m.param(s.weight), out.shape().cols(), inp.shape().cols());
+    matmul_forward_kn<B>(out, inp, {scratch, 0}, m.param(s.bias));
   } else {
     matmul_forward<B>(out, inp, m.param(s.weight), m.param(s.bias));
   }
@@ -605,10 +612,10 @@ void attention_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename
                              const typename B::tensor& x, const typename B::tensor& ln,
                              const typename B::index_tensor* start, Attend&& attend,
                              const branch_dropout* drop, const layer_weights_kn<B>& kn = {}) {
-  linear_forward<B>(m, s.c_attn, kn.c_attn, qkv, ln);
+  linear_forward<B>(m, s.c_attn, kn.c_attn, kn.scratch, qkv, ln);
   rope_if_rotary<B>(m, qkv, start, false);
   attend(atty, static_cast<const typename B::tensor&>(qkv));
-  linear_forward<B>(m, s.attn_proj, kn.attn_proj, proj, atty);
+  linear_forward<B>(m, s.attn_proj, kn.attn_proj, kn.scratch, proj, atty);
   block_junction<B>(m, out, next, x, proj, drop);
 }
 /// Its backward. dx holds d out on entry and gains the gradient through ln_1 (the residual
@@ -642,13 +649,13 @@ void mlp_block_forward(const gpt<B>& m, const gpt_layer_slots& s, typename B::te
                        typename B::tensor& fch_act, typename B::tensor& proj,
                        const typename B::tensor& x, const typename B::tensor& ln,
                        const branch_dropout* drop, const layer_weights_kn<B>& kn = {}) {
-  linear_forward<B>(m, s.c_fc, kn.c_fc, fch, ln);
+  linear_forward<B>(m, s.c_fc, kn.c_fc, kn.scratch, fch, ln);
   if (m.config().mlp == mlp_type::swiglu) {
     swiglu_forward<B>(fch_act, fch);
   } else {
     gelu_forward<B>(fch_act, fch);
   }
-  linear_forward<B>(m, s.mlp_proj, kn.mlp_proj, proj, fch_act);
+  linear_forward<B>(m, s.mlp_proj, kn.mlp_proj, kn.scratch, proj, fch_act);
   block_junction<B>(m, out, next, x, proj, drop);
 }
 /// Its backward, as attention_block_backward's: dx (d out on entry) gains the gradient
@@ -706,12 +713,13 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
     return {&m.layer(l).ln_1, &a.ln1[L], &a.ln1_mean[L], &a.ln1_rstd[L]};
   };
   detail::norm_forward<B>(m, m.layer(0).ln_1, a.ln1[0], a.ln1_mean[0], a.ln1_rstd[0], a.encoded);
-  // Backends whose GEMM prefers (in, out) weights get each layer's, transposed into one
-  // scratch just before the layer (a pass over its weights, small beside its products).
-  const bool kn_weights = ops::gemm_prefers_kn_weights<B>();
-  if (kn_weights && a.weights_kn.size() != layer_linear_floats(cfg)) {
-    a.weights_kn = typename B::tensor(shape{layer_linear_floats(cfg)});
-  }
+  // Backends whose GEMM prefers (in, out) weights get each weight transposed into one
+  // scratch of this call just before its product (a pass over the weight, small beside the
+  // product; the scratch, the largest weight of a block, lives only as long as the call).
+  typename B::tensor weights_kn(
+      shape{ops::gemm_prefers_kn_weights<B>() ? largest_linear_floats(cfg) : 0});
+  layer_weights_kn<B> kn;
+  if (weights_kn.size() > 0) kn.scratch = &weights_kn;
   for (index_t l = 0; l < cfg.n_layer; ++l) {
     const auto L = static_cast<std::size_t>(l);
     const auto& x = l == 0 ? a.encoded : a.residual3[L - 1];
@@ -728,9 +736,6 @@ void gpt_forward(const gpt<B>& m, gpt_activations<B>& a, const typename B::index
                                            ? ln1_of(l + 1)
                                            : detail::next_norm<B>{&w.ln_f, &a.lnf, &a.lnf_mean,
                                                                   &a.lnf_rstd};
-    const layer_weights_kn<B> kn = kn_weights
-                                       ? transpose_layer_weights<B>(m, m.layer(l), a.weights_kn, 0)
-                                       : layer_weights_kn<B>{};
     detail::attention_block_forward<B>(m, m.layer(l), a.residual2[L], ln2, a.qkv[L], a.atty[L],
                                        a.proj, x, a.ln1[L], nullptr, attend,
                                        drop ? &attn_drop : nullptr, kn);

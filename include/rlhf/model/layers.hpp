@@ -574,8 +574,9 @@ void swiglu_backward(typename B::tensor& dinp, const typename B::tensor& inp,
 /// inp and out may have any leading shape (N rows). One GEMM (trans_b) reading W straight
 /// from the arena; with a bias, out is first filled with it (parallel over rows) and the
 /// GEMM accumulates onto it (beta = 1). With N <= skinny_rows (generation's decode steps)
-/// it is OC parallel dot-product items instead (see the body), unless the backend's GEMM
-/// prefers (in, out) weights (ops::gemm_prefers_kn_weights).
+/// it is OC parallel dot-product items instead (see the body), except for up to
+/// kn_decode_rows rows on a backend whose GEMM prefers (in, out) weights
+/// (ops::gemm_prefers_kn_weights).
 template <class B>
 void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
                     param_view<B> weight, param_view<B> bias) {
@@ -585,11 +586,12 @@ void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
   detail::check_activation(fn, "out", out.shape(), N, OC);
   detail::check_view(fn, "weight", weight, OC * C);
   if (bias.present()) detail::check_view(fn, "bias", bias, OC);
-  if (N <= detail::skinny_rows && !ops::gemm_prefers_kn_weights<B>()) {
+  const bool small_row_gemm = N <= detail::kn_decode_rows && ops::gemm_prefers_kn_weights<B>();
+  if (N <= detail::skinny_rows && !small_row_gemm) {
     // Few rows (a decode step): a GEMM would pack all of W to use it N times. Instead each
     // work item takes one output j and dots W's row j (contiguous, read once) with every
-    // input row. (oneDNN, the GEMM that prefers (in, out) weights, does not pack for so few
-    // rows and runs them 1.8× faster than these dot products at 8 rows.)
+    // input row. (oneDNN, the GEMM that prefers (in, out) weights, does not pack up to
+    // kn_decode_rows rows and runs 8 of them 1.8× faster than these dot products.)
     const float* x = B::data(inp);
     const float* w = B::data(*weight.arena) + weight.offset;
     const float* bp = bias.present() ? B::data(*bias.arena) + bias.offset : nullptr;
