@@ -344,6 +344,35 @@ TEST_CASE_TEMPLATE("generate: rows with the same prompt share a prefill and matc
   }
 }
 
+TEST_CASE_TEMPLATE("generate: a kept workspace gives the bits of a fresh one", B,
+                   RLHF_TEST_BACKENDS) {
+  // The workspace keeps the KV cache (stale positions are never read) and the transposed
+  // weights (refilled every call): after the weights change, and across batch sizes, each
+  // call equals a call without one, bit for bit.
+  auto m = make_model<B>(25);
+  std::vector<std::vector<std::int32_t>> twelve;
+  for (int k = 0; k < 4; ++k) {
+    for (const auto& p : some_prompts()) twelve.push_back(p);
+  }
+  model::generation_config gc;
+  gc.max_new_tokens = 9;
+  gc.sampling.temperature = 1.0f;
+  gc.sampling.seed = 3;
+  model::generation_workspace<B> ws;
+  const auto same = [&](const std::vector<std::vector<std::int32_t>>& prompts) {
+    const auto kept = model::generate<B>(m, prompts, gc, &ws);
+    const auto fresh = model::generate<B>(m, prompts, gc);
+    CHECK(rlhf::ops::to_host<B>(kept.tokens) == rlhf::ops::to_host<B>(fresh.tokens));
+    CHECK(host<B>(kept.logprobs) == host<B>(fresh.logprobs));
+  };
+  same(twelve);
+  same(twelve);
+  m.init(26);  // new weights: the kept transposed copy must follow them
+  same(twelve);
+  same(some_prompts());
+  same(twelve);
+}
+
 TEST_CASE_TEMPLATE("generate: a stop token ends its row", B, RLHF_TEST_BACKENDS) {
   const auto m = make_model<B>(16);
   const auto prompts = some_prompts();

@@ -28,7 +28,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
-#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -79,10 +79,8 @@ struct kv_cache {
     head_dim = cfg.head_dim();
     const shape s{n_layer, rlhf::detail::size_mul(batch, n_head, fn, "batch * n_head"), max_len,
                   head_dim};
-    k = tensor(s);
+    k = tensor(s);  // zero-filled, as every backend's tensor
     v = tensor(s);
-    ops::fill<B>(k, 0.0f);
-    ops::fill<B>(v, 0.0f);
   }
 
   /// Floats held (K and V).
@@ -143,9 +141,9 @@ struct gpt_inference_buffers {
 /// Every block's linear weights and the LM head, transposed to (in, out): what the cached
 /// forward multiplies by on backends whose GEMM prefers that layout
 /// (ops::gemm_prefers_kn_weights; oneDNN runs the products of a decode step of 16–64 rows
-/// 2–4× faster so). generate() makes one per call of more than kn_decode_rows rows, while
+/// 2–4× faster so). generate() fills one per call of more than kn_decode_rows rows, while
 /// the weights are fixed; it costs one more copy of the linear weights (the embeddings'
-/// V × C included) for the length of the call.
+/// V × C included), for the length of the call or kept in a generation_workspace.
 template <class B>
 struct gpt_weights_kn {
   typename B::tensor data;                  ///< Every transposed weight, layer after layer.
@@ -154,17 +152,28 @@ struct gpt_weights_kn {
 
   /// Copies and transposes the weights of `m`.
   explicit gpt_weights_kn(const gpt<B>& m) {
+    data = typename B::tensor(shape{floats_for(m.config())});
+    refill(m);
+  }
+  /// Transposes the current weights of `m` (a model of the same shapes) into this copy.
+  void refill(const gpt<B>& m) {
     const auto& cfg = m.config();
+    check_dim("gpt_weights_kn", "the model's transposed weights (floats)", floats_for(cfg),
+              data.size());
     const index_t per_layer = layer_linear_floats(cfg), C = cfg.n_embd, V = cfg.vocab_size;
-    data = typename B::tensor(shape{
-        rlhf::detail::size_mul(per_layer, cfg.n_layer, "gpt_weights_kn", "layers' linear weights") +
-        C * V});
+    layers.clear();
     for (index_t l = 0; l < cfg.n_layer; ++l) {
       layers.push_back(transpose_layer_weights<B>(m, m.layer(l), data, l * per_layer));
     }
     const index_t at = per_layer * cfg.n_layer;
     transpose_weight<B>(data, at, m.param(m.slots().lm_head), V, C);
     lm_head = {&data, at};
+  }
+  /// Floats of the copy for a model of `cfg`.
+  [[nodiscard]] static index_t floats_for(const gpt_config& cfg) {
+    return rlhf::detail::size_mul(layer_linear_floats(cfg), cfg.n_layer, "gpt_weights_kn",
+                                  "layers' linear weights") +
+           cfg.n_embd * cfg.vocab_size;
   }
   gpt_weights_kn(const gpt_weights_kn&) = delete;  // the views point into data
   gpt_weights_kn& operator=(const gpt_weights_kn&) = delete;
@@ -463,6 +472,60 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache,
   gpt_forward_cached<B>(m, cache, buf, tokens, start_pos, logits, new_lengths);
 }
 
+/// What generate() allocates on every call, kept for the next: the KV cache and the
+/// transposed weights (where the backend's GEMM wants them). An online trainer that samples
+/// every step passes one, so that a step does not allocate and zero tens of MB again. The
+/// cache is reused while (rows, positions) stay the same; its stale contents are never read
+/// (every position is written before a query reads it). Not for two generate() calls at
+/// once.
+template <class B>
+class generation_workspace {
+ public:
+  generation_workspace() = default;
+  /// A copy or a moved-to workspace starts empty (the kept buffers are only scratch).
+  generation_workspace(const generation_workspace& /*other*/) {}
+  generation_workspace(generation_workspace&& /*other*/) noexcept {}
+  generation_workspace& operator=(const generation_workspace& other) {
+    if (this != &other) clear();
+    return *this;
+  }
+  generation_workspace& operator=(generation_workspace&& other) noexcept {
+    if (this != &other) clear();
+    return *this;
+  }
+  ~generation_workspace() = default;
+
+  /// Frees what it keeps.
+  void clear() noexcept {
+    cache_.reset();
+    kn_.reset();
+  }
+
+  /// A cache for `b` rows of `len` positions: the kept one when it has that size.
+  kv_cache<B>& cache(const gpt_config& cfg, index_t b, index_t len) {
+    if (!cache_ || cache_->batch != b || cache_->max_len != len || cache_->n_layer != cfg.n_layer ||
+        cache_->n_head != cfg.kv_heads() || cache_->head_dim != cfg.head_dim()) {
+      cache_.reset();  // free the old one before allocating the new
+      cache_.emplace(cfg, b, len);
+    }
+    return *cache_;
+  }
+  /// The weights of `m` transposed now, into the kept copy when it has the size.
+  const gpt_weights_kn<B>& weights_kn(const gpt<B>& m) {
+    if (kn_ && kn_->data.size() == gpt_weights_kn<B>::floats_for(m.config())) {
+      kn_->refill(m);
+    } else {
+      kn_.reset();
+      kn_.emplace(m);
+    }
+    return *kn_;
+  }
+
+ private:
+  std::optional<kv_cache<B>> cache_;
+  std::optional<gpt_weights_kn<B>> kn_;
+};
+
 /// What generate() does.
 struct generation_config {
   index_t max_new_tokens = 64;            ///< >= 1; every prompt + this must fit max_seq_len.
@@ -496,6 +559,7 @@ struct generation_result {
 /// token but emit PAD with log-prob 0 and mask 0). Row b samples with row id row_ids[b]
 /// (default b) at step t = index of the token within its completion. Stops early when every
 /// row has finished.
+/// `workspace`, when given, keeps the KV cache and the transposed weights for the next call.
 /// Errors (naming the argument): no prompts, an empty prompt, a prompt with
 /// len + max_new_tokens > max_seq_len, max_new_tokens < 1, a bad sampling_config, row_ids of
 /// the wrong length or negative, a pad_token or stop token outside [0, vocab_size) →
@@ -503,7 +567,8 @@ struct generation_result {
 template <class B>
 generation_result<B> generate(const gpt<B>& m,
                               const std::vector<std::vector<std::int32_t>>& prompts,
-                              const generation_config& gc) {
+                              const generation_config& gc,
+                              generation_workspace<B>* workspace = nullptr) {
   assert_tensor_backend<B>();
   constexpr const char* fn = "generate";
   const auto& cfg = m.config();
@@ -558,13 +623,15 @@ generation_result<B> generate(const gpt<B>& m,
 
   const index_t W = P + N;  // output width; also the cache length
   const index_t V = cfg.vocab_size;
-  kv_cache<B> cache(cfg, Bn, W);
+  generation_workspace<B> own;  // stays empty when the caller keeps one
+  generation_workspace<B>& ws = workspace != nullptr ? *workspace : own;
+  kv_cache<B>& cache = ws.cache(cfg, Bn, W);
   // The weights transposed once for the whole call, where the backend's GEMM prefers it
   // for the decode steps' Bn rows.
-  const std::unique_ptr<const gpt_weights_kn<B>> kn =
-      ops::gemm_prefers_kn_weights<B>() && Bn > detail::kn_decode_rows
-          ? std::make_unique<const gpt_weights_kn<B>>(m)
-          : nullptr;
+  const gpt_weights_kn<B>* const kn = ops::gemm_prefers_kn_weights<B>() &&
+                                              Bn > detail::kn_decode_rows
+                                          ? &ws.weights_kn(m)
+                                          : nullptr;
   typename B::tensor logits(shape{Bn, V});
   typename B::index_tensor tok(shape{Bn}), ids_dev(shape{Bn});
   typename B::tensor lp(shape{Bn});
@@ -617,11 +684,11 @@ generation_result<B> generate(const gpt<B>& m,
     gpt_inference_buffers<B> buf(cfg, U, P, W);
     const std::vector<index_t> zeros(static_cast<std::size_t>(U), 0);
     if (U == Bn) {
-      gpt_forward_cached<B>(m, cache, buf, pre_dev, zeros, logits, plen, kn.get());
+      gpt_forward_cached<B>(m, cache, buf, pre_dev, zeros, logits, plen, kn);
     } else {
       kv_cache<B> shared(cfg, U, W);
       typename B::tensor shared_logits(shape{U, V});
-      gpt_forward_cached<B>(m, shared, buf, pre_dev, zeros, shared_logits, pre_len, kn.get());
+      gpt_forward_cached<B>(m, shared, buf, pre_dev, zeros, shared_logits, pre_len, kn);
       const auto source_dev = ops::index_from_host<B>(std::span<const std::int32_t>(source),
                                                       shape{Bn});
       detail::copy_prefill_rows<B>(cache, shared, source_dev, P);
@@ -659,7 +726,7 @@ generation_result<B> generate(const gpt<B>& m,
       pos[ub] = plen[ub] + step;
     }
     ops::copy_from_host<B>(std::span<const std::int32_t>(feed), feed_dev);
-    gpt_forward_cached<B>(m, cache, dec, feed_dev, pos, logits, {}, kn.get());
+    gpt_forward_cached<B>(m, cache, dec, feed_dev, pos, logits, {}, kn);
   }
 
   generation_result<B> r;

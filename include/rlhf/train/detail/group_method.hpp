@@ -89,7 +89,8 @@ class group_method_base : public method_base<B, Tok> {
     const auto first_row = static_cast<std::int32_t>(
         static_cast<index_t>(comm_.rank()) * static_cast<index_t>(idx.size()) * generations_);
     auto ro = sample_groups<B>(this->policy_, this->source_, idx, generations_, sampling_,
-                               derived_seed(args_.seed, 0x67656e74u /* "gent" */, s), first_row);
+                               derived_seed(args_.seed, 0x67656e74u /* "gent" */, s), first_row,
+                               &generation_buffers_);
     auto scored = score_rollout(ro, true);
     // TRL's num_tokens: each prompt once per completion, plus the completions.
     this->num_tokens_ += static_cast<std::uint64_t>(ro.tokens_seen);
@@ -256,10 +257,13 @@ class group_method_base : public method_base<B, Tok> {
     return opt_.num_generations_eval > 0 ? opt_.num_generations_eval : generations_;
   }
 
-  training_args args_;                      ///< the trainer's arguments
-  online_sampling opt_;                     ///< sampling, evaluation and monitor fields
-  index_t generations_;                     ///< G
-  sampling_options sampling_;               ///< what sample_groups reads
+  training_args args_;         ///< the trainer's arguments
+  online_sampling opt_;        ///< sampling, evaluation and monitor fields
+  index_t generations_;        ///< G
+  sampling_options sampling_;  ///< what sample_groups reads
+  /// generate()'s KV cache and transposed weights, kept from one step's sampling to the next
+  /// (a few tens of MB beside the update's activations; no reallocation every step).
+  model::generation_workspace<B> generation_buffers_;
   const model::gpt<B>* reference_;          ///< the frozen reference (null when beta = 0)
   forward_cache<B> ref_cache_;              ///< its activations
   std::vector<reward_function> functions_;  ///< the reward functions

@@ -105,13 +105,15 @@ std::vector<std::vector<std::int32_t>> prompt_ids(
 
 /// Samples `g` completions of each prompt (`ids`, and `contents` as the data holds it) with
 /// `policy` (no gradients), seeded by `seed` (row r of the batch draws from stream
-/// first_row + r: a data-parallel rank passes its rows' place in the global batch).
+/// first_row + r: a data-parallel rank passes its rows' place in the global batch);
+/// `workspace` (optional) keeps generate()'s buffers from one step to the next.
 template <class B, model::tokenizer Tok>
 group_rollout sample_groups_of(const model::gpt<B>& policy, const Tok& tok,
                                std::span<const std::vector<std::int32_t>> ids,
                                std::span<const data::content> contents, index_t g,
                                const sampling_options& opt, std::uint64_t seed,
-                               std::int32_t first_row = 0) {
+                               std::int32_t first_row = 0,
+                               model::generation_workspace<B>* workspace = nullptr) {
   group_rollout out;
   std::vector<std::vector<std::int32_t>> prompts;
   prompts.reserve(ids.size() * static_cast<std::size_t>(g));
@@ -133,7 +135,7 @@ group_rollout sample_groups_of(const model::gpt<B>& policy, const Tok& tok,
     gc.row_ids.resize(prompts.size());
     std::iota(gc.row_ids.begin(), gc.row_ids.end(), first_row);
   }
-  const auto res = model::generate<B>(policy, prompts, gc);
+  const auto res = model::generate<B>(policy, prompts, gc, workspace);
   const auto tokens = ops::to_host<B>(res.tokens);
   const index_t width = res.prompt_width + opt.max_completion_length;
   const auto eos = static_cast<std::int32_t>(tok.eos_id());
@@ -166,7 +168,8 @@ template <class B, model::tokenizer Tok>
 group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& source,
                             std::span<const std::uint64_t> idx, index_t g,
                             const sampling_options& opt, std::uint64_t seed,
-                            std::int32_t first_row = 0) {
+                            std::int32_t first_row = 0,
+                            model::generation_workspace<B>* workspace = nullptr) {
   const index_t context = policy.config().max_seq_len;
   std::vector<std::vector<std::int32_t>> ids;
   std::vector<data::content> contents;
@@ -179,9 +182,9 @@ group_rollout sample_groups(const model::gpt<B>& policy, example_source<Tok>& so
     }
     contents.push_back(raw.prompt);
   }
-  return sample_groups_of<B>(policy, source.tokenizer(),
-                             std::span<const std::vector<std::int32_t>>(ids),
-                             std::span<const data::content>(contents), g, opt, seed, first_row);
+  return sample_groups_of<B>(
+      policy, source.tokenizer(), std::span<const std::vector<std::int32_t>>(ids),
+      std::span<const data::content>(contents), g, opt, seed, first_row, workspace);
 }
 
 /// Each completion's weighted reward under `functions` (losses::grpo_combine_rewards: NaN
