@@ -175,8 +175,12 @@ struct gpt_weights_kn {
                                   "layers' linear weights") +
            cfg.n_embd * cfg.vocab_size;
   }
-  gpt_weights_kn(const gpt_weights_kn&) = delete;  // the views point into data
+  // The views point into data: neither copied nor moved.
+  gpt_weights_kn(const gpt_weights_kn&) = delete;
   gpt_weights_kn& operator=(const gpt_weights_kn&) = delete;
+  gpt_weights_kn(gpt_weights_kn&&) = delete;
+  gpt_weights_kn& operator=(gpt_weights_kn&&) = delete;
+  ~gpt_weights_kn() = default;
 };
 
 namespace detail {
