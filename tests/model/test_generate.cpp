@@ -286,6 +286,23 @@ TEST_CASE_TEMPLATE("generate: same seed, same output; another seed, another outp
   CHECK(rlhf::ops::to_host<B>(a.tokens) != rlhf::ops::to_host<B>(c.tokens));
 }
 
+/// Every row of `all` (generate of `prompts` under `gc`) equals that row generated alone with
+/// its row id: the same completion, log-probs to float32 round-off.
+template <class B>
+void check_rows_alone(const model::gpt<B>& m, const std::vector<std::vector<std::int32_t>>& prompts,
+                      const model::generation_config& gc, const model::generation_result<B>& all) {
+  for (std::size_t b = 0; b < prompts.size(); ++b) {
+    CAPTURE(b);
+    model::generation_config one = gc;
+    one.row_ids = {static_cast<std::int32_t>(b)};
+    const auto alone = model::generate<B>(m, {prompts[b]}, one);
+    const auto row = static_cast<index_t>(b);
+    CHECK(completion(alone, 0) == completion(all, row));
+    check_close(completion_logprobs(alone, 0), completion_logprobs(all, row),
+                "logprobs alone vs in the batch", 1e-5, 1e-6);
+  }
+}
+
 TEST_CASE_TEMPLATE("generate: a row alone equals the same row in a batch", B,
                    RLHF_TEST_BACKENDS) {
   const auto m = make_model<B>(15);
@@ -297,15 +314,7 @@ TEST_CASE_TEMPLATE("generate: a row alone equals the same row in a batch", B,
     gc.sampling.temperature = tau;
     gc.sampling.seed = 77;
     const auto all = model::generate<B>(m, prompts, gc);
-    for (index_t b = 0; b < 3; ++b) {
-      CAPTURE(b);
-      model::generation_config one = gc;
-      one.row_ids = {static_cast<std::int32_t>(b)};
-      const auto alone = model::generate<B>(m, {prompts[static_cast<std::size_t>(b)]}, one);
-      CHECK(completion(alone, 0) == completion(all, b));
-      check_close(completion_logprobs(alone, 0), completion_logprobs(all, b),
-                  "logprobs alone vs batch", 1e-5, 1e-6);
-    }
+    check_rows_alone(m, prompts, gc, all);
     // Reordered batch with the matching row ids: the same rows.
     model::generation_config re = gc;
     re.row_ids = {2, 0};
@@ -331,15 +340,7 @@ TEST_CASE_TEMPLATE("generate: rows with the same prompt share a prefill and matc
     gc.sampling.temperature = tau;
     gc.sampling.seed = 31;
     const auto all = model::generate<B>(m, prompts, gc);
-    for (index_t b = 0; b < 6; ++b) {
-      CAPTURE(b);
-      model::generation_config one = gc;
-      one.row_ids = {static_cast<std::int32_t>(b)};
-      const auto alone = model::generate<B>(m, {prompts[static_cast<std::size_t>(b)]}, one);
-      CHECK(completion(alone, 0) == completion(all, b));
-      check_close(completion_logprobs(alone, 0), completion_logprobs(all, b),
-                  "logprobs alone vs shared prefill", 1e-5, 1e-6);
-    }
+    check_rows_alone(m, prompts, gc, all);
     if (tau == 0.0f) CHECK(completion(all, 0) == completion(all, 5));
   }
 }

@@ -175,12 +175,14 @@ struct gpt_weights_kn {
                                   "layers' linear weights") +
            cfg.n_embd * cfg.vocab_size;
   }
-  // The views point into data: neither copied nor moved.
+  ///@{
+  /// Neither copied nor moved: the views point into data.
   gpt_weights_kn(const gpt_weights_kn&) = delete;
   gpt_weights_kn& operator=(const gpt_weights_kn&) = delete;
   gpt_weights_kn(gpt_weights_kn&&) = delete;
   gpt_weights_kn& operator=(gpt_weights_kn&&) = delete;
-  ~gpt_weights_kn() = default;
+  ///@}
+  ~gpt_weights_kn() = default;  ///< Frees the copy.
 };
 
 namespace detail {
@@ -485,8 +487,10 @@ void gpt_forward_cached(const gpt<B>& m, kv_cache<B>& cache,
 template <class B>
 class generation_workspace {
  public:
-  generation_workspace() = default;
-  /// A copy or a moved-to workspace starts empty (the kept buffers are only scratch).
+  generation_workspace() = default;  ///< Empty: the first call allocates.
+  ///@{
+  /// A copy, a moved-to or an assigned-to workspace starts empty (the kept buffers are only
+  /// scratch).
   generation_workspace(const generation_workspace& /*other*/) {}
   generation_workspace(generation_workspace&& /*other*/) noexcept {}
   generation_workspace& operator=(const generation_workspace& other) {
@@ -497,7 +501,8 @@ class generation_workspace {
     if (this != &other) clear();
     return *this;
   }
-  ~generation_workspace() = default;
+  ///@}
+  ~generation_workspace() = default;  ///< Frees what it keeps.
 
   /// Frees what it keeps.
   void clear() noexcept {

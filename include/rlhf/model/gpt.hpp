@@ -283,8 +283,11 @@ class gpt {
 /// default): the block reads W (out, in) from the arena.
 template <class B>
 struct layer_weights_kn {
-  param_view<B> c_attn, attn_proj, c_fc, mlp_proj;  ///< (C, W), (C, C), (C, fc_width), (H, C)
-  typename B::tensor* scratch = nullptr;            ///< Or: transpose each weight here.
+  ///@{
+  /// Transposed copies: c_attn (C, W), attn_proj (C, C), c_fc (C, fc_width), mlp_proj (H, C).
+  param_view<B> c_attn, attn_proj, c_fc, mlp_proj;
+  ///@}
+  typename B::tensor* scratch = nullptr;  ///< Or: transpose each weight here.
 };
 
 /// Writes the transposed weights of block `s` into dst from element `at` on (C, C)-sized

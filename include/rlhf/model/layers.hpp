@@ -570,6 +570,36 @@ void swiglu_backward(typename B::tensor& dinp, const typename B::tensor& inp,
 // Linear projection: out = inp W^T + bias
 // ---------------------------------------------------------------------------------------------
 
+namespace detail {
+/// out (N, OC) = inp (N, C) · W + bias as one GEMM (checked by the caller): out is first
+/// filled with the bias (rows in parallel) and the GEMM accumulates onto it (beta = 1); W is
+/// read as (OC, C) transposed when `out_in`, else as stored (C, OC).
+template <class B>
+void linear_gemm(typename B::tensor& out, const typename B::tensor& inp, param_view<B> weight,
+                 bool out_in, param_view<B> bias) {
+  const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = out.shape().cols();
+  if (bias.present()) {
+    float* o = B::data(out);
+    const float* bp = B::data(*bias.arena) + bias.offset;
+    B::parallel_for(
+        N, RLHF_LAMBDA(index_t r) {
+          float* orow = o + r * OC;
+          for (index_t j = 0; j < OC; ++j) orow[j] = bp[j];
+        });
+  }
+  gemm_desc d;
+  d.trans_b = out_in;
+  d.m = N;
+  d.n = OC;
+  d.k = C;
+  d.beta = bias.present() ? 1.0f : 0.0f;
+  d.a = {0, C, 0};
+  d.b = {weight.offset, out_in ? C : OC, 0};
+  d.c = {0, OC, 0};
+  ops::gemm_strided<B>(d, inp, *weight.arena, out);
+}
+}  // namespace detail
+
 /// out (N, OC) = inp (N, C) W^T + bias, W stored (OC, C) in the arena, bias (OC) or absent.
 /// inp and out may have any leading shape (N rows). One GEMM (trans_b) reading W straight
 /// from the arena; with a bias, out is first filled with it (parallel over rows) and the
@@ -650,24 +680,7 @@ void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
     });
     return;
   }
-  if (bias.present()) {
-    float* o = B::data(out);
-    const float* bp = B::data(*bias.arena) + bias.offset;
-    B::parallel_for(N, RLHF_LAMBDA(index_t r) {
-      float* orow = o + r * OC;
-      for (index_t j = 0; j < OC; ++j) orow[j] = bp[j];
-    });
-  }
-  gemm_desc d;
-  d.trans_b = true;
-  d.m = N;
-  d.n = OC;
-  d.k = C;
-  d.beta = bias.present() ? 1.0f : 0.0f;
-  d.a = {0, C, 0};
-  d.b = {weight.offset, C, 0};
-  d.c = {0, OC, 0};
-  ops::gemm_strided<B>(d, inp, *weight.arena, out);
+  detail::linear_gemm<B>(out, inp, weight, true, bias);
 }
 
 /// dst[offset ..] = Wᵀ (C, OC) for W (OC, C) read from the arena: the copy matmul_forward_kn
@@ -705,25 +718,8 @@ void matmul_forward_kn(typename B::tensor& out, const typename B::tensor& inp, p
   const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = out.shape().cols();
   detail::check_activation(fn, "out", out.shape(), N, OC);
   detail::check_view(fn, "wt", wt, OC * C);
-  if (bias.present()) {
-    detail::check_view(fn, "bias", bias, OC);
-    float* o = B::data(out);
-    const float* bp = B::data(*bias.arena) + bias.offset;
-    B::parallel_for(
-        N, RLHF_LAMBDA(index_t r) {
-          float* orow = o + r * OC;
-          for (index_t j = 0; j < OC; ++j) orow[j] = bp[j];
-        });
-  }
-  gemm_desc d;
-  d.m = N;
-  d.n = OC;
-  d.k = C;
-  d.beta = bias.present() ? 1.0f : 0.0f;
-  d.a = {0, C, 0};
-  d.b = {wt.offset, OC, 0};
-  d.c = {0, OC, 0};
-  ops::gemm_strided<B>(d, inp, *wt.arena, out);
+  if (bias.present()) detail::check_view(fn, "bias", bias, OC);
+  detail::linear_gemm<B>(out, inp, wt, false, bias);
 }
 
 /// dinp (N, C) += dout W;  dweight (OC, C) += dout^T inp;  dbias (OC) += column sums of dout.
