@@ -671,8 +671,8 @@ TEST_CASE("generate: oneDNN's transposed weights give the stored-weight result")
   // With oneDNN as the GEMM provider the forward passes multiply by transposed (in, out)
   // copies of the weights (gpt_forward: one layer's at a time; in generate, gpt_weights_kn for
   // more than kn_decode_rows rows, W as stored through oneDNN's small-row kernel for fewer);
-  // Eigen's kernel reads W as stored. Same tokens (greedy); logits and log-probs to 1e-5 of
-  // the logits' scale (check_logits: the kernels sum in different orders).
+  // Eigen's kernel reads W as stored. Same tokens (greedy); logits to 1e-5 of their scale
+  // (check_logits: the kernels sum in different orders), log-probs to 1e-4 of it (below).
   using B = rlhf::eigen_backend;
   const rlhf::gemm_provider before = rlhf::eigen_gemm_provider();
   auto cfg = tiny_config();
@@ -701,8 +701,9 @@ TEST_CASE("generate: oneDNN's transposed weights give the stored-weight result")
     const auto stored = run(rlhf::gemm_provider::eigen, prompts);
     rlhf::set_eigen_gemm_provider(before);
     check_logits(kn.second, stored.second, "logits, transposed vs stored weights");
-    // A log-prob carries the rounding of the logits it is taken from: the same bound
-    // against the logits' scale.
+    // A log-prob carries the rounding of the logits it is taken from, and a decode step's
+    // that of every step before it through this model's ×6 weights: 1e-4 of the logits'
+    // scale (a wrong layout or a stale copy is off by O(1)).
     double logit_scale = 1.0;
     for (const float x : stored.second) logit_scale = std::max(logit_scale, std::abs(double{x}));
     for (index_t b = 0; b < static_cast<index_t>(prompts.size()); ++b) {
@@ -713,7 +714,7 @@ TEST_CASE("generate: oneDNN's transposed weights give the stored-weight result")
       REQUIRE(got.size() == want.size());
       for (std::size_t i = 0; i < got.size(); ++i) {
         CAPTURE(i);
-        CHECK(std::abs(double{got[i]} - want[i]) <= 1e-5 * logit_scale);
+        CHECK(std::abs(double{got[i]} - want[i]) <= 1e-4 * logit_scale);
       }
     }
   }
