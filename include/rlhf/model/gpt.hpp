@@ -290,8 +290,8 @@ struct layer_weights_kn {
   typename B::tensor* scratch = nullptr;  ///< Or: transpose each weight here.
 };
 
-/// Writes the transposed weights of block `s` into dst from element `at` on (C, C)-sized
-/// pieces in the order of layer_linear_floats; returns their views.
+/// Writes the transposed weights of block `s` into dst from element `at`, one after another
+/// in the order of layer_linear_floats (layer_linear_floats(cfg) floats); returns their views.
 template <class B>
 layer_weights_kn<B> transpose_layer_weights(const gpt<B>& m, const gpt_layer_slots& s,
                                             typename B::tensor& dst, index_t at) {
