@@ -1503,31 +1503,47 @@ TEST_CASE_TEMPLATE(
         rlhf::shape_error);  // a norm bias view past the arena's end
   }
 
-  SUBCASE("gelu_backward_bias: two column blocks, one partial") {
-    const index_t N = 5, OC = 70, b_off = 3, P = b_off + OC;
-    auto inp = make<B>(randn(static_cast<std::size_t>(N * OC), 64, 2.0f), shape{N, OC});
-    auto dout = make<B>(randn(static_cast<std::size_t>(N * OC), 66), shape{N, OC});
-    auto dinp = make<B>(std::vector<float>(static_cast<std::size_t>(N * OC), NAN),
-                        shape{N, OC});  // overwritten
-    auto grads = make<B>(std::vector<float>(static_cast<std::size_t>(P), 0.5f), shape{P});
-    model::gelu_backward_bias<B>(dinp, {&grads, b_off}, inp, dout);
-    auto dinp_ref = zeros<B>(shape{N, OC});
-    model::gelu_backward<B>(dinp_ref, inp, dout);
-    const auto d = host<B>(dinp_ref);
-    check_close(host<B>(dinp), d, "dinp = dout gelu'(inp)", 0.0, 0.0);
-    // The bias gradient adds each column's sum, in row order, to what was there (0.5).
-    std::vector<float> db_ref(static_cast<std::size_t>(P), 0.5f);
-    for (index_t j = 0; j < OC; ++j) {
-      float s = 0.0f;
-      for (index_t r = 0; r < N; ++r) s += d[static_cast<std::size_t>(r * OC + j)];
-      db_ref[static_cast<std::size_t>(b_off + j)] += s;
+  SUBCASE("column blocks: the widest that leaves 16 work items, down to 4 columns") {
+    CHECK(model::detail::column_block_for(1024) == 16);
+    CHECK(model::detail::column_block_for(256) == 16);
+    CHECK(model::detail::column_block_for(255) == 16);  // 16 blocks, the last one partial
+    CHECK(model::detail::column_block_for(128) == 8);   // not 8 blocks of 16
+    CHECK(model::detail::column_block_for(70) == 4);
+    CHECK(model::detail::column_block_for(8) == 4);
+    CHECK(model::detail::column_block_for(1024, 64) == 64);
+    CHECK(model::detail::column_block_for(512, 64) == 32);
+    CHECK(model::detail::column_block_for(1030, 64) == 64);  // 17 blocks, the last of 6
+  }
+
+  SUBCASE("gelu_backward_bias: column blocks, the last one partial") {
+    // OC = 70: blocks of 4 columns, the last of 2; OC = 1030: blocks of 64, the last of 6.
+    for (const index_t OC : {index_t{70}, index_t{1030}}) {
+      CAPTURE(OC);
+      const index_t N = 5, b_off = 3, P = b_off + OC;
+      auto inp = make<B>(randn(static_cast<std::size_t>(N * OC), 64, 2.0f), shape{N, OC});
+      auto dout = make<B>(randn(static_cast<std::size_t>(N * OC), 66), shape{N, OC});
+      auto dinp = make<B>(std::vector<float>(static_cast<std::size_t>(N * OC), NAN),
+                          shape{N, OC});  // overwritten
+      auto grads = make<B>(std::vector<float>(static_cast<std::size_t>(P), 0.5f), shape{P});
+      model::gelu_backward_bias<B>(dinp, {&grads, b_off}, inp, dout);
+      auto dinp_ref = zeros<B>(shape{N, OC});
+      model::gelu_backward<B>(dinp_ref, inp, dout);
+      const auto d = host<B>(dinp_ref);
+      check_close(host<B>(dinp), d, "dinp = dout gelu'(inp)", 0.0, 0.0);
+      // The bias gradient adds each column's sum, in row order, to what was there (0.5).
+      std::vector<float> db_ref(static_cast<std::size_t>(P), 0.5f);
+      for (index_t j = 0; j < OC; ++j) {
+        float s = 0.0f;
+        for (index_t r = 0; r < N; ++r) s += d[static_cast<std::size_t>(r * OC + j)];
+        db_ref[static_cast<std::size_t>(b_off + j)] += s;
+      }
+      check_close(host<B>(grads), db_ref, "dbias += column sums, rows in order", 0.0, 0.0);
+      auto dinp2 = zeros<B>(shape{N, OC});
+      model::gelu_backward_bias<B>(dinp2, {}, inp, dout);  // no bias gradient
+      check_close(host<B>(dinp2), d, "dinp without a bias gradient", 0.0, 0.0);
+      CHECK_THROWS_AS(model::gelu_backward_bias<B>(dinp2, {&grads, b_off + 1}, inp, dout),
+                      rlhf::shape_error);
     }
-    check_close(host<B>(grads), db_ref, "dbias += column sums, rows in order", 0.0, 0.0);
-    auto dinp2 = zeros<B>(shape{N, OC});
-    model::gelu_backward_bias<B>(dinp2, {}, inp, dout);  // no bias gradient
-    check_close(host<B>(dinp2), d, "dinp without a bias gradient", 0.0, 0.0);
-    CHECK_THROWS_AS(model::gelu_backward_bias<B>(dinp2, {&grads, b_off + 1}, inp, dout),
-                    rlhf::shape_error);
   }
 }
 

@@ -105,6 +105,16 @@ void check_view(std::string_view fn, std::string_view arg, const View& v, index_
 /// Columns per work item of the column sums (weight and bias gradients): one 64-byte cache
 /// line of floats per row.
 inline constexpr index_t column_block = 16;
+
+/// Columns per work item of a column-sum pass over `cols` columns: `widest` (a power of two),
+/// halved, down to 4, while that leaves fewer than 16 work items (a host parallel_for runs
+/// fewer serially: "tiny"'s C = 128 made 8 blocks of 16, a one-thread pass). Each column
+/// still sums its rows in order, so the block size changes no bit of the result.
+constexpr index_t column_block_for(index_t cols, index_t widest = column_block) {
+  index_t cb = widest;
+  while (cb > 4 && (cols + cb - 1) / cb < 16) cb /= 2;
+  return cb;
+}
 /// matmul_forward with at most this many rows (decode steps) runs as dot products, not GEMM.
 inline constexpr index_t skinny_rows = 16;
 /// Batches of more rows than this make generate() transpose the weights for a GEMM that
@@ -112,15 +122,15 @@ inline constexpr index_t skinny_rows = 16;
 /// Wᵀ (a kernel without packing), and 16 rows 2–4× slower (docs/backends.md).
 inline constexpr index_t kn_decode_rows = 8;
 
-/// db[j] += Σ_r g[r, j] for g (N, OC) row-major: parallel over blocks of column_block
+/// db[j] += Σ_r g[r, j] for g (N, OC) row-major: parallel over blocks of (up to) column_block
 /// columns, each walking the rows in order (every column sums serially: race-free and
 /// deterministic; a block reads one cache line per row).
 template <class B>
 void add_column_sums(float* db, const float* g, index_t N, index_t OC) {
-  constexpr index_t cb = column_block;
+  const index_t cb = column_block_for(OC);
   B::parallel_for((OC + cb - 1) / cb, RLHF_LAMBDA(index_t blk) {
     const index_t j0 = blk * cb, nj = OC - j0 < cb ? OC - j0 : cb;
-    float s[cb] = {};
+    float s[column_block] = {};
     for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
       const float* gr = g + r * OC + j0;
       for (index_t j = 0; j < nj; ++j) s[j] += gr[j];
@@ -318,7 +328,7 @@ void layernorm_forward(typename B::tensor& out, typename B::tensor& mean, typena
 /// With xhat = (inp - mean) * rstd and g = dout * weight, per row:
 ///   dinp    += rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
 ///   dweight += sum_rows dout * xhat,   dbias += sum_rows dout.
-/// dinp is parallel over rows; dweight/dbias are parallel over blocks of column_block
+/// dinp is parallel over rows; dweight/dbias are parallel over blocks of (up to) column_block
 /// channels, each walking the rows in order (every column sums serially: race-free,
 /// deterministic; a block reads one cache line per row). dweight and dbias may be absent
 /// (frozen layer).
@@ -365,10 +375,10 @@ void layernorm_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_vie
   if (!dweight.present() && !dbias.present()) return;
   float* dw = dweight.present() ? B::data(*dweight.arena) + dweight.offset : nullptr;
   float* db = dbias.present() ? B::data(*dbias.arena) + dbias.offset : nullptr;
-  constexpr index_t cb = detail::column_block;
+  const index_t cb = detail::column_block_for(C);
   B::parallel_for((C + cb - 1) / cb, RLHF_LAMBDA(index_t blk) {
     const index_t c0 = blk * cb, nc = C - c0 < cb ? C - c0 : cb;
-    float sw[cb] = {}, sb[cb] = {};
+    float sw[detail::column_block] = {}, sb[detail::column_block] = {};
     for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
       const float* gr = g + r * C + c0;
       const float* xr = x + r * C + c0;
@@ -413,7 +423,7 @@ void rmsnorm_forward(typename B::tensor& out, typename B::tensor& rstd,
 
 /// With xhat = inp * rstd and g = dout * weight, per row:
 ///   dinp    += rstd * (g - xhat * mean_c(g * xhat)),   dweight += sum_rows dout * xhat.
-/// dinp is parallel over rows; dweight over blocks of column_block channels walking the rows
+/// dinp is parallel over rows; dweight over blocks of (up to) column_block channels walking the rows
 /// in order (race-free, deterministic). dweight may be absent (frozen layer).
 template <class B>
 void rmsnorm_backward(typename B::tensor& dinp, grad_view<B> dweight,
@@ -446,10 +456,10 @@ void rmsnorm_backward(typename B::tensor& dinp, grad_view<B> dweight,
       });
   if (!dweight.present()) return;
   float* dw = B::data(*dweight.arena) + dweight.offset;
-  constexpr index_t cb = detail::column_block;
+  const index_t cb = detail::column_block_for(C);
   B::parallel_for((C + cb - 1) / cb, RLHF_LAMBDA(index_t blk) {
     const index_t c0 = blk * cb, nc = C - c0 < cb ? C - c0 : cb;
-    float sw[cb] = {};
+    float sw[detail::column_block] = {};
     for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
       const float* gr = g + r * C + c0;
       const float* xr = x + r * C + c0;
@@ -723,7 +733,7 @@ void matmul_forward_kn(typename B::tensor& out, const typename B::tensor& inp, p
 }
 
 /// dinp (N, C) += dout W;  dweight (OC, C) += dout^T inp;  dbias (OC) += column sums of dout.
-/// Two GEMMs with beta = 1 (so they accumulate) plus a column sum parallel over blocks of
+/// Two GEMMs with beta = 1 (so they accumulate) plus a column sum parallel over blocks of (up to)
 /// column_block outputs (rows in order, as layernorm_backward's).
 /// dweight and dbias may be absent (frozen weights / no bias). With dinp_write = overwrite,
 /// dinp = dout W (beta = 0).
@@ -1277,10 +1287,10 @@ void gelu_backward_bias(typename B::tensor& dinp, grad_view<B> dbias, const type
   float* db = dbias.present() ? B::data(*dbias.arena) + dbias.offset : nullptr;
   if constexpr (B::host_accessible) {
     if (db != nullptr) {
-      constexpr index_t cb = detail::gelu_bias_block;
+      const index_t cb = detail::column_block_for(OC, detail::gelu_bias_block);
       B::parallel_for((OC + cb - 1) / cb, [=](index_t blk) {
         const index_t j0 = blk * cb, nj = OC - j0 < cb ? OC - j0 : cb;
-        float s[cb] = {};
+        float s[detail::gelu_bias_block] = {};
         for (index_t r = 0; r < N; ++r) {  // rows in order: each column sums serially
           const float* xr = x + r * OC + j0;
           const float* gr = g + r * OC + j0;
