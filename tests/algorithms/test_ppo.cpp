@@ -1,6 +1,7 @@
 // SPDX-FileCopyrightText: 2026 The rlhf++ authors
 // SPDX-License-Identifier: Apache-2.0
 // PPO clipped policy and value losses (rlhf/losses/ppo.hpp).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -140,6 +141,30 @@ TEST_CASE_TEMPLATE("ppo_loss invariants, the classic skip and early stop", B,
   const auto neg = make<B>({-2.0f, 1.0f}, rlhf::shape{1, 2});
   CHECK(std::isinf(losses::ppo_loss<B>({big, zeros, neg, zeros, zeros, zeros, ones}).loss));
 
+  // A masked token (w = 0) adds nothing, whatever its values: a log-ratio of +1000 there
+  // (e^1000 overflows) leaves the result that of benign values, bit for bit, and its
+  // gradients are 0. Fractional weights scale their tokens.
+  const auto wm = make<B>({0.5f, 0.0f, 2.0f, 1.0f}, rlhf::shape{1, 4});
+  const auto a4 = make<B>({1.0f, -3.0f, -0.5f, 0.25f}, rlhf::shape{1, 4});
+  const auto v4 = make<B>({0.1f, 9.0f, -0.2f, 0.3f}, rlhf::shape{1, 4});
+  const auto z4 = make<B>({0.0f, 0.0f, 0.0f, 0.0f}, rlhf::shape{1, 4});
+  const auto wild = make<B>({-1.0f, 1000.0f, -2.0f, -0.5f}, rlhf::shape{1, 4});
+  const auto tame = make<B>({-1.0f, -1.0f, -2.0f, -0.5f}, rlhf::shape{1, 4});
+  const auto old4 = make<B>({-1.1f, -1.0f, -1.9f, -0.5f}, rlhf::shape{1, 4});
+  const auto rw = losses::ppo_loss<B>({wild, old4, a4, v4, z4, z4, wm});
+  const auto rt = losses::ppo_loss<B>({tame, old4, a4, v4, z4, z4, wm});
+  CHECK(rw.loss == rt.loss);
+  CHECK(rw.metrics.approxkl == rt.metrics.approxkl);
+  CHECK(rw.metrics.ratio == rt.metrics.ratio);
+  check_close(host<B>(rw.grad_logprobs), host<B>(rt.grad_logprobs), "grads, masked token", 0.0,
+              0.0);
+  CHECK(host<B>(rw.grad_logprobs)[1] == 0.0f);
+  CHECK(host<B>(rw.grad_values)[1] == 0.0f);
+  // The weights: Σw = 3.5; token 2 (w = 2, A = -0.5, ratio e^-0.1) is unclipped:
+  // d pg / d logp = -A·ratio·w/Σw.
+  check_close(host<B>(rt.grad_logprobs)[2], static_cast<float>(0.5 * std::exp(-0.1) * 2.0 / 3.5),
+              "a weighted token's grad");
+
   // Classic ratio_threshold: mean ratio e^3 > 10 → skipped, loss and gradients 0.
   std::vector<float> far(k_old_lp);
   for (float& f : far) f += 3.0f;
@@ -163,6 +188,26 @@ TEST_CASE_TEMPLATE("ppo_loss invariants, the classic skip and early stop", B,
   const std::vector<float> ratios{1.0f, 1.2f, 0.8f};
   CHECK(losses::ppo_ratio_var(ratios) == doctest::Approx(0.04).epsilon(1e-6));
   CHECK(losses::ppo_ratio_var(std::span<const float>(ratios.data(), 1)) == 0.0f);
+}
+
+TEST_CASE("ppo ratio: e^d within 3 ulp of std::exp, both signs, +inf past 87") {
+  const auto ulps = [](float a, float b) {
+    return std::abs(static_cast<double>(a) - static_cast<double>(b)) /
+           static_cast<double>(std::nextafter(std::abs(b), INFINITY) - std::abs(b));
+  };
+  double worst = 0.0;
+  for (float d = -86.5f; d <= 86.5f; d += 0.0137f) {
+    worst = std::max(worst, ulps(losses::detail::ppo::ratio_exp(d), std::exp(d)));
+  }
+  for (const float d : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 0.5f, -0.5f, 20.0f}) {
+    CAPTURE(d);
+    worst = std::max(worst, ulps(losses::detail::ppo::ratio_exp(d), std::exp(d)));
+  }
+  CHECK(worst <= 3.0);
+  CHECK(losses::detail::ppo::ratio_exp(0.0f) == 1.0f);
+  CHECK(losses::detail::ppo::ratio_exp(-0.0f) == 1.0f);
+  CHECK(std::isinf(losses::detail::ppo::ratio_exp(1000.0f)));
+  CHECK(losses::detail::ppo::ratio_exp(-1000.0f) == 0.0f);
 }
 
 TEST_CASE_TEMPLATE("ppo_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
@@ -190,6 +235,23 @@ TEST_CASE_TEMPLATE("ppo_loss rejects bad input", B, RLHF_TEST_BACKENDS) {
   CHECK_THROWS_WITH_AS(losses::ppo_loss<B>({a, a, nan_t, a, a, a, m}),
                        "ppo_loss: advantages must be finite, got nan at flat index 5",
                        rlhf::data_error);
+  // A large batch (600 x 128 = 76,800 values: the finiteness checks split it into blocks of
+  // 4,096 across threads, the last block partial): the culprit is still named.
+  {
+    const rlhf::shape big{600, 128};
+    const auto fine = make<B>(std::vector<float>(76800, 0.5f), big);
+    for (const std::size_t at : {std::size_t{41000}, std::size_t{76799}}) {
+      std::vector<float> wide_v(76800, 0.5f);
+      wide_v[at] = -INFINITY;
+      const auto wide_t = make<B>(wide_v, big);
+      CHECK_THROWS_WITH_AS(
+          losses::ppo_loss<B>({fine, wide_t, fine, fine, fine, fine, fine}),
+          rlhf::detail::concat("ppo_loss: old_logprobs must be finite, got -inf at flat index ", at)
+              .c_str(),
+          rlhf::data_error);
+    }
+    CHECK(std::isfinite(losses::ppo_loss<B>({fine, fine, fine, fine, fine, fine, fine}).loss));
+  }
   const auto zero = make<B>(std::vector<float>(8, 0.0f), s);
   CHECK_THROWS_WITH_AS(losses::ppo_loss<B>({a, a, a, a, a, a, zero}),
                        "ppo_loss: mask is all zero; the masked means are undefined",

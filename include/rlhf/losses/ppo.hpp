@@ -207,33 +207,42 @@ std::array<double, k_stats> token_pass(const ppo_inputs<B>& in, const ppo_config
   const float c = cfg.cliprange, cv = cfg.cliprange_value;
   float* glp = B::data(r.grad_logprobs);
   float* gv = B::data(r.grad_values);
-  B::parallel_for(n, RLHF_LAMBDA(index_t i) {
-    double acc[k_stats] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (index_t j = 0; j < t; ++j) {
-      const index_t q = i * t + j;
-      const float w = m[q];
-      if (w == 0.0f) {
-        glp[q] = 0.0f;
-        gv[q] = 0.0f;
-        continue;
-      }
-      const auto p = ppo_policy_token(lp[q], olp[q], adv[q], c);
-      const auto val = ppo_value_token(v[q], ov[q], ret[q], cv);
-      glp[q] = w * p.dloss;
-      gv[q] = w * val.dloss;
-      const double d = static_cast<double>(lp[q]) - static_cast<double>(olp[q]);
-      acc[0] += w;
-      acc[1] += static_cast<double>(w) * p.loss;
-      acc[2] += static_cast<double>(w) * val.loss;
-      acc[3] += static_cast<double>(w) * p.clipped;
-      acc[4] += static_cast<double>(w) * val.clipped;
-      acc[5] += w * d * d;
-      acc[6] += -w * d;
-      acc[7] += static_cast<double>(w) * p.ratio;
-      acc[8] += ent ? static_cast<double>(w) * ent[q] : 0.0;
-    }
-    for (index_t k = 0; k < k_stats; ++k) st[k * n + i] = static_cast<float>(acc[k]);
-  });
+  B::parallel_for(
+      n, RLHF_LAMBDA(index_t i) {
+        // Nine float64 sums over the row, one SIMD loop: a masked token (w = 0) computes on
+        // neutral inputs (log-ratio 0, so nothing overflows) and adds 0 everywhere.
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+        const index_t row = i * t;
+        RLHF_SIMD_REDUCE(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
+        for (index_t j = 0; j < t; ++j) {
+          const index_t q = row + j;
+          const float w = m[q];
+          // All ones where w != 0 (w >= 0: its magnitude bits), else zero: by bits, not a
+          // float comparison, so that the loop vectorises.
+          const std::int32_t on = (ops::detail::float_bits(w) & 0x7fffffff) != 0 ? -1 : 0;
+          const float l = ops::detail::bits_float(ops::detail::float_bits(lp[q]) & on);
+          const float ol = ops::detail::bits_float(ops::detail::float_bits(olp[q]) & on);
+          const auto p = ppo_policy_token(l, ol, adv[q], c);
+          const auto val = ppo_value_token(v[q], ov[q], ret[q], cv);
+          glp[q] = w * p.dloss;
+          gv[q] = w * val.dloss;
+          const double wd = w, d = static_cast<double>(l) - static_cast<double>(ol);
+          a0 += wd;
+          a1 += wd * p.loss;
+          a2 += wd * val.loss;
+          a3 += wd * p.clipped;
+          a4 += wd * val.clipped;
+          a5 += wd * d * d;
+          a6 += -wd * d;
+          a7 += wd * p.ratio;
+        }
+        if (ent != nullptr) {
+          RLHF_SIMD_REDUCE(+ : a8)
+          for (index_t q = row; q < row + t; ++q) a8 += static_cast<double>(m[q]) * ent[q];
+        }
+        const double acc[k_stats] = {a0, a1, a2, a3, a4, a5, a6, a7, a8};
+        for (index_t k = 0; k < k_stats; ++k) st[k * n + i] = static_cast<float>(acc[k]);
+      });
   std::vector<float> sums(static_cast<std::size_t>(k_stats * n));
   B::copy_to_host(stats, std::span<float>(sums));
   std::array<double, k_stats> tot{};

@@ -12,6 +12,7 @@
 // nothing to the host.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -77,6 +78,22 @@ std::vector<float> nonfinite_flags(const typename B::tensor& t) {
   return to_host<B>(flags);
 }
 
+/// all_finite over t's values in blocks of finite_block, the blocks in B::parallel_for (on
+/// the host: B::host_accessible): tensors of a few MB are checked by every thread.
+template <class B>
+bool all_finite_blocks(const typename B::tensor& t) {
+  const index_t n = t.size(), blocks = (n + finite_block - 1) / finite_block;
+  std::vector<std::uint8_t> bad(static_cast<std::size_t>(blocks));
+  const float* x = B::data(t);
+  std::uint8_t* flags = bad.data();
+  B::parallel_for(blocks, [=](index_t b) {
+    const index_t begin = b * finite_block,
+                  len = n - begin < finite_block ? n - begin : finite_block;
+    flags[b] = all_finite(std::span<const float>(x + begin, static_cast<std::size_t>(len))) ? 0 : 1;
+  });
+  return std::ranges::all_of(bad, [](std::uint8_t f) { return f == 0; });
+}
+
 /// Calls f(span of t's values) without a copy where the host can read B's memory.
 template <class B, class F>
 void with_host_values(const typename B::tensor& t, F&& f) {
@@ -97,7 +114,10 @@ void check_finite(std::string_view fn, std::string_view arg, const typename B::t
   if (!validating(validation::full)) return;
   if constexpr (B::host_accessible) {
     const std::span<const float> v(B::data(t), static_cast<std::size_t>(t.size()));
-    if (!detail::all_finite(v)) rlhf::check_finite(fn, arg, v);
+    // One thread below 16 blocks (64k values); above, every thread takes blocks.
+    const bool finite = t.size() < 16 * detail::finite_block ? detail::all_finite(v)
+                                                             : detail::all_finite_blocks<B>(t);
+    if (!finite) rlhf::check_finite(fn, arg, v);
   } else {
     if (t.size() == 0) return;
     for (const float flag : detail::nonfinite_flags<B>(t)) {
