@@ -31,8 +31,8 @@ struct ppo_policy_terms {
 };
 
 /// e^d for any finite d, on the vectorisable exp of the log-prob kernels: e^-|d| for d <= 0,
-/// its reciprocal above (within 3 ulp of std::exp; +inf from d > 87 on). The sign picked by
-/// bits, not by a float comparison, so that GCC vectorises the token loop.
+/// its reciprocal above (within 3 ulp of std::exp; +inf from d > 87 on). The sign is picked
+/// on bits: ppo_loss's token loop with float comparisons instead ran ~3x slower (GCC 12).
 RLHF_HD RLHF_ALWAYS_INLINE float ratio_exp(float d) {
   const float e = ops::detail::exp_nonpositive(-std::fabs(d));
   const std::int32_t negative = ops::detail::float_bits(d) >> 31;  // -1 when d < 0 (or -0)
