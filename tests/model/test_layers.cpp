@@ -12,8 +12,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "fixture.hpp"
 #include "random_data.hpp"
@@ -1430,6 +1435,99 @@ TEST_CASE_TEMPLATE("attention: grouped-query (4 heads over 2 and 1 key/value hea
                          rlhf::shape_error);
   }
 }
+
+#if !defined(RLHF_EIGEN_USE_CBLAS) || defined(RLHF_CBLAS_OPENMP)
+namespace {
+// The Eigen backend with gemm_tasks hidden: attention takes the generic path (each product
+// batch its own call, the softmax over all rows at once).
+struct eigen_without_gemm_tasks : rlhf::eigen_backend {
+  template <class F>
+  static void gemm_tasks(index_t, F&&) = delete;
+};
+static_assert(rlhf::ops::has_gemm_tasks<rlhf::eigen_backend>);
+static_assert(!rlhf::ops::has_gemm_tasks<eigen_without_gemm_tasks>);
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+struct attention_run {
+  std::vector<float> out, att, dropped, dinp_acc, dinp_over;
+};
+
+// Forward, then the backward accumulating onto ones and overwriting NaN, on backend BK.
+template <class BK>
+attention_run run_attention(index_t Bn, index_t T, index_t C, index_t NH, index_t NKV,
+                            const model::attention_dropout<BK>* drop) {
+  using E = rlhf::eigen_backend;  // BK's tensors are the Eigen backend's
+  const index_t hs = C / NH, W = C + 2 * NKV * hs;
+  const shape qkv_s{Bn, T, W}, out_s{Bn, T, C}, att_s{Bn, NH, T, T};
+  auto inp = make<E>(randn(static_cast<std::size_t>(Bn * T * W), 91, 1.5f), qkv_s);
+  auto dout = make<E>(randn(static_cast<std::size_t>(Bn * T * C), 92), out_s);
+  const auto nan_of = [](const shape& s) {
+    return make<E>(std::vector<float>(static_cast<std::size_t>(s.numel()), NAN), s);
+  };
+  auto out = nan_of(out_s), preatt = nan_of(att_s), att = nan_of(att_s);
+  model::attention_forward<BK>(out, preatt, att, inp, drop);
+  attention_run r{host<E>(out), host<E>(att), {}, {}, {}};
+  if (drop != nullptr) r.dropped = host<E>(*drop->dropped);
+  auto dpreatt = nan_of(att_s), datt = nan_of(att_s);
+  auto dinp = make<E>(std::vector<float>(static_cast<std::size_t>(qkv_s.numel()), 1.0f), qkv_s);
+  model::attention_backward<BK>(dinp, dpreatt, datt, dout, inp, att, drop);
+  r.dinp_acc = host<E>(dinp);
+  auto dinp_nan = nan_of(qkv_s);
+  model::attention_backward<BK>(dinp_nan, dpreatt, datt, dout, inp, att, drop,
+                                model::grad_write::overwrite);
+  r.dinp_over = host<E>(dinp_nan);
+  return r;
+}
+}  // namespace
+
+// The Eigen backend runs each batch row of the attention as one task (gemm_tasks): its
+// products, softmax and dropout together. The products and elementwise formulas are those
+// of the generic path, so every output equals it bit for bit; and on 1 thread as on 2.
+TEST_CASE("attention: one task per batch row equals the generic path bit for bit") {
+  using E = rlhf::eigen_backend;
+  using G = eigen_without_gemm_tasks;
+  struct dims {
+    index_t Bn, T, C, NH, NKV;
+  };
+  // Odd batch counts (uneven tasks), grouped-query heads, and T = 200 with hs = 64, whose
+  // 200 × 200 × 64 products leave the small-batch path for one call per product.
+  for (const dims d : {dims{3, 5, 16, 4, 4}, dims{5, 17, 24, 6, 2}, dims{2, 64, 32, 4, 1},
+                       dims{2, 200, 128, 2, 2}}) {
+    CAPTURE(d.Bn);
+    CAPTURE(d.T);
+    CAPTURE(d.NKV);
+    for (const bool with_dropout : {false, true}) {
+      CAPTURE(with_dropout);
+      const shape att_s{d.Bn, d.NH, d.T, d.T};
+      E::tensor dropped_e(att_s), dropped_g(att_s);
+      const model::attention_dropout<E> drop_e{&dropped_e, 0.25f, {5, 9}};
+      const model::attention_dropout<G> drop_g{&dropped_g, 0.25f, {5, 9}};
+      const auto tasks = run_attention<E>(d.Bn, d.T, d.C, d.NH, d.NKV,
+                                          with_dropout ? &drop_e : nullptr);
+      const auto generic = run_attention<G>(d.Bn, d.T, d.C, d.NH, d.NKV,
+                                            with_dropout ? &drop_g : nullptr);
+      CHECK(same_bits(tasks.out, generic.out));
+      CHECK(same_bits(tasks.att, generic.att));
+      CHECK(same_bits(tasks.dropped, generic.dropped));
+      CHECK(same_bits(tasks.dinp_acc, generic.dinp_acc));
+      CHECK(same_bits(tasks.dinp_over, generic.dinp_over));
+#if defined(_OPENMP)
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(1);
+      const auto one = run_attention<E>(d.Bn, d.T, d.C, d.NH, d.NKV,
+                                        with_dropout ? &drop_e : nullptr);
+      omp_set_num_threads(threads);
+      CHECK(same_bits(one.out, tasks.out));
+      CHECK(same_bits(one.dinp_acc, tasks.dinp_acc));
+      CHECK(same_bits(one.dinp_over, tasks.dinp_over));
+#endif
+    }
+  }
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------
 

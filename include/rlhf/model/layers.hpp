@@ -862,6 +862,12 @@ RLHF_HD inline float dropout_factor(dropout_key key, float p, float scale, index
   return philox_uniform(key.seed, key.stream, 0, static_cast<std::uint64_t>(i)) >= p ? scale
                                                                                      : 0.0f;
 }
+/// dropout_forward's elements [begin, end) on the host: out[i] = inp[i] · keep[i] / (1 - p).
+inline void dropout_span(float* out, const float* inp, float p, dropout_key key, index_t begin,
+                         index_t end) {
+  const float scale = 1.0f / (1.0f - p);
+  for (index_t i = begin; i < end; ++i) out[i] = inp[i] * dropout_factor(key, p, scale, i);
+}
 inline void check_dropout_p(std::string_view fn, float p) {
   check_config(p >= 0.0f && p < 1.0f, fn, "p", "in [0, 1)", p);
 }
@@ -924,7 +930,9 @@ struct attention_dropout {
 /// row, two strided-batched GEMMs over the NH heads (per key/value head over its group with
 /// grouped-query attention; the scores are computed for the full
 /// T x T square, which a GEMM does faster than the triangle), and a masked softmax parallel
-/// over the B*NH*T rows.
+/// over the B*NH*T rows. On a backend with gemm_tasks (ops::has_gemm_tasks) each batch row
+/// is one task instead, its products, softmax and dropout together while its scores are in
+/// cache: the same operations, so the same bits.
 template <class B>
 void attention_forward(typename B::tensor& out, typename B::tensor& preatt, typename B::tensor& att,
                        const typename B::tensor& inp,
@@ -937,8 +945,10 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
   const index_t Bn = dm.Bn, T = dm.T, C = dm.C, NH = dm.NH, hs = dm.hs, W = dm.W;
   if (Bn == 0 || T == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  const index_t G = dm.group();  // query heads per key/value head
-  for (index_t b = 0; b < Bn; ++b) {
+  const index_t G = dm.group();       // query heads per key/value head
+  const index_t KV = dm.NKV * hs;     // offset of v after k in a row
+  const index_t rows_per_b = NH * T;  // score rows of one batch row
+  const auto scores = [&](index_t b) {
     detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
       gemm_desc d;  // preatt[b, h] (T, T) = scale q_bh (T, hs) k_b,h/G^T
       d.trans_b = true;
@@ -952,25 +962,24 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
       d.c = {(b * NH + h0) * T * T, T, T * T};
       ops::gemm_strided<B>(d, inp, inp, preatt);
     });
-  }
+  };
   const float* pa = B::data(preatt);
   float* ap = B::data(att);
-  B::parallel_for(Bn * NH * T, RLHF_LAMBDA(index_t row) {
+  const auto softmax_row = RLHF_LAMBDA(index_t row) {
     const index_t t = row % T;
     const float* pr = pa + row * T;
     float* ar = ap + row * T;
     const float inv = detail::causal_softmax_exp(pr, ar, t + 1);
     for (index_t t2 = 0; t2 <= t; ++t2) ar[t2] *= inv;
     for (index_t t2 = t + 1; t2 < T; ++t2) ar[t2] = 0.0f;
-  });
+  };
   const typename B::tensor* probs = &att;
   if (dropout != nullptr) {
     check_same_shape(fn, "dropout->dropped", dropout->dropped->shape(), "att", att.shape());
-    dropout_forward<B>(*dropout->dropped, att, dropout->p, dropout->key);
+    detail::check_dropout_p(fn, dropout->p);
     probs = dropout->dropped;
   }
-  const index_t KV = dm.NKV * hs;  // offset of v after k in a row
-  for (index_t b = 0; b < Bn; ++b) {
+  const auto values = [&](index_t b) {
     detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
       gemm_desc d;  // out[b, :, h] (T, hs) = att[b, h] (T, T) v_b,h/G (T, hs)
       d.m = T;
@@ -982,7 +991,25 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
       d.c = {b * T * C + h0 * hs, C, hs};
       ops::gemm_strided<B>(d, *probs, inp, out);
     });
+  };
+  if constexpr (ops::has_gemm_tasks<B>) {
+    if (Bn > 1) {  // one task per batch row: its scores, softmax, dropout and values
+      B::gemm_tasks(Bn, [&](index_t b) {
+        scores(b);
+        for (index_t r = b * rows_per_b; r < (b + 1) * rows_per_b; ++r) softmax_row(r);
+        if (dropout != nullptr) {
+          detail::dropout_span(B::data(*dropout->dropped), ap, dropout->p, dropout->key,
+                               b * rows_per_b * T, (b + 1) * rows_per_b * T);
+        }
+        values(b);
+      });
+      return;
+    }
   }
+  for (index_t b = 0; b < Bn; ++b) scores(b);
+  B::parallel_for(Bn * rows_per_b, softmax_row);
+  if (dropout != nullptr) dropout_forward<B>(*dropout->dropped, att, dropout->p, dropout->key);
+  for (index_t b = 0; b < Bn; ++b) values(b);
 }
 
 /// Backward of attention_forward. dinp (B, T, W) ACCUMULATES (+=) the gradients of q, k, v
@@ -994,7 +1021,7 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
 ///   dq_h   += dpreatt k_h / sqrt(hs);  dk_h += dpreatt^T q_h / sqrt(hs)   (GEMMs, beta = 1)
 /// With the forward's `dropout`, dv uses the dropped probabilities and datt passes through
 /// the same mask before the softmax backward. The softmax backward is parallel over the
-/// B*NH*T rows. With dinp_write = overwrite the GEMMs into dinp use beta = 0 (the first
+/// B*NH*T rows (one task per batch row with gemm_tasks, as in attention_forward). With dinp_write = overwrite the GEMMs into dinp use beta = 0 (the first
 /// writer of each element of dinp; the other heads of a group then add).
 template <class B>
 void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
@@ -1017,6 +1044,7 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
   const typename B::tensor* probs = &att;  // what multiplied v in the forward
   if (dropout != nullptr) {
     check_same_shape(fn, "dropout->dropped", dropout->dropped->shape(), "att", att.shape());
+    detail::check_dropout_p(fn, dropout->p);
     probs = dropout->dropped;
   }
   // The key/value gradients: the G query heads of a group add into one k (v) slice, so with
@@ -1028,7 +1056,8 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     }
     for (index_t h = 0; h < NH; ++h) gemm(h, index_t{1}, h % G == 0 ? dinp_beta : 1.0f);
   };
-  for (index_t b = 0; b < Bn; ++b) {
+  const index_t rows_per_b = NH * T;  // score rows of one batch row
+  const auto datt_and_dv = [&](index_t b) {
     detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
       gemm_desc d;  // datt[b, h] (T, T) = dout_bh (T, hs) v_b,h/G^T
       d.trans_b = true;
@@ -1054,13 +1083,11 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
       e.c = {b * T * W + C + KV + h0 / G * hs, W, hs};
       ops::gemm_strided<B>(e, *probs, dout, dinp);
     });
-  }
-  // Through the dropout: d att = d dropped · keep / (1 - p), in place.
-  if (dropout != nullptr) dropout_forward<B>(datt, datt, dropout->p, dropout->key);
+  };
   const float* ap = B::data(att);
-  const float* dap = B::data(datt);
+  float* dap = B::data(datt);
   float* dpp = B::data(dpreatt);
-  B::parallel_for(Bn * NH * T, RLHF_LAMBDA(index_t row) {
+  const auto softmax_backward_row = RLHF_LAMBDA(index_t row) {
     const index_t t = row % T;
     const float* ar = ap + row * T;
     const float* dar = dap + row * T;
@@ -1069,8 +1096,8 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     for (index_t t2 = 0; t2 <= t; ++t2) dot += ar[t2] * dar[t2];
     for (index_t t2 = 0; t2 <= t; ++t2) dr[t2] = ar[t2] * (dar[t2] - dot);
     for (index_t t2 = t + 1; t2 < T; ++t2) dr[t2] = 0.0f;
-  });
-  for (index_t b = 0; b < Bn; ++b) {
+  };
+  const auto dq_and_dk = [&](index_t b) {
     detail::for_head_batches(dm, [&](index_t h0, index_t n, index_t kv_stride) {
       gemm_desc d;  // dq_bh (T, hs) += scale dpreatt[b, h] (T, T) k_b,h/G (T, hs)
       d.m = T;
@@ -1098,7 +1125,28 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
       e.c = {b * T * W + C + h0 / G * hs, W, hs};
       ops::gemm_strided<B>(e, dpreatt, inp, dinp);
     });
+  };
+  if constexpr (ops::has_gemm_tasks<B>) {
+    if (Bn > 1) {  // one task per batch row (see attention_forward)
+      B::gemm_tasks(Bn, [&](index_t b) {
+        datt_and_dv(b);
+        if (dropout != nullptr) {  // d att = d dropped · keep / (1 - p), in place
+          detail::dropout_span(dap, dap, dropout->p, dropout->key, b * rows_per_b * T,
+                               (b + 1) * rows_per_b * T);
+        }
+        for (index_t r = b * rows_per_b; r < (b + 1) * rows_per_b; ++r) {
+          softmax_backward_row(r);
+        }
+        dq_and_dk(b);
+      });
+      return;
+    }
   }
+  for (index_t b = 0; b < Bn; ++b) datt_and_dv(b);
+  // Through the dropout: d att = d dropped · keep / (1 - p), in place.
+  if (dropout != nullptr) dropout_forward<B>(datt, datt, dropout->p, dropout->key);
+  B::parallel_for(Bn * rows_per_b, softmax_backward_row);
+  for (index_t b = 0; b < Bn; ++b) dq_and_dk(b);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -195,6 +195,17 @@ template <class B>
   }
 }
 
+/// Whether B declares `template <class F> static void gemm_tasks(index_t n, F f)`: f(i) for
+/// every i in [0, n) spread over the backend's threads, each f free to call ops::gemm*,
+/// which then runs on that task's thread and gives the bits it gives when called alone.
+/// A layer that issues several small products per batch row (attention) then runs one
+/// task per row, its products and the elementwise work between them together, instead of
+/// one parallel region per product.
+template <class B>
+inline constexpr bool has_gemm_tasks = requires {
+  B::gemm_tasks(index_t{1}, [](index_t) {});
+};
+
 }  // namespace ops
 }  // namespace v0
 }  // namespace rlhf

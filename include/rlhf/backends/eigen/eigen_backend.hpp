@@ -127,6 +127,18 @@ struct eigen_backend
     return eigen_gemm_provider() == gemm_provider::onednn;
   }
 
+#if !defined(RLHF_EIGEN_USE_CBLAS) || defined(RLHF_CBLAS_OPENMP)
+  /// f(i) for i in [0, n), in parallel (OpenMP, static schedule); f may call gemm, which
+  /// then runs on f's thread: inside a parallel region the batch and the tiles of a product
+  /// run one after another, the same tiles as outside, so the same bits
+  /// (ops::has_gemm_tasks). Not declared with a pthreads BLAS, which would start threads of
+  /// its own under each task.
+  template <class F>
+  static void gemm_tasks(index_t n, F&& f) {
+    detail::openmp::run_parallel(n, n > 1 ? detail::openmp::parallel_grain : 0, f);
+  }
+#endif
+
   /// C_q = alpha·op(A_q)·op(B_q) + beta·C_q for each of d.batch products, through
   /// eigen_gemm_provider() (gemm_provider.hpp: oneDNN, a CBLAS or Eigen).
   static void gemm(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
