@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "random_data.hpp"
 #include "rlhf/core/enum_names.hpp"
 #include "rlhf/losses/dpo.hpp"
 #include "rlhf/losses/reward.hpp"
@@ -603,6 +604,89 @@ TEST_CASE_TEMPLATE("dpo_loss rejects bad input with messages naming the argument
   CHECK_THROWS_WITH_AS(losses::wpo_weights<B>(logits, tokens, mask, out),
                        "wpo_weights: tokens must be in [0, 4), got 4 at flat index 5",
                        rlhf::data_error);
+}
+
+// The sigmoid loss alone takes one SIMD pass on host backends (polynomial e^x and log1p,
+// statistics in double per block of 256 pairs); listed twice at half weight it takes the
+// general per-term kernels (std::exp, std::log1p, float statistics). The two agree to float
+// round-off on ordinary and extreme pairs, and a pair whose z = β·(cr - rj) overflows goes
+// to the general kernels, which report what they report.
+TEST_CASE_TEMPLATE("dpo_loss sigmoid: the vectorised pass equals the general kernels", B,
+                   RLHF_TEST_BACKENDS) {
+  using tensor = typename B::tensor;
+  const std::size_t n = 1000;  // 3 full blocks and a partial one
+  std::vector<float> lc = randn(n, 501, 20.0f), lr = randn(n, 502, 20.0f);
+  std::vector<float> rc = randn(n, 503, 20.0f), rr = randn(n, 504, 20.0f);
+  // Extremes: |z| far past e^x's range (both signs), z = 0 (margin 0: not "correct"),
+  // z tiny, huge log-probs whose differences are still finite.
+  lc[0] = 2000.0f, rc[0] = 0.0f, lr[0] = 0.0f, rr[0] = 0.0f;       // z = +200
+  lc[1] = -2000.0f, rc[1] = 0.0f, lr[1] = 0.0f, rr[1] = 0.0f;      // z = -200
+  lc[2] = lr[2] = -7.0f, rc[2] = rr[2] = -3.0f;                    // z = 0
+  lc[3] = -5.0f, lr[3] = -5.0f, rc[3] = -5.0f, rr[3] = -5.00001f;  // z ≈ -1e-6
+  lc[4] = -1e30f, rc[4] = -1e30f, lr[4] = -2e30f, rr[4] = -2e30f;  // equal huge values
+  lc[5] = 870.0f, rc[5] = 0.0f, lr[5] = 0.0f, rr[5] = 0.0f;        // z = 87: e^-z subnormal
+  std::vector<float> w(n);
+  for (std::size_t i = 0; i < n; ++i) w[i] = static_cast<float>(i % 7) * 0.3f;
+  const rlhf::shape sh{static_cast<rlhf::index_t>(n)};
+  const tensor tlc = make<B>(lc, sh), tlr = make<B>(lr, sh), trc = make<B>(rc, sh),
+               trr = make<B>(rr, sh), tw = make<B>(w, sh);
+  for (const float eps : {0.0f, 0.2f}) {
+    for (const bool weighted : {false, true}) {
+      CAPTURE(eps);
+      CAPTURE(weighted);
+      losses::dpo_config one, twice;
+      one.label_smoothing = twice.label_smoothing = eps;
+      one.use_weighting = twice.use_weighting = weighted;
+      one.loss_weights = {1.5f};
+      twice.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::sigmoid};
+      twice.loss_weights = {0.75f, 0.75f};
+      const losses::dpo_inputs<B> in{
+          tlc, tlr, trc, trr, nullptr, nullptr, weighted ? &tw : nullptr};
+      const auto a = losses::dpo_loss<B>(in, one);
+      const auto b = losses::dpo_loss<B>(in, twice);
+      check_close(a.loss, b.loss, "loss", 2e-6, 1e-7);
+      check_close(host<B>(a.losses), host<B>(b.losses), "losses", 2e-6, 1e-7);
+      check_close(host<B>(a.grad_policy_chosen_logps), host<B>(b.grad_policy_chosen_logps),
+                  "grad chosen", 2e-6, 1e-10);
+      check_close(host<B>(a.grad_policy_rejected_logps), host<B>(b.grad_policy_rejected_logps),
+                  "grad rejected", 2e-6, 1e-10);
+      const auto ma = a.metrics.named(), mb = b.metrics.named();
+      for (const auto& [name, value] : mb) {
+        CAPTURE(name);
+        check_close(rlhf::metric_or(ma, name, NAN), value, "metric", 2e-6, 1e-6);
+      }
+      CHECK(host<B>(a.losses)[2] == doctest::Approx(1.5 * std::log(2.0) * (weighted ? 0.6 : 1)));
+    }
+  }
+  // z = β·(cr - rj) = +inf (cr overflows): the general kernels take the batch, and give the
+  // loss 0 and gradients 0 for that pair, as the listed-twice form does.
+  lc[6] = 3e38f, rc[6] = -3e38f;
+  const tensor olc = make<B>(lc, sh), orc = make<B>(rc, sh);
+  losses::dpo_config one, twice;
+  twice.loss_type = {dpo_loss_type::sigmoid, dpo_loss_type::sigmoid};
+  twice.loss_weights = {0.5f, 0.5f};
+  const auto a = losses::dpo_loss<B>({olc, tlr, orc, trr}, one);
+  const auto b = losses::dpo_loss<B>({olc, tlr, orc, trr}, twice);
+  CHECK(host<B>(a.losses)[6] == 0.0f);
+  CHECK(host<B>(a.grad_policy_chosen_logps)[6] == 0.0f);
+  check_close(host<B>(a.losses), host<B>(b.losses), "losses with an overflowing pair", 2e-6, 1e-7);
+  // Both log-ratios +inf: z = inf - inf = NaN, which both forms report the same way.
+  lr[7] = 3e38f, rr[7] = -3e38f, lc[7] = 3e38f, rc[7] = -3e38f;
+  const tensor nlc = make<B>(lc, sh), nlr = make<B>(lr, sh), nrc = make<B>(rc, sh),
+               nrr = make<B>(rr, sh);
+  std::string message_one, message_twice;
+  try {
+    (void)losses::dpo_loss<B>({nlc, nlr, nrc, nrr}, one);
+  } catch (const rlhf::data_error& e) {
+    message_one = e.what();
+  }
+  try {
+    (void)losses::dpo_loss<B>({nlc, nlr, nrc, nrr}, twice);
+  } catch (const rlhf::data_error& e) {
+    message_twice = e.what();
+  }
+  CHECK(message_one.find("pair 7") != std::string::npos);
+  CHECK(message_one == message_twice);
 }
 
 TEST_CASE_TEMPLATE(

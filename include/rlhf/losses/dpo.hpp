@@ -819,6 +819,105 @@ void sorted_terms(const dpo_inputs<B>& in, const dpo_config& cfg, const dpo_plan
   out.sorted_gr = ops::from_host<B>(std::span<const float>(gr), shape{n});
 }
 
+/// Whether pair_pass may take sigmoid_pair_pass: the one term is sigmoid (any weight) on
+/// the plain log-ratios (reverse KL, or alpha_divergence at a = 1, which f_score makes the
+/// same), with no batch terms.
+inline bool sigmoid_only(const dpo_config& cfg, const dpo_plan& plan) {
+  const bool plain_ratios = cfg.f_divergence_type == losses::f_divergence_type::reverse_kl ||
+                            (cfg.f_divergence_type == losses::f_divergence_type::alpha_divergence &&
+                             std::fabs(cfg.f_alpha_divergence_coef - 1.0f) < 1e-6f);
+  return plan.terms.count == 1 && plan.terms.type[0] == dpo_loss_type::sigmoid && plain_ratios &&
+         !plan.has_sft && !plan.has_sorted && !plan.has_delta;
+}
+
+/// pair_pass for the sigmoid loss alone, on host memory: blocks of sigmoid_block pairs, each
+/// one SIMD loop (sigmoid_loss_simd) whose statistics add up in double; the blocks' sums
+/// then add in block order, so the result does not depend on the thread count. Returns
+/// nothing when some z = β·(cr - rj) is not finite (a log-ratio beyond float's range), for
+/// pair_pass's general kernels, which handle and report that.
+inline constexpr index_t sigmoid_block = 256;
+
+template <class B>
+std::optional<dpo_result<B>> sigmoid_pair_pass(const dpo_inputs<B>& in, const dpo_config& cfg,
+                                               float term_weight) {
+  using tensor = typename B::tensor;
+  using ops::detail::float_bits;
+  const index_t n = in.policy_chosen_logps.size();
+  const float beta = cfg.beta, eps = cfg.label_smoothing;
+  const float* lc = B::data(in.policy_chosen_logps);
+  const float* lr = B::data(in.policy_rejected_logps);
+  const float* rc = B::data(in.reference_chosen_logps);
+  const float* rrf = B::data(in.reference_rejected_logps);
+  const float* wt = in.weights ? B::data(*in.weights) : nullptr;
+  const float* eps_i = in.label_smoothing ? B::data(*in.label_smoothing) : nullptr;
+  dpo_result<B> r{0.0f, tensor(shape{n}), tensor(shape{n}), tensor(shape{n}), {}};
+  float* loss = B::data(r.losses);
+  float* gcp = B::data(r.grad_policy_chosen_logps);
+  float* grp = B::data(r.grad_policy_rejected_logps);
+  constexpr int n_stats = 8;  // as pair_pass's rows, plus the count of non-finite z
+  const index_t blocks = (n + sigmoid_block - 1) / sigmoid_block;
+  std::vector<double> partial(static_cast<std::size_t>(blocks * (n_stats + 1)), 0.0);
+  double* part = partial.data();
+  const float inv_n = 1.0f / static_cast<float>(n);
+  B::parallel_for(blocks, [=](index_t blk) {
+    const index_t begin = blk * sigmoid_block;
+    const index_t end = begin + sigmoid_block < n ? begin + sigmoid_block : n;
+    double s_loss = 0, s_rwc = 0, s_rwr = 0, s_correct = 0, s_margin = 0, s_lc = 0, s_lr = 0,
+           s_grad = 0, not_finite = 0;
+    RLHF_SIMD_REDUCE(+ : s_loss, s_rwc, s_rwr, s_correct, s_margin, s_lc, s_lr, s_grad, not_finite)
+    for (index_t i = begin; i < end; ++i) {
+      const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
+      const float z = beta * (cr - rj);
+      not_finite += ((float_bits(z) >> 23) & 0xff) == 0xff ? 1.0 : 0.0;  // inf or NaN
+      const value_grad v = sigmoid_loss_simd(z, eps_i ? eps_i[i] : eps);
+      const float wi = wt ? wt[i] : 1.0f;
+      const float g = wi * inv_n * (term_weight * (beta * v.grad));
+      gcp[i] = g;
+      grp[i] = wi * inv_n * (term_weight * (-beta * v.grad));
+      const float li = wi * (term_weight * v.value);
+      loss[i] = li;
+      const float rwc = beta * cr, rwr = beta * rj, margin = rwc - rwr;
+      // rwc > rwr: margin's sign bit clear and margin not ±0.
+      const std::int32_t mb = float_bits(margin);
+      s_correct += (mb > 0) ? 1.0 : 0.0;
+      s_loss += li;
+      s_rwc += rwc;
+      s_rwr += rwr;
+      s_margin += margin;
+      s_lc += lc[i];
+      s_lr += lr[i];
+      s_grad += static_cast<double>(gcp[i] + grp[i]);
+    }
+    double* out = part + blk * (n_stats + 1);
+    out[0] = s_loss;
+    out[1] = s_rwc;
+    out[2] = s_rwr;
+    out[3] = s_correct;
+    out[4] = s_margin;
+    out[5] = s_lc;
+    out[6] = s_lr;
+    out[7] = s_grad;
+    out[8] = not_finite;
+  });
+  double sums[n_stats + 1] = {};
+  for (index_t blk = 0; blk < blocks; ++blk) {
+    for (int k = 0; k <= n_stats; ++k) sums[k] += part[blk * (n_stats + 1) + k];
+  }
+  if (sums[n_stats] != 0.0) return std::nullopt;
+  if (validating(validation::cheap) && (!std::isfinite(sums[0]) || !std::isfinite(sums[7]))) {
+    throw_non_finite<B>(in, r, cfg);
+  }
+  const double dn = static_cast<double>(n);
+  r.loss = static_cast<float>(sums[0] / dn);
+  r.metrics.rewards_chosen = static_cast<float>(sums[1] / dn);
+  r.metrics.rewards_rejected = static_cast<float>(sums[2] / dn);
+  r.metrics.rewards_accuracies = static_cast<float>(sums[3] / dn);
+  r.metrics.rewards_margins = static_cast<float>(sums[4] / dn);
+  r.metrics.logps_chosen = static_cast<float>(sums[5] / dn);
+  r.metrics.logps_rejected = static_cast<float>(sums[6] / dn);
+  return r;
+}
+
 /// The per-pair pass: every pair's terms (dpo_pair_term), the batch terms added, the
 /// losses and gradients written, and the metrics reduced by one row_sums_to_host.
 template <class B>
@@ -935,6 +1034,11 @@ dpo_result<B> dpo_loss(const dpo_inputs<B>& in, const dpo_config& cfg = {}) {
   if (plan.has_sft) detail::dpo::sft_terms(in, plan, batch);
   if (plan.has_delta && cfg.bco_running) batch.delta = detail::dpo::running_delta(in, cfg);
   if (plan.has_sorted) detail::dpo::sorted_terms(in, cfg, plan, batch);
+  if constexpr (B::host_accessible) {
+    if (detail::dpo::sigmoid_only(cfg, plan)) {
+      if (auto r = detail::dpo::sigmoid_pair_pass(in, cfg, plan.terms.weight[0])) return *r;
+    }
+  }
   return detail::dpo::pair_pass(in, cfg, plan, batch);
 }
 

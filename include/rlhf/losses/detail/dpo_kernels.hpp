@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #include "rlhf/core/config.hpp"
 #include "rlhf/core/math.hpp"
+#include "rlhf/ops/detail/logprob_kernels.hpp"
 
 namespace rlhf {
 inline namespace v0 {
@@ -36,6 +38,43 @@ RLHF_HD inline value_grad smoothed_sigmoid_loss(float z, float eps) {
   const float smooth = eps != 0.0f ? eps * math::log_sigmoid(-z) : 0.0f;
   const float l = -(1.0f - eps) * math::log_sigmoid(z) - smooth;
   return {l, -(1.0f - eps) * math::sigmoid(-z) + eps * math::sigmoid(z)};
+}
+
+/// log(1 + u) for u in [0, 1], without branches (so loops that call it vectorise):
+/// 2·atanh(s) with s = u / (2 + u) in [0, 1/3], by its odd series to s^15 (truncation below
+/// 2e-9 relative). Near 0 it is u to full precision (1 + u is never formed); within 2 ulp of
+/// std::log1p on [0, 1].
+RLHF_HD RLHF_ALWAYS_INLINE float log1p_unit(float u) {
+  const float s = u / (2.0f + u);
+  const float s2 = s * s;
+  float p = 1.0f / 15.0f;
+  p = p * s2 + 1.0f / 13.0f;
+  p = p * s2 + 1.0f / 11.0f;
+  p = p * s2 + 1.0f / 9.0f;
+  p = p * s2 + 1.0f / 7.0f;
+  p = p * s2 + 1.0f / 5.0f;
+  p = p * s2 + 1.0f / 3.0f;
+  return 2.0f * s + 2.0f * s * (s2 * p);
+}
+
+/// smoothed_sigmoid_loss on the vectorisable exp and log1p, for finite z: one e^-|z| gives
+/// log σ(±z) = min(±z, 0) - log1p(e^-|z|) and σ(±z) = 1 / (1 + e^-|z|) or e^-|z| / (1 +
+/// e^-|z|), chosen by z's sign bit (selects on bits: GCC keeps float comparisons from
+/// vectorising here). With ε = 0 the ε terms are 0, as in smoothed_sigmoid_loss.
+RLHF_HD RLHF_ALWAYS_INLINE value_grad sigmoid_loss_simd(float z, float eps) {
+  using ops::detail::bits_float;
+  using ops::detail::float_bits;
+  const float e = ops::detail::exp_nonpositive(-std::fabs(z));
+  const float l1p = log1p_unit(e);
+  const std::int32_t neg = float_bits(z) >> 31;          // -1 when z < 0 (or -0)
+  const float zneg = bits_float(float_bits(z) & neg);    // min(z, 0)
+  const float zpos = bits_float(float_bits(z) & ~neg);   // max(z, 0)
+  const float log_sig = zneg - l1p;                      // log σ(z)
+  const float log_sig_neg = -zpos - l1p;                 // log σ(-z)
+  const float big = 1.0f / (1.0f + e), small = e * big;  // σ(|z|), σ(-|z|)
+  const float sig = bits_float((float_bits(small) & neg) | (float_bits(big) & ~neg));
+  const float sig_neg = bits_float((float_bits(big) & neg) | (float_bits(small) & ~neg));
+  return {-(1.0f - eps) * log_sig - eps * log_sig_neg, -(1.0f - eps) * sig_neg + eps * sig};
 }
 
 /// forward_kl's score difference s_c - s_r = e^{-rj} - e^{-cr} (s = -e^{-x}), written as
