@@ -830,18 +830,61 @@ inline bool sigmoid_only(const dpo_config& cfg, const dpo_plan& plan) {
          !plan.has_sft && !plan.has_sorted && !plan.has_delta;
 }
 
+/// Pairs per work item of sigmoid_pair_pass.
+inline constexpr index_t sigmoid_block = 256;
+
+/// What one block of sigmoid_pair_pass adds up: pair_pass's statistics rows (loss, β·cr,
+/// β·rj, correct, margin, lc, lr, the gradients' sum), then the count of non-finite z.
+inline constexpr int sigmoid_stats = 9;
+
+/// The pairs [begin, end) of sigmoid_pair_pass: losses and gradients written, statistics
+/// added into sums[0..8] (a plain function of pointers and scalars, so that GCC and Clang
+/// both vectorise its loop; inside the caller's lambda Clang did not).
+inline void sigmoid_pairs(const float* lc, const float* lr, const float* rc, const float* rrf,
+                          const float* wt, const float* eps_i, float* loss, float* gcp, float* grp,
+                          float beta, float eps, float inv_n, float term_weight, index_t begin,
+                          index_t end, double* sums) {
+  using ops::detail::float_bits;
+  double s_loss = 0, s_rwc = 0, s_rwr = 0, s_correct = 0, s_margin = 0, s_lc = 0, s_lr = 0,
+         s_grad = 0, not_finite = 0;
+  RLHF_SIMD_REDUCE(+ : s_loss, s_rwc, s_rwr, s_correct, s_margin, s_lc, s_lr, s_grad, not_finite)
+  for (index_t i = begin; i < end; ++i) {
+    const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
+    const float z = beta * (cr - rj);
+    not_finite += static_cast<double>(((float_bits(z) >> 23) & 0xff) == 0xff);  // inf or NaN
+    const value_grad v = sigmoid_loss_simd(z, eps_i ? eps_i[i] : eps);
+    const float wi = wt ? wt[i] : 1.0f;
+    const float g_c = wi * inv_n * (term_weight * (beta * v.grad));
+    const float g_r = wi * inv_n * (term_weight * (-beta * v.grad));
+    gcp[i] = g_c;
+    grp[i] = g_r;
+    const float li = wi * (term_weight * v.value);
+    loss[i] = li;
+    const float rwc = beta * cr, rwr = beta * rj, margin = rwc - rwr;
+    // rwc > rwr: margin's sign bit clear and margin not ±0.
+    s_correct += static_cast<double>(float_bits(margin) > 0);
+    s_loss += li;
+    s_rwc += rwc;
+    s_rwr += rwr;
+    s_margin += margin;
+    s_lc += lc[i];
+    s_lr += lr[i];
+    s_grad += static_cast<double>(g_c + g_r);
+  }
+  const double block[sigmoid_stats] = {s_loss, s_rwc, s_rwr,  s_correct, s_margin,
+                                       s_lc,   s_lr,  s_grad, not_finite};
+  for (int k = 0; k < sigmoid_stats; ++k) sums[k] = block[k];
+}
+
 /// pair_pass for the sigmoid loss alone, on host memory: blocks of sigmoid_block pairs, each
 /// one SIMD loop (sigmoid_loss_simd) whose statistics add up in double; the blocks' sums
 /// then add in block order, so the result does not depend on the thread count. Returns
 /// nothing when some z = β·(cr - rj) is not finite (a log-ratio beyond float's range), for
 /// pair_pass's general kernels, which handle and report that.
-inline constexpr index_t sigmoid_block = 256;
-
 template <class B>
 std::optional<dpo_result<B>> sigmoid_pair_pass(const dpo_inputs<B>& in, const dpo_config& cfg,
                                                float term_weight) {
   using tensor = typename B::tensor;
-  using ops::detail::float_bits;
   const index_t n = in.policy_chosen_logps.size();
   const float beta = cfg.beta, eps = cfg.label_smoothing;
   const float* lc = B::data(in.policy_chosen_logps);
@@ -854,54 +897,20 @@ std::optional<dpo_result<B>> sigmoid_pair_pass(const dpo_inputs<B>& in, const dp
   float* loss = B::data(r.losses);
   float* gcp = B::data(r.grad_policy_chosen_logps);
   float* grp = B::data(r.grad_policy_rejected_logps);
-  constexpr int n_stats = 8;  // as pair_pass's rows, plus the count of non-finite z
+  constexpr int n_stats = sigmoid_stats - 1;  // the last is the non-finite count
   const index_t blocks = (n + sigmoid_block - 1) / sigmoid_block;
-  std::vector<double> partial(static_cast<std::size_t>(blocks * (n_stats + 1)), 0.0);
+  std::vector<double> partial(static_cast<std::size_t>(blocks * sigmoid_stats), 0.0);
   double* part = partial.data();
   const float inv_n = 1.0f / static_cast<float>(n);
   B::parallel_for(blocks, [=](index_t blk) {
     const index_t begin = blk * sigmoid_block;
     const index_t end = begin + sigmoid_block < n ? begin + sigmoid_block : n;
-    double s_loss = 0, s_rwc = 0, s_rwr = 0, s_correct = 0, s_margin = 0, s_lc = 0, s_lr = 0,
-           s_grad = 0, not_finite = 0;
-    RLHF_SIMD_REDUCE(+ : s_loss, s_rwc, s_rwr, s_correct, s_margin, s_lc, s_lr, s_grad, not_finite)
-    for (index_t i = begin; i < end; ++i) {
-      const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
-      const float z = beta * (cr - rj);
-      not_finite += ((float_bits(z) >> 23) & 0xff) == 0xff ? 1.0 : 0.0;  // inf or NaN
-      const value_grad v = sigmoid_loss_simd(z, eps_i ? eps_i[i] : eps);
-      const float wi = wt ? wt[i] : 1.0f;
-      const float g = wi * inv_n * (term_weight * (beta * v.grad));
-      gcp[i] = g;
-      grp[i] = wi * inv_n * (term_weight * (-beta * v.grad));
-      const float li = wi * (term_weight * v.value);
-      loss[i] = li;
-      const float rwc = beta * cr, rwr = beta * rj, margin = rwc - rwr;
-      // rwc > rwr: margin's sign bit clear and margin not ±0.
-      const std::int32_t mb = float_bits(margin);
-      s_correct += (mb > 0) ? 1.0 : 0.0;
-      s_loss += li;
-      s_rwc += rwc;
-      s_rwr += rwr;
-      s_margin += margin;
-      s_lc += lc[i];
-      s_lr += lr[i];
-      s_grad += static_cast<double>(gcp[i] + grp[i]);
-    }
-    double* out = part + blk * (n_stats + 1);
-    out[0] = s_loss;
-    out[1] = s_rwc;
-    out[2] = s_rwr;
-    out[3] = s_correct;
-    out[4] = s_margin;
-    out[5] = s_lc;
-    out[6] = s_lr;
-    out[7] = s_grad;
-    out[8] = not_finite;
+    sigmoid_pairs(lc, lr, rc, rrf, wt, eps_i, loss, gcp, grp, beta, eps, inv_n, term_weight, begin,
+                  end, part + blk * sigmoid_stats);
   });
-  double sums[n_stats + 1] = {};
+  double sums[sigmoid_stats] = {};
   for (index_t blk = 0; blk < blocks; ++blk) {
-    for (int k = 0; k <= n_stats; ++k) sums[k] += part[blk * (n_stats + 1) + k];
+    for (int k = 0; k < sigmoid_stats; ++k) sums[k] += part[blk * sigmoid_stats + k];
   }
   if (sums[n_stats] != 0.0) return std::nullopt;
   if (validating(validation::cheap) && (!std::isfinite(sums[0]) || !std::isfinite(sums[7]))) {
