@@ -840,10 +840,11 @@ inline constexpr int sigmoid_stats = 9;
 /// The pairs [begin, end) of sigmoid_pair_pass: losses and gradients written, statistics
 /// added into sums[0..8] (a plain function of pointers and scalars, so that GCC and Clang
 /// both vectorise its loop; inside the caller's lambda Clang did not).
-inline void sigmoid_pairs(const float* lc, const float* lr, const float* rc, const float* rrf,
-                          const float* wt, const float* eps_i, float* loss, float* gcp, float* grp,
-                          float beta, float eps, float inv_n, float term_weight, index_t begin,
-                          index_t end, double* sums) {
+RLHF_ALWAYS_INLINE void sigmoid_pairs(const float* lc, const float* lr, const float* rc,
+                                      const float* rrf, const float* wt, const float* eps_i,
+                                      float* loss, float* gcp, float* grp, float beta, float eps,
+                                      float inv_n, float term_weight, index_t begin, index_t end,
+                                      double* sums) {
   using ops::detail::float_bits;
   double s_loss = 0, s_rwc = 0, s_rwr = 0, s_correct = 0, s_margin = 0, s_lc = 0, s_lr = 0,
          s_grad = 0, not_finite = 0;
@@ -851,7 +852,7 @@ inline void sigmoid_pairs(const float* lc, const float* lr, const float* rc, con
   for (index_t i = begin; i < end; ++i) {
     const float cr = lc[i] - rc[i], rj = lr[i] - rrf[i];
     const float z = beta * (cr - rj);
-    not_finite += static_cast<double>(((float_bits(z) >> 23) & 0xff) == 0xff);  // inf or NaN
+    not_finite += ((float_bits(z) >> 23) & 0xff) == 0xff ? 1.0 : 0.0;  // inf or NaN
     const value_grad v = sigmoid_loss_simd(z, eps_i ? eps_i[i] : eps);
     const float wi = wt ? wt[i] : 1.0f;
     const float g_c = wi * inv_n * (term_weight * (beta * v.grad));
@@ -862,7 +863,7 @@ inline void sigmoid_pairs(const float* lc, const float* lr, const float* rc, con
     loss[i] = li;
     const float rwc = beta * cr, rwr = beta * rj, margin = rwc - rwr;
     // rwc > rwr: margin's sign bit clear and margin not ±0.
-    s_correct += static_cast<double>(float_bits(margin) > 0);
+    s_correct += float_bits(margin) > 0 ? 1.0 : 0.0;
     s_loss += li;
     s_rwc += rwc;
     s_rwr += rwr;
