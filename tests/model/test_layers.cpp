@@ -1448,7 +1448,8 @@ static_assert(rlhf::ops::has_gemm_tasks<rlhf::eigen_backend>);
 static_assert(!rlhf::ops::has_gemm_tasks<eigen_without_gemm_tasks>);
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 struct attention_run {
