@@ -340,6 +340,9 @@ struct dpo_params {
   losses::f_divergence_type fdiv;
 };
 
+/// alpha_divergence's a close enough to 1 that its score is reverse KL's (x, gradient 1).
+RLHF_HD inline bool alpha_is_one(float a) { return std::fabs(a - 1.0f) < 1e-6f; }
+
 /// The f-divergence score s(x) and ds/dx.
 RLHF_HD inline value_grad f_score(losses::f_divergence_type kind, float a, float x) {
   switch (kind) {
@@ -351,7 +354,7 @@ RLHF_HD inline value_grad f_score(losses::f_divergence_type kind, float a, float
     case losses::f_divergence_type::js_divergence:
       return {0.6931471805599453f + math::log_sigmoid(x), math::sigmoid(-x)};
     case losses::f_divergence_type::alpha_divergence: {
-      if (std::fabs(a - 1.0f) < 1e-6f) return {x, 1.0f};
+      if (alpha_is_one(a)) return {x, 1.0f};
       const float t = (a - 1.0f) * x;
       const float e = std::exp(t < 80.0f ? t : 80.0f);
       // e^{t} - 1 as expm1 below the clamp (exact near t = 0); the clamp passes no gradient.
@@ -825,7 +828,7 @@ void sorted_terms(const dpo_inputs<B>& in, const dpo_config& cfg, const dpo_plan
 inline bool sigmoid_only(const dpo_config& cfg, const dpo_plan& plan) {
   const bool plain_ratios = cfg.f_divergence_type == losses::f_divergence_type::reverse_kl ||
                             (cfg.f_divergence_type == losses::f_divergence_type::alpha_divergence &&
-                             std::fabs(cfg.f_alpha_divergence_coef - 1.0f) < 1e-6f);
+                             alpha_is_one(cfg.f_alpha_divergence_coef));
   return plan.terms.count == 1 && plan.terms.type[0] == dpo_loss_type::sigmoid && plain_ratios &&
          !plan.has_sft && !plan.has_sorted && !plan.has_delta;
 }

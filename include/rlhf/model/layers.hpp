@@ -1021,8 +1021,9 @@ void attention_forward(typename B::tensor& out, typename B::tensor& preatt, type
 ///   dq_h   += dpreatt k_h / sqrt(hs);  dk_h += dpreatt^T q_h / sqrt(hs)   (GEMMs, beta = 1)
 /// With the forward's `dropout`, dv uses the dropped probabilities and datt passes through
 /// the same mask before the softmax backward. The softmax backward is parallel over the
-/// B*NH*T rows (one task per batch row with gemm_tasks, as in attention_forward). With dinp_write = overwrite the GEMMs into dinp use beta = 0 (the first
-/// writer of each element of dinp; the other heads of a group then add).
+/// B*NH*T rows (one task per batch row with gemm_tasks, as in attention_forward). With
+/// dinp_write = overwrite the GEMMs into dinp use beta = 0 (the first writer of each element
+/// of dinp; the other heads of a group then add).
 template <class B>
 void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
                         typename B::tensor& datt, const typename B::tensor& dout,
