@@ -47,12 +47,16 @@
 //                           seconds of K calls (after one untimed warm-up call when the case
 //                           is first used): "gemm K" (BM_gemm_peak's GEMM), "train C K" (K
 //                           train steps of config C, 0 tiny or 1 small), "generate K"
-//                           (BM_generate's call); "quit" ends. The driver times PyTorch
-//                           between two answers, so the two sides alternate on one machine.
+//                           (BM_generate's call); "gemmtime C K" (K train steps of config
+//                           C on gemm_timed_backend, answering the wall time spent inside
+//                           their products: the step's GEMM floor); "quit" ends. The driver
+//                           times PyTorch between two answers, so the two sides alternate
+//                           on one machine.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -105,6 +109,28 @@ double peak_rss_bytes() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux: kilobytes
 }
+
+/// The Eigen backend with the wall time of every product added up: ops::gemm_strided and
+/// ops::gemm_bias land in gemm and gemm_bias below. gemm_tasks is hidden, so attention
+/// issues its products from the calling thread too (its generic path: the same products,
+/// the softmax in a pass of its own) and no product runs inside another parallel region.
+struct gemm_timed_backend : B {
+  static inline double gemm_seconds = 0.0;  ///< Wall time inside products so far.
+  static void gemm(const rlhf::gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
+    const auto t0 = std::chrono::steady_clock::now();
+    B::gemm(d, a, b, c);
+    gemm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  static void gemm_bias(const rlhf::gemm_desc& d, const tensor& a, const tensor& b, tensor& c,
+                        const float* c_row) {
+    const auto t0 = std::chrono::steady_clock::now();
+    B::gemm_bias(d, a, b, c, c_row);
+    gemm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  template <class F>
+  static void gemm_tasks(index_t, F&&) = delete;
+};
+static_assert(!rlhf::ops::has_gemm_tasks<gemm_timed_backend>);
 
 /// C = A·B for random n×n A and B: BM_gemm_peak's GEMM.
 struct gemm_case {
@@ -243,6 +269,7 @@ using bench::seconds_of;
 int serve() {
   std::unique_ptr<gemm_case> gemm;
   std::unique_ptr<bench::train_step<B>> train[2];
+  std::unique_ptr<bench::train_step<gemm_timed_backend>> timed[2];
   std::unique_ptr<generate_case> gen;
   std::string cmd;
   while (std::cin >> cmd) {
@@ -263,6 +290,16 @@ int serve() {
         (void)(*step)();
       }
       seconds = seconds_of(*step, k);
+    } else if (cmd == "gemmtime" && std::cin >> c >> k && (c == 0 || c == 1) && k >= 1) {
+      auto& step = timed[c];
+      if (!step) {
+        const auto bc = config_of(c);
+        step = std::make_unique<bench::train_step<gemm_timed_backend>>(bc.cfg, bc.batch);
+        (void)(*step)();
+      }
+      gemm_timed_backend::gemm_seconds = 0.0;
+      (void)seconds_of(*step, k);
+      seconds = gemm_timed_backend::gemm_seconds;
     } else if (cmd == "generate" && std::cin >> k && k >= 1) {
       if (!gen) {
         gen = std::make_unique<generate_case>();
@@ -274,8 +311,8 @@ int serve() {
       seconds = seconds_of(*gen, k);
     } else {
       std::fprintf(stderr,
-                   "bench_model: expected 'gemm K', 'train C K' (C 0 or 1), 'generate K' or "
-                   "'quit' (K >= 1)\n");
+                   "bench_model: expected 'gemm K', 'train C K' or 'gemmtime C K' (C 0 or 1), "
+                   "'generate K' or 'quit' (K >= 1)\n");
       return 2;
     }
     std::printf("%.9f\n", seconds);

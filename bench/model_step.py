@@ -9,6 +9,9 @@
 Cases (the shapes of bench_model.cpp and torch_model.py):
     gemm      C = A·B, 1024×1024×1024 fp32: the GEMM peak (rlhf++: ops::gemm on the Eigen
               backend; PyTorch: torch.mm), the denominator of MFU
+    products  after each train-step turn, the wall time inside that config's products
+              ("gemmtime": the same steps on bench_model's gemm_timed_backend), so each
+              round also gives the step's share spent outside GEMMs
     tiny      train step V=256, T=64,  C=128, L=2, H=4, B=8
     small     train step V=256, T=128, C=256, L=4, H=4, B=8
     generate  greedy generation on small (max_seq_len 144): 8 prompts of 16 tokens, 128 new
@@ -120,6 +123,9 @@ def run_rounds(server, theirs, rounds):
             res[case]["ours"].append(a / k)
             res[case]["theirs"].append(b / k)
             res[case]["ratio"].append(b / a)
+            if case in TRAIN:  # the same steps' products alone, right after
+                res[case].setdefault("gemm", []).append(
+                    server.ask(f"gemmtime {TRAIN[case][0]} {k}") / k)
         print(f"round {r}: " + ", ".join(
             f"{c} {res[c]['ours'][-1] * 1e3:.1f}/{res[c]['theirs'][-1] * 1e3:.1f} ms"
             for c in CALLS) + " (rlhf++/PyTorch)", file=sys.stderr)
@@ -186,6 +192,16 @@ def main():
                      f"| {tokens / o['median']:,.0f} "
                      f"| {6.0 * params * tokens / o['median'] / 1e9:.1f} "
                      f"| {fmt(spread(mfu))} % | {mem} |")
+    floor_lines = ["| config | products' wall time per step | share of rlhf++'s step "
+                   "(per round) | time outside the products | PyTorch / products' time "
+                   "(ceiling of the ratio) |", "|---|---:|---|---:|---|"]
+    for name in TRAIN:
+        r = res[name]
+        share = [100.0 * g / o for g, o in zip(r["gemm"], r["ours"])]
+        outside = [o - g for g, o in zip(r["gemm"], r["ours"])]
+        ceiling = [t / g for g, t in zip(r["gemm"], r["theirs"])]
+        floor_lines.append(f"| {name} | {ms(spread(r['gemm'])['median'])} | {fmt(spread(share))} % "
+                           f"| {ms(spread(outside)['median'])} | {fmt(spread(ceiling))} |")
     g = res["generate"]
     n_tok = GEN["B"] * torch_model.GEN_NEW
     gen_lines = ["| generation | rlhf++ median | PyTorch median "
@@ -226,9 +242,16 @@ def main():
              "same GPT written plainly (bench/torch_model.py, masked-softmax attention). "
              "Generation: one `model::generate` call (rlhf++) or the plain PyTorch KV-cache "
              "loop of torch_model.py = one (8, 16) prefill + 127 single-token decode steps, "
-             "greedy, no stop tokens, cache allocation inside the timed call on both sides.")
+             "greedy, no stop tokens, cache allocation inside the timed call on both sides. "
+             "Products' wall time: right after each train-step turn, the same number of steps "
+             "on `gemm_timed_backend` (bench_model.cpp: the Eigen backend adding up the wall "
+             "time inside every `gemm` and `gemm_bias` call, attention issuing its products "
+             "from the calling thread); the share is over the same round's step, and PyTorch's "
+             "step over the products' time is the ratio rlhf++ would reach if everything "
+             "outside the products took no time.")
     body = "\n".join(["### GPT train step and generation (`scripts/bench --only model`)", ""]
-                     + meta + ["", "\n".join(lines), "", "\n".join(gen_lines), "", notes])
+                     + meta + ["", "\n".join(lines), "", "\n".join(floor_lines), "",
+                               "\n".join(gen_lines), "", notes])
     print(body)
     if args.doc:
         write_doc(args.doc, body, BEGIN, END)

@@ -226,6 +226,73 @@ TEST_CASE("gemm providers: the same bits with 1, 2, 3 and 4 threads") {
 #endif
 
 namespace {
+// The Eigen backend with gemm_bias hidden: ops::gemm_bias fills C's rows, then gemm_strided.
+struct eigen_without_gemm_bias : B {
+  static void gemm_bias(const rlhf::gemm_desc&, const tensor&, const tensor&, tensor&,
+                        const float*) = delete;
+};
+static_assert(rlhf::ops::has_gemm_bias<B>);
+static_assert(!rlhf::ops::has_gemm_bias<eigen_without_gemm_bias>);
+}  // namespace
+
+TEST_CASE("gemm providers: gemm_bias equals the bias rows then beta = 1, bit for bit") {
+  // Each tile of C is set to the bias just before its product: the same operations on every
+  // element as one fill of C's rows followed by the product with beta = 1. C starts as NaN
+  // (gemm_bias must not read it); the padding between C's rows stays as it was.
+  struct case_t {
+    bool ta, tb;
+    index_t m, n, k;
+  };
+  const std::vector<case_t> cases{{false, true, 300, 520, 70},  {false, false, 129, 257, 33},
+                                  {false, true, 8, 768, 256},   {false, false, 1024, 256, 64},
+                                  {true, false, 260, 130, 300}, {false, true, 5, 7, 0}};
+  for (const gemm_provider p : linked_providers()) {
+    const provider_scope scope(p);
+    for (const case_t& cs : cases) {
+      CAPTURE(rlhf::to_string(p));
+      CAPTURE(cs.m);
+      CAPTURE(cs.n);
+      CAPTURE(cs.k);
+      product pr(cs.ta, cs.tb, cs.m, cs.n, cs.k, 1, 0.75f, 0.0f, 41);
+      const B::tensor bias = random_tensor(cs.n + 9, 43);
+      // The reference: C's rows set to the bias, then gemm_strided accumulating (beta = 1).
+      B::tensor want = pr.c;
+      for (index_t i = 0; i < cs.m; ++i) {
+        for (index_t j = 0; j < cs.n; ++j) {
+          want.data()[pr.d.c.offset + i * pr.d.c.ld + j] = bias.data()[9 + j];
+        }
+      }
+      rlhf::gemm_desc acc = pr.d;
+      acc.beta = 1.0f;
+      rlhf::ops::gemm_strided<B>(acc, pr.a, pr.b, want);
+      B::tensor nan_c = pr.c;
+      for (index_t i = 0; i < cs.m; ++i) {
+        for (index_t j = 0; j < cs.n; ++j) {
+          nan_c.data()[pr.d.c.offset + i * pr.d.c.ld + j] = std::nanf("");
+        }
+      }
+      B::tensor tiled = nan_c;
+      rlhf::ops::gemm_bias<B>(pr.d, pr.a, pr.b, tiled, bias, 9);
+      CHECK(same_bits(tiled, want));
+      B::tensor fallback = nan_c;
+      rlhf::ops::gemm_bias<eigen_without_gemm_bias>(pr.d, pr.a, pr.b, fallback, bias, 9);
+      CHECK(same_bits(fallback, want));
+    }
+  }
+  product pr(false, true, 4, 6, 3, 1, 1.0f, 0.0f, 3);
+  const B::tensor bias = random_tensor(8, 5);
+  CHECK_THROWS_WITH_AS(rlhf::ops::gemm_bias<B>(pr.d, pr.a, pr.b, pr.c, bias, 3),
+                       "gemm_bias: bias needs 6 elements at offset 3 but its tensor has 8 "
+                       "elements",
+                       rlhf::shape_error);
+  CHECK_THROWS_AS(rlhf::ops::gemm_bias<B>(pr.d, pr.a, pr.b, pr.c, bias, -1), rlhf::shape_error);
+  rlhf::gemm_desc two = pr.d;
+  two.batch = 2;
+  CHECK_THROWS_AS(rlhf::ops::gemm_bias<B>(two, pr.a, pr.b, pr.c, bias, 0), rlhf::config_error);
+  CHECK_THROWS_AS(rlhf::ops::gemm_bias<B>(pr.d, pr.a, pr.b, pr.a, bias, 0), rlhf::shape_error);
+}
+
+namespace {
 struct backend_without_hook {};
 struct backend_preferring_kn {
   static bool gemm_prefers_kn_weights() { return true; }

@@ -43,6 +43,7 @@
 #include "rlhf/core/validate.hpp"
 #include "rlhf/model/config.hpp"
 #include "rlhf/model/detail/layer_kernels.hpp"
+#include "rlhf/model/detail/simd_x86.hpp"
 #include "rlhf/ops/elementwise.hpp"
 #include "rlhf/ops/gemm.hpp"
 
@@ -223,7 +224,10 @@ void encoder_forward(typename B::tensor& out, const typename B::index_tensor& to
 /// dwte[tokens[b, t], :] += dout[b, t, :];  dwpe[t, :] += sum_b dout[b, t, :].
 /// Race-free: dwte is parallel over the C channels (each work item walks every (b, t) in
 /// order, so rows hit by repeated tokens are summed serially and deterministically); dwpe is
-/// parallel over its T*C elements. Either view may be absent (null arena) to skip it.
+/// parallel over its T*C elements. On a host backend a work item takes a block of channels
+/// (column_block_for) or of dwpe elements, whose rows are contiguous and vectorise: every
+/// element still sums in the same order, so the bits are those of one element per item.
+/// Either view may be absent (null arena) to skip it.
 /// A token id outside [0, vocab_rows) is a data_error (checked before any work).
 template <class B>
 void encoder_backward(grad_view<B> dwte, grad_view<B> dwpe, const typename B::tensor& dout,
@@ -240,18 +244,47 @@ void encoder_backward(grad_view<B> dwte, grad_view<B> dwpe, const typename B::te
     detail::check_token_ids<B>(fn, tokens, vocab_rows);
     float* dw = B::data(*dwte.arena) + dwte.offset;
     const index_t n = Bn * T;
-    B::parallel_for(C, RLHF_LAMBDA(index_t c) {
-      for (index_t r = 0; r < n; ++r) dw[static_cast<index_t>(tok[r]) * C + c] += g[r * C + c];
-    });
+    if constexpr (B::host_accessible) {
+      const index_t cb = detail::column_block_for(C);
+      B::parallel_for((C + cb - 1) / cb, [=](index_t blk) {
+        const index_t c0 = blk * cb, nc = C - c0 < cb ? C - c0 : cb;
+        for (index_t r = 0; r < n; ++r) {  // rows in order: repeated tokens sum serially
+          float* d = dw + static_cast<index_t>(tok[r]) * C + c0;
+          const float* gr = g + r * C + c0;
+          for (index_t j = 0; j < nc; ++j) d[j] += gr[j];
+        }
+      });
+    } else {
+      B::parallel_for(
+          C, RLHF_LAMBDA(index_t c) {
+            for (index_t r = 0; r < n; ++r)
+              dw[static_cast<index_t>(tok[r]) * C + c] += g[r * C + c];
+          });
+    }
   }
   if (dwpe.present()) {
     detail::check_view(fn, "dwpe", dwpe, T * C);
     float* dp = B::data(*dwpe.arena) + dwpe.offset;
-    B::parallel_for(T * C, RLHF_LAMBDA(index_t e) {
-      float s = 0.0f;
-      for (index_t b = 0; b < Bn; ++b) s += g[b * T * C + e];
-      dp[e] += s;
-    });
+    const index_t TC = T * C;
+    if constexpr (B::host_accessible) {
+      constexpr index_t blk_len = 64;  // elements per work item: four cache lines
+      B::parallel_for((TC + blk_len - 1) / blk_len, [=](index_t blk) {
+        const index_t e0 = blk * blk_len, ne = TC - e0 < blk_len ? TC - e0 : blk_len;
+        float s[blk_len] = {};
+        for (index_t b = 0; b < Bn; ++b) {  // batches in order, as one element per item
+          const float* gb = g + b * TC + e0;
+          for (index_t j = 0; j < ne; ++j) s[j] += gb[j];
+        }
+        for (index_t j = 0; j < ne; ++j) dp[e0 + j] += s[j];
+      });
+    } else {
+      B::parallel_for(
+          TC, RLHF_LAMBDA(index_t e) {
+            float s = 0.0f;
+            for (index_t b = 0; b < Bn; ++b) s += g[b * TC + e];
+            dp[e] += s;
+          });
+    }
   }
 }
 
@@ -268,9 +301,11 @@ RLHF_HD RLHF_ALWAYS_INLINE void layernorm_row(float* o, float& mean, float& rstd
                                               float eps) {
   const float inv_c = 1.0f / static_cast<float>(C);
   float m = 0.0f;
+  RLHF_SIMD_REDUCE(+ : m)
   for (index_t c = 0; c < C; ++c) m += x[c];
   m *= inv_c;
   float v = 0.0f;
+  RLHF_SIMD_REDUCE(+ : v)
   for (index_t c = 0; c < C; ++c) {
     const float d = x[c] - m;
     v += d * d;
@@ -289,6 +324,7 @@ RLHF_HD RLHF_ALWAYS_INLINE float rmsnorm_row(float* o, const float* x, const flo
                                              float eps) {
   const float inv_c = 1.0f / static_cast<float>(C);
   double ss = 0.0;
+  RLHF_SIMD_REDUCE(+ : ss)
   for (index_t c = 0; c < C; ++c) ss += static_cast<double>(x[c]) * x[c];
   const auto s = static_cast<float>(1.0 / std::sqrt(ss * inv_c + eps));
   for (index_t c = 0; c < C; ++c) o[c] = w[c] * (x[c] * s);
@@ -359,6 +395,7 @@ void layernorm_backward(typename B::tensor& dinp, grad_view<B> dweight, grad_vie
     const float* gr = g + r * C;
     const float m = mp[r], s = rp[r];
     float g_mean = 0.0f, gx_mean = 0.0f;
+    RLHF_SIMD_REDUCE(+ : g_mean, gx_mean)
     for (index_t c = 0; c < C; ++c) {
       const float gn = gr[c] * w[c];
       g_mean += gn;
@@ -449,6 +486,7 @@ void rmsnorm_backward(typename B::tensor& dinp, grad_view<B> dweight,
         const float* gr = g + r * C;
         const float s = rp[r];
         float gx_mean = 0.0f;
+        RLHF_SIMD_REDUCE(+ : gx_mean)
         for (index_t c = 0; c < C; ++c) gx_mean += gr[c] * w[c] * xr[c] * s;
         gx_mean *= inv_c;
         float* dr = dx + r * C;
@@ -581,32 +619,27 @@ void swiglu_backward(typename B::tensor& dinp, const typename B::tensor& inp,
 // ---------------------------------------------------------------------------------------------
 
 namespace detail {
-/// out (N, OC) = inp (N, C) · W + bias as one GEMM (checked by the caller): out is first
-/// filled with the bias (rows in parallel) and the GEMM accumulates onto it (beta = 1); W is
-/// read as (OC, C) transposed when `out_in`, else as stored (C, OC).
+/// out (N, OC) = inp (N, C) · W + bias as one GEMM (checked by the caller): with a bias,
+/// ops::gemm_bias (out starts as the bias in every row and the GEMM accumulates onto it,
+/// tile by tile where the backend can); W is read as (OC, C) transposed when `out_in`,
+/// else as stored (C, OC).
 template <class B>
 void linear_gemm(typename B::tensor& out, const typename B::tensor& inp, param_view<B> weight,
                  bool out_in, param_view<B> bias) {
   const index_t N = inp.shape().rows(), C = inp.shape().cols(), OC = out.shape().cols();
-  if (bias.present()) {
-    float* o = B::data(out);
-    const float* bp = B::data(*bias.arena) + bias.offset;
-    B::parallel_for(
-        N, RLHF_LAMBDA(index_t r) {
-          float* orow = o + r * OC;
-          for (index_t j = 0; j < OC; ++j) orow[j] = bp[j];
-        });
-  }
   gemm_desc d;
   d.trans_b = out_in;
   d.m = N;
   d.n = OC;
   d.k = C;
-  d.beta = bias.present() ? 1.0f : 0.0f;
   d.a = {0, C, 0};
   d.b = {weight.offset, out_in ? C : OC, 0};
   d.c = {0, OC, 0};
-  ops::gemm_strided<B>(d, inp, *weight.arena, out);
+  if (bias.present()) {
+    ops::gemm_bias<B>(d, inp, *weight.arena, out, *bias.arena, bias.offset);
+  } else {
+    ops::gemm_strided<B>(d, inp, *weight.arena, out);
+  }
 }
 }  // namespace detail
 
@@ -694,7 +727,8 @@ void matmul_forward(typename B::tensor& out, const typename B::tensor& inp,
 }
 
 /// dst[offset ..] = Wᵀ (C, OC) for W (OC, C) read from the arena: the copy matmul_forward_kn
-/// multiplies by. Tiles of 32 × 32, parallel over tiles.
+/// multiplies by. Tiles of 32 × 32, parallel over tiles; on a host backend compiled for AVX
+/// a tile's whole 8 × 8 blocks go through registers (detail::transpose_8x8).
 template <class B>
 void transpose_weight(typename B::tensor& dst, index_t offset, param_view<B> weight, index_t OC,
                       index_t C) {
@@ -706,6 +740,28 @@ void transpose_weight(typename B::tensor& dst, index_t offset, param_view<B> wei
   float* t = B::data(dst) + offset;
   constexpr index_t tile = 32;
   const index_t row_tiles = (OC + tile - 1) / tile, col_tiles = (C + tile - 1) / tile;
+#if defined(RLHF_X86_SIMD)
+  if constexpr (B::host_accessible) {
+    B::parallel_for(row_tiles * col_tiles, [=](index_t i) {
+      const index_t j0 = (i / col_tiles) * tile, c0 = (i % col_tiles) * tile;
+      const index_t j1 = j0 + tile < OC ? j0 + tile : OC, c1 = c0 + tile < C ? c0 + tile : C;
+      const index_t j8 = j0 + (j1 - j0) / 8 * 8, c8 = c0 + (c1 - c0) / 8 * 8;
+      for (index_t j = j0; j < j8; j += 8) {
+        for (index_t c = c0; c < c8; c += 8) {
+          detail::transpose_8x8(w + j * C + c, C, t + c * OC + j, OC);
+        }
+      }
+      // The tile's ragged right columns and bottom rows, one element at a time.
+      for (index_t c = c8; c < c1; ++c) {
+        for (index_t j = j0; j < j1; ++j) t[c * OC + j] = w[j * C + c];
+      }
+      for (index_t c = c0; c < c8; ++c) {
+        for (index_t j = j8; j < j1; ++j) t[c * OC + j] = w[j * C + c];
+      }
+    });
+    return;
+  }
+#endif
   B::parallel_for(
       row_tiles * col_tiles, RLHF_LAMBDA(index_t i) {
         const index_t j0 = (i / col_tiles) * tile, c0 = (i % col_tiles) * tile;
@@ -1094,6 +1150,7 @@ void attention_backward(typename B::tensor& dinp, typename B::tensor& dpreatt,
     const float* dar = dap + row * T;
     float* dr = dpp + row * T;
     float dot = 0.0f;
+    RLHF_SIMD_REDUCE(+ : dot)
     for (index_t t2 = 0; t2 <= t; ++t2) dot += ar[t2] * dar[t2];
     for (index_t t2 = 0; t2 <= t; ++t2) dr[t2] = ar[t2] * (dar[t2] - dot);
     for (index_t t2 = t + 1; t2 < T; ++t2) dr[t2] = 0.0f;

@@ -126,6 +126,54 @@ void gemm_strided(const gemm_desc& d, const typename B::tensor& a, const typenam
   }
 }
 
+/// Whether B declares `static void gemm_bias(const gemm_desc&, const tensor& a, const
+/// tensor& b, tensor& c, const float* c_row)`: one product whose C starts as the row c_row
+/// (a device pointer to n floats) in every row, the fill done tile by tile just before each
+/// tile's product accumulates onto it (the Eigen backend). ops::gemm_bias falls back to a
+/// fill then gemm_strided with beta = 1 for backends without it.
+template <class B>
+inline constexpr bool has_gemm_bias = requires(const gemm_desc& d, const typename B::tensor& x,
+                                               typename B::tensor& y, const float* row) {
+  B::gemm_bias(d, x, x, y, row);
+};
+
+/// C (m, n) = alpha·op(A)·op(B) + bias, the bias (n,) at bias_offset in `bias` added to every
+/// row of C: a linear layer's output with its bias. One product (d.batch must be 1; d.beta is
+/// not read, C is overwritten). Equal bit for bit to filling C's rows with the bias and then
+/// gemm_strided with beta = 1, which is what backends without B::gemm_bias run; those with
+/// it fill each tile of C just before its product, while the tile is in cache.
+template <class B>
+void gemm_bias(const gemm_desc& d, const typename B::tensor& a, const typename B::tensor& b,
+               typename B::tensor& c, const typename B::tensor& bias, index_t bias_offset) {
+  assert_tensor_backend<B>();
+  if (&c == &a || &c == &b || &c == &bias) {
+    throw shape_error("gemm_bias: output c must be a different tensor from a, b and bias");
+  }
+  check_config(d.batch == 1, "gemm_bias", "batch", "1 (one product)", d.batch);
+  gemm_desc acc = d;
+  acc.beta = 1.0f;
+  detail::check_gemm_desc(acc, a.size(), b.size(), c.size());
+  if (bias_offset < 0 || bias_offset > bias.size() - d.n) {
+    throw shape_error(rlhf::detail::concat("gemm_bias: bias needs ", d.n, " elements at offset ",
+                                           bias_offset, " but its tensor has ", bias.size(),
+                                           " elements"));
+  }
+  if (d.m == 0 || d.n == 0) return;
+  const float* row = B::data(bias) + bias_offset;
+  if constexpr (has_gemm_bias<B>) {
+    B::gemm_bias(acc, a, b, c, row);
+  } else {
+    float* cp = B::data(c) + acc.c.offset;
+    const index_t ld = acc.c.ld, n = acc.n;
+    B::parallel_for(
+        acc.m, RLHF_LAMBDA(index_t r) {
+          float* crow = cp + r * ld;
+          for (index_t j = 0; j < n; ++j) crow[j] = row[j];
+        });
+    gemm_strided<B>(acc, a, b, c);
+  }
+}
+
 /// 2-D product on the row view of each tensor: c (M, N) = alpha op(a) op(b) + beta c.
 template <class B>
 void gemm(transpose ta, transpose tb, float alpha, const typename B::tensor& a,

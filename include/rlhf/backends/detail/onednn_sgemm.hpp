@@ -35,11 +35,15 @@ struct operand {
 /// C (m, n) = alpha·op(A)·op(B) + beta·C, all row-major, op = transpose when trans_*: one
 /// single-threaded dnnl_sgemm per tile of openmp::run_gemm_tiles, the tiles in parallel (or
 /// one after the other inside an enclosing parallel region). beta == 0 overwrites C.
+/// With c_row (n,), each tile of C is first set to its columns of c_row in every row (a
+/// bias), just before its product accumulates onto it (pass beta = 1).
 /// backend_error if oneDNN refuses a call (it does not for the operands gemm_desc allows).
 inline void sgemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
-                  operand a, operand b, float beta, float* c, index_t ldc) {
+                  operand a, operand b, float beta, float* c, index_t ldc,
+                  const float* c_row = nullptr) {
   std::atomic<int> failure{static_cast<int>(dnnl_success)};
   openmp::run_gemm_tiles(m, n, m * n * k, [&](index_t i0, index_t j0, index_t rows, index_t cols) {
+    if (c_row != nullptr) openmp::fill_tile_rows(c + i0 * ldc + j0, ldc, rows, cols, c_row + j0);
     // Row i0 of op(A): row i0 of A, or column i0 of A stored (k, m); likewise column j0 of
     // op(B).
     const float* a_tile = trans_a ? a.data + i0 : a.data + i0 * a.ld;

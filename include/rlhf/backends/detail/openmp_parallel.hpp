@@ -84,6 +84,15 @@ struct gemm_tiling {
   }
 };
 
+/// tile[r·ld + j] = row[j] for r in [0, rows), j in [0, cols): a tile of C set to a bias
+/// row before a product accumulates onto it.
+inline void fill_tile_rows(float* tile, index_t ld, index_t rows, index_t cols, const float* row) {
+  for (index_t r = 0; r < rows; ++r) {
+    float* t = tile + r * ld;
+    for (index_t j = 0; j < cols; ++j) t[j] = row[j];
+  }
+}
+
 /// body(i0, j0, rows, cols) for each tile of gemm_tiling::of(m, n), in parallel when `work`
 /// is worth it; each body runs with omp_get_max_threads() = 1, so a GEMM library it calls
 /// stays on that thread. The tiles do not depend on the thread count, so neither does the

@@ -163,6 +163,19 @@ struct eigen_backend
     for (index_t q = 0; q < d.batch; ++q) gemm_one(provider, d, q, a, b, c);
   }
 
+  /// C (m, n) = alpha·op(A)·op(B) + c_row (n,) in every row, one product (d.batch and
+  /// d.beta are not read): each tile of C is set to its columns of c_row just before its
+  /// product accumulates onto it, while the tile is in cache, instead of a pass over all of
+  /// C first. The same bits as filling C and calling gemm with beta = 1 (ops::gemm_bias).
+  static void gemm_bias(const gemm_desc& d, const tensor& a, const tensor& b, tensor& c,
+                        const float* c_row) {
+    if (d.m == 0 || d.n == 0) return;
+    gemm_desc one = d;
+    one.batch = 1;
+    one.beta = 1.0f;
+    gemm_one(d.k > 0 ? eigen_gemm_provider() : gemm_provider::eigen, one, 0, a, b, c, c_row);
+  }
+
  private:
   using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using const_matrix_map = Eigen::Map<const row_major, Eigen::Unaligned, Eigen::OuterStride<>>;
@@ -192,34 +205,46 @@ struct eigen_backend
     return m + std::log((row - m).exp().sum());
   }
 
-  /// Product q of d through `provider` (one of the linked ones).
+  /// Product q of d through `provider` (one of the linked ones); with c_row, C_q is first
+  /// set to c_row in every row (gemm_bias: beta = 1).
   static void gemm_one(gemm_provider provider, const gemm_desc& d, index_t q, const tensor& a,
-                       const tensor& b, tensor& c) {
+                       const tensor& b, tensor& c, const float* c_row = nullptr) {
     switch (provider) {
 #if defined(RLHF_EIGEN_USE_ONEDNN)
       case gemm_provider::onednn:
         detail::onednn::sgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, d.alpha,
                               {a.data() + d.a.offset + q * d.a.batch_stride, d.a.ld},
                               {b.data() + d.b.offset + q * d.b.batch_stride, d.b.ld}, d.beta,
-                              c.data() + d.c.offset + q * d.c.batch_stride, d.c.ld);
+                              c.data() + d.c.offset + q * d.c.batch_stride, d.c.ld, c_row);
         return;
 #endif
 #if defined(RLHF_EIGEN_USE_CBLAS)
-      case gemm_provider::cblas: gemm_one_cblas(d, q, a, b, c); return;
+      case gemm_provider::cblas:
+        if (c_row != nullptr) {  // the BLAS tiles C itself: the rows first, in parallel
+          float* cq = c.data() + d.c.offset + q * d.c.batch_stride;
+          detail::openmp::run_parallel(d.m, d.m * d.n, [&](index_t r) {
+            detail::openmp::fill_tile_rows(cq + r * d.c.ld, d.c.ld, 1, d.n, c_row);
+          });
+        }
+        gemm_one_cblas(d, q, a, b, c);
+        return;
 #endif
-      default: gemm_one_eigen(d, q, a, b, c); return;
+      default: gemm_one_eigen(d, q, a, b, c, c_row); return;
     }
   }
 
   /// Product q through Eigen's kernel, on the tiles of C of run_gemm_tiles (Eigen's
   /// own threads would block K by the thread count and change the result's last bits).
   static void gemm_one_eigen(const gemm_desc& d, index_t q, const tensor& a, const tensor& b,
-                             tensor& c) {
+                             tensor& c, const float* c_row) {
     const float* aq = a.data() + d.a.offset + q * d.a.batch_stride;
     const float* bq = b.data() + d.b.offset + q * d.b.batch_stride;
     float* cq = c.data() + d.c.offset + q * d.c.batch_stride;
     detail::openmp::run_gemm_tiles(
         d.m, d.n, d.m * d.n * d.k, [&](index_t i0, index_t j0, index_t rows, index_t cols) {
+          if (c_row != nullptr) {
+            detail::openmp::fill_tile_rows(cq + i0 * d.c.ld + j0, d.c.ld, rows, cols, c_row + j0);
+          }
           // Rows i0.. of op(A) and columns j0.. of op(B); A stored (k, m) when trans_a, B
           // stored (n, k) when trans_b.
           const const_matrix_map A(d.trans_a ? aq + i0 : aq + i0 * d.a.ld, d.trans_a ? d.k : rows,

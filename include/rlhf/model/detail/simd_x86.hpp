@@ -2,8 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The few x86 vector operations of the host AdamW update (model/optim.hpp,
 // adamw_update_span): one register type per ISA, partial vectors through masked loads and
-// stores. Compiled only where the compiler targets AVX-512F or AVX, and never under nvcc;
-// RLHF_X86_SIMD says whether it was.
+// stores; and the 8 × 8 block transpose of transpose_weight (model/layers.hpp). Compiled
+// only where the compiler targets AVX-512F or AVX, and never under nvcc; RLHF_X86_SIMD says
+// whether it was.
 #pragma once
 
 #include <cstdint>
@@ -70,6 +71,34 @@ struct simd_x86 {
   }
 };
 #endif
+
+/// dst[c·ld_dst + j] = src[j·ld_src + c] for j, c in [0, 8): one 8 × 8 block transposed in
+/// registers (eight row loads, three rounds of unpack/shuffle/permute, eight row stores)
+/// instead of 64 strided scalar copies. A copy: the values are moved, never rounded.
+inline void transpose_8x8(const float* src, index_t ld_src, float* dst, index_t ld_dst) {
+  __m256 r[8];
+  for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + j * ld_src);
+  // Pairs of rows interleaved: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], …
+  __m256 t[8];
+  for (int j = 0; j < 4; ++j) {
+    t[2 * j] = _mm256_unpacklo_ps(r[2 * j], r[2 * j + 1]);
+    t[2 * j + 1] = _mm256_unpackhi_ps(r[2 * j], r[2 * j + 1]);
+  }
+  // Quads: u0 = r0[0] r1[0] r2[0] r3[0] | r0[4] r1[4] r2[4] r3[4], …
+  __m256 u[8];
+  for (int h = 0; h < 2; ++h) {
+    const __m256 lo = t[4 * h], hi = t[4 * h + 1], lo2 = t[4 * h + 2], hi2 = t[4 * h + 3];
+    u[4 * h] = _mm256_shuffle_ps(lo, lo2, 0x44);
+    u[4 * h + 1] = _mm256_shuffle_ps(lo, lo2, 0xEE);
+    u[4 * h + 2] = _mm256_shuffle_ps(hi, hi2, 0x44);
+    u[4 * h + 3] = _mm256_shuffle_ps(hi, hi2, 0xEE);
+  }
+  // 128-bit halves: column c of the block from rows 0–3 (u[c % 4]) and rows 4–7 (u[4 + c % 4]).
+  for (int c = 0; c < 4; ++c) {
+    _mm256_storeu_ps(dst + c * ld_dst, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+    _mm256_storeu_ps(dst + (c + 4) * ld_dst, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+  }
+}
 
 }  // namespace detail
 }  // namespace model
