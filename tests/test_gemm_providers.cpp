@@ -104,6 +104,12 @@ struct product {
   }
 };
 
+/// A single product's transposes and sizes.
+struct product_shape {
+  bool ta, tb;
+  index_t m, n, k;
+};
+
 bool same_bits(const B::tensor& x, const B::tensor& y) {
   return x.size() == y.size() &&
          std::memcmp(x.data(), y.data(), static_cast<std::size_t>(x.size()) * sizeof(float)) == 0;
@@ -194,17 +200,13 @@ TEST_CASE("gemm providers: beta = 0 overwrites C without reading it (NaN in C)")
 TEST_CASE("gemm providers: the same bits with 1, 2, 3 and 4 threads") {
   // Shapes for which oneDNN left to its own threads splits K across them (few elements of C,
   // a long K) and ordinary ones.
-  struct case_t {
-    bool ta, tb;
-    index_t m, n, k;
-  };
-  const std::vector<case_t> cases{{true, true, 16, 1, 8192},     {true, false, 64, 64, 4096},
-                                  {false, false, 8, 259, 1024},  {false, false, 1, 256, 1024},
-                                  {true, false, 256, 259, 1024}, {false, true, 300, 520, 70},
-                                  {false, false, 32, 256, 1024}, {false, false, 640, 768, 256}};
+  const std::vector<product_shape> cases{
+      {true, true, 16, 1, 8192},     {true, false, 64, 64, 4096},   {false, false, 8, 259, 1024},
+      {false, false, 1, 256, 1024},  {true, false, 256, 259, 1024}, {false, true, 300, 520, 70},
+      {false, false, 32, 256, 1024}, {false, false, 640, 768, 256}};
   for (const gemm_provider p : linked_providers()) {
     const provider_scope scope(p);
-    for (const case_t& cs : cases) {
+    for (const product_shape& cs : cases) {
       CAPTURE(rlhf::to_string(p));
       CAPTURE(cs.m);
       CAPTURE(cs.n);
@@ -239,16 +241,12 @@ TEST_CASE("gemm providers: gemm_bias equals the bias rows then beta = 1, bit for
   // Each tile of C is set to the bias just before its product: the same operations on every
   // element as one fill of C's rows followed by the product with beta = 1. C starts as NaN
   // (gemm_bias must not read it); the padding between C's rows stays as it was.
-  struct case_t {
-    bool ta, tb;
-    index_t m, n, k;
-  };
-  const std::vector<case_t> cases{{false, true, 300, 520, 70},  {false, false, 129, 257, 33},
-                                  {false, true, 8, 768, 256},   {false, false, 1024, 256, 64},
-                                  {true, false, 260, 130, 300}, {false, true, 5, 7, 0}};
+  const std::vector<product_shape> cases{
+      {false, true, 300, 520, 70},   {false, false, 129, 257, 33}, {false, true, 8, 768, 256},
+      {false, false, 1024, 256, 64}, {true, false, 260, 130, 300}, {false, true, 5, 7, 0}};
   for (const gemm_provider p : linked_providers()) {
     const provider_scope scope(p);
-    for (const case_t& cs : cases) {
+    for (const product_shape& cs : cases) {
       CAPTURE(rlhf::to_string(p));
       CAPTURE(cs.m);
       CAPTURE(cs.n);
