@@ -56,7 +56,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -117,20 +116,27 @@ double peak_rss_bytes() {
 struct gemm_timed_backend : B {
   static inline double gemm_seconds = 0.0;  ///< Wall time inside products so far.
   static void gemm(const rlhf::gemm_desc& d, const tensor& a, const tensor& b, tensor& c) {
-    const auto t0 = std::chrono::steady_clock::now();
-    B::gemm(d, a, b, c);
-    gemm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    gemm_seconds += bench::seconds_of([&] { B::gemm(d, a, b, c); }, 1);
   }
   static void gemm_bias(const rlhf::gemm_desc& d, const tensor& a, const tensor& b, tensor& c,
                         const float* c_row) {
-    const auto t0 = std::chrono::steady_clock::now();
-    B::gemm_bias(d, a, b, c, c_row);
-    gemm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    gemm_seconds += bench::seconds_of([&] { B::gemm_bias(d, a, b, c, c_row); }, 1);
   }
   template <class F>
   static void gemm_tasks(index_t, F&&) = delete;
 };
 static_assert(!rlhf::ops::has_gemm_tasks<gemm_timed_backend>);
+
+/// The train step of config c on backend BK, built and run once (warm) on first use.
+template <class BK>
+bench::train_step<BK>& warm_step(std::unique_ptr<bench::train_step<BK>>& step, int c) {
+  if (!step) {
+    const auto bc = config_of(c);
+    step = std::make_unique<bench::train_step<BK>>(bc.cfg, bc.batch);
+    (void)(*step)();
+  }
+  return *step;
+}
 
 /// C = A·B for random n×n A and B: BM_gemm_peak's GEMM.
 struct gemm_case {
@@ -283,22 +289,11 @@ int serve() {
       }
       seconds = seconds_of(*gemm, k);
     } else if (cmd == "train" && std::cin >> c >> k && (c == 0 || c == 1) && k >= 1) {
-      auto& step = train[c];
-      if (!step) {
-        const auto bc = config_of(c);
-        step = std::make_unique<bench::train_step<B>>(bc.cfg, bc.batch);
-        (void)(*step)();
-      }
-      seconds = seconds_of(*step, k);
+      seconds = seconds_of(warm_step(train[c], c), k);
     } else if (cmd == "gemmtime" && std::cin >> c >> k && (c == 0 || c == 1) && k >= 1) {
-      auto& step = timed[c];
-      if (!step) {
-        const auto bc = config_of(c);
-        step = std::make_unique<bench::train_step<gemm_timed_backend>>(bc.cfg, bc.batch);
-        (void)(*step)();
-      }
+      auto& step = warm_step(timed[c], c);
       gemm_timed_backend::gemm_seconds = 0.0;
-      (void)seconds_of(*step, k);
+      (void)seconds_of(step, k);
       seconds = gemm_timed_backend::gemm_seconds;
     } else if (cmd == "generate" && std::cin >> k && k >= 1) {
       if (!gen) {
